@@ -1,0 +1,126 @@
+"""The agent: a fixed bootstrap, a static agent.ps1, and how a request travels to it.
+
+Wire format (the simulator accepts exactly this and nothing else):
+
+* command line: ``powershell.exe -NoProfile -NonInteractive -ExecutionPolicy
+  Bypass -EncodedCommand <base64(UTF-16LE(bootstrap.ps1))>``;
+* stdin: two ASCII lines, ``base64(agent.ps1 bytes)`` then
+  ``base64(UTF-8 JSON of ProbeRequest)``, each ending in ``\\n``;
+* stdout: one JSON document (a ProbeResponse), ASCII only: the agent escapes
+  every non-ASCII character as ``\\uXXXX``, so the shell's code page cannot
+  damage it;
+* exit code 0; anything else is an agent failure, with stderr saying why.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from functools import lru_cache
+
+from pydantic import ValidationError
+
+from fleetcheck.agent.contract import ProbeRequest, ProbeResponse
+from fleetcheck.resources import agent_dir
+
+POWERSHELL = "powershell.exe"
+POWERSHELL_ARGS = ("-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand")
+
+
+@lru_cache(maxsize=None)
+def agent_script() -> bytes:
+    """agent.ps1 exactly as shipped (the simulator compares byte for byte)."""
+    return (agent_dir() / "agent.ps1").read_bytes()
+
+
+@lru_cache(maxsize=None)
+def bootstrap_script() -> str:
+    return (agent_dir() / "bootstrap.ps1").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def encoded_bootstrap() -> str:
+    """The bootstrap as PowerShell's -EncodedCommand wants it: base64 of UTF-16LE."""
+    return base64.b64encode(bootstrap_script().encode("utf-16-le")).decode("ascii")
+
+
+def command_line() -> tuple[str, list[str]]:
+    """(executable, arguments) for WinRM's Command; well below cmd.exe's 8191 chars."""
+    return POWERSHELL, [*POWERSHELL_ARGS, encoded_bootstrap()]
+
+
+@lru_cache(maxsize=None)
+def _agent_line() -> bytes:
+    return base64.b64encode(agent_script()) + b"\n"
+
+
+def build_payload(request: ProbeRequest) -> bytes:
+    """The stdin bytes for one run: agent line + request line."""
+    body = request.model_dump_json(exclude_defaults=False).encode("utf-8")
+    return _agent_line() + base64.b64encode(body) + b"\n"
+
+
+class PayloadError(ValueError):
+    """stdin that is not an agent payload (the simulator answers it like Windows would)."""
+
+
+def parse_payload(data: bytes) -> tuple[bytes, ProbeRequest]:
+    """Split stdin into (agent script bytes, request). Used by the simulator."""
+    lines = [line.strip() for line in data.split(b"\n") if line.strip()]
+    if len(lines) < 2:
+        raise PayloadError(f"expected 2 base64 lines on stdin, got {len(lines)}")
+    try:
+        agent = base64.b64decode(lines[0], validate=True)
+        body = base64.b64decode(lines[1], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise PayloadError(f"stdin is not base64: {exc}") from None
+    try:
+        request = ProbeRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise PayloadError(f"request does not match the contract: {exc.error_count()} errors") from None
+    return agent, request
+
+
+class AgentOutputError(ValueError):
+    """The agent's stdout is not a valid response; ``reason`` is short and safe to show."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_output(stdout: bytes) -> ProbeResponse:
+    """Validate the agent's stdout as a ProbeResponse.
+
+    Raises AgentOutputError with a plain reason (not UTF-8, not JSON, truncated,
+    schema mismatch); never echoes the output itself, which may be huge.
+    """
+    text_bytes = stdout.strip()
+    if not text_bytes:
+        raise AgentOutputError("the agent printed nothing")
+    try:
+        text = text_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise AgentOutputError(
+            f"output is not UTF-8 (byte 0x{text_bytes[exc.start]:02x} at offset {exc.start}); "
+            "is the shell code page 65001?"
+        ) from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = "truncated" if exc.pos >= len(text) - 1 else f"invalid at offset {exc.pos}"
+        raise AgentOutputError(f"output is not JSON ({where}: {exc.msg})") from None
+    if not isinstance(doc, dict):
+        raise AgentOutputError("output is JSON but not an object")
+    version = doc.get("schema_version")
+    if version != 1:
+        raise AgentOutputError(f"unsupported response schema_version {version!r} (expected 1)")
+    try:
+        return ProbeResponse.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise AgentOutputError(
+            f"response does not match the contract ({exc.error_count()} errors; first at {loc}: {first['msg']})"
+        ) from None

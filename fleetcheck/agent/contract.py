@@ -1,0 +1,406 @@
+"""The one contract between Python and the agent: what we ask a host, what it answers.
+
+agent.ps1 (on real Windows) and ``fleetcheck.sim`` (in tests and the demo) both
+implement exactly this; neither has a private protocol. The request travels as
+JSON (base64 on stdin), the response comes back as one JSON document on stdout.
+
+Design rules, so the agent stays dumb:
+
+* Registry paths are literal. Python asks for ``SOFTWARE\\WOW6432Node\\...`` when
+  it wants the 32-bit view; the agent never maps views itself (PowerShell 2.0 /
+  .NET 3.5 has no ``RegistryView``).
+* A user-scoped query (``hive="HKU"`` with ``per_user=True``) is answered once
+  for every *loaded* user hive (SIDs ``S-1-5-21-*`` and ``S-1-12-*``); Python
+  decides which of them is the operator.
+* Every query answers ``ok`` / ``absent`` / ``error`` on its own, so one failing
+  read never loses the others.
+* File paths may hold ``%ENVVAR%``; ``{profile}`` at the start of a path is
+  replaced by the profile directory of each loaded user (``per_user=True``).
+
+Registry values are encoded as ``{"t": TYPE, "v": VALUE}`` where TYPE is the
+Windows type name without ``REG_`` (``SZ``, ``EXPAND_SZ``, ``MULTI_SZ``,
+``DWORD``, ``QWORD``, ``BINARY``, ``NONE``) and VALUE is a string, a list of
+strings, an integer, or base64 text for ``BINARY``/``NONE``. The default value
+of a key has the name ``""``.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+Hive = Literal["HKLM", "HKU"]
+RegType = Literal["SZ", "EXPAND_SZ", "MULTI_SZ", "DWORD", "QWORD", "BINARY", "NONE"]
+Status = Literal["ok", "absent", "error"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- values
+
+
+class RegValue(_Model):
+    """One registry value. ``v`` is base64 text for BINARY and NONE."""
+
+    t: RegType
+    v: Union[int, str, list[str]]
+
+    def as_bytes(self) -> bytes:
+        if self.t in ("BINARY", "NONE") and isinstance(self.v, str):
+            return base64.b64decode(self.v)
+        raise TypeError(f"registry value of type {self.t} is not binary")
+
+    def as_int(self) -> int | None:
+        """The value as an integer, or None when it is not numeric.
+
+        IE tolerates zone actions written as REG_SZ ("0"); so do we.
+        """
+        if isinstance(self.v, int):
+            return self.v
+        if isinstance(self.v, str) and self.t in ("SZ", "EXPAND_SZ"):
+            text = self.v.strip()
+            try:
+                return int(text, 16) if text.lower().startswith("0x") else int(text)
+            except ValueError:
+                return None
+        return None
+
+    def as_str(self) -> str | None:
+        if isinstance(self.v, str) and self.t in ("SZ", "EXPAND_SZ"):
+            return self.v
+        if isinstance(self.v, int):
+            return str(self.v)
+        return None
+
+
+class RegKey(_Model):
+    """A key with its values and, down to the requested depth, its subkeys.
+
+    ``truncated`` is true when subkeys exist below the requested depth.
+    """
+
+    values: dict[str, RegValue] = Field(default_factory=dict)
+    subkeys: dict[str, "RegKey"] = Field(default_factory=dict)
+    truncated: bool = False
+
+    def value(self, name: str) -> RegValue | None:
+        """Case-insensitive value lookup, as Windows does."""
+        if name in self.values:
+            return self.values[name]
+        low = name.lower()
+        for key, val in self.values.items():
+            if key.lower() == low:
+                return val
+        return None
+
+    def subkey(self, path: str) -> "RegKey | None":
+        """Case-insensitive descent along a backslash-separated relative path."""
+        node: RegKey | None = self
+        for part in [p for p in path.split("\\") if p]:
+            if node is None:
+                return None
+            found = node.subkeys.get(part)
+            if found is None:
+                low = part.lower()
+                found = next((k for n, k in node.subkeys.items() if n.lower() == low), None)
+            node = found
+        return node
+
+
+class FileInfo(_Model):
+    """What the agent knows about one file. ``content`` is base64, only when asked."""
+
+    path: str  # after environment expansion
+    exists: bool
+    size: int | None = None
+    version: str | None = None  # FileVersionInfo.FileVersion, as Windows reports it
+    product_version: str | None = None
+    content: str | None = None
+    content_truncated: bool = False
+
+    def content_bytes(self) -> bytes | None:
+        return base64.b64decode(self.content) if self.content is not None else None
+
+
+# --------------------------------------------------------------------------- queries
+
+
+class RegistryQuery(_Model):
+    """Read one key: its values, subkeys down to ``depth`` (0 = values only).
+
+    ``follow`` names values whose data is a file path (env vars expanded, quotes
+    and trailing arguments stripped by Python beforehand is not possible, so the
+    agent strips surrounding quotes only); the agent reports a FileInfo for each,
+    e.g. an ActiveX control's ``InprocServer32`` default value, or Edge's
+    ``InternetExplorerIntegrationSiteList`` (with ``follow_content``).
+    """
+
+    kind: Literal["registry"] = "registry"
+    id: str
+    hive: Hive
+    path: str  # below the hive; for HKU, below the user's SID
+    per_user: bool = False
+    depth: int = Field(default=0, ge=0, le=8)
+    follow: list[str] = Field(default_factory=list)
+    follow_content: bool = False
+    max_content_bytes: int = 262144
+
+
+class FileQuery(_Model):
+    """Existence, size, FileVersion and optionally content of one file."""
+
+    kind: Literal["file"] = "file"
+    id: str
+    path: str
+    per_user: bool = False
+    content: bool = False
+    max_content_bytes: int = 262144
+
+
+class DirQuery(_Model):
+    """The files of one directory (not recursive), optionally with contents.
+
+    Used for the operator's ``%APPDATA%`` certificate store
+    (``{profile}\\AppData\\Roaming\\Microsoft\\SystemCertificates\\My\\Certificates``).
+    """
+
+    kind: Literal["dir"] = "dir"
+    id: str
+    path: str
+    per_user: bool = False
+    content: bool = False
+    max_files: int = 200
+    max_content_bytes: int = 65536
+
+
+class PnpQuery(_Model):
+    """Present PnP devices whose DeviceID starts with ``USB\\VID_<vendor_id>``."""
+
+    kind: Literal["pnp"] = "pnp"
+    id: str
+    vendor_id: str = Field(pattern=r"^[0-9A-Fa-f]{4}$")
+
+
+class TcpQuery(_Model):
+    """A TCP connect test from the host itself."""
+
+    kind: Literal["tcp"] = "tcp"
+    id: str
+    host: str
+    port: int = Field(ge=1, le=65535)
+    timeout_ms: int = Field(default=5000, ge=100, le=30000)
+
+
+Query = Annotated[
+    Union[RegistryQuery, FileQuery, DirQuery, PnpQuery, TcpQuery], Field(discriminator="kind")
+]
+
+
+# --------------------------------------------------------------------------- actions (writes)
+
+
+class SetValue(_Model):
+    kind: Literal["set_value"] = "set_value"
+    id: str
+    hive: Hive
+    sid: str | None = None  # required when hive == "HKU"
+    path: str
+    name: str
+    value: RegValue
+
+
+class DeleteValue(_Model):
+    kind: Literal["delete_value"] = "delete_value"
+    id: str
+    hive: Hive
+    sid: str | None = None
+    path: str
+    name: str
+
+
+class DeleteKey(_Model):
+    """Delete a key tree; the result's ``before`` holds the whole tree as a RegKey."""
+
+    kind: Literal["delete_key"] = "delete_key"
+    id: str
+    hive: Hive
+    sid: str | None = None
+    path: str
+
+
+class RestoreKey(_Model):
+    """Recreate a key tree exactly as a DeleteKey backup described it (rollback)."""
+
+    kind: Literal["restore_key"] = "restore_key"
+    id: str
+    hive: Hive
+    sid: str | None = None
+    path: str
+    tree: RegKey
+
+
+class WriteFile(_Model):
+    """Write a file (creating folders); the previous content comes back as backup."""
+
+    kind: Literal["write_file"] = "write_file"
+    id: str
+    path: str
+    content: str  # base64
+    delete: bool = False  # remove the file instead (rollback of a created file)
+
+
+class ImportPfx(_Model):
+    """Import a PFX into the Personal store of the user with ``sid``.
+
+    The agent does it in the user's own session (a one-shot scheduled task with
+    an interactive-token principal), because the store is the user's, not the
+    WinRM account's. ``password`` never appears in any answer.
+    """
+
+    kind: Literal["import_pfx"] = "import_pfx"
+    id: str
+    sid: str
+    pfx: str  # base64
+    password: str
+    timeout_ms: int = 60000
+
+
+class RemoveCert(_Model):
+    """Remove a certificate (by thumbprint) from the user's Personal store; backup returned."""
+
+    kind: Literal["remove_cert"] = "remove_cert"
+    id: str
+    sid: str
+    thumbprint: str = Field(pattern=r"^[0-9A-Fa-f]{40}$")
+
+
+class RunInstaller(_Model):
+    kind: Literal["run_installer"] = "run_installer"
+    id: str
+    path: str
+    args: list[str] = Field(default_factory=list)
+    timeout_ms: int = 600000
+
+
+class ScheduleReboot(_Model):
+    kind: Literal["schedule_reboot"] = "schedule_reboot"
+    id: str
+    delay_s: int = Field(ge=0, le=86400)
+    message: str = ""
+
+
+Action = Annotated[
+    Union[
+        SetValue,
+        DeleteValue,
+        DeleteKey,
+        RestoreKey,
+        WriteFile,
+        ImportPfx,
+        RemoveCert,
+        RunInstaller,
+        ScheduleReboot,
+    ],
+    Field(discriminator="kind"),
+]
+
+
+class ProbeRequest(_Model):
+    """Everything one sweep (or one fix) asks of one host, in one round trip."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    queries: list[Query] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
+    want_processes: bool = True
+
+
+# --------------------------------------------------------------------------- answers
+
+
+class OsFacts(_Model):
+    version: str  # "6.1.7601", "10.0.19045"
+    build: int
+    caption: str  # "Microsoft Windows 10 专业版"
+    edition: str | None = None
+    arch: Literal["x86", "x64", "arm64"]
+    ps_version: str
+    clr_version: str
+    acp: int  # ANSI code page, 936 on Simplified Chinese Windows
+    oem_cp: int
+    hostname: str
+    domain: str | None = None
+    pending_reboot: bool = False
+    ie_version: str | None = None
+    edge_version: str | None = None
+
+
+class Profile(_Model):
+    sid: str
+    user: str | None = None  # DOMAIN\name when it resolves
+    path: str | None = None  # ProfileImagePath, expanded
+    loaded: bool = False  # its hive is under HKEY_USERS
+    console: bool = False  # the user at the physical console (Win32_ComputerSystem.UserName)
+    interactive: bool = False  # owns an explorer.exe
+
+
+class ProcessInfo(_Model):
+    name: str  # "explorer.exe"
+    pid: int
+    sid: str | None = None  # owner, when the agent can tell
+
+
+class Answer(_Model):
+    """One query's answer, for one user hive when ``sid`` is set."""
+
+    id: str
+    sid: str | None = None
+    status: Status
+    error: str | None = None
+    key: RegKey | None = None  # registry
+    followed: dict[str, FileInfo] = Field(default_factory=dict)  # registry follow
+    file: FileInfo | None = None  # file
+    files: list[FileInfo] = Field(default_factory=list)  # dir
+    devices: list[str] = Field(default_factory=list)  # pnp: DeviceIDs
+    connected: bool | None = None  # tcp
+    elapsed_ms: int | None = None  # tcp
+
+
+class ActionResult(_Model):
+    id: str
+    status: Literal["ok", "error", "skipped"]
+    changed: bool = False
+    error: str | None = None
+    # What was there before (for rollback): a value, a key tree, a file's content.
+    before_value: RegValue | None = None
+    before_tree: RegKey | None = None
+    before_file: FileInfo | None = None
+    thumbprint: str | None = None  # import_pfx: the imported certificate
+
+
+class ProbeResponse(_Model):
+    """The agent's whole answer. ``elapsed_ms`` is agent time on the host."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    agent_version: str
+    elapsed_ms: int
+    os: OsFacts
+    profiles: list[Profile] = Field(default_factory=list)
+    processes: list[ProcessInfo] = Field(default_factory=list)
+    answers: list[Answer] = Field(default_factory=list)
+    actions: list[ActionResult] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)  # whole-section failures (e.g. WMI down)
+
+    def answer(self, query_id: str, sid: str | None = None) -> Answer | None:
+        for ans in self.answers:
+            if ans.id == query_id and ans.sid == sid:
+                return ans
+        return None
+
+
+RegKey.model_rebuild()

@@ -1,0 +1,1 @@
+"""CLI command modules; each defines ``register(main)``. Only fleetcheck.cli imports them."""

@@ -1,0 +1,52 @@
+"""Bilingual text: everything a user reads exists in Simplified Chinese and English.
+
+Chinese is the default language. ``Text`` is the model used in policies,
+findings and messages; ``tr`` picks a language.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+Lang = Literal["zh", "en"]
+DEFAULT_LANG: Lang = "zh"
+
+
+class Text(BaseModel):
+    """A string in both languages. A plain string in YAML is accepted for both."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    zh: str
+    en: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_plain(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"zh": data, "en": data}
+        return data
+
+    def get(self, lang: Lang = DEFAULT_LANG) -> str:
+        return self.en if lang == "en" else self.zh
+
+    def format(self, **kwargs: Any) -> "Text":
+        """Fill ``{name}`` placeholders in both languages (values are plain data)."""
+        return Text(zh=self.zh.format(**kwargs), en=self.en.format(**kwargs))
+
+    def __str__(self) -> str:
+        return self.zh
+
+
+def T(zh: str, en: str) -> Text:  # noqa: N802 - short constructor used all over messages
+    return Text(zh=zh, en=en)
+
+
+def tr(text: Text | str | None, lang: Lang = DEFAULT_LANG) -> str:
+    if text is None:
+        return ""
+    if isinstance(text, str):
+        return text
+    return text.get(lang)
