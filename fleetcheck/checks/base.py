@@ -23,7 +23,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol
+from typing import Any, Callable, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,11 +38,9 @@ from fleetcheck.agent.contract import (
     RegistryQuery,
     TcpQuery,
 )
+from fleetcheck.checks.conditions import Condition
 from fleetcheck.findings import FindingStatus, FixMode, Severity
 from fleetcheck.i18n import Text
-
-if TYPE_CHECKING:
-    from fleetcheck.checks.conditions import Condition
 
 
 class CheckBase(BaseModel):
@@ -55,7 +53,7 @@ class CheckBase(BaseModel):
     title: Text
     scope: Literal["user", "machine"] = "machine"
     severity: Severity = Severity.medium
-    when: "Condition | None" = None
+    when: Condition | None = None
     guide: str | None = None
     requirement: str | None = None  # R1..R15 of REQUIREMENTS.md, for traceability
     remedy: Text | None = None

@@ -1,0 +1,1 @@
+"""Policy documents, their loader (file:line:col errors), waivers."""
