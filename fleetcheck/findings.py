@@ -61,6 +61,7 @@ class Finding(BaseModel):
     message: Text | None = None  # why it failed / could not be evaluated
     remedy: Text | None = None
     guide: str | None = None
+    requirement: str | None = None  # R1..R15 from the check (policy), e.g. "R14" = certificate due
     fix: FixMode = FixMode.none
     waiver: dict[str, Any] | None = None  # reason, approver, expires when waived
     details: dict[str, Any] = Field(default_factory=dict)  # type-specific structured data
