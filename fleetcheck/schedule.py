@@ -1,0 +1,550 @@
+"""Scheduled sweeps on the operating system's own scheduler: cron, systemd timers, Windows Task Scheduler.
+
+fleetcheck has no daemon of its own. This module renders ready-to-install
+definitions (pure: no I/O) and installs them for the current user (the
+``install_*`` functions, whose paths and commands are injectable so tests never
+touch the real crontab or systemd directory).
+
+Decisions, written down because nobody will answer questions:
+
+- The program that runs is the ``fleetcheck`` console script beside the running
+  interpreter (``<venv>/bin/fleetcheck``, ``Scripts\\fleetcheck.exe`` on
+  Windows), which carries its own absolute interpreter path. When that script
+  does not exist, ``<sys.executable> -c "from fleetcheck.cli import main; main()"``
+  is used. ``--executable`` overrides both.
+- Runs never overlap: cron and systemd wrap the command in ``flock -n LOCK``
+  (a second run exits at once while the first holds the lock); Windows uses the
+  task's ``MultipleInstancesPolicy`` = ``IgnoreNew``.
+- Output (stdout and stderr) is appended to one log file.
+- Every argument is quoted for the target's own rules: POSIX sh (``shlex``) plus
+  cron's ``%`` escape, systemd's unit-file rules (``"…"`` with C escapes, ``%%``
+  and ``$$``), and Windows' ``CommandLineToArgvW`` rules inside ``cmd /d /s /c``.
+  Arguments with a line break are refused everywhere; for Windows also ``"``,
+  ``%`` and ``!`` (cmd.exe would expand or split them even inside quotes, and
+  ``"`` cannot appear in a Windows file name anyway).
+- systemd's ``Persistent=true`` and Windows' ``StartWhenAvailable`` make a run
+  missed while the machine was off happen at the next boot; cron cannot do this.
+
+Example:
+    >>> spec = ScheduleSpec(name="daily", at=parse_at("07:30"), days=parse_days("mon-fri"),
+    ...     workdir=Path("/srv/fc"), log=Path("/srv/fc/fc.log"),
+    ...     lock=Path("/srv/fc/.fc.lock"), command=["/venv/bin/fleetcheck", "scan"])
+    >>> render_cron(spec, flock="/usr/bin/flock").split()[:5]
+    ['30', '7', '*', '*', '1-5']
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path, PurePath
+from xml.sax.saxutils import escape as xml_escape
+
+from fleetcheck.i18n import T, Text
+
+__all__ = [
+    "CRON_MARKER_PREFIX",
+    "DAY_NAMES",
+    "ScheduleError",
+    "ScheduleSpec",
+    "SystemdUnits",
+    "WindowsTask",
+    "default_command",
+    "install_cron",
+    "install_systemd",
+    "merge_crontab",
+    "parse_at",
+    "parse_days",
+    "render_cron",
+    "render_systemd",
+    "render_windows",
+    "systemd_quote",
+    "windows_quote",
+]
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SYSTEMD_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_TASK_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+# The comment that marks fleetcheck's own crontab line: "# fleetcheck-schedule:NAME".
+CRON_MARKER_PREFIX = "# fleetcheck-schedule:"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_AT_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class ScheduleError(ValueError):
+    """A schedule option or argument cannot be turned into a safe definition; ``text`` is bilingual."""
+
+    def __init__(self, text: Text) -> None:
+        super().__init__(text.en)
+        self.text = text
+
+
+def parse_at(value: str) -> time:
+    """Parse ``HH:MM`` (24-hour clock).
+
+    >>> parse_at("07:30")
+    datetime.time(7, 30)
+    """
+    match = _AT_RE.match(value.strip())
+    if not match:
+        raise ScheduleError(
+            T(
+                f"--at 的值 {value!r} 无效：请写成 24 小时制 HH:MM，例如 07:30。",
+                f"--at value {value!r} is not valid: use a 24-hour HH:MM time, e.g. 07:30.",
+            )
+        )
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def parse_days(value: str) -> tuple[int, ...]:
+    """Parse ``daily``, ``mon-fri``, ``mon,wed,fri`` or mixes like ``mon-wed,sat`` into weekday numbers (Monday = 0).
+
+    A range may wrap around the week (``fri-mon``).
+
+    >>> parse_days("mon-fri")
+    (0, 1, 2, 3, 4)
+    >>> parse_days("sat,sun")
+    (5, 6)
+    """
+    text = value.strip().lower()
+    if text in ("daily", "everyday", "*"):
+        return tuple(range(7))
+    days: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            first, _, last = part.partition("-")
+            start, end = _day_number(first, value), _day_number(last, value)
+            span = (end - start) % 7
+            days.update((start + i) % 7 for i in range(span + 1))
+        else:
+            days.add(_day_number(part, value))
+    return tuple(sorted(days))
+
+
+def _day_number(name: str, whole: str) -> int:
+    key = name.strip()[:3]
+    if len(name.strip()) < 3 or key not in DAY_NAMES or not name.strip().startswith(key):
+        raise ScheduleError(
+            T(
+                f"--days 的值 {whole!r} 无效：请用 daily、mon-fri 或 mon,wed,fri 这样的写法"
+                f"（星期用 {', '.join(DAY_NAMES)}）。",
+                f"--days value {whole!r} is not valid: use daily, mon-fri or mon,wed,fri"
+                f" (days are {', '.join(DAY_NAMES)}).",
+            )
+        )
+    return DAY_NAMES.index(key)
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """What to run, when, where, with which lock and log. Paths are absolute.
+
+    ``command`` is the full argument vector: the fleetcheck program (one or more
+    items, see :func:`default_command`) followed by the fleetcheck arguments.
+    """
+
+    name: str
+    at: time
+    days: tuple[int, ...]
+    workdir: PurePath
+    log: PurePath
+    lock: PurePath
+    command: Sequence[str]
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.match(self.name):
+            raise ScheduleError(
+                T(
+                    f"任务名 {self.name!r} 无效：只能用字母、数字、'_'、'.'、'-'（不超过 64 个字符）。",
+                    f"Schedule name {self.name!r} is not valid: use letters, digits, '_', '.', '-'"
+                    " (at most 64 characters).",
+                )
+            )
+        if not self.days:
+            raise ScheduleError(T("至少需要一天（--days）。", "At least one day is needed (--days)."))
+        if not self.command:
+            raise ScheduleError(T("没有要运行的命令。", "There is no command to run."))
+        for arg in [*self.command, str(self.workdir), str(self.log), str(self.lock)]:
+            if any(ch in arg for ch in "\r\n\x00"):
+                raise ScheduleError(
+                    T(
+                        f"参数 {arg!r} 含有换行或 NUL 字符，任何调度器都无法安全表示，请去掉。",
+                        f"Argument {arg!r} contains a line break or NUL, which no scheduler can"
+                        " represent safely; remove it.",
+                    )
+                )
+
+
+def default_command(executable: str | None = None) -> list[str]:
+    """The argument vector that starts fleetcheck from a scheduler (absolute paths).
+
+    ``executable`` (``--executable``) wins; else the ``fleetcheck`` script beside
+    ``sys.executable``; else ``python -c`` importing the CLI.
+    """
+    if executable:
+        return [executable]
+    bindir = Path(sys.executable).parent
+    for candidate in (bindir / "fleetcheck", bindir / "fleetcheck.exe"):
+        if candidate.is_file():
+            return [str(candidate.absolute())]
+    return [str(Path(sys.executable).absolute()), "-c", "from fleetcheck.cli import main; main()"]
+
+
+# --------------------------------------------------------------------------- cron
+
+
+def _cron_days(days: tuple[int, ...]) -> str:
+    if len(days) == 7:
+        return "*"
+    cron_numbers = sorted((d + 1) % 7 for d in days)  # cron: Sunday = 0, Monday = 1
+    runs: list[list[int]] = []
+    for n in cron_numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ",".join(map(str, r)) for r in runs)
+
+
+def _cron_escape(shell_text: str) -> str:
+    # cron turns an unescaped '%' into a newline before the shell sees the line.
+    return shell_text.replace("%", "\\%")
+
+
+def render_cron(spec: ScheduleSpec, *, flock: str = "/usr/bin/flock") -> str:
+    """One crontab line (no trailing newline), ending with fleetcheck's marker comment."""
+    inner = shlex.join([flock, "-n", str(spec.lock), *spec.command])
+    shell = (
+        f"cd {shlex.quote(str(spec.workdir))} && {inner}"
+        f" >> {shlex.quote(str(spec.log))} 2>&1"
+    )
+    fields = f"{spec.at.minute} {spec.at.hour} * * {_cron_days(spec.days)}"
+    return f"{fields} {_cron_escape(shell)} {CRON_MARKER_PREFIX}{spec.name}"
+
+
+def merge_crontab(existing: str, line: str, name: str) -> str:
+    """The user's crontab with fleetcheck's line for ``name`` replaced (or added). Idempotent.
+
+    Lines that end with the marker ``# fleetcheck-schedule:NAME`` are fleetcheck's;
+    everything else is kept byte for byte.
+    """
+    marker = f"{CRON_MARKER_PREFIX}{name}"
+    kept = [ln for ln in existing.splitlines() if not ln.rstrip().endswith(marker)]
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return "\n".join([*kept, line]) + "\n"  # cron ignores a last line without newline
+
+
+# --------------------------------------------------------------------------- systemd
+
+_SYSTEMD_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+
+
+def systemd_quote(arg: str) -> str:
+    """Quote one ``ExecStart=`` argument by systemd's rules.
+
+    ``%`` (specifiers) becomes ``%%`` and ``$`` (variable expansion) becomes
+    ``$$`` everywhere; anything but plain characters is put in double quotes
+    with backslash and double quote escaped.
+
+    >>> systemd_quote("清单 1.yaml")
+    '"清单 1.yaml"'
+    >>> systemd_quote("50%")
+    '50%%'
+    """
+    text = arg.replace("%", "%%").replace("$", "$$")
+    if text and _SYSTEMD_SAFE.match(text):
+        return text
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t")
+    return f'"{escaped}"'
+
+
+def _systemd_path(path: PurePath) -> str:
+    # Path settings take the value literally except for specifiers.
+    return str(path).replace("%", "%%")
+
+
+def _on_calendar(spec: ScheduleSpec) -> str:
+    clock = f"{spec.at.hour:02d}:{spec.at.minute:02d}:00"
+    if len(spec.days) == 7:
+        return f"*-*-* {clock}"
+    runs: list[list[int]] = []
+    for d in spec.days:
+        if runs and d == runs[-1][-1] + 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    parts = [
+        f"{_SYSTEMD_DAYS[r[0]]}..{_SYSTEMD_DAYS[r[-1]]}"
+        if len(r) > 2
+        else ",".join(_SYSTEMD_DAYS[d] for d in r)
+        for r in runs
+    ]
+    return f"{','.join(parts)} *-*-* {clock}"
+
+
+@dataclass(frozen=True)
+class SystemdUnits:
+    """A ``NAME.service`` + ``NAME.timer`` pair for a user systemd instance."""
+
+    name: str
+    service: str
+    timer: str
+
+    @property
+    def service_file(self) -> str:
+        return f"{self.name}.service"
+
+    @property
+    def timer_file(self) -> str:
+        return f"{self.name}.timer"
+
+
+def render_systemd(spec: ScheduleSpec, *, flock: str = "/usr/bin/flock") -> SystemdUnits:
+    """The user service (``Type=oneshot``) and its timer (``Persistent=true``)."""
+    exec_start = " ".join(systemd_quote(a) for a in [flock, "-n", str(spec.lock), *spec.command])
+    log = _systemd_path(spec.log)
+    service = (
+        "[Unit]\n"
+        f"Description=fleetcheck scheduled sweep ({spec.name})\n"
+        "\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        f"WorkingDirectory={_systemd_path(spec.workdir)}\n"
+        "# Secrets for the sweep (e.g. FLEETCHECK_WINRM_PASSWORD) go here, chmod 600.\n"
+        "EnvironmentFile=-%h/.config/fleetcheck/fleetcheck.env\n"
+        f"ExecStart={exec_start}\n"
+        "# 1 = some host non-compliant, 3 = some host unreachable: the sweep itself worked.\n"
+        "SuccessExitStatus=1 3\n"
+        f"StandardOutput=append:{log}\n"
+        f"StandardError=append:{log}\n"
+    )
+    timer = (
+        "[Unit]\n"
+        f"Description=fleetcheck scheduled sweep ({spec.name}) timer\n"
+        "\n"
+        "[Timer]\n"
+        f"OnCalendar={_on_calendar(spec)}\n"
+        "Persistent=true\n"
+        f"Unit={spec.name}.service\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=timers.target\n"
+    )
+    return SystemdUnits(name=spec.name, service=service, timer=timer)
+
+
+# --------------------------------------------------------------------------- Windows
+
+
+def windows_quote(arg: str) -> str:
+    """Quote one argument for ``CommandLineToArgvW`` so that cmd.exe leaves it alone.
+
+    Always double-quoted (so ``& | < > ^ ( )`` and spaces are inert under cmd.exe);
+    backslashes before the closing quote are doubled. Characters cmd.exe would
+    still interpret inside quotes (``"``, ``%``, ``!``) are refused.
+
+    >>> print(windows_quote("C:\\\\交易 清单\\\\"))
+    "C:\\交易 清单\\\\"
+    """
+    bad = sorted({ch for ch in arg if ch in '"%!'})
+    if bad:
+        raise ScheduleError(
+            T(
+                f"参数 {arg!r} 含有 {' '.join(bad)}：Windows 任务计划的 cmd.exe 命令行无法安全表示这些字符，"
+                "请改名或换一个路径。",
+                f"Argument {arg!r} contains {' '.join(bad)}, which a cmd.exe command line in Task"
+                " Scheduler cannot carry safely; rename the file or use another path.",
+            )
+        )
+    trailing = len(arg) - len(arg.rstrip("\\"))
+    return '"' + arg + "\\" * trailing + '"'
+
+
+@dataclass(frozen=True)
+class WindowsTask:
+    """The Task Scheduler XML and the ``schtasks`` command that registers it."""
+
+    name: str
+    xml: str
+    create_command: str
+
+    @property
+    def task_path(self) -> str:
+        return f"\\fleetcheck\\{self.name}"
+
+
+def _windows_arguments(spec: ScheduleSpec) -> str:
+    command = " ".join(windows_quote(a) for a in spec.command)
+    # /s: cmd strips exactly the outer quotes and runs the rest verbatim; /d: no AutoRun.
+    return f'/d /s /c "{command} >> {windows_quote(str(spec.log))} 2>&1"'
+
+
+def render_windows(spec: ScheduleSpec, *, xml_file: str | None = None) -> WindowsTask:
+    """Task XML (weekly calendar trigger, ``IgnoreNew``) and the ``schtasks /Create … /XML`` line.
+
+    The task runs whether the user is logged on or not: ``/RU`` and ``/RP``
+    (without a value, schtasks prompts for the password) register it with the
+    account's password, so Windows Credential Manager (keyring) works in the task.
+    """
+    days = "".join(f"<{_TASK_DAYS[d]} />" for d in spec.days)
+    start = f"2000-01-03T{spec.at.hour:02d}:{spec.at.minute:02d}:00"
+    arguments = xml_escape(_windows_arguments(spec))
+    xml = (
+        '<?xml version="1.0" encoding="UTF-16"?>\n'
+        '<Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">\n'
+        "  <RegistrationInfo>\n"
+        f"    <Description>fleetcheck scheduled sweep ({spec.name})</Description>\n"
+        f"    <URI>\\fleetcheck\\{spec.name}</URI>\n"
+        "  </RegistrationInfo>\n"
+        "  <Triggers>\n"
+        "    <CalendarTrigger>\n"
+        f"      <StartBoundary>{start}</StartBoundary>\n"
+        "      <Enabled>true</Enabled>\n"
+        "      <ScheduleByWeek>\n"
+        f"        <DaysOfWeek>{days}</DaysOfWeek>\n"
+        "        <WeeksInterval>1</WeeksInterval>\n"
+        "      </ScheduleByWeek>\n"
+        "    </CalendarTrigger>\n"
+        "  </Triggers>\n"
+        "  <Principals>\n"
+        '    <Principal id="Author">\n'
+        "      <LogonType>Password</LogonType>\n"
+        "      <RunLevel>LeastPrivilege</RunLevel>\n"
+        "    </Principal>\n"
+        "  </Principals>\n"
+        "  <Settings>\n"
+        "    <MultipleInstancesPolicy>IgnoreNew</MultipleInstancesPolicy>\n"
+        "    <DisallowStartIfOnBatteries>false</DisallowStartIfOnBatteries>\n"
+        "    <StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>\n"
+        "    <StartWhenAvailable>true</StartWhenAvailable>\n"
+        "    <Enabled>true</Enabled>\n"
+        "    <ExecutionTimeLimit>PT4H</ExecutionTimeLimit>\n"
+        "  </Settings>\n"
+        '  <Actions Context="Author">\n'
+        "    <Exec>\n"
+        "      <Command>%SystemRoot%\\System32\\cmd.exe</Command>\n"
+        f"      <Arguments>{arguments}</Arguments>\n"
+        f"      <WorkingDirectory>{xml_escape(str(spec.workdir))}</WorkingDirectory>\n"
+        "    </Exec>\n"
+        "  </Actions>\n"
+        "</Task>\n"
+    )
+    xml_path = xml_file or f"{spec.name}.xml"
+    task_name = windows_quote("fleetcheck\\" + spec.name)
+    create = (
+        f"schtasks /Create /TN {task_name} /XML {windows_quote(xml_path)}"
+        ' /RU "%USERDOMAIN%\\%USERNAME%" /RP'
+    )
+    return WindowsTask(name=spec.name, xml=xml, create_command=create)
+
+
+# --------------------------------------------------------------------------- install
+
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@dataclass(frozen=True)
+class InstallOutcome:
+    """What an install did: files written, commands run, and what the user still has to do."""
+
+    written: list[Path]
+    next_steps: list[str]
+    ran: list[str]
+
+
+def install_systemd(
+    units: SystemdUnits,
+    unit_dir: Path,
+    *,
+    enable: bool = False,
+    systemctl: str | None = None,
+    run: Runner = subprocess.run,
+) -> InstallOutcome:
+    """Write the two units into ``unit_dir`` (normally ``~/.config/systemd/user``).
+
+    With ``enable`` and a ``systemctl`` executable, also reload and enable the
+    timer; otherwise the commands are returned as next steps.
+    """
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for filename, content in ((units.service_file, units.service), (units.timer_file, units.timer)):
+        target = unit_dir / filename
+        target.write_text(content, encoding="utf-8")
+        written.append(target)
+    commands = [
+        ["systemctl", "--user", "daemon-reload"],
+        ["systemctl", "--user", "enable", "--now", units.timer_file],
+    ]
+    steps = [" && ".join(shlex.join(c) for c in commands)]
+    ran: list[str] = []
+    if enable and systemctl:
+        for cmd in commands:
+            argv = [systemctl, *cmd[1:]]
+            proc = run(argv, capture_output=True, text=True, timeout=60, check=False)
+            ran.append(shlex.join(argv))
+            if proc.returncode != 0:
+                raise ScheduleError(
+                    T(
+                        f"{shlex.join(argv)} 失败（退出码 {proc.returncode}）：{proc.stderr.strip()}；"
+                        "单元文件已写入，请手动运行上面的命令。",
+                        f"{shlex.join(argv)} failed (exit {proc.returncode}): {proc.stderr.strip()};"
+                        " the unit files are written, run the commands by hand.",
+                    )
+                )
+        steps = []
+    return InstallOutcome(written=written, next_steps=steps, ran=ran)
+
+
+def read_crontab(crontab: str, *, run: Runner = subprocess.run) -> str:
+    """The current user's crontab (empty when there is none yet)."""
+    proc = run([crontab, "-l"], capture_output=True, text=True, timeout=30, check=False)
+    if proc.returncode == 0:
+        return proc.stdout
+    if "no crontab" in (proc.stderr or "").lower():
+        return ""
+    raise ScheduleError(
+        T(
+            f"无法读取 crontab（{crontab} -l 退出码 {proc.returncode}）：{proc.stderr.strip()}",
+            f"Cannot read the crontab ({crontab} -l exited {proc.returncode}): {proc.stderr.strip()}",
+        )
+    )
+
+
+def install_cron(
+    line: str, name: str, *, crontab: str = "crontab", run: Runner = subprocess.run
+) -> InstallOutcome:
+    """Add or replace fleetcheck's line (by its marker) in the user's crontab via ``crontab -l`` / ``crontab -``."""
+    current = read_crontab(crontab, run=run)
+    updated = merge_crontab(current, line, name)
+    proc = run([crontab, "-"], input=updated, capture_output=True, text=True, timeout=30, check=False)
+    if proc.returncode != 0:
+        raise ScheduleError(
+            T(
+                f"写入 crontab 失败（{crontab} - 退出码 {proc.returncode}）：{proc.stderr.strip()}；"
+                "原 crontab 未改动。",
+                f"Writing the crontab failed ({crontab} - exited {proc.returncode}):"
+                f" {proc.stderr.strip()}; the previous crontab is unchanged.",
+            )
+        )
+    return InstallOutcome(written=[], next_steps=[], ran=[f"{crontab} -"])
+
+
+def find_flock() -> str:
+    """Absolute path of ``flock`` (util-linux), or the usual location when not found here."""
+    return shutil.which("flock") or "/usr/bin/flock"
+
+
+def systemd_user_dir() -> Path:
+    """``$XDG_CONFIG_HOME/systemd/user`` (``~/.config/systemd/user``)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "systemd" / "user"
+
