@@ -1,0 +1,803 @@
+"""Load a YAML file into a pydantic model, reporting every problem as ``file:line:col``.
+
+Used for policies, waivers, inventories and any other YAML the user writes.
+What it guarantees:
+
+* every problem of a file is reported in one go: YAML syntax errors, duplicate
+  mapping keys, and every pydantic validation error;
+* each problem is an :class:`Issue` with file, 1-based line and column, a
+  plain-language bilingual message (no pydantic jargon, no traceback) and the
+  offending source line, shown with a caret under the column;
+* a union of several alternatives yields one message, never one per
+  alternative; an unknown discriminator tag (e.g. ``type: foo``) says which
+  tags are known.
+
+How positions are found: the file is read with ruamel.yaml's round-trip
+loader, whose mappings and sequences remember where each key and item starts
+(``.lc.key(k)``, ``.lc.value(k)``, ``.lc.item(i)``). A pydantic error location
+such as ``('checks', 2, 'activex', 'clsid')`` is walked through that data; the
+parts that are not in the data (union tags like ``'activex'``, validator names)
+are skipped.
+
+Example::
+
+    from fleetcheck.policy.yamlload import load_model, PolicyError
+    try:
+        waivers = load_model("waivers.yaml", WaiverFile)
+    except PolicyError as exc:
+        print(exc.format("en"))     # every issue, file:line:col + source + caret
+        for issue in exc.issues: ...
+
+For several files or extra checks that need the raw data (duplicate ids,
+template syntax), use :func:`read_document` and :meth:`YamlDocument.validate`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar, Union
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+
+from fleetcheck.i18n import DEFAULT_LANG, Lang, T, Text
+
+__all__ = [
+    "Issue",
+    "PolicyError",
+    "YamlDocument",
+    "RawIssue",
+    "read_document",
+    "load_model",
+    "format_issues",
+]
+
+M = TypeVar("M", bound=BaseModel)
+Loc = tuple[Union[str, int], ...]
+
+# Biggest file we read: policies and inventories are small; this keeps a
+# mistaken path (a log, a disk image) from eating memory.
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+# --------------------------------------------------------------------------- issues
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in one file. ``line``/``col`` are 1-based; None when unknown."""
+
+    file: str
+    line: int | None
+    col: int | None
+    message: Text
+    source_line: str | None = None
+
+    def format(self, lang: Lang = DEFAULT_LANG) -> str:
+        """``file:line:col: message`` then the source line and a caret under the column."""
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.col is not None:
+                where += f":{self.col}"
+        text = f"{where}: {self.message.get(lang)}"
+        if self.source_line is not None and self.source_line.strip():
+            shown = self.source_line.rstrip("\r\n").expandtabs(1)
+            text += f"\n    {shown}"
+            if self.col is not None:
+                text += "\n    " + " " * _display_width(shown[: self.col - 1]) + "^"
+        return text
+
+
+def _display_width(text: str) -> int:
+    """Terminal columns of ``text``: CJK characters take two, so the caret lines up."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def format_issues(issues: Sequence[Issue], lang: Lang = DEFAULT_LANG) -> str:
+    """All issues, sorted by file and position, one block each."""
+    ordered = sorted(issues, key=lambda i: (i.file, i.line or 0, i.col or 0))
+    return "\n".join(i.format(lang) for i in ordered)
+
+
+class PolicyError(ValueError):
+    """A YAML file (policy, waivers, inventory, ...) that cannot be used.
+
+    ``issues`` holds every problem found; ``str()`` is the formatted block in
+    the default language (Chinese), :meth:`format` picks a language.
+    """
+
+    def __init__(self, issues: Sequence[Issue]) -> None:
+        self.issues: list[Issue] = sorted(issues, key=lambda i: (i.file, i.line or 0, i.col or 0))
+        super().__init__(self.format())
+
+    def format(self, lang: Lang = DEFAULT_LANG) -> str:
+        return format_issues(self.issues, lang)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+@dataclass(frozen=True)
+class RawIssue:
+    """A problem found by an extra check, placed by its location in the data.
+
+    ``key=True`` points at the mapping key itself (e.g. a duplicate id's key)
+    rather than its value.
+    """
+
+    loc: Loc
+    message: Text
+    key: bool = False
+
+
+# --------------------------------------------------------------------------- the document
+
+
+@dataclass
+class YamlDocument:
+    """A parsed YAML file: its data (ruamel round-trip types), its lines, early issues."""
+
+    file: str
+    data: Any
+    lines: list[str]
+    issues: list[Issue] = field(default_factory=list)
+    loaded: bool = True  # False when the YAML could not be parsed at all
+
+    # -- positions ---------------------------------------------------------
+
+    def position(self, loc: Loc, *, key: bool = False) -> tuple[int, int] | None:
+        """1-based (line, col) of the data at ``loc`` (as far as it exists)."""
+        path, _ = _data_path(self.data, loc)
+        return self._position_of_path(path, key=key)
+
+    def _position_of_path(self, path: Loc, *, key: bool = False) -> tuple[int, int] | None:
+        if not self.loaded:
+            return None
+        if not path:
+            return _node_start(self.data) or (1, 1)
+        parent = _follow(self.data, path[:-1])
+        last = path[-1]
+        try:
+            if isinstance(parent, CommentedMap):
+                line, col = parent.lc.key(last) if key else parent.lc.value(last)
+            elif isinstance(parent, CommentedSeq) and isinstance(last, int):
+                line, col = parent.lc.item(last)
+            else:
+                return _node_start(parent)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return _node_start(parent)
+        return line + 1, col + 1
+
+    def issue(self, loc: Loc, message: Text, *, key: bool = False) -> Issue:
+        """An :class:`Issue` placed at ``loc`` of this document."""
+        pos = self.position(loc, key=key)
+        return self._issue_at(pos, message)
+
+    def _issue_at(self, pos: tuple[int, int] | None, message: Text) -> Issue:
+        if pos is None:
+            return Issue(self.file, None, None, message)
+        line, col = pos
+        source = self.lines[line - 1] if 0 < line <= len(self.lines) else None
+        return Issue(self.file, line, col, message, source)
+
+    # -- validation --------------------------------------------------------
+
+    def validate(
+        self,
+        model: type[M],
+        *,
+        context: Any = None,
+        labels: Mapping[str, Text] | None = None,
+        extra_checks: Iterable[Callable[[Any], Iterable[RawIssue]]] = (),
+        ignore_types: Iterable[str] = (),
+    ) -> M:
+        """Validate the data against ``model``; raise :class:`PolicyError` with every issue.
+
+        ``labels`` names discriminator fields for messages, e.g. ``{"type": T("检查类型", "check type")}``
+        gives "unknown check type 'foo'". ``extra_checks`` see the raw data and
+        report problems pydantic cannot (duplicates, template syntax); they run
+        even when validation fails, so all problems come out together.
+        ``ignore_types`` drops pydantic errors of those types (when an extra
+        check already reports the same problem with a better position).
+        """
+        issues = list(self.issues)
+        if not self.loaded:
+            raise PolicyError(issues)
+        if self.data is None:
+            issues.append(self._issue_at(None, T("文件为空", "the file is empty")))
+            raise PolicyError(issues)
+        result: M | None = None
+        try:
+            result = model.model_validate(self.data, context=context)
+        except ValidationError as exc:
+            skip = set(ignore_types)
+            errors = [e for e in exc.errors() if e["type"] not in skip]
+            issues.extend(self._translate(errors, model, labels or {}))
+        for check in extra_checks:
+            for raw in check(self.data):
+                issues.append(self.issue(raw.loc, raw.message, key=raw.key))
+        if result is None and not issues:
+            issues.append(self._issue_at(None, T("内容无效", "the content is not valid")))
+        if issues or result is None:
+            raise PolicyError(_dedupe(issues))
+        return result
+
+    def _translate(
+        self, errors: list[ErrorDetails], model: type[BaseModel], labels: Mapping[str, Text]
+    ) -> list[Issue]:
+        # Group by the place in the data: several errors at one place come from
+        # the alternatives of one union and are reported once.
+        groups: dict[tuple[Any, ...], list[ErrorDetails]] = {}
+        paths: dict[tuple[Any, ...], Loc] = {}
+        for err in errors:
+            loc = tuple(err["loc"])
+            path, _ = _data_path(self.data, loc)
+            # a missing key is its own problem; other errors at one place are alternatives
+            if err["type"] == "union_tag_invalid":
+                # point at the tag's value (``type: foo``), not the whole item
+                disc = str((err.get("ctx") or {}).get("discriminator", "")).strip("'")
+                node = _follow(self.data, path)
+                if isinstance(node, Mapping) and disc in node:
+                    path = path + (disc,)
+            gkey: tuple[Any, ...] = ("missing", path, loc[-1]) if err["type"] == "missing" else ("at", path)
+            groups.setdefault(gkey, []).append(err)
+            paths[gkey] = path
+        issues: list[Issue] = []
+        for gkey, group in groups.items():
+            path = paths[gkey]
+            for message, key in _messages_for(group, self.data, model, labels):
+                pos = self._position_of_path(path, key=key)
+                issues.append(self._issue_at(pos, message))
+        return issues
+
+
+def _dedupe(issues: list[Issue]) -> list[Issue]:
+    seen: set[tuple[Any, ...]] = set()
+    out: list[Issue] = []
+    for issue in issues:
+        k = (issue.file, issue.line, issue.col, issue.message.en)
+        if k not in seen:
+            seen.add(k)
+            out.append(issue)
+    return out
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = True  # duplicates are found on the node tree and reported
+    return yaml
+
+
+def read_document(path: str | Path, *, display_name: str | None = None) -> YamlDocument:
+    """Read and parse a YAML file; problems are kept in ``.issues`` (never raised).
+
+    Unreadable files, non-UTF-8 bytes, syntax errors and duplicate keys become
+    issues; ``.loaded`` is False when nothing could be parsed.
+    """
+    name = display_name or str(path)
+    try:
+        raw = Path(path).read_bytes()[: MAX_FILE_BYTES + 1]
+    except FileNotFoundError:
+        return _failed(name, T("文件不存在", "file not found"))
+    except IsADirectoryError:
+        return _failed(name, T("这是一个目录，不是文件", "is a directory, not a file"))
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        return _failed(name, T(f"无法读取文件：{reason}", f"cannot read the file: {reason}"))
+    if len(raw) > MAX_FILE_BYTES:
+        return _failed(name, T("文件过大（超过 20 MB）", "file is too large (over 20 MB)"))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return YamlDocument(
+            name,
+            None,
+            [],
+            [
+                Issue(
+                    name,
+                    line,
+                    None,
+                    T(
+                        "文件不是 UTF-8 编码：请以 UTF-8 保存（GBK 等编码不受支持）",
+                        "the file is not UTF-8: save it as UTF-8 (GBK and other encodings are not supported)",
+                    ),
+                )
+            ],
+            loaded=False,
+        )
+    return parse_text(text, name)
+
+
+def parse_text(text: str, name: str) -> YamlDocument:
+    """Parse YAML ``text`` that came from ``name`` (used in messages)."""
+    lines = text.splitlines()
+    doc = YamlDocument(name, None, lines)
+    try:
+        node = _yaml().compose(text)
+    except MarkedYAMLError as exc:
+        doc.loaded = False
+        doc.issues.append(_syntax_issue(doc, exc))
+        return doc
+    except YAMLError as exc:  # unmarked errors are rare; still no traceback
+        doc.loaded = False
+        doc.issues.append(
+            Issue(name, None, None, T(f"YAML 语法错误：{exc}", f"YAML syntax error: {exc}"))
+        )
+        return doc
+    if node is not None:
+        doc.issues.extend(_duplicate_keys(doc, node))
+    try:
+        doc.data = _yaml().load(text)
+    except YAMLError as exc:
+        doc.loaded = False
+        if isinstance(exc, MarkedYAMLError):
+            doc.issues.append(_syntax_issue(doc, exc))
+        else:
+            doc.issues.append(
+                Issue(name, None, None, T(f"YAML 语法错误：{exc}", f"YAML syntax error: {exc}"))
+            )
+    return doc
+
+
+def _syntax_issue(doc: YamlDocument, exc: MarkedYAMLError) -> Issue:
+    mark = exc.problem_mark or exc.context_mark
+    problem = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
+    hint_zh, hint_en = _syntax_hint(problem)
+    message = T(f"YAML 语法错误：{problem}{hint_zh}", f"YAML syntax error: {problem}{hint_en}")
+    if mark is None:
+        return Issue(doc.file, None, None, message)
+    return doc._issue_at((mark.line + 1, mark.column + 1), message)
+
+
+def _syntax_hint(problem: str) -> tuple[str, str]:
+    if "tab" in problem.lower():
+        return "（YAML 缩进只能用空格，不能用 Tab）", " (indent YAML with spaces, never tabs)"
+    if "mapping values are not allowed" in problem:
+        return (
+            "（值里有冒号时请加引号，例如 title: \"a: b\"）",
+            ' (quote values that contain a colon, e.g. title: "a: b")',
+        )
+    return "", ""
+
+
+def _duplicate_keys(doc: YamlDocument, root: Node) -> list[Issue]:
+    issues: list[Issue] = []
+    stack: list[Node] = [root]
+    seen_nodes: set[int] = set()
+    budget = 1_000_000  # bounds the walk even for alias-heavy ("billion laughs") input
+    while stack and budget > 0:
+        budget -= 1
+        node = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                stack.append(value_node)
+                if key_node.tag.endswith(":merge"):
+                    continue
+                key = key_node.value if not isinstance(key_node.value, list) else None
+                if key is None:
+                    continue
+                if key in first:
+                    mark = key_node.start_mark
+                    issues.append(
+                        doc._issue_at(
+                            (mark.line + 1, mark.column + 1),
+                            T(
+                                f"重复的键 '{key}'（第 {first[key]} 行已经出现过）",
+                                f"duplicate key '{key}' (already given on line {first[key]})",
+                            ),
+                        )
+                    )
+                else:
+                    first[key] = key_node.start_mark.line + 1
+        elif isinstance(node, SequenceNode):
+            stack.extend(node.value)
+    return issues
+
+
+def _failed(name: str, message: Text) -> YamlDocument:
+    return YamlDocument(name, None, [], [Issue(name, None, None, message)], loaded=False)
+
+
+def load_model(
+    path: str | Path,
+    model: type[M],
+    *,
+    context: Any = None,
+    labels: Mapping[str, Text] | None = None,
+    extra_checks: Iterable[Callable[[Any], Iterable[RawIssue]]] = (),
+    display_name: str | None = None,
+) -> M:
+    """Read ``path`` and validate it as ``model``; raise :class:`PolicyError` listing every issue.
+
+    >>> load_model("waivers.yaml", WaiverFile)  # doctest: +SKIP
+    """
+    doc = read_document(path, display_name=display_name)
+    return doc.validate(model, context=context, labels=labels, extra_checks=extra_checks)
+
+
+# --------------------------------------------------------------------------- data walking
+
+
+def _follow(data: Any, path: Loc) -> Any:
+    node = data
+    for part in path:
+        node = node[part]
+    return node
+
+
+def _data_path(data: Any, loc: Loc) -> tuple[Loc, Loc]:
+    """Split a pydantic location into the part that exists in ``data`` and the rest.
+
+    Parts that do not exist (union tags, validator names) are skipped, except
+    the final one, which is kept in the rest (e.g. a missing key).
+    """
+    path: list[str | int] = []
+    node = data
+    rest: list[str | int] = []
+    for index, part in enumerate(loc):
+        if isinstance(node, Mapping) and _has_key(node, part):
+            key = _actual_key(node, part)
+            path.append(key)
+            node = node[key]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif index == len(loc) - 1:
+            rest.append(part)
+        # else: a union tag or validator name; not in the data
+    return tuple(path), tuple(rest)
+
+
+def _has_key(node: Mapping[Any, Any], part: str | int) -> bool:
+    try:
+        return _actual_key(node, part) is not _MISSING
+    except TypeError:
+        return False
+
+
+_MISSING = object()
+
+
+def _actual_key(node: Mapping[Any, Any], part: str | int) -> Any:
+    """The key of ``node`` that pydantic reports as ``part`` (it stringifies some keys)."""
+    if part in node:
+        return part
+    for key in node:
+        if str(key) == str(part):
+            return key
+    return _MISSING
+
+
+def _node_start(node: Any) -> tuple[int, int] | None:
+    lc = getattr(node, "lc", None)
+    if lc is None or getattr(lc, "line", None) is None:
+        return None
+    return lc.line + 1, lc.col + 1
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """A short, quoted rendering of a user's value for messages."""
+    if isinstance(value, str):
+        text = value if len(value) <= limit else value[: limit - 1] + "…"
+        return f"'{text}'"
+    if isinstance(value, Mapping):
+        return "{…}" if value else "{}"
+    if isinstance(value, list):
+        return "[…]" if value else "[]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)[:limit]
+
+
+def _kind(value: Any) -> Text:
+    if isinstance(value, bool):
+        return T("布尔值", "true/false")
+    if isinstance(value, (int, float)):
+        return T("数字", "a number")
+    if isinstance(value, str):
+        return T("文本", "text")
+    if isinstance(value, Mapping):
+        return T("映射（键: 值）", "a mapping (key: value)")
+    if isinstance(value, list):
+        return T("列表", "a list")
+    if value is None:
+        return T("空值", "nothing (null)")
+    if isinstance(value, (date, datetime)):
+        return T("日期", "a date")
+    return T("其他类型", "another type")
+
+
+def _messages_for(
+    group: list[ErrorDetails], data: Any, model: type[BaseModel], labels: Mapping[str, Text]
+) -> list[tuple[Text, bool]]:
+    """Plain messages for the errors at one place; (message, points_at_key)."""
+    if len(group) > 1 and len({tuple(e["loc"]) for e in group}) > 1:
+        # alternatives of a union (e.g. str | list[str]): one message
+        tagged = [e for e in group if e["type"] in ("union_tag_invalid", "union_tag_not_found")]
+        if not tagged:
+            return [_union_message(group)]
+    out: list[tuple[Text, bool]] = []
+    for err in group:
+        out.append(_message(err, data, model, labels))
+    return out
+
+
+def _union_message(group: list[ErrorDetails]) -> tuple[Text, bool]:
+    # If one alternative got past the type check and failed on its content
+    # (a value error), that is the helpful message.
+    for err in group:
+        if err["type"] in ("value_error", "assertion_error"):
+            return _plain(err), False
+    value = group[0].get("input")
+    names = sorted({_expected_name(e) for e in group} - {""})
+    wanted = ", ".join(names)
+    return (
+        T(
+            f"{_show(value)} 不是允许的值（应为：{wanted}）",
+            f"{_show(value)} is not allowed here (expected one of: {wanted})",
+        ),
+        False,
+    )
+
+
+def _expected_name(err: ErrorDetails) -> str:
+    t = err["type"]
+    table = {
+        "string_type": "text",
+        "int_type": "whole number",
+        "int_parsing": "whole number",
+        "float_type": "number",
+        "float_parsing": "number",
+        "bool_type": "true/false",
+        "bool_parsing": "true/false",
+        "list_type": "list",
+        "dict_type": "mapping",
+        "model_type": "mapping",
+        "model_attributes_type": "mapping",
+        "date_type": "date",
+        "date_parsing": "date",
+        "none_required": "null",
+    }
+    if t in ("literal_error", "enum"):
+        return str(err.get("ctx", {}).get("expected", ""))
+    return table.get(t, t.replace("_", " "))
+
+
+def _plain(err: ErrorDetails) -> Text:
+    msg = err["msg"]
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+    return T(f"取值无效：{msg}", msg)
+
+
+def _message(
+    err: ErrorDetails, data: Any, model: type[BaseModel], labels: Mapping[str, Text]
+) -> tuple[Text, bool]:
+    t = err["type"]
+    loc = tuple(err["loc"])
+    value = err.get("input")
+    ctx: dict[str, Any] = dict(err.get("ctx") or {})
+    shown = _show(value)
+
+    if t == "missing":
+        name = loc[-1] if loc else "?"
+        return T(f"缺少必填的键 '{name}'", f"missing required key '{name}'"), False
+    if t == "extra_forbidden":
+        name = loc[-1] if loc else "?"
+        allowed = _allowed_keys(model, loc[:-1])
+        return _unknown_key(str(name), allowed), True
+    if t in ("union_tag_invalid", "union_tag_not_found"):
+        disc = str(ctx.get("discriminator", "type")).strip("'")
+        label = labels.get(disc, T(disc, disc))
+        if t == "union_tag_not_found":
+            return (
+                T(f"缺少键 '{disc}'（{label.zh}）", f"missing key '{disc}' (the {label.en})"),
+                False,
+            )
+        tag = str(ctx.get("tag", ""))
+        tags = sorted(x.strip().strip("'") for x in str(ctx.get("expected_tags", "")).split(","))
+        known = ", ".join(tags)
+        close = difflib.get_close_matches(tag, tags, n=1)
+        hint_en = f"; did you mean '{close[0]}'?" if close else ""
+        hint_zh = f"；是否应为 '{close[0]}'？" if close else ""
+        return (
+            T(
+                f"未知的{label.zh} '{tag}'（已知：{known}）{hint_zh}",
+                f"unknown {label.en} '{tag}' (known {label.en}s: {known}){hint_en}",
+            ),
+            False,
+        )
+    if t in ("int_parsing", "int_type", "int_from_float"):
+        return T(f"{shown} 不是整数", f"{shown} is not a whole number"), False
+    if t in ("float_parsing", "float_type"):
+        return T(f"{shown} 不是数字", f"{shown} is not a number"), False
+    if t in ("bool_parsing", "bool_type"):
+        return T(f"{shown} 不是 true/false", f"{shown} is not true or false"), False
+    if t in ("string_type", "str_type"):
+        k = _kind(value)
+        return T(f"这里应为文本，而不是{k.zh}", f"expected text here, not {k.en}"), False
+    if t == "list_type":
+        k = _kind(value)
+        return T(f"这里应为列表，而不是{k.zh}", f"expected a list here, not {k.en}"), False
+    if t in ("dict_type", "model_type", "model_attributes_type"):
+        k = _kind(value)
+        return (
+            T(f"这里应为映射（键: 值），而不是{k.zh}", f"expected a mapping (key: value) here, not {k.en}"),
+            False,
+        )
+    if t in ("literal_error", "enum"):
+        expected = str(ctx.get("expected", "")).replace("'", "")
+        return (
+            T(f"{shown} 不是允许的值（可选：{expected}）", f"{shown} is not allowed here (choose from: {expected})"),
+            False,
+        )
+    if t == "string_pattern_mismatch":
+        pattern = str(ctx.get("pattern", ""))
+        if "a-z0-9" in pattern:
+            return (
+                T(
+                    f"{shown} 格式不对：只能用小写字母、数字和 '-'，且以字母或数字开头",
+                    f"{shown} is not a valid id: use lowercase letters, digits and '-', starting with a letter or digit",
+                ),
+                False,
+            )
+        return T(f"{shown} 格式不对（应匹配 {pattern}）", f"{shown} has the wrong form (must match {pattern})"), False
+    if t in ("string_too_short", "too_short"):
+        return T("不能为空", "must not be empty"), False
+    if t in ("string_too_long", "too_long"):
+        return T("内容过长", "is too long"), False
+    if t in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        words = {
+            "greater_than_equal": ("至少为", "must be at least"),
+            "greater_than": ("必须大于", "must be greater than"),
+            "less_than_equal": ("最多为", "must be at most"),
+            "less_than": ("必须小于", "must be less than"),
+        }[t]
+        bound = next(iter(ctx.values()), "?")
+        return T(f"{shown} 无效：{words[0]} {bound}", f"{shown} is out of range: {words[1]} {bound}"), False
+    if t in ("date_parsing", "date_type", "date_from_datetime_parsing", "date_from_datetime_inexact"):
+        return (
+            T(f"{shown} 不是日期（写成 YYYY-MM-DD，例如 2026-12-31）", f"{shown} is not a date (write YYYY-MM-DD, e.g. 2026-12-31)"),
+            False,
+        )
+    if t in ("value_error", "assertion_error"):
+        return _plain(err), False
+    if t == "no_check_types":
+        return T("没有安装任何检查类型", "no check types are installed"), False
+    # custom errors (PydanticCustomError) carry a plain message already
+    return _plain(err), False
+
+
+def _unknown_key(name: str, allowed: list[str] | None) -> Text:
+    if not allowed:
+        return T(f"未知的键 '{name}'", f"unknown key '{name}'")
+    close = difflib.get_close_matches(name, allowed, n=1)
+    listing = ", ".join(allowed)
+    hint_en = f"; did you mean '{close[0]}'?" if close else ""
+    hint_zh = f"；是否应为 '{close[0]}'？" if close else ""
+    return T(
+        f"未知的键 '{name}'（允许：{listing}）{hint_zh}",
+        f"unknown key '{name}' (allowed: {listing}){hint_en}",
+    )
+
+
+# --------------------------------------------------------------------------- model walking
+
+
+def _allowed_keys(model: type[BaseModel], loc: Loc) -> list[str] | None:
+    """The keys the model accepts at ``loc`` (a pydantic location), or None if unknown."""
+    target = _type_at(model, loc)
+    if isinstance(target, type) and issubclass(target, BaseModel):
+        return [f.alias or name for name, f in target.model_fields.items()]
+    return None
+
+
+def _strip(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _union_members(annotation: Any) -> list[Any] | None:
+    origin = typing.get_origin(annotation)
+    if origin is Union or origin is types.UnionType:
+        return [_strip(a) for a in typing.get_args(annotation) if a is not type(None)]
+    return None
+
+
+def _tag_matches(member: Any, part: str) -> bool:
+    if isinstance(member, type) and issubclass(member, BaseModel):
+        if member.__name__ == part:
+            return True
+        for f in member.model_fields.values():
+            if typing.get_origin(f.annotation) is typing.Literal and part in typing.get_args(f.annotation):
+                return True
+    return getattr(member, "__name__", None) == part or str(member) == part
+
+
+def _type_at(model: type[BaseModel], loc: Loc) -> Any:
+    current: Any = model
+    parts = list(loc)
+    steps = 0
+    while parts and steps < 200:  # bounded: each step consumes a part or unwraps a type
+        steps += 1
+        current = _strip(current)
+        members = _union_members(current)
+        if members is not None:
+            if len(members) == 1:
+                current = members[0]
+                continue
+            part = parts[0]
+            chosen = [m for m in members if isinstance(part, str) and _tag_matches(m, part)]
+            if chosen:
+                current = chosen[0]
+                parts.pop(0)
+                continue
+            models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+            if len(models) == 1:
+                current = models[0]
+                continue
+            return None
+        part = parts.pop(0)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            fields = current.model_fields
+            match = next(
+                (f for n, f in fields.items() if part in (n, f.alias)), None
+            )
+            if match is None:
+                return None
+            current = match.annotation
+            continue
+        origin = typing.get_origin(current)
+        args = typing.get_args(current)
+        if origin in (list, tuple, set, frozenset, Sequence, typing.Sequence) or (
+            origin is not None and isinstance(origin, type) and issubclass(origin, Sequence)
+        ):
+            if not isinstance(part, int):
+                return None
+            current = args[0] if args else Any
+            continue
+        if origin in (dict, Mapping) or (
+            origin is not None and isinstance(origin, type) and issubclass(origin, Mapping)
+        ):
+            current = args[1] if len(args) == 2 else Any
+            continue
+        return None
+    current = _strip(current)
+    members = _union_members(current)
+    if members is not None:
+        models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
+        if len(models) == 1:
+            return models[0]
+    if isinstance(current, type) and issubclass(current, Enum):
+        return current
+    return current
