@@ -1,0 +1,8 @@
+"""Store tests share the synthetic run factory of tests/report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "report"))

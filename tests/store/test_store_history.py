@@ -1,0 +1,186 @@
+"""The run-history store: record/load round trip, history queries, retention, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from fleetcheck.findings import HostStatus
+from fleetcheck.store import RunNotFound, Store, StoreError, default_db_url, resolve_db_url
+from fleetcheck.store import migrations, schema
+
+from report_factory import T0, golden_run  # type: ignore[import-not-found]
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> Store:
+    s = Store.open(f"sqlite:///{tmp_path / 'h.db'}")
+    yield s
+    s.close()
+
+
+def test_round_trip_keeps_every_host_and_finding(store: Store) -> None:
+    run = golden_run()
+    assert store.record_run(run) == run.run_id
+    loaded = store.load_run("latest")
+    assert loaded.model_dump() == run.model_dump()
+
+
+def test_recording_the_same_run_twice_replaces_it(store: Store) -> None:
+    store.record_run(golden_run())
+    store.record_run(golden_run())
+    assert [r.run_id for r in store.list_runs()] == ["run-20250303-0930"]
+    assert len(store.certificates()) == 6  # 7 probed, pc-sh-005 has no operator
+
+
+def test_run_counts_and_history_order(store: Store) -> None:
+    store.record_run(golden_run("old", T0 - timedelta(days=7)))
+    store.record_run(golden_run("new", T0))
+    runs = store.list_runs()
+    assert [r.run_id for r in runs] == ["new", "old"]
+    new = runs[0]
+    assert (new.hosts_total, new.hosts_probed, new.hosts_failed) == (9, 7, 2)
+    # pc-sz-001, pc-sz-002 (R14 fails but only that), … compliant = no fail/error/not_evaluated
+    assert new.hosts_compliant == 1
+    assert new.compliance_pct == round(100 / 7, 1)
+    assert store.previous_run("new").run_id == "old"  # type: ignore[union-attr]
+    assert store.previous_run("old") is None
+    assert [r.run_id for r in store.trend("new")] == ["old", "new"]
+
+
+def test_certificates_from_certificate_findings_sorted_by_days_left(store: Store) -> None:
+    store.record_run(golden_run())
+    certs = store.certificates("latest")
+    assert [c.host for c in certs][:3] == ["pc-sh-006", "pc-sz-003", "pc-sz-002"]
+    first = certs[0]
+    assert first.days_left == -3 and first.kind == "file" and first.has_private_key is True
+    assert first.not_after == T0 + timedelta(days=-3)
+    assert first.user == "TRADE\\trader006"
+
+
+def test_host_errors_recorded(store: Store) -> None:
+    store.record_run(golden_run())
+    errors = store.host_errors()
+    assert [(e["host"], e["status"], e["error_class"]) for e in errors] == [
+        ("pc-sh-007", "auth_failed", "AuthFailed"),
+        ("pc-sz-004", "timeout", "HostTimeout"),
+    ]
+    assert "NTLM" in errors[0]["message"]["en"]
+
+
+def test_unknown_run_is_a_clear_error(store: Store) -> None:
+    with pytest.raises(RunNotFound) as exc:
+        store.load_run("latest")
+    assert "fleetcheck scan" in exc.value.text.en
+    store.record_run(golden_run())
+    with pytest.raises(RunNotFound) as exc2:
+        store.load_run("nope")
+    assert "fleetcheck history" in exc2.value.text.en and "nope" in exc2.value.text.zh
+
+
+def test_prune_by_count_and_age(store: Store) -> None:
+    for i in range(5):
+        store.record_run(golden_run(f"r{i}", T0 + timedelta(days=i)))
+    assert store.prune(keep_runs=3) == ["r1", "r0"]
+    now = T0 + timedelta(days=4, hours=1)
+    assert store.prune(keep_days=2, now=now) == ["r2"]  # r2 started 2 days 1 hour before now
+    assert [r.run_id for r in store.list_runs()] == ["r4", "r3"]
+    with sa.create_engine(store.url).connect() as conn:
+        left = conn.execute(sa.select(sa.func.count()).select_from(schema.findings)).scalar()
+        certs = conn.execute(sa.select(sa.func.count()).select_from(schema.certificates)).scalar()
+    assert left == 2 * 105 and certs == 2 * 6
+
+
+def test_no_secret_columns_anywhere() -> None:
+    for table in schema.metadata.sorted_tables:
+        for column in table.columns:
+            assert not any(w in column.name.lower() for w in ("password", "secret", "credential"))
+
+
+def test_fresh_database_matches_current_schema(store: Store) -> None:
+    assert store.schema_version() == migrations.CURRENT_VERSION
+    insp = sa.inspect(sa.create_engine(store.url))
+    for table in schema.metadata.sorted_tables:
+        assert {c["name"] for c in insp.get_columns(table.name)} == {c.name for c in table.columns}
+
+
+V1_DDL = """
+CREATE TABLE runs (run_id VARCHAR(100) PRIMARY KEY, started DATETIME NOT NULL, finished DATETIME,
+  policies JSON NOT NULL, inventory VARCHAR(1000), hosts_total INTEGER NOT NULL,
+  hosts_probed INTEGER NOT NULL, hosts_compliant INTEGER NOT NULL, hosts_failed INTEGER NOT NULL,
+  findings_fail INTEGER NOT NULL, findings_error INTEGER NOT NULL, recorded DATETIME NOT NULL);
+CREATE TABLE hosts (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id VARCHAR(100) NOT NULL REFERENCES runs(run_id),
+  position INTEGER NOT NULL, host VARCHAR(300) NOT NULL, address VARCHAR(300), status VARCHAR(40) NOT NULL,
+  error_class VARCHAR(200), error JSON, started DATETIME, finished DATETIME, attempts INTEGER NOT NULL,
+  operator VARCHAR(300), operator_sid VARCHAR(200), groups JSON NOT NULL);
+CREATE TABLE findings (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id VARCHAR(100) NOT NULL,
+  host_id INTEGER NOT NULL, position INTEGER NOT NULL, policy_id VARCHAR(200) NOT NULL,
+  check_id VARCHAR(200) NOT NULL, check_type VARCHAR(100) NOT NULL, status VARCHAR(40) NOT NULL,
+  severity VARCHAR(20) NOT NULL, title JSON NOT NULL, expected TEXT, observed TEXT, source TEXT,
+  message JSON, remedy JSON, guide VARCHAR(100), fix VARCHAR(20) NOT NULL, waiver JSON);
+CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied DATETIME NOT NULL);
+INSERT INTO schema_version VALUES (1, '2024-02-01 08:00:00.000000');
+INSERT INTO runs VALUES ('v1-run', '2024-02-01 01:30:00.000000', '2024-02-01 01:32:00.000000',
+  '["sccc-gateway-cert"]', 'office.yaml', 2, 1, 0, 1, 1, 0, '2024-02-01 01:33:00.000000');
+INSERT INTO hosts VALUES (1, 'v1-run', 0, 'pc-old-01', '10.0.0.1', 'ok', NULL, NULL,
+  '2024-02-01 01:30:00.000000', '2024-02-01 01:30:02.000000', 1, 'TRADE\\t01', 'S-1-5-21-1', '["traders"]');
+INSERT INTO hosts VALUES (2, 'v1-run', 1, 'pc-old-02', NULL, 'timeout', 'HostTimeout',
+  '{"zh": "超时", "en": "timed out"}', NULL, NULL, 2, NULL, NULL, '[]');
+INSERT INTO findings VALUES (1, 'v1-run', 1, 0, 'sccc-gateway-cert', 'zone2-unsigned-activex',
+  'zone_action', 'fail', 'high', '{"zh": "下载未签名的 ActiveX 控件", "en": "Download unsigned ActiveX"}',
+  '0', '3', 'HKU\\S-1-5-21-1\\...\\Zones\\2', NULL, '{"zh": "设为 0", "en": "set to 0"}', '一.2', 'auto', NULL);
+"""
+
+
+def test_v1_database_is_upgraded_and_keeps_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as raw:
+        raw.executescript(V1_DDL)
+    with Store.open(str(path)) as store:  # a plain path means a SQLite file
+        assert store.schema_version() == 2
+        run = store.load_run("v1-run")
+        assert run.started == datetime(2024, 2, 1, 1, 30, tzinfo=timezone.utc)
+        assert [h.host for h in run.hosts] == ["pc-old-01", "pc-old-02"]
+        old = run.hosts[0]
+        assert old.operator == "TRADE\\t01" and old.branch is None
+        f = old.findings[0]
+        assert (f.check_id, f.status.value, f.observed, f.title.en) == (
+            "zone2-unsigned-activex", "fail", "3", "Download unsigned ActiveX")
+        assert f.details == {} and f.requirement is None
+        assert run.hosts[1].status is HostStatus.timeout and run.hosts[1].error.zh == "超时"  # type: ignore[union-attr]
+        assert [e["host"] for e in store.host_errors("v1-run")] == ["pc-old-02"]
+        # the upgraded database takes new runs with the new columns
+        store.record_run(golden_run())
+        assert store.load_run("latest").hosts[0].branch == "深圳总部"
+        assert [r.run_id for r in store.list_runs()] == ["run-20250303-0930", "v1-run"]
+    with Store.open(str(path)) as again:  # reopening does not migrate twice
+        assert again.schema_version() == 2
+
+
+def test_not_a_fleetcheck_database(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE runs (x INTEGER)")
+    with pytest.raises(StoreError) as exc:
+        Store.open(str(path))
+    assert "--db" in exc.value.text.en
+
+
+def test_unopenable_url_is_a_clear_error() -> None:
+    with pytest.raises(StoreError) as exc:
+        Store.open("nosuchdialect://user:s3cret@host/db")
+    assert "s3cret" not in exc.value.text.en and "s3cret" not in str(exc.value)
+
+
+def test_default_location_respects_xdg_and_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    monkeypatch.delenv("FLEETCHECK_DB", raising=False)
+    assert default_db_url() == f"sqlite:///{tmp_path}/fleetcheck/fleetcheck.db"
+    assert resolve_db_url() == default_db_url()
+    monkeypatch.setenv("FLEETCHECK_DB", "postgresql://fleet@db/fleetcheck")
+    assert resolve_db_url() == "postgresql://fleet@db/fleetcheck"
+    assert resolve_db_url("sqlite:///x.db") == "sqlite:///x.db"
