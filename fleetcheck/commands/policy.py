@@ -1,0 +1,257 @@
+"""``fleetcheck policy lint|explain|schema``: write, check and understand policies.
+
+Exit codes: 0 fine, 2 a policy has problems or the check id is unknown
+(usage/configuration error, as everywhere in fleetcheck).
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from fleetcheck.checks import REGISTRY, load_all
+from fleetcheck.checks.base import CheckBase
+from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of
+from fleetcheck.i18n import Lang, T, Text, tr
+from fleetcheck.policy.loader import (
+    PolicyError,
+    load_policies,
+    load_waivers,
+    policy_files,
+    shipped_policy_paths,
+)
+from fleetcheck.policy.models import Policy
+from fleetcheck.policy.schema import policy_schema_json
+
+
+def register(main: click.Group) -> None:
+    main.add_command(policy)
+
+
+@click.group(name="policy")
+def policy() -> None:
+    """编写与检查策略 / write and check policies (lint, explain, schema)."""
+
+
+@policy.command(name="lint")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--waivers",
+    "waivers_path",
+    type=click.Path(path_type=Path),
+    help="同时检查豁免文件 / also check this waivers file against the policies",
+)
+def lint(paths: tuple[Path, ...], waivers_path: Path | None) -> None:
+    """检查策略文件（文件或目录），一次列出全部问题 / check policy files, listing every problem."""
+    lang = lang_of()
+    try:
+        policies = load_policies(paths)
+    except PolicyError as exc:
+        click.echo(exc.format(lang))
+        _summary_fail(len(exc.issues), lang)
+    if waivers_path is not None:
+        try:
+            waivers = load_waivers(waivers_path, policies)
+        except PolicyError as exc:
+            click.echo(exc.format(lang))
+            _summary_fail(len(exc.issues), lang)
+    files, _ = policy_files(paths)
+    checks = sum(len(p.checks) for p in policies)
+    summary = T(
+        f"✓ {len(files)} 个策略文件、{len(policies)} 个策略、{checks} 项检查，没有发现问题",
+        f"✓ {len(files)} policy file(s), {len(policies)} policies, {checks} checks: no problems",
+    )
+    if waivers_path is not None:
+        summary = T(
+            summary.zh + f"；{len(waivers)} 条豁免有效",
+            summary.en + f"; {len(waivers)} waiver(s) valid",
+        )
+    click.echo(tr(summary, lang))
+    raise SystemExit(EXIT_OK)
+
+
+def _summary_fail(count: int, lang: Lang) -> NoReturn:
+    click.echo(
+        tr(T(f"✗ 发现 {count} 个问题", f"✗ {count} problem(s) found"), lang),
+        err=True,
+    )
+    raise SystemExit(EXIT_USAGE)
+
+
+@policy.command(name="explain")
+@click.argument("check_id")
+@click.option(
+    "--policy",
+    "policy_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="策略文件或目录（默认：内置策略）/ policy file or directory (default: the shipped policies)",
+)
+@click.option(
+    "--lang",
+    "lang_option",
+    type=click.Choice(["zh", "en"]),
+    default=None,
+    help="输出语言 / language",
+)
+def explain(check_id: str, policy_paths: tuple[Path, ...], lang_option: str | None) -> None:
+    """说明一项检查：查什么、在 Windows 哪里查、期望值、如何修复 / explain one check.
+
+    CHECK_ID is a check id, or POLICY-ID/CHECK-ID when several policies share it.
+    """
+    lang: Lang = "en" if lang_option == "en" else ("zh" if lang_option == "zh" else lang_of())
+    paths: list[Path] = list(policy_paths) or shipped_policy_paths()
+    if not paths:
+        fail(
+            T(
+                "没有找到内置策略；请用 --policy 指定策略文件",
+                "no shipped policies found; name a policy file with --policy",
+            )
+        )
+    try:
+        policies = load_policies(paths)
+    except PolicyError as exc:
+        click.echo(exc.format(lang), err=True)
+        raise SystemExit(EXIT_USAGE) from None
+    matches = _find(policies, check_id)
+    if not matches:
+        _unknown_check(policies, check_id, lang)
+    blocks = [_explain(p, c, lang) for p, c in matches]
+    click.echo("\n\n".join(blocks))
+
+
+def _find(policies: list[Policy], wanted: str) -> list[tuple[Policy, CheckBase]]:
+    found: list[tuple[Policy, CheckBase]] = []
+    for policy_ in policies:
+        for check in policy_.checks:
+            if wanted in (check.id, f"{policy_.id}/{check.id}"):
+                found.append((policy_, check))
+    return found
+
+
+def _unknown_check(policies: list[Policy], wanted: str, lang: Lang) -> NoReturn:
+    ids = sorted({c.id for p in policies for c in p.checks})
+    close = difflib.get_close_matches(wanted, ids, n=5, cutoff=0.5)
+    if close:
+        message = T(
+            f"未知的检查 '{wanted}'。相近的：{', '.join(close)}",
+            f"unknown check '{wanted}'. Close matches: {', '.join(close)}",
+        )
+    else:
+        message = T(
+            f"未知的检查 '{wanted}'。现有检查：{', '.join(ids) or '（无）'}",
+            f"unknown check '{wanted}'. Known checks: {', '.join(ids) or '(none)'}",
+        )
+    click.echo(tr(message, lang), err=True)
+    raise SystemExit(EXIT_USAGE)
+
+
+_LABELS: dict[str, Text] = {
+    "policy": T("策略", "Policy"),
+    "type": T("检查类型", "Check type"),
+    "what": T("检查内容", "What it checks"),
+    "where": T("Windows 上的位置", "Where on Windows"),
+    "expected": T("期望值", "Expected"),
+    "severity": T("严重程度", "Severity"),
+    "scope": T("范围", "Scope"),
+    "when": T("适用条件", "Applies when"),
+    "remedy": T("修复建议", "Remedy"),
+    "guide": T("指南章节", "Guide section"),
+    "fix": T("修复方式", "Fix mode"),
+    "requirement": T("需求", "Requirement"),
+}
+_SCOPES = {
+    "user": T("用户（操作员的配置文件）", "user (the operator's profile)"),
+    "machine": T("计算机", "machine"),
+}
+_FIX = {
+    "auto": T("自动（fleetcheck fix）", "automatic (fleetcheck fix)"),
+    "manual": T("手动", "manual"),
+    "none": T("无（仅报告）", "none (report only)"),
+}
+_SEVERITY = {
+    "critical": T("严重", "critical"),
+    "high": T("高", "high"),
+    "medium": T("中", "medium"),
+    "low": T("低", "low"),
+    "info": T("信息", "info"),
+}
+
+
+def _explain(policy_: Policy, check: CheckBase, lang: Lang) -> str:
+    """The text block for one check."""
+    label = {k: v.get(lang) for k, v in _LABELS.items()}
+    lines = [f"{check.id} — {check.title.get(lang)}"]
+    lines.append(f"  {label['policy']}: {policy_.id} ({policy_.title.get(lang)})")
+    lines.append(f"  {label['type']}: {check.type}")
+    what = check.description.get(lang) if check.description else check.title.get(lang)
+    lines.append(f"  {label['what']}: {what}")
+    where, expected = _describe(check, lang)
+    lines.append(f"  {label['where']}:")
+    lines.extend(f"    {w}" for w in where)
+    lines.append(f"  {label['expected']}: {expected}")
+    lines.append(f"  {label['severity']}: {_SEVERITY[check.severity.value].get(lang)}")
+    lines.append(f"  {label['scope']}: {_SCOPES[check.scope].get(lang)}")
+    if check.when is not None:
+        lines.append(f"  {label['when']}: {_when_text(check.when)}")
+    if check.remedy is not None:
+        lines.append(f"  {label['remedy']}: {check.remedy.get(lang)}")
+    if check.guide:
+        lines.append(f"  {label['guide']}: {check.guide}")
+    if check.requirement:
+        lines.append(f"  {label['requirement']}: {check.requirement}")
+    lines.append(f"  {label['fix']}: {_FIX[check.fix.value].get(lang)}")
+    return "\n".join(lines)
+
+
+def _describe(check: CheckBase, lang: Lang) -> tuple[list[str], str]:
+    registered = REGISTRY.get(check.type)
+    unavailable = tr(T("（无法描述）", "(no description available)"), lang)
+    if registered is None:
+        return [unavailable], unavailable
+    try:
+        description = registered.describe(check)
+    except Exception:  # noqa: BLE001 - a check type's describe bug must not crash explain
+        return [unavailable], unavailable
+    return (list(description.where) or ["-"]), description.expected
+
+
+def _when_text(when: Any) -> str:
+    parts = []
+    for name, value in when.model_dump(exclude_none=True).items():
+        if name == "os":
+            parts.append(f"os {when.os.text}")
+        elif isinstance(value, list):
+            parts.append(f"{name} ∈ {{{', '.join(map(str, value))}}}")
+        else:
+            parts.append(f"{name} = {value}")
+    return ", ".join(parts)
+
+
+@policy.command(name="schema")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="写入文件（默认输出到标准输出）/ write to this file (default: stdout)",
+)
+def schema(out: Path | None) -> None:
+    """输出策略格式的 JSON Schema，供编辑器补全 / print the policy format's JSON Schema."""
+    load_all()
+    text = policy_schema_json()
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(
+            T(
+                f"无法写入 {out}：{exc.strerror or exc}",
+                f"cannot write {out}: {exc.strerror or exc}",
+            )
+        )
+    click.echo(tr(T(f"已写入 {out}", f"written to {out}"), lang_of()))
