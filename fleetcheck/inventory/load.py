@@ -1,0 +1,412 @@
+"""Read an Ansible-compatible YAML inventory into ``HostSpec`` s.
+
+Understood layout (Ansible's YAML inventory)::
+
+    all:
+      vars: {ansible_user: 'OFFICE\\fcadmin', ansible_password: {env: FC_WINRM_PASSWORD}}
+      hosts:
+        PC-SZ-001: {ansible_host: 10.1.2.11, operator: 'OFFICE\\交易员01'}
+      children:
+        shenzhen:
+          vars: {branch: 深圳营业部}
+          hosts: {PC-SZ-002: {ansible_host: 10.1.2.12}}
+
+Top-level keys other than ``all`` are groups under ``all`` (as in Ansible).
+Variable precedence: host > child group > parent group > all; groups at the
+same depth apply in name order (Ansible's rule), so the result never depends
+on dictionary order.
+
+Passwords: ``{env: NAME}``, ``{keyring: service/user}`` (needs the
+``keyring`` extra), a password given once at the prompt (``--ask-pass``, for
+hosts without one), or a literal string (works, but warns once naming the file
+and line). Every problem is reported at once as ``file:line:col: message``.
+
+Not supported (declared): host ranges (``PC-[01:20]``), ``ansible_*``
+variables beyond the WinRM ones listed in ``CONNECTION_VARS``, INI inventories.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import SecretStr
+from ruamel.yaml.comments import CommentedMap
+
+from fleetcheck.i18n import T, Text
+from fleetcheck.inventory.model import (
+    SECRET_VARS,
+    HostSpec,
+    Inventory,
+    InventoryError,
+)
+from fleetcheck.policy.yamlload import Issue, YamlDocument, parse_text, read_document
+
+GROUP_KEYS = ("hosts", "children", "vars")
+Pos = tuple[int, int]  # 1-based line, column
+
+
+@dataclass
+class _Group:
+    name: str
+    depth: int = 0
+    vars: dict[str, tuple[Any, Pos]] = field(default_factory=dict)
+    parents: set[str] = field(default_factory=set)
+    hosts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Walk:
+    source: str
+    lines: list[str] = field(default_factory=list)
+    groups: dict[str, _Group] = field(default_factory=dict)
+    host_order: list[str] = field(default_factory=list)
+    host_vars: dict[str, dict[str, tuple[Any, Pos]]] = field(default_factory=dict)
+    host_pos: dict[str, Pos] = field(default_factory=dict)
+    issues: list[Issue] = field(default_factory=list)
+
+    def issue(self, pos: Pos, zh: str, en: str) -> None:
+        line, col = pos
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else None
+        self.issues.append(_without_secret_line(Issue(self.source, line, col, T(zh, en), text)))
+
+
+def _without_secret_line(issue: Issue) -> Issue:
+    """Drop the quoted source line when it may hold a password (never echo secrets)."""
+    if issue.source_line is not None and "password" in issue.source_line.lower():
+        return Issue(issue.file, issue.line, issue.col, issue.message, None)
+    return issue
+
+
+def _key_pos(node: Any, key: Any) -> Pos:
+    try:
+        line, col = node.lc.key(key)
+        return line + 1, col + 1
+    except (AttributeError, KeyError, TypeError):
+        return _node_pos(node)
+
+
+def _value_pos(node: Any, key: Any) -> Pos:
+    try:
+        line, col = node.lc.value(key)
+        return line + 1, col + 1
+    except (AttributeError, KeyError, TypeError):
+        return _key_pos(node, key)
+
+
+def _node_pos(node: Any) -> Pos:
+    try:
+        return node.lc.line + 1, node.lc.col + 1
+    except AttributeError:
+        return 1, 1
+
+
+def _plain(value: Any) -> Any:
+    """ruamel's round-trip types to plain JSON-friendly Python."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    return str(value)
+
+
+def _read_vars(walk: _Walk, node: Any, key: str, owner: Any) -> dict[str, tuple[Any, Pos]]:
+    if node is None:
+        return {}
+    if not isinstance(node, dict):
+        walk.issue(_value_pos(owner, key), "vars 必须是“名称: 值”的映射", "vars must be a mapping of name: value")
+        return {}
+    return {str(k): (node[k], _value_pos(node, k)) for k in node}
+
+
+def _walk_group(walk: _Walk, name: str, node: Any, parent: str | None, depth: int, pos: Pos) -> None:
+    group = walk.groups.setdefault(name, _Group(name))
+    group.depth = max(group.depth, depth)
+    if parent is not None:
+        group.parents.add(parent)
+    if node is None:
+        return
+    if not isinstance(node, dict):
+        walk.issue(pos, f"组 {name} 必须是映射（hosts/children/vars）",
+                   f"group {name} must be a mapping (hosts/children/vars)")
+        return
+    for key in node:
+        if key not in GROUP_KEYS:
+            walk.issue(_key_pos(node, key), f"组 {name} 中有未知的键 {key!r}（只允许 hosts、children、vars）",
+                       f"unknown key {key!r} in group {name} (allowed: hosts, children, vars)")
+    group.vars.update(_read_vars(walk, node.get("vars"), "vars", node))
+    hosts = node.get("hosts")
+    if hosts is not None and not isinstance(hosts, dict):
+        walk.issue(_value_pos(node, "hosts"), "hosts 必须是“主机名: 变量”的映射",
+                   "hosts must be a mapping of host name: variables")
+    elif hosts:
+        for host in hosts:
+            _add_host(walk, group, str(host), hosts[host], hosts, host)
+    children = node.get("children")
+    if children is not None and not isinstance(children, dict):
+        walk.issue(_value_pos(node, "children"), "children 必须是“组名: 组”的映射",
+                   "children must be a mapping of group name: group")
+    elif children:
+        for child in children:
+            if str(child) == name or str(child) == "all":
+                walk.issue(_key_pos(children, child), f"组 {child} 不能是 {name} 的子组",
+                           f"group {child} cannot be a child of {name}")
+                continue
+            _walk_group(walk, str(child), children[child], name, depth + 1, _key_pos(children, child))
+
+
+def _add_host(walk: _Walk, group: _Group, host: str, node: Any, owner: Any, key: Any) -> None:
+    pos = _key_pos(owner, key)
+    if not host.strip() or any(c.isspace() for c in host):
+        walk.issue(pos, f"主机名 {host!r} 无效（不能为空或含空白）", f"invalid host name {host!r} (empty or has spaces)")
+        return
+    if host not in walk.host_vars:
+        walk.host_order.append(host)
+        walk.host_vars[host] = {}
+        walk.host_pos[host] = pos
+    if host not in group.hosts:
+        group.hosts.append(host)
+    if node is not None and not isinstance(node, dict):
+        walk.issue(_value_pos(owner, key), f"主机 {host} 的变量必须是映射（或留空）",
+                   f"the variables of host {host} must be a mapping (or empty)")
+        return
+    walk.host_vars[host].update(_read_vars(walk, node, str(key), owner))
+
+
+def _ancestors(groups: dict[str, _Group], names: list[str]) -> set[str]:
+    seen: set[str] = set()
+    stack = list(names)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        stack.extend(groups[name].parents if name in groups else ())
+    return seen
+
+
+@dataclass
+class PasswordSources:
+    """Where passwords come from besides the file: the prompt, and keyring lookups.
+
+    ``keyring_lookup(service, user)`` defaults to the ``keyring`` package; tests
+    inject a dict-backed one.
+    """
+
+    prompted: SecretStr | None = None
+    keyring_lookup: Callable[[str, str], str | None] | None = None
+    environ: dict[str, str] | os._Environ[str] = field(default_factory=lambda: os.environ)
+    literal_ok: bool = False  # the demo's own inventory: warn mildly
+
+
+def _keyring_lookup(service: str, user: str) -> str | None:
+    import keyring  # optional extra
+
+    return keyring.get_password(service, user)
+
+
+class _Resolver:
+    """Turns ``ansible_password`` values into SecretStr, remembering literal use."""
+
+    def __init__(self, walk: _Walk, sources: PasswordSources) -> None:
+        self.walk = walk
+        self.sources = sources
+        self.literal_at: list[Pos] = []
+        self.cache: dict[tuple[str, str], SecretStr | None] = {}
+
+    def resolve(self, value: Any, pos: Pos) -> SecretStr | None:
+        if value is None:
+            return self.sources.prompted
+        if isinstance(value, str):
+            if pos not in self.literal_at:
+                self.literal_at.append(pos)
+            return SecretStr(value)
+        if isinstance(value, dict) and len(value) == 1:
+            kind, ref = next(iter(value.items()))
+            if kind == "env" and isinstance(ref, str):
+                return self._env(ref, pos)
+            if kind == "keyring" and isinstance(ref, str):
+                return self._keyring(ref, pos)
+        # Never echo the value: it may be a password typed in the wrong shape.
+        self.walk.issue(pos, "ansible_password 必须是 {env: 变量名}、{keyring: 服务/用户} 或文本",
+                        "ansible_password must be {env: NAME}, {keyring: service/user} or text")
+        return None
+
+    def _env(self, name: str, pos: Pos) -> SecretStr | None:
+        key = ("env", name)
+        if key not in self.cache:
+            value = self.sources.environ.get(name)
+            if value is None:
+                self.walk.issue(pos, f"环境变量 {name} 未设置：请先 export {name}=… 或改用 --ask-pass",
+                                f"environment variable {name} is not set: export {name}=… or use --ask-pass")
+            self.cache[key] = None if value is None else SecretStr(value)
+        return self.cache[key]
+
+    def _keyring(self, ref: str, pos: Pos) -> SecretStr | None:
+        key = ("keyring", ref)
+        if key in self.cache:
+            return self.cache[key]
+        service, _, user = ref.partition("/")
+        if not service or not user:
+            self.walk.issue(pos, f"keyring 引用 {ref!r} 应写成 服务/用户", f"keyring reference {ref!r} must be service/user")
+            return None
+        lookup = self.sources.keyring_lookup or _keyring_lookup
+        try:
+            value = lookup(service, user)
+        except ImportError:
+            self.walk.issue(pos, "使用 {keyring: …} 需要安装 keyring：pip install 'fleetcheck[keyring]'",
+                            "{keyring: …} needs the keyring package: pip install 'fleetcheck[keyring]'")
+            return None
+        except Exception as exc:  # keyring backends raise many kinds; the message holds no secret
+            self.walk.issue(pos, f"读取 keyring {ref} 失败：{type(exc).__name__}",
+                            f"reading keyring {ref} failed: {type(exc).__name__}")
+            return None
+        if value is None:
+            self.walk.issue(pos, f"keyring 中没有 {ref} 的密码：keyring set {service} {user}",
+                            f"no password for {ref} in the keyring: run keyring set {service} {user}")
+        self.cache[key] = None if value is None else SecretStr(value)
+        return self.cache[key]
+
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "ansible_winrm_transport": ("ntlm", "kerberos", "credssp", "basic"),
+    "ansible_winrm_scheme": ("http", "https"),
+    "ansible_winrm_server_cert_validation": ("validate", "ignore"),
+}
+
+
+def _host_spec(walk: _Walk, name: str, merged: dict[str, tuple[Any, Pos]], groups: list[str],
+               resolver: _Resolver, base_dir: Path) -> HostSpec | None:
+    before = len(walk.issues)
+    values = {k: v for k, (v, _) in merged.items()}
+
+    def pos(key: str) -> Pos:
+        return merged[key][1] if key in merged else walk.host_pos[name]
+
+    for key, allowed in _CHOICES.items():
+        if key in values and str(values[key]).lower() not in allowed:
+            walk.issue(pos(key), f"{key} 的值 {values[key]!r} 无效，可选：{'、'.join(allowed)}",
+                       f"{key}: {values[key]!r} is not one of {', '.join(allowed)}")
+    port = values.get("ansible_port")
+    if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+        walk.issue(pos("ansible_port"), f"ansible_port 必须是 1–65535 的整数，而不是 {port!r}",
+                   f"ansible_port must be an integer 1-65535, not {port!r}")
+        port = None
+    address = str(values.get("ansible_host") or name)
+    auth = str(values.get("ansible_winrm_transport", "ntlm")).lower()
+    scheme = values.get("ansible_winrm_scheme")
+    scheme = str(scheme).lower() if scheme is not None else None
+    probe = HostSpec(name=name, address=address, port=port if isinstance(port, int) else None,
+                     scheme=scheme if scheme in ("http", "https") else None)  # type: ignore[arg-type]
+    if auth == "basic" and probe.effective_scheme == "http":
+        walk.issue(pos("ansible_winrm_transport"),
+                   f"主机 {name}：Basic 认证会在明文 HTTP 上发送密码，已拒绝；请使用 https（端口 5986）或 NTLM",
+                   f"host {name}: Basic authentication over plain HTTP would send the password in clear; "
+                   "refused. Use https (port 5986) or NTLM")
+    ca_path = values.get("ansible_winrm_ca_trust_path")
+    ca_trust: str | None = None
+    if ca_path is not None:
+        path = Path(str(ca_path)).expanduser()
+        path = path if path.is_absolute() else base_dir / path
+        if not path.exists():
+            walk.issue(pos("ansible_winrm_ca_trust_path"), f"CA 证书文件不存在：{path}",
+                       f"CA trust file not found: {path}")
+        ca_trust = str(path)
+    user = values.get("ansible_user")
+    password = resolver.resolve(values.get("ansible_password"), pos("ansible_password"))
+    if len(walk.issues) > before:
+        return None
+    host_vars = {k: _plain(v) for k, v in values.items() if k not in SECRET_VARS}
+    return HostSpec(
+        name=name,
+        address=address,
+        port=probe.port,
+        scheme=probe.scheme,
+        user=None if user is None else str(user),
+        password=password,
+        auth=auth,  # type: ignore[arg-type]
+        cert_validation=str(values.get("ansible_winrm_server_cert_validation", "validate")).lower(),  # type: ignore[arg-type]
+        ca_trust_path=ca_trust,
+        wsman_path=str(values.get("ansible_winrm_path", "/wsman")),
+        groups=tuple(groups),
+        host_vars=host_vars,
+    )
+
+
+def parse_inventory(text: str, source: str, sources: PasswordSources | None = None,
+                    base_dir: Path | None = None) -> Inventory:
+    """Parse inventory YAML text; raises InventoryError listing every problem.
+
+    >>> inv = parse_inventory("all:\\n  hosts:\\n    PC-1: {ansible_host: 127.0.0.1}\\n", "inv.yaml")
+    >>> inv.hosts["PC-1"].endpoint
+    'https://127.0.0.1:5986/wsman'
+    """
+    return _build(parse_text(text, source), sources or PasswordSources(), base_dir or Path("."))
+
+
+def _build(doc: YamlDocument, sources: PasswordSources, base_dir: Path) -> Inventory:
+    source = doc.file
+    walk = _Walk(source, doc.lines, issues=[_without_secret_line(i) for i in doc.issues])
+    if not doc.loaded:
+        raise InventoryError(walk.issues)
+    data = doc.data
+    if not isinstance(data, CommentedMap):
+        walk.issue((1, 1), "清单必须以 all: 开头（Ansible YAML 清单格式）",
+                   "an inventory must start with all: (Ansible YAML inventory)")
+        raise InventoryError(walk.issues)
+    _walk_group(walk, "all", data.get("all"), None, 0, _key_pos(data, "all"))
+    for key in data:
+        if key != "all":
+            _walk_group(walk, str(key), data[key], "all", 1, _key_pos(data, key))
+    resolver = _Resolver(walk, sources)
+    hosts: dict[str, HostSpec] = {}
+    for name in walk.host_order:
+        direct = [g.name for g in walk.groups.values() if name in g.hosts]
+        member_of = _ancestors(walk.groups, direct)
+        order = sorted((walk.groups[g] for g in member_of), key=lambda g: (g.depth, g.name))
+        merged: dict[str, tuple[Any, Pos]] = {}
+        for group in order:
+            merged.update(group.vars)
+        merged.update(walk.host_vars[name])
+        spec = _host_spec(walk, name, merged, sorted(member_of - {"all"}), resolver, base_dir)
+        if spec is not None:
+            hosts[name] = spec
+    if not walk.host_order and not walk.issues:
+        walk.issue((1, 1), "清单中没有任何主机", "the inventory lists no hosts")
+    if walk.issues:
+        raise InventoryError(walk.issues)
+    groups = {g.name: tuple(h for h in walk.host_order if g.name in hosts[h].groups or g.name == "all")
+              for g in walk.groups.values()}
+    return Inventory(source=source, hosts=hosts, groups=groups,
+                     warnings=_literal_warning(source, resolver.literal_at, sources.literal_ok))
+
+
+def _literal_warning(source: str, at: list[Pos], mild: bool) -> tuple[Text, ...]:
+    if not at:
+        return ()
+    line, col = at[0]
+    more = len(at) - 1
+    extra_zh = f"（另有 {more} 处）" if more else ""
+    extra_en = f" (and {more} more)" if more else ""
+    if mild:
+        return (T(f"提示：{source}:{line}:{col}: 演示清单中的密码为明文{extra_zh}",
+                  f"note: {source}:{line}:{col}: the demo inventory holds plain-text passwords{extra_en}"),)
+    return (T(f"警告：{source}:{line}:{col}: 清单中有明文密码{extra_zh}；建议改为 {{env: 变量名}} 或 {{keyring: 服务/用户}}",
+              f"warning: {source}:{line}:{col}: plain-text password in the inventory{extra_en}; "
+              "use {env: NAME} or {keyring: service/user} instead"),)
+
+
+def load_inventory(path: str | Path, sources: PasswordSources | None = None) -> Inventory:
+    """Read and parse an inventory file (UTF-8, BOM allowed); problems raise InventoryError."""
+    path = Path(path)
+    return _build(read_document(path), sources or PasswordSources(), path.resolve().parent)
