@@ -30,6 +30,7 @@ from fleetcheck.policy.yamlload import (
     PolicyError,
     RawIssue,
     YamlDocument,
+    parse_text,
     read_document,
 )
 from fleetcheck.resources import policies_dir
@@ -37,6 +38,7 @@ from fleetcheck.resources import policies_dir
 __all__ = [
     "load_policy",
     "load_policies",
+    "load_policy_text",
     "policy_files",
     "shipped_policy_paths",
     "load_waivers",
@@ -152,6 +154,11 @@ def load_policy(path: str | Path) -> Policy:
     'sccc-gateway-cert'
     """
     return _validate_policy(read_document(path))
+
+
+def load_policy_text(text: str, name: str = "<policy>") -> Policy:
+    """Validate policy YAML given as text; ``name`` stands for the file in messages."""
+    return _validate_policy(parse_text(text, name))
 
 
 def load_policies(paths: Iterable[str | Path]) -> list[Policy]:
