@@ -1,0 +1,538 @@
+"""Carry out a ProbeRequest against a HostImage, exactly as agent.ps1 would on the PC.
+
+``execute(image, request) -> (ProbeResponse, WorkReport)``. Reads first, then
+write actions in request order (as the agent does), each answering on its own:
+one failing query or action never loses the others.
+
+Semantics (the contract's, made concrete):
+
+* registry paths are literal; names compare case-insensitively; an absent key
+  answers ``status="absent"``. ``hive="HKU"`` with ``per_user`` answers once per
+  loaded user hive (SIDs ``S-1-5-21-*`` / ``S-1-12-*``) with ``sid`` set;
+  ``hive="HKU"`` without ``per_user`` reads below ``HKEY_USERS`` itself (the path
+  starts with a SID). ``depth`` limits subkeys; a key at the limit that has
+  subkeys is marked ``truncated``.
+* ``follow``: for each named value (string data), surrounding quotes stripped,
+  ``%VARS%`` expanded (the user's for per-user queries, else the WinRM
+  account's), a FileInfo; ``follow_content`` adds the content (capped).
+* file / dir: ``{profile}`` at the start of a path is the user's profile
+  directory (per-user queries only); a missing file answers ``status="absent"``
+  with ``file.exists=false``; a missing folder answers ``absent`` with no files.
+* pnp: present DeviceIDs starting ``USB\\VID_<vendor>`` (``&MI_`` children included,
+  as Win32_PnPEntity lists them).
+* tcp: image ``tcp:`` entries; an unknown endpoint does not connect and costs
+  the whole ``timeout_ms`` (accounted, never slept).
+
+Cost model (:class:`WorkReport`): what the agent would spend on the host, summed
+into the response's ``elapsed_ms``. PowerShell start-up (~0.5-2 s) is charged by
+the server, not here. Figures are typical of a Windows 10 PC, a little slow
+for Windows 7:
+
+============================  ===========================================
+WMI query                     60 ms each: OS, ComputerSystem, Process
+                              (always), PnPEntity (per pnp query)
+registry key opened           0.4 ms;  value read 0.05 ms
+file stat / version read      0.3 ms / 2 ms; content 0.05 ms per KiB
+directory listing             1 ms + per file as above
+TCP test                      the endpoint's latency, refused 1 ms, else
+                              timeout_ms
+JSON output                   0.3 ms per KiB (string building in PS 2.0)
+write: value / key / file     2 ms / 2 ms + 0.4 per key / 5 ms
+import_pfx                    2,500 ms (scheduled task + certutil)
+remove_cert                   5 ms;  schedule_reboot 150 ms (shutdown.exe)
+run_installer                 the installer's ``duration_ms``
+============================  ===========================================
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from fleetcheck.agent.contract import (
+    Action,
+    ActionResult,
+    Answer,
+    DeleteKey,
+    DeleteValue,
+    DirQuery,
+    FileInfo,
+    FileQuery,
+    ImportPfx,
+    PnpQuery,
+    ProbeRequest,
+    ProbeResponse,
+    ProcessInfo,
+    Profile,
+    Query,
+    RegistryQuery,
+    RegKey,
+    RegValue,
+    RemoveCert,
+    RestoreKey,
+    RunInstaller,
+    ScheduleReboot,
+    SetValue,
+    TcpQuery,
+    WriteFile,
+)
+from fleetcheck.sim import certgen
+from fleetcheck.sim.image import (
+    APPDATA_CERT_DIR,
+    CERT_STORE_KEY,
+    HostImage,
+    KeyNode,
+    SimFile,
+    UserProfile,
+    apply_software,
+    expand_env,
+    normalize_file_path,
+    parent_dir,
+)
+
+AGENT_VERSION = "1"
+
+COST_WMI_MS = 60.0
+COST_KEY_OPEN_MS = 0.4
+COST_VALUE_MS = 0.05
+COST_FILE_STAT_MS = 0.3
+COST_FILE_VERSION_MS = 2.0
+COST_CONTENT_PER_KIB_MS = 0.05
+COST_DIR_MS = 1.0
+COST_TCP_REFUSED_MS = 1.0
+COST_JSON_PER_KIB_MS = 0.3
+COST_SET_VALUE_MS = 2.0
+COST_DELETE_KEY_MS = 2.0
+COST_WRITE_FILE_MS = 5.0
+COST_IMPORT_PFX_MS = 2500.0
+COST_REMOVE_CERT_MS = 5.0
+COST_REBOOT_MS = 150.0
+
+# The exact messages agent.ps1 uses for the two import_pfx refusals Python acts on.
+MSG_NO_SESSION = "user has no interactive session"
+MSG_BAD_PASSWORD = "the PFX password is wrong"
+
+
+@dataclass
+class WorkReport:
+    """The simulator's accounting of agent time, by category (see the module docstring)."""
+
+    lines: dict[str, list[float]] = field(default_factory=dict)  # category -> [count, ms]
+
+    def charge(self, category: str, ms: float, count: int = 1) -> None:
+        line = self.lines.setdefault(category, [0, 0.0])
+        line[0] += count
+        line[1] += ms
+
+    @property
+    def total_ms(self) -> float:
+        return sum(ms for _count, ms in self.lines.values())
+
+    def summary(self) -> str:
+        """One line per category, largest first: ``wmi: 4 x = 240.0 ms``."""
+        rows = sorted(self.lines.items(), key=lambda item: -item[1][1])
+        return "\n".join(f"{cat}: {int(c)} x = {ms:.1f} ms" for cat, (c, ms) in rows)
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def _file_info(image: HostImage, path: str, want_content: bool, limit: int, work: WorkReport) -> FileInfo:
+    sim = image.file(path)
+    work.charge("file_stat", COST_FILE_STAT_MS)
+    if sim is None:
+        return FileInfo(path=path, exists=False)
+    if sim.version or sim.product_version:
+        work.charge("file_version", COST_FILE_VERSION_MS)
+    content = None
+    truncated = False
+    if want_content:
+        data = sim.read()
+        truncated = len(data) > limit
+        data = data[:limit]
+        work.charge("file_content", COST_CONTENT_PER_KIB_MS * (len(data) / 1024))
+        content = base64.b64encode(data).decode("ascii")
+    return FileInfo(
+        path=path, exists=True, size=sim.length, version=sim.version,
+        product_version=sim.product_version, content=content, content_truncated=truncated,
+    )
+
+
+def _strip_quotes(text: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return text[1:-1]
+    return text
+
+
+def _read_key(
+    root: KeyNode, query: RegistryQuery, image: HostImage, env: dict[str, str], work: WorkReport,
+    sid: str | None, path: str,
+) -> Answer:
+    node = root.find(path)
+    work.charge("registry_key", COST_KEY_OPEN_MS)
+    if node is None:
+        return Answer(id=query.id, sid=sid, status="absent")
+    key = node.to_regkey(query.depth)
+    opened = node.count(query.depth) - 1
+    if opened:
+        work.charge("registry_key", COST_KEY_OPEN_MS * opened, opened)
+    work.charge("registry_value", COST_VALUE_MS * _count_values(key), _count_values(key))
+    followed: dict[str, FileInfo] = {}
+    for name in query.follow:
+        value = node.get(name)
+        if value is None or not isinstance(value.v, str) or value.t not in ("SZ", "EXPAND_SZ"):
+            continue
+        target = expand_env(_strip_quotes(value.v), env)
+        followed[name] = _file_info(image, target, query.follow_content, query.max_content_bytes, work)
+    return Answer(id=query.id, sid=sid, status="ok", key=key, followed=followed)
+
+
+def _count_values(key: RegKey) -> int:
+    return len(key.values) + sum(_count_values(sub) for sub in key.subkeys.values())
+
+
+def _answer_registry(image: HostImage, query: RegistryQuery, work: WorkReport) -> list[Answer]:
+    if query.hive == "HKLM":
+        return [_read_key(image.hklm, query, image, image.machine_env(), work, None, query.path)]
+    if query.per_user:
+        return [
+            _read_key(prof.hive, query, image, image.user_env(prof), work, prof.sid, query.path)
+            for prof in image.loaded_user_profiles()
+        ]
+    # Below HKEY_USERS itself: the first path part names the hive (a SID).
+    parts = [p for p in query.path.split("\\") if p]
+    prof = image.profile(parts[0]) if parts else None
+    if prof is None or not prof.loaded:
+        work.charge("registry_key", COST_KEY_OPEN_MS)
+        return [Answer(id=query.id, status="absent")]
+    return [_read_key(prof.hive, query, image, image.user_env(prof), work, None, "\\".join(parts[1:]))]
+
+
+def _user_paths(image: HostImage, path: str, per_user: bool) -> list[tuple[str | None, str]] | str:
+    """(sid, expanded path) pairs a file/dir query covers, or an error message."""
+    if not per_user:
+        if path.lower().startswith("{profile}"):
+            return "{profile} needs a per-user query (per_user=true)"
+        return [(None, expand_env(path, image.machine_env()))]
+    result: list[tuple[str | None, str]] = []
+    for prof in image.loaded_user_profiles():
+        user_path = prof.path + path[len("{profile}"):] if path.lower().startswith("{profile}") else path
+        result.append((prof.sid, expand_env(user_path, image.user_env(prof))))
+    return result
+
+
+def _answer_file(image: HostImage, query: FileQuery, work: WorkReport) -> list[Answer]:
+    targets = _user_paths(image, query.path, query.per_user)
+    if isinstance(targets, str):
+        return [Answer(id=query.id, status="error", error=targets)]
+    answers = []
+    for sid, path in targets:
+        info = _file_info(image, path, query.content, query.max_content_bytes, work)
+        answers.append(Answer(id=query.id, sid=sid, status="ok" if info.exists else "absent", file=info))
+    return answers
+
+
+def _answer_dir(image: HostImage, query: DirQuery, work: WorkReport) -> list[Answer]:
+    targets = _user_paths(image, query.path, query.per_user)
+    if isinstance(targets, str):
+        return [Answer(id=query.id, status="error", error=targets)]
+    answers = []
+    for sid, path in targets:
+        work.charge("dir_list", COST_DIR_MS)
+        folder = normalize_file_path(path)
+        members = sorted(
+            (f for key, f in image.files.items() if parent_dir(key) == folder), key=lambda f: f.path.lower()
+        )
+        folder_exists = bool(members) or any(key.startswith(folder + "\\") for key in image.files)
+        if not folder_exists:
+            answers.append(Answer(id=query.id, sid=sid, status="absent"))
+            continue
+        infos = [
+            _file_info(image, f.path, query.content, query.max_content_bytes, work)
+            for f in members[: query.max_files]
+        ]
+        answers.append(Answer(id=query.id, sid=sid, status="ok", files=infos))
+    return answers
+
+
+def _answer_pnp(image: HostImage, query: PnpQuery, work: WorkReport) -> list[Answer]:
+    work.charge("wmi", COST_WMI_MS)
+    prefix = f"USB\\VID_{query.vendor_id}".upper()
+    devices = [d for d in image.usb_devices if d.upper().startswith(prefix)]
+    return [Answer(id=query.id, status="ok", devices=devices)]
+
+
+def _answer_tcp(image: HostImage, query: TcpQuery, work: WorkReport) -> list[Answer]:
+    endpoint = image.tcp.get(f"{query.host}:{query.port}".lower())
+    if endpoint is not None and endpoint.reachable and endpoint.latency_ms <= query.timeout_ms:
+        elapsed, connected = endpoint.latency_ms, True
+    elif endpoint is not None and endpoint.refused:
+        elapsed, connected = int(COST_TCP_REFUSED_MS), False
+    else:
+        elapsed, connected = query.timeout_ms, False
+    work.charge("tcp", float(elapsed))
+    return [Answer(id=query.id, status="ok", connected=connected, elapsed_ms=elapsed)]
+
+
+_READERS = {
+    "registry": _answer_registry,
+    "file": _answer_file,
+    "dir": _answer_dir,
+    "pnp": _answer_pnp,
+    "tcp": _answer_tcp,
+}
+
+
+def _answer(image: HostImage, query: Query, work: WorkReport) -> list[Answer]:
+    try:
+        return _READERS[query.kind](image, query, work)  # type: ignore[operator]
+    except Exception as exc:  # one failing read never loses the others
+        return [Answer(id=query.id, status="error", error=f"{type(exc).__name__}: {exc}")]
+
+
+# --------------------------------------------------------------------------- writes
+
+
+class ActionRefused(Exception):
+    """An action the agent would refuse; the message is safe to show."""
+
+
+def _hive_root(image: HostImage, hive: str, sid: str | None) -> KeyNode:
+    if hive == "HKLM":
+        return image.hklm
+    if not sid:
+        raise ActionRefused("a HKU write needs the user's sid")
+    prof = image.profile(sid)
+    if prof is None or not prof.loaded:
+        raise ActionRefused(f"the hive of {sid} is not loaded (the user is not logged on)")
+    return prof.hive
+
+
+def _set_value(image: HostImage, action: SetValue, work: WorkReport) -> ActionResult:
+    root = _hive_root(image, action.hive, action.sid)
+    work.charge("write", COST_SET_VALUE_MS)
+    node = root.find(action.path)
+    before = node.get(action.name) if node is not None else None
+    if before == action.value:
+        return ActionResult(id=action.id, status="ok", changed=False, before_value=before)
+    root.ensure(action.path).set(action.name, action.value)
+    return ActionResult(id=action.id, status="ok", changed=True, before_value=before)
+
+
+def _delete_value(image: HostImage, action: DeleteValue, work: WorkReport) -> ActionResult:
+    root = _hive_root(image, action.hive, action.sid)
+    work.charge("write", COST_SET_VALUE_MS)
+    node = root.find(action.path)
+    before = node.delete(action.name) if node is not None else None
+    return ActionResult(id=action.id, status="ok", changed=before is not None, before_value=before)
+
+
+def _delete_key(image: HostImage, action: DeleteKey, work: WorkReport) -> ActionResult:
+    root = _hive_root(image, action.hive, action.sid)
+    node = root.find(action.path)
+    if node is None:
+        work.charge("write", COST_DELETE_KEY_MS)
+        return ActionResult(id=action.id, status="ok", changed=False)
+    if not [p for p in action.path.split("\\") if p]:
+        raise ActionRefused("refusing to delete a whole hive")
+    tree = node.to_regkey(64)
+    count = node.count(64)
+    root.detach(action.path)
+    work.charge("write", COST_DELETE_KEY_MS + COST_KEY_OPEN_MS * count)
+    return ActionResult(id=action.id, status="ok", changed=True, before_tree=tree)
+
+
+def _restore_key(image: HostImage, action: RestoreKey, work: WorkReport) -> ActionResult:
+    root = _hive_root(image, action.hive, action.sid)
+    parts = [p for p in action.path.split("\\") if p]
+    if not parts:
+        raise ActionRefused("refusing to replace a whole hive")
+    existing = root.find(parts)
+    if existing is not None and existing.to_regkey(64) == action.tree:
+        return ActionResult(id=action.id, status="ok", changed=False)
+    parent = root.ensure(parts[:-1])
+    old = parent.subkeys.get(parts[-1].lower())
+    parent.subkeys[parts[-1].lower()] = (old[0] if old else parts[-1], KeyNode.from_regkey(action.tree))
+    work.charge("write", COST_DELETE_KEY_MS + COST_KEY_OPEN_MS * _count_keys(action.tree))
+    return ActionResult(id=action.id, status="ok", changed=True)
+
+
+def _count_keys(tree: RegKey) -> int:
+    return 1 + sum(_count_keys(sub) for sub in tree.subkeys.values())
+
+
+def _write_file(image: HostImage, action: WriteFile, work: WorkReport) -> ActionResult:
+    path = expand_env(action.path, image.machine_env())
+    work.charge("write", COST_WRITE_FILE_MS)
+    old = image.file(path)
+    before = _file_info(image, path, True, 16 * 1024 * 1024, work)
+    if action.delete:
+        image.remove_file(path)
+        return ActionResult(id=action.id, status="ok", changed=old is not None, before_file=before)
+    data = base64.b64decode(action.content, validate=True)
+    if old is not None and old.content == data and not old.version:
+        return ActionResult(id=action.id, status="ok", changed=False, before_file=before)
+    image.put_file(SimFile(path, data))
+    return ActionResult(id=action.id, status="ok", changed=True, before_file=before)
+
+
+def _profile_for(image: HostImage, sid: str) -> UserProfile:
+    prof = image.profile(sid)
+    if prof is None:
+        raise ActionRefused(f"no profile with sid {sid} on this PC")
+    return prof
+
+
+def _import_pfx(image: HostImage, action: ImportPfx, work: WorkReport) -> ActionResult:
+    prof = _profile_for(image, action.sid)
+    if not (prof.loaded and prof.interactive):
+        work.charge("write", COST_SET_VALUE_MS)
+        raise ActionRefused(MSG_NO_SESSION)
+    work.charge("import_pfx", COST_IMPORT_PFX_MS)
+    try:
+        data = base64.b64decode(action.pfx, validate=True)
+    except ValueError:
+        raise ActionRefused("the PFX is not base64") from None
+    try:
+        _key, cert, _extra = pkcs12.load_key_and_certificates(data, action.password.encode("utf-8"))
+    except ValueError:
+        # cryptography says "Invalid password or PKCS12 data": both mean the same to certutil.
+        raise ActionRefused(MSG_BAD_PASSWORD) from None
+    except Exception:
+        raise ActionRefused("the PFX file cannot be read") from None
+    if cert is None:
+        raise ActionRefused("the PFX holds no certificate")
+    der = cert.public_bytes(serialization.Encoding.DER)
+    thumb = certgen.thumbprint(der)
+    blob = certgen.store_blob(der, "file", private_key=_key is not None)
+    key = prof.hive.ensure(CERT_STORE_KEY + "\\" + thumb)
+    encoded = base64.b64encode(blob).decode("ascii")
+    old = key.get("Blob")
+    key.set("Blob", RegValue(t="BINARY", v=encoded))
+    changed = old is None or old.v != encoded
+    return ActionResult(id=action.id, status="ok", changed=changed, thumbprint=thumb)
+
+
+def _remove_cert(image: HostImage, action: RemoveCert, work: WorkReport) -> ActionResult:
+    prof = _profile_for(image, action.sid)
+    thumb = action.thumbprint.upper()
+    work.charge("write", COST_REMOVE_CERT_MS)
+    before_tree: RegKey | None = None
+    before_file: FileInfo | None = None
+    if prof.loaded:
+        store = prof.hive.find(CERT_STORE_KEY)
+        node = store.find([thumb]) if store is not None else None
+        if node is not None:
+            before_tree = node.to_regkey(64)
+            prof.hive.detach(CERT_STORE_KEY + "\\" + thumb)
+    file_path = prof.path + "\\" + APPDATA_CERT_DIR + "\\" + thumb
+    if image.file(file_path) is not None:
+        before_file = _file_info(image, file_path, True, 16 * 1024 * 1024, work)
+        image.remove_file(file_path)
+    changed = before_tree is not None or before_file is not None
+    return ActionResult(id=action.id, status="ok", changed=changed, before_tree=before_tree, before_file=before_file)
+
+
+def _run_installer(image: HostImage, action: RunInstaller, work: WorkReport) -> ActionResult:
+    path = expand_env(action.path, image.machine_env())
+    installer = image.installers.get(normalize_file_path(path))
+    if installer is None:
+        work.charge("write", COST_FILE_STAT_MS)
+        raise ActionRefused(f"installer not found: {path}")
+    if installer.duration_ms > action.timeout_ms:
+        work.charge("installer", float(action.timeout_ms))
+        raise ActionRefused(f"the installer did not finish within {action.timeout_ms} ms")
+    work.charge("installer", float(installer.duration_ms))
+    if installer.exit_code not in (0, 3010):
+        raise ActionRefused(f"the installer exited with code {installer.exit_code}")
+    apply_software(image, installer.registry, installer.uninstall, installer.files, installer.activex, path)
+    if installer.exit_code == 3010:  # ERROR_SUCCESS_REBOOT_REQUIRED
+        image.os = image.os.model_copy(update={"pending_reboot": True})
+    return ActionResult(id=action.id, status="ok", changed=True)
+
+
+def _schedule_reboot(image: HostImage, action: ScheduleReboot, work: WorkReport) -> ActionResult:
+    work.charge("write", COST_REBOOT_MS)
+    image.scheduled_reboots.append(
+        {"delay_s": action.delay_s, "message": action.message, "requested_at": image.now.isoformat()}
+    )
+    image.os = image.os.model_copy(update={"pending_reboot": True})
+    return ActionResult(id=action.id, status="ok", changed=True)
+
+
+_WRITERS = {
+    "set_value": _set_value,
+    "delete_value": _delete_value,
+    "delete_key": _delete_key,
+    "restore_key": _restore_key,
+    "write_file": _write_file,
+    "import_pfx": _import_pfx,
+    "remove_cert": _remove_cert,
+    "run_installer": _run_installer,
+    "schedule_reboot": _schedule_reboot,
+}
+
+
+def _act(image: HostImage, action: Action, work: WorkReport) -> ActionResult:
+    try:
+        return _WRITERS[action.kind](image, action, work)  # type: ignore[operator]
+    except ActionRefused as exc:
+        return ActionResult(id=action.id, status="error", error=str(exc))
+    except Exception as exc:
+        # Never echo the action: an import_pfx carries a password.
+        return ActionResult(id=action.id, status="error", error=f"{action.kind} failed ({type(exc).__name__})")
+
+
+# --------------------------------------------------------------------------- facts
+
+
+def _profiles(image: HostImage) -> list[Profile]:
+    return [
+        Profile(sid=p.sid, user=p.user, path=p.path, loaded=p.loaded, console=p.console and p.loaded,
+                interactive=p.interactive and p.loaded)
+        for p in image.profiles
+        if p.sid.upper().startswith(("S-1-5-21-", "S-1-12-"))
+    ]
+
+
+def execute(image: HostImage, request: ProbeRequest) -> tuple[ProbeResponse, WorkReport]:
+    """Answer ``request`` from ``image`` (mutating it for write actions).
+
+    >>> from fleetcheck.sim.image import instantiate
+    >>> from fleetcheck.agent.contract import TcpQuery
+    >>> resp, work = execute(instantiate("win10-compliant"),
+    ...                      ProbeRequest(queries=[TcpQuery(id="t", host="biz.sccc.com", port=443)]))
+    >>> resp.answer("t").connected
+    True
+    """
+    work = WorkReport()
+    work.charge("wmi", COST_WMI_MS * 3, 3)  # Win32_OperatingSystem, ComputerSystem, Process
+    answers: list[Answer] = []
+    for query in request.queries:
+        answers.extend(_answer(image, query, work))
+    results = [_act(image, action, work) for action in request.actions]
+    processes = []
+    if request.want_processes:
+        processes = [ProcessInfo(name=p.name, pid=p.pid, sid=p.sid) for p in image.all_processes()]
+    response = ProbeResponse(
+        agent_version=AGENT_VERSION,
+        elapsed_ms=0,
+        os=image.os,
+        profiles=_profiles(image),
+        processes=processes,
+        answers=answers,
+        actions=results,
+    )
+    size_kib = len(response.model_dump_json()) / 1024
+    work.charge("json_output", COST_JSON_PER_KIB_MS * size_kib)
+    return response.model_copy(update={"elapsed_ms": int(round(work.total_ms))}), work
+
+
+def certificate_subject(der: bytes) -> str:
+    """RFC 4514 subject of a DER certificate (a convenience for tests and the demo)."""
+    return x509.load_der_x509_certificate(der).subject.rfc4514_string()
