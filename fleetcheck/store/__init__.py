@@ -32,6 +32,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from fleetcheck.findings import Finding, FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import T, Text
+from fleetcheck.readiness import gateway_certificates
 from fleetcheck.store import migrations, schema
 
 __all__ = [
@@ -138,54 +139,6 @@ class CertificateRecord:
     user: str | None
 
 
-def _parse_iso(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return None if value is None or isinstance(value, bool) else int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def certificate_rows(host: HostResult) -> list[dict[str, Any]]:
-    """The certificates a host's certificate findings describe, one per thumbprint."""
-    seen: set[tuple[Any, Any]] = set()
-    rows: list[dict[str, Any]] = []
-    for finding in host.findings:
-        d = finding.details
-        if finding.check_type != "certificate" or not (d.get("thumbprint") or d.get("subject_cn")):
-            continue
-        key = (d.get("thumbprint"), d.get("subject_cn"))
-        if key in seen:
-            continue
-        seen.add(key)
-        hpk = d.get("has_private_key")
-        rows.append(
-            {
-                "host": host.host,
-                "thumbprint": d.get("thumbprint"),
-                "subject_cn": d.get("subject_cn"),
-                "issuer": d.get("issuer"),
-                "not_after": _to_db(_parse_iso(d.get("not_after"))),
-                "days_left": _int_or_none(d.get("days_left")),
-                "kind": d.get("kind"),
-                "has_private_key": hpk if isinstance(hpk, bool) else None,
-                "store": d.get("store"),
-                "user": d.get("user"),
-            }
-        )
-    return rows
-
-
 def _summary_of(run: RunResult) -> dict[str, Any]:
     probed = [h for h in run.hosts if h.status is HostStatus.ok]
     statuses = [f.status for h in probed for f in h.findings]
@@ -289,8 +242,11 @@ class Store:
             for host_id, host in zip(ids, run.hosts):
                 for pos, f in enumerate(host.findings):
                     finding_rows.append(self._finding_row(run.run_id, host_id, pos, f))
-                for cert in certificate_rows(host):
-                    cert_rows.append({"run_id": run.run_id, "host_id": host_id, **cert})
+                for cert in gateway_certificates(host):
+                    cert_rows.append(
+                        {"run_id": run.run_id, "host_id": host_id, **cert,
+                         "not_after": _to_db(cert["not_after"])}
+                    )
                 if host.status is not HostStatus.ok:
                     error_rows.append(
                         {
