@@ -36,13 +36,13 @@ from fleetcheck.policy.yamlload import (
 from fleetcheck.resources import policies_dir
 
 __all__ = [
-    "load_policy",
+    "PolicyError",
     "load_policies",
+    "load_policy",
     "load_policy_text",
+    "load_waivers",
     "policy_files",
     "shipped_policy_paths",
-    "load_waivers",
-    "PolicyError",
 ]
 
 POLICY_SUFFIXES = (".yaml", ".yml")
@@ -215,7 +215,7 @@ def _waiver_targets(policies: Sequence[Policy]) -> Any:
             names.add(check.id)
             names.add(f"{policy.id}/{check.id}")
 
-    def check(data: Any) -> Iterable[RawIssue]:
+    def unknown_targets(data: Any) -> Iterable[RawIssue]:
         waivers = data.get("waivers") if isinstance(data, Mapping) else None
         if not isinstance(waivers, list):
             return
@@ -234,4 +234,4 @@ def _waiver_targets(policies: Sequence[Policy]) -> Any:
                 ),
             )
 
-    return check
+    return unknown_targets

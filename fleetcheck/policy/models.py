@@ -39,12 +39,12 @@ from pydantic_core import PydanticCustomError
 from fleetcheck.checks.base import REGISTRY, CheckBase
 from fleetcheck.i18n import Text
 
-__all__ = ["Policy", "policy_model", "known_check_types", "POLICY_ID_PATTERN"]
+__all__ = ["POLICY_ID_PATTERN", "Policy", "known_check_types", "policy_model"]
 
 POLICY_ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 
 # Scalars a policy may give as defaults for inventory variables (``vars:``).
-VarValue = Union[str, int, float, bool, list[str]]
+VarValue = str | int | float | bool | list[str]
 
 
 class Policy(BaseModel):
@@ -70,7 +70,7 @@ class Policy(BaseModel):
     checks: Sequence[CheckBase] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _unique_check_ids(self) -> "Policy":
+    def _unique_check_ids(self) -> Policy:
         seen: set[str] = set()
         for index, check in enumerate(self.checks):
             if check.id in seen:
@@ -83,7 +83,7 @@ class Policy(BaseModel):
         return self
 
     @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> "Policy":  # type: ignore[override]
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Policy:
         """Validate against the registry's check types (the base class alone knows none)."""
         if cls is Policy:
             return policy_model().model_validate(obj, *args, **kwargs)
@@ -124,14 +124,14 @@ def policy_model() -> type[Policy]:
     specs = tuple(spec for _, spec in key)
     check_type: Any
     if specs:
-        check_type = Annotated[Union[specs], Field(discriminator="type")]  # type: ignore[valid-type]
+        check_type = Annotated[Union[specs], Field(discriminator="type")]  # noqa: UP007 - built at run time
     else:
         check_type = Annotated[Any, PlainValidator(_no_types)]
     model = create_model(
         "Policy",
         __base__=Policy,
         __module__=__name__,
-        checks=(list[check_type], Field(default_factory=list)),  # type: ignore[valid-type]
+        checks=(list[check_type], Field(default_factory=list)),
     )
     _CACHE[key] = model
     return model

@@ -23,7 +23,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from fleetcheck.i18n import T, Text
 
-__all__ = ["TEMPLATE_NAMES", "is_template", "template_problem", "render", "TemplateRenderError"]
+__all__ = ["TEMPLATE_NAMES", "TemplateRenderError", "is_template", "render", "template_problem"]
 
 TEMPLATE_NAMES = frozenset({"host"})
 _MARKERS = ("{{", "{%", "{#")

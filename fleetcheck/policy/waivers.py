@@ -29,7 +29,7 @@ class Waiver(BaseModel):
     expires: date
 
     @model_validator(mode="after")
-    def _targets(self) -> "Waiver":
+    def _targets(self) -> Waiver:
         if not self.hosts and not self.groups:
             raise ValueError("a waiver needs 'hosts' or 'groups' (whom it applies to)")
         return self

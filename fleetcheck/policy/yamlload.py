@@ -56,15 +56,15 @@ from fleetcheck.i18n import DEFAULT_LANG, Lang, T, Text
 __all__ = [
     "Issue",
     "PolicyError",
-    "YamlDocument",
     "RawIssue",
-    "read_document",
-    "load_model",
+    "YamlDocument",
     "format_issues",
+    "load_model",
+    "read_document",
 ]
 
 M = TypeVar("M", bound=BaseModel)
-Loc = tuple[Union[str, int], ...]
+Loc = tuple[str | int, ...]
 
 # Biggest file we read: policies and inventories are small; this keeps a
 # mistaken path (a log, a disk image) from eating memory.
@@ -594,8 +594,7 @@ def _expected_name(err: ErrorDetails) -> str:
 def _plain(err: ErrorDetails) -> Text:
     msg = err["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
-        if msg.startswith(prefix):
-            msg = msg[len(prefix) :]
+        msg = msg.removeprefix(prefix)
     return T(f"取值无效：{msg}", msg)
 
 
