@@ -71,6 +71,9 @@ class Outcome:
     source: str | None = None
     message: Text | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    # Optional override of the check's severity for this finding (e.g. an expired
+    # certificate is critical even when the check's own severity is high).
+    severity: Severity | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,9 @@ class EvalContext:
         self.host_vars = host_vars
         self.now = now
         self.operator = operator
+        # Per-host scratch space for pure, expensive derivations shared by several
+        # checks (e.g. parsed certificates), so each is computed once per host.
+        self.memo: dict[str, Any] = {}
 
     @cached_property
     def _index(self) -> dict[tuple[str, str | None], Answer]:

@@ -1,0 +1,167 @@
+"""``edge_policy``: one Microsoft Edge policy value (R1 DownloadRestrictions, R7 IE mode).
+
+```yaml
+- id: edge-ie-reload
+  type: edge_policy
+  name: InternetExplorerIntegrationReloadInIEModeAllowed
+  equals: 1                      # or  allowed: [0, 1]
+  absent_ok: false               # is "not configured" acceptable?
+  alternatives:                  # any of these holding also passes
+    - {name: InternetExplorerIntegrationLevel, equals: 1}
+```
+
+Edge reads, highest first: mandatory machine policy
+``HKLM\\SOFTWARE\\Policies\\Microsoft\\Edge``, mandatory user policy
+``HKU\\<SID>\\Software\\Policies\\Microsoft\\Edge``, then the ``\\Recommended``
+subkeys (machine, user). The user layers are looked at only when an operator
+profile is known.
+
+Decision (R7): the user's own toggle in edge://settings ("允许在 Internet
+Explorer 模式下重新加载网站") is stored in Edge's profile in a form that is not
+documented; fleetcheck checks (and fixes) the policy, which also stops the
+setting being switched off again. The "site list covers the portal" half of R7
+is R8's ``ie_mode_site`` check.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from fleetcheck.agent.contract import Query, RegistryQuery, RegKey, RegValue
+from fleetcheck.checks.base import CheckBase, Description, EvalContext, Outcome, reg_query, register
+from fleetcheck.checks.facts import reg_location, registry_key
+from fleetcheck.findings import FindingStatus
+from fleetcheck.i18n import T
+
+EDGE = r"SOFTWARE\Policies\Microsoft\Edge"
+USER_EDGE = r"Software\Policies\Microsoft\Edge"
+
+Scalar = Union[int, str]
+
+
+class EdgeSetting(BaseModel):
+    """One policy value and what it must be."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    equals: Scalar | None = None
+    allowed: list[Scalar] | None = None
+    absent_ok: bool = False
+
+    @model_validator(mode="after")
+    def _one_expectation(self) -> "EdgeSetting":
+        if self.equals is not None and self.allowed is not None:
+            raise ValueError("give either 'equals' or 'allowed', not both")
+        if self.equals is None and self.allowed is None and not self.absent_ok:
+            raise ValueError("say what the value must be: 'equals', 'allowed' or 'absent_ok: true'")
+        return self
+
+    def accepts(self, value: RegValue | None) -> bool:
+        if value is None:
+            return self.absent_ok
+        options = [self.equals] if self.equals is not None else list(self.allowed or [])
+        return any(_same(value, want) for want in options)
+
+    def expectation(self) -> str:
+        if self.equals is not None:
+            text = f"{self.name} = {self.equals}"
+        elif self.allowed is not None:
+            text = f"{self.name} ∈ {{{', '.join(str(a) for a in self.allowed)}}}"
+        else:
+            text = f"{self.name} 不存在 absent"
+        if self.absent_ok and (self.equals is not None or self.allowed is not None):
+            text += " (或未配置 or not configured)"
+        return text
+
+
+def _same(value: RegValue, want: Scalar) -> bool:
+    if isinstance(want, int):
+        return value.as_int() == want
+    got = value.as_str()
+    return got is not None and got.strip().lower() == want.strip().lower()
+
+
+class Spec(CheckBase):
+    type: Literal["edge_policy"]
+    name: str = Field(min_length=1)
+    equals: Scalar | None = None
+    allowed: list[Scalar] | None = None
+    absent_ok: bool = False
+    alternatives: list[EdgeSetting] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _valid(self) -> "Spec":
+        self.main_setting()
+        return self
+
+    def main_setting(self) -> EdgeSetting:
+        return EdgeSetting(name=self.name, equals=self.equals, allowed=self.allowed, absent_ok=self.absent_ok)
+
+
+def _layers() -> list[tuple[str, RegistryQuery, bool]]:
+    return [
+        ("计算机强制策略 machine policy", reg_query("HKLM", EDGE), False),
+        ("用户强制策略 user policy", reg_query("HKU", USER_EDGE), True),
+        ("计算机推荐策略 machine recommended", reg_query("HKLM", EDGE + r"\Recommended"), False),
+        ("用户推荐策略 user recommended", reg_query("HKU", USER_EDGE + r"\Recommended"), True),
+    ]
+
+
+def queries(spec: Spec) -> list[Query]:
+    return [q for _, q, _ in _layers()]
+
+
+def effective_edge_value(ctx: EvalContext, name: str) -> tuple[RegValue | None, str | None]:
+    """The value of Edge policy ``name`` that applies, with its source."""
+    for layer, query, user in _layers():
+        if user and ctx.operator is None:
+            continue
+        key: RegKey | None = registry_key(ctx, query, user=user)
+        val = key.value(name) if key is not None else None
+        if val is not None:
+            sid = ctx.operator.sid if (user and ctx.operator) else None
+            return val, f"{layer}: {reg_location(query.hive, query.path, sid)} [{name}]"
+    return None, None
+
+
+def _show(value: RegValue | None) -> str:
+    return "未配置 not configured" if value is None else str(value.v)
+
+
+def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
+    main = spec.main_setting()
+    value, source = effective_edge_value(ctx, main.name)
+    details: dict[str, object] = {"name": main.name, "value": None if value is None else value.v}
+    expected = " 或 or ".join([main.expectation(), *(a.expectation() for a in spec.alternatives)])
+    if main.accepts(value):
+        return Outcome(FindingStatus.passed, expected, _show(value), source, details=details)
+    for alt in spec.alternatives:
+        alt_value, alt_source = effective_edge_value(ctx, alt.name)
+        if alt.accepts(alt_value):
+            details["alternative"] = {"name": alt.name, "value": None if alt_value is None else alt_value.v}
+            return Outcome(
+                FindingStatus.passed,
+                expected,
+                f"{alt.name} = {_show(alt_value)}",
+                alt_source,
+                details=details,
+            )
+    msg = T(
+        f"Edge 策略 {main.name} 为 {_show(value)}，要求 {expected}",
+        f"Edge policy {main.name} is {_show(value)}; required: {expected}",
+    )
+    return Outcome(FindingStatus.fail, expected, _show(value), source or reg_location("HKLM", EDGE), msg, details)
+
+
+def describe(spec: Spec) -> Description:
+    names = [spec.name, *(a.name for a in spec.alternatives)]
+    return Description(
+        where=[f"{q.hive}\\{q.path} [{', '.join(names)}]" for _, q, _ in _layers()],
+        expected=" or ".join([spec.main_setting().expectation(), *(a.expectation() for a in spec.alternatives)]),
+    )
+
+
+register("edge_policy", Spec, queries, evaluate, describe)

@@ -1,0 +1,81 @@
+"""Rendering templated check parameters: ``"{{ host.gateway_cert }}"``.
+
+Inventory (and policy ``vars:``) values are available under ``host.*``.
+jinja2's SandboxedEnvironment keeps a policy from reaching Python internals,
+and StrictUndefined makes a missing variable an error rather than an empty
+string (an empty CN would silently match nothing, or everything with a pattern).
+Rendered text is plain data: it is never used as PowerShell source or HTML.
+
+Pure: no I/O. Compiled templates are cached by their source text.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+from fleetcheck.i18n import T, Text
+
+__all__ = ["TemplateError", "is_template", "render", "check_syntax"]
+
+_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+_MISSING_ATTR = re.compile(r"has no attribute '([^']+)'")
+_MISSING_NAME = re.compile(r"'([^']+)' is undefined")
+
+
+class TemplateError(ValueError):
+    """A template that cannot be rendered for this host; ``message`` is bilingual."""
+
+    def __init__(self, message: Text, variable: str | None = None) -> None:
+        super().__init__(message.en)
+        self.message = message
+        self.variable = variable
+
+
+def is_template(value: object) -> bool:
+    """True for text holding jinja2 syntax (only those are rendered)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+@lru_cache(maxsize=512)
+def _compile(source: str) -> Any:
+    return _ENV.from_string(source)
+
+
+def check_syntax(source: str) -> None:
+    """Raise ValueError with jinja2's explanation when ``source`` is not a valid template."""
+    try:
+        _compile(source)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"template {source!r} is not valid: {exc.message}") from None
+
+
+def render(source: str, host_vars: dict[str, Any]) -> str:
+    """Render ``source`` with ``host`` = the host's variables.
+
+    >>> render("{{ host.gateway_cert }}", {"gateway_cert": "F00504Y0007#0"})
+    'F00504Y0007#0'
+
+    Raises TemplateError naming the missing variable (``host.gateway_cert``).
+    """
+    try:
+        return str(_compile(source).render(host=host_vars))
+    except UndefinedError as exc:
+        text = str(exc.message or "")
+        m = _MISSING_ATTR.search(text)
+        name = f"host.{m.group(1)}" if m else (m2.group(1) if (m2 := _MISSING_NAME.search(text)) else text)
+        raise TemplateError(
+            T(
+                f"模板 {source} 用到的变量 {name} 未定义：请在清单（inventory）里为该主机设置它",
+                f"template {source} uses {name}, which is not defined: set it for this host in the inventory",
+            ),
+            name,
+        ) from None
+    except TemplateSyntaxError as exc:
+        raise TemplateError(T(f"模板 {source} 有语法错误：{exc.message}", f"template {source} is not valid: {exc.message}")) from None
+    except SecurityError:
+        raise TemplateError(T(f"模板 {source} 试图做不允许的操作", f"template {source} tries something unsafe")) from None
