@@ -1,0 +1,153 @@
+"""The I/O edge of reporting: load results files, record runs, write reports.
+
+:func:`record_and_report` is what ``fleetcheck scan`` (and ``fleetcheck demo``)
+call after a sweep::
+
+    paths = record_and_report(run, Path("out"), db_url=None, lang="zh")
+    print(paths.html)          # out/report.html
+
+It stores the run in the history database (default SQLite file, or
+``db_url`` / ``FLEETCHECK_DB``), optionally prunes old runs, builds the view
+model with the compliance trend of earlier runs and writes ``report.html``.
+A store failure does not lose the report: the HTML is still written (without
+trend) and ``ReportPaths.store_error`` says what went wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from fleetcheck.findings import RunResult
+from fleetcheck.i18n import Lang, T, Text
+from fleetcheck.report.model import ReportModel, TrendPoint, build_report
+from fleetcheck.report.render import write_report
+from fleetcheck.store import RunSummary, Store, StoreError, resolve_db_url, safe_url
+
+
+class ResultsFileError(Exception):
+    """A results.json that cannot be read; ``text`` names the file and what to do."""
+
+    def __init__(self, text: Text) -> None:
+        super().__init__(text.en)
+        self.text = text
+
+
+def load_results(path: Path) -> RunResult:
+    """Read a scan's ``results.json`` (RunResult JSON) with a clear error on bad input."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ResultsFileError(T(f"{path}：无法读取（{exc.strerror}）。", f"{path}: cannot read ({exc.strerror}).")) from None
+    except UnicodeDecodeError:
+        raise ResultsFileError(T(f"{path}：不是 UTF-8 文本。", f"{path}: not UTF-8 text.")) from None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ResultsFileError(
+            T(
+                f"{path}:{exc.lineno}:{exc.colno}: 不是有效的 JSON（{exc.msg}）。请使用 fleetcheck scan 生成的 results.json。",
+                f"{path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}). Use the results.json written by fleetcheck scan.",
+            )
+        ) from None
+    try:
+        return RunResult.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ResultsFileError(
+            T(
+                f"{path}: 字段 {where} 不正确（{first['msg']}），共 {exc.error_count()} 处错误。这不是 fleetcheck 扫描结果文件？",
+                f"{path}: field {where} is invalid ({first['msg']}), {exc.error_count()} error(s) in total. "
+                "Is this a fleetcheck results file?",
+            )
+        ) from None
+
+
+def _store_exists(db_url: str | None) -> bool:
+    """False for a SQLite file that does not exist yet (other databases: assume yes)."""
+    try:
+        url = sa.engine.make_url(resolve_db_url(db_url))
+    except sa.exc.ArgumentError:
+        return True  # let Store.open report the bad URL
+    if url.get_backend_name() != "sqlite":
+        return True
+    return bool(url.database) and url.database != ":memory:" and Path(url.database).exists()
+
+
+def trend_points(summaries: list[RunSummary]) -> list[TrendPoint]:
+    """Store run summaries (oldest first) as chart points."""
+    return [TrendPoint(s.run_id, s.started.isoformat(), s.compliance_pct) for s in summaries]
+
+
+@dataclass(frozen=True)
+class ReportPaths:
+    """Where :func:`record_and_report` put things."""
+
+    run_id: str
+    html: Path
+    db_url: str | None  # password masked; None when the run could not be stored
+    store_error: Text | None = None
+
+
+def record_and_report(
+    run: RunResult,
+    out_dir: Path,
+    *,
+    db_url: str | None = None,
+    lang: Lang = "zh",
+    keep_runs: int | None = None,
+    keep_days: int | None = None,
+) -> ReportPaths:
+    """Store ``run`` in the history and write ``out_dir/report.html`` (with the trend)."""
+    trend: list[TrendPoint] = []
+    stored_url: str | None = None
+    error: Text | None = None
+    try:
+        with Store.open(db_url) as store:
+            store.record_run(run)
+            if keep_runs is not None or keep_days is not None:
+                store.prune(keep_runs=keep_runs, keep_days=keep_days)
+            trend = trend_points(store.trend(run.run_id))
+            stored_url = safe_url(store.url)
+    except StoreError as exc:
+        error = exc.text
+    model = build_report(run, lang=lang, trend=trend)
+    html = write_report(model, "html", out_dir / "report.html")
+    return ReportPaths(run.run_id, html, stored_url, error)
+
+
+def model_for(
+    *,
+    run_id: str | None,
+    results: Path | None,
+    db_url: str | None,
+    lang: Lang,
+) -> ReportModel:
+    """The report model for a stored run (``run_id``, default latest) or a results file.
+
+    With a results file the store is only consulted for the trend, and only when
+    it already exists (reading a file never creates a database).
+    """
+    if results is not None:
+        run = load_results(results)
+        trend: list[TrendPoint] = []
+        if not _store_exists(db_url):
+            return build_report(run, lang=lang, trend=trend)
+        try:
+            with Store.open(db_url) as store:
+                if store.list_runs(limit=1):
+                    earlier = [s for s in reversed(store.list_runs(limit=19)) if s.started < run.started]
+                    trend = trend_points(earlier)
+        except StoreError:
+            trend = []
+        return build_report(run, lang=lang, trend=trend)
+    with Store.open(db_url) as store:
+        run = store.load_run(run_id or "latest")
+        trend = trend_points(store.trend(run.run_id))
+    return build_report(run, lang=lang, trend=trend)
+
