@@ -401,6 +401,7 @@ def build_email(
             subtype="html",
             filename=f"fleetcheck-report-{safe_id}.html",
             disposition="inline" if channel.attach_report == "inline" else "attachment",
+            params={"charset": "utf-8"},  # reports are UTF-8; without it readers assume ASCII
         )
     return msg, note
 
@@ -454,6 +455,18 @@ def _smtp_error(exc: BaseException, channel: EmailChannel, label: str, redact: C
     )
 
 
+def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
+    """``smtp.login``, except that non-ASCII credentials use AUTH PLAIN in UTF-8 (RFC 4616):
+    smtplib encodes them as ASCII and would fail on a Chinese password."""
+    if (username + password).isascii():
+        smtp.login(username, password)
+        return
+    token = base64.b64encode(f"\0{username}\0{password}".encode()).decode("ascii")
+    code, answer = smtp.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, answer)
+
+
 def send_email(channel: EmailChannel, digest: Digest, ctx: SendContext, label: str) -> None:
     """Send the digest over SMTP (STARTTLS, implicit TLS or plain) with optional AUTH."""
     password = resolve_secret(channel.password, ctx.env) if channel.password is not None else None
@@ -480,7 +493,7 @@ def send_email(channel: EmailChannel, digest: Digest, ctx: SendContext, label: s
             smtp.starttls(context=tls)
             smtp.ehlo()
         if channel.username and password is not None:
-            smtp.login(channel.username, password)
+            _login(smtp, channel.username, password)
         smtp.send_message(msg)
     except (smtplib.SMTPException, OSError) as exc:
         raise _smtp_error(exc, channel, label, ctx.redactor) from None

@@ -93,7 +93,7 @@ def _send(channel: Channel, digest: Digest, ctx: SendContext, label: str) -> Non
 
 
 def _failure(label: str, channel_type: str, attempts: int, text: Text) -> DeliveryResult:
-    what_zh = f"已重试 {attempts} 次仍失败" if attempts > 1 else "失败"
+    what_zh = f"尝试 {attempts} 次均失败" if attempts > 1 else "失败"
     what_en = f"failed after {attempts} attempts" if attempts > 1 else "failed"
     full = T(
         f"通知渠道 {label}（{channel_type}）{what_zh}：{text.zh} 扫描结果不受影响。",
