@@ -19,6 +19,6 @@ setup(
         "fleetcheck.agent": ["*.ps1"],
         "fleetcheck.sim": ["images/*.yaml", "offices/*.yaml", "*.json"],
         "fleetcheck.policies": ["*.yaml"],
-        "fleetcheck.reports_templates": ["*.html", "*.j2", "*.css", "*.js", "*.xml", "*.txt"],
+        "fleetcheck.reports_templates": ["*.html", "*.j2", "*.css", "*.js", "*.xml", "*.txt", "*.json"],
     },
 )
