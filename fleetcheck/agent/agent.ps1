@@ -1,1 +1,1788 @@
-# placeholder: replaced by the agent issue
+# fleetcheck agent: answers one ProbeRequest (fleetcheck/agent/contract.py) with
+# one ProbeResponse JSON document on stdout.
+#
+# Runs on PowerShell 2.0 / .NET 3.5 (Windows 7 SP1) and later. It is static:
+# the request arrives as a JSON string argument and is only ever read as data;
+# nothing from it becomes script text. The agent is dumb on purpose: it reads
+# and writes primitives, Python decides what they mean.
+#
+# Output rules: the only bytes on stdout are the JSON document, written as raw
+# ASCII bytes (every character outside 0x20..0x7E is escaped as \uXXXX), so
+# neither the shell code page nor a console BOM can damage it. Fatal errors
+# (unreadable request, unsupported schema_version) go to stderr with exit 2.
+#
+# Kept ASCII-only: PowerShell 2.0 reads BOM-less scripts as ANSI when run by hand.
+param($RequestJson)
+
+$AgentVersion = '1'
+$SchemaVersion = 1
+# PowerShell 2.0 stops at call depth 100; registry trees deeper than this are
+# reported as truncated (and never deleted, because the backup would be partial).
+$MaxTreeDepth = 20
+# Cap for backups of files that are about to be overwritten or removed.
+$MaxBackupBytes = 16777216
+
+# ============================================================================ JSON writer
+# Our own writer, so the output is exactly under our control: ordered keys,
+# ASCII only, integers as integers. Objects are OrderedDictionary, arrays are
+# ArrayList (or any IEnumerable), strings, bools, integers and $null.
+
+function New-JsonObject {
+    return (New-Object System.Collections.Specialized.OrderedDictionary)
+}
+
+function New-JsonList {
+    # The comma stops PowerShell from unrolling an empty list into $null.
+    return ,(New-Object System.Collections.ArrayList)
+}
+
+function Add-JsonString {
+    param([System.Text.StringBuilder]$Builder, [string]$Text)
+    [void]$Builder.Append('"')
+    # Fast path for the common case (base64, ASCII names). -cnotmatch: a
+    # case-insensitive class would let e.g. KELVIN SIGN through as 'k'.
+    if ($Text -cnotmatch '[^\x20\x21\x23-\x5B\x5D-\x7E]') {
+        [void]$Builder.Append($Text)
+    }
+    else {
+        foreach ($ch in $Text.ToCharArray()) {
+            $code = [int]$ch
+            if ($code -eq 34) {
+                [void]$Builder.Append('\"')
+            }
+            elseif ($code -eq 92) {
+                [void]$Builder.Append('\\')
+            }
+            elseif ($code -lt 32 -or $code -gt 126) {
+                # Surrogate pairs come out as two \uXXXX escapes, which is valid JSON.
+                [void]$Builder.Append('\u')
+                [void]$Builder.Append($code.ToString('x4'))
+            }
+            else {
+                [void]$Builder.Append($ch)
+            }
+        }
+    }
+    [void]$Builder.Append('"')
+}
+
+function Add-JsonValue {
+    param([System.Text.StringBuilder]$Builder, $Value)
+    $invariant = [System.Globalization.CultureInfo]::InvariantCulture
+    if ($null -eq $Value) {
+        [void]$Builder.Append('null')
+    }
+    elseif ($Value -is [string]) {
+        Add-JsonString $Builder $Value
+    }
+    elseif ($Value -is [char]) {
+        Add-JsonString $Builder ([string]$Value)
+    }
+    elseif ($Value -is [bool]) {
+        if ($Value) {
+            [void]$Builder.Append('true')
+        }
+        else {
+            [void]$Builder.Append('false')
+        }
+    }
+    elseif ($Value -is [int] -or $Value -is [long] -or $Value -is [uint32] -or $Value -is [uint64] -or $Value -is [int16] -or $Value -is [uint16] -or $Value -is [byte] -or $Value -is [sbyte] -or $Value -is [decimal]) {
+        [void]$Builder.Append([System.Convert]::ToString($Value, $invariant))
+    }
+    elseif ($Value -is [double] -or $Value -is [single]) {
+        if ([double]::IsNaN($Value) -or [double]::IsInfinity($Value)) {
+            [void]$Builder.Append('null')
+        }
+        else {
+            [void]$Builder.Append(([double]$Value).ToString('R', $invariant))
+        }
+    }
+    elseif ($Value -is [System.Collections.IDictionary]) {
+        [void]$Builder.Append('{')
+        $first = $true
+        foreach ($entry in $Value.GetEnumerator()) {
+            if (-not $first) {
+                [void]$Builder.Append(',')
+            }
+            $first = $false
+            Add-JsonString $Builder ([string]$entry.Key)
+            [void]$Builder.Append(':')
+            Add-JsonValue $Builder $entry.Value
+        }
+        [void]$Builder.Append('}')
+    }
+    elseif ($Value -is [System.Collections.IEnumerable]) {
+        [void]$Builder.Append('[')
+        $first = $true
+        foreach ($item in $Value) {
+            if (-not $first) {
+                [void]$Builder.Append(',')
+            }
+            $first = $false
+            Add-JsonValue $Builder $item
+        }
+        [void]$Builder.Append(']')
+    }
+    else {
+        Add-JsonString $Builder ([System.Convert]::ToString($Value, $invariant))
+    }
+}
+
+function ConvertTo-JsonText {
+    param($Value)
+    $builder = New-Object System.Text.StringBuilder
+    Add-JsonValue $builder $Value
+    return $builder.ToString()
+}
+
+# ============================================================================ request access
+# The request is read with .NET 3.5's JavaScriptSerializer (objects become
+# Dictionary[string,object], arrays object[]). Fields are read through
+# Get-Field so a missing key is a default, never an exception.
+
+function Get-Field {
+    param($Object, [string]$Name, $Default = $null)
+    $present = $false
+    if ($Object -is [System.Collections.Specialized.OrderedDictionary]) {
+        $present = $Object.Contains($Name)
+    }
+    elseif ($Object -is [System.Collections.IDictionary]) {
+        # JavaScriptSerializer's Dictionary[string,object]: IDictionary.Contains
+        # is an explicit interface member PowerShell 2.0 cannot call.
+        $present = $Object.ContainsKey($Name)
+    }
+    if ($present) {
+        $value = $Object[$Name]
+        if ($null -ne $value) {
+            return ,$value
+        }
+    }
+    return ,$Default
+}
+
+function Get-ListField {
+    param($Object, [string]$Name)
+    $value = Get-Field $Object $Name
+    if ($null -eq $value) {
+        return ,@()
+    }
+    return ,@($value)
+}
+
+function Read-Request {
+    param([string]$Json)
+    try {
+        Add-Type -AssemblyName System.Web.Extensions -ErrorAction Stop
+    }
+    catch {
+        # Some PowerShell 2.0 hosts do not resolve the partial name.
+        [void][System.Reflection.Assembly]::Load('System.Web.Extensions, Version=3.5.0.0, Culture=neutral, PublicKeyToken=31bf3856ad364e35')
+    }
+    $serializer = New-Object System.Web.Script.Serialization.JavaScriptSerializer
+    $serializer.MaxJsonLength = [int]::MaxValue
+    $parsed = $serializer.DeserializeObject($Json)
+    if (-not ($parsed -is [System.Collections.IDictionary])) {
+        throw 'the request is not a JSON object'
+    }
+    return $parsed
+}
+
+function Stop-Agent {
+    # Fatal: nothing useful can be answered. stderr + exit 2, as the wire format says.
+    param([string]$Message)
+    [Console]::Error.WriteLine('fleetcheck agent: ' + $Message)
+    $global:LASTEXITCODE = 2
+    exit 2
+}
+
+# ============================================================================ validation
+# Request values that end up in a registry path, a WQL filter or a file name
+# are checked here first. \z, not $: in .NET '$' also matches before a final newline.
+
+function Assert-Sid {
+    param([string]$Sid)
+    if ($Sid -cnotmatch '^S-1-[0-9]+(-[0-9]+)+\z') {
+        throw ('not a SID: ' + $Sid)
+    }
+}
+
+function Assert-VendorId {
+    param([string]$VendorId)
+    if ($VendorId -cnotmatch '^[0-9A-Fa-f]{4}\z') {
+        throw 'vendor_id must be exactly 4 hex digits'
+    }
+}
+
+function Assert-Thumbprint {
+    param([string]$Thumbprint)
+    if ($Thumbprint -cnotmatch '^[0-9A-Fa-f]{40}\z') {
+        throw 'thumbprint must be exactly 40 hex digits'
+    }
+}
+
+function Test-UserSid {
+    # Real user hives: local/domain accounts (S-1-5-21-*) and Azure AD (S-1-12-*).
+    param([string]$Sid)
+    return (($Sid -like 'S-1-5-21-*' -or $Sid -like 'S-1-12-*') -and $Sid -notlike '*_Classes')
+}
+
+function Expand-HostPath {
+    # %VARS% expanded; surrounding quotes stripped (a quoted path may be
+    # followed by arguments, e.g. "C:\x.exe" /s: keep the quoted part).
+    param([string]$Path)
+    $text = [Environment]::ExpandEnvironmentVariables($Path).Trim()
+    if ($text.StartsWith('"')) {
+        $end = $text.IndexOf('"', 1)
+        if ($end -gt 0) {
+            $text = $text.Substring(1, $end - 1)
+        }
+        else {
+            $text = $text.Substring(1)
+        }
+    }
+    return $text
+}
+
+# ============================================================================ registry reading
+
+function Get-RegRoot {
+    param([string]$Hive)
+    if ($Hive -eq 'HKLM') {
+        return [Microsoft.Win32.Registry]::LocalMachine
+    }
+    if ($Hive -eq 'HKU') {
+        return [Microsoft.Win32.Registry]::Users
+    }
+    throw ('unknown hive: ' + $Hive)
+}
+
+function Get-RegSubPath {
+    # The path below the hive root; for HKU with a SID, below that user's hive.
+    param([string]$Hive, $Sid, [string]$Path)
+    $clean = $Path.Trim('\')
+    if ($Hive -eq 'HKU' -and $null -ne $Sid -and [string]$Sid -ne '') {
+        Assert-Sid $Sid
+        if ($clean -eq '') {
+            return [string]$Sid
+        }
+        return ([string]$Sid + '\' + $clean)
+    }
+    return $clean
+}
+
+function Open-RegKey {
+    # Read-only. $null when the key does not exist.
+    param([string]$Hive, $Sid, [string]$Path)
+    $root = Get-RegRoot $Hive
+    return $root.OpenSubKey((Get-RegSubPath $Hive $Sid $Path))
+}
+
+function Get-RegTypeName {
+    # RegistryValueKind numbers; 0 is REG_NONE (and what .NET 3.5 reports for
+    # types it does not know, whose data it hands back as bytes).
+    param([int]$Kind)
+    if ($Kind -eq 1) {
+        return 'SZ'
+    }
+    if ($Kind -eq 2) {
+        return 'EXPAND_SZ'
+    }
+    if ($Kind -eq 3) {
+        return 'BINARY'
+    }
+    if ($Kind -eq 4) {
+        return 'DWORD'
+    }
+    if ($Kind -eq 7) {
+        return 'MULTI_SZ'
+    }
+    if ($Kind -eq 11) {
+        return 'QWORD'
+    }
+    return 'NONE'
+}
+
+function Format-RegValue {
+    # .NET registry data -> {"t": TYPE, "v": VALUE} as the contract encodes it.
+    param([string]$Type, $Data)
+    $out = New-JsonObject
+    $out['t'] = $Type
+    if ($Type -eq 'SZ' -or $Type -eq 'EXPAND_SZ') {
+        $out['v'] = [string]$Data
+    }
+    elseif ($Type -eq 'MULTI_SZ') {
+        $list = New-JsonList
+        if ($null -ne $Data) {
+            foreach ($line in $Data) {
+                [void]$list.Add([string]$line)
+            }
+        }
+        $out['v'] = $list
+    }
+    elseif ($Type -eq 'DWORD') {
+        # .NET hands DWORDs back as Int32: reinterpret the bits as unsigned.
+        $out['v'] = [System.BitConverter]::ToUInt32([System.BitConverter]::GetBytes([int32]$Data), 0)
+    }
+    elseif ($Type -eq 'QWORD') {
+        $out['v'] = [System.BitConverter]::ToUInt64([System.BitConverter]::GetBytes([int64]$Data), 0)
+    }
+    else {
+        # BINARY and NONE: base64 of the bytes.
+        if ($Data -is [byte[]]) {
+            $out['v'] = [System.Convert]::ToBase64String($Data)
+        }
+        elseif ($null -eq $Data) {
+            $out['v'] = ''
+        }
+        else {
+            $out['v'] = [System.Convert]::ToBase64String([System.Text.Encoding]::Unicode.GetBytes([string]$Data))
+        }
+    }
+    return $out
+}
+
+function Read-RegValue {
+    param([Microsoft.Win32.RegistryKey]$Key, [string]$Name)
+    $kind = [int]$Key.GetValueKind($Name)
+    $data = $Key.GetValue($Name, $null, [Microsoft.Win32.RegistryValueOptions]::DoNotExpandEnvironmentNames)
+    return (Format-RegValue (Get-RegTypeName $kind) $data)
+}
+
+function Test-RegValue {
+    # Value names are case-insensitive, as is -contains.
+    param([Microsoft.Win32.RegistryKey]$Key, [string]$Name)
+    return (@($Key.GetValueNames()) -contains $Name)
+}
+
+function Read-RegKey {
+    # One pass over the tree: values, and subkeys down to $Depth (0 = values only).
+    # Names are sorted so two reads of the same tree serialize identically.
+    param([Microsoft.Win32.RegistryKey]$Key, [int]$Depth)
+    $node = New-JsonObject
+    $values = New-JsonObject
+    foreach ($name in @($Key.GetValueNames() | Sort-Object)) {
+        $values[[string]$name] = Read-RegValue $Key $name
+    }
+    $subkeys = New-JsonObject
+    $truncated = $false
+    $names = @($Key.GetSubKeyNames() | Sort-Object)
+    if ($names.Length -gt 0) {
+        if ($Depth -le 0) {
+            $truncated = $true
+        }
+        else {
+            foreach ($subName in $names) {
+                # An unreadable subkey throws (SecurityException): a partial
+                # tree must never pass for a complete one.
+                $child = $Key.OpenSubKey($subName)
+                if ($null -ne $child) {
+                    try {
+                        $subkeys[[string]$subName] = Read-RegKey $child ($Depth - 1)
+                    }
+                    finally {
+                        $child.Close()
+                    }
+                }
+            }
+        }
+    }
+    $node['values'] = $values
+    $node['subkeys'] = $subkeys
+    $node['truncated'] = (Test-TreeTruncated $subkeys $truncated)
+    return $node
+}
+
+function Test-TreeTruncated {
+    # A tree is truncated when this key or any subkey below it is.
+    param($Subkeys, [bool]$Here)
+    if ($Here) {
+        return $true
+    }
+    foreach ($entry in $Subkeys.GetEnumerator()) {
+        if ($entry.Value['truncated']) {
+            return $true
+        }
+    }
+    return $false
+}
+
+# ============================================================================ files
+
+function Get-FileFacts {
+    # FileInfo of the contract. Content is read with FileShare ReadWrite+Delete
+    # so a file another process holds open can still be read.
+    param([string]$Path, [bool]$WithContent, [long]$MaxBytes)
+    $info = New-JsonObject
+    $info['path'] = $Path
+    if (-not [System.IO.File]::Exists($Path)) {
+        $info['exists'] = $false
+        return $info
+    }
+    $file = New-Object System.IO.FileInfo($Path)
+    $info['exists'] = $true
+    $info['size'] = [long]$file.Length
+    $info['version'] = $null
+    $info['product_version'] = $null
+    try {
+        $versionInfo = [System.Diagnostics.FileVersionInfo]::GetVersionInfo($Path)
+        $info['version'] = $versionInfo.FileVersion
+        $info['product_version'] = $versionInfo.ProductVersion
+    }
+    catch {
+        # No version resource readable: version stays null, the file still exists.
+        $info['version'] = $null
+    }
+    if ($WithContent) {
+        $length = [long]$file.Length
+        $take = [long][Math]::Min($length, [Math]::Max([long]0, $MaxBytes))
+        $buffer = New-Object byte[] ([int]$take)
+        $share = [System.IO.FileShare]::ReadWrite -bor [System.IO.FileShare]::Delete
+        $stream = New-Object System.IO.FileStream($Path, [System.IO.FileMode]::Open, [System.IO.FileAccess]::Read, $share)
+        try {
+            $read = 0
+            while ($read -lt $take) {
+                $n = $stream.Read($buffer, $read, [int]($take - $read))
+                if ($n -le 0) {
+                    break
+                }
+                $read += $n
+            }
+        }
+        finally {
+            $stream.Close()
+        }
+        if ($read -lt $take) {
+            $short = New-Object byte[] $read
+            [System.Array]::Copy($buffer, $short, $read)
+            $buffer = $short
+        }
+        $info['content'] = [System.Convert]::ToBase64String($buffer)
+        $info['content_truncated'] = ($length -gt $take)
+    }
+    return $info
+}
+
+# ============================================================================ host facts
+# Kept to three WMI queries (OS, ComputerSystem, Process), each ~50-200 ms.
+
+function Get-RegString {
+    # A string value of an HKLM key, or $null; for facts only, never throws.
+    param([string]$Path, [string]$Name)
+    try {
+        $key = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($Path)
+        if ($null -eq $key) {
+            return $null
+        }
+        try {
+            $value = $key.GetValue($Name)
+            if ($null -eq $value) {
+                return $null
+            }
+            return [string]$value
+        }
+        finally {
+            $key.Close()
+        }
+    }
+    catch {
+        return $null
+    }
+}
+
+function Test-HklmKey {
+    param([string]$Path)
+    $key = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($Path)
+    if ($null -eq $key) {
+        return $false
+    }
+    $key.Close()
+    return $true
+}
+
+function Get-ArchName {
+    # Prefer the environment (never localized; W6432 is set for a 32-bit
+    # process on a 64-bit OS). OSArchitecture is localized (Chinese "64-bit") and
+    # missing on some Windows 7 32-bit editions, so it only decides ARM.
+    param($OsArchitecture)
+    if ($null -ne $OsArchitecture -and ([string]$OsArchitecture) -match 'ARM') {
+        return 'arm64'
+    }
+    $machine = $env:PROCESSOR_ARCHITEW6432
+    if ([string]::IsNullOrEmpty($machine)) {
+        $machine = $env:PROCESSOR_ARCHITECTURE
+    }
+    if ($machine -eq 'AMD64' -or $machine -eq 'IA64') {
+        return 'x64'
+    }
+    if ($machine -eq 'ARM64') {
+        return 'arm64'
+    }
+    if ($null -ne $OsArchitecture -and ([string]$OsArchitecture) -match '64') {
+        return 'x64'
+    }
+    return 'x86'
+}
+
+function Get-CodePage {
+    # The registry gives the system's ACP/OEMCP; the console's code page under
+    # WinRM is whatever the shell was opened with (65001), so it is only a fallback.
+    param([string]$Name, [int]$Fallback)
+    $text = Get-RegString 'SYSTEM\CurrentControlSet\Control\Nls\CodePage' $Name
+    $number = 0
+    if ($null -ne $text -and [int]::TryParse($text, [ref]$number) -and $number -gt 0) {
+        return $number
+    }
+    return $Fallback
+}
+
+function Test-PendingReboot {
+    if (Test-HklmKey 'SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\RebootPending') {
+        return $true
+    }
+    if (Test-HklmKey 'SOFTWARE\Microsoft\Windows\CurrentVersion\WindowsUpdate\Auto Update\RebootRequired') {
+        return $true
+    }
+    $key = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SYSTEM\CurrentControlSet\Control\Session Manager')
+    if ($null -ne $key) {
+        try {
+            $renames = $key.GetValue('PendingFileRenameOperations')
+            if ($null -ne $renames) {
+                foreach ($line in $renames) {
+                    if (-not [string]::IsNullOrEmpty([string]$line)) {
+                        return $true
+                    }
+                }
+            }
+        }
+        finally {
+            $key.Close()
+        }
+    }
+    return $false
+}
+
+function Get-OsFacts {
+    # Every required OsFacts field gets a value even when WMI is down (the
+    # failure is reported in errors[]), so the response always validates.
+    param($Os, $ComputerSystem)
+    $facts = New-JsonObject
+    $osVersion = [Environment]::OSVersion.Version
+    $ntKey = 'SOFTWARE\Microsoft\Windows NT\CurrentVersion'
+    $facts['version'] = $osVersion.Major.ToString() + '.' + $osVersion.Minor.ToString() + '.' + $osVersion.Build.ToString()
+    $facts['build'] = [int]$osVersion.Build
+    $caption = Get-RegString $ntKey 'ProductName'
+    $osArchitecture = $null
+    if ($null -ne $Os) {
+        $facts['version'] = [string]$Os.Version
+        $facts['build'] = [int]$Os.BuildNumber
+        $caption = [string]$Os.Caption
+        try {
+            $osArchitecture = $Os.OSArchitecture
+        }
+        catch {
+            # Absent on some Windows 7 32-bit editions.
+            $osArchitecture = $null
+        }
+    }
+    if ($null -eq $caption) {
+        $caption = 'Windows'
+    }
+    $facts['caption'] = $caption.Trim()
+    $facts['edition'] = Get-RegString $ntKey 'EditionID'
+    $facts['arch'] = Get-ArchName $osArchitecture
+    $facts['ps_version'] = $PSVersionTable.PSVersion.ToString()
+    $clr = [Environment]::Version.ToString()
+    if ($null -ne $PSVersionTable.CLRVersion) {
+        $clr = $PSVersionTable.CLRVersion.ToString()
+    }
+    $facts['clr_version'] = $clr
+    $facts['acp'] = Get-CodePage 'ACP' ([System.Text.Encoding]::Default.CodePage)
+    $facts['oem_cp'] = Get-CodePage 'OEMCP' ([Console]::OutputEncoding.CodePage)
+    $facts['hostname'] = [Environment]::MachineName
+    $facts['domain'] = $null
+    if ($null -ne $ComputerSystem -and $ComputerSystem.PartOfDomain) {
+        $facts['domain'] = [string]$ComputerSystem.Domain
+    }
+    $facts['pending_reboot'] = $false
+    try {
+        $facts['pending_reboot'] = Test-PendingReboot
+    }
+    catch {
+        # An unreadable servicing key is not a reason to lose the whole response.
+        $facts['pending_reboot'] = $false
+    }
+    $ie = Get-RegString 'SOFTWARE\Microsoft\Internet Explorer' 'svcVersion'
+    if ([string]::IsNullOrEmpty($ie)) {
+        $ie = Get-RegString 'SOFTWARE\Microsoft\Internet Explorer' 'Version'
+    }
+    $facts['ie_version'] = $ie
+    $edgeClient = 'Microsoft\EdgeUpdate\Clients\{56EB18F8-B008-4CBD-B6D2-8C97FE7E9062}'
+    $edge = Get-RegString ('SOFTWARE\WOW6432Node\' + $edgeClient) 'pv'
+    if ([string]::IsNullOrEmpty($edge)) {
+        # 32-bit Windows has no WOW6432Node.
+        $edge = Get-RegString ('SOFTWARE\' + $edgeClient) 'pv'
+    }
+    $facts['edge_version'] = $edge
+    return $facts
+}
+
+function Get-LoadedUserSids {
+    $sids = New-JsonList
+    foreach ($name in [Microsoft.Win32.Registry]::Users.GetSubKeyNames()) {
+        if (Test-UserSid $name) {
+            [void]$sids.Add([string]$name)
+        }
+    }
+    return ,$sids
+}
+
+function Get-SidOfAccount {
+    # DOMAIN\name -> SID string, or $null when it does not resolve.
+    param($Account)
+    if ([string]::IsNullOrEmpty([string]$Account)) {
+        return $null
+    }
+    try {
+        $nt = New-Object System.Security.Principal.NTAccount([string]$Account)
+        return $nt.Translate([System.Security.Principal.SecurityIdentifier]).Value
+    }
+    catch {
+        return $null
+    }
+}
+
+function Get-ProfileFacts {
+    # ProfileList is the one place that lists every user profile with its path.
+    param($LoadedSids, $ConsoleSid, $InteractiveSids)
+    $profiles = New-JsonList
+    $listPath = 'SOFTWARE\Microsoft\Windows NT\CurrentVersion\ProfileList'
+    $list = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey($listPath)
+    if ($null -eq $list) {
+        return ,$profiles
+    }
+    try {
+        foreach ($sid in @($list.GetSubKeyNames() | Sort-Object)) {
+            if (-not (Test-UserSid $sid)) {
+                continue
+            }
+            $entry = New-JsonObject
+            $entry['sid'] = [string]$sid
+            $entry['user'] = $null
+            try {
+                $identifier = New-Object System.Security.Principal.SecurityIdentifier([string]$sid)
+                $entry['user'] = $identifier.Translate([System.Security.Principal.NTAccount]).Value
+            }
+            catch {
+                # Deleted or unreachable domain account: the SID stays, the name is unknown.
+                $entry['user'] = $null
+            }
+            $entry['path'] = $null
+            $profileKey = $list.OpenSubKey($sid)
+            if ($null -ne $profileKey) {
+                try {
+                    $raw = $profileKey.GetValue('ProfileImagePath')
+                    if ($null -ne $raw) {
+                        $entry['path'] = [Environment]::ExpandEnvironmentVariables([string]$raw)
+                    }
+                }
+                finally {
+                    $profileKey.Close()
+                }
+            }
+            $entry['loaded'] = ($LoadedSids -contains $sid)
+            $entry['console'] = ($null -ne $ConsoleSid -and $ConsoleSid -eq $sid)
+            $entry['interactive'] = ($InteractiveSids -contains $sid)
+            [void]$profiles.Add($entry)
+        }
+    }
+    finally {
+        $list.Close()
+    }
+    return ,$profiles
+}
+
+function Get-ProcessFacts {
+    # One Win32_Process query serves both the process list and the explorer
+    # owners (GetOwnerSid is a WMI method call: only for explorer.exe).
+    param([bool]$WantProcesses, $State)
+    $filter = $null
+    if (-not $WantProcesses) {
+        $filter = "Name = 'explorer.exe'"
+    }
+    if ($null -eq $filter) {
+        $all = @(Get-WmiObject -Class Win32_Process -ErrorAction Stop)
+    }
+    else {
+        $all = @(Get-WmiObject -Class Win32_Process -Filter $filter -ErrorAction Stop)
+    }
+    foreach ($proc in $all) {
+        $name = [string]$proc.Name
+        $sid = $null
+        if ($name -eq 'explorer.exe') {
+            try {
+                $owner = $proc.GetOwnerSid()
+                if ($null -ne $owner -and $owner.ReturnValue -eq 0) {
+                    $sid = [string]$owner.Sid
+                    if (-not ($State.InteractiveSids -contains $sid)) {
+                        [void]$State.InteractiveSids.Add($sid)
+                    }
+                }
+            }
+            catch {
+                # The process ended between the query and the call.
+                $sid = $null
+            }
+        }
+        if ($WantProcesses) {
+            $item = New-JsonObject
+            $item['name'] = $name
+            $item['pid'] = [int]$proc.ProcessId
+            $item['sid'] = $sid
+            [void]$State.Processes.Add($item)
+        }
+    }
+}
+
+# ============================================================================ read queries
+# Each answer: {"id", "sid", "status": ok|absent|error, "error"} plus the
+# fields of its kind only.
+
+function New-Answer {
+    param($Query, $Sid)
+    $answer = New-JsonObject
+    $answer['id'] = [string](Get-Field $Query 'id' '')
+    $answer['sid'] = $Sid
+    $answer['status'] = 'error'
+    $answer['error'] = $null
+    return $answer
+}
+
+function Get-QuerySids {
+    # $null = one machine-wide answer; otherwise one answer per loaded user hive.
+    param($Query, $State)
+    if ([bool](Get-Field $Query 'per_user' $false)) {
+        return ,$State.LoadedSids
+    }
+    return ,@($null)
+}
+
+function Invoke-RegistryQuery {
+    param($Query, $Sid)
+    $answer = New-Answer $Query $Sid
+    $key = Open-RegKey ([string](Get-Field $Query 'hive' '')) $Sid ([string](Get-Field $Query 'path' ''))
+    if ($null -eq $key) {
+        $answer['status'] = 'absent'
+        return $answer
+    }
+    try {
+        $answer['key'] = Read-RegKey $key ([int](Get-Field $Query 'depth' 0))
+        $followed = New-JsonObject
+        $withContent = [bool](Get-Field $Query 'follow_content' $false)
+        $maxBytes = [long](Get-Field $Query 'max_content_bytes' 262144)
+        foreach ($valueName in (Get-ListField $Query 'follow')) {
+            $name = [string]$valueName
+            if (-not (Test-RegValue $key $name)) {
+                continue
+            }
+            $data = $key.GetValue($name, $null, [Microsoft.Win32.RegistryValueOptions]::DoNotExpandEnvironmentNames)
+            if ($data -is [string] -and $data.Trim() -ne '') {
+                $followed[$name] = Get-FileFacts (Expand-HostPath $data) $withContent $maxBytes
+            }
+        }
+        $answer['followed'] = $followed
+    }
+    finally {
+        $key.Close()
+    }
+    $answer['status'] = 'ok'
+    return $answer
+}
+
+function Resolve-QueryPath {
+    # {profile} at the start -> that user's profile directory; then %VARS%.
+    param([string]$Path, $Sid, $State)
+    if ($Path.StartsWith('{profile}')) {
+        if ($null -eq $Sid) {
+            throw '{profile} needs per_user=true'
+        }
+        $profilePath = $State.ProfilePaths[[string]$Sid]
+        if ([string]::IsNullOrEmpty($profilePath)) {
+            throw ('no profile directory for ' + $Sid)
+        }
+        $Path = $profilePath + $Path.Substring('{profile}'.Length)
+    }
+    return [Environment]::ExpandEnvironmentVariables($Path)
+}
+
+function Invoke-FileQuery {
+    param($Query, $Sid, $State)
+    $answer = New-Answer $Query $Sid
+    $path = Resolve-QueryPath ([string](Get-Field $Query 'path' '')) $Sid $State
+    $withContent = [bool](Get-Field $Query 'content' $false)
+    $file = Get-FileFacts $path $withContent ([long](Get-Field $Query 'max_content_bytes' 262144))
+    $answer['file'] = $file
+    if ($file['exists']) {
+        $answer['status'] = 'ok'
+    }
+    else {
+        $answer['status'] = 'absent'
+    }
+    return $answer
+}
+
+function Invoke-DirQuery {
+    param($Query, $Sid, $State)
+    $answer = New-Answer $Query $Sid
+    $path = Resolve-QueryPath ([string](Get-Field $Query 'path' '')) $Sid $State
+    if (-not [System.IO.Directory]::Exists($path)) {
+        $answer['status'] = 'absent'
+        return $answer
+    }
+    $withContent = [bool](Get-Field $Query 'content' $false)
+    $maxFiles = [int](Get-Field $Query 'max_files' 200)
+    $maxBytes = [long](Get-Field $Query 'max_content_bytes' 65536)
+    $files = New-JsonList
+    foreach ($filePath in @([System.IO.Directory]::GetFiles($path) | Sort-Object)) {
+        if ($files.Count -ge $maxFiles) {
+            break
+        }
+        [void]$files.Add((Get-FileFacts ([string]$filePath) $withContent $maxBytes))
+    }
+    $answer['files'] = $files
+    $answer['status'] = 'ok'
+    return $answer
+}
+
+function Invoke-PnpQuery {
+    param($Query)
+    $answer = New-Answer $Query $null
+    $vendorId = [string](Get-Field $Query 'vendor_id' '')
+    # The vendor id is data: validated before it goes into the WQL filter.
+    Assert-VendorId $vendorId
+    $vendorId = $vendorId.ToUpperInvariant()
+    $filter = 'DeviceID LIKE ''USB\\VID_' + $vendorId + '%'''
+    $devices = New-JsonList
+    $prefix = 'USB\VID_' + $vendorId
+    foreach ($device in @(Get-WmiObject -Class Win32_PnPEntity -Filter $filter -ErrorAction Stop)) {
+        $deviceId = [string]$device.DeviceID
+        # '_' is a LIKE wildcard: re-check the prefix exactly.
+        if ($deviceId.StartsWith($prefix, [System.StringComparison]::OrdinalIgnoreCase)) {
+            [void]$devices.Add($deviceId)
+        }
+    }
+    $answer['devices'] = $devices
+    $answer['status'] = 'ok'
+    return $answer
+}
+
+function Invoke-TcpQuery {
+    # A refused or timed-out connect is an answer (connected=false), not an error.
+    param($Query)
+    $answer = New-Answer $Query $null
+    $target = [string](Get-Field $Query 'host' '')
+    $port = [int](Get-Field $Query 'port' 0)
+    $timeout = [int](Get-Field $Query 'timeout_ms' 5000)
+    if ($port -lt 1 -or $port -gt 65535) {
+        throw 'port must be 1..65535'
+    }
+    $watch = [System.Diagnostics.Stopwatch]::StartNew()
+    $client = New-Object System.Net.Sockets.TcpClient
+    $connected = $false
+    try {
+        try {
+            $pending = $client.BeginConnect($target, $port, $null, $null)
+            if ($pending.AsyncWaitHandle.WaitOne($timeout, $false)) {
+                $client.EndConnect($pending)
+                $connected = $true
+            }
+            else {
+                $answer['error'] = 'no connection within ' + $timeout + ' ms'
+            }
+        }
+        catch {
+            $answer['error'] = $_.Exception.Message
+        }
+    }
+    finally {
+        $client.Close()
+    }
+    $answer['connected'] = $connected
+    $answer['elapsed_ms'] = [long]$watch.ElapsedMilliseconds
+    $answer['status'] = 'ok'
+    return $answer
+}
+
+function Invoke-Query {
+    # One query, possibly one answer per user hive; each answer survives the others' failures.
+    param($Query, $State)
+    $kind = [string](Get-Field $Query 'kind' '')
+    foreach ($sid in (Get-QuerySids $Query $State)) {
+        try {
+            switch ($kind) {
+                'registry' {
+                    $answer = Invoke-RegistryQuery $Query $sid
+                }
+                'file' {
+                    $answer = Invoke-FileQuery $Query $sid $State
+                }
+                'dir' {
+                    $answer = Invoke-DirQuery $Query $sid $State
+                }
+                'pnp' {
+                    $answer = Invoke-PnpQuery $Query
+                }
+                'tcp' {
+                    $answer = Invoke-TcpQuery $Query
+                }
+                default {
+                    throw ('unknown query kind: ' + $kind)
+                }
+            }
+        }
+        catch {
+            $answer = New-Answer $Query $sid
+            $answer['error'] = $_.Exception.Message
+        }
+        [void]$State.Answers.Add($answer)
+    }
+}
+
+# ============================================================================ write actions
+# Each action captures what was there (before_*) BEFORE changing anything and
+# reports changed=true only when something actually changed.
+
+function New-ActionResult {
+    param($Action)
+    $result = New-JsonObject
+    $result['id'] = [string](Get-Field $Action 'id' '')
+    $result['status'] = 'error'
+    $result['changed'] = $false
+    $result['error'] = $null
+    return $result
+}
+
+function Get-ActionKeyPath {
+    # HKU writes always name the user: a write to "whoever" is never intended.
+    param($Action)
+    $hive = [string](Get-Field $Action 'hive' '')
+    $sid = Get-Field $Action 'sid'
+    if ($hive -eq 'HKU' -and [string]::IsNullOrEmpty([string]$sid)) {
+        throw 'sid is required for HKU'
+    }
+    return (Get-RegSubPath $hive $sid ([string](Get-Field $Action 'path' '')))
+}
+
+function Assert-KeyPathNotEmpty {
+    # Deleting or replacing a whole user hive (or HKLM) is never a fix.
+    param($Action)
+    if (([string](Get-Field $Action 'path' '')).Trim('\') -eq '') {
+        throw 'refusing to delete or replace a hive root (empty path)'
+    }
+}
+
+function ConvertFrom-RegValueJson {
+    # {"t","v"} -> @{ Type; Kind (RegistryValueKind); Data (what SetValue wants) }.
+    param($Value)
+    $type = [string](Get-Field $Value 't' '')
+    $v = Get-Field $Value 'v'
+    if ($type -eq 'SZ' -or $type -eq 'EXPAND_SZ') {
+        if (-not ($v -is [string])) {
+            throw ($type + ' value must be a string')
+        }
+        $kind = [Microsoft.Win32.RegistryValueKind]::String
+        if ($type -eq 'EXPAND_SZ') {
+            $kind = [Microsoft.Win32.RegistryValueKind]::ExpandString
+        }
+        return @{ Type = $type; Kind = $kind; Data = [string]$v }
+    }
+    if ($type -eq 'MULTI_SZ') {
+        $lines = New-Object System.Collections.ArrayList
+        foreach ($line in @($v)) {
+            if (-not ($line -is [string])) {
+                throw 'MULTI_SZ value must be a list of strings'
+            }
+            [void]$lines.Add($line)
+        }
+        return @{ Type = $type; Kind = [Microsoft.Win32.RegistryValueKind]::MultiString; Data = [string[]]$lines.ToArray([string]) }
+    }
+    if ($type -eq 'DWORD' -or $type -eq 'QWORD') {
+        if ($null -eq $v -or $v -is [string] -or $v -is [bool]) {
+            throw ($type + ' value must be a number')
+        }
+        if ($type -eq 'DWORD') {
+            # [uint32] throws for negatives and values above 0xFFFFFFFF.
+            $data = [System.BitConverter]::ToInt32([System.BitConverter]::GetBytes([uint32]$v), 0)
+            return @{ Type = $type; Kind = [Microsoft.Win32.RegistryValueKind]::DWord; Data = $data }
+        }
+        $data = [System.BitConverter]::ToInt64([System.BitConverter]::GetBytes([uint64]$v), 0)
+        return @{ Type = $type; Kind = [Microsoft.Win32.RegistryValueKind]::QWord; Data = $data }
+    }
+    if ($type -eq 'BINARY' -or $type -eq 'NONE') {
+        $bytes = [System.Convert]::FromBase64String([string]$v)
+        $kind = [Microsoft.Win32.RegistryValueKind]::Binary
+        if ($type -eq 'NONE') {
+            $kind = Get-RegNoneKind
+        }
+        return @{ Type = $type; Kind = $kind; Data = $bytes }
+    }
+    throw ('unknown registry type: ' + $type)
+}
+
+function Get-RegNoneKind {
+    # RegistryValueKind.None exists from .NET 4 on; .NET 3.5 cannot write
+    # REG_NONE, so the bytes are written as REG_BINARY there (see README).
+    try {
+        return [System.Enum]::Parse([Microsoft.Win32.RegistryValueKind], 'None')
+    }
+    catch {
+        return [Microsoft.Win32.RegistryValueKind]::Binary
+    }
+}
+
+function Invoke-SetValue {
+    param($Action, $Result)
+    $hive = [string](Get-Field $Action 'hive' '')
+    $subPath = Get-ActionKeyPath $Action
+    $name = [string](Get-Field $Action 'name' '')
+    $desired = ConvertFrom-RegValueJson (Get-Field $Action 'value')
+    $root = Get-RegRoot $hive
+    $before = $null
+    $existing = $root.OpenSubKey($subPath)
+    if ($null -ne $existing) {
+        try {
+            if (Test-RegValue $existing $name) {
+                $before = Read-RegValue $existing $name
+            }
+        }
+        finally {
+            $existing.Close()
+        }
+    }
+    $Result['before_value'] = $before
+    $wanted = Format-RegValue $desired.Type $desired.Data
+    if ($null -ne $before -and (ConvertTo-JsonText $before) -ceq (ConvertTo-JsonText $wanted)) {
+        $Result['status'] = 'ok'
+        return
+    }
+    $key = $root.CreateSubKey($subPath)
+    try {
+        $key.SetValue($name, $desired.Data, $desired.Kind)
+    }
+    finally {
+        $key.Close()
+    }
+    $Result['changed'] = $true
+    $Result['status'] = 'ok'
+}
+
+function Invoke-DeleteValue {
+    param($Action, $Result)
+    $root = Get-RegRoot ([string](Get-Field $Action 'hive' ''))
+    $subPath = Get-ActionKeyPath $Action
+    $name = [string](Get-Field $Action 'name' '')
+    $Result['before_value'] = $null
+    $key = $root.OpenSubKey($subPath, $true)
+    if ($null -ne $key) {
+        try {
+            if (Test-RegValue $key $name) {
+                $Result['before_value'] = Read-RegValue $key $name
+                $key.DeleteValue($name)
+                $Result['changed'] = $true
+            }
+        }
+        finally {
+            $key.Close()
+        }
+    }
+    $Result['status'] = 'ok'
+}
+
+function Split-RegPath {
+    # 'A\B\C' -> @('A\B', 'C'); the parent of a top-level name is the root ('').
+    param([string]$SubPath)
+    $cut = $SubPath.LastIndexOf('\')
+    if ($cut -lt 0) {
+        return @('', $SubPath)
+    }
+    return @($SubPath.Substring(0, $cut), $SubPath.Substring($cut + 1))
+}
+
+function Remove-RegTree {
+    # Backs the whole tree up first; a backup that would be partial stops the delete.
+    param([Microsoft.Win32.RegistryKey]$Root, [string]$SubPath)
+    if ($SubPath -eq '') {
+        throw 'refusing to delete a hive root'
+    }
+    $key = $Root.OpenSubKey($SubPath)
+    if ($null -eq $key) {
+        return $null
+    }
+    try {
+        $tree = Read-RegKey $key $MaxTreeDepth
+    }
+    finally {
+        $key.Close()
+    }
+    if ($tree['truncated']) {
+        throw ('key tree deeper than ' + $MaxTreeDepth + ' levels: not deleted (backup would be incomplete)')
+    }
+    $parts = Split-RegPath $SubPath
+    $parent = $Root
+    if ($parts[0] -ne '') {
+        $parent = $Root.OpenSubKey($parts[0], $true)
+    }
+    try {
+        $parent.DeleteSubKeyTree($parts[1])
+    }
+    finally {
+        if ($parts[0] -ne '') {
+            $parent.Close()
+        }
+    }
+    return $tree
+}
+
+function Invoke-DeleteKey {
+    param($Action, $Result)
+    $root = Get-RegRoot ([string](Get-Field $Action 'hive' ''))
+    Assert-KeyPathNotEmpty $Action
+    $tree = Remove-RegTree $root (Get-ActionKeyPath $Action)
+    $Result['before_tree'] = $tree
+    $Result['changed'] = ($null -ne $tree)
+    $Result['status'] = 'ok'
+}
+
+function ConvertTo-CanonicalTree {
+    # Validates the whole requested tree BEFORE anything is written, and puts
+    # it in the same shape and order Read-RegKey produces, so "already there"
+    # can be decided by comparing two serializations.
+    param($Tree, [int]$Level)
+    if ($Level -gt $MaxTreeDepth) {
+        throw 'tree to restore is too deep'
+    }
+    $node = New-JsonObject
+    $values = New-JsonObject
+    $valueMap = Get-Field $Tree 'values'
+    if ($null -ne $valueMap) {
+        foreach ($name in @($valueMap.Keys | Sort-Object)) {
+            $parsed = ConvertFrom-RegValueJson $valueMap[$name]
+            $values[[string]$name] = Format-RegValue $parsed.Type $parsed.Data
+        }
+    }
+    $subkeys = New-JsonObject
+    $subMap = Get-Field $Tree 'subkeys'
+    if ($null -ne $subMap) {
+        foreach ($name in @($subMap.Keys | Sort-Object)) {
+            if ([string]$name -eq '' -or ([string]$name).Contains('\')) {
+                throw ('bad subkey name in tree: ' + $name)
+            }
+            $subkeys[[string]$name] = ConvertTo-CanonicalTree $subMap[$name] ($Level + 1)
+        }
+    }
+    $node['values'] = $values
+    $node['subkeys'] = $subkeys
+    $node['truncated'] = $false
+    return $node
+}
+
+function Write-RegTree {
+    # Returns the names of REG_NONE values that had to be written as REG_BINARY.
+    param([Microsoft.Win32.RegistryKey]$Root, [string]$SubPath, $Tree)
+    $downgraded = New-JsonList
+    $key = $Root.CreateSubKey($SubPath)
+    try {
+        foreach ($entry in $Tree['values'].GetEnumerator()) {
+            $parsed = ConvertFrom-RegValueJson $entry.Value
+            $key.SetValue([string]$entry.Key, $parsed.Data, $parsed.Kind)
+            if ($parsed.Type -eq 'NONE' -and $parsed.Kind -eq [Microsoft.Win32.RegistryValueKind]::Binary) {
+                [void]$downgraded.Add($SubPath + '\' + $entry.Key)
+            }
+        }
+    }
+    finally {
+        $key.Close()
+    }
+    foreach ($entry in $Tree['subkeys'].GetEnumerator()) {
+        $childPath = [string]$entry.Key
+        if ($SubPath -ne '') {
+            $childPath = $SubPath + '\' + $entry.Key
+        }
+        foreach ($name in (Write-RegTree $Root $childPath $entry.Value)) {
+            [void]$downgraded.Add($name)
+        }
+    }
+    return ,$downgraded
+}
+
+function Invoke-RestoreKey {
+    # Exactly: an existing key at that path is backed up (before_tree),
+    # removed, and the requested tree written in its place.
+    param($Action, $Result)
+    $root = Get-RegRoot ([string](Get-Field $Action 'hive' ''))
+    Assert-KeyPathNotEmpty $Action
+    $subPath = Get-ActionKeyPath $Action
+    $wanted = ConvertTo-CanonicalTree (Get-Field $Action 'tree') 0
+    $existing = $root.OpenSubKey($subPath)
+    if ($null -ne $existing) {
+        try {
+            $current = Read-RegKey $existing $MaxTreeDepth
+        }
+        finally {
+            $existing.Close()
+        }
+        $Result['before_tree'] = $current
+        if ((ConvertTo-JsonText $current) -ceq (ConvertTo-JsonText $wanted)) {
+            $Result['status'] = 'ok'
+            return
+        }
+        [void](Remove-RegTree $root $subPath)
+    }
+    $downgraded = Write-RegTree $root $subPath $wanted
+    $Result['changed'] = $true
+    if ($downgraded.Count -gt 0) {
+        $Result['error'] = 'restored, but .NET 3.5 cannot write REG_NONE; written as REG_BINARY: ' + [string]::Join(', ', [string[]]$downgraded.ToArray([string]))
+        return
+    }
+    $Result['status'] = 'ok'
+}
+
+function Invoke-WriteFile {
+    param($Action, $Result)
+    $path = [Environment]::ExpandEnvironmentVariables([string](Get-Field $Action 'path' ''))
+    $before = Get-FileFacts $path $true $MaxBackupBytes
+    if ($before['exists'] -and $before['content_truncated']) {
+        throw ('file larger than ' + $MaxBackupBytes + ' bytes: not changed (backup would be incomplete)')
+    }
+    $Result['before_file'] = $before
+    if ([bool](Get-Field $Action 'delete' $false)) {
+        if ($before['exists']) {
+            [System.IO.File]::Delete($path)
+            $Result['changed'] = $true
+        }
+        $Result['status'] = 'ok'
+        return
+    }
+    $bytes = [System.Convert]::FromBase64String([string](Get-Field $Action 'content' ''))
+    if ($before['exists'] -and $before['content'] -ceq [System.Convert]::ToBase64String($bytes)) {
+        $Result['status'] = 'ok'
+        return
+    }
+    $folder = [System.IO.Path]::GetDirectoryName($path)
+    if (-not [string]::IsNullOrEmpty($folder)) {
+        [void][System.IO.Directory]::CreateDirectory($folder)
+    }
+    [System.IO.File]::WriteAllBytes($path, $bytes)
+    $Result['changed'] = $true
+    $Result['status'] = 'ok'
+}
+
+function Assert-HiveLoaded {
+    param([string]$Sid)
+    Assert-Sid $Sid
+    $hive = [Microsoft.Win32.Registry]::Users.OpenSubKey($Sid)
+    if ($null -eq $hive) {
+        throw ('the user hive of ' + $Sid + ' is not loaded (user not logged on)')
+    }
+    $hive.Close()
+}
+
+function Invoke-RemoveCert {
+    # The Personal store lives in two places: the user's registry hive and the
+    # roaming %APPDATA% folder; both are backed up and removed.
+    param($Action, $Result, $State)
+    $sid = [string](Get-Field $Action 'sid' '')
+    $thumbprint = [string](Get-Field $Action 'thumbprint' '')
+    Assert-Thumbprint $thumbprint
+    $thumbprint = $thumbprint.ToUpperInvariant()
+    Assert-HiveLoaded $sid
+    $users = [Microsoft.Win32.Registry]::Users
+    $keyPath = $sid + '\Software\Microsoft\SystemCertificates\My\Certificates\' + $thumbprint
+    $filePath = $null
+    $profilePath = $State.ProfilePaths[$sid]
+    if (-not [string]::IsNullOrEmpty($profilePath)) {
+        $filePath = [System.IO.Path]::Combine($profilePath, 'AppData\Roaming\Microsoft\SystemCertificates\My\Certificates\' + $thumbprint)
+        $Result['before_file'] = Get-FileFacts $filePath $true $MaxBackupBytes
+    }
+    $tree = Remove-RegTree $users $keyPath
+    $Result['before_tree'] = $tree
+    $changed = ($null -ne $tree)
+    if ($null -ne $filePath -and $Result['before_file']['exists']) {
+        [System.IO.File]::Delete($filePath)
+        $changed = $true
+    }
+    $Result['changed'] = $changed
+    $Result['status'] = 'ok'
+}
+
+function ConvertTo-CommandLineArgument {
+    # Quote one argument by the CommandLineToArgvW rules, so data stays one
+    # argument: it is never part of a shell or script string.
+    param([string]$Argument)
+    if ($Argument.Length -gt 0 -and $Argument -cnotmatch '[\s"]') {
+        return $Argument
+    }
+    $builder = New-Object System.Text.StringBuilder
+    [void]$builder.Append('"')
+    $slashes = 0
+    foreach ($ch in $Argument.ToCharArray()) {
+        if ($ch -eq [char]92) {
+            $slashes += 1
+        }
+        elseif ($ch -eq [char]34) {
+            [void]$builder.Append(('\' * (2 * $slashes + 1)))
+            [void]$builder.Append('"')
+            $slashes = 0
+        }
+        else {
+            [void]$builder.Append(('\' * $slashes))
+            [void]$builder.Append($ch)
+            $slashes = 0
+        }
+    }
+    [void]$builder.Append(('\' * (2 * $slashes)))
+    [void]$builder.Append('"')
+    return $builder.ToString()
+}
+
+function Invoke-NativeProcess {
+    # Runs an executable directly (no shell). Its stdout/stderr are drained
+    # asynchronously and discarded: they must never reach our stdout, and a
+    # full pipe must not block it. Returns @{ Exited; ExitCode }.
+    param([string]$FileName, $Arguments, [int]$TimeoutMs)
+    $quoted = New-Object System.Collections.ArrayList
+    foreach ($argument in @($Arguments)) {
+        [void]$quoted.Add((ConvertTo-CommandLineArgument ([string]$argument)))
+    }
+    $startInfo = New-Object System.Diagnostics.ProcessStartInfo
+    $startInfo.FileName = $FileName
+    $startInfo.Arguments = [string]::Join(' ', [string[]]$quoted.ToArray([string]))
+    $startInfo.UseShellExecute = $false
+    $startInfo.CreateNoWindow = $true
+    $startInfo.RedirectStandardInput = $true
+    $startInfo.RedirectStandardOutput = $true
+    $startInfo.RedirectStandardError = $true
+    $process = [System.Diagnostics.Process]::Start($startInfo)
+    try {
+        $process.StandardInput.Close()
+        # No handler attached: .NET reads and drops the lines on its own threads.
+        $process.BeginOutputReadLine()
+        $process.BeginErrorReadLine()
+        $exited = $process.WaitForExit($TimeoutMs)
+        $code = $null
+        if ($exited) {
+            $process.WaitForExit()
+            $code = $process.ExitCode
+        }
+        return @{ Exited = $exited; ExitCode = $code }
+    }
+    finally {
+        $process.Close()
+    }
+}
+
+function Invoke-RunInstaller {
+    # .msi packages go through msiexec /i; anything else is started directly.
+    param($Action, $Result)
+    $path = Expand-HostPath ([string](Get-Field $Action 'path' ''))
+    if (-not [System.IO.File]::Exists($path)) {
+        throw ('installer not found: ' + $path)
+    }
+    $timeout = [int](Get-Field $Action 'timeout_ms' 600000)
+    $arguments = New-Object System.Collections.ArrayList
+    $fileName = $path
+    if ([System.IO.Path]::GetExtension($path) -eq '.msi') {
+        $fileName = [System.IO.Path]::Combine([Environment]::SystemDirectory, 'msiexec.exe')
+        [void]$arguments.Add('/i')
+        [void]$arguments.Add($path)
+    }
+    foreach ($argument in (Get-ListField $Action 'args')) {
+        [void]$arguments.Add([string]$argument)
+    }
+    $run = Invoke-NativeProcess $fileName $arguments.ToArray() $timeout
+    if (-not $run.Exited) {
+        # Still running: it is not killed (a half-run installer is worse).
+        $Result['changed'] = $true
+        $Result['error'] = 'installer still running after ' + $timeout + ' ms'
+        return
+    }
+    $Result['exit_code'] = [int]$run.ExitCode
+    $Result['changed'] = $true
+    # 3010 / 1641: success, reboot required / initiated.
+    if ($run.ExitCode -eq 0 -or $run.ExitCode -eq 3010 -or $run.ExitCode -eq 1641) {
+        $Result['status'] = 'ok'
+        return
+    }
+    $Result['error'] = 'installer exit code ' + $run.ExitCode
+}
+
+function Invoke-ScheduleReboot {
+    # The message is data: one argument of shutdown.exe, never script text.
+    param($Action, $Result)
+    $delay = [int](Get-Field $Action 'delay_s' 0)
+    if ($delay -lt 0 -or $delay -gt 86400) {
+        throw 'delay_s must be 0..86400'
+    }
+    $arguments = New-Object System.Collections.ArrayList
+    [void]$arguments.Add('/r')
+    [void]$arguments.Add('/t')
+    [void]$arguments.Add([string]$delay)
+    $message = [string](Get-Field $Action 'message' '')
+    if ($message -ne '') {
+        if ($message.Length -gt 500) {
+            # shutdown.exe rejects comments over 512 characters.
+            $message = $message.Substring(0, 500)
+        }
+        [void]$arguments.Add('/c')
+        [void]$arguments.Add($message)
+    }
+    $shutdown = [System.IO.Path]::Combine([Environment]::SystemDirectory, 'shutdown.exe')
+    $run = Invoke-NativeProcess $shutdown $arguments.ToArray() 30000
+    if (-not $run.Exited) {
+        throw 'shutdown.exe did not return within 30 s'
+    }
+    $Result['exit_code'] = [int]$run.ExitCode
+    if ($run.ExitCode -ne 0) {
+        # 1190: a shutdown is already scheduled.
+        $Result['error'] = 'shutdown.exe exit code ' + $run.ExitCode
+        return
+    }
+    $Result['changed'] = $true
+    $Result['status'] = 'ok'
+}
+
+# --------------------------------------------------------------------------- import_pfx
+# The user's Personal store belongs to the user, not to the WinRM account: the
+# import runs in the user's own session as a one-shot scheduled task
+# (InteractiveToken principal). The PFX and its password travel as files in a
+# folder only SYSTEM, Administrators and that user can open; the task script
+# below is fixed text (no request data in it), reads the password file,
+# deletes it, imports with X509Certificate2Collection.Import (no password on
+# any command line) and writes its result to result.txt.
+
+$ImportTaskScript = @'
+$ErrorActionPreference = 'Stop'
+# Working directory as a fallback; the script's own folder is authoritative.
+$folder = [Environment]::CurrentDirectory
+if ($null -ne $MyInvocation.MyCommand.Path) {
+    $folder = [System.IO.Path]::GetDirectoryName($MyInvocation.MyCommand.Path)
+}
+$resultPath = [System.IO.Path]::Combine($folder, 'result.txt')
+$partialPath = [System.IO.Path]::Combine($folder, 'result.tmp')
+try {
+    $secretPath = [System.IO.Path]::Combine($folder, 'password.bin')
+    $secret = [System.Text.Encoding]::UTF8.GetString([System.IO.File]::ReadAllBytes($secretPath))
+    [System.IO.File]::Delete($secretPath)
+    $pfxPath = [System.IO.Path]::Combine($folder, 'cert.pfx')
+    $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::UserKeySet -bor [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::PersistKeySet
+    $certs = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2Collection
+    $certs.Import($pfxPath, $secret, $flags)
+    $secret = $null
+    [System.IO.File]::Delete($pfxPath)
+    $store = New-Object System.Security.Cryptography.X509Certificates.X509Store('My', 'CurrentUser')
+    $store.Open([System.Security.Cryptography.X509Certificates.OpenFlags]::ReadWrite)
+    $thumbprints = New-Object System.Collections.ArrayList
+    try {
+        foreach ($cert in $certs) {
+            if ($cert.HasPrivateKey) {
+                $store.Add($cert)
+                [void]$thumbprints.Add($cert.Thumbprint)
+            }
+        }
+    }
+    finally {
+        $store.Close()
+    }
+    if ($thumbprints.Count -eq 0) {
+        throw 'the PFX holds no certificate with a private key'
+    }
+    $text = 'OK ' + [string]::Join(',', [string[]]$thumbprints.ToArray([string]))
+}
+catch {
+    $text = 'ERROR ' + $_.Exception.Message
+}
+[System.IO.File]::WriteAllText($partialPath, $text, [System.Text.Encoding]::UTF8)
+[System.IO.File]::Move($partialPath, $resultPath)
+'@
+
+function New-PrivateFolder {
+    # Created with its ACL in one call: no moment where others could open it.
+    param([string]$Path, [string]$UserSid)
+    $security = New-Object System.Security.AccessControl.DirectorySecurity
+    $security.SetAccessRuleProtection($true, $false)
+    $inherit = [System.Security.AccessControl.InheritanceFlags]'ContainerInherit, ObjectInherit'
+    $propagate = [System.Security.AccessControl.PropagationFlags]::None
+    $allow = [System.Security.AccessControl.AccessControlType]::Allow
+    $grants = @(
+        @('S-1-5-18', 'FullControl'),
+        @('S-1-5-32-544', 'FullControl'),
+        @($UserSid, 'Modify')
+    )
+    foreach ($grant in $grants) {
+        $identity = New-Object System.Security.Principal.SecurityIdentifier($grant[0])
+        $rights = [System.Security.AccessControl.FileSystemRights]($grant[1])
+        $rule = New-Object System.Security.AccessControl.FileSystemAccessRule($identity, $rights, $inherit, $propagate, $allow)
+        $security.AddAccessRule($rule)
+    }
+    [void][System.IO.Directory]::CreateDirectory($Path, $security)
+}
+
+function New-ImportTaskXml {
+    # Every inserted value is XML-escaped; the SID is validated, the folder is ours.
+    param([string]$UserSid, [string]$Folder, [string]$ScriptPath)
+    $arguments = '-NoProfile -NonInteractive -ExecutionPolicy Bypass -WindowStyle Hidden -File ' + (ConvertTo-CommandLineArgument $ScriptPath)
+    $lines = @(
+        '<?xml version="1.0" encoding="UTF-16"?>',
+        '<Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">',
+        '<RegistrationInfo><Description>fleetcheck one-shot certificate import</Description></RegistrationInfo>',
+        '<Principals><Principal id="Author">',
+        ('<UserId>' + [System.Security.SecurityElement]::Escape($UserSid) + '</UserId>'),
+        '<LogonType>InteractiveToken</LogonType><RunLevel>LeastPrivilege</RunLevel>',
+        '</Principal></Principals>',
+        '<Settings><MultipleInstancesPolicy>IgnoreNew</MultipleInstancesPolicy>',
+        '<DisallowStartIfOnBatteries>false</DisallowStartIfOnBatteries><StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>',
+        '<AllowStartOnDemand>true</AllowStartOnDemand><Enabled>true</Enabled><Hidden>true</Hidden>',
+        '<ExecutionTimeLimit>PT10M</ExecutionTimeLimit></Settings>',
+        '<Actions Context="Author"><Exec><Command>powershell.exe</Command>',
+        ('<Arguments>' + [System.Security.SecurityElement]::Escape($arguments) + '</Arguments>'),
+        ('<WorkingDirectory>' + [System.Security.SecurityElement]::Escape($Folder) + '</WorkingDirectory>'),
+        '</Exec></Actions></Task>'
+    )
+    return [string]::Join("`r`n", [string[]]$lines)
+}
+
+function Invoke-ImportPfx {
+    param($Action, $Result, $State)
+    $sid = [string](Get-Field $Action 'sid' '')
+    Assert-Sid $sid
+    if (-not ($State.InteractiveSids -contains $sid)) {
+        throw ('the user ' + $sid + ' has no interactive session (no explorer.exe): import not possible now')
+    }
+    $timeout = [int](Get-Field $Action 'timeout_ms' 60000)
+    $pfx = [System.Convert]::FromBase64String([string](Get-Field $Action 'pfx' ''))
+    $secret = [System.Text.Encoding]::UTF8.GetBytes([string](Get-Field $Action 'password' ''))
+    $token = [Guid]::NewGuid().ToString('N')
+    $folder = [System.IO.Path]::Combine([Environment]::ExpandEnvironmentVariables('%SystemRoot%\Temp'), 'fleetcheck-' + $token)
+    $taskName = '\fleetcheck-import-' + $token
+    $schtasks = [System.IO.Path]::Combine([Environment]::SystemDirectory, 'schtasks.exe')
+    $taskCreated = $false
+    try {
+        New-PrivateFolder $folder $sid
+        $scriptPath = [System.IO.Path]::Combine($folder, 'import.ps1')
+        [System.IO.File]::WriteAllBytes([System.IO.Path]::Combine($folder, 'cert.pfx'), $pfx)
+        [System.IO.File]::WriteAllBytes([System.IO.Path]::Combine($folder, 'password.bin'), $secret)
+        [System.IO.File]::WriteAllText($scriptPath, $ImportTaskScript, [System.Text.Encoding]::UTF8)
+        $xmlPath = [System.IO.Path]::Combine($folder, 'task.xml')
+        [System.IO.File]::WriteAllText($xmlPath, (New-ImportTaskXml $sid $folder $scriptPath), [System.Text.Encoding]::Unicode)
+        $create = Invoke-NativeProcess $schtasks @('/Create', '/TN', $taskName, '/XML', $xmlPath) 30000
+        if (-not $create.Exited -or $create.ExitCode -ne 0) {
+            throw ('schtasks /Create failed (exit code ' + $create.ExitCode + ')')
+        }
+        $taskCreated = $true
+        $start = Invoke-NativeProcess $schtasks @('/Run', '/TN', $taskName) 30000
+        if (-not $start.Exited -or $start.ExitCode -ne 0) {
+            throw ('schtasks /Run failed (exit code ' + $start.ExitCode + ')')
+        }
+        $resultPath = [System.IO.Path]::Combine($folder, 'result.txt')
+        $watch = [System.Diagnostics.Stopwatch]::StartNew()
+        $polls = 0
+        # Bounded twice: by the timeout and by a poll count.
+        while (-not [System.IO.File]::Exists($resultPath) -and $watch.ElapsedMilliseconds -lt $timeout -and $polls -lt 3000) {
+            Start-Sleep -Milliseconds 200
+            $polls += 1
+        }
+        if (-not [System.IO.File]::Exists($resultPath)) {
+            throw ('the import task did not finish within ' + $timeout + ' ms')
+        }
+        $outcome = [System.IO.File]::ReadAllText($resultPath, [System.Text.Encoding]::UTF8).Trim()
+        if ($outcome.StartsWith('OK ')) {
+            $Result['thumbprint'] = $outcome.Substring(3).Split(',')[0].Trim()
+            $Result['changed'] = $true
+            $Result['status'] = 'ok'
+        }
+        else {
+            $Result['error'] = 'import in the user session failed: ' + $outcome
+        }
+    }
+    finally {
+        if ($taskCreated) {
+            [void](Invoke-NativeProcess $schtasks @('/Delete', '/TN', $taskName, '/F') 30000)
+        }
+        if ([System.IO.Directory]::Exists($folder)) {
+            try {
+                [System.IO.Directory]::Delete($folder, $true)
+            }
+            catch {
+                # The task may still hold a file; the folder is private, so the
+                # password file (deleted first by the task) is the only risk.
+                [void]$State.Errors.Add('import_pfx: could not remove ' + $folder + ': ' + $_.Exception.Message)
+            }
+        }
+    }
+}
+
+function Hide-Secret {
+    # The PFX password must never appear in any output, even inside an
+    # exception message from some layer below us.
+    param($Text, $Action)
+    if ($null -eq $Text) {
+        return $null
+    }
+    $secret = [string](Get-Field $Action 'password' '')
+    if ($secret.Length -gt 0) {
+        return ([string]$Text).Replace($secret, '***')
+    }
+    return [string]$Text
+}
+
+function Invoke-Action {
+    param($Action, $State)
+    $result = New-ActionResult $Action
+    $kind = [string](Get-Field $Action 'kind' '')
+    try {
+        switch ($kind) {
+            'set_value' {
+                Invoke-SetValue $Action $result
+            }
+            'delete_value' {
+                Invoke-DeleteValue $Action $result
+            }
+            'delete_key' {
+                Invoke-DeleteKey $Action $result
+            }
+            'restore_key' {
+                Invoke-RestoreKey $Action $result
+            }
+            'write_file' {
+                Invoke-WriteFile $Action $result
+            }
+            'import_pfx' {
+                Invoke-ImportPfx $Action $result $State
+            }
+            'remove_cert' {
+                Invoke-RemoveCert $Action $result $State
+            }
+            'run_installer' {
+                Invoke-RunInstaller $Action $result
+            }
+            'schedule_reboot' {
+                Invoke-ScheduleReboot $Action $result
+            }
+            default {
+                throw ('unknown action kind: ' + $kind)
+            }
+        }
+    }
+    catch {
+        $result['status'] = 'error'
+        $result['error'] = $_.Exception.Message
+    }
+    $result['error'] = Hide-Secret $result['error'] $Action
+    [void]$State.Actions.Add($result)
+}
+
+# ============================================================================ main
+
+function Write-Response {
+    # Raw ASCII bytes straight to the stdout handle: no console encoding, no BOM.
+    param($Response)
+    $bytes = [System.Text.Encoding]::ASCII.GetBytes((ConvertTo-JsonText $Response))
+    $stdout = [Console]::OpenStandardOutput()
+    $stdout.Write($bytes, 0, $bytes.Length)
+    $stdout.Flush()
+}
+
+function Invoke-Agent {
+    param($Json)
+    $watch = [System.Diagnostics.Stopwatch]::StartNew()
+    try {
+        $request = Read-Request ([string]$Json)
+    }
+    catch {
+        Stop-Agent ('the request is not readable JSON: ' + $_.Exception.Message)
+    }
+    $version = Get-Field $request 'schema_version'
+    if (-not ($version -is [int]) -or $version -ne $SchemaVersion) {
+        Stop-Agent ('unsupported schema_version ' + $version + ' (this agent speaks ' + $SchemaVersion + ')')
+    }
+    $state = @{
+        Errors = (New-Object System.Collections.ArrayList);
+        Answers = (New-Object System.Collections.ArrayList);
+        Actions = (New-Object System.Collections.ArrayList);
+        Processes = (New-Object System.Collections.ArrayList);
+        InteractiveSids = (New-Object System.Collections.ArrayList);
+        LoadedSids = (New-Object System.Collections.ArrayList);
+        ProfilePaths = @{}
+    }
+
+    $os = $null
+    try {
+        $os = Get-WmiObject -Class Win32_OperatingSystem -ErrorAction Stop
+    }
+    catch {
+        [void]$state.Errors.Add('os: ' + $_.Exception.Message)
+    }
+    $computerSystem = $null
+    try {
+        $computerSystem = Get-WmiObject -Class Win32_ComputerSystem -ErrorAction Stop
+    }
+    catch {
+        [void]$state.Errors.Add('computer system: ' + $_.Exception.Message)
+    }
+    try {
+        Get-ProcessFacts ([bool](Get-Field $request 'want_processes' $true)) $state
+    }
+    catch {
+        [void]$state.Errors.Add('processes: ' + $_.Exception.Message)
+    }
+    try {
+        $state.LoadedSids = Get-LoadedUserSids
+    }
+    catch {
+        [void]$state.Errors.Add('user hives: ' + $_.Exception.Message)
+    }
+    $consoleSid = $null
+    if ($null -ne $computerSystem) {
+        $consoleSid = Get-SidOfAccount $computerSystem.UserName
+    }
+    $profiles = New-JsonList
+    try {
+        $profiles = Get-ProfileFacts $state.LoadedSids $consoleSid $state.InteractiveSids
+        foreach ($entry in $profiles) {
+            $state.ProfilePaths[$entry['sid']] = $entry['path']
+        }
+    }
+    catch {
+        [void]$state.Errors.Add('profiles: ' + $_.Exception.Message)
+    }
+
+    foreach ($query in (Get-ListField $request 'queries')) {
+        Invoke-Query $query $state
+    }
+    foreach ($action in (Get-ListField $request 'actions')) {
+        Invoke-Action $action $state
+    }
+
+    $response = New-JsonObject
+    $response['schema_version'] = $SchemaVersion
+    $response['agent_version'] = $AgentVersion
+    $response['elapsed_ms'] = 0
+    $response['os'] = Get-OsFacts $os $computerSystem
+    $response['profiles'] = $profiles
+    $response['processes'] = $state.Processes
+    $response['answers'] = $state.Answers
+    $response['actions'] = $state.Actions
+    $response['errors'] = $state.Errors
+    $response['elapsed_ms'] = [long]$watch.ElapsedMilliseconds
+    Write-Response $response
+}
+
+try {
+    # $null = : nothing the agent emits by accident may reach stdout before the JSON.
+    $null = Invoke-Agent $RequestJson
+}
+catch {
+    Stop-Agent ('internal error: ' + $_.Exception.Message)
+}
+# Native tools (schtasks, shutdown) set $LASTEXITCODE; the bootstrap exits with it.
+$global:LASTEXITCODE = 0
+exit 0

@@ -381,6 +381,7 @@ class ActionResult(_Model):
     before_tree: RegKey | None = None
     before_file: FileInfo | None = None
     thumbprint: str | None = None  # import_pfx: the imported certificate
+    exit_code: int | None = None  # run_installer / schedule_reboot: the process's exit code
 
 
 class ProbeResponse(_Model):
