@@ -323,18 +323,19 @@ class KeyNode:
         entry = self.values.pop(name.lower(), None)
         return entry[1] if entry else None
 
-    def to_regkey(self, depth: int, skip: frozenset[int] = frozenset()) -> RegKey:
+    def to_regkey(self, depth: int, skip: frozenset[tuple[int, str]] = frozenset()) -> RegKey:
         """This key as the contract's RegKey, subkeys down to ``depth``.
 
-        ``skip`` holds ids of nodes not to descend into (alias links when persisting).
+        ``skip`` holds (id of parent node, lower-case name) links not to follow:
+        the WOW6432Node alias when persisting, so the shared tree is written once.
         """
         values = {name: value for name, value in self.values.values()}
         if depth <= 0:
             return RegKey(values=values, truncated=bool(self.subkeys))
         subkeys = {
             name: node.to_regkey(depth - 1, skip)
-            for name, node in self.subkeys.values()
-            if id(node) not in skip
+            for low, (name, node) in self.subkeys.items()
+            if (id(self), low) not in skip
         }
         return RegKey(values=values, subkeys=subkeys)
 
@@ -585,13 +586,14 @@ def parent_dir(path: str) -> str:
     return normalize_file_path(path).rsplit("\\", 1)[0] if "\\" in normalize_file_path(path) else ""
 
 
-def _alias_ids(hklm: KeyNode) -> list[int]:
+def _alias_ids(hklm: KeyNode) -> list[tuple[int, str]]:
+    """The alias link SOFTWARE\\Classes -> WOW6432Node, when it is one (x64 images)."""
     classes = hklm.find(r"SOFTWARE\Classes")
     wow = hklm.find(r"SOFTWARE\WOW6432Node\Classes")
     if classes is None or wow is None:
         return []
     entry = classes.subkeys.get("wow6432node")
-    return [id(entry[1])] if entry and entry[1] is wow else []
+    return [(id(classes), "wow6432node")] if entry and entry[1] is wow else []
 
 
 def _merge_nodes(target: KeyNode, source: KeyNode) -> None:
