@@ -83,7 +83,11 @@ def policy_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Issue]]:
             files.append(path)
         else:
             issues.append(Issue(str(path), None, None, T("文件不存在", "file not found")))
-    return files, issues
+    # a file named twice (``lint policies/ policies/a.yaml``) is read once
+    unique: dict[Path, Path] = {}
+    for file in files:
+        unique.setdefault(file.resolve(), file)
+    return list(unique.values()), issues
 
 
 def _check_ids(data: Any) -> Iterable[RawIssue]:

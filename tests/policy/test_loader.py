@@ -226,3 +226,8 @@ def test_waiver_without_targets(tmp_path: Path) -> None:
     (issue,) = info.value.issues
     assert (issue.line, issue.col) == (2, 5)
     assert "needs 'hosts' or 'groups'" in issue.message.en
+
+
+def test_file_named_twice_is_read_once() -> None:
+    policies = load_policies([DATA, FIXTURE])
+    assert [p.id for p in policies] == ["fixture-policy"]
