@@ -217,7 +217,7 @@ def _post_bytes(
         ) from None
 
 
-def _robot_answer(status: int, raw: bytes, code_key: str, label: str, ctx: SendContext) -> None:
+def _robot_answer(status: int, raw: bytes, code_key: str, label: str, ctx: SendContext, url: str) -> None:
     """Robots answer HTTP 200 with an error code in the JSON body; non-zero is a failure."""
     try:
         answer = json.loads(raw.decode("utf-8", "replace") or "{}")
@@ -233,9 +233,10 @@ def _robot_answer(status: int, raw: bytes, code_key: str, label: str, ctx: SendC
     transient = code in (45009, 130101, 9499, 11232)
     raise DeliveryError(
         T(
-            f"{label} 拒绝了消息：错误码 {code} {message}；请检查 webhook 地址、签名密钥和机器人的安全设置。",
-            f"{label} rejected the message: code {code} {message}; check the webhook URL, the"
-            " signing secret and the robot's security settings.",
+            f"{label}（{mask_url(url)}）拒绝了消息：错误码 {code} {message}；"
+            "请检查 webhook 地址、签名密钥和机器人的安全设置。",
+            f"{label} ({mask_url(url)}) rejected the message: code {code} {message}; check the"
+            " webhook URL, the signing secret and the robot's security settings.",
         ),
         transient=transient,
     )
@@ -264,7 +265,7 @@ def send_wecom(channel: WeComChannel, digest: Digest, ctx: SendContext, label: s
     url = _webhook_url(channel.webhook, ctx)
     content = _truncate_utf8(render_markdown(digest, ctx.lang), WECOM_MAX_BYTES, ctx.lang)
     status, raw = _post_json(url, {"msgtype": "markdown", "markdown": {"content": content}}, ctx, label)
-    _robot_answer(status, raw, "errcode", label, ctx)
+    _robot_answer(status, raw, "errcode", label, ctx, url)
 
 
 def dingtalk_sign(secret: str, timestamp_ms: int) -> str:
@@ -291,7 +292,7 @@ def send_dingtalk(channel: DingTalkChannel, digest: Digest, ctx: SendContext, la
         "markdown": {"title": render_subject(digest, ctx.lang), "text": render_markdown(digest, ctx.lang)},
     }
     status, raw = _post_json(url, payload, ctx, label)
-    _robot_answer(status, raw, "errcode", label, ctx)
+    _robot_answer(status, raw, "errcode", label, ctx, url)
 
 
 def feishu_sign(secret: str, timestamp_s: int) -> str:
@@ -326,7 +327,7 @@ def send_feishu(channel: FeishuChannel, digest: Digest, ctx: SendContext, label:
     payload["msg_type"] = "post"
     payload["content"] = _feishu_post(digest, ctx.lang)
     status, raw = _post_json(url, payload, ctx, label)
-    _robot_answer(status, raw, "code", label, ctx)
+    _robot_answer(status, raw, "code", label, ctx, url)
 
 
 def webhook_signature(secret: str, body: bytes) -> str:

@@ -249,6 +249,11 @@ class WebhookChannel(_Strict):
         for key, val in value.items():
             if not key or any(c in key for c in " :\r\n") or any(c in val for c in "\r\n"):
                 raise ValueError(f"HTTP 头 {key!r} 无效 / header {key!r} is not valid")
+            if not (key + val).isascii():
+                raise ValueError(
+                    f"HTTP 头 {key!r} 只能用 ASCII 字符（HTTP 头不能直接放中文）/ "
+                    f"header {key!r} must be ASCII (HTTP headers cannot carry Chinese text)"
+                )
         return value
 
 

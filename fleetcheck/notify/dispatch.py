@@ -95,9 +95,11 @@ def _send(channel: Channel, digest: Digest, ctx: SendContext, label: str) -> Non
 def _failure(label: str, channel_type: str, attempts: int, text: Text) -> DeliveryResult:
     what_zh = f"尝试 {attempts} 次均失败" if attempts > 1 else "失败"
     what_en = f"failed after {attempts} attempts" if attempts > 1 else "failed"
+    kind_zh = "" if label.startswith(channel_type) else f"（{channel_type}）"
+    kind_en = "" if label.startswith(channel_type) else f" ({channel_type})"
     full = T(
-        f"通知渠道 {label}（{channel_type}）{what_zh}：{text.zh} 扫描结果不受影响。",
-        f"Notification channel {label} ({channel_type}) {what_en}: {text.en} The scan results are unaffected.",
+        f"通知渠道 {label}{kind_zh}{what_zh}：{text.zh} 扫描结果不受影响。",
+        f"Notification channel {label}{kind_en} {what_en}: {text.en} The scan results are unaffected.",
     )
     return DeliveryResult(channel=label, type=channel_type, ok=False, attempts=attempts, error=full)
 
