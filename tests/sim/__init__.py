@@ -1,0 +1,1 @@
+"""Tests of the WS-Management simulator (server, faults, offices, sim serve)."""
