@@ -46,7 +46,7 @@ def _evaluate(spec: FixtureControl, ctx: EvalContext) -> Outcome:
     return Outcome(FindingStatus.passed)
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(autouse=True, scope="package")
 def fixture_check_type() -> Iterator[str]:
     load_all()
     previous = REGISTRY.get(FIXTURE_TYPE)
