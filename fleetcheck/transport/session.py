@@ -6,13 +6,13 @@ in the requests session and are not thread-safe.
 
 One probe is, on the wire (NTLM over HTTP with message encryption):
 
-1-3. NTLM handshake (pywinrm's encryption setup: anonymous POST → 401,
-     Negotiate → challenge, Authenticate) — requests_ntlm always does the
-     anonymous round first;
-4.   Create (a cmd shell, code page 65001 so Chinese survives);
-5.   Command (``powershell.exe … -EncodedCommand <bootstrap>``, cmd.exe skipped);
-6.   Send (stdin: agent + request, in chunks below MaxEnvelopeSize; one chunk
-     for the shipped agent);
+1-2. NTLM handshake (pywinrm's encryption setup): Negotiate → challenge,
+     Authenticate; the Negotiate goes pre-emptively (ntlm.py), saving the
+     anonymous 401 round trip requests_ntlm would make;
+3.   Create (a cmd shell, code page 65001 so Chinese survives);
+4.   Command (``powershell.exe … -EncodedCommand <bootstrap>``, cmd.exe skipped);
+5-6. Send (stdin: agent + request, in chunks of at most 96 KB of base64, well
+     below Windows 7's 150 KB MaxEnvelopeSize: two for the shipped agent);
 7.   Receive (our own loop: long-polls until the command is Done, bounded by the
      deadline; pywinrm's own loop retries OperationTimeout forever);
 8.   Delete (the shell; that ends its command and frees the WinRM quota).
@@ -50,6 +50,7 @@ from winrm.protocol import Protocol
 from fleetcheck.agent import AgentOutputError, build_payload, command_line, parse_output
 from fleetcheck.agent.contract import ProbeRequest, ProbeResponse
 from fleetcheck.inventory.model import HostSpec
+from fleetcheck.transport.ntlm import EagerNtlmTransport
 from fleetcheck.transport.errors import (
     AgentFailed,
     AuthRejected,
@@ -129,7 +130,7 @@ def _protocol(host: HostSpec) -> Protocol:
             "缺少用户名或密码（ansible_user / ansible_password，或使用 --ask-pass）",
             "no user name or password (ansible_user / ansible_password, or --ask-pass)", endpoint))
     validate = host.cert_validation == "validate"
-    return Protocol(
+    protocol = Protocol(
         endpoint=endpoint,
         transport=host.auth,
         username=host.user,
@@ -141,6 +142,9 @@ def _protocol(host: HostSpec) -> Protocol:
         read_timeout_sec=RECEIVE_POLL_S + 10,
         operation_timeout_sec=RECEIVE_POLL_S,
     )
+    # Same object, one method more: NTLM over HTTP in two round trips (see ntlm.py).
+    protocol.transport.__class__ = EagerNtlmTransport
+    return protocol
 
 
 def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
@@ -176,6 +180,9 @@ def classify(exc: BaseException, endpoint: str) -> TransportError:
     if isinstance(exc, requests.exceptions.ReadTimeout):
         return TimedOut(message("主机已连接但在时限内没有应答（WinRM 服务挂起？）",
                                 "connected, but the host did not answer in time (WinRM service hung?)", endpoint))
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return Unreachable(message("连接在传输应答途中断开", "the connection broke while an answer was being sent",
+                                   endpoint), transient=True)
     if isinstance(exc, requests.exceptions.ConnectionError):
         if _caused_by(exc, (ConnectionRefusedError,)):
             return Refused(message("连接被拒绝：WinRM 未启用或端口不对（winrm quickconfig；5985=http，5986=https）",

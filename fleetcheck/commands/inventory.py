@@ -1,0 +1,80 @@
+"""``fleetcheck inventory check|import``: validate an inventory, or build one from a spreadsheet.
+
+Exit codes: 0 fine, 2 the inventory or spreadsheet has problems.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections import Counter
+from pathlib import Path
+
+import click
+
+from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of, say
+from fleetcheck.i18n import T, tr
+from fleetcheck.inventory import InventoryError, PatternError, load_inventory, select_hosts
+from fleetcheck.inventory.csvimport import CsvImportError, inventory_document, parse_spreadsheet, write_inventory_yaml
+
+
+def register(main: click.Group) -> None:
+    main.add_command(inventory)
+
+
+@click.group(name="inventory")
+def inventory() -> None:
+    """清单：检查与导入 / inventory: check and import."""
+
+
+@inventory.command(name="check")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--limit", help="同 scan --limit / as scan --limit")
+def check(path: Path, limit: str | None) -> None:
+    """校验清单并统计主机与组 / validate an inventory, count hosts and groups."""
+    lang = lang_of()
+    try:
+        inv = load_inventory(path)
+        names, warnings = select_hosts(inv, limit)
+    except InventoryError as exc:
+        click.echo(exc.format(lang), err=True)
+        fail(T(f"清单有 {len(exc.issues)} 个问题", f"the inventory has {len(exc.issues)} problem(s)"))
+    except PatternError as exc:
+        fail(exc.text)
+    for warning in [*inv.warnings, *warnings]:
+        say(warning, err=True)
+    groups = [g for g in inv.groups if g != "all"]
+    auth = Counter(inv.hosts[n].auth + "/" + inv.hosts[n].effective_scheme for n in names)
+    say(T(f"{path}：{len(names)} 台主机，{len(groups)} 个组（{'、'.join(groups) or '无'}）",
+          f"{path}: {len(names)} hosts, {len(groups)} groups ({', '.join(groups) or 'none'})"))
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(auth.items()))
+    say(T(f"连接方式：{kinds}", f"connections: {kinds}"))
+    sys.exit(EXIT_OK)
+
+
+@inventory.command(name="import")
+@click.argument("csv_path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="输出 YAML（默认打印）/ output YAML (default: print)")
+@click.option("--skip-bad", is_flag=True, help="跳过有问题的行继续导入 / import the good rows, skip bad ones")
+def import_(csv_path: Path, output: Path | None, skip_bad: bool) -> None:
+    """从表格导出的 CSV（UTF-8 或 GBK）生成清单 / build an inventory from a spreadsheet CSV (UTF-8 or GBK)."""
+    lang = lang_of()
+    try:
+        parsed = parse_spreadsheet(csv_path.read_bytes(), str(csv_path))
+    except CsvImportError as exc:
+        fail(T("\n".join(i.zh for i in exc.issues), "\n".join(i.en for i in exc.issues)))
+    for row in parsed.bad_rows:
+        click.echo(tr(row, lang), err=True)
+    if parsed.bad_rows and not skip_bad:
+        fail(T(f"{len(parsed.bad_rows)} 行有问题，未写出清单；修正后重试，或加 --skip-bad",
+               f"{len(parsed.bad_rows)} bad row(s); nothing written. Fix them, or use --skip-bad"), EXIT_USAGE)
+    doc = inventory_document(parsed)
+    if output is None:
+        buffer = io.StringIO()
+        write_inventory_yaml(doc, buffer)
+        click.echo(buffer.getvalue(), nl=False)
+    else:
+        write_inventory_yaml(doc, output)
+        say(T(f"已写出 {output}：{parsed.host_count} 台主机（编码 {parsed.encoding}）",
+              f"wrote {output}: {parsed.host_count} hosts (encoding {parsed.encoding})"), err=True)
+    sys.exit(EXIT_OK)

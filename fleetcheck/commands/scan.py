@@ -1,0 +1,427 @@
+"""``fleetcheck scan`` and ``fleetcheck demo``: sweep an office, summarise, write results.
+
+Exit codes: 0 every host compliant, 1 some host non-compliant, 2 usage or
+configuration error, 3 some hosts could not be probed (or the sweep was
+interrupted before every host was swept). 3 wins over 1: a sweep with holes
+is not a compliance verdict.
+
+Files (``--out DIR``, default ``./fleetcheck-out``): ``hosts.jsonl`` grows by
+one line per host as each finishes (survives a crash or Ctrl-C);
+``results.json`` is the full :class:`RunResult` (facts, findings, host
+errors), written at the end, also after Ctrl-C. Neither ever holds a password:
+hosts carry only masked secrets and errors are built without them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+from pydantic import SecretStr
+
+from fleetcheck.commands.common import EXIT_NONCOMPLIANT, EXIT_OK, EXIT_UNREACHABLE, fail, lang_of
+from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
+from fleetcheck.i18n import Lang, T, Text, tr
+from fleetcheck.inventory import (
+    Inventory,
+    InventoryError,
+    PasswordSources,
+    PatternError,
+    load_inventory,
+    select_hosts,
+)
+from fleetcheck.runner import DEFAULT_FORKS, DEFAULT_TIMEOUT_S, SweepOutcome, policy_sweep
+from fleetcheck.transport import auth_unavailable
+
+DEFAULT_OUT = "fleetcheck-out"
+DEMO_OUT = "fleetcheck-demo"
+DEFAULT_CERT_THRESHOLD_DAYS = 30
+
+
+def register(main: click.Group) -> None:
+    main.add_command(scan)
+    main.add_command(demo)
+
+
+# --------------------------------------------------------------------------- summary (pure)
+
+
+@dataclass
+class ExpiringCertificate:
+    host: str
+    subject_cn: str
+    days_left: int
+    not_after: str | None
+    kind: str | None
+
+
+@dataclass
+class ScanSummary:
+    """What the console shows after a sweep; built from the RunResult alone."""
+
+    total: int
+    swept: int
+    compliant: int = 0
+    noncompliant: int = 0
+    unprobed: Counter[str] = field(default_factory=Counter)  # error class -> hosts
+    failing_checks: list[tuple[str, int, Text]] = field(default_factory=list)  # check, hosts, title
+    expiring: list[ExpiringCertificate] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.unprobed or self.swept < self.total:
+            return EXIT_UNREACHABLE
+        return EXIT_NONCOMPLIANT if self.noncompliant else EXIT_OK
+
+
+def summarize(run: RunResult, total: int, thresholds: dict[str, int], *, interrupted: bool = False,
+              top: int = 10) -> ScanSummary:
+    """Counts, top failing checks, expiring certificates. ``thresholds``: check id → min days left."""
+    summary = ScanSummary(total=total, swept=len(run.hosts), interrupted=interrupted)
+    failing: Counter[str] = Counter()
+    titles: dict[str, Text] = {}
+    for host in run.hosts:
+        if host.status is not HostStatus.ok:
+            summary.unprobed[host.error_class or host.status.value] += 1
+            continue
+        if host.compliant:
+            summary.compliant += 1
+        else:
+            summary.noncompliant += 1
+        for finding in host.findings:
+            key = f"{finding.policy_id}/{finding.check_id}"
+            if finding.status in (FindingStatus.fail, FindingStatus.error):
+                failing[key] += 1
+                titles[key] = finding.title
+            if finding.check_type == "certificate":
+                cert = _expiring(host, finding.details, thresholds.get(key, DEFAULT_CERT_THRESHOLD_DAYS))
+                if cert is not None:
+                    summary.expiring.append(cert)
+    summary.failing_checks = [(key, count, titles[key]) for key, count in failing.most_common(top)]
+    summary.expiring.sort(key=lambda c: (c.days_left, c.host))
+    return summary
+
+
+def _expiring(host: HostResult, details: dict[str, Any], threshold: int) -> ExpiringCertificate | None:
+    days = details.get("days_left")
+    if not isinstance(days, int) or days >= threshold:
+        return None
+    return ExpiringCertificate(host=host.host, subject_cn=str(details.get("subject_cn") or "?"), days_left=days,
+                               not_after=None if details.get("not_after") is None else str(details["not_after"]),
+                               kind=details.get("kind"))
+
+
+def certificate_thresholds(policies: Sequence[Any]) -> dict[str, int]:
+    """``policy/check`` → ``min_days_left`` of every certificate check that sets one."""
+    found: dict[str, int] = {}
+    for policy in policies:
+        for check in policy.checks:
+            days = getattr(check, "min_days_left", None)
+            if check.type == "certificate" and isinstance(days, int):
+                found[f"{policy.id}/{check.id}"] = days
+    return found
+
+
+def render_summary(summary: ScanSummary, lang: Lang, elapsed_s: float) -> str:
+    """The bilingual table printed after a sweep."""
+    zh = lang == "zh"
+    lines = [
+        (f"扫描完成：{summary.swept}/{summary.total} 台主机，用时 {elapsed_s:.1f} 秒" if zh else
+         f"Sweep finished: {summary.swept}/{summary.total} hosts in {elapsed_s:.1f} s"),
+    ]
+    if summary.interrupted:
+        lines.append(f"  已中断（Ctrl-C）：{summary.total - summary.swept} 台未检查" if zh else
+                     f"  interrupted (Ctrl-C): {summary.total - summary.swept} hosts not swept")
+    unprobed = sum(summary.unprobed.values())
+    lines.append(f"  合规 {summary.compliant}   不合规 {summary.noncompliant}   无法检查 {unprobed}" if zh else
+                 f"  compliant {summary.compliant}   non-compliant {summary.noncompliant}   not probed {unprobed}")
+    if summary.unprobed:
+        parts = ", ".join(f"{name} {count}" for name, count in summary.unprobed.most_common())
+        lines.append(("  无法检查（按错误类型）：" if zh else "  not probed, by error class: ") + parts)
+    if summary.failing_checks:
+        lines.append("  失败最多的检查：" if zh else "  top failing checks:")
+        for key, count, title in summary.failing_checks:
+            lines.append(f"    {count:>4} {'台' if zh else 'hosts'}  {key}  {tr(title, lang)}")
+    if summary.expiring:
+        lines.append("  即将到期或已过期的证书：" if zh else "  certificates expiring or expired:")
+        for cert in summary.expiring[:20]:
+            left = (f"剩余 {cert.days_left} 天" if cert.days_left >= 0 else f"已过期 {-cert.days_left} 天") if zh else \
+                   (f"{cert.days_left} days left" if cert.days_left >= 0 else f"expired {-cert.days_left} days ago")
+            lines.append(f"    {cert.host}  {cert.subject_cn}  {left}  {cert.not_after or ''}".rstrip())
+        if len(summary.expiring) > 20:
+            lines.append(f"    …另有 {len(summary.expiring) - 20} 个" if zh else f"    … and {len(summary.expiring) - 20} more")
+    return "\n".join(lines)
+
+
+def summary_json(summary: ScanSummary, results_path: Path) -> str:
+    return json.dumps({
+        "hosts": summary.total, "swept": summary.swept, "compliant": summary.compliant,
+        "noncompliant": summary.noncompliant, "unprobed": dict(summary.unprobed),
+        "interrupted": summary.interrupted,
+        "top_failing_checks": [{"check": k, "hosts": n, "title": t.model_dump()} for k, n, t in summary.failing_checks],
+        "expiring_certificates": [c.__dict__ for c in summary.expiring],
+        "results": str(results_path), "exit_code": summary.exit_code,
+    }, ensure_ascii=False, indent=2)
+
+
+# --------------------------------------------------------------------------- results files
+
+
+class HostLog:
+    """``hosts.jsonl``: one line per finished host, flushed as it comes."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = out_dir / "hosts.jsonl"
+        self._handle: TextIO = self.path.open("w", encoding="utf-8")
+
+    def write(self, result: HostResult) -> None:
+        self._handle.write(result.model_dump_json() + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        self._handle.close()
+
+
+def write_results(run: RunResult, out_dir: Path) -> Path:
+    """``DIR/results.json`` written atomically (a reader never sees half a file)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "results.json"
+    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=out_dir)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(run.model_dump_json(indent=1))
+    os.replace(tmp, target)
+    return target
+
+
+# Called with the RunResult and the output folder after every sweep (scan and
+# demo); each returns the files it wrote. The HTML report registers itself here.
+AFTER_SWEEP: list[Callable[[RunResult, Path], list[Path]]] = []
+
+
+def after_sweep(run: RunResult, out_dir: Path) -> list[Path]:
+    """Run the after-sweep hooks (reports...); a failing hook is reported, never fatal."""
+    written: list[Path] = []
+    for hook in AFTER_SWEEP:
+        try:
+            written.extend(hook(run, out_dir))
+        except Exception as exc:  # noqa: BLE001 - results.json is already safe on disk
+            click.echo(tr(T(f"生成附加输出失败：{type(exc).__name__}: {exc}",
+                            f"writing extra output failed: {type(exc).__name__}: {exc}"), lang_of()), err=True)
+    return written
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class SweepProgress:
+    """A rich progress bar (done / failed / ETA) on a terminal; plain lines otherwise."""
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        self.total = total
+        self.done = 0
+        self.failed = 0
+        self.stream = stream or sys.stderr
+        self._bar: Any = None
+        if self.stream.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("✗ {task.fields[failed]}"), TimeRemainingColumn(),
+                                 console=Console(file=self.stream), transient=True)
+            self._task = self._bar.add_task("扫描 sweep", total=total, failed=0)
+            self._bar.start()
+
+    def update(self, result: HostResult) -> None:
+        self.done += 1
+        if result.status is not HostStatus.ok:
+            self.failed += 1
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, failed=self.failed)
+            return
+        lang = lang_of()
+        state = result.status.value if result.status is not HostStatus.ok else (
+            "compliant" if result.compliant else "non-compliant")
+        took = ""
+        if result.started and result.finished:
+            took = f" {(result.finished - result.started).total_seconds():.1f}s"
+        line = f"[{self.done}/{self.total}] {result.host} {state}{took}"
+        if result.error is not None:
+            line += f": {tr(result.error, lang)}"
+        print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+# --------------------------------------------------------------------------- the sweep itself
+
+
+def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[Any], waivers: Sequence[Any], *,
+              forks: int, timeout_s: float, out_dir: Path, fmt: str, progress_stream: TextIO | None = None) -> int:
+    """Sweep, write files, print the summary; the exit code."""
+    lang = lang_of()
+    hosts = [inventory.hosts[name] for name in host_names]
+    for missing_extra in sorted({e for h in hosts if (e := auth_unavailable(h.auth))}):
+        fail(T(f"清单要求 {missing_extra} 认证，但未安装：pip install 'fleetcheck[{missing_extra}]'",
+               f"the inventory asks for {missing_extra} authentication, which is not installed: "
+               f"pip install 'fleetcheck[{missing_extra}]'"))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        log = HostLog(out_dir)
+    except OSError as exc:
+        fail(T(f"无法写入输出目录 {out_dir}：{exc.strerror}", f"cannot write the output folder {out_dir}: {exc.strerror}"))
+    sweep = policy_sweep(policies, hosts, waivers=waivers, forks=forks, timeout_s=timeout_s,
+                         inventory=inventory.source)
+    progress = SweepProgress(len(hosts), progress_stream)
+    started = time.monotonic()
+
+    def on_result(result: HostResult) -> None:
+        log.write(result)
+        progress.update(result)
+
+    try:
+        outcome: SweepOutcome = sweep.run(on_result=on_result)
+    finally:
+        progress.close()
+        log.close()
+    elapsed = time.monotonic() - started
+    results_path = write_results(outcome.run, out_dir)
+    extra = after_sweep(outcome.run, out_dir)
+    summary = summarize(outcome.run, len(hosts), certificate_thresholds(policies), interrupted=outcome.interrupted)
+    if fmt == "json":
+        click.echo(summary_json(summary, results_path))
+    else:
+        click.echo(render_summary(summary, lang, elapsed))
+        click.echo(("  结果文件：" if lang == "zh" else "  results: ") + ", ".join(str(p) for p in [results_path, *extra]))
+    return summary.exit_code
+
+
+def _load_policies(paths: Sequence[str]) -> list[Any]:
+    from fleetcheck.policy.loader import PolicyError, load_policies, shipped_policy_paths
+
+    try:
+        return load_policies(list(paths) if paths else shipped_policy_paths())
+    except PolicyError as exc:
+        fail(exc.format(lang_of()))
+
+
+def _load_waivers(path: str | None, policies: list[Any]) -> list[Any]:
+    if path is None:
+        return []
+    from fleetcheck.policy.loader import PolicyError, load_waivers
+
+    try:
+        return load_waivers(path, policies)
+    except PolicyError as exc:
+        fail(exc.format(lang_of()))
+
+
+def _warn(texts: Sequence[Text]) -> None:
+    for text in texts:
+        click.echo(tr(text, lang_of()), err=True)
+
+
+@click.command(name="scan")
+@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(path_type=Path),
+              help="清单文件（Ansible YAML）/ inventory file (Ansible YAML)")
+@click.option("-p", "--policy", "policy_paths", multiple=True, type=click.Path(),
+              help="策略文件或目录，可重复；默认为内置策略 / policy file or folder, repeatable; default: shipped pack")
+@click.option("--waivers", "waivers_path", type=click.Path(), help="豁免文件 / waivers file")
+@click.option("--limit", help="主机模式，如 'shenzhen:!PC-SZ-003' / host pattern, e.g. 'shenzhen:!PC-SZ-003'")
+@click.option("--forks", type=click.IntRange(1, 1000), default=DEFAULT_FORKS, show_default=True,
+              help="并发主机数 / hosts at once")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(5, 3600), default=DEFAULT_TIMEOUT_S,
+              show_default=True, help="每台主机的时限（秒）/ deadline per host, seconds")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path(DEFAULT_OUT), show_default=True,
+              help="结果目录 / output folder")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--ask-pass", is_flag=True, help="提示输入一次 WinRM 密码 / prompt once for the WinRM password")
+def scan(inventory_path: Path, policy_paths: tuple[str, ...], waivers_path: str | None, limit: str | None,
+         forks: int, timeout_s: float, out_dir: Path, fmt: str, ask_pass: bool) -> None:
+    """扫描清单中的主机 / sweep the hosts of an inventory over WinRM."""
+    sources = PasswordSources()
+    if ask_pass:
+        sources.prompted = SecretStr(click.prompt(tr(T("WinRM 密码", "WinRM password"), lang_of()),
+                                                  hide_input=True, err=True))
+    try:
+        inventory = load_inventory(inventory_path, sources)
+        names, warnings = select_hosts(inventory, limit)
+    except InventoryError as exc:
+        fail(exc.format(lang_of()))
+    except PatternError as exc:
+        fail(exc.text)
+    _warn([*inventory.warnings, *warnings])
+    policies = _load_policies(policy_paths)
+    waivers = _load_waivers(waivers_path, policies)
+    sys.exit(run_sweep(inventory, names, policies, waivers, forks=forks, timeout_s=timeout_s,
+                       out_dir=out_dir, fmt=fmt))
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def demo_office_path() -> Path:
+    import fleetcheck.sim
+
+    return Path(fleetcheck.sim.__file__).resolve().parent / "offices" / "demo.yaml"
+
+
+@click.command(name="demo")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path(DEMO_OUT), show_default=True,
+              help="结果目录 / output folder")
+@click.option("--keep-running", is_flag=True,
+              help="扫描后继续运行模拟办公室，直到 Ctrl-C / keep the simulated office up until Ctrl-C")
+@click.option("--inventory-out", type=click.Path(path_type=Path),
+              help="与 --keep-running 一起：写出办公室清单 / with --keep-running: write the office inventory here")
+@click.option("--forks", type=click.IntRange(1, 1000), default=DEFAULT_FORKS, show_default=True)
+def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: int) -> None:
+    """启动模拟办公室（约 40 台 PC）并扫描 / start a simulated office (~40 PCs) and sweep it."""
+    from fleetcheck.sim.office import start_office
+
+    lang = lang_of()
+    if inventory_out is not None and not keep_running:
+        fail(T("--inventory-out 需要与 --keep-running 一起使用", "--inventory-out needs --keep-running"))
+    with tempfile.TemporaryDirectory(prefix="fleetcheck-demo-") as state:
+        click.echo(tr(T("正在启动模拟办公室…", "starting the simulated office…"), lang), err=True)
+        with start_office(demo_office_path(), Path(state)) as office:
+            inventory_path = Path(state) / "inventory.yaml"
+            office.write_inventory(inventory_path)
+            try:
+                inventory = load_inventory(inventory_path, PasswordSources(literal_ok=True))
+            except InventoryError as exc:
+                fail(exc.format(lang))
+            policies = _load_policies(())
+            code = run_sweep(inventory, list(inventory.hosts), policies, [], forks=forks,
+                             timeout_s=DEFAULT_TIMEOUT_S, out_dir=out_dir, fmt="table")
+            if keep_running:
+                _serve_until_interrupted(office, inventory_out or Path(state) / "inventory.yaml", lang)
+    sys.exit(code)
+
+
+def _serve_until_interrupted(office: Any, inventory_out: Path, lang: Lang, max_hours: float = 24.0) -> None:
+    office.write_inventory(inventory_out)
+    click.echo(tr(T(f"模拟办公室运行中；清单：{inventory_out}\n  试试：fleetcheck scan -i {inventory_out}\n  按 Ctrl-C 停止",
+                    f"the simulated office is running; inventory: {inventory_out}\n"
+                    f"  try: fleetcheck scan -i {inventory_out}\n  press Ctrl-C to stop"), lang))
+    deadline = time.monotonic() + max_hours * 3600
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        click.echo(tr(T("正在停止模拟办公室…", "stopping the simulated office…"), lang), err=True)
+
+
+__all__ = ["AFTER_SWEEP", "ScanSummary", "after_sweep", "render_summary", "run_sweep", "summarize",
+           "write_results"]

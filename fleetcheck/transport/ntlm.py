@@ -1,0 +1,85 @@
+"""NTLM over HTTP in two round trips instead of three.
+
+requests_ntlm always sends the first request without credentials, waits for
+the 401, and only then starts NTLM: three HTTP exchanges before the first
+SOAP message. Windows accepts the NTLM Negotiate token on the very first
+request (pypsrp and WinRM's own client do this), so for plain-HTTP endpoints
+(where pywinrm sets up message encryption with an empty POST) we send the
+Negotiate pre-emptively and answer the challenge: two exchanges.
+
+Over HTTPS we keep requests_ntlm unchanged: the channel-binding token needs
+the server certificate, which is known only after the first response.
+
+:class:`EagerNtlmTransport` is swapped in for pywinrm's ``Transport`` on a
+per-session basis (it only overrides ``setup_encryption``), so nothing global
+is patched.
+"""
+
+from __future__ import annotations
+
+import base64
+import typing as t
+
+import requests
+import spnego
+from requests_ntlm import HttpNtlmAuth
+from requests_ntlm.requests_ntlm import ShimSessionSecurity
+from winrm.transport import Transport
+
+_SCHEMES = ("Negotiate", "NTLM")
+
+
+class EagerNtlmAuth(HttpNtlmAuth):
+    """HttpNtlmAuth that sends its Negotiate token with the first request."""
+
+    def __init__(self, username: str, password: str, hostname: str) -> None:
+        super().__init__(username, password, send_cbt=False)
+        self._hostname = hostname
+        self._client: t.Any = None
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        r.headers["Connection"] = "Keep-Alive"
+        if self.session_security is None and self._client is None:
+            self._client = spnego.client(self.username, self.password, protocol="ntlm", hostname=self._hostname,
+                                         service="http", options=spnego.NegotiateOptions.use_ntlm)
+            token = base64.b64encode(self._client.step() or b"").decode()
+            r.headers["Authorization"] = f"Negotiate {token}"
+            r.register_hook("response", self._answer_challenge)
+        else:
+            r.register_hook("response", self.response_hook)
+        return r
+
+    def _answer_challenge(self, response: requests.Response, **kwargs: t.Any) -> requests.Response:
+        if response.status_code != 401 or self.session_security is not None:
+            return response
+        challenge = _challenge_token(response.headers.get("www-authenticate", ""))
+        if challenge is None:
+            return response  # no NTLM challenge: pywinrm reports the 401 as rejected credentials
+        response.content  # noqa: B018 - read the body so the connection can be reused
+        response.raw.release_conn()
+        request = response.request.copy()
+        token = base64.b64encode(self._client.step(challenge) or b"").decode()
+        request.headers["Authorization"] = f"Negotiate {token}"
+        answer: requests.Response = response.connection.send(request, **kwargs)  # type: ignore[attr-defined]
+        answer.history.append(response)
+        self.session_security = ShimSessionSecurity(self._client)
+        return answer
+
+
+def _challenge_token(header: str) -> bytes | None:
+    for part in header.split(","):
+        scheme, _, value = part.strip().partition(" ")
+        if scheme in _SCHEMES and value.strip():
+            return base64.b64decode(value.strip())
+    return None
+
+
+class EagerNtlmTransport(Transport):
+    """pywinrm's Transport, with the eager NTLM handshake for HTTP endpoints."""
+
+    def setup_encryption(self, session: requests.Session) -> None:
+        if self.auth_method == "ntlm" and isinstance(session.auth, HttpNtlmAuth) \
+                and not self.endpoint.lower().startswith("https"):
+            hostname = requests.utils.urlparse(self.endpoint).hostname or ""
+            session.auth = EagerNtlmAuth(self.username or "", self.password or "", hostname)
+        super().setup_encryption(session)
