@@ -86,11 +86,11 @@ class KeyringSecret(_Strict):
 SecretRef = EnvSecret | KeyringSecret
 
 
-def _refuse_literal(value: Any, what: str) -> Any:
+def _refuse_literal(value: Any, what_zh: str, what_en: str) -> Any:
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         raise ValueError(  # noqa: TRY004 - pydantic turns ValueError into a located issue
-            f"不接受明文{what}，请写成 {{env: 变量名}} 或 {{keyring: 服务/用户}} / "
-            f"a literal {what} is refused: write {{env: NAME}} or {{keyring: service/user}}"
+            f"不接受明文{what_zh}，请写成 {{env: 变量名}} 或 {{keyring: 服务/用户}} / "
+            f"a literal {what_en} is refused: write {{env: NAME}} or {{keyring: service/user}}"
         )
     return value
 
@@ -165,7 +165,7 @@ class EmailChannel(_Strict):
     @field_validator("password", mode="before")
     @classmethod
     def _no_literal(cls, value: Any) -> Any:
-        return _refuse_literal(value, "密码 password")
+        return _refuse_literal(value, "密码", "password")
 
     @model_validator(mode="after")
     def _safe_auth(self) -> EmailChannel:
@@ -211,7 +211,7 @@ class DingTalkChannel(_Strict):
     @field_validator("secret", mode="before")
     @classmethod
     def _no_literal(cls, value: Any) -> Any:
-        return _refuse_literal(value, "签名密钥 secret")
+        return _refuse_literal(value, "签名密钥", "secret")
 
 
 class FeishuChannel(_Strict):
@@ -225,7 +225,7 @@ class FeishuChannel(_Strict):
     @field_validator("secret", mode="before")
     @classmethod
     def _no_literal(cls, value: Any) -> Any:
-        return _refuse_literal(value, "签名密钥 secret")
+        return _refuse_literal(value, "签名密钥", "secret")
 
 
 class WebhookChannel(_Strict):
@@ -241,7 +241,7 @@ class WebhookChannel(_Strict):
     @field_validator("hmac_secret", mode="before")
     @classmethod
     def _no_literal(cls, value: Any) -> Any:
-        return _refuse_literal(value, "签名密钥 hmac_secret")
+        return _refuse_literal(value, "签名密钥", "hmac_secret")
 
     @field_validator("headers")
     @classmethod
