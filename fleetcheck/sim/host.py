@@ -186,14 +186,30 @@ class SimulatedHost:
             self._persist()
 
     def unplug(self, device_id: str) -> None:
-        """A device and its interface children (``...&MI_xx``) disappear."""
+        """A device and its interface children (``USB\\VID_x&PID_y&MI_nn\\...``) disappear.
+
+        Children carry no link to their parent in their ID, so the children taken
+        away are the ones listed after the parent (one per interface number),
+        as images and :meth:`plug_usb` list them.
+        """
         with self._lock:
-            head = device_id.upper().split("\\")[:2]
-            vid_pid = "\\".join(head)
-            self.image.usb_devices = [
-                d for d in self.image.usb_devices
-                if d.upper() != device_id.upper() and not d.upper().startswith(vid_pid + "&MI_")
-            ]
+            devices = self.image.usb_devices
+            upper = device_id.upper()
+            index = next((i for i, d in enumerate(devices) if d.upper() == upper), None)
+            if index is None:
+                return
+            vid_pid = "\\".join(upper.split("\\")[:2])  # USB\VID_096E&PID_0807
+            removed = {index}
+            interfaces: set[str] = set()
+            for position in range(index + 1, len(devices)):
+                dev = devices[position].upper()
+                if not dev.startswith(vid_pid + "&MI_"):
+                    break  # the next device (or another token): its children are its own
+                interface = dev.split("\\")[1]
+                if interface not in interfaces:
+                    interfaces.add(interface)
+                    removed.add(position)
+            self.image.usb_devices = [d for i, d in enumerate(devices) if i not in removed]
             self._persist()
 
     def snapshot(self) -> dict[str, Any]:
