@@ -1,0 +1,8 @@
+"""Browser tests build their runs with the factory in tests/report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "report"))
