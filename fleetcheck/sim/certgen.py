@@ -77,7 +77,9 @@ def _stable_index(text: str) -> int:
     return int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:4], "big")
 
 
-def certificate_authority(name: str = DEFAULT_CA_NAME) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+def certificate_authority(
+    name: str = DEFAULT_CA_NAME,
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     """The simulated CA called ``name`` (created once per process)."""
     with _lock:
         found = _cas.get(name)
@@ -90,7 +92,9 @@ def certificate_authority(name: str = DEFAULT_CA_NAME) -> tuple[rsa.RSAPrivateKe
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Shenzhen Securities Communication (simulated)"),
+            x509.NameAttribute(
+                NameOID.ORGANIZATION_NAME, "Shenzhen Securities Communication (simulated)"
+            ),
             x509.NameAttribute(NameOID.COMMON_NAME, name),
         ]
     )
@@ -105,9 +109,15 @@ def certificate_authority(name: str = DEFAULT_CA_NAME) -> tuple[rsa.RSAPrivateKe
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -172,9 +182,15 @@ def leaf_certificate(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=True, key_encipherment=True,
-                data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-                encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=True,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )

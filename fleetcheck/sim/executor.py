@@ -47,7 +47,9 @@ run_installer                 the installer's ``duration_ms``
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -141,7 +143,9 @@ class WorkReport:
 # --------------------------------------------------------------------------- reads
 
 
-def _file_info(image: HostImage, path: str, want_content: bool, limit: int, work: WorkReport) -> FileInfo:
+def _file_info(
+    image: HostImage, path: str, want_content: bool, limit: int, work: WorkReport
+) -> FileInfo:
     sim = image.file(path)
     work.charge("file_stat", COST_FILE_STAT_MS)
     if sim is None:
@@ -157,8 +161,13 @@ def _file_info(image: HostImage, path: str, want_content: bool, limit: int, work
         work.charge("file_content", COST_CONTENT_PER_KIB_MS * (len(data) / 1024))
         content = base64.b64encode(data).decode("ascii")
     return FileInfo(
-        path=path, exists=True, size=sim.length, version=sim.version,
-        product_version=sim.product_version, content=content, content_truncated=truncated,
+        path=path,
+        exists=True,
+        size=sim.length,
+        version=sim.version,
+        product_version=sim.product_version,
+        content=content,
+        content_truncated=truncated,
     )
 
 
@@ -170,8 +179,13 @@ def _strip_quotes(text: str) -> str:
 
 
 def _read_key(
-    root: KeyNode, query: RegistryQuery, image: HostImage, env: dict[str, str], work: WorkReport,
-    sid: str | None, path: str,
+    root: KeyNode,
+    query: RegistryQuery,
+    image: HostImage,
+    env: dict[str, str],
+    work: WorkReport,
+    sid: str | None,
+    path: str,
 ) -> Answer:
     node = root.find(path)
     work.charge("registry_key", COST_KEY_OPEN_MS)
@@ -188,7 +202,9 @@ def _read_key(
         if value is None or not isinstance(value.v, str) or value.t not in ("SZ", "EXPAND_SZ"):
             continue
         target = expand_env(_strip_quotes(value.v), env)
-        followed[name] = _file_info(image, target, query.follow_content, query.max_content_bytes, work)
+        followed[name] = _file_info(
+            image, target, query.follow_content, query.max_content_bytes, work
+        )
     return Answer(id=query.id, sid=sid, status="ok", key=key, followed=followed)
 
 
@@ -210,7 +226,9 @@ def _answer_registry(image: HostImage, query: RegistryQuery, work: WorkReport) -
     if prof is None or not prof.loaded:
         work.charge("registry_key", COST_KEY_OPEN_MS)
         return [Answer(id=query.id, status="absent")]
-    return [_read_key(prof.hive, query, image, image.user_env(prof), work, None, "\\".join(parts[1:]))]
+    return [
+        _read_key(prof.hive, query, image, image.user_env(prof), work, None, "\\".join(parts[1:]))
+    ]
 
 
 def _user_paths(image: HostImage, path: str, per_user: bool) -> list[tuple[str | None, str]] | str:
@@ -221,7 +239,9 @@ def _user_paths(image: HostImage, path: str, per_user: bool) -> list[tuple[str |
         return [(None, expand_env(path, image.machine_env()))]
     result: list[tuple[str | None, str]] = []
     for prof in image.loaded_user_profiles():
-        user_path = prof.path + path[len("{profile}"):] if path.lower().startswith("{profile}") else path
+        user_path = (
+            prof.path + path[len("{profile}") :] if path.lower().startswith("{profile}") else path
+        )
         result.append((prof.sid, expand_env(user_path, image.user_env(prof))))
     return result
 
@@ -233,7 +253,9 @@ def _answer_file(image: HostImage, query: FileQuery, work: WorkReport) -> list[A
     answers = []
     for sid, path in targets:
         info = _file_info(image, path, query.content, query.max_content_bytes, work)
-        answers.append(Answer(id=query.id, sid=sid, status="ok" if info.exists else "absent", file=info))
+        answers.append(
+            Answer(id=query.id, sid=sid, status="ok" if info.exists else "absent", file=info)
+        )
     return answers
 
 
@@ -246,7 +268,8 @@ def _answer_dir(image: HostImage, query: DirQuery, work: WorkReport) -> list[Ans
         work.charge("dir_list", COST_DIR_MS)
         folder = normalize_file_path(path)
         members = sorted(
-            (f for key, f in image.files.items() if parent_dir(key) == folder), key=lambda f: f.path.lower()
+            (f for key, f in image.files.items() if parent_dir(key) == folder),
+            key=lambda f: f.path.lower(),
         )
         folder_exists = bool(members) or any(key.startswith(folder + "\\") for key in image.files)
         if not folder_exists:
@@ -279,7 +302,7 @@ def _answer_tcp(image: HostImage, query: TcpQuery, work: WorkReport) -> list[Ans
     return [Answer(id=query.id, status="ok", connected=connected, elapsed_ms=elapsed)]
 
 
-_READERS = {
+_READERS: dict[str, Callable[[HostImage, Any, WorkReport], list[Answer]]] = {
     "registry": _answer_registry,
     "file": _answer_file,
     "dir": _answer_dir,
@@ -289,9 +312,10 @@ _READERS = {
 
 
 def _answer(image: HostImage, query: Query, work: WorkReport) -> list[Answer]:
+    reader: Callable[[HostImage, Any, WorkReport], list[Answer]] = _READERS[query.kind]
     try:
-        return _READERS[query.kind](image, query, work)  # type: ignore[operator]
-    except Exception as exc:  # one failing read never loses the others
+        return reader(image, query, work)
+    except Exception as exc:  # noqa: BLE001 - one failing read never loses the others
         return [Answer(id=query.id, status="error", error=f"{type(exc).__name__}: {exc}")]
 
 
@@ -357,7 +381,10 @@ def _restore_key(image: HostImage, action: RestoreKey, work: WorkReport) -> Acti
         return ActionResult(id=action.id, status="ok", changed=False)
     parent = root.ensure(parts[:-1])
     old = parent.subkeys.get(parts[-1].lower())
-    parent.subkeys[parts[-1].lower()] = (old[0] if old else parts[-1], KeyNode.from_regkey(action.tree))
+    parent.subkeys[parts[-1].lower()] = (
+        old[0] if old else parts[-1],
+        KeyNode.from_regkey(action.tree),
+    )
     work.charge("write", COST_DELETE_KEY_MS + COST_KEY_OPEN_MS * _count_keys(action.tree))
     return ActionResult(id=action.id, status="ok", changed=True)
 
@@ -403,7 +430,7 @@ def _import_pfx(image: HostImage, action: ImportPfx, work: WorkReport) -> Action
     except ValueError:
         # cryptography says "Invalid password or PKCS12 data": both mean the same to certutil.
         raise ActionRefused(MSG_BAD_PASSWORD) from None
-    except Exception:
+    except Exception:  # noqa: BLE001 - any parser failure: the same plain answer, no password
         raise ActionRefused("the PFX file cannot be read") from None
     if cert is None:
         raise ActionRefused("the PFX holds no certificate")
@@ -435,7 +462,9 @@ def _remove_cert(image: HostImage, action: RemoveCert, work: WorkReport) -> Acti
         before_file = _file_info(image, file_path, True, 16 * 1024 * 1024, work)
         image.remove_file(file_path)
     changed = before_tree is not None or before_file is not None
-    return ActionResult(id=action.id, status="ok", changed=changed, before_tree=before_tree, before_file=before_file)
+    return ActionResult(
+        id=action.id, status="ok", changed=changed, before_tree=before_tree, before_file=before_file
+    )
 
 
 def _run_installer(image: HostImage, action: RunInstaller, work: WorkReport) -> ActionResult:
@@ -450,7 +479,9 @@ def _run_installer(image: HostImage, action: RunInstaller, work: WorkReport) -> 
     work.charge("installer", float(installer.duration_ms))
     if installer.exit_code not in (0, 3010):
         raise ActionRefused(f"the installer exited with code {installer.exit_code}")
-    apply_software(image, installer.registry, installer.uninstall, installer.files, installer.activex, path)
+    apply_software(
+        image, installer.registry, installer.uninstall, installer.files, installer.activex, path
+    )
     if installer.exit_code == 3010:  # ERROR_SUCCESS_REBOOT_REQUIRED
         image.os = image.os.model_copy(update={"pending_reboot": True})
     return ActionResult(id=action.id, status="ok", changed=True)
@@ -459,13 +490,17 @@ def _run_installer(image: HostImage, action: RunInstaller, work: WorkReport) -> 
 def _schedule_reboot(image: HostImage, action: ScheduleReboot, work: WorkReport) -> ActionResult:
     work.charge("write", COST_REBOOT_MS)
     image.scheduled_reboots.append(
-        {"delay_s": action.delay_s, "message": action.message, "requested_at": image.now.isoformat()}
+        {
+            "delay_s": action.delay_s,
+            "message": action.message,
+            "requested_at": image.now.isoformat(),
+        }
     )
     image.os = image.os.model_copy(update={"pending_reboot": True})
     return ActionResult(id=action.id, status="ok", changed=True)
 
 
-_WRITERS = {
+_WRITERS: dict[str, Callable[[HostImage, Any, WorkReport], ActionResult]] = {
     "set_value": _set_value,
     "delete_value": _delete_value,
     "delete_key": _delete_key,
@@ -479,13 +514,16 @@ _WRITERS = {
 
 
 def _act(image: HostImage, action: Action, work: WorkReport) -> ActionResult:
+    writer = _WRITERS[action.kind]
     try:
-        return _WRITERS[action.kind](image, action, work)  # type: ignore[operator]
+        return writer(image, action, work)
     except ActionRefused as exc:
         return ActionResult(id=action.id, status="error", error=str(exc))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - one failing action never loses the others
         # Never echo the action: an import_pfx carries a password.
-        return ActionResult(id=action.id, status="error", error=f"{action.kind} failed ({type(exc).__name__})")
+        return ActionResult(
+            id=action.id, status="error", error=f"{action.kind} failed ({type(exc).__name__})"
+        )
 
 
 # --------------------------------------------------------------------------- facts
@@ -493,8 +531,14 @@ def _act(image: HostImage, action: Action, work: WorkReport) -> ActionResult:
 
 def _profiles(image: HostImage) -> list[Profile]:
     return [
-        Profile(sid=p.sid, user=p.user, path=p.path, loaded=p.loaded, console=p.console and p.loaded,
-                interactive=p.interactive and p.loaded)
+        Profile(
+            sid=p.sid,
+            user=p.user,
+            path=p.path,
+            loaded=p.loaded,
+            console=p.console and p.loaded,
+            interactive=p.interactive and p.loaded,
+        )
         for p in image.profiles
         if p.sid.upper().startswith(("S-1-5-21-", "S-1-12-"))
     ]
@@ -530,7 +574,7 @@ def execute(image: HostImage, request: ProbeRequest) -> tuple[ProbeResponse, Wor
     )
     size_kib = len(response.model_dump_json()) / 1024
     work.charge("json_output", COST_JSON_PER_KIB_MS * size_kib)
-    return response.model_copy(update={"elapsed_ms": int(round(work.total_ms))}), work
+    return response.model_copy(update={"elapsed_ms": round(work.total_ms)}), work
 
 
 def certificate_subject(der: bytes) -> str:

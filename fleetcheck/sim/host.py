@@ -104,7 +104,9 @@ class SimulatedHost:
         try:
             state = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ImageError(f"{path}: simulator state cannot be read ({exc}); delete it to start afresh") from None
+            raise ImageError(
+                f"{path}: simulator state cannot be read ({exc}); delete it to start afresh"
+            ) from None
         try:
             return HostImage.from_state(state)
         except ImageError as exc:
@@ -127,7 +129,7 @@ class SimulatedHost:
     # ------------------------------------------------------------ the one entry point
     def run(self, executable: str, arguments: list[str], stdin: bytes) -> ProcessResult:
         """Run one command as WinRM would; see the module docstring for what is accepted."""
-        exe, expected_args = command_line()
+        _exe, expected_args = command_line()
         name = executable.strip().strip('"')
         base = name.replace("/", "\\").rsplit("\\", 1)[-1].lower()
         if base not in ("powershell.exe", "powershell"):
@@ -145,7 +147,10 @@ class SimulatedHost:
             return ProcessResult("", f"fleetcheck bootstrap: {exc}\r\n", 2)
         shipped = agent_script()
         if agent != shipped:
-            where = next((i for i, (a, b) in enumerate(zip(agent, shipped)) if a != b), min(len(agent), len(shipped)))
+            where = next(
+                (i for i, (a, b) in enumerate(zip(agent, shipped)) if a != b),
+                min(len(agent), len(shipped)),
+            )
             return ProcessResult(
                 "",
                 f"fleetcheck simulator: the agent script differs from the shipped agent.ps1 at byte {where} "
@@ -158,7 +163,9 @@ class SimulatedHost:
             self.requests += 1
             if request.actions:
                 self._persist()
-        stdout = json.dumps(response.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":"))
+        stdout = json.dumps(
+            response.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":")
+        )
         return ProcessResult(stdout + "\r\n", "", 0, response.elapsed_ms)
 
     # ------------------------------------------------------------ helpers for tests and the demo
@@ -235,8 +242,18 @@ class SimulatedHost:
 def _shown_command(name: str, arguments: list[str]) -> str:
     """The word cmd.exe complains about: the program, or what follows ``cmd /c``."""
     base = name.replace("/", "\\").rsplit("\\", 1)[-1].lower()
-    if base in ("cmd", "cmd.exe") and arguments and arguments[0].lower() in ("/c", "/k") and len(arguments) > 1:
+    if (
+        base in ("cmd", "cmd.exe")
+        and arguments
+        and arguments[0].lower() in ("/c", "/k")
+        and len(arguments) > 1
+    ):
         return arguments[1].split()[0]
-    if base in ("cmd", "cmd.exe") and arguments and len(arguments[0]) > 2 and arguments[0][:2].lower() in ("/c", "/k"):
+    if (
+        base in ("cmd", "cmd.exe")
+        and arguments
+        and len(arguments[0]) > 2
+        and arguments[0][:2].lower() in ("/c", "/k")
+    ):
         return arguments[0][2:].strip().split()[0]
     return name

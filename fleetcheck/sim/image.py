@@ -96,8 +96,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
+from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
@@ -134,10 +135,10 @@ class TypedValue(_Spec):
     """A registry value with an explicit type, in the contract's encoding."""
 
     t: Literal["SZ", "EXPAND_SZ", "MULTI_SZ", "DWORD", "QWORD", "BINARY", "NONE"]
-    v: Union[int, str, list[str]]
+    v: int | str | list[str]
 
 
-ValueSpec = Union[TypedValue, int, str, list[str]]
+ValueSpec = TypedValue | int | str | list[str]
 RegistrySpec = dict[str, dict[str, ValueSpec]]
 
 
@@ -211,7 +212,9 @@ class ActiveXSpec(_Spec):
 
 
 class UninstallSpec(_Spec):
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True)  # any further value: Publisher, InstallLocation...
+    model_config = ConfigDict(
+        extra="allow", coerce_numbers_to_str=True
+    )  # any further value: Publisher, InstallLocation...
     view: Literal[32, 64] = 64
     DisplayName: str
     DisplayVersion: str | None = None
@@ -243,7 +246,7 @@ class ImageSpec(_Spec):
     """One simulated PC as written in YAML (after ``extends`` and placeholders)."""
 
     description: str | None = None
-    vars: dict[str, Union[str, int]] = Field(default_factory=dict)
+    vars: dict[str, str | int] = Field(default_factory=dict)
     os: OsSpec
     env: dict[str, str] = Field(default_factory=dict)
     registry: RegistrySpec = Field(default_factory=dict)
@@ -275,7 +278,7 @@ def split_path(path: str) -> list[str]:
 class KeyNode:
     """A mutable registry key: case-insensitive names, original spelling kept."""
 
-    __slots__ = ("values", "subkeys")
+    __slots__ = ("subkeys", "values")
 
     def __init__(self) -> None:
         self.values: dict[str, tuple[str, RegValue]] = {}
@@ -459,7 +462,9 @@ class HostImage:
     def loaded_user_profiles(self) -> list[UserProfile]:
         """Profiles whose hive is under HKEY_USERS and that the agent answers for."""
         return [
-            p for p in self.profiles if p.loaded and p.sid.upper().startswith(("S-1-5-21-", "S-1-12-"))
+            p
+            for p in self.profiles
+            if p.loaded and p.sid.upper().startswith(("S-1-5-21-", "S-1-12-"))
         ]
 
     def file(self, path: str) -> SimFile | None:
@@ -511,23 +516,33 @@ class HostImage:
             "hklm": self.hklm.to_regkey(64, skip).model_dump(mode="json"),
             "profiles": [
                 {
-                    "sid": p.sid, "user": p.user, "path": p.path, "loaded": p.loaded,
-                    "console": p.console, "interactive": p.interactive,
+                    "sid": p.sid,
+                    "user": p.user,
+                    "path": p.path,
+                    "loaded": p.loaded,
+                    "console": p.console,
+                    "interactive": p.interactive,
                     "hive": p.hive.to_regkey(64).model_dump(mode="json"),
                 }
                 for p in self.profiles
             ],
             "files": {
                 f.path: {
-                    "content_b64": base64.b64encode(f.content).decode("ascii") if f.content is not None else None,
-                    "size": f.size, "version": f.version, "product_version": f.product_version,
+                    "content_b64": base64.b64encode(f.content).decode("ascii")
+                    if f.content is not None
+                    else None,
+                    "size": f.size,
+                    "version": f.version,
+                    "product_version": f.product_version,
                 }
                 for f in sorted(self.files.values(), key=lambda f: f.path.lower())
             },
             "usb_devices": list(self.usb_devices),
             "processes": [{"name": p.name, "pid": p.pid, "sid": p.sid} for p in self.processes],
             "tcp": {k: v.model_dump() for k, v in sorted(self.tcp.items())},
-            "installers": {k: v.model_dump(mode="json") for k, v in sorted(self.installers.items())},
+            "installers": {
+                k: v.model_dump(mode="json") for k, v in sorted(self.installers.items())
+            },
             "scheduled_reboots": copy.deepcopy(self.scheduled_reboots),
         }
 
@@ -544,8 +559,12 @@ class HostImage:
                 hklm=KeyNode.from_regkey(RegKey.model_validate(state["hklm"])),
                 profiles=[
                     UserProfile(
-                        sid=p["sid"], user=p["user"], path=p["path"], loaded=p["loaded"],
-                        console=p["console"], interactive=p["interactive"],
+                        sid=p["sid"],
+                        user=p["user"],
+                        path=p["path"],
+                        loaded=p["loaded"],
+                        console=p["console"],
+                        interactive=p["interactive"],
                         hive=KeyNode.from_regkey(RegKey.model_validate(p["hive"])),
                     )
                     for p in state["profiles"]
@@ -554,13 +573,19 @@ class HostImage:
                 usb_devices=list(state["usb_devices"]),
                 processes=[ProcessEntry(p["name"], p["pid"], p["sid"]) for p in state["processes"]],
                 tcp={k: EndpointSpec.model_validate(v) for k, v in state["tcp"].items()},
-                installers={k: InstallerSpec.model_validate(v) for k, v in state["installers"].items()},
+                installers={
+                    k: InstallerSpec.model_validate(v) for k, v in state["installers"].items()
+                },
                 now=datetime.fromisoformat(state["now"]),
                 scheduled_reboots=list(state.get("scheduled_reboots", [])),
             )
             for path, f in state["files"].items():
-                content = base64.b64decode(f["content_b64"]) if f["content_b64"] is not None else None
-                image.put_file(SimFile(path, content, f["size"], f["version"], f["product_version"]))
+                content = (
+                    base64.b64decode(f["content_b64"]) if f["content_b64"] is not None else None
+                )
+                image.put_file(
+                    SimFile(path, content, f["size"], f["version"], f["product_version"])
+                )
         except (KeyError, TypeError, ValueError) as exc:
             raise ImageError(f"simulator state is damaged ({type(exc).__name__}: {exc})") from None
         if image.os.arch != "x86":
@@ -569,9 +594,18 @@ class HostImage:
 
 
 _SYSTEM_PROCESSES = (
-    ("System", 4), ("smss.exe", 280), ("csrss.exe", 372), ("wininit.exe", 444),
-    ("winlogon.exe", 480), ("services.exe", 540), ("lsass.exe", 556), ("svchost.exe", 660),
-    ("svchost.exe", 744), ("spoolsv.exe", 1204), ("WmiPrvSE.exe", 2216), ("wsmprovhost.exe", 2488),
+    ("System", 4),
+    ("smss.exe", 280),
+    ("csrss.exe", 372),
+    ("wininit.exe", 444),
+    ("winlogon.exe", 480),
+    ("services.exe", 540),
+    ("lsass.exe", 556),
+    ("svchost.exe", 660),
+    ("svchost.exe", 744),
+    ("spoolsv.exe", 1204),
+    ("WmiPrvSE.exe", 2216),
+    ("wsmprovhost.exe", 2488),
 )
 
 
@@ -636,13 +670,17 @@ def _read_raw(source: str | Path) -> tuple[dict[str, Any], str, Path | None]:
     path: Path | None = None
     if isinstance(source, Path):
         path = source
-    elif "\n" not in source and (source.endswith((".yaml", ".yml")) or (IMAGES_DIR / f"{source}.yaml").is_file()):
+    elif "\n" not in source and (
+        source.endswith((".yaml", ".yml")) or (IMAGES_DIR / f"{source}.yaml").is_file()
+    ):
         path = Path(source) if source.endswith((".yaml", ".yml")) else IMAGES_DIR / f"{source}.yaml"
     if path is not None:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ImageError(f"{path}: cannot read the image ({exc.strerror}); check the name") from None
+            raise ImageError(
+                f"{path}: cannot read the image ({exc.strerror}); check the name"
+            ) from None
         except UnicodeDecodeError:
             raise ImageError(f"{path}: not UTF-8 text; save the image as UTF-8") from None
         name = str(path)
@@ -667,7 +705,9 @@ def _resolve_extends(ref: str, base_dir: Path | None, name: str) -> Path:
         if not candidate.is_file():
             candidate = IMAGES_DIR / f"{ref}.yaml"
     if not candidate.is_file():
-        raise ImageError(f"{name}: extends '{ref}', which is not an image (no {candidate}); check the name")
+        raise ImageError(
+            f"{name}: extends '{ref}', which is not an image (no {candidate}); check the name"
+        )
     return candidate
 
 
@@ -722,7 +762,11 @@ def _merge_profiles(base: Any, child: Any) -> Any:
     for entry in child:
         sid = str(entry.get("sid", "")).lower() if isinstance(entry, dict) else None
         index = next(
-            (i for i, b in enumerate(result) if isinstance(b, dict) and str(b.get("sid", "")).lower() == sid),
+            (
+                i
+                for i, b in enumerate(result)
+                if isinstance(b, dict) and str(b.get("sid", "")).lower() == sid
+            ),
             None,
         )
         if index is None:
@@ -759,7 +803,9 @@ def _substitute(node: Any, values: dict[str, str], name: str) -> Any:
         return _PLACEHOLDER.sub(repl, node) if "${" in node else node
     if isinstance(node, dict):
         return {
-            (_substitute(k, values, name) if isinstance(k, str) else str(k)): _substitute(v, values, name)
+            (_substitute(k, values, name) if isinstance(k, str) else str(k)): _substitute(
+                v, values, name
+            )
             for k, v in node.items()
         }
     if isinstance(node, list):
@@ -837,7 +883,9 @@ def _apply_registry(root: KeyNode, spec: RegistrySpec, where: str) -> None:
             try:
                 node.set(value_name, encode_value(value))
             except ValueError as exc:
-                raise ImageError(f"{where}: registry '{path}' value '{value_name}': {exc}") from None
+                raise ImageError(
+                    f"{where}: registry '{path}' value '{value_name}': {exc}"
+                ) from None
 
 
 def _view_path(arch: str, view: int, path: str) -> str:
@@ -876,7 +924,11 @@ def apply_software(
     arch = image.os.arch
     _apply_registry(image.hklm, registry, where)
     for key_name, entry in uninstall.items():
-        path = _view_path(arch, entry.view, r"SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall" + "\\" + key_name)
+        path = _view_path(
+            arch,
+            entry.view,
+            r"SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall" + "\\" + key_name,
+        )
         node = image.hklm.ensure(path)
         for value_name, value in entry.model_dump(exclude={"view"}, exclude_none=True).items():
             node.set(value_name, encode_value(value))
@@ -893,28 +945,50 @@ def apply_software(
         server.set("ThreadingModel", RegValue(t="SZ", v="Apartment"))
         image.put_file(SimFile(full, None, 262_144, ax.version, ax.product_version or ax.version))
         if ax.codebase:
-            unit = image.hklm.ensure(_view_path(arch, ax.view, r"SOFTWARE\Microsoft\Code Store Database\Distribution Units" + "\\" + clsid))
+            unit = image.hklm.ensure(
+                _view_path(
+                    arch,
+                    ax.view,
+                    r"SOFTWARE\Microsoft\Code Store Database\Distribution Units" + "\\" + clsid,
+                )
+            )
             unit.set("Installer", RegValue(t="SZ", v="MSICD"))
             unit.set("SystemComponent", RegValue(t="DWORD", v=0))
             image.hklm.ensure(
-                _view_path(arch, ax.view, r"SOFTWARE\Microsoft\Code Store Database\Distribution Units" + "\\" + clsid + r"\DownloadInformation")
+                _view_path(
+                    arch,
+                    ax.view,
+                    r"SOFTWARE\Microsoft\Code Store Database\Distribution Units"
+                    + "\\"
+                    + clsid
+                    + r"\DownloadInformation",
+                )
             ).set("CODEBASE", RegValue(t="SZ", v=ax.codebase))
             image.hklm.ensure(
-                _view_path(arch, ax.view, r"SOFTWARE\Microsoft\Code Store Database\Distribution Units" + "\\" + clsid + r"\InstalledVersion")
+                _view_path(
+                    arch,
+                    ax.view,
+                    r"SOFTWARE\Microsoft\Code Store Database\Distribution Units"
+                    + "\\"
+                    + clsid
+                    + r"\InstalledVersion",
+                )
             ).set("", RegValue(t="SZ", v=ax.version.replace(".", ",")))
 
 
 def _profile_file_path(prof: ProfileSpec, path: str) -> str:
     if path.lower().startswith("{profile}"):
-        return prof.path + path[len("{profile}"):]
+        return prof.path + path[len("{profile}") :]
     if re.match(r"^[A-Za-z]:|^\\\\", path):
         return path
     return prof.path + "\\" + path.lstrip("\\")
 
 
 def _install_certificate(image: HostImage, prof: UserProfile, spec: CertificateSpec) -> str:
-    leaf = certgen.LeafSpec(cn=spec.cn, days_left=spec.days_left, issuer=spec.issuer, subject=dict(spec.subject))
-    der = certgen.leaf_certificate(leaf, image.now).public_bytes(certgen.serialization.Encoding.DER)
+    leaf = certgen.LeafSpec(
+        cn=spec.cn, days_left=spec.days_left, issuer=spec.issuer, subject=dict(spec.subject)
+    )
+    der = certgen.leaf_certificate(leaf, image.now).public_bytes(Encoding.DER)
     thumb = certgen.thumbprint(der)
     blob = certgen.store_blob(der, spec.kind, spec.private_key)
     if spec.store == "registry":
@@ -935,10 +1009,20 @@ def build_image(spec: ImageSpec, name: str, now: datetime) -> HostImage:
     image = HostImage(
         name=name,
         os=OsFacts(
-            version=o.version, build=o.build, caption=o.caption, edition=o.edition, arch=o.arch,
-            ps_version=o.ps_version, clr_version=o.clr_version, acp=o.acp, oem_cp=o.oem_cp,
-            hostname=o.hostname, domain=o.domain, pending_reboot=o.pending_reboot,
-            ie_version=o.ie_version, edge_version=o.edge_version,
+            version=o.version,
+            build=o.build,
+            caption=o.caption,
+            edition=o.edition,
+            arch=o.arch,
+            ps_version=o.ps_version,
+            clr_version=o.clr_version,
+            acp=o.acp,
+            oem_cp=o.oem_cp,
+            hostname=o.hostname,
+            domain=o.domain,
+            pending_reboot=o.pending_reboot,
+            ie_version=o.ie_version,
+            edge_version=o.edge_version,
         ),
         env=env,
         hklm=KeyNode(),
@@ -957,10 +1041,14 @@ def build_image(spec: ImageSpec, name: str, now: datetime) -> HostImage:
             ie.set("svcVersion", RegValue(t="SZ", v=o.ie_version))
             ie.set("Version", RegValue(t="SZ", v="9.11." + o.ie_version.split(".", 2)[-1]))
     if o.edge_version:
-        edge_key = EDGE_CLIENT_KEY if o.arch != "x86" else EDGE_CLIENT_KEY.replace("WOW6432Node\\", "")
+        edge_key = (
+            EDGE_CLIENT_KEY if o.arch != "x86" else EDGE_CLIENT_KEY.replace("WOW6432Node\\", "")
+        )
         image.hklm.ensure(edge_key).set("pv", RegValue(t="SZ", v=o.edge_version))
     for pspec in spec.profiles:
-        prof = UserProfile(pspec.sid, pspec.user, pspec.path, pspec.loaded, pspec.console, pspec.interactive)
+        prof = UserProfile(
+            pspec.sid, pspec.user, pspec.path, pspec.loaded, pspec.console, pspec.interactive
+        )
         image.profiles.append(prof)
         plist = image.hklm.ensure(PROFILE_LIST_KEY + "\\" + pspec.sid)
         plist.set("ProfileImagePath", RegValue(t="EXPAND_SZ", v=pspec.path))
@@ -975,11 +1063,17 @@ def build_image(spec: ImageSpec, name: str, now: datetime) -> HostImage:
         owner = None
         if proc.user:
             owner = next(
-                (p.sid for p in image.profiles if proc.user.lower() in (p.sid.lower(), (p.user or "").lower())),
+                (
+                    p.sid
+                    for p in image.profiles
+                    if proc.user.lower() in (p.sid.lower(), (p.user or "").lower())
+                ),
                 None,
             )
             if owner is None:
-                raise ImageError(f"{name}: process {proc.name} runs as unknown user {proc.user}; add that profile")
+                raise ImageError(
+                    f"{name}: process {proc.name} runs as unknown user {proc.user}; add that profile"
+                )
         image.processes.append(ProcessEntry(proc.name, proc.pid or 5000 + 4 * index, owner))
     if o.arch != "x86":
         _link_wow_classes(image.hklm)
@@ -1001,8 +1095,10 @@ def instantiate(
     """
     spec = load_spec(source, vars)
     when = now or datetime(2026, 1, 1, tzinfo=timezone.utc)
-    name = source.stem if isinstance(source, Path) else (
-        Path(source).stem if "\n" not in str(source) else "image"
+    name = (
+        source.stem
+        if isinstance(source, Path)
+        else (Path(source).stem if "\n" not in str(source) else "image")
     )
     return build_image(spec, name, when)
 

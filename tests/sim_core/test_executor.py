@@ -49,7 +49,9 @@ def run(image: HostImage, *queries: object, actions: tuple[object, ...] = ()) ->
     return ProbeResponse.model_validate_json(response.model_dump_json())
 
 
-def read(image: HostImage, hive: str, path: str, sid: str | None = None, **kw: object) -> RegKey | None:
+def read(
+    image: HostImage, hive: str, path: str, sid: str | None = None, **kw: object
+) -> RegKey | None:
     query = RegistryQuery(id="r", hive=hive, path=path, per_user=hive == "HKU", **kw)  # type: ignore[arg-type]
     answer = run(image, query).answer("r", sid)
     assert answer is not None
@@ -71,7 +73,9 @@ def test_per_user_registry_answers_once_per_loaded_hive(win10: HostImage) -> Non
 
 def test_registry_names_are_case_insensitive_and_absent_is_absent(win10: HostImage) -> None:
     key = read(win10, "HKLM", r"software\POLICIES\microsoft\edge")
-    assert key is not None and key.value("internetexplorerintegrationlevel") == RegValue(t="DWORD", v=1)
+    assert key is not None and key.value("internetexplorerintegrationlevel") == RegValue(
+        t="DWORD", v=1
+    )
     resp = run(win10, RegistryQuery(id="x", hive="HKLM", path=r"SOFTWARE\No\Such\Key"))
     assert resp.answer("x").status == "absent" and resp.answer("x").key is None  # type: ignore[union-attr]
 
@@ -96,7 +100,10 @@ def test_both_wow_spellings_answer_the_same_tree(win10: HostImage) -> None:
 
 def test_follow_reports_the_control_file_version(win10: HostImage) -> None:
     query = RegistryQuery(
-        id="ax", hive="HKLM", path=rf"SOFTWARE\WOW6432Node\Classes\CLSID\{CERTENROLL}\InprocServer32", follow=[""]
+        id="ax",
+        hive="HKLM",
+        path=rf"SOFTWARE\WOW6432Node\Classes\CLSID\{CERTENROLL}\InprocServer32",
+        follow=[""],
     )
     info = run(win10, query).answer("ax").followed[""]  # type: ignore[union-attr]
     assert info.exists and info.version == "2.0.4.8"
@@ -105,13 +112,19 @@ def test_follow_reports_the_control_file_version(win10: HostImage) -> None:
 
 def test_follow_expands_env_strips_quotes_and_reads_content(win10: HostImage) -> None:
     set_list = SetValue(
-        id="s", hive="HKLM", path=r"SOFTWARE\Policies\Microsoft\Edge", name="InternetExplorerIntegrationSiteList",
+        id="s",
+        hive="HKLM",
+        path=r"SOFTWARE\Policies\Microsoft\Edge",
+        name="InternetExplorerIntegrationSiteList",
         value=RegValue(t="EXPAND_SZ", v='"%ProgramData%\\fleetcheck\\sites.xml"'),
     )
     run(win10, actions=(set_list,))
     query = RegistryQuery(
-        id="e", hive="HKLM", path=r"SOFTWARE\Policies\Microsoft\Edge",
-        follow=["InternetExplorerIntegrationSiteList", "NoSuchValue"], follow_content=True,
+        id="e",
+        hive="HKLM",
+        path=r"SOFTWARE\Policies\Microsoft\Edge",
+        follow=["InternetExplorerIntegrationSiteList", "NoSuchValue"],
+        follow_content=True,
     )
     answer = run(win10, query).answer("e")
     assert answer is not None and list(answer.followed) == ["InternetExplorerIntegrationSiteList"]
@@ -124,8 +137,12 @@ def test_follow_expands_env_strips_quotes_and_reads_content(win10: HostImage) ->
 
 def test_content_is_capped(win10: HostImage) -> None:
     query = RegistryQuery(
-        id="e", hive="HKLM", path=r"SOFTWARE\Policies\Microsoft\Edge",
-        follow=["InternetExplorerIntegrationSiteList"], follow_content=True, max_content_bytes=10,
+        id="e",
+        hive="HKLM",
+        path=r"SOFTWARE\Policies\Microsoft\Edge",
+        follow=["InternetExplorerIntegrationSiteList"],
+        follow_content=True,
+        max_content_bytes=10,
     )
     info = run(win10, query).answer("e").followed["InternetExplorerIntegrationSiteList"]  # type: ignore[union-attr]
     assert info.content_truncated and len(info.content_bytes()) == 10  # type: ignore[arg-type]
@@ -137,15 +154,24 @@ def test_hku_without_per_user_reads_below_hkey_users(win10: HostImage) -> None:
     answer = resp.answer("h")
     assert answer is not None and answer.status == "ok" and answer.key.value("2201").v == 0  # type: ignore[union-attr]
     unloaded = "S-1-5-21-1004336348-1177238915-682003330-1121"
-    assert run(win10, RegistryQuery(id="h", hive="HKU", path=unloaded + "\\Software")).answer("h").status == "absent"  # type: ignore[union-attr]
+    assert (
+        run(win10, RegistryQuery(id="h", hive="HKU", path=unloaded + "\\Software"))
+        .answer("h")
+        .status
+        == "absent"
+    )  # type: ignore[union-attr]
 
 
 def test_file_query_env_profile_and_absent(win10: HostImage) -> None:
     resp = run(
         win10,
         FileQuery(id="edge", path=r"%ProgramFiles(x86)%\Microsoft\Edge\Application\msedge.exe"),
-        FileQuery(id="prefs", path=r"{profile}\AppData\Local\Microsoft\Edge\User Data\Default\Preferences",
-                  per_user=True, content=True),
+        FileQuery(
+            id="prefs",
+            path=r"{profile}\AppData\Local\Microsoft\Edge\User Data\Default\Preferences",
+            per_user=True,
+            content=True,
+        ),
         FileQuery(id="none", path=r"C:\nothing\here.dll"),
         FileQuery(id="bad", path=r"{profile}\x.txt"),
     )
@@ -155,7 +181,12 @@ def test_file_query_env_profile_and_absent(win10: HostImage) -> None:
     assert "dual_engine" in json.loads(prefs.file.content_bytes())  # type: ignore[arg-type, union-attr]
     assert resp.answer("prefs", ADMIN_SID).status == "absent"  # type: ignore[union-attr]
     none = resp.answer("none")
-    assert none is not None and none.status == "absent" and none.file is not None and not none.file.exists
+    assert (
+        none is not None
+        and none.status == "absent"
+        and none.file is not None
+        and not none.file.exists
+    )
     bad = resp.answer("bad")
     assert bad is not None and bad.status == "error" and "per_user" in (bad.error or "")
 
@@ -163,8 +194,10 @@ def test_file_query_env_profile_and_absent(win10: HostImage) -> None:
 def test_dir_query_lists_the_appdata_store() -> None:
     image = instantiate("win10-appdata-cert", now=NOW)
     query = DirQuery(
-        id="d", path=r"{profile}\AppData\Roaming\Microsoft\SystemCertificates\My\Certificates",
-        per_user=True, content=True,
+        id="d",
+        path=r"{profile}\AppData\Roaming\Microsoft\SystemCertificates\My\Certificates",
+        per_user=True,
+        content=True,
     )
     resp = run(image, query)
     answer = resp.answer("d", OPERATOR_SID)
@@ -175,9 +208,13 @@ def test_dir_query_lists_the_appdata_store() -> None:
 
 
 def test_pnp_lists_feitian_devices_with_children() -> None:
-    one = run(instantiate("win10-compliant", now=NOW), PnpQuery(id="p", vendor_id="096e")).answer("p")
+    one = run(instantiate("win10-compliant", now=NOW), PnpQuery(id="p", vendor_id="096e")).answer(
+        "p"
+    )
     assert one is not None and len(one.devices) == 2 and any("&MI_00" in d for d in one.devices)
-    two = run(instantiate("win10-two-tokens", now=NOW), PnpQuery(id="p", vendor_id="096E")).answer("p")
+    two = run(instantiate("win10-two-tokens", now=NOW), PnpQuery(id="p", vendor_id="096E")).answer(
+        "p"
+    )
     assert two is not None and len([d for d in two.devices if "&MI_" not in d]) == 2
 
 
@@ -189,7 +226,10 @@ def test_tcp_reachable_unreachable_and_unknown(win10: HostImage) -> None:
     )
     assert (resp.answer("ok").connected, resp.answer("ok").elapsed_ms) == (True, 35)  # type: ignore[union-attr]
     assert (resp.answer("unknown").connected, resp.answer("unknown").elapsed_ms) == (False, 1500)  # type: ignore[union-attr]
-    down = run(instantiate("win10-portal-unreachable", now=NOW), TcpQuery(id="t", host="biz.sccc.com", port=443))
+    down = run(
+        instantiate("win10-portal-unreachable", now=NOW),
+        TcpQuery(id="t", host="biz.sccc.com", port=443),
+    )
     assert down.answer("t").connected is False  # type: ignore[union-attr]
 
 
@@ -211,31 +251,65 @@ def test_facts_profiles_and_processes(win10: HostImage) -> None:
 
 
 def test_set_value_then_read_sees_it_and_changed_is_honest(win10: HostImage) -> None:
-    action = SetValue(id="s", hive="HKU", sid=OPERATOR_SID, path=ZONES, name="1004", value=RegValue(t="DWORD", v=3))
+    action = SetValue(
+        id="s",
+        hive="HKU",
+        sid=OPERATOR_SID,
+        path=ZONES,
+        name="1004",
+        value=RegValue(t="DWORD", v=3),
+    )
     first = run(win10, actions=(action,)).actions[0]
-    assert (first.status, first.changed, first.before_value) == ("ok", True, RegValue(t="DWORD", v=0))
+    assert (first.status, first.changed, first.before_value) == (
+        "ok",
+        True,
+        RegValue(t="DWORD", v=0),
+    )
     assert read(win10, "HKU", ZONES, OPERATOR_SID).value("1004") == RegValue(t="DWORD", v=3)  # type: ignore[union-attr]
     again = run(win10, actions=(action,)).actions[0]
     assert (again.status, again.changed) == ("ok", False)
 
 
 def test_set_value_creates_keys_and_refuses_unloaded_hives(win10: HostImage) -> None:
-    new = SetValue(id="n", hive="HKLM", path=r"SOFTWARE\Policies\Microsoft\Edge\Recommended", name="X",
-                   value=RegValue(t="SZ", v="中文"))
+    new = SetValue(
+        id="n",
+        hive="HKLM",
+        path=r"SOFTWARE\Policies\Microsoft\Edge\Recommended",
+        name="X",
+        value=RegValue(t="SZ", v="中文"),
+    )
     result = run(win10, actions=(new,)).actions[0]
     assert result.changed and result.before_value is None
-    assert read(win10, "HKLM", r"SOFTWARE\Policies\Microsoft\Edge\Recommended").value("x").v == "中文"  # type: ignore[union-attr]
-    unloaded = SetValue(id="u", hive="HKU", sid="S-1-5-21-1004336348-1177238915-682003330-1121", path=ZONES,
-                        name="1004", value=RegValue(t="DWORD", v=0))
+    assert (
+        read(win10, "HKLM", r"SOFTWARE\Policies\Microsoft\Edge\Recommended").value("x").v == "中文"
+    )  # type: ignore[union-attr]
+    unloaded = SetValue(
+        id="u",
+        hive="HKU",
+        sid="S-1-5-21-1004336348-1177238915-682003330-1121",
+        path=ZONES,
+        name="1004",
+        value=RegValue(t="DWORD", v=0),
+    )
     refused = run(win10, actions=(unloaded,)).actions[0]
     assert refused.status == "error" and "not loaded" in (refused.error or "")
 
 
 def test_delete_value(win10: HostImage) -> None:
-    action = DeleteValue(id="d", hive="HKLM", path=r"SOFTWARE\Policies\Microsoft\Edge", name="InternetExplorerIntegrationLevel")
+    action = DeleteValue(
+        id="d",
+        hive="HKLM",
+        path=r"SOFTWARE\Policies\Microsoft\Edge",
+        name="InternetExplorerIntegrationLevel",
+    )
     result = run(win10, actions=(action,)).actions[0]
     assert result.changed and result.before_value == RegValue(t="DWORD", v=1)
-    assert read(win10, "HKLM", r"SOFTWARE\Policies\Microsoft\Edge").value("InternetExplorerIntegrationLevel") is None  # type: ignore[union-attr]
+    assert (
+        read(win10, "HKLM", r"SOFTWARE\Policies\Microsoft\Edge").value(
+            "InternetExplorerIntegrationLevel"
+        )
+        is None
+    )  # type: ignore[union-attr]
     assert run(win10, actions=(action,)).actions[0].changed is False
 
 
@@ -247,23 +321,40 @@ def test_delete_key_then_restore_key_gives_an_identical_image(win10: HostImage) 
     assert deleted.before_tree.subkey("InprocServer32") is not None
     assert read(win10, "HKLM", rf"SOFTWARE\WOW6432Node\Classes\CLSID\{CERTENROLL}") is None
     assert win10.to_state() != before
-    restored = run(win10, actions=(RestoreKey(id="r", hive="HKLM", path=path, tree=deleted.before_tree),)).actions[0]
+    restored = run(
+        win10, actions=(RestoreKey(id="r", hive="HKLM", path=path, tree=deleted.before_tree),)
+    ).actions[0]
     assert restored.status == "ok" and restored.changed
     assert win10.to_state() == before
     # Deleting what is not there changes nothing.
-    assert run(win10, actions=(DeleteKey(id="d", hive="HKLM", path=r"SOFTWARE\Nope"),)).actions[0].changed is False
+    assert (
+        run(win10, actions=(DeleteKey(id="d", hive="HKLM", path=r"SOFTWARE\Nope"),))
+        .actions[0]
+        .changed
+        is False
+    )
 
 
 def test_write_file_with_backup_and_delete(win10: HostImage) -> None:
     path = r"%ProgramData%\fleetcheck\sites.xml"
-    new = b"<site-list version=\"4\"/>"
-    result = run(win10, actions=(WriteFile(id="w", path=path, content=base64.b64encode(new).decode()),)).actions[0]
+    new = b'<site-list version="4"/>'
+    result = run(
+        win10, actions=(WriteFile(id="w", path=path, content=base64.b64encode(new).decode()),)
+    ).actions[0]
     assert result.changed and result.before_file is not None and result.before_file.exists
     assert b"biz.sccc.com" in result.before_file.content_bytes()  # type: ignore[operator]
     assert win10.file(r"C:\ProgramData\fleetcheck\sites.xml").read() == new  # type: ignore[union-attr]
-    created = run(win10, actions=(WriteFile(id="c", path=r"C:\ProgramData\fleetcheck\new.xml", content="AA=="),)).actions[0]
+    created = run(
+        win10,
+        actions=(WriteFile(id="c", path=r"C:\ProgramData\fleetcheck\new.xml", content="AA=="),),
+    ).actions[0]
     assert created.before_file is not None and not created.before_file.exists
-    gone = run(win10, actions=(WriteFile(id="x", path=r"C:\ProgramData\fleetcheck\new.xml", content="", delete=True),)).actions[0]
+    gone = run(
+        win10,
+        actions=(
+            WriteFile(id="x", path=r"C:\ProgramData\fleetcheck\new.xml", content="", delete=True),
+        ),
+    ).actions[0]
     assert gone.changed and win10.file(r"C:\ProgramData\fleetcheck\new.xml") is None
 
 
@@ -283,7 +374,9 @@ def test_import_pfx_adds_the_certificate_with_a_software_key(win10: HostImage) -
     assert store is not None and len(store.subkeys) == 2  # the old one is kept
     element = parse_element(store.subkey(thumb).value("Blob").as_bytes())  # type: ignore[union-attr]
     assert element.key_prov is not None and element.key_prov.is_software
-    assert x509.load_der_x509_certificate(element.der).not_valid_after_utc - NOW == timedelta(days=565)
+    assert x509.load_der_x509_certificate(element.der).not_valid_after_utc - NOW == timedelta(
+        days=565
+    )
     # The password appears nowhere: not in the answer, not in the persisted image.
     assert PFX_PASSWORD not in response.model_dump_json()
     assert PFX_PASSWORD not in json.dumps(win10.to_state(), ensure_ascii=False)
@@ -293,14 +386,21 @@ def test_import_pfx_wrong_password_and_no_session() -> None:
     image = instantiate("win10-compliant", now=NOW)
     pfx, _cert = _pfx()
     before = image.to_state()
-    wrong = run(image, actions=(ImportPfx(id="i", sid=OPERATOR_SID, pfx=pfx, password="guess-中文"),))
+    wrong = run(
+        image, actions=(ImportPfx(id="i", sid=OPERATOR_SID, pfx=pfx, password="guess-中文"),)
+    )
     assert (wrong.actions[0].status, wrong.actions[0].error) == ("error", MSG_BAD_PASSWORD)
     assert "guess-中文" not in wrong.model_dump_json()
     assert image.to_state() == before
     nobody = instantiate("win10-no-operator", now=NOW)
-    pending = run(nobody, actions=(ImportPfx(id="i", sid=OPERATOR_SID, pfx=pfx, password=PFX_PASSWORD),))
+    pending = run(
+        nobody, actions=(ImportPfx(id="i", sid=OPERATOR_SID, pfx=pfx, password=PFX_PASSWORD),)
+    )
     assert (pending.actions[0].status, pending.actions[0].error) == ("error", MSG_NO_SESSION)
-    garbage = run(image, actions=(ImportPfx(id="i", sid=OPERATOR_SID, pfx="bm90IGEgcGZ4", password=PFX_PASSWORD),))
+    garbage = run(
+        image,
+        actions=(ImportPfx(id="i", sid=OPERATOR_SID, pfx="bm90IGEgcGZ4", password=PFX_PASSWORD),),
+    )
     assert garbage.actions[0].status == "error" and PFX_PASSWORD not in garbage.model_dump_json()
 
 
@@ -308,10 +408,22 @@ def test_remove_cert_returns_a_backup_that_restores(win10: HostImage) -> None:
     before = win10.to_state()
     store = read(win10, "HKU", CERT_STORE_KEY, OPERATOR_SID, depth=1)
     [thumb] = list(store.subkeys)  # type: ignore[union-attr]
-    removed = run(win10, actions=(RemoveCert(id="rm", sid=OPERATOR_SID, thumbprint=thumb.lower()),)).actions[0]
-    assert removed.changed and removed.before_tree is not None and removed.before_tree.value("Blob") is not None
+    removed = run(
+        win10, actions=(RemoveCert(id="rm", sid=OPERATOR_SID, thumbprint=thumb.lower()),)
+    ).actions[0]
+    assert (
+        removed.changed
+        and removed.before_tree is not None
+        and removed.before_tree.value("Blob") is not None
+    )
     assert read(win10, "HKU", CERT_STORE_KEY, OPERATOR_SID, depth=1).subkeys == {}  # type: ignore[union-attr]
-    restore = RestoreKey(id="r", hive="HKU", sid=OPERATOR_SID, path=CERT_STORE_KEY + "\\" + thumb, tree=removed.before_tree)
+    restore = RestoreKey(
+        id="r",
+        hive="HKU",
+        sid=OPERATOR_SID,
+        path=CERT_STORE_KEY + "\\" + thumb,
+        tree=removed.before_tree,
+    )
     run(win10, actions=(restore,))
     assert win10.to_state() == before
 
@@ -320,8 +432,14 @@ def test_remove_cert_from_the_appdata_store() -> None:
     image = instantiate("win10-appdata-cert", now=NOW)
     [stored] = [f for f in image.files.values() if "systemcertificates" in f.path.lower()]
     thumb = stored.path.rsplit("\\", 1)[-1]
-    result = run(image, actions=(RemoveCert(id="rm", sid=OPERATOR_SID, thumbprint=thumb),)).actions[0]
-    assert result.changed and result.before_file is not None and result.before_file.content_bytes() == stored.read()
+    result = run(image, actions=(RemoveCert(id="rm", sid=OPERATOR_SID, thumbprint=thumb),)).actions[
+        0
+    ]
+    assert (
+        result.changed
+        and result.before_file is not None
+        and result.before_file.content_bytes() == stored.read()
+    )
     assert image.file(stored.path) is None
 
 
@@ -334,15 +452,30 @@ def test_run_installer_fixes_the_missing_driver() -> None:
     assert (result.status, result.changed) == ("ok", True)
     entry = read(image, "HKLM", uninstall)
     assert entry is not None and entry.value("DisplayName").v == "ePass2003"  # type: ignore[union-attr]
-    assert read(image, "HKLM", r"SOFTWARE\Microsoft\Cryptography\Defaults\Provider\EnterSafe ePass2003 CSP v1.0") is not None
+    assert (
+        read(
+            image,
+            "HKLM",
+            r"SOFTWARE\Microsoft\Cryptography\Defaults\Provider\EnterSafe ePass2003 CSP v1.0",
+        )
+        is not None
+    )
     missing = run(image, actions=(RunInstaller(id="x", path=r"C:\nope.exe"),)).actions[0]
     assert missing.status == "error" and "not found" in (missing.error or "")
-    slow = run(image, actions=(RunInstaller(id="s", path=r"\\fileserver\soft\ePass2003-Setup.exe", timeout_ms=1000),)).actions[0]
+    slow = run(
+        image,
+        actions=(
+            RunInstaller(id="s", path=r"\\fileserver\soft\ePass2003-Setup.exe", timeout_ms=1000),
+        ),
+    ).actions[0]
     assert slow.status == "error" and "did not finish" in (slow.error or "")
 
 
 def test_schedule_reboot_records_it(win10: HostImage) -> None:
-    response = run(win10, actions=(ScheduleReboot(id="rb", delay_s=600, message="深证通证书更新：10 分钟后重启"),))
+    response = run(
+        win10,
+        actions=(ScheduleReboot(id="rb", delay_s=600, message="深证通证书更新：10 分钟后重启"),),
+    )
     assert response.actions[0].changed
     assert response.os.pending_reboot is True
     assert win10.scheduled_reboots[0]["delay_s"] == 600
@@ -352,8 +485,17 @@ def test_actions_run_after_reads_and_each_answers_alone(win10: HostImage) -> Non
     request = ProbeRequest(
         queries=[RegistryQuery(id="z", hive="HKU", path=ZONES, per_user=True)],
         actions=[
-            SetValue(id="bad", hive="HKU", path=ZONES, name="1004", value=RegValue(t="DWORD", v=3)),  # no sid
-            SetValue(id="good", hive="HKU", sid=OPERATOR_SID, path=ZONES, name="1004", value=RegValue(t="DWORD", v=3)),
+            SetValue(
+                id="bad", hive="HKU", path=ZONES, name="1004", value=RegValue(t="DWORD", v=3)
+            ),  # no sid
+            SetValue(
+                id="good",
+                hive="HKU",
+                sid=OPERATOR_SID,
+                path=ZONES,
+                name="1004",
+                value=RegValue(t="DWORD", v=3),
+            ),
         ],
     )
     response, _ = execute(win10, request)
@@ -389,25 +531,54 @@ def full_probe() -> ProbeRequest:
         r"SOFTWARE\Microsoft\Internet Explorer\ActiveX Compatibility",
         r"SOFTWARE\WOW6432Node\Microsoft\Internet Explorer\ActiveX Compatibility",
     ]
-    queries: list[object] = [RegistryQuery(id=f"u{i}", hive="HKU", path=p, per_user=True, depth=4) for i, p in enumerate(hku)]
+    queries: list[object] = [
+        RegistryQuery(id=f"u{i}", hive="HKU", path=p, per_user=True, depth=4)
+        for i, p in enumerate(hku)
+    ]
     queries += [RegistryQuery(id=f"m{i}", hive="HKLM", path=p, depth=2) for i, p in enumerate(hklm)]
-    for clsid in (CERTENROLL, "{707C7D52-85A8-4584-8954-573EFCE77488}", "{B0EF56AD-D711-412D-BE74-A751595F3633}"):
+    for clsid in (
+        CERTENROLL,
+        "{707C7D52-85A8-4584-8954-573EFCE77488}",
+        "{B0EF56AD-D711-412D-BE74-A751595F3633}",
+    ):
         for base in (r"SOFTWARE\Classes\CLSID", r"SOFTWARE\Classes\WOW6432Node\CLSID"):
-            queries.append(RegistryQuery(id=f"ax{clsid}{base}", hive="HKLM", path=rf"{base}\{clsid}\InprocServer32", follow=[""]))
+            queries.append(
+                RegistryQuery(
+                    id=f"ax{clsid}{base}",
+                    hive="HKLM",
+                    path=rf"{base}\{clsid}\InprocServer32",
+                    follow=[""],
+                )
+            )
     queries += [
-        RegistryQuery(id="sites", hive="HKLM", path=r"SOFTWARE\Policies\Microsoft\Edge",
-                      follow=["InternetExplorerIntegrationSiteList"], follow_content=True),
-        FileQuery(id="prefs", path=r"{profile}\AppData\Local\Microsoft\Edge\User Data\Default\Preferences",
-                  per_user=True, content=True),
-        DirQuery(id="appdata", path=r"{profile}\AppData\Roaming\Microsoft\SystemCertificates\My\Certificates",
-                 per_user=True, content=True),
+        RegistryQuery(
+            id="sites",
+            hive="HKLM",
+            path=r"SOFTWARE\Policies\Microsoft\Edge",
+            follow=["InternetExplorerIntegrationSiteList"],
+            follow_content=True,
+        ),
+        FileQuery(
+            id="prefs",
+            path=r"{profile}\AppData\Local\Microsoft\Edge\User Data\Default\Preferences",
+            per_user=True,
+            content=True,
+        ),
+        DirQuery(
+            id="appdata",
+            path=r"{profile}\AppData\Roaming\Microsoft\SystemCertificates\My\Certificates",
+            per_user=True,
+            content=True,
+        ),
         PnpQuery(id="usb", vendor_id="096E"),
         TcpQuery(id="portal", host="biz.sccc.com", port=443),
     ]
     return ProbeRequest(queries=queries)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("name", ["win10-compliant", "win7-compliant", "win11-compliant", "win7-x86-compliant"])
+@pytest.mark.parametrize(
+    "name", ["win10-compliant", "win7-compliant", "win11-compliant", "win7-x86-compliant"]
+)
 def test_a_whole_probe_accounts_well_under_a_second(name: str) -> None:
     response, work = execute(instantiate(name, now=NOW), full_probe())
     assert isinstance(work, WorkReport)

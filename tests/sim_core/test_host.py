@@ -44,7 +44,9 @@ def host() -> SimulatedHost:
 
 
 def test_runs_the_shipped_bootstrap_and_agent(host: SimulatedHost) -> None:
-    response = probe(host, ProbeRequest(queries=[RegistryQuery(id="z", hive="HKU", path=ZONES, per_user=True)]))
+    response = probe(
+        host, ProbeRequest(queries=[RegistryQuery(id="z", hive="HKU", path=ZONES, per_user=True)])
+    )
     assert response.os.hostname == "TRADE-PC09"
     assert response.os.caption == "Microsoft Windows 10 专业版"  # escaped as \uXXXX on the wire
     assert response.answer("z", OPERATOR_SID).key.value("1803").v == 0  # type: ignore[union-attr]
@@ -75,7 +77,10 @@ def test_a_modified_agent_byte_is_refused(host: SimulatedHost) -> None:
     [
         (b"", "expected 2 base64 lines"),
         (b"not base64!\nnope\n", "not base64"),
-        (base64.b64encode(b"x") + b"\n" + base64.b64encode(b'{"schema_version": 7}') + b"\n", "contract"),
+        (
+            base64.b64encode(b"x") + b"\n" + base64.b64encode(b'{"schema_version": 7}') + b"\n",
+            "contract",
+        ),
     ],
 )
 def test_payload_errors_exit_2(host: SimulatedHost, payload: bytes, message: str) -> None:
@@ -86,9 +91,15 @@ def test_payload_errors_exit_2(host: SimulatedHost, payload: bytes, message: str
 
 @pytest.mark.parametrize(
     ("exe", "args", "word"),
-    [("ipconfig", [], "ipconfig"), ("cmd", ["/c", "dir"], "dir"), ("whoami.exe", ["/all"], "whoami.exe")],
+    [
+        ("ipconfig", [], "ipconfig"),
+        ("cmd", ["/c", "dir"], "dir"),
+        ("whoami.exe", ["/all"], "whoami.exe"),
+    ],
 )
-def test_other_commands_get_cmds_not_recognized(host: SimulatedHost, exe: str, args: list[str], word: str) -> None:
+def test_other_commands_get_cmds_not_recognized(
+    host: SimulatedHost, exe: str, args: list[str], word: str
+) -> None:
     result = host.run(exe, args, b"")
     assert result.exit_code == 1 and result.stdout == ""
     assert result.stderr == (
@@ -103,12 +114,25 @@ def test_powershell_with_other_arguments_is_refused(host: SimulatedHost) -> None
 
 def test_fixes_persist_across_a_restart(tmp_path: Path) -> None:
     state = tmp_path / "pc09"
-    first = SimulatedHost.from_image("win10-zone-flags-wrong", {"hostname": "TRADE-PC09"}, NOW, state_dir=state)
+    first = SimulatedHost.from_image(
+        "win10-zone-flags-wrong", {"hostname": "TRADE-PC09"}, NOW, state_dir=state
+    )
     assert (state / STATE_FILE).is_file()
-    fix = SetValue(id="f", hive="HKU", sid=OPERATOR_SID, path=ZONES, name="1004", value=RegValue(t="DWORD", v=0))
+    fix = SetValue(
+        id="f",
+        hive="HKU",
+        sid=OPERATOR_SID,
+        path=ZONES,
+        name="1004",
+        value=RegValue(t="DWORD", v=0),
+    )
     probe(first, ProbeRequest(actions=[fix]))
-    second = SimulatedHost.from_image("win10-zone-flags-wrong", {"hostname": "other"}, NOW, state_dir=state)
-    response = probe(second, ProbeRequest(queries=[RegistryQuery(id="z", hive="HKU", path=ZONES, per_user=True)]))
+    second = SimulatedHost.from_image(
+        "win10-zone-flags-wrong", {"hostname": "other"}, NOW, state_dir=state
+    )
+    response = probe(
+        second, ProbeRequest(queries=[RegistryQuery(id="z", hive="HKU", path=ZONES, per_user=True)])
+    )
     assert response.os.hostname == "TRADE-PC09"  # the state wins over a fresh instantiation
     assert response.answer("z", OPERATOR_SID).key.value("1004").v == 0  # type: ignore[union-attr]
     assert second.snapshot() == first.snapshot()
@@ -130,17 +154,28 @@ def test_a_damaged_state_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_rollback_gives_an_identical_snapshot(host: SimulatedHost) -> None:
     before = host.snapshot()
     path = r"SOFTWARE\Classes\WOW6432Node\CLSID\{707C7D52-85A8-4584-8954-573EFCE77488}"
-    deleted = probe(host, ProbeRequest(actions=[DeleteKey(id="d", hive="HKLM", path=path)])).actions[0]
+    deleted = probe(
+        host, ProbeRequest(actions=[DeleteKey(id="d", hive="HKLM", path=path)])
+    ).actions[0]
     assert host.snapshot() != before
-    probe(host, ProbeRequest(actions=[RestoreKey(id="r", hive="HKLM", path=path, tree=deleted.before_tree)]))  # type: ignore[arg-type]
+    probe(
+        host,
+        ProbeRequest(
+            actions=[RestoreKey(id="r", hive="HKLM", path=path, tree=deleted.before_tree)]
+        ),
+    )  # type: ignore[arg-type]
     assert host.snapshot() == before
 
 
 def test_login_logout_and_pending_import(tmp_path: Path) -> None:
     host = SimulatedHost.from_image("win10-no-operator", now=NOW, state_dir=tmp_path)
     password = "P@ss-2026-口令"
-    data, _cert = certgen.make_pfx(certgen.LeafSpec(cn="F00504Y0007#0", days_left=500), NOW, password)
-    action = ImportPfx(id="i", sid=OPERATOR_SID, pfx=base64.b64encode(data).decode(), password=password)
+    data, _cert = certgen.make_pfx(
+        certgen.LeafSpec(cn="F00504Y0007#0", days_left=500), NOW, password
+    )
+    action = ImportPfx(
+        id="i", sid=OPERATOR_SID, pfx=base64.b64encode(data).decode(), password=password
+    )
     pending = probe(host, ProbeRequest(actions=[action]))
     assert pending.actions[0].error == MSG_NO_SESSION
     assert not any(p.console for p in pending.profiles)
@@ -151,7 +186,9 @@ def test_login_logout_and_pending_import(tmp_path: Path) -> None:
     state_text = (tmp_path / STATE_FILE).read_text(encoding="utf-8")
     assert password not in state_text and done.actions[0].thumbprint in state_text  # type: ignore[operator]
     host.logout(OPERATOR_SID)
-    after = probe(host, ProbeRequest(queries=[RegistryQuery(id="z", hive="HKU", path=ZONES, per_user=True)]))
+    after = probe(
+        host, ProbeRequest(queries=[RegistryQuery(id="z", hive="HKU", path=ZONES, per_user=True)])
+    )
     assert after.answer("z", OPERATOR_SID) is None  # hive unloaded: no answer for that user
     with pytest.raises(KeyError):
         host.login("TRADE\\nobody")

@@ -3,7 +3,6 @@ views, certificates) do what the docstring of fleetcheck.sim.image promises."""
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -34,7 +33,7 @@ def certificates(image: HostImage, sid: str) -> list[tuple[str, x509.Certificate
     assert prof is not None
     store = prof.hive.find(CERT_STORE_KEY)
     found = []
-    for _low, (name, node) in (store.subkeys.items() if store else []):
+    for _low, (name, node) in store.subkeys.items() if store else []:
         blob = node.get("Blob")
         assert blob is not None
         element = parse_element(blob.as_bytes())
@@ -53,12 +52,26 @@ def test_every_shipped_image_instantiates(name: str) -> None:
 def test_the_catalogue_covers_every_platform_and_failure() -> None:
     names = set(shipped_images())
     expected = {
-        "win7-compliant", "win7-x86-compliant", "win10-compliant", "win11-compliant",
-        "win10-no-trusted-site", "win10-zone-flags-wrong", "win7-no-2200", "win10-no-ie-mode",
-        "win10-certenroll-old", "win10-activex-disabled", "win10-no-feitian-driver",
-        "win10-two-tokens", "win10-cert-expiring", "win10-cert-expired",
-        "win10-hardware-cert-hash0", "win10-no-cert", "win10-portal-unreachable",
-        "win10-no-operator", "win10-machine-policy", "win10-download-restricted",
+        "win7-compliant",
+        "win7-x86-compliant",
+        "win10-compliant",
+        "win11-compliant",
+        "win10-no-trusted-site",
+        "win10-zone-flags-wrong",
+        "win7-no-2200",
+        "win10-no-ie-mode",
+        "win10-certenroll-old",
+        "win10-activex-disabled",
+        "win10-no-feitian-driver",
+        "win10-two-tokens",
+        "win10-cert-expiring",
+        "win10-cert-expired",
+        "win10-hardware-cert-hash0",
+        "win10-no-cert",
+        "win10-portal-unreachable",
+        "win10-no-operator",
+        "win10-machine-policy",
+        "win10-download-restricted",
     }
     assert expected <= names
 
@@ -66,7 +79,10 @@ def test_the_catalogue_covers_every_platform_and_failure() -> None:
 def test_os_facts_per_platform() -> None:
     win7 = instantiate("win7-compliant", now=NOW).os
     assert (win7.version, win7.ps_version, win7.clr_version, win7.edge_version) == (
-        "6.1.7601", "2.0", "2.0.50727.8806", None,
+        "6.1.7601",
+        "2.0",
+        "2.0.50727.8806",
+        None,
     )
     win11 = instantiate("win11-compliant", now=NOW).os
     assert (win11.build, win11.ie_version) == (22631, None)
@@ -76,13 +92,19 @@ def test_os_facts_per_platform() -> None:
 def test_placeholders_fill_per_pc_values() -> None:
     image = instantiate(
         "win10-compliant",
-        {"hostname": "TRADE-PC42", "operator": "TRADE\\交易员42", "operator_name": "交易员42",
-         "gateway_cert": "F00999Y0042#0"},
+        {
+            "hostname": "TRADE-PC42",
+            "operator": "TRADE\\交易员42",
+            "operator_name": "交易员42",
+            "gateway_cert": "F00999Y0042#0",
+        },
         now=NOW,
     )
     prof = image.profile(OPERATOR_SID)
     assert image.os.hostname == "TRADE-PC42"
-    assert prof is not None and prof.user == "TRADE\\交易员42" and prof.path == "C:\\Users\\交易员42"
+    assert (
+        prof is not None and prof.user == "TRADE\\交易员42" and prof.path == "C:\\Users\\交易员42"
+    )
     [(_thumb, cert, _kp)] = certificates(image, OPERATOR_SID)
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "F00999Y0042#0"
 
@@ -107,7 +129,10 @@ def test_bad_yaml_names_file_line_and_column(tmp_path: Path) -> None:
 
 def test_schema_errors_name_the_field(tmp_path: Path) -> None:
     path = tmp_path / "typo.yaml"
-    path.write_text(BASE + "profiles:\n  - sid: ${operator_sid}\n    certificates: [{cn: x, kind: floppy}]\n", encoding="utf-8")
+    path.write_text(
+        BASE + "profiles:\n  - sid: ${operator_sid}\n    certificates: [{cn: x, kind: floppy}]\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ImageError, match=r"typo\.yaml: profiles\.0\.certificates\.0\.kind"):
         instantiate(path, now=NOW)
     path.write_text(BASE + "colour: blue\n", encoding="utf-8")
@@ -139,7 +164,9 @@ def test_extends_null_deletes_a_key_tree_and_values(tmp_path: Path) -> None:
 
 def test_profiles_merge_by_sid_and_keep_the_rest() -> None:
     image = instantiate("win10-zone-flags-wrong", now=NOW)
-    zones = image.profile(OPERATOR_SID).hive.find(r"Software\Microsoft\Windows\CurrentVersion\Internet Settings\Zones\2")  # type: ignore[union-attr]
+    zones = image.profile(OPERATOR_SID).hive.find(
+        r"Software\Microsoft\Windows\CurrentVersion\Internet Settings\Zones\2"
+    )  # type: ignore[union-attr]
     assert zones is not None
     assert zones.get("1004") == RegValue(t="DWORD", v=3)
     assert zones.get("1201") == RegValue(t="DWORD", v=1)  # inherited from the base
@@ -167,8 +194,12 @@ def test_short_value_forms() -> None:
 
 
 def test_wow6432node_classes_is_one_tree_on_x64(win10: HostImage) -> None:
-    via_classes = win10.hklm.find(r"SOFTWARE\Classes\WOW6432Node\CLSID\{33BBBFD1-0A97-4339-9032-F68F19CB3030}")
-    via_wow = win10.hklm.find(r"software\wow6432node\classes\clsid\{33bbbfd1-0a97-4339-9032-f68f19cb3030}")
+    via_classes = win10.hklm.find(
+        r"SOFTWARE\Classes\WOW6432Node\CLSID\{33BBBFD1-0A97-4339-9032-F68F19CB3030}"
+    )
+    via_wow = win10.hklm.find(
+        r"software\wow6432node\classes\clsid\{33bbbfd1-0a97-4339-9032-f68f19cb3030}"
+    )
     assert via_classes is not None and via_classes is via_wow
     # The 64-bit view does not have the 32-bit control.
     assert win10.hklm.find(r"SOFTWARE\Classes\CLSID\{33BBBFD1-0A97-4339-9032-F68F19CB3030}") is None
@@ -177,13 +208,23 @@ def test_wow6432node_classes_is_one_tree_on_x64(win10: HostImage) -> None:
 def test_x86_image_has_no_wow6432node_and_native_registrations() -> None:
     image = instantiate("win7-x86-compliant", now=NOW)
     assert image.hklm.find(r"SOFTWARE\WOW6432Node") is None
-    assert image.hklm.find(r"SOFTWARE\Classes\CLSID\{707C7D52-85A8-4584-8954-573EFCE77488}\InprocServer32") is not None
-    assert image.hklm.find(r"SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall\ePass2003") is not None
+    assert (
+        image.hklm.find(
+            r"SOFTWARE\Classes\CLSID\{707C7D52-85A8-4584-8954-573EFCE77488}\InprocServer32"
+        )
+        is not None
+    )
+    assert (
+        image.hklm.find(r"SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall\ePass2003")
+        is not None
+    )
     assert "ProgramFiles(x86)" not in image.env
 
 
 def test_activex_sugar_registers_file_with_version(win10: HostImage) -> None:
-    server = win10.hklm.find(r"SOFTWARE\WOW6432Node\Classes\CLSID\{33BBBFD1-0A97-4339-9032-F68F19CB3030}\InprocServer32")
+    server = win10.hklm.find(
+        r"SOFTWARE\WOW6432Node\Classes\CLSID\{33BBBFD1-0A97-4339-9032-F68F19CB3030}\InprocServer32"
+    )
     assert server is not None
     path = server.get("")
     assert path is not None and isinstance(path.v, str)
@@ -226,15 +267,21 @@ def test_no_cert_and_appdata_store() -> None:
     assert certificates(instantiate("win10-no-cert", now=NOW), OPERATOR_SID) == []
     image = instantiate("win10-appdata-cert", now=NOW)
     assert certificates(image, OPERATOR_SID) == []
-    folder = "c:\\users\\交易员01\\appdata\\roaming\\microsoft\\systemcertificates\\my\\certificates\\"
+    folder = (
+        "c:\\users\\交易员01\\appdata\\roaming\\microsoft\\systemcertificates\\my\\certificates\\"
+    )
     [stored] = [f for key, f in image.files.items() if key.startswith(folder)]
     element = parse_element(stored.read())
     assert stored.path.rsplit("\\", 1)[-1] == certgen.thumbprint(element.der)
 
 
 def test_profile_list_and_browser_versions_are_in_the_registry(win10: HostImage) -> None:
-    plist = win10.hklm.find(r"SOFTWARE\Microsoft\Windows NT\CurrentVersion\ProfileList" + "\\" + OPERATOR_SID)
-    assert plist is not None and plist.get("ProfileImagePath") == RegValue(t="EXPAND_SZ", v="C:\\Users\\交易员01")
+    plist = win10.hklm.find(
+        r"SOFTWARE\Microsoft\Windows NT\CurrentVersion\ProfileList" + "\\" + OPERATOR_SID
+    )
+    assert plist is not None and plist.get("ProfileImagePath") == RegValue(
+        t="EXPAND_SZ", v="C:\\Users\\交易员01"
+    )
     ie = win10.hklm.find(r"SOFTWARE\Microsoft\Internet Explorer")
     assert ie is not None and ie.get("svcVersion") == RegValue(t="SZ", v=win10.os.ie_version)
 
@@ -244,8 +291,15 @@ def test_state_round_trip_is_exact(win10: HostImage) -> None:
     again = HostImage.from_state(state)
     assert again.to_state() == state
     # The shared 32-bit Classes tree is persisted once and comes back under both names.
-    assert again.hklm.find(r"SOFTWARE\WOW6432Node\Classes\CLSID\{33BBBFD1-0A97-4339-9032-F68F19CB3030}") is not None
-    assert again.hklm.find(r"SOFTWARE\Classes\WOW6432Node\CLSID") is again.hklm.find(r"SOFTWARE\WOW6432Node\Classes\CLSID")
+    assert (
+        again.hklm.find(
+            r"SOFTWARE\WOW6432Node\Classes\CLSID\{33BBBFD1-0A97-4339-9032-F68F19CB3030}"
+        )
+        is not None
+    )
+    assert again.hklm.find(r"SOFTWARE\Classes\WOW6432Node\CLSID") is again.hklm.find(
+        r"SOFTWARE\WOW6432Node\Classes\CLSID"
+    )
 
 
 def test_damaged_state_is_a_clear_error() -> None:
@@ -257,7 +311,9 @@ def test_damaged_state_is_a_clear_error() -> None:
 
 def test_json_schema_describes_the_format() -> None:
     schema = image_schema()
-    assert {"os", "registry", "profiles", "files", "tcp", "installers", "extends"} <= set(schema["properties"])
+    assert {"os", "registry", "profiles", "files", "tcp", "installers", "extends"} <= set(
+        schema["properties"]
+    )
     assert "CertificateSpec" in schema["$defs"]
 
 
@@ -269,16 +325,23 @@ def test_load_spec_needs_no_clock() -> None:
 def test_naive_now_is_taken_as_utc() -> None:
     image = instantiate("win10-compliant", now=datetime(2026, 3, 2, 9, 0))
     [(_t, cert, _k)] = certificates(image, OPERATOR_SID)
-    assert cert.not_valid_after_utc == datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc) + timedelta(days=200)
+    assert cert.not_valid_after_utc == datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc) + timedelta(
+        days=200
+    )
 
 
 def test_an_office_of_many_pcs_shares_a_few_keys() -> None:
     images = [
-        instantiate("win10-compliant", {"hostname": f"PC{i:03d}", "gateway_cert": f"F{i:05d}Y0001#0"}, now=NOW)
+        instantiate(
+            "win10-compliant",
+            {"hostname": f"PC{i:03d}", "gateway_cert": f"F{i:05d}Y0001#0"},
+            now=NOW,
+        )
         for i in range(30)
     ]
     keys = {
-        certificates(img, OPERATOR_SID)[0][1].public_key().public_numbers().n for img in images  # type: ignore[union-attr]
+        certificates(img, OPERATOR_SID)[0][1].public_key().public_numbers().n
+        for img in images  # type: ignore[union-attr]
     }
     assert 1 <= len(keys) <= certgen.POOL_SIZE
     thumbs = {certificates(img, OPERATOR_SID)[0][0] for img in images}

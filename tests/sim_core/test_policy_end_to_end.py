@@ -65,12 +65,21 @@ def test_image_fails_exactly_its_requirements(name: str, policies, request_: Pro
     image = instantiate(name, now=NOW)
     response, work = execute(image, request_)
     gateway_cert = str(load_spec(name).vars["gateway_cert"])
-    evaluation = evaluate_host(policies, response, host_vars={"gateway_cert": gateway_cert}, now=NOW)
+    evaluation = evaluate_host(
+        policies, response, host_vars={"gateway_cert": gateway_cert}, now=NOW
+    )
     assert evaluation.operator is not None and evaluation.operator.user == "TRADE\\交易员01"
     requirement = {check.id: check.requirement for policy in policies for check in policy.checks}
-    failed = {f.requirement or requirement[f.check_id] for f in evaluation.findings if f.status.value == "fail"}
-    others = {(f.check_id, f.status.value) for f in evaluation.findings
-              if f.status.value not in ("pass", "fail", "not_applicable")}
+    failed = {
+        f.requirement or requirement[f.check_id]
+        for f in evaluation.findings
+        if f.status.value == "fail"
+    }
+    others = {
+        (f.check_id, f.status.value)
+        for f in evaluation.findings
+        if f.status.value not in ("pass", "fail", "not_applicable")
+    }
     assert failed == EXPECTED_FAILURES[name]
     assert others == set()
     if name != "win10-portal-unreachable":
@@ -79,7 +88,9 @@ def test_image_fails_exactly_its_requirements(name: str, policies, request_: Pro
 
 def test_no_operator_means_user_checks_are_not_evaluated(policies, request_: ProbeRequest) -> None:  # type: ignore[no-untyped-def]
     response, _ = execute(instantiate("win10-no-operator", now=NOW), request_)
-    evaluation = evaluate_host(policies, response, host_vars={"gateway_cert": "F00504Y0007#0"}, now=NOW)
+    evaluation = evaluate_host(
+        policies, response, host_vars={"gateway_cert": "F00504Y0007#0"}, now=NOW
+    )
     statuses = {f.status.value for f in evaluation.findings}
     assert evaluation.operator is None
     assert "not_evaluated" in statuses and "fail" not in statuses
