@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import datetime, timezone
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,7 @@ def summarize(run: RunResult, total: int, thresholds: dict[str, int], *, interru
     summary = ScanSummary(total=total, swept=len(run.hosts), interrupted=interrupted)
     failing: Counter[str] = Counter()
     titles: dict[str, Text] = {}
+    seen_certs: set[tuple[str, str]] = set()
     for host in run.hosts:
         if host.status is not HostStatus.ok:
             summary.unprobed[host.error_class or host.status.value] += 1
@@ -105,7 +107,10 @@ def summarize(run: RunResult, total: int, thresholds: dict[str, int], *, interru
                 titles[key] = finding.title
             if finding.check_type == "certificate":
                 cert = _expiring(host, finding.details, thresholds.get(key, DEFAULT_CERT_THRESHOLD_DAYS))
-                if cert is not None:
+                # Several checks (present, kind, validity) look at the same certificate.
+                ident = (host.host, str(finding.details.get("thumbprint") or finding.details.get("subject_cn")))
+                if cert is not None and ident not in seen_certs:
+                    seen_certs.add(ident)
                     summary.expiring.append(cert)
     summary.failing_checks = [(key, count, titles[key]) for key, count in failing.most_common(top)]
     summary.expiring.sort(key=lambda c: (c.days_left, c.host))
@@ -395,7 +400,8 @@ def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: i
         fail(T("--inventory-out 需要与 --keep-running 一起使用", "--inventory-out needs --keep-running"))
     with tempfile.TemporaryDirectory(prefix="fleetcheck-demo-") as state:
         click.echo(tr(T("正在启动模拟办公室…", "starting the simulated office…"), lang), err=True)
-        with start_office(demo_office_path(), Path(state)) as office:
+        # The office's certificates are made relative to today, like a real office's.
+        with start_office(demo_office_path(), Path(state), now=datetime.now(timezone.utc)) as office:
             inventory_path = Path(state) / "inventory.yaml"
             office.write_inventory(inventory_path)
             try:
