@@ -24,16 +24,18 @@ from pydantic import Field
 
 from fleetcheck.agent.contract import Query
 from fleetcheck.checks.base import CheckBase, Description, EvalContext, Outcome, register
-from fleetcheck.checks.ie_zones import ZONE_NAMES, effective_zone_action, zone_queries
+from fleetcheck.checks.ie_zones import effective_zone_action, zone_queries
 from fleetcheck.findings import FindingStatus
 from fleetcheck.i18n import T
 
 ACTION_NAMES = {
-    1004: "下载未签名的 ActiveX 控件 Download unsigned ActiveX controls",
-    1803: "文件下载 File download",
-    2200: "文件下载的自动提示 Automatic prompting for file downloads",
-    2201: "ActiveX 控件自动提示 Automatic prompting for ActiveX controls",
+    1004: ("下载未签名的 ActiveX 控件", "Download unsigned ActiveX controls"),
+    1803: ("文件下载", "File download"),
+    2200: ("文件下载的自动提示", "Automatic prompting for file downloads"),
+    2201: ("ActiveX 控件自动提示", "Automatic prompting for ActiveX controls"),
 }
+ZONE_LABELS = {0: ("本地计算机", "Local Machine"), 1: ("本地 Intranet", "Local intranet"),
+               2: ("受信任的站点", "Trusted sites"), 3: ("Internet", "Internet"), 4: ("受限制的站点", "Restricted sites")}
 VALUE_NAMES = {0: "启用 Enable", 1: "提示 Prompt", 3: "禁用 Disable"}
 
 
@@ -65,25 +67,25 @@ def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
         "security_hklm_only": eff.hklm_only,
     }
     expected = _render(spec.expected)
-    label = ACTION_NAMES.get(spec.action, str(spec.action))
-    zone = ZONE_NAMES.get(spec.zone, str(spec.zone))
+    label = ACTION_NAMES.get(spec.action, (str(spec.action), str(spec.action)))
+    zone = ZONE_LABELS.get(spec.zone, (str(spec.zone), str(spec.zone)))
     if eff.raw is not None and eff.value is None:
         return Outcome(
             FindingStatus.fail,
             expected=expected,
             observed=f"{eff.raw.v!r}",
             source=eff.source,
-            message=T(f"{zone} 的 {label} 不是数字", f"{label} in {zone} is not a number"),
+            message=T(f"{zone[0]}的“{label[0]}”不是数字", f"{label[1]} in {zone[1]} is not a number"),
             details=details,
         )
     if eff.value == spec.expected:
         return Outcome(FindingStatus.passed, expected, _render(eff.value), eff.source, details=details)
     if eff.value is None:
-        msg = T(f"{zone} 的“{label}”在任何位置都未设置", f"{label} in {zone} is not set anywhere")
+        msg = T(f"{zone[0]}的“{label[0]}”在任何位置都未设置", f"{label[1]} in {zone[1]} is not set anywhere")
     else:
         msg = T(
-            f"{zone} 的“{label}”生效值为 {_render(eff.value)}，应为 {expected}",
-            f"{label} in {zone} is {_render(eff.value)}, expected {expected}",
+            f"{zone[0]}的“{label[0]}”生效值为 {eff.value}，应为 {spec.expected}",
+            f"{label[1]} in {zone[1]} is {eff.value}, expected {spec.expected}",
         )
     if eff.hklm_only:
         msg = T(
