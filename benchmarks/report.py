@@ -14,10 +14,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "report"))
 
-from report_factory import big_run  # noqa: E402
+from report_factory import big_run
 
-from fleetcheck.report.model import build_report  # noqa: E402
-from fleetcheck.report.render import render_csv, render_html, render_json, render_junit  # noqa: E402
+from fleetcheck.report.model import build_report
+from fleetcheck.report.render import render_csv, render_html, render_json, render_junit
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ under ``$XDG_DATA_HOME/fleetcheck/``). The scan calls
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -49,7 +50,7 @@ def _title(text: str) -> RichText:
     return RichText(text, style="bold")
 
 
-def _db_option(f):  # type: ignore[no-untyped-def]
+def _db_option(f: Callable[..., None]) -> Callable[..., None]:
     return click.option("--db", "db_url", envvar="FLEETCHECK_DB", default=None, help=_DB_HELP)(f)
 
 

@@ -20,21 +20,22 @@ from __future__ import annotations
 
 import shlex
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from fleetcheck.findings import Finding, FindingStatus, FixMode, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.readiness import (
-    STATE_LABELS,
     SCCC_PACK,
+    STATE_LABELS,
     ReadinessState,
     gateway_certificates,
     host_readiness,
 )
 
-REPORT_SCHEMA = "fleetcheck-report/1"
+REPORT_SCHEMA: Literal["fleetcheck-report/1"] = "fleetcheck-report/1"
 _OK = {FindingStatus.passed, FindingStatus.not_applicable, FindingStatus.waived}
 
 FINDING_STATUS_LABELS: dict[FindingStatus, Text] = {

@@ -76,7 +76,8 @@ def _store_exists(db_url: str | None) -> bool:
         return True  # let Store.open report the bad URL
     if url.get_backend_name() != "sqlite":
         return True
-    return bool(url.database) and url.database != ":memory:" and Path(url.database).exists()
+    database = url.database
+    return bool(database) and database != ":memory:" and Path(str(database)).exists()
 
 
 def trend_points(summaries: list[RunSummary]) -> list[TrendPoint]:

@@ -300,12 +300,13 @@ def render_junit(model: ReportModel) -> bytes:
             elif f.status in ("not_applicable", "not_evaluated", "waived"):
                 ET.SubElement(case, "skipped", message=_x(f.message or f.status_label))
                 counts["skipped"] += 1
-        for key, value in counts.items():
-            suite.set(key, str(value))
-            totals[key] += value
-    for key, value in totals.items():
-        root.set(key, str(value))
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+        for key, count in counts.items():
+            suite.set(key, str(count))
+            totals[key] += count
+    for key, count in totals.items():
+        root.set(key, str(count))
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data
 
 
 def render(model: ReportModel, fmt: ReportFormat) -> bytes:

@@ -161,7 +161,7 @@ class Store:
 
     # -- opening -------------------------------------------------------------------------
     @classmethod
-    def open(cls, url: str | None = None) -> "Store":
+    def open(cls, url: str | None = None) -> Store:
         """Open (creating or upgrading) the store at ``url`` (see :func:`resolve_db_url`)."""
         resolved = resolve_db_url(url)
         try:
@@ -203,7 +203,7 @@ class Store:
     def close(self) -> None:
         self._engine.dispose()
 
-    def __enter__(self) -> "Store":
+    def __enter__(self) -> Store:  # noqa: PYI034 - Store is not subclassed; Self needs 3.11
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -15,8 +15,8 @@ Rules for the next engineer (fix actions, audit log):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection

@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from report_factory import XSS, golden_run  # type: ignore[import-not-found]
 
 from fleetcheck.report.model import build_report
 from fleetcheck.report.render import write_report
-
-from report_factory import XSS, golden_run  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.browser
 

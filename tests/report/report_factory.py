@@ -129,9 +129,10 @@ def host(name: str, *, branch: str = "深圳总部", groups: list[str] | None = 
          cert_user: str | None = None) -> HostResult:
     """A host: every check passes unless overridden; ``operator=None`` ⇒ user checks not evaluated."""
     op = f"TRADE\\trader{name[-3:]}" if operator == "auto" else operator
-    base = dict(address=f"10.1.{int(name[-3:]) // 250}.{int(name[-3:]) % 250 + 1}",
-                groups=groups or ["traders"], branch=branch,
-                started=T0, finished=T0 + timedelta(seconds=2))
+    base: dict[str, Any] = {
+        "address": f"10.1.{int(name[-3:]) // 250}.{int(name[-3:]) % 250 + 1}",
+        "groups": groups or ["traders"], "branch": branch,
+        "started": T0, "finished": T0 + timedelta(seconds=2)}
     if status is not HostStatus.ok:
         return HostResult(host=name, status=status, error_class=error_class, error=error,
                           attempts=2, **base)

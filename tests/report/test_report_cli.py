@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from report_factory import T0, finding, golden_run, host  # type: ignore[import-not-found]
 
 from fleetcheck.cli import main
 from fleetcheck.findings import FindingStatus
 from fleetcheck.report.publish import record_and_report
-
-from report_factory import T0, finding, golden_run, host  # type: ignore[import-not-found]
 
 
 @pytest.fixture()
@@ -102,5 +101,5 @@ def test_hostile_names_are_not_rich_markup(tmp_path: Path, monkeypatch: pytest.M
     run = golden_run()
     run.hosts[0] = host("pc-sz-001", cert_user="[bold red]TRADE\\x[/bold red]")
     record_and_report(run, tmp_path)
-    code, out = run_cli("certs")
+    _, out = run_cli("certs")
     assert "[bold red]TRADE\\x[/bold red]" in out

@@ -9,13 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from report_factory import T0, finding, golden_run, host  # type: ignore[import-not-found]
 
 from fleetcheck.findings import FindingStatus, HostStatus
 from fleetcheck.readiness import ReadinessState, host_readiness
 from fleetcheck.report.diff import diff_runs
 from fleetcheck.report.model import TrendPoint, build_report, expiry_class, report_json_schema
-
-from report_factory import T0, finding, golden_run, host  # type: ignore[import-not-found]
 
 GOLDEN = Path(__file__).parent / "golden"
 REGEN = os.environ.get("FLEETCHECK_REGEN_GOLDEN") == "1"  # FLEETCHECK_REGEN_GOLDEN=1 pytest tests/report

@@ -11,12 +11,17 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import jsonschema
+from report_factory import XSS, finding, golden_run, host  # type: ignore[import-not-found]
 
 from fleetcheck.findings import FindingStatus
 from fleetcheck.report.model import build_report, report_json_schema
-from fleetcheck.report.render import neutralise_cell, render_csv, render_html, render_json, render_junit
-
-from report_factory import XSS, finding, golden_run, host  # type: ignore[import-not-found]
+from fleetcheck.report.render import (
+    neutralise_cell,
+    render_csv,
+    render_html,
+    render_json,
+    render_junit,
+)
 
 HYPERLINK = '=HYPERLINK("http://x")'
 

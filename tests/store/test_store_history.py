@@ -8,12 +8,18 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from report_factory import T0, golden_run  # type: ignore[import-not-found]
 
 from fleetcheck.findings import HostStatus
-from fleetcheck.store import RunNotFound, Store, StoreError, default_db_url, resolve_db_url
-from fleetcheck.store import migrations, schema
-
-from report_factory import T0, golden_run  # type: ignore[import-not-found]
+from fleetcheck.store import (
+    RunNotFound,
+    Store,
+    StoreError,
+    default_db_url,
+    migrations,
+    resolve_db_url,
+    schema,
+)
 
 
 @pytest.fixture()
