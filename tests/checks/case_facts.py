@@ -324,3 +324,46 @@ class HostImage:
 def build_facts(request: ProbeRequest, desc: dict[str, Any] | None, now: dt.datetime) -> ProbeResponse:
     """The agent's answer to ``request`` on the host described by ``desc``."""
     return HostImage(desc, now).probe(request)
+
+
+# --------------------------------------------------------------------------- whole hosts
+
+_ZONES = r"Software\Microsoft\Windows\CurrentVersion\Internet Settings\Zones\2"
+_CERTENROLL = "{33BBBFD1-0A97-4339-9032-F68F19CB3030}"
+_JITVCTK = "{707C7D52-85A8-4584-8954-573EFCE77488}"
+
+
+def compliant_host(win7: bool = False, gateway_cert: str = "F00504Y0007#0") -> dict[str, Any]:
+    """A PC that passes every check of the shipped SCCC pack (Windows 10 unless win7)."""
+    registry: dict[str, Any] = {
+        rf"HKLM\SOFTWARE\Classes\WOW6432Node\CLSID\{_CERTENROLL}\InprocServer32": {"": r"C:\Windows\SysWOW64\JITCertEnroll.ocx"},
+        rf"HKLM\SOFTWARE\Classes\WOW6432Node\CLSID\{_JITVCTK}\InprocServer32": {"": r"C:\Windows\SysWOW64\JITComVCTK_S.dll"},
+        r"HKLM\SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall\ePass2003": {
+            "DisplayName": "ePass2003", "DisplayVersion": "1.1.20.1212", "Publisher": "飞天诚信"},
+    }
+    files: dict[str, Any] = {
+        r"C:\Windows\SysWOW64\JITCertEnroll.ocx": {"version": "2.0.4.8"},
+        r"C:\Windows\SysWOW64\JITComVCTK_S.dll": {"version": "2.0.24.42"},
+    }
+    desc: dict[str, Any] = {
+        "registry": registry,
+        "files": files,
+        "user_registry": {
+            _ZONES: {"1803": 0, "2201": 0, "1004": 0, "2200": 0},
+            r"Software\Microsoft\Windows\CurrentVersion\Internet Settings\ZoneMap\Domains\sccc.com\biz": {"https": 2},
+        },
+        "pnp": {"096E": [r"USB\VID_096E&PID_0703\5&1A2B&0&1", r"USB\VID_096E&PID_0703&MI_00\6&2B&0&0"]},
+        "tcp": {"biz.sccc.com:443": True},
+        "certs": [{"cn": gateway_cert, "kind": "file", "days": 200}],
+    }
+    if win7:
+        desc["os"] = {"version": "6.1.7601", "build": 7601, "caption": "Microsoft Windows 7 旗舰版",
+                      "ps_version": "2.0", "clr_version": "2.0.50727.8806"}
+    else:
+        registry[r"HKLM\SOFTWARE\Policies\Microsoft\Edge"] = {
+            "InternetExplorerIntegrationLevel": 1,
+            "InternetExplorerIntegrationSiteList": r"C:\ProgramData\fleetcheck\sccc-sites.xml",
+        }
+        files[r"C:\ProgramData\fleetcheck\sccc-sites.xml"] = {
+            "content": '<site-list version="1"><site url="biz.sccc.com"><open-in>IE11</open-in></site></site-list>'}
+    return desc
