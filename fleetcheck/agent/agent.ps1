@@ -1484,7 +1484,7 @@ try {
     try {
         foreach ($cert in $certs) {
             if ($cert.HasPrivateKey) {
-                $store.Add($cert)
+                [void]$store.Add($cert)
                 [void]$thumbprints.Add($cert.Thumbprint)
             }
         }
