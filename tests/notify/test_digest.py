@@ -12,7 +12,8 @@ from fleetcheck.notify.digest import (
     render_text,
     should_send,
 )
-from .fleet import cert, down_host, failing_host, ok_host, office
+
+from .fleet import cert, down_host, failing_host, office, ok_host
 
 
 def test_compliance_counts_unreachable_hosts_as_not_compliant() -> None:

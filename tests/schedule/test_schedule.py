@@ -340,7 +340,7 @@ def test_task_command_line_round_trips_through_cmd_and_argv_rules(tmp_path: Path
     prefix = '/d /s /c "'
     assert arguments.startswith(prefix) and arguments.endswith('"')
     inner = arguments[len(prefix) : -1]  # cmd /s strips exactly the outer quotes
-    program_and_args, redirect, log = inner.partition(" >> ")
+    program_and_args, _, log = inner.partition(" >> ")
     assert _argv_w(program_and_args) == list(spec.command)
     assert log.endswith(" 2>&1") and _argv_w(log[: -len(" 2>&1")]) == [str(spec.log)]
     # only the redirection is visible to cmd.exe; every & | < > ^ ( ) of the arguments sits inside quotes
