@@ -155,13 +155,17 @@ _RANK = {
 }
 
 
-def _render_spec(spec: CheckBase, variables: Mapping[str, Any]) -> CheckBase:
+def _render_spec(spec: CheckBase, variables: Mapping[str, Any], memo: dict[str, str]) -> CheckBase:
+    """The spec with its templated fields rendered (``memo``: per host and policy)."""
     names: frozenset[str] = getattr(type(spec), "templated_fields", frozenset())
     update: dict[str, Any] = {}
     for name in names:
         value = getattr(spec, name, None)
         if is_template(value):
-            update[name] = render(value, dict(variables))
+            text = memo.get(value)
+            if text is None:
+                text = memo[value] = render(value, dict(variables))
+            update[name] = text
     return spec.model_copy(update=update) if update else spec
 
 
@@ -263,8 +267,10 @@ def evaluate_host(
     for policy in policies:
         defaults = getattr(policy, "vars", None) or {}
         variables = {**defaults, **host_vars} if defaults else base_vars
+        memo: dict[str, str] = {}
         for check in policy.checks:
-            outcome, spec = _evaluate_check(check, facts, variables, contexts, machine_ctx, operator, note, f"{policy.id}/{check.id}@{host}")
+            where = f"{policy.id}/{check.id}@{host}"
+            outcome, spec = _evaluate_check(check, facts, variables, memo, contexts, machine_ctx, operator, note, where)
             finding = _finding(policy.id, spec, outcome)
             if waivers:
                 finding = _apply_waiver(finding, waivers, host, group_list, day)
@@ -276,6 +282,7 @@ def _evaluate_check(
     check: CheckBase,
     facts: ProbeResponse,
     variables: Mapping[str, Any],
+    memo: dict[str, str],
     contexts: dict[str, EvalContext],
     machine_ctx: EvalContext,
     operator: Profile | None,
@@ -288,7 +295,7 @@ def _evaluate_check(
     if not holds(check.when, facts.os, dict(variables)):
         return Outcome(FindingStatus.not_applicable), check
     try:
-        spec = _render_spec(check, variables)
+        spec = _render_spec(check, variables, memo)
     except TemplateError as exc:
         return Outcome(FindingStatus.error, message=exc.message, details={"variable": exc.variable}), check
     if check.scope != "user":

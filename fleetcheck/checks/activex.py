@@ -30,6 +30,8 @@ the Add-on List policy ``...\\Policies\\...\\Ext\\CLSID`` value ``{CLSID}`` = "0
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from typing import Any, Literal
 
 from fleetcheck.agent.contract import FileInfo, Query, RegistryQuery
@@ -53,35 +55,40 @@ class Spec(CheckBase):
     name: str | None = None  # for messages only; never used to find the control
 
 
-def _registrations(clsid: str) -> list[tuple[str, RegistryQuery, bool]]:
-    return [
+@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+def _registrations(clsid: str) -> tuple[tuple[str, RegistryQuery, bool], ...]:
+    return (
         ("用户 32 位 user 32-bit", reg_query("HKU", rf"Software\Classes\WOW6432Node\CLSID\{clsid}\InprocServer32", follow=("",)), True),
         ("用户 user", reg_query("HKU", rf"Software\Classes\CLSID\{clsid}\InprocServer32", follow=("",)), True),
         ("32 位 32-bit", reg_query("HKLM", rf"SOFTWARE\Classes\WOW6432Node\CLSID\{clsid}\InprocServer32", follow=("",)), False),
         ("64 位/本机 native", reg_query("HKLM", rf"SOFTWARE\Classes\CLSID\{clsid}\InprocServer32", follow=("",)), False),
-    ]
+    )
 
 
+@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
 def _dist_unit(clsid: str) -> RegistryQuery:
     return reg_query("HKLM", rf"SOFTWARE\Microsoft\Code Store Database\Distribution Units\{clsid}", depth=1)
 
 
+@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
 def _ext_settings(clsid: str) -> RegistryQuery:
     return reg_query("HKU", rf"Software\Microsoft\Windows\CurrentVersion\Ext\Settings\{clsid}")
 
 
-def _policies() -> list[tuple[str, RegistryQuery, bool]]:
-    return [
+@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+def _policies() -> tuple[tuple[str, RegistryQuery, bool], ...]:
+    return (
         ("计算机策略 machine policy", reg_query("HKLM", "SOFTWARE\\" + POLICY_EXT), False),
         ("用户策略 user policy", reg_query("HKU", "Software\\" + POLICY_EXT), True),
-    ]
+    )
 
 
-def _kill_bits(clsid: str) -> list[RegistryQuery]:
-    return [
+@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+def _kill_bits(clsid: str) -> tuple[RegistryQuery, ...]:
+    return (
         reg_query("HKLM", rf"SOFTWARE\Microsoft\Internet Explorer\ActiveX Compatibility\{clsid}"),
         reg_query("HKLM", rf"SOFTWARE\WOW6432Node\Microsoft\Internet Explorer\ActiveX Compatibility\{clsid}"),
-    ]
+    )
 
 
 def queries(spec: Spec) -> list[Query]:

@@ -30,6 +30,8 @@ Each host's blobs are parsed once, however many certificate checks there are
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -89,10 +91,12 @@ class Spec(CheckBase):
         return value
 
 
+@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
 def _reg_query() -> RegistryQuery:
     return reg_query("HKU", REG_STORE, depth=1)
 
 
+@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
 def _dir_query() -> DirQuery:
     return dir_query(FILE_STORE, per_user=True, content=True)
 

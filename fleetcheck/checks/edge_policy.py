@@ -25,6 +25,8 @@ is R8's ``ie_mode_site`` check.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -101,13 +103,14 @@ class Spec(CheckBase):
         return EdgeSetting(name=self.name, equals=self.equals, allowed=self.allowed, absent_ok=self.absent_ok)
 
 
-def _layers() -> list[tuple[str, RegistryQuery, bool]]:
-    return [
+@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+def _layers() -> tuple[tuple[str, RegistryQuery, bool], ...]:
+    return (
         ("计算机强制策略 machine policy", reg_query("HKLM", EDGE), False),
         ("用户强制策略 user policy", reg_query("HKU", USER_EDGE), True),
         ("计算机推荐策略 machine recommended", reg_query("HKLM", EDGE + r"\Recommended"), False),
         ("用户推荐策略 user recommended", reg_query("HKU", USER_EDGE + r"\Recommended"), True),
-    ]
+    )
 
 
 def queries(spec: Spec) -> list[Query]:

@@ -31,6 +31,8 @@ machine preference); within a tree the most specific entry wins.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -59,31 +61,34 @@ LAYER_MACHINE_PREF = "计算机首选项 machine preference"
 DOMAINS_DEPTH = 4
 
 
+@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
 def policy_root_query() -> RegistryQuery:
     """The machine Internet Settings policy key (``Security_HKLM_only`` lives here)."""
     return reg_query("HKLM", POLICY_IS)
 
 
-def zone_queries(zone: int) -> list[RegistryQuery]:
+@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+def zone_queries(zone: int) -> tuple[RegistryQuery, ...]:
     """Every key the effective value of an action in ``zone`` depends on."""
-    return [
+    return (
         policy_root_query(),
         reg_query("HKLM", f"{POLICY_IS}\\Zones\\{zone}"),
         reg_query("HKU", f"{USER_POLICY_IS}\\Zones\\{zone}"),
         reg_query("HKU", f"{USER_PREF_IS}\\Zones\\{zone}"),
         reg_query("HKLM", f"{PREF_IS}\\Zones\\{zone}"),
-    ]
+    )
 
 
-def zonemap_queries() -> list[RegistryQuery]:
+@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+def zonemap_queries() -> tuple[RegistryQuery, ...]:
     """Every key URL-to-zone resolution depends on."""
-    return [
+    return (
         policy_root_query(),
         reg_query("HKLM", f"{POLICY_IS}\\ZoneMapKey"),
         reg_query("HKU", f"{USER_POLICY_IS}\\ZoneMapKey"),
         reg_query("HKU", f"{USER_PREF_IS}\\ZoneMap\\Domains", depth=DOMAINS_DEPTH),
         reg_query("HKLM", f"{PREF_IS}\\ZoneMap\\Domains", depth=DOMAINS_DEPTH),
-    ]
+    )
 
 
 def hklm_only(ctx: EvalContext) -> bool:

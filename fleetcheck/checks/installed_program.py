@@ -18,6 +18,8 @@ have been installed by a bundle that writes no Uninstall entry).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import re
 from typing import Any, Literal
 
@@ -60,14 +62,16 @@ class Spec(CheckBase):
         return [_regex(v) or "" for v in value]
 
 
-def _uninstall_queries() -> list[tuple[str, RegistryQuery, bool]]:
-    return [
+@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+def _uninstall_queries() -> tuple[tuple[str, RegistryQuery, bool], ...]:
+    return (
         ("64 位/本机 native", reg_query("HKLM", "SOFTWARE\\" + UNINSTALL, depth=1), False),
         ("32 位 32-bit", reg_query("HKLM", "SOFTWARE\\WOW6432Node\\" + UNINSTALL, depth=1), False),
         ("用户 user", reg_query("HKU", "Software\\" + UNINSTALL, depth=1), True),
-    ]
+    )
 
 
+@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
 def _csp_query() -> RegistryQuery:
     return reg_query("HKLM", CSP_KEY, depth=1)
 
