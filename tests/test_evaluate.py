@@ -130,3 +130,34 @@ def test_select_operator_prefers_console_user() -> None:
     by_name = select_operator(facts, {"operator": "a"})
     assert by_name is not None and by_name.user == "CORP\\a"
     assert select_operator(facts, {"operator": "CORP\\zz"}) is None
+
+
+def test_cli_evaluate_table_json_and_bad_facts(tmp_path: Path, pack: Any) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from fleetcheck.cli import main
+
+    desc = compliant_host()
+    desc["tcp"] = {}
+    facts = build_facts(compile_request([pack]), desc, NOW)
+    facts_path = tmp_path / "facts.json"
+    facts_path.write_text(facts.model_dump_json(), encoding="utf-8")
+    vars_path = tmp_path / "vars.yaml"
+    vars_path.write_text("gateway_cert: 'F00504Y0007#0'\n", encoding="utf-8")
+    policy = str(policies_dir() / "sccc-gateway-cert.yaml")
+    runner = CliRunner()
+    args = ["evaluate", "--facts", str(facts_path), "--policy", policy, "--host-vars", str(vars_path),
+            "--now", "2025-06-01T10:00:00+08:00"]
+    res = runner.invoke(main, args)
+    assert res.exit_code == 1, res.output
+    assert "不合规" in res.output and "portal-reachable" in res.output
+    res = runner.invoke(main, ["--lang", "en", *args, "--format", "json"])
+    doc = json.loads(res.output)
+    by_id = {f["check_id"]: f["status"] for f in doc["findings"]}
+    assert by_id["portal-reachable"] == "fail" and by_id["gateway-cert-present"] == "pass"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema_version": 1, "os": {}', encoding="utf-8")
+    res = runner.invoke(main, ["--lang", "en", "evaluate", "--facts", str(bad), "--policy", policy])
+    assert res.exit_code == 2 and "not JSON" in res.output and "Traceback" not in res.output

@@ -1,0 +1,164 @@
+"""``fleetcheck evaluate``: judge recorded facts offline, without touching any PC.
+
+    fleetcheck evaluate --facts PC-SZ-014.json [--policy PATH] [--host-vars vars.yaml]
+                        [--waivers waivers.yaml] [--now 2025-06-01T10:00:00+08:00]
+                        [--format table|json]
+
+``--facts`` is one agent response (a ProbeResponse JSON document), or a host
+result that holds one under ``"facts"`` (what ``scan`` stores). Without
+``--policy`` the shipped policy packs are used. ``--now`` defaults to the
+current time (certificate days left depend on it).
+
+Exit codes: 0 every finding passes (or is not applicable / waived),
+1 something fails, errors or is not evaluated, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from fleetcheck.agent.contract import ProbeResponse
+from fleetcheck.commands.common import EXIT_NONCOMPLIANT, EXIT_OK, fail, lang_of
+from fleetcheck.evaluate import compile_request, evaluate_host
+from fleetcheck.findings import Finding, FindingStatus
+from fleetcheck.i18n import T, tr
+from fleetcheck.policy.loader import PolicyError, load_policies, load_waivers, shipped_policy_paths
+
+_OK = {FindingStatus.passed, FindingStatus.not_applicable, FindingStatus.waived}
+_STATUS = {
+    "pass": ("通过", "pass"),
+    "fail": ("不合规", "FAIL"),
+    "error": ("错误", "ERROR"),
+    "not_applicable": ("不适用", "n/a"),
+    "not_evaluated": ("未评估", "not evaluated"),
+    "waived": ("已豁免", "waived"),
+}
+
+
+def register(main: click.Group) -> None:
+    main.add_command(evaluate_cmd)
+
+
+def read_facts(path: Path) -> ProbeResponse:
+    """The ProbeResponse in ``path``; exits 2 with a clear reason when it is not one."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(T(f"无法读取事实文件 {path}：{exc}", f"cannot read the facts file {path}: {exc}"))
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(T(f"{path}:{exc.lineno}:{exc.colno}: 不是 JSON（{exc.msg}）",
+               f"{path}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg})"))
+    if isinstance(doc, dict) and isinstance(doc.get("facts"), dict):
+        doc = doc["facts"]
+    if not isinstance(doc, dict):
+        fail(T(f"{path}: 应为一个 JSON 对象（代理的应答）", f"{path}: expected a JSON object (an agent response)"))
+    try:
+        return ProbeResponse.model_validate(doc)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()[:8]]
+        more = exc.error_count() - len(lines)
+        tail = f"\n  … +{more}" if more > 0 else ""
+        body = "\n".join(lines) + tail
+        fail(T(f"{path}: 不是有效的代理应答（{exc.error_count()} 处问题）：\n{body}\n请提供 scan 保存的事实 JSON",
+               f"{path}: not a valid agent response ({exc.error_count()} problems):\n{body}\n"
+               "give the facts JSON a scan recorded"))
+
+
+def read_host_vars(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, YAMLError) as exc:
+        fail(T(f"无法读取主机变量文件 {path}：{exc}", f"cannot read the host-vars file {path}: {exc}"))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        fail(T(f"{path}: 主机变量应为映射（name: value）", f"{path}: host vars must be a mapping (name: value)"))
+    return {str(k): v for k, v in data.items()}
+
+
+def _now(text: str | None) -> dt.datetime:
+    if text is None:
+        return dt.datetime.now(dt.timezone.utc)  # the CLI is the edge: it may read the clock
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        fail(T(f"--now {text!r} 不是 ISO 8601 时间（如 2025-06-01T10:00:00+08:00）",
+               f"--now {text!r} is not an ISO 8601 time (e.g. 2025-06-01T10:00:00+08:00)"))
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+
+
+def _table(findings: list[Finding], lang: str) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    zh = lang != "en"
+    table = Table(show_lines=False)
+    for head in (("检查", "check"), ("状态", "status"), ("严重性", "severity"),
+                 ("实际值", "observed"), ("说明", "message")):
+        table.add_column(head[0] if zh else head[1])
+    for f in findings:
+        label = _STATUS[f.status.value][0 if zh else 1]
+        message = tr(f.message, "zh" if zh else "en")
+        table.add_row(f"{tr(f.title, 'zh' if zh else 'en')}\n[dim]{f.check_id}[/dim]", label,
+                      f.severity.value, f.observed or "", message, )
+    console = Console(record=True, width=140, force_terminal=False)
+    with console.capture() as cap:
+        console.print(table)
+    return cap.get()
+
+
+@click.command(name="evaluate")
+@click.option("--facts", "facts_path", required=True, type=click.Path(path_type=Path),
+              help="代理应答 JSON / an agent response (ProbeResponse) JSON file")
+@click.option("--policy", "policy_paths", multiple=True, type=click.Path(path_type=Path),
+              help="策略文件或目录（默认内置策略）/ policy file or folder (default: shipped packs)")
+@click.option("--host-vars", "vars_path", type=click.Path(path_type=Path),
+              help="主机变量 YAML/JSON（如 gateway_cert、operator）/ host variables file")
+@click.option("--waivers", "waivers_path", type=click.Path(path_type=Path), help="豁免文件 / waivers file")
+@click.option("--host", "host", default="", help="主机名（用于豁免匹配）/ host name, for waivers")
+@click.option("--now", "now_text", help="评估时刻 ISO 8601 / evaluation time, ISO 8601")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def evaluate_cmd(facts_path: Path, policy_paths: tuple[Path, ...], vars_path: Path | None,
+                 waivers_path: Path | None, host: str, now_text: str | None, fmt: str) -> None:
+    """离线评估已采集的事实 / evaluate recorded facts offline against policies."""
+    lang = lang_of()
+    try:
+        policies = load_policies(policy_paths or shipped_policy_paths())
+        waivers = load_waivers(waivers_path, policies) if waivers_path else []
+    except PolicyError as exc:
+        fail(exc.format(lang))
+    facts = read_facts(facts_path)
+    host_vars = read_host_vars(vars_path)
+    now = _now(now_text)
+    missing = {q.id for q in compile_request(policies).queries} - {a.id for a in facts.answers}
+    result = evaluate_host(policies, facts, host_vars=host_vars, now=now, waivers=waivers,
+                           host=host or facts.os.hostname)
+    if fmt == "json":
+        doc = {
+            "host": host or facts.os.hostname,
+            "operator": result.operator.user if result.operator else None,
+            "findings": [f.model_dump(mode="json") for f in result.findings],
+        }
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+    else:
+        who = result.operator.user or result.operator.sid if result.operator else tr(
+            result.operator_note or T("无", "none"), lang)
+        click.echo(tr(T(f"主机 {host or facts.os.hostname}，操作员：{who}", f"host {host or facts.os.hostname}, operator: {who}"), lang))
+        if missing:
+            click.echo(tr(T(f"注意：事实中缺少 {len(missing)} 个查询的应答（不是用这些策略采集的？）",
+                            f"note: the facts lack answers to {len(missing)} queries (collected with other policies?)"), lang))
+        click.echo(_table(result.findings, lang))
+    ok = all(f.status in _OK for f in result.findings)
+    raise SystemExit(EXIT_OK if ok else EXIT_NONCOMPLIANT)
