@@ -143,10 +143,18 @@ def _v2_branch_details_certificates(conn: Connection) -> None:
         )
 
 
+def _v3_changes_audit(conn: Connection) -> None:
+    """Fix actions with their rollback data, and the hash-chained audit log (new tables only)."""
+    from fleetcheck.store import audit_schema
+
+    audit_schema.create_v3(conn)
+
+
 #: Ordered migrations; index + 1 is the version each one produces.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1_initial,
     _v2_branch_details_certificates,
+    _v3_changes_audit,
 )
 CURRENT_VERSION = len(MIGRATIONS)
 
