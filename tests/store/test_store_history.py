@@ -147,7 +147,7 @@ def test_v1_database_is_upgraded_and_keeps_its_data(tmp_path: Path) -> None:
     with sqlite3.connect(path) as raw:
         raw.executescript(V1_DDL)
     with Store.open(str(path)) as store:  # a plain path means a SQLite file
-        assert store.schema_version() == 2
+        assert store.schema_version() == migrations.CURRENT_VERSION
         run = store.load_run("v1-run")
         assert run.started == datetime(2024, 2, 1, 1, 30, tzinfo=timezone.utc)
         assert [h.host for h in run.hosts] == ["pc-old-01", "pc-old-02"]
@@ -164,7 +164,7 @@ def test_v1_database_is_upgraded_and_keeps_its_data(tmp_path: Path) -> None:
         assert store.load_run("latest").hosts[0].branch == "深圳总部"
         assert [r.run_id for r in store.list_runs()] == ["run-20250303-0930", "v1-run"]
     with Store.open(str(path)) as again:  # reopening does not migrate twice
-        assert again.schema_version() == 2
+        assert again.schema_version() == migrations.CURRENT_VERSION
 
 
 def test_not_a_fleetcheck_database(tmp_path: Path) -> None:
