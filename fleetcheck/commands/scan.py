@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 from pydantic import SecretStr
@@ -42,6 +42,9 @@ from fleetcheck.inventory import (
 )
 from fleetcheck.runner import DEFAULT_FORKS, DEFAULT_TIMEOUT_S, SweepOutcome, policy_sweep
 from fleetcheck.transport import auth_unavailable
+
+if TYPE_CHECKING:
+    from fleetcheck.notify import NotifyConfig
 
 DEFAULT_OUT = "fleetcheck-out"
 DEMO_OUT = "fleetcheck-demo"
@@ -274,7 +277,8 @@ class SweepProgress:
 
 
 def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[Any], waivers: Sequence[Any], *,
-              forks: int, timeout_s: float, out_dir: Path, fmt: str, progress_stream: TextIO | None = None) -> int:
+              forks: int, timeout_s: float, out_dir: Path, fmt: str, progress_stream: TextIO | None = None,
+              notify: NotifyConfig | None = None) -> int:
     """Sweep, write files, print the summary; the exit code."""
     lang = lang_of()
     hosts = [inventory.hosts[name] for name in host_names]
@@ -302,6 +306,7 @@ def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[An
         progress.close()
         log.close()
     elapsed = time.monotonic() - started
+    previous = _previous_for_notify(notify, out_dir)  # --notify: read before results.json is replaced
     results_path = write_results(outcome.run, out_dir)
     extra = after_sweep(outcome.run, out_dir)
     summary = summarize(outcome.run, len(hosts), certificate_thresholds(policies), interrupted=outcome.interrupted)
@@ -310,7 +315,44 @@ def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[An
     else:
         click.echo(render_summary(summary, lang, elapsed))
         click.echo(("  结果文件：" if lang == "zh" else "  results: ") + ", ".join(str(p) for p in [results_path, *extra]))
+    _notify(notify, outcome.run, previous, out_dir, lang)
     return summary.exit_code
+
+
+# --------------------------------------------------------------------------- --notify (fleetcheck.notify)
+# Notifications never change the results or the exit code; failures are printed once per channel.
+
+
+def _load_notify(path: str | None) -> NotifyConfig | None:
+    if path is None:
+        return None
+    from fleetcheck.notify import NotifyConfigError, load_notify_config
+
+    try:
+        return load_notify_config(path)
+    except NotifyConfigError as exc:
+        fail(exc.format(lang_of()))
+
+
+def _previous_for_notify(notify: NotifyConfig | None, out_dir: Path) -> RunResult | None:
+    if notify is None:
+        return None
+    from fleetcheck.notify import load_previous_results
+
+    return load_previous_results(out_dir / "results.json")
+
+
+def _notify(notify: NotifyConfig | None, run: RunResult, previous: RunResult | None, out_dir: Path, lang: Lang) -> None:
+    if notify is None:
+        return
+    from fleetcheck.notify import notify_after_scan
+
+    report = out_dir / "report.html"
+    results = notify_after_scan(notify, run, previous, report if report.is_file() else None, lang=lang,
+                                report=lambda message: click.echo(message, err=True))
+    for result in results:
+        if result.ok:
+            click.echo(result.describe(lang), err=True)
 
 
 def _load_policies(paths: Sequence[str]) -> list[Any]:
@@ -353,8 +395,10 @@ def _warn(texts: Sequence[Text]) -> None:
               help="结果目录 / output folder")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--ask-pass", is_flag=True, help="提示输入一次 WinRM 密码 / prompt once for the WinRM password")
+@click.option("--notify", "notify_path", type=click.Path(dir_okay=False),
+              help="扫描后按此配置发送通知（见 notify.example.yaml）/ send notifications after the sweep")
 def scan(inventory_path: Path, policy_paths: tuple[str, ...], waivers_path: str | None, limit: str | None,
-         forks: int, timeout_s: float, out_dir: Path, fmt: str, ask_pass: bool) -> None:
+         forks: int, timeout_s: float, out_dir: Path, fmt: str, ask_pass: bool, notify_path: str | None) -> None:
     """扫描清单中的主机 / sweep the hosts of an inventory over WinRM."""
     sources = PasswordSources()
     if ask_pass:
@@ -370,8 +414,9 @@ def scan(inventory_path: Path, policy_paths: tuple[str, ...], waivers_path: str 
     _warn([*inventory.warnings, *warnings])
     policies = _load_policies(policy_paths)
     waivers = _load_waivers(waivers_path, policies)
+    notify = _load_notify(notify_path)
     sys.exit(run_sweep(inventory, names, policies, waivers, forks=forks, timeout_s=timeout_s,
-                       out_dir=out_dir, fmt=fmt))
+                       out_dir=out_dir, fmt=fmt, notify=notify))
 
 
 # --------------------------------------------------------------------------- demo

@@ -9,7 +9,12 @@
 
 from fleetcheck.notify.config import NotifyConfig, NotifyConfigError, load_notify_config
 from fleetcheck.notify.digest import Digest, build_digest, should_send
-from fleetcheck.notify.dispatch import DeliveryResult, RetryPolicy, notify_after_scan
+from fleetcheck.notify.dispatch import (
+    DeliveryResult,
+    RetryPolicy,
+    load_previous_results,
+    notify_after_scan,
+)
 
 __all__ = [
     "DeliveryResult",
@@ -19,6 +24,7 @@ __all__ = [
     "RetryPolicy",
     "build_digest",
     "load_notify_config",
+    "load_previous_results",
     "notify_after_scan",
     "should_send",
 ]

@@ -38,7 +38,7 @@ from fleetcheck.notify.config import (
 )
 from fleetcheck.notify.digest import Digest, build_digest, should_send
 
-__all__ = ["DeliveryResult", "RetryPolicy", "deliver", "notify_after_scan"]
+__all__ = ["DeliveryResult", "RetryPolicy", "deliver", "load_previous_results", "notify_after_scan"]
 
 log = logging.getLogger("fleetcheck.notify")
 
@@ -95,6 +95,8 @@ def _send(channel: Channel, digest: Digest, ctx: SendContext, label: str) -> Non
 def _failure(label: str, channel_type: str, attempts: int, text: Text) -> DeliveryResult:
     what_zh = f"尝试 {attempts} 次均失败" if attempts > 1 else "失败"
     what_en = f"failed after {attempts} attempts" if attempts > 1 else "failed"
+    # Channel errors start with their label for standalone use; the wrapper names it already.
+    text = T(text.zh.removeprefix(f"{label}："), text.en.removeprefix(f"{label}: "))
     kind_zh = "" if label.startswith(channel_type) else f"（{channel_type}）"
     kind_en = "" if label.startswith(channel_type) else f" ({channel_type})"
     full = T(
@@ -135,6 +137,25 @@ def deliver(
     return _failure(label, channel.type, attempts, last)
 
 
+def _report(report: Callable[[str], None] | None, message: str) -> None:
+    if report is None:
+        log.warning("%s", message)
+    else:
+        report(message)
+
+
+def load_previous_results(path: Path) -> RunResult | None:
+    """The RunResult in ``path`` (a previous sweep's ``results.json``), or None when absent or unreadable.
+
+    Used as the "previous run" when no store is configured: read it before the
+    new sweep overwrites the file.
+    """
+    try:
+        return RunResult.model_validate_json(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
 def notify_after_scan(
     config: str | Path | NotifyConfig,
     current: RunResult,
@@ -145,13 +166,15 @@ def notify_after_scan(
     retry: RetryPolicy | None = None,
     env: Mapping[str, str] | None = None,
     now: Callable[[], float] = time.time,
+    report: Callable[[str], None] | None = None,
 ) -> list[DeliveryResult]:
     """Notify every configured channel about ``current`` (compared with ``previous``).
 
     Never raises and never changes the scan's outcome: a bad config, a missing
     secret or a down server become failed :class:`DeliveryResult` entries, and
-    each failure is logged exactly once (logger ``fleetcheck.notify``, WARNING,
-    bilingual text in the message language, secrets masked). When
+    each failure is reported exactly once, secrets masked: through ``report``
+    when given (the CLI passes a function printing to stderr), else logged
+    (logger ``fleetcheck.notify``, WARNING) in the message language. When
     ``notify_on`` says there is nothing to send, every channel comes back with
     ``skipped=True``.
 
@@ -171,7 +194,7 @@ def notify_after_scan(
             f"通知配置无效，未发送任何通知：\n{exc.format('zh')}",
             f"The notification config is not valid; nothing was sent:\n{exc.format('en')}",
         )
-        log.warning("%s", tr(text, lang))
+        _report(report, tr(text, lang))
         return [DeliveryResult(channel="config", type="config", ok=False, error=text)]
     msg_lang: Lang = cfg.lang or lang
     report_url = cfg.report_url.replace("{run_id}", current.run_id) if cfg.report_url else None
@@ -195,6 +218,6 @@ def notify_after_scan(
         )
         result = deliver(channel, label, digest, ctx, retry or RetryPolicy())
         if not result.ok and result.error is not None:
-            log.warning("%s", redactor(tr(result.error, msg_lang)))
+            _report(report, redactor(tr(result.error, msg_lang)))
         results.append(result)
     return results
