@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 
 from fleetcheck.certstore import CertBlobError, parse_element
 
-__all__ = ["CertInfo", "CertParseError", "parse_store_blob", "days_left"]
+__all__ = ["CertInfo", "CertParseError", "days_left", "parse_store_blob"]
 
 Kind = Literal["file", "hardware"]
 Store = Literal["registry", "appdata"]

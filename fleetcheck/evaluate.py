@@ -37,7 +37,7 @@ from fleetcheck.i18n import T, Text
 from fleetcheck.policy.waivers import Waiver
 from fleetcheck.templating import TemplateError, is_template, render
 
-__all__ = ["HostEvaluation", "compile_request", "select_operator", "evaluate_host", "OFFICE_TZ"]
+__all__ = ["OFFICE_TZ", "HostEvaluation", "compile_request", "evaluate_host", "select_operator"]
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def _render_spec(spec: CheckBase, variables: Mapping[str, Any], memo: dict[str, 
     update: dict[str, Any] = {}
     for name in names:
         value = getattr(spec, name, None)
-        if is_template(value):
+        if isinstance(value, str) and is_template(value):
             text = memo.get(value)
             if text is None:
                 text = memo[value] = render(value, dict(variables))
@@ -175,7 +175,7 @@ def _run(spec: CheckBase, ctx: EvalContext, where: str) -> Outcome:
         return reg.evaluate(spec, ctx)
     except FactError as exc:
         return Outcome(FindingStatus.error, message=exc.message)
-    except Exception as exc:  # one broken check must not spoil the host
+    except Exception as exc:  # noqa: BLE001 - one broken check must not spoil the host
         log.warning("check %s raised %s; reported as an error finding", where, type(exc).__name__)
         name = type(exc).__name__
         return Outcome(

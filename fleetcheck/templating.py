@@ -16,11 +16,12 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
 
 from fleetcheck.i18n import T, Text
 
-__all__ = ["TemplateError", "is_template", "render", "check_syntax"]
+__all__ = ["TemplateError", "check_syntax", "is_template", "render"]
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 _MISSING_ATTR = re.compile(r"has no attribute '([^']+)'")

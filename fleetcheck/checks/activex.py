@@ -30,8 +30,7 @@ the Add-on List policy ``...\\Policies\\...\\Ext\\CLSID`` value ``{CLSID}`` = "0
 
 from __future__ import annotations
 
-from functools import lru_cache
-
+from functools import cache
 from typing import Any, Literal
 
 from fleetcheck.agent.contract import FileInfo, Query, RegistryQuery
@@ -55,7 +54,7 @@ class Spec(CheckBase):
     name: str | None = None  # for messages only; never used to find the control
 
 
-@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+@cache  # queries are frozen; building them is the hot path
 def _registrations(clsid: str) -> tuple[tuple[str, RegistryQuery, bool], ...]:
     return (
         ("用户 32 位 user 32-bit", reg_query("HKU", rf"Software\Classes\WOW6432Node\CLSID\{clsid}\InprocServer32", follow=("",)), True),
@@ -65,17 +64,17 @@ def _registrations(clsid: str) -> tuple[tuple[str, RegistryQuery, bool], ...]:
     )
 
 
-@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+@cache  # queries are frozen; building them is the hot path
 def _dist_unit(clsid: str) -> RegistryQuery:
     return reg_query("HKLM", rf"SOFTWARE\Microsoft\Code Store Database\Distribution Units\{clsid}", depth=1)
 
 
-@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+@cache  # queries are frozen; building them is the hot path
 def _ext_settings(clsid: str) -> RegistryQuery:
     return reg_query("HKU", rf"Software\Microsoft\Windows\CurrentVersion\Ext\Settings\{clsid}")
 
 
-@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+@cache  # queries are frozen; building them is the hot path
 def _policies() -> tuple[tuple[str, RegistryQuery, bool], ...]:
     return (
         ("计算机策略 machine policy", reg_query("HKLM", "SOFTWARE\\" + POLICY_EXT), False),
@@ -83,7 +82,7 @@ def _policies() -> tuple[tuple[str, RegistryQuery, bool], ...]:
     )
 
 
-@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+@cache  # queries are frozen; building them is the hot path
 def _kill_bits(clsid: str) -> tuple[RegistryQuery, ...]:
     return (
         reg_query("HKLM", rf"SOFTWARE\Microsoft\Internet Explorer\ActiveX Compatibility\{clsid}"),

@@ -30,17 +30,24 @@ Each host's blobs are parsed once, however many certificate checks there are
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import re
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from fleetcheck.agent.contract import DirQuery, Query, RegistryQuery
 from fleetcheck.certinfo import CertInfo, CertParseError, parse_store_blob
-from fleetcheck.checks.base import CheckBase, Description, EvalContext, Outcome, dir_query, reg_query, register
+from fleetcheck.checks.base import (
+    CheckBase,
+    Description,
+    EvalContext,
+    Outcome,
+    dir_query,
+    reg_query,
+    register,
+)
 from fleetcheck.checks.facts import answer_of, reg_location
 from fleetcheck.findings import FindingStatus, Severity
 from fleetcheck.i18n import T, Text
@@ -73,7 +80,7 @@ class Spec(CheckBase):
         return data
 
     @model_validator(mode="after")
-    def _cn_choice(self) -> "Spec":
+    def _cn_choice(self) -> Spec:
         if self.cn is not None and self.cn_pattern is not None:
             raise ValueError("give either 'cn' or 'cn_pattern', not both")
         if self.scope != "user":
@@ -91,12 +98,12 @@ class Spec(CheckBase):
         return value
 
 
-@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+@cache  # queries are frozen; building them is the hot path
 def _reg_query() -> RegistryQuery:
     return reg_query("HKU", REG_STORE, depth=1)
 
 
-@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+@cache  # queries are frozen; building them is the hot path
 def _dir_query() -> DirQuery:
     return dir_query(FILE_STORE, per_user=True, content=True)
 

@@ -25,8 +25,7 @@ is R8's ``ie_mode_site`` check.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
+from functools import cache
 from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -54,7 +53,7 @@ class EdgeSetting(BaseModel):
     absent_ok: bool = False
 
     @model_validator(mode="after")
-    def _one_expectation(self) -> "EdgeSetting":
+    def _one_expectation(self) -> EdgeSetting:
         if self.equals is not None and self.allowed is not None:
             raise ValueError("give either 'equals' or 'allowed', not both")
         if self.equals is None and self.allowed is None and not self.absent_ok:
@@ -95,7 +94,7 @@ class Spec(CheckBase):
     alternatives: list[EdgeSetting] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _valid(self) -> "Spec":
+    def _valid(self) -> Spec:
         self.main_setting()
         return self
 
@@ -103,7 +102,7 @@ class Spec(CheckBase):
         return EdgeSetting(name=self.name, equals=self.equals, allowed=self.allowed, absent_ok=self.absent_ok)
 
 
-@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+@cache  # queries are frozen; building them is the hot path
 def _layers() -> tuple[tuple[str, RegistryQuery, bool], ...]:
     return (
         ("计算机强制策略 machine policy", reg_query("HKLM", EDGE), False),

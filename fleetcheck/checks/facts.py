@@ -25,12 +25,12 @@ from fleetcheck.checks.base import EvalContext
 from fleetcheck.i18n import T, Text
 
 __all__ = [
-    "FactError",
     "NO_OPERATOR",
+    "FactError",
     "answer_of",
-    "registry_key",
     "file_info",
     "reg_location",
+    "registry_key",
 ]
 
 NO_OPERATOR = T("未评估：没有操作员登录（no operator logged on）", "not evaluated: no operator logged on")

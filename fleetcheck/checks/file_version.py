@@ -18,7 +18,14 @@ from typing import Literal
 from pydantic import Field
 
 from fleetcheck.agent.contract import FileQuery, Query
-from fleetcheck.checks.base import CheckBase, Description, EvalContext, Outcome, file_query, register
+from fleetcheck.checks.base import (
+    CheckBase,
+    Description,
+    EvalContext,
+    Outcome,
+    file_query,
+    register,
+)
 from fleetcheck.checks.common import VersionSpecField
 from fleetcheck.checks.facts import answer_of
 from fleetcheck.findings import FindingStatus

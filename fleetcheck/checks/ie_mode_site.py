@@ -33,13 +33,12 @@ the machine list does not cover the portal and nobody is logged on.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import cache
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -79,12 +78,12 @@ class Spec(CheckBase):
     use_user_list: bool = True
 
 
-@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+@cache  # queries are frozen; building them is the hot path
 def _policy_query() -> Any:
     return reg_query("HKLM", EDGE, follow=(SITE_LIST,), follow_content=True)
 
 
-@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+@cache  # queries are frozen; building them is the hot path
 def _prefs_query() -> Any:
     return file_query(PREFERENCES, per_user=True, content=True)
 

@@ -31,9 +31,8 @@ machine preference); within a tree the most specific entry wins.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from dataclasses import dataclass
+from functools import cache
 from urllib.parse import urlsplit
 
 from fleetcheck.agent.contract import RegistryQuery, RegKey, RegValue
@@ -61,13 +60,13 @@ LAYER_MACHINE_PREF = "计算机首选项 machine preference"
 DOMAINS_DEPTH = 4
 
 
-@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+@cache  # queries are frozen; building them is the hot path
 def policy_root_query() -> RegistryQuery:
     """The machine Internet Settings policy key (``Security_HKLM_only`` lives here)."""
     return reg_query("HKLM", POLICY_IS)
 
 
-@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+@cache  # queries are frozen; building them is the hot path
 def zone_queries(zone: int) -> tuple[RegistryQuery, ...]:
     """Every key the effective value of an action in ``zone`` depends on."""
     return (
@@ -79,7 +78,7 @@ def zone_queries(zone: int) -> tuple[RegistryQuery, ...]:
     )
 
 
-@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+@cache  # queries are frozen; building them is the hot path
 def zonemap_queries() -> tuple[RegistryQuery, ...]:
     """Every key URL-to-zone resolution depends on."""
     return (
@@ -234,7 +233,7 @@ def url_zone(ctx: EvalContext, url: str) -> ZoneMatch:
     """The zone IE puts ``url`` in, with the layer and key that decided it."""
     parts = urlsplit(url if "://" in url else f"https://{url}")
     scheme, host = (parts.scheme or "https").lower(), (parts.hostname or "").lower()
-    root, mpol, upol, udom, mdom = zonemap_queries()
+    _, mpol, upol, udom, mdom = zonemap_queries()
     only_hklm = hklm_only(ctx)
     user_ok = ctx.operator is not None and not only_hklm
     sid = ctx.operator.sid if ctx.operator is not None else None

@@ -18,9 +18,8 @@ have been installed by a bundle that writes no Uninstall entry).
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import re
+from functools import cache
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -62,7 +61,7 @@ class Spec(CheckBase):
         return [_regex(v) or "" for v in value]
 
 
-@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+@cache  # queries are frozen; building them is the hot path
 def _uninstall_queries() -> tuple[tuple[str, RegistryQuery, bool], ...]:
     return (
         ("64 位/本机 native", reg_query("HKLM", "SOFTWARE\\" + UNINSTALL, depth=1), False),
@@ -71,7 +70,7 @@ def _uninstall_queries() -> tuple[tuple[str, RegistryQuery, bool], ...]:
     )
 
 
-@lru_cache(maxsize=None)  # queries are frozen; building them is the hot path
+@cache  # queries are frozen; building them is the hot path
 def _csp_query() -> RegistryQuery:
     return reg_query("HKLM", CSP_KEY, depth=1)
 

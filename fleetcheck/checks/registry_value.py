@@ -75,7 +75,7 @@ class Spec(CheckBase):
         return data
 
     @model_validator(mode="after")
-    def _one_expectation(self) -> "Spec":
+    def _one_expectation(self) -> Spec:
         given = [self.equals is not None, self.in_ is not None, self.absent, self.exists, self.version is not None]
         if sum(given) != 1:
             raise ValueError("give exactly one of: equals, in, absent, exists, version")

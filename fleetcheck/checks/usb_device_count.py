@@ -32,7 +32,7 @@ class Spec(CheckBase):
     min: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
-    def _range(self) -> "Spec":
+    def _range(self) -> Spec:
         if self.max is not None and self.max < self.min:
             raise ValueError(f"max ({self.max}) is smaller than min ({self.min})")
         return self
