@@ -58,7 +58,7 @@ class FaultSpec(BaseModel):
     reset_mid_receive: bool = False
     slow_agent_s: float = Field(default=0.0, ge=0, le=3600)
 
-    def merged(self, other: "FaultSpec | None") -> "FaultSpec":
+    def merged(self, other: FaultSpec | None) -> FaultSpec:
         """This spec with every field ``other`` set explicitly taking precedence."""
         if other is None:
             return self

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import logging
 import os
@@ -225,7 +226,7 @@ class WsmanServer:
             self._cbt = GssChannelBindings(application_data=b"tls-server-end-point:" + digest)
         for endpoint in self.endpoints:
             server = await asyncio.start_server(
-                lambda r, w, e=endpoint: self._serve_connection(e, r, w),
+                functools.partial(self._serve_connection, endpoint),
                 host=endpoint.address,
                 port=endpoint.port,
                 ssl=ssl_ctx if endpoint.scheme == "https" else None,
@@ -243,7 +244,7 @@ class WsmanServer:
         future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
         try:
             future.result(timeout)
-        except Exception:  # a stuck shutdown must not block the caller forever
+        except Exception:  # noqa: BLE001 - a stuck shutdown must not block the caller forever
             log.warning("simulator shutdown did not finish in %.0f s", timeout)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
@@ -460,15 +461,14 @@ class WsmanServer:
             if b"Length=" not in header:
                 raise ValueError("missing OriginalContent length")
             expected = int(header.split(b"Length=")[1].split(b"\r\n")[0])
-            if payload.endswith(BOUNDARY + b"--\r\n"):
-                payload = payload[: -len(BOUNDARY + b"--\r\n")]
+            payload = payload.removesuffix(BOUNDARY + b"--\r\n")
             prefix = b"\tContent-Type: application/octet-stream\r\n"
             if not payload.startswith(prefix):
                 raise ValueError("missing octet-stream part")
             data = payload[len(prefix):]
             sig_len = struct.unpack("<i", data[:4])[0]
             signature, sealed = data[4 : 4 + sig_len], data[4 + sig_len :]
-            plain = conn.ntlm.unwrap(signature + sealed).data
+            plain: bytes = conn.ntlm.unwrap(signature + sealed).data
             if len(plain) != expected:
                 raise ValueError("encrypted length does not match")
             out += plain
@@ -476,7 +476,7 @@ class WsmanServer:
 
     @staticmethod
     def _encrypt(conn: _Connection, message: bytes) -> bytes:
-        wrapped = conn.ntlm.wrap(message, encrypt=True).data
+        wrapped: bytes = conn.ntlm.wrap(message, encrypt=True).data
         signature, sealed = wrapped[:16], wrapped[16:]
         return (
             BOUNDARY + b"\r\n"

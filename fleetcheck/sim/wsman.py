@@ -46,9 +46,10 @@ import re
 import time
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 from xml.sax.saxutils import escape, quoteattr
 
 from fleetcheck.sim.faults import FaultSpec, HostOutput, shape_output
@@ -304,7 +305,7 @@ def envelope(ns_decl: str, action: str, relates_to: str, body: str) -> bytes:
     """One SOAP answer: namespaces as Windows declares them, fresh MessageID, RelatesTo."""
     return (
         f"<s:Envelope {ns_decl}>{_header(action, relates_to)}<s:Body>{body}</s:Body></s:Envelope>"
-    ).encode("utf-8")
+    ).encode()
 
 
 def fault_envelope(fault: SoapFault, relates_to: str, machine: str) -> bytes:
@@ -704,7 +705,7 @@ class WinRSService:
             output = HostOutput(result.stdout, result.stderr, int(result.exit_code))
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # a broken image must not take the service down
+        except Exception as exc:  # noqa: BLE001 - a broken image must not take the service down
             output = HostOutput("", f"fleetcheck simulator: host failed: {type(exc).__name__}\r\n", 1)
         stdout, stderr, exit_code = shape_output(output, shell.codepage, self.faults)
         # Charge PowerShell start-up and a slow agent as wall time, like a real PC.

@@ -67,7 +67,7 @@ def test_unparseable_output(make_office, fault, start):
 
 def test_gbk_on_utf8_output_has_chinese_and_is_not_utf8(make_office):
     office = _office(make_office, {"gbk_on_utf8": True})
-    out, _, rc, _ = run_agent(protocol(office, "PC-01"), codepage=65001)
+    out, _, _rc, _ = run_agent(protocol(office, "PC-01"), codepage=65001)
     with pytest.raises(AgentOutputError) as excinfo:
         parse_output(out)
     assert "not UTF-8" in excinfo.value.reason

@@ -78,7 +78,7 @@ def test_inventory_is_ansible_yaml_with_chinese(make_office, tmp_path: Path):
     assert host["operator"] == "TRADE\\交易员02" and host["gateway_cert"] == "F00504Y0002#0"
     assert host["ansible_winrm_ca_trust_path"] == str(office.ca_pem_path) and office.ca_pem_path.is_file()
     assert doc["all"]["children"]["off"]["hosts"]["off-003"]["ansible_password"] == "stale"
-    address, sim_host = office.hosts["sz-001"]
+    _address, sim_host = office.hosts["sz-001"]
     assert sim_host.image.os.hostname == "sz-001"
 
 

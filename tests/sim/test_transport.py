@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import requests
-import winrm
 from winrm.exceptions import InvalidCredentialsError, WinRMTransportError, WSManFaultError
 
 from fleetcheck.agent import parse_output
@@ -70,14 +69,14 @@ def test_wrong_password_and_refused_plaintext(make_office):
 
 @pytest.mark.parametrize(
     ("codepage", "expected"),
-    [(65001, "深圳.exe".encode("utf-8")), (936, "深圳.exe".encode("gbk")), (437, b"??.exe")],
+    [(65001, "深圳.exe".encode()), (936, "深圳.exe".encode("gbk")), (437, b"??.exe")],
 )
 def test_code_pages(make_office, codepage, expected):
     office = make_office([{"name": "w10", "image": "win10-compliant", "count": 1, "vars": {"hostname": "PC-01"}}])
     p = protocol(office, "PC-01")
     shell = p.open_shell(codepage=codepage)
     cid = p.run_command(shell, "深圳.exe")
-    out, err, rc = p.get_command_output(shell, cid)
+    _out, err, rc = p.get_command_output(shell, cid)
     p.close_shell(shell)
     assert rc == 1
     assert err.startswith(b"'" + expected + b"' is not recognized")
