@@ -506,7 +506,17 @@ def install_systemd(
 
 def read_crontab(crontab: str, *, run: Runner = subprocess.run) -> str:
     """The current user's crontab (empty when there is none yet)."""
-    proc = run([crontab, "-l"], capture_output=True, text=True, timeout=30, check=False)
+    try:
+        proc = run([crontab, "-l"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ScheduleError(
+            T(
+                f"无法运行 {crontab}（{type(exc).__name__}）：请安装 cron（如 apt-get install cron），"
+                "或改用 --systemd。",
+                f"Cannot run {crontab} ({type(exc).__name__}): install cron (e.g. apt-get install"
+                " cron) or use --systemd.",
+            )
+        ) from None
     if proc.returncode == 0:
         return proc.stdout
     if "no crontab" in (proc.stderr or "").lower():
@@ -525,7 +535,12 @@ def install_cron(
     """Add or replace fleetcheck's line (by its marker) in the user's crontab via ``crontab -l`` / ``crontab -``."""
     current = read_crontab(crontab, run=run)
     updated = merge_crontab(current, line, name)
-    proc = run([crontab, "-"], input=updated, capture_output=True, text=True, timeout=30, check=False)
+    try:
+        proc = run([crontab, "-"], input=updated, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ScheduleError(
+            T(f"无法运行 {crontab} -（{type(exc).__name__}）。", f"Cannot run {crontab} - ({type(exc).__name__}).")
+        ) from None
     if proc.returncode != 0:
         raise ScheduleError(
             T(

@@ -162,3 +162,9 @@ def test_failing_systemctl_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(sched.ScheduleError) as info:
         sched.install_systemd(sched.render_systemd(spec), tmp_path / "u", enable=True, systemctl="systemctl", run=run)
     assert "Failed to connect to bus" in info.value.text.zh and "单元文件已写入" in info.value.text.zh
+
+
+def test_missing_crontab_program_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["schedule", "install", "--cron", "-y", "--crontab", str(tmp_path / "nope"),
+                                       "--at", "07:30", "--workdir", str(tmp_path), "--", "scan"])
+    assert result.exit_code == 2 and "请安装 cron" in result.output and "Traceback" not in result.output
