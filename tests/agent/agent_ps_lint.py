@@ -18,8 +18,8 @@ Example::
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import tree_sitter_powershell
 from tree_sitter import Language, Node, Parser, Tree
@@ -153,11 +153,29 @@ FILTER_SCRIPT_PARAMETERS = {"-filterscript", "-process", "-begin", "-end"}
 GET_CONTENT = {"get-content", "gc", "cat", "type"}
 GET_CHILDITEM = {"get-childitem", "gci", "ls", "dir"}
 # -File, -Directory, -Attributes, -Hidden, -ReadOnly, -System: PS3; -Depth: PS5.
-GET_CHILDITEM_PS3 = {"-file", "-directory", "-attributes", "-hidden", "-readonly", "-system", "-depth"}
+GET_CHILDITEM_PS3 = {
+    "-file",
+    "-directory",
+    "-attributes",
+    "-hidden",
+    "-readonly",
+    "-system",
+    "-depth",
+}
 ACTION_PARAMETERS = {"-erroraction", "-ea", "-warningaction", "-wa"}
 
 # Statement-level calls whose return value would leak into the output stream.
-LEAKY_MEMBERS = {"add", "append", "appendline", "appendformat", "insert", "createsubkey", "opensubkey", "start", "removeat"}
+LEAKY_MEMBERS = {
+    "add",
+    "append",
+    "appendline",
+    "appendformat",
+    "insert",
+    "createsubkey",
+    "opensubkey",
+    "start",
+    "removeat",
+}
 LEAKY_COMMANDS = {"new-item", "mkdir", "md", "new-itemproperty"}
 
 _WRAPPERS = {
@@ -268,7 +286,13 @@ def syntax_errors(source: str | bytes) -> list[Violation]:
     for node in walk(tree.root_node):
         if node.type == "ERROR" or node.is_missing:
             snippet = text(node)[:60].replace("\n", "\\n")
-            found.append(Violation("syntax error" if node.type == "ERROR" else "missing token", node.start_point[0] + 1, snippet))
+            found.append(
+                Violation(
+                    "syntax error" if node.type == "ERROR" else "missing token",
+                    node.start_point[0] + 1,
+                    snippet,
+                )
+            )
     return found
 
 
@@ -284,7 +308,10 @@ def _check_command(node: Node) -> Iterator[Violation]:
     args = command_arguments(node)
     params = [text(a).lower().rstrip(":") for a in args if a.type == "command_parameter"]
     for arg in args:
-        if arg.type == "command_parameter" and text(arg).lower().rstrip(":") in FORBIDDEN_PARAMETERS:
+        if (
+            arg.type == "command_parameter"
+            and text(arg).lower().rstrip(":") in FORBIDDEN_PARAMETERS
+        ):
             yield _violation(FORBIDDEN_PARAMETERS[text(arg).lower().rstrip(":")], arg)
     # -ErrorAction Ignore (PowerShell 3): the value follows the parameter.
     for index, arg in enumerate(args[:-1]):
@@ -332,12 +359,16 @@ def _check_filter_command(node: Node, args: list[Node]) -> Iterator[Violation]:
 def _check_add_type(node: Node, args: list[Node], params: list[str]) -> Iterator[Violation]:
     """Only ``Add-Type -AssemblyName <literal>``: compiled code from text is script from text."""
     if "-assemblyname" not in params or any(
-        p.startswith(("-typedefinition", "-memberdefinition", "-path", "-literalpath", "-name")) for p in params
+        p.startswith(("-typedefinition", "-memberdefinition", "-path", "-literalpath", "-name"))
+        for p in params
     ):
         yield _violation("Add-Type with code", node)
         return
     for arg in args:
-        if arg.type != "command_parameter" and unwrap(arg).type not in ("generic_token", "string_literal"):
+        if arg.type != "command_parameter" and unwrap(arg).type not in (
+            "generic_token",
+            "string_literal",
+        ):
             yield _violation("Add-Type with code", node)
         if any(child.type == "variable" for child in walk(arg)):
             yield _violation("Add-Type with code", node)
@@ -350,8 +381,14 @@ def _check_output_leak(node: Node) -> Iterator[Violation]:
     first = node.named_children[0] if node.named_children else None
     if first is None or first.type == "assignment_expression":
         return
-    stages = [c for c in (first.children if first.type == "pipeline_chain" else [first]) if c.type != "|"]
-    if stages and stages[-1].type == "command" and (command_name(stages[-1]) or "").lower() == "out-null":
+    stages = [
+        c for c in (first.children if first.type == "pipeline_chain" else [first]) if c.type != "|"
+    ]
+    if (
+        stages
+        and stages[-1].type == "command"
+        and (command_name(stages[-1]) or "").lower() == "out-null"
+    ):
         return
     head = unwrap(first)
     if head.type == "expression_with_unary_operator":
@@ -380,16 +417,26 @@ def lint(source: str | bytes, *, allowed_script_creates: int = 0) -> list[Violat
         elif kind in ("class_statement", "enum_statement"):
             found.append(_violation(kind.split("_")[0], node))
         elif kind in ("workflow", "invokation_foreach_expression"):
-            found.append(_violation("workflow" if kind == "workflow" else ".ForEach() method (PowerShell 4)", node))
+            found.append(
+                _violation(
+                    "workflow" if kind == "workflow" else ".ForEach() method (PowerShell 4)", node
+                )
+            )
         elif kind == "type_literal":
-            name = "".join(text(c) for c in node.children if c.type == "type_spec").lower().replace(" ", "")
+            name = (
+                "".join(text(c) for c in node.children if c.type == "type_spec")
+                .lower()
+                .replace(" ", "")
+            )
             if name in FORBIDDEN_TYPES:
                 found.append(_violation(FORBIDDEN_TYPES[name], node))
         elif kind in ("invokation_expression", "member_access"):
             member = (member_name(node) or "").lower()
             if member == "new" and is_static_access(node):
                 found.append(_violation("::new", node))
-            elif member in FORBIDDEN_MEMBERS and (member not in ("where", "foreach") or kind == "invokation_expression"):
+            elif member in FORBIDDEN_MEMBERS and (
+                member not in ("where", "foreach") or kind == "invokation_expression"
+            ):
                 found.append(_violation(FORBIDDEN_MEMBERS[member], node))
             if member == "create" and is_static_access(node):
                 owner = text(node.children[0]).lower().replace(" ", "")
@@ -433,5 +480,6 @@ def script_creates(source: str | bytes) -> list[Node]:
         if node.type == "invokation_expression"
         and (member_name(node) or "").lower() == "create"
         and is_static_access(node)
-        and text(node.children[0]).lower().replace(" ", "") in ("[scriptblock]", "[system.management.automation.scriptblock]")
+        and text(node.children[0]).lower().replace(" ", "")
+        in ("[scriptblock]", "[system.management.automation.scriptblock]")
     ]

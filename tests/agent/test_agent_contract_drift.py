@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import typing
 
+import agent_ps_lint as ps
 import pytest
 from pydantic import BaseModel
 from tree_sitter import Node
 
-import agent_ps_lint as ps
 from fleetcheck.agent import agent_script
 from fleetcheck.agent import contract as c
 
@@ -65,7 +65,13 @@ def union_members(annotation: object) -> list[type[BaseModel]]:
 
 QUERY_MODELS = union_members(c.Query)
 ACTION_MODELS = union_members(c.Action)
-REQUEST_MODELS: list[type[BaseModel]] = [c.ProbeRequest, c.RegValue, c.RegKey, *QUERY_MODELS, *ACTION_MODELS]
+REQUEST_MODELS: list[type[BaseModel]] = [
+    c.ProbeRequest,
+    c.RegValue,
+    c.RegKey,
+    *QUERY_MODELS,
+    *ACTION_MODELS,
+]
 
 
 def kind_of(model: type[BaseModel]) -> str:
@@ -82,7 +88,7 @@ def functions() -> dict[str, Node]:
     found = {}
     for node in ps.walk(TREE.root_node):
         if node.type == "function_statement":
-            name = [ch for ch in node.children if ch.type == "function_name"][0]
+            name = next(ch for ch in node.children if ch.type == "function_name")
             found[ps.text(name)] = node
     return found
 
@@ -98,7 +104,7 @@ def switch_cases(function: str) -> dict[str, Node]:
     for clause in ps.walk(switches[0]):
         if clause.type != "switch_clause":
             continue
-        condition = [ch for ch in clause.children if ch.type == "switch_clause_condition"][0]
+        condition = next(ch for ch in clause.children if ch.type == "switch_clause_condition")
         literal = ps.string_value(condition.children[0]) if condition.children else None
         key = literal if literal is not None else ps.text(condition)
         cases[key] = clause
@@ -143,7 +149,10 @@ def read_fields() -> set[str]:
     for node in ps.walk(TREE.root_node):
         if node.type == "function_statement" and node.id in accessors:
             continue
-        if node.type == "command" and (ps.command_name(node) or "") in ("Get-Field", "Get-ListField"):
+        if node.type == "command" and (ps.command_name(node) or "") in (
+            "Get-Field",
+            "Get-ListField",
+        ):
             if any(parent.id in accessors for parent in ancestors(node)):
                 continue
             args = ps.command_arguments(node)
@@ -178,8 +187,11 @@ def test_each_case_calls_a_defined_handler(dispatcher: str) -> None:
         assert len(calls) == 1, f"{kind}: expected one handler call, got {calls}"
         handler = calls[0]
         assert handler in FUNCTIONS, f"{kind} calls {handler}, which agent.ps1 does not define"
-        assert handler.lower().replace("-", "").replace("_", "").endswith(
-            kind.replace("_", "") + ("query" if dispatcher == "Invoke-Query" else "")
+        assert (
+            handler.lower()
+            .replace("-", "")
+            .replace("_", "")
+            .endswith(kind.replace("_", "") + ("query" if dispatcher == "Invoke-Query" else ""))
         ), f"{kind} dispatches to {handler}"
 
 
@@ -199,7 +211,9 @@ def test_agent_writes_no_key_outside_the_contract() -> None:
 
 def test_agent_reads_only_request_fields() -> None:
     unknown = read_fields() - fields_of(REQUEST_MODELS)
-    assert not unknown, f"agent.ps1 reads request fields the contract does not have: {sorted(unknown)}"
+    assert not unknown, (
+        f"agent.ps1 reads request fields the contract does not have: {sorted(unknown)}"
+    )
 
 
 def test_agent_reads_every_request_field() -> None:
@@ -212,7 +226,13 @@ def test_each_handler_reads_its_own_fields(model: type[BaseModel]) -> None:
     """Per kind: the handler (and what it calls) reads every field of its model."""
     dispatcher = "Invoke-Query" if model in QUERY_MODELS else "Invoke-Action"
     handler = called_commands(switch_cases(dispatcher)[kind_of(model)])[0]
-    reachable = reachable_functions(handler) | {dispatcher, "New-Answer", "New-ActionResult", "Get-QuerySids", "Hide-Secret"}
+    reachable = reachable_functions(handler) | {
+        dispatcher,
+        "New-Answer",
+        "New-ActionResult",
+        "Get-QuerySids",
+        "Hide-Secret",
+    }
     seen = set()
     for name in reachable:
         for node in ps.walk(FUNCTIONS[name]):
@@ -245,9 +265,13 @@ def reachable_functions(start: str) -> set[str]:
 def test_every_command_is_a_defined_function_or_a_ps2_cmdlet() -> None:
     """A typo in a function name would only show on Windows; here it fails the build."""
     unknown = {
-        name for name in called_commands(TREE.root_node) if name not in FUNCTIONS and name.lower() not in PS2_CMDLETS
+        name
+        for name in called_commands(TREE.root_node)
+        if name not in FUNCTIONS and name.lower() not in PS2_CMDLETS
     }
-    assert not unknown, f"commands neither defined in agent.ps1 nor allowed PS2 cmdlets: {sorted(unknown)}"
+    assert not unknown, (
+        f"commands neither defined in agent.ps1 nor allowed PS2 cmdlets: {sorted(unknown)}"
+    )
 
 
 def test_every_function_is_used() -> None:
@@ -319,12 +343,16 @@ def test_import_task_script_variables_are_defined() -> None:
 
 def test_variable_check_catches_a_typo() -> None:
     """The check above can fail: a misspelt variable inside a function is found."""
-    tainted = AGENT.replace("    $answer['devices'] = $devices\n", "    $answer['devices'] = $devcies\n", 1)
+    tainted = AGENT.replace(
+        "    $answer['devices'] = $devices\n", "    $answer['devices'] = $devcies\n", 1
+    )
     assert tainted != AGENT
     tree = ps.parse(tainted)
-    function = [
-        n for n in ps.walk(tree.root_node) if n.type == "function_statement" and "function Invoke-PnpQuery" in ps.text(n)
-    ][0]
+    function = next(
+        n
+        for n in ps.walk(tree.root_node)
+        if n.type == "function_statement" and "function Invoke-PnpQuery" in ps.text(n)
+    )
     assert "$devcies" in used_variables(function)
     assert "$devcies" not in defined_variables(function)
 

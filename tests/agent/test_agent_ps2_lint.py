@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
+import agent_ps_lint as ps
 import pytest
 
-import agent_ps_lint as ps
 from fleetcheck.agent import agent_script, bootstrap_script, command_line, encoded_bootstrap
 
 AGENT = agent_script().decode("utf-8")
@@ -62,7 +62,9 @@ def test_import_task_script_parses_and_is_verbatim() -> None:
 
 def test_syntax_error_is_reported() -> None:
     broken = AGENT.replace(ANCHOR, ANCHOR + "$y = $x ?? 1\nfunction Broken {\n    param($A\n}\n", 1)
-    assert ps.syntax_errors(broken), "a PS7 operator and an unclosed param block must not parse cleanly"
+    assert ps.syntax_errors(broken), (
+        "a PS7 operator and an unclosed param block must not parse cleanly"
+    )
 
 
 # --------------------------------------------------------------------------- the lint
@@ -70,7 +72,9 @@ def test_syntax_error_is_reported() -> None:
 
 def test_agent_is_clean() -> None:
     violations = ps.lint(AGENT)
-    assert violations == [], "agent.ps1 violates PowerShell 2.0 rules:\n" + "\n".join(map(str, violations))
+    assert violations == [], "agent.ps1 violates PowerShell 2.0 rules:\n" + "\n".join(
+        map(str, violations)
+    )
 
 
 def test_bootstrap_is_clean_with_its_one_scriptblock_create() -> None:
@@ -91,11 +95,23 @@ INJECTIONS = [
     ("if ($a -NotIn $b) {\n    $c = 1\n}\n", "-notin"),
     ("$n = 1 -shl 3\n", "-shl"),
     ("$all = @(1, 2) | ForEach-Object { $PSItem }\n", "$PSItem"),
-    ("$x = Get-Process | Where-Object Name -eq 'explorer'\n", "Where-Object/ForEach-Object without a script block"),
-    ("$x = Get-Process | ? Name -eq 'explorer'\n", "Where-Object/ForEach-Object without a script block"),
-    ("$x = Get-Process | ForEach-Object Name\n", "Where-Object/ForEach-Object without a script block"),
+    (
+        "$x = Get-Process | Where-Object Name -eq 'explorer'\n",
+        "Where-Object/ForEach-Object without a script block",
+    ),
+    (
+        "$x = Get-Process | ? Name -eq 'explorer'\n",
+        "Where-Object/ForEach-Object without a script block",
+    ),
+    (
+        "$x = Get-Process | ForEach-Object Name\n",
+        "Where-Object/ForEach-Object without a script block",
+    ),
     ("$x = Get-Process | % ProcessName\n", "Where-Object/ForEach-Object without a script block"),
-    ("$x = Get-Process | Where-Object -Property Name -EQ 'a'\n", "Where-Object/ForEach-Object without a script block"),
+    (
+        "$x = Get-Process | Where-Object -Property Name -EQ 'a'\n",
+        "Where-Object/ForEach-Object without a script block",
+    ),
     ("$t = Get-Content -Raw C:\\x.txt\n", "Get-Content -Raw"),
     ("$t = gc C:\\x.txt -Ra\n", "Get-Content -Raw"),
     ("$f = Get-ChildItem C:\\ -File\n", "Get-ChildItem -file"),
@@ -116,7 +132,10 @@ INJECTIONS = [
     ("Add-Type -AssemblyName $name\n", "Add-Type with code"),
     ("Write-Host 'hello'\n", "Write-Host"),
     ("$e = [string]::IsNullOrWhiteSpace($x)\n", ".NET 4 member IsNullOrWhiteSpace"),
-    ("$k = [Microsoft.Win32.RegistryKey]::OpenBaseKey('LocalMachine', 'Registry64')\n", ".NET 4 member OpenBaseKey"),
+    (
+        "$k = [Microsoft.Win32.RegistryKey]::OpenBaseKey('LocalMachine', 'Registry64')\n",
+        ".NET 4 member OpenBaseKey",
+    ),
     ("$r = (1, 2).Where({ $_ -gt 1 })\n", ".Where() method (PowerShell 4)"),
     ("$x = 1 && 2\n", "&& / || pipeline chain"),
     ("$p = $PSScriptRoot\n", "$PSScriptRoot"),
@@ -130,11 +149,15 @@ INJECTIONS = [
 ]
 
 
-@pytest.mark.parametrize("snippet,rule", INJECTIONS, ids=[rule + ":" + s.split("\n")[0][:30] for s, rule in INJECTIONS])
+@pytest.mark.parametrize(
+    "snippet,rule", INJECTIONS, ids=[rule + ":" + s.split("\n")[0][:30] for s, rule in INJECTIONS]
+)
 def test_lint_names_each_injected_construct(snippet: str, rule: str) -> None:
     assert ANCHOR in AGENT
     tainted = AGENT.replace(ANCHOR, ANCHOR + snippet, 1)
-    assert ps.syntax_errors(tainted) == [] or rule in ("class", "enum"), "injected snippet should parse"
+    assert ps.syntax_errors(tainted) == [] or rule in ("class", "enum"), (
+        "injected snippet should parse"
+    )
     rules = {v.rule for v in ps.lint(tainted)}
     assert rule in rules, f"lint missed {rule!r} in {snippet!r}; found {sorted(rules)}"
 
@@ -177,20 +200,27 @@ def test_agent_never_builds_script_text() -> None:
             name = (ps.command_name(node) or "").lower()
             assert name not in ("invoke-expression", "iex", "invoke-command", "icm"), ps.text(node)
             if name == "add-type":
-                assert re.fullmatch(r"Add-Type -AssemblyName System\.Web\.Extensions -ErrorAction Stop", ps.text(node).strip())
+                assert re.fullmatch(
+                    r"Add-Type -AssemblyName System\.Web\.Extensions -ErrorAction Stop",
+                    ps.text(node).strip(),
+                )
 
 
 def test_bootstrap_creates_exactly_one_scriptblock_from_the_agent_text() -> None:
     creates = ps.script_creates(BOOTSTRAP)
     assert len(creates) == 1
-    argument = [n for n in ps.walk(creates[0]) if n.type == "argument_expression_list"][0]
-    assert ps.text(argument).strip() == "$agent", "the bootstrap compiles the agent text and nothing else"
+    argument = next(n for n in ps.walk(creates[0]) if n.type == "argument_expression_list")
+    assert ps.text(argument).strip() == "$agent", (
+        "the bootstrap compiles the agent text and nothing else"
+    )
 
 
 def test_bootstrap_passes_the_request_as_data() -> None:
     """The request string is an argument of the agent script block, never concatenated into code."""
     tree = ps.parse(BOOTSTRAP)
-    invocations = [n for n in ps.walk(tree.root_node) if n.type == "command" and ps.text(n).startswith("&")]
+    invocations = [
+        n for n in ps.walk(tree.root_node) if n.type == "command" and ps.text(n).startswith("&")
+    ]
     assert len(invocations) == 1
     args = [ps.text(a) for a in ps.command_arguments(invocations[0])]
     assert args == ["$request"]
@@ -202,7 +232,9 @@ def test_bootstrap_passes_the_request_as_data() -> None:
 def test_agent_is_ascii_only() -> None:
     """PowerShell 2.0 reads a BOM-less script as ANSI when run by hand; ASCII is the same in every code page."""
     raw = agent_script()
-    bad = [(i, b) for i, b in enumerate(raw) if b > 0x7E or (b < 0x20 and b not in (0x09, 0x0A, 0x0D))]
+    bad = [
+        (i, b) for i, b in enumerate(raw) if b > 0x7E or (b < 0x20 and b not in (0x09, 0x0A, 0x0D))
+    ]
     assert bad == [], f"non-ASCII byte at offsets {bad[:5]}"
 
 
@@ -219,7 +251,8 @@ def test_agent_writes_stdout_only_through_raw_bytes() -> None:
     writers = [
         n
         for n in ps.walk(tree.root_node)
-        if n.type == "invokation_expression" and (ps.member_name(n) or "").lower() == "openstandardoutput"
+        if n.type == "invokation_expression"
+        and (ps.member_name(n) or "").lower() == "openstandardoutput"
     ]
     assert len(writers) == 1
     assert not re.search(r"\[Console\]::(Out\b|Write)", AGENT, re.IGNORECASE)
@@ -230,9 +263,11 @@ def test_json_escaping_is_case_sensitive_and_total() -> None:
     """The fast path must use -cnotmatch (case-insensitive matching lets U+212A through as 'k')
     and the slow path must escape every code unit outside 0x20..0x7E."""
     tree = ps.parse(AGENT)
-    function = [
-        n for n in ps.walk(tree.root_node) if n.type == "function_statement" and "Add-JsonString" in ps.text(n)[:40]
-    ][0]
+    function = next(
+        n
+        for n in ps.walk(tree.root_node)
+        if n.type == "function_statement" and "Add-JsonString" in ps.text(n)[:40]
+    )
     body = ps.text(function)
     assert "-cnotmatch '[^\\x20\\x21\\x23-\\x5B\\x5D-\\x7E]'" in body
     assert "$code -lt 32 -or $code -gt 126" in body
