@@ -65,6 +65,7 @@ from fleetcheck.agent.contract import (
     FileInfo,
     FileQuery,
     ImportPfx,
+    OsFacts,
     PnpQuery,
     ProbeRequest,
     ProbeResponse,
@@ -114,9 +115,19 @@ COST_IMPORT_PFX_MS = 2500.0
 COST_REMOVE_CERT_MS = 5.0
 COST_REBOOT_MS = 150.0
 
-# The exact messages agent.ps1 uses for the two import_pfx refusals Python acts on.
-MSG_NO_SESSION = "user has no interactive session"
-MSG_BAD_PASSWORD = "the PFX password is wrong"
+# Messages as agent.ps1 (and .NET under it, on English Windows) word them.
+# Python should match the marks, not whole texts: a Chinese Windows localizes
+# the .NET part ("指定的网络密码不正确。").
+MSG_NO_SESSION_MARK = "has no interactive session"
+MSG_NO_SESSION = (
+    "the user {sid} has no interactive session (no explorer.exe): import not possible now"
+)
+MSG_IMPORT_FAILED = "import in the user session failed: ERROR "
+MSG_BAD_PASSWORD = MSG_IMPORT_FAILED + "The specified network password is not correct."
+MSG_NO_PRIVATE_KEY = MSG_IMPORT_FAILED + "the PFX holds no certificate with a private key"
+MSG_BAD_PFX = MSG_IMPORT_FAILED + "Cannot find the requested object."
+MSG_HIVE_NOT_LOADED = "the user hive of {sid} is not loaded (user not logged on)"
+MSG_TCP_REFUSED = "No connection could be made because the target machine actively refused it"
 
 
 @dataclass
@@ -171,10 +182,15 @@ def _file_info(
     )
 
 
-def _strip_quotes(text: str) -> str:
-    text = text.strip()
-    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
-        return text[1:-1]
+def host_path(text: str, env: dict[str, str]) -> str:
+    """agent.ps1's Expand-HostPath: expand, trim, keep a leading quoted part.
+
+    ``"C:\\x.exe" /s`` -> ``C:\\x.exe``; an unterminated quote is just dropped.
+    """
+    text = expand_env(text, env).strip()
+    if text.startswith('"'):
+        end = text.find('"', 1)
+        text = text[1:end] if end > 0 else text[1:]
     return text
 
 
@@ -201,7 +217,9 @@ def _read_key(
         value = node.get(name)
         if value is None or not isinstance(value.v, str) or value.t not in ("SZ", "EXPAND_SZ"):
             continue
-        target = expand_env(_strip_quotes(value.v), env)
+        if not value.v.strip():
+            continue
+        target = host_path(value.v, env)
         followed[name] = _file_info(
             image, target, query.follow_content, query.max_content_bytes, work
         )
@@ -213,36 +231,49 @@ def _count_values(key: RegKey) -> int:
 
 
 def _answer_registry(image: HostImage, query: RegistryQuery, work: WorkReport) -> list[Answer]:
-    if query.hive == "HKLM":
-        return [_read_key(image.hklm, query, image, image.machine_env(), work, None, query.path)]
+    env = image.machine_env()  # the agent expands with its own (the WinRM account's) environment
     if query.per_user:
+        # One answer per loaded user hive, whatever the hive (as agent.ps1:
+        # per_user on HKLM just repeats the machine read for each SID).
         return [
-            _read_key(prof.hive, query, image, image.user_env(prof), work, prof.sid, query.path)
+            _read_key(
+                prof.hive if query.hive == "HKU" else image.hklm,
+                query,
+                image,
+                env,
+                work,
+                prof.sid,
+                query.path,
+            )
             for prof in image.loaded_user_profiles()
         ]
+    if query.hive == "HKLM":
+        return [_read_key(image.hklm, query, image, env, work, None, query.path)]
     # Below HKEY_USERS itself: the first path part names the hive (a SID).
     parts = [p for p in query.path.split("\\") if p]
     prof = image.profile(parts[0]) if parts else None
     if prof is None or not prof.loaded:
         work.charge("registry_key", COST_KEY_OPEN_MS)
         return [Answer(id=query.id, status="absent")]
-    return [
-        _read_key(prof.hive, query, image, image.user_env(prof), work, None, "\\".join(parts[1:]))
-    ]
+    return [_read_key(prof.hive, query, image, env, work, None, "\\".join(parts[1:]))]
 
 
 def _user_paths(image: HostImage, path: str, per_user: bool) -> list[tuple[str | None, str]] | str:
-    """(sid, expanded path) pairs a file/dir query covers, or an error message."""
+    """(sid, expanded path) pairs a file/dir query covers, or an error message.
+
+    ``{profile}`` is the user's ProfileImagePath; ``%VARS%`` are the agent's own
+    (the WinRM account's), exactly as ExpandEnvironmentVariables gives them.
+    """
+    env = image.machine_env()
+    has_profile = path.startswith("{profile}")
     if not per_user:
-        if path.lower().startswith("{profile}"):
-            return "{profile} needs a per-user query (per_user=true)"
-        return [(None, expand_env(path, image.machine_env()))]
+        if has_profile:
+            return "{profile} needs per_user=true"
+        return [(None, expand_env(path, env))]
     result: list[tuple[str | None, str]] = []
     for prof in image.loaded_user_profiles():
-        user_path = (
-            prof.path + path[len("{profile}") :] if path.lower().startswith("{profile}") else path
-        )
-        result.append((prof.sid, expand_env(user_path, image.user_env(prof))))
+        user_path = prof.path + path[len("{profile}") :] if has_profile else path
+        result.append((prof.sid, expand_env(user_path, env)))
     return result
 
 
@@ -292,14 +323,17 @@ def _answer_pnp(image: HostImage, query: PnpQuery, work: WorkReport) -> list[Ans
 
 def _answer_tcp(image: HostImage, query: TcpQuery, work: WorkReport) -> list[Answer]:
     endpoint = image.tcp.get(f"{query.host}:{query.port}".lower())
+    error: str | None = None
     if endpoint is not None and endpoint.reachable and endpoint.latency_ms <= query.timeout_ms:
         elapsed, connected = endpoint.latency_ms, True
     elif endpoint is not None and endpoint.refused:
         elapsed, connected = int(COST_TCP_REFUSED_MS), False
+        error = MSG_TCP_REFUSED
     else:
         elapsed, connected = query.timeout_ms, False
+        error = f"no connection within {query.timeout_ms} ms"
     work.charge("tcp", float(elapsed))
-    return [Answer(id=query.id, status="ok", connected=connected, elapsed_ms=elapsed)]
+    return [Answer(id=query.id, status="ok", error=error, connected=connected, elapsed_ms=elapsed)]
 
 
 _READERS: dict[str, Callable[[HostImage, Any, WorkReport], list[Answer]]] = {
@@ -326,20 +360,39 @@ class ActionRefused(Exception):
     """An action the agent would refuse; the message is safe to show."""
 
 
-def _hive_root(image: HostImage, hive: str, sid: str | None) -> KeyNode:
+MAX_TREE_DEPTH = 20  # agent.ps1's $MaxTreeDepth: deeper trees are not deleted (backup incomplete)
+MAX_BACKUP_BYTES = 16 * 1024 * 1024  # agent.ps1's $MaxBackupBytes
+
+
+def _hive_root(image: HostImage, hive: str, sid: str | None, *, write: bool) -> KeyNode | None:
+    """The root a write action works under; None when the user hive is not loaded.
+
+    On Windows an unloaded hive is simply not under HKEY_USERS: opening a key
+    there finds nothing (deletes change nothing), creating one fails.
+    """
     if hive == "HKLM":
         return image.hklm
     if not sid:
-        raise ActionRefused("a HKU write needs the user's sid")
+        raise ActionRefused("sid is required for HKU")
     prof = image.profile(sid)
     if prof is None or not prof.loaded:
-        raise ActionRefused(f"the hive of {sid} is not loaded (the user is not logged on)")
+        if write:
+            raise ActionRefused(MSG_HIVE_NOT_LOADED.format(sid=sid))
+        return None
     return prof.hive
 
 
+def _require_path(path: str) -> list[str]:
+    parts = [p for p in path.split("\\") if p]
+    if not parts:
+        raise ActionRefused("refusing to delete or replace a hive root (empty path)")
+    return parts
+
+
 def _set_value(image: HostImage, action: SetValue, work: WorkReport) -> ActionResult:
-    root = _hive_root(image, action.hive, action.sid)
     work.charge("write", COST_SET_VALUE_MS)
+    root = _hive_root(image, action.hive, action.sid, write=True)
+    assert root is not None
     node = root.find(action.path)
     before = node.get(action.name) if node is not None else None
     if before == action.value:
@@ -349,44 +402,61 @@ def _set_value(image: HostImage, action: SetValue, work: WorkReport) -> ActionRe
 
 
 def _delete_value(image: HostImage, action: DeleteValue, work: WorkReport) -> ActionResult:
-    root = _hive_root(image, action.hive, action.sid)
     work.charge("write", COST_SET_VALUE_MS)
-    node = root.find(action.path)
+    root = _hive_root(image, action.hive, action.sid, write=False)
+    node = root.find(action.path) if root is not None else None
     before = node.delete(action.name) if node is not None else None
     return ActionResult(id=action.id, status="ok", changed=before is not None, before_value=before)
 
 
 def _delete_key(image: HostImage, action: DeleteKey, work: WorkReport) -> ActionResult:
-    root = _hive_root(image, action.hive, action.sid)
-    node = root.find(action.path)
-    if node is None:
-        work.charge("write", COST_DELETE_KEY_MS)
+    work.charge("write", COST_DELETE_KEY_MS)
+    _require_path(action.path)
+    root = _hive_root(image, action.hive, action.sid, write=False)
+    node = root.find(action.path) if root is not None else None
+    if root is None or node is None:
         return ActionResult(id=action.id, status="ok", changed=False)
-    if not [p for p in action.path.split("\\") if p]:
-        raise ActionRefused("refusing to delete a whole hive")
-    tree = node.to_regkey(64)
-    count = node.count(64)
+    tree = node.to_regkey(MAX_TREE_DEPTH)
+    if tree.truncated:
+        raise ActionRefused(
+            f"key tree deeper than {MAX_TREE_DEPTH} levels: not deleted (backup would be incomplete)"
+        )
+    work.charge("write", COST_KEY_OPEN_MS * node.count(MAX_TREE_DEPTH))
     root.detach(action.path)
-    work.charge("write", COST_DELETE_KEY_MS + COST_KEY_OPEN_MS * count)
     return ActionResult(id=action.id, status="ok", changed=True, before_tree=tree)
 
 
 def _restore_key(image: HostImage, action: RestoreKey, work: WorkReport) -> ActionResult:
-    root = _hive_root(image, action.hive, action.sid)
-    parts = [p for p in action.path.split("\\") if p]
-    if not parts:
-        raise ActionRefused("refusing to replace a whole hive")
+    work.charge("write", COST_DELETE_KEY_MS)
+    parts = _require_path(action.path)
+    root = _hive_root(image, action.hive, action.sid, write=True)
+    assert root is not None
+    wanted = _canonical(action.tree)
     existing = root.find(parts)
-    if existing is not None and existing.to_regkey(64) == action.tree:
-        return ActionResult(id=action.id, status="ok", changed=False)
+    before = existing.to_regkey(MAX_TREE_DEPTH) if existing is not None else None
+    if before is not None and before == wanted:
+        return ActionResult(id=action.id, status="ok", changed=False, before_tree=before)
     parent = root.ensure(parts[:-1])
     old = parent.subkeys.get(parts[-1].lower())
     parent.subkeys[parts[-1].lower()] = (
         old[0] if old else parts[-1],
-        KeyNode.from_regkey(action.tree),
+        KeyNode.from_regkey(wanted),
     )
-    work.charge("write", COST_DELETE_KEY_MS + COST_KEY_OPEN_MS * _count_keys(action.tree))
-    return ActionResult(id=action.id, status="ok", changed=True)
+    work.charge("write", COST_KEY_OPEN_MS * _count_keys(wanted))
+    return ActionResult(id=action.id, status="ok", changed=True, before_tree=before)
+
+
+def _canonical(tree: RegKey, level: int = 0) -> RegKey:
+    """The tree as a fresh read would give it back (truncated false), or refused when too deep."""
+    if level > MAX_TREE_DEPTH:
+        raise ActionRefused("tree to restore is too deep")
+    for name in tree.subkeys:
+        if not name or "\\" in name:
+            raise ActionRefused(f"bad subkey name in tree: {name}")
+    return RegKey(
+        values=dict(tree.values),
+        subkeys={name: _canonical(sub, level + 1) for name, sub in tree.subkeys.items()},
+    )
 
 
 def _count_keys(tree: RegKey) -> int:
@@ -396,13 +466,18 @@ def _count_keys(tree: RegKey) -> int:
 def _write_file(image: HostImage, action: WriteFile, work: WorkReport) -> ActionResult:
     path = expand_env(action.path, image.machine_env())
     work.charge("write", COST_WRITE_FILE_MS)
-    old = image.file(path)
-    before = _file_info(image, path, True, 16 * 1024 * 1024, work)
+    before = _file_info(image, path, True, MAX_BACKUP_BYTES, work)
+    if before.exists and before.content_truncated:
+        raise ActionRefused(
+            f"file larger than {MAX_BACKUP_BYTES} bytes: not changed (backup would be incomplete)"
+        )
     if action.delete:
-        image.remove_file(path)
-        return ActionResult(id=action.id, status="ok", changed=old is not None, before_file=before)
+        removed = image.remove_file(path)
+        return ActionResult(
+            id=action.id, status="ok", changed=removed is not None, before_file=before
+        )
     data = base64.b64decode(action.content, validate=True)
-    if old is not None and old.content == data and not old.version:
+    if before.exists and before.content_bytes() == data:
         return ActionResult(id=action.id, status="ok", changed=False, before_file=before)
     image.put_file(SimFile(path, data))
     return ActionResult(id=action.id, status="ok", changed=True, before_file=before)
@@ -416,88 +491,113 @@ def _profile_for(image: HostImage, sid: str) -> UserProfile:
 
 
 def _import_pfx(image: HostImage, action: ImportPfx, work: WorkReport) -> ActionResult:
+    """As agent.ps1's one-shot task in the user's session: every certificate of the
+    PFX that has a private key goes into the user's registry My store."""
     prof = _profile_for(image, action.sid)
     if not (prof.loaded and prof.interactive):
         work.charge("write", COST_SET_VALUE_MS)
-        raise ActionRefused(MSG_NO_SESSION)
+        raise ActionRefused(MSG_NO_SESSION.format(sid=action.sid))
     work.charge("import_pfx", COST_IMPORT_PFX_MS)
     try:
         data = base64.b64decode(action.pfx, validate=True)
     except ValueError:
-        raise ActionRefused("the PFX is not base64") from None
+        raise ActionRefused("Invalid length for a Base-64 char array or string.") from None
     try:
-        _key, cert, _extra = pkcs12.load_key_and_certificates(data, action.password.encode("utf-8"))
-    except ValueError:
-        # cryptography says "Invalid password or PKCS12 data": both mean the same to certutil.
-        raise ActionRefused(MSG_BAD_PASSWORD) from None
+        pfx = pkcs12.load_pkcs12(data, action.password.encode("utf-8"))
+    except ValueError as exc:
+        # cryptography: "Invalid password or PKCS12 data"; Windows tells them apart.
+        if data[:1] == b"\x30" and "password" in str(exc).lower():
+            raise ActionRefused(MSG_BAD_PASSWORD) from None
+        raise ActionRefused(MSG_BAD_PFX) from None
     except Exception:  # noqa: BLE001 - any parser failure: the same plain answer, no password
-        raise ActionRefused("the PFX file cannot be read") from None
-    if cert is None:
-        raise ActionRefused("the PFX holds no certificate")
-    der = cert.public_bytes(serialization.Encoding.DER)
-    thumb = certgen.thumbprint(der)
-    blob = certgen.store_blob(der, "file", private_key=_key is not None)
-    key = prof.hive.ensure(CERT_STORE_KEY + "\\" + thumb)
-    encoded = base64.b64encode(blob).decode("ascii")
-    old = key.get("Blob")
-    key.set("Blob", RegValue(t="BINARY", v=encoded))
-    changed = old is None or old.v != encoded
-    return ActionResult(id=action.id, status="ok", changed=changed, thumbprint=thumb)
+        raise ActionRefused(MSG_BAD_PFX) from None
+    with_keys = [pfx.cert] if pfx.cert is not None and pfx.key is not None else []
+    if not with_keys:
+        raise ActionRefused(MSG_NO_PRIVATE_KEY)
+    thumbprints = []
+    for item in with_keys:
+        der = item.certificate.public_bytes(serialization.Encoding.DER)
+        thumb = certgen.thumbprint(der)
+        encoded = base64.b64encode(certgen.store_blob(der, "file")).decode("ascii")
+        key = prof.hive.ensure(CERT_STORE_KEY + "\\" + thumb)
+        key.set("Blob", RegValue(t="BINARY", v=encoded))
+        thumbprints.append(thumb)
+    # Like X509Store.Add, re-adding the same certificate still reports success.
+    return ActionResult(id=action.id, status="ok", changed=True, thumbprint=thumbprints[0])
 
 
 def _remove_cert(image: HostImage, action: RemoveCert, work: WorkReport) -> ActionResult:
+    """Both homes of the Personal store are backed up and cleared: the registry
+    key (before_tree) and the %APPDATA% file (before_file, exists=false if none)."""
     prof = _profile_for(image, action.sid)
+    if not prof.loaded:
+        raise ActionRefused(MSG_HIVE_NOT_LOADED.format(sid=action.sid))
     thumb = action.thumbprint.upper()
     work.charge("write", COST_REMOVE_CERT_MS)
-    before_tree: RegKey | None = None
-    before_file: FileInfo | None = None
-    if prof.loaded:
-        store = prof.hive.find(CERT_STORE_KEY)
-        node = store.find([thumb]) if store is not None else None
-        if node is not None:
-            before_tree = node.to_regkey(64)
-            prof.hive.detach(CERT_STORE_KEY + "\\" + thumb)
     file_path = prof.path + "\\" + APPDATA_CERT_DIR + "\\" + thumb
-    if image.file(file_path) is not None:
-        before_file = _file_info(image, file_path, True, 16 * 1024 * 1024, work)
+    before_file = _file_info(image, file_path, True, MAX_BACKUP_BYTES, work)
+    node = prof.hive.find(CERT_STORE_KEY + "\\" + thumb)
+    before_tree = node.to_regkey(MAX_TREE_DEPTH) if node is not None else None
+    if node is not None:
+        prof.hive.detach(CERT_STORE_KEY + "\\" + thumb)
+    if before_file.exists:
         image.remove_file(file_path)
-    changed = before_tree is not None or before_file is not None
     return ActionResult(
-        id=action.id, status="ok", changed=changed, before_tree=before_tree, before_file=before_file
+        id=action.id,
+        status="ok",
+        changed=before_tree is not None or before_file.exists,
+        before_tree=before_tree,
+        before_file=before_file,
     )
 
 
 def _run_installer(image: HostImage, action: RunInstaller, work: WorkReport) -> ActionResult:
-    path = expand_env(action.path, image.machine_env())
+    """An image's ``installers:`` entry is the installer's file and its effect."""
+    path = host_path(action.path, image.machine_env())
     installer = image.installers.get(normalize_file_path(path))
     if installer is None:
         work.charge("write", COST_FILE_STAT_MS)
         raise ActionRefused(f"installer not found: {path}")
     if installer.duration_ms > action.timeout_ms:
+        # Still running: the agent does not kill it (a half-run installer is worse).
         work.charge("installer", float(action.timeout_ms))
-        raise ActionRefused(f"the installer did not finish within {action.timeout_ms} ms")
+        apply_software(
+            image, installer.registry, installer.uninstall, installer.files, installer.activex, path
+        )
+        return ActionResult(
+            id=action.id,
+            status="error",
+            changed=True,
+            error=f"installer still running after {action.timeout_ms} ms",
+        )
     work.charge("installer", float(installer.duration_ms))
-    if installer.exit_code not in (0, 3010):
-        raise ActionRefused(f"the installer exited with code {installer.exit_code}")
+    code = installer.exit_code
+    if code not in (0, 3010, 1641):
+        return ActionResult(
+            id=action.id,
+            status="error",
+            changed=True,
+            exit_code=code,
+            error=f"installer exit code {code}",
+        )
     apply_software(
         image, installer.registry, installer.uninstall, installer.files, installer.activex, path
     )
-    if installer.exit_code == 3010:  # ERROR_SUCCESS_REBOOT_REQUIRED
+    if code in (3010, 1641):  # success, reboot required / initiated
         image.os = image.os.model_copy(update={"pending_reboot": True})
-    return ActionResult(id=action.id, status="ok", changed=True)
+    return ActionResult(id=action.id, status="ok", changed=True, exit_code=code)
 
 
 def _schedule_reboot(image: HostImage, action: ScheduleReboot, work: WorkReport) -> ActionResult:
+    """shutdown.exe /r /t N: recorded; a second one while one is pending fails with 1190."""
     work.charge("write", COST_REBOOT_MS)
-    image.scheduled_reboots.append(
-        {
-            "delay_s": action.delay_s,
-            "message": action.message,
-            "requested_at": image.now.isoformat(),
-        }
-    )
+    if image.scheduled_reboots:
+        return ActionResult(
+            id=action.id, status="error", exit_code=1190, error="shutdown.exe exit code 1190"
+        )
+    image.scheduled_reboots.append({"delay_s": action.delay_s, "message": action.message[:500]})
     image.os = image.os.model_copy(update={"pending_reboot": True})
-    return ActionResult(id=action.id, status="ok", changed=True)
+    return ActionResult(id=action.id, status="ok", changed=True, exit_code=0)
 
 
 _WRITERS: dict[str, Callable[[HostImage, Any, WorkReport], ActionResult]] = {
@@ -530,6 +630,7 @@ def _act(image: HostImage, action: Action, work: WorkReport) -> ActionResult:
 
 
 def _profiles(image: HostImage) -> list[Profile]:
+    """As agent.ps1 lists them: ProfileList order (sorted by SID), user SIDs only."""
     return [
         Profile(
             sid=p.sid,
@@ -539,9 +640,29 @@ def _profiles(image: HostImage) -> list[Profile]:
             console=p.console and p.loaded,
             interactive=p.interactive and p.loaded,
         )
-        for p in image.profiles
+        for p in sorted(image.profiles, key=lambda prof: prof.sid)
         if p.sid.upper().startswith(("S-1-5-21-", "S-1-12-"))
     ]
+
+
+REBOOT_MARKERS = (
+    r"SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\RebootPending",
+    r"SOFTWARE\Microsoft\Windows\CurrentVersion\WindowsUpdate\Auto Update\RebootRequired",
+)
+
+
+def _os_facts(image: HostImage) -> OsFacts:
+    """The image's OS facts; pending_reboot also from the registry markers the agent reads."""
+    pending = image.os.pending_reboot or any(image.hklm.find(k) is not None for k in REBOOT_MARKERS)
+    session = image.hklm.find(r"SYSTEM\CurrentControlSet\Control\Session Manager")
+    renames = session.get("PendingFileRenameOperations") if session is not None else None
+    if renames is not None and isinstance(renames.v, list) and any(renames.v):
+        pending = True
+    return (
+        image.os
+        if pending == image.os.pending_reboot
+        else image.os.model_copy(update={"pending_reboot": pending})
+    )
 
 
 def execute(image: HostImage, request: ProbeRequest) -> tuple[ProbeResponse, WorkReport]:
@@ -562,11 +683,15 @@ def execute(image: HostImage, request: ProbeRequest) -> tuple[ProbeResponse, Wor
     results = [_act(image, action, work) for action in request.actions]
     processes = []
     if request.want_processes:
-        processes = [ProcessInfo(name=p.name, pid=p.pid, sid=p.sid) for p in image.all_processes()]
+        # The agent asks WMI for an owner only for explorer.exe (GetOwnerSid is slow).
+        processes = [
+            ProcessInfo(name=p.name, pid=p.pid, sid=p.sid if p.name == "explorer.exe" else None)
+            for p in image.all_processes()
+        ]
     response = ProbeResponse(
         agent_version=AGENT_VERSION,
         elapsed_ms=0,
-        os=image.os,
+        os=_os_facts(image),
         profiles=_profiles(image),
         processes=processes,
         answers=answers,

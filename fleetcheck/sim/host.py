@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetcheck.agent import PayloadError, agent_script, command_line, parse_payload
-from fleetcheck.sim.executor import WorkReport, execute
+from fleetcheck.sim.executor import REBOOT_MARKERS, WorkReport, execute
 from fleetcheck.sim.image import HostImage, ImageError, dump_state, instantiate
 
 STATE_FILE = "state.json"
@@ -217,6 +217,22 @@ class SimulatedHost:
                     interfaces.add(interface)
                     removed.add(position)
             self.image.usb_devices = [d for i, d in enumerate(devices) if i not in removed]
+            self._persist()
+
+    def reboot(self) -> None:
+        """The PC restarts: scheduled reboots and pending-reboot markers are gone.
+
+        Sessions are kept (trading PCs log the operator on automatically);
+        call :meth:`logout` to model a PC left at the logon screen.
+        """
+        with self._lock:
+            self.image.scheduled_reboots.clear()
+            for marker in REBOOT_MARKERS:
+                self.image.hklm.detach(marker)
+            session = self.image.hklm.find(r"SYSTEM\CurrentControlSet\Control\Session Manager")
+            if session is not None:
+                session.delete("PendingFileRenameOperations")
+            self.image.os = self.image.os.model_copy(update={"pending_reboot": False})
             self._persist()
 
     def snapshot(self) -> dict[str, Any]:

@@ -340,7 +340,10 @@ class KeyNode:
             for low, (name, node) in self.subkeys.items()
             if (id(self), low) not in skip
         }
-        return RegKey(values=values, subkeys=subkeys)
+        # As agent.ps1: a tree is truncated when any key below it is, so a
+        # partial tree never passes for a complete one at the top.
+        truncated = any(sub.truncated for sub in subkeys.values())
+        return RegKey(values=values, subkeys=subkeys, truncated=truncated)
 
     def count(self, depth: int) -> int:
         """How many keys ``to_regkey(depth)`` opens (for the cost model)."""

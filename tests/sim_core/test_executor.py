@@ -40,6 +40,7 @@ from .conftest import ADMIN_SID, NOW, OPERATOR_SID
 ZONES = r"Software\Microsoft\Windows\CurrentVersion\Internet Settings\Zones\2"
 CERTENROLL = "{33BBBFD1-0A97-4339-9032-F68F19CB3030}"
 PFX_PASSWORD = "Renew-2026!口令"
+BASE_OVERLAY = "extends: win10-compliant\n"
 
 
 def run(image: HostImage, *queries: object, actions: tuple[object, ...] = ()) -> ProbeResponse:
@@ -83,11 +84,13 @@ def test_registry_names_are_case_insensitive_and_absent_is_absent(win10: HostIma
 def test_depth_and_truncated(win10: HostImage) -> None:
     path = r"SOFTWARE\WOW6432Node\Classes\CLSID"
     shallow = read(win10, "HKLM", path, depth=1)
-    assert shallow is not None and not shallow.truncated
-    control = shallow.subkey(CERTENROLL)
+    control = shallow.subkey(CERTENROLL) if shallow is not None else None
     assert control is not None and control.truncated and control.subkeys == {}
+    # As agent.ps1: truncation shows at the top too, so a partial tree never passes for whole.
+    assert shallow is not None and shallow.truncated
     deep = read(win10, "HKLM", path, depth=2)
-    assert deep is not None and deep.subkey(CERTENROLL + r"\InprocServer32") is not None
+    assert deep is not None and not deep.truncated
+    assert deep.subkey(CERTENROLL + r"\InprocServer32") is not None
     only_values = read(win10, "HKLM", path, depth=0)
     assert only_values is not None and only_values.truncated
 
@@ -225,7 +228,9 @@ def test_tcp_reachable_unreachable_and_unknown(win10: HostImage) -> None:
         TcpQuery(id="unknown", host="10.0.0.1", port=445, timeout_ms=1500),
     )
     assert (resp.answer("ok").connected, resp.answer("ok").elapsed_ms) == (True, 35)  # type: ignore[union-attr]
-    assert (resp.answer("unknown").connected, resp.answer("unknown").elapsed_ms) == (False, 1500)  # type: ignore[union-attr]
+    unknown = resp.answer("unknown")
+    assert unknown is not None and (unknown.connected, unknown.elapsed_ms) == (False, 1500)
+    assert unknown.status == "ok" and unknown.error == "no connection within 1500 ms"
     down = run(
         instantiate("win10-portal-unreachable", now=NOW),
         TcpQuery(id="t", host="biz.sccc.com", port=443),
@@ -292,7 +297,13 @@ def test_set_value_creates_keys_and_refuses_unloaded_hives(win10: HostImage) -> 
         value=RegValue(t="DWORD", v=0),
     )
     refused = run(win10, actions=(unloaded,)).actions[0]
-    assert refused.status == "error" and "not loaded" in (refused.error or "")
+    assert refused.status == "error" and "is not loaded" in (refused.error or "")
+    # Deleting in an unloaded hive finds nothing to delete, as on Windows.
+    delete = DeleteValue(id="d", hive="HKU", sid=unloaded.sid, path=ZONES, name="1004")
+    assert run(win10, actions=(delete,)).actions[0].model_dump(include={"status", "changed"}) == {
+        "status": "ok",
+        "changed": False,
+    }
 
 
 def test_delete_value(win10: HostImage) -> None:
@@ -324,8 +335,12 @@ def test_delete_key_then_restore_key_gives_an_identical_image(win10: HostImage) 
     restored = run(
         win10, actions=(RestoreKey(id="r", hive="HKLM", path=path, tree=deleted.before_tree),)
     ).actions[0]
-    assert restored.status == "ok" and restored.changed
+    assert restored.status == "ok" and restored.changed and restored.before_tree is None
     assert win10.to_state() == before
+    again = run(
+        win10, actions=(RestoreKey(id="r", hive="HKLM", path=path, tree=deleted.before_tree),)
+    ).actions[0]
+    assert (again.changed, again.before_tree) == (False, deleted.before_tree)
     # Deleting what is not there changes nothing.
     assert (
         run(win10, actions=(DeleteKey(id="d", hive="HKLM", path=r"SOFTWARE\Nope"),))
@@ -396,7 +411,10 @@ def test_import_pfx_wrong_password_and_no_session() -> None:
     pending = run(
         nobody, actions=(ImportPfx(id="i", sid=OPERATOR_SID, pfx=pfx, password=PFX_PASSWORD),)
     )
-    assert (pending.actions[0].status, pending.actions[0].error) == ("error", MSG_NO_SESSION)
+    assert (pending.actions[0].status, pending.actions[0].error) == (
+        "error",
+        MSG_NO_SESSION.format(sid=OPERATOR_SID),
+    )
     garbage = run(
         image,
         actions=(ImportPfx(id="i", sid=OPERATOR_SID, pfx="bm90IGEgcGZ4", password=PFX_PASSWORD),),
@@ -411,6 +429,7 @@ def test_remove_cert_returns_a_backup_that_restores(win10: HostImage) -> None:
     removed = run(
         win10, actions=(RemoveCert(id="rm", sid=OPERATOR_SID, thumbprint=thumb.lower()),)
     ).actions[0]
+    assert removed.before_file is not None and not removed.before_file.exists
     assert (
         removed.changed
         and removed.before_tree is not None
@@ -468,7 +487,77 @@ def test_run_installer_fixes_the_missing_driver() -> None:
             RunInstaller(id="s", path=r"\\fileserver\soft\ePass2003-Setup.exe", timeout_ms=1000),
         ),
     ).actions[0]
-    assert slow.status == "error" and "did not finish" in (slow.error or "")
+    assert (slow.status, slow.changed, slow.error) == (
+        "error",
+        True,  # not killed: it may well have changed things
+        "installer still running after 1000 ms",
+    )
+
+
+def test_a_second_reboot_while_one_is_scheduled_fails_like_shutdown_exe(win10: HostImage) -> None:
+    first = run(win10, actions=(ScheduleReboot(id="a", delay_s=60),)).actions[0]
+    second = run(win10, actions=(ScheduleReboot(id="b", delay_s=60),)).actions[0]
+    assert (first.status, first.exit_code) == ("ok", 0)
+    assert (second.status, second.changed, second.exit_code) == ("error", False, 1190)
+
+
+def test_installer_exit_codes() -> None:
+    image = instantiate(
+        BASE_OVERLAY + "installers:\n  'C:\\x\\bad.exe': {exit_code: 1603, duration_ms: 10}\n"
+        "  'C:\\x\\reboot.msi': {exit_code: 3010, duration_ms: 10}\n",
+        now=NOW,
+    )
+    bad = run(image, actions=(RunInstaller(id="b", path=r"C:\x\bad.exe"),)).actions[0]
+    assert (bad.status, bad.exit_code, bad.error) == ("error", 1603, "installer exit code 1603")
+    ok = run(image, actions=(RunInstaller(id="r", path='"C:\\x\\reboot.msi" /qn'),))
+    assert (ok.actions[0].status, ok.actions[0].exit_code, ok.os.pending_reboot) == (
+        "ok",
+        3010,
+        True,
+    )
+
+
+def test_per_user_on_hklm_repeats_the_machine_read_per_user(win10: HostImage) -> None:
+    query = RegistryQuery(
+        id="m", hive="HKLM", path=r"SOFTWARE\Policies\Microsoft\Edge", per_user=True
+    )
+    answers = [a for a in run(win10, query).answers if a.id == "m"]
+    assert sorted(a.sid or "" for a in answers) == sorted([OPERATOR_SID, ADMIN_SID])
+    assert all(a.key == answers[0].key for a in answers)
+
+
+def test_follow_keeps_the_quoted_part_of_a_command_line(win10: HostImage) -> None:
+    setv = SetValue(
+        id="s",
+        hive="HKLM",
+        path=r"SOFTWARE\Test",
+        name="Cmd",
+        value=RegValue(
+            t="SZ", v=' "%SystemRoot%\\Downloaded Program Files\\JITCertEnroll.ocx" /s '
+        ),
+    )
+    run(win10, actions=(setv,))
+    query = RegistryQuery(id="f", hive="HKLM", path=r"SOFTWARE\Test", follow=["cmd"])
+    info = run(win10, query).answer("f").followed["cmd"]  # type: ignore[union-attr]
+    assert info.exists and info.version == "2.0.4.8"
+
+
+def test_processes_carry_an_owner_only_for_explorer(win10: HostImage) -> None:
+    processes = run(win10).processes
+    assert any(p.name == "TdxW.exe" and p.sid is None for p in processes)
+    assert [p.sid for p in processes if p.name == "explorer.exe"] == [OPERATOR_SID]
+
+
+def test_pending_reboot_follows_the_registry_markers(win10: HostImage) -> None:
+    assert run(win10).os.pending_reboot is False
+    marker = SetValue(
+        id="m",
+        hive="HKLM",
+        path=r"SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\RebootPending",
+        name="x",
+        value=RegValue(t="DWORD", v=1),
+    )
+    assert run(win10, actions=(marker,)).os.pending_reboot is True
 
 
 def test_schedule_reboot_records_it(win10: HostImage) -> None:

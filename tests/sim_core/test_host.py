@@ -21,7 +21,7 @@ from fleetcheck.agent.contract import (
     SetValue,
 )
 from fleetcheck.sim import certgen
-from fleetcheck.sim.executor import MSG_NO_SESSION
+from fleetcheck.sim.executor import MSG_NO_SESSION, MSG_NO_SESSION_MARK
 from fleetcheck.sim.host import STATE_FILE, SimulatedHost
 from fleetcheck.sim.image import ImageError
 
@@ -177,7 +177,8 @@ def test_login_logout_and_pending_import(tmp_path: Path) -> None:
         id="i", sid=OPERATOR_SID, pfx=base64.b64encode(data).decode(), password=password
     )
     pending = probe(host, ProbeRequest(actions=[action]))
-    assert pending.actions[0].error == MSG_NO_SESSION
+    assert pending.actions[0].error == MSG_NO_SESSION.format(sid=OPERATOR_SID)
+    assert MSG_NO_SESSION_MARK in (pending.actions[0].error or "")
     assert not any(p.console for p in pending.profiles)
     host.login("TRADE\\交易员01")
     done = probe(host, ProbeRequest(actions=[action]))
@@ -213,3 +214,15 @@ def test_snapshot_is_a_deep_copy(host: SimulatedHost) -> None:
     snap = host.snapshot()
     snap["usb_devices"].clear()
     assert host.snapshot()["usb_devices"]
+
+
+def test_reboot_clears_the_schedule_and_keeps_the_session(host: SimulatedHost) -> None:
+    from fleetcheck.agent.contract import ScheduleReboot
+
+    assert probe(host, ProbeRequest(actions=[ScheduleReboot(id="r", delay_s=60)])).os.pending_reboot
+    host.reboot()
+    after = probe(host, ProbeRequest())
+    assert after.os.pending_reboot is False and host.image.scheduled_reboots == []
+    assert [p.user for p in after.profiles if p.console] == ["TRADE\\交易员01"]
+    again = probe(host, ProbeRequest(actions=[ScheduleReboot(id="r", delay_s=60)]))
+    assert again.actions[0].status == "ok"
