@@ -206,6 +206,7 @@ def _finding(policy_id: str, spec: CheckBase, outcome: Outcome) -> Finding:
         message=outcome.message,
         remedy=spec.remedy,
         guide=spec.guide,
+        requirement=spec.requirement,
         fix=spec.fix,
         details=outcome.details,
     )

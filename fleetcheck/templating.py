@@ -6,6 +6,10 @@ and StrictUndefined makes a missing variable an error rather than an empty
 string (an empty CN would silently match nothing, or everything with a pattern).
 Rendered text is plain data: it is never used as PowerShell source or HTML.
 
+The loader calls :func:`template_problem` on every string at load time, so a
+broken template is reported with its ``file:line:col``; the evaluator calls
+:func:`render` per host.
+
 Pure: no I/O. Compiled templates are cached by their source text.
 """
 
@@ -15,17 +19,49 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from fleetcheck.i18n import T, Text
 
-__all__ = ["TemplateError", "check_syntax", "is_template", "render"]
+__all__ = ["TEMPLATE_NAMES", "TemplateError", "check_syntax", "is_template", "render", "template_problem"]
 
 _ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
 _MISSING_ATTR = re.compile(r"has no attribute '([^']+)'")
 _MISSING_NAME = re.compile(r"'([^']+)' is undefined")
+
+TEMPLATE_NAMES = frozenset({"host"})  # the only name a template may use
+
+
+def template_problem(text: str) -> Text | None:
+    """Why ``text`` is not a usable template, or None when it is fine (or not a template).
+
+    >>> template_problem("{{ host.gateway_cert }}") is None
+    True
+    >>> template_problem("{{ host.gateway_cert ").en.startswith("broken template")
+    True
+    """
+    if not is_template(text):
+        return None
+    try:
+        ast = _ENV.parse(text)
+    except TemplateSyntaxError as exc:
+        where = f" (line {exc.lineno} of the template)" if "\n" in text else ""
+        where_zh = f"（模板第 {exc.lineno} 行）" if "\n" in text else ""
+        return T(
+            f"模板语法错误：{exc.message}{where_zh}；变量写成 {{{{ host.变量名 }}}}",
+            f"broken template: {exc.message}{where}; write variables as {{{{ host.name }}}}",
+        )
+    unknown = sorted(meta.find_undeclared_variables(ast) - TEMPLATE_NAMES)
+    if unknown:
+        names = ", ".join(unknown)
+        return T(
+            f"模板引用了未知的名称 {names}：只能使用 host.<清单变量>，例如 {{{{ host.gateway_cert }}}}",
+            f"template uses unknown name(s) {names}: only host.<inventory variable> is available, "
+            "e.g. {{ host.gateway_cert }}",
+        )
+    return None
 
 
 class TemplateError(ValueError):
@@ -39,7 +75,7 @@ class TemplateError(ValueError):
 
 def is_template(value: object) -> bool:
     """True for text holding jinja2 syntax (only those are rendered)."""
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
+    return isinstance(value, str) and ("{{" in value or "{%" in value or "{#" in value)
 
 
 @lru_cache(maxsize=512)

@@ -23,7 +23,7 @@ from typing import Any
 from fleetcheck.checks import load_all
 from fleetcheck.i18n import T
 from fleetcheck.policy.models import Policy, policy_model
-from fleetcheck.policy.templating import template_problem
+from fleetcheck.templating import template_problem
 from fleetcheck.policy.waivers import Waiver, WaiverFile
 from fleetcheck.policy.yamlload import (
     Issue,

@@ -16,7 +16,7 @@ from fleetcheck.policy.loader import (
     shipped_policy_paths,
 )
 from fleetcheck.policy.models import Policy, policy_model
-from fleetcheck.policy.templating import TemplateRenderError, render
+from fleetcheck.templating import TemplateError, render
 
 from .conftest import DATA
 
@@ -143,20 +143,17 @@ def test_shipped_policies_load_cleanly() -> None:
 # --------------------------------------------------------------------------- templates
 
 
-def test_render_uses_host_vars_over_policy_defaults() -> None:
-    defaults = {"gateway_cert": "DEFAULT#0"}
-    assert render("{{ host.gateway_cert }}", {}, defaults) == "DEFAULT#0"
-    assert render("{{ host.gateway_cert }}", {"gateway_cert": "F00504Y0007#0"}, defaults) == (
-        "F00504Y0007#0"
-    )
+def test_render_uses_host_vars() -> None:
+    assert render("{{ host.gateway_cert }}", {"gateway_cert": "F00504Y0007#0"}) == "F00504Y0007#0"
     assert render("plain {text}", {}) == "plain {text}"
 
 
 def test_render_missing_variable_and_sandbox() -> None:
-    with pytest.raises(TemplateRenderError) as info:
+    with pytest.raises(TemplateError) as info:
         render("{{ host.gateway_cert }}", {})
-    assert "not set" in info.value.text.en
-    with pytest.raises(TemplateRenderError):
+    assert info.value.variable == "host.gateway_cert"
+    assert "not defined" in info.value.message.en
+    with pytest.raises(TemplateError):
         render("{{ host.__class__.__mro__ }}", {})
 
 
