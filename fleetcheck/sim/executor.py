@@ -4,24 +4,33 @@
 write actions in request order (as the agent does), each answering on its own:
 one failing query or action never loses the others.
 
-Semantics (the contract's, made concrete):
+Semantics (the contract's, made concrete; checked line by line against
+agent.ps1 — where this module and agent.ps1 disagree, agent.ps1 is right):
 
 * registry paths are literal; names compare case-insensitively; an absent key
-  answers ``status="absent"``. ``hive="HKU"`` with ``per_user`` answers once per
-  loaded user hive (SIDs ``S-1-5-21-*`` / ``S-1-12-*``) with ``sid`` set;
-  ``hive="HKU"`` without ``per_user`` reads below ``HKEY_USERS`` itself (the path
-  starts with a SID). ``depth`` limits subkeys; a key at the limit that has
-  subkeys is marked ``truncated``.
-* ``follow``: for each named value (string data), surrounding quotes stripped,
-  ``%VARS%`` expanded (the user's for per-user queries, else the WinRM
-  account's), a FileInfo; ``follow_content`` adds the content (capped).
-* file / dir: ``{profile}`` at the start of a path is the user's profile
-  directory (per-user queries only); a missing file answers ``status="absent"``
-  with ``file.exists=false``; a missing folder answers ``absent`` with no files.
+  answers ``status="absent"``. ``per_user`` answers once per loaded user hive
+  (SIDs ``S-1-5-21-*`` / ``S-1-12-*``) with ``sid`` set — for ``hive="HKLM"``
+  that repeats the machine read per user, as the agent does; ``hive="HKU"``
+  without ``per_user`` reads below ``HKEY_USERS`` itself (the path starts with
+  a SID). ``depth`` limits subkeys; a key at the limit that has subkeys is
+  ``truncated``, and so is every key above it.
+* ``follow``: for each named SZ/EXPAND_SZ value that is not blank: ``%VARS%``
+  expanded, trimmed, and a leading quoted part kept (``"C:\\x.exe" /s`` ->
+  ``C:\\x.exe``); a FileInfo; ``follow_content`` adds the content (capped).
+* ``%VARS%`` are always the agent's own environment, i.e. the WinRM account's
+  (``%APPDATA%`` is the admin's!): user files are addressed with ``{profile}``,
+  the user's ProfileImagePath, in per-user queries only.
+* file / dir: a missing file answers ``status="absent"`` with
+  ``file.exists=false``; a missing folder answers ``absent`` with no files.
 * pnp: present DeviceIDs starting ``USB\\VID_<vendor>`` (``&MI_`` children included,
   as Win32_PnPEntity lists them).
 * tcp: image ``tcp:`` entries; an unknown endpoint does not connect and costs
-  the whole ``timeout_ms`` (accounted, never slept).
+  the whole ``timeout_ms`` (accounted, never slept); ``error`` says why, as the
+  agent's does, with ``status="ok"``.
+* facts: profiles in ProfileList order (by SID); process owners only for
+  explorer.exe; ``pending_reboot`` also from the registry markers the agent reads.
+* actions: ``before_*`` captured before any change, ``changed`` only when
+  something changed; the texts of errors are the agent's (``MSG_*`` below).
 
 Cost model (:class:`WorkReport`): what the agent would spend on the host, summed
 into the response's ``elapsed_ms``. PowerShell start-up (~0.5-2 s) is charged by
