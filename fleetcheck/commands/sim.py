@@ -57,13 +57,15 @@ def register(main: click.Group) -> None:
                   default=Path(".fleetcheck-sim"), show_default=True,
                   help="CA、证书与终端状态目录 / folder for the CA, certificates and PC state")
     @click.option("--first-address", default=None, help="第一个回环地址 / first loopback address (e.g. 127.0.1.1)")
+    @click.option("--prewarm", is_flag=True,
+                  help="启动前先构建全部终端（基准测试用）/ build every PC before serving (for benchmarks)")
     @click.option("--duration", type=float, default=0.0, hidden=True,
                   help="serve this many seconds then stop (0 = until Ctrl-C); for tests")
     def serve(office_path: Path, inventory_out: Path, state_dir: Path, first_address: str | None,
-              duration: float) -> None:
+              prewarm: bool, duration: float) -> None:
         """启动模拟办公室并写出清单 / start a simulated office and write its inventory."""
         try:
-            office = start_office(office_path, state_dir, first_address=first_address)
+            office = start_office(office_path, state_dir, first_address=first_address, prewarm=prewarm)
         except OfficeError as exc:
             fail(T(f"办公室文件有误：{exc}", f"Bad office file: {exc}"), EXIT_USAGE)
         except OSError as exc:

@@ -129,3 +129,32 @@ def test_operation_timeout_fault_matches_capture():
     ours = ET.fromstring(pairs[2][1])
     assert structure(ours) == structure(expected)
     assert prefixes(pairs[2][1]) == prefixes(messages[3]["response"])
+
+
+def test_receive_answers_fit_the_clients_max_envelope_size():
+    """~5 MiB of output comes back in envelopes no bigger than the request's MaxEnvelopeSize."""
+    messages = load("test_winrs_standard.yml")
+
+    async def run() -> list[int]:
+        executor = ThreadPoolExecutor(1)
+        profile = HostProfile(machine="m", endpoint_url="http://m:5985/wsman")
+        service = WinRSService(profile, lambda: StandInHost(), FaultSpec(huge=True), executor)
+        _, created, _ = await service.handle(messages[0]["request"].encode(), "vagrant", "c")
+        shell = re.search(r"<rsp:ShellId>([^<]+)<", created.decode()).group(1)
+        command = messages[1]["request"].replace("4283CBDC-3706-415B-88BD-B385F3E51A53", shell)
+        _, started, _ = await service.handle(command.encode(), "vagrant", "c")
+        cid = re.search(r"<rsp:CommandId>([^<]+)<", started.decode()).group(1)
+        receive = re.sub(r"CommandId=\"[^\"]+\"", f'CommandId="{cid}"', messages[2]["request"])
+        receive = receive.replace("4283CBDC-3706-415B-88BD-B385F3E51A53", shell)
+        sizes = []
+        for _ in range(200):
+            status, answer, _ = await service.handle(receive.encode(), "vagrant", "c")
+            assert status == 200
+            sizes.append(len(answer))
+            if b"CommandState/Done" in answer:
+                break
+        executor.shutdown()
+        return sizes
+
+    sizes = asyncio.run(run())
+    assert len(sizes) > 30 and max(sizes) <= 153600
