@@ -5,6 +5,7 @@ side that is not made on the other fails here, naming what drifted."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -34,20 +35,22 @@ AGENT = agent_script().decode("utf-8")
     ],
 )
 def test_simulator_messages_are_the_agents(fragment: str) -> None:
-    assert fragment in AGENT, f"agent.ps1 no longer says {fragment!r}: update fleetcheck.sim.executor"
-    simulator_source = open(executor.__file__, encoding="utf-8").read()
+    assert fragment in AGENT, (
+        f"agent.ps1 no longer says {fragment!r}: update fleetcheck.sim.executor"
+    )
+    simulator_source = Path(executor.__file__).read_text(encoding="utf-8")
     assert fragment.split("{")[0].strip() in simulator_source
 
 
 def test_limits_are_the_agents() -> None:
-    depth = re.search(r"^\$MaxTreeDepth = (\d+)", AGENT, re.M)
-    backup = re.search(r"^\$MaxBackupBytes = (\d+)", AGENT, re.M)
+    depth = re.search(r"^\$MaxTreeDepth = (\d+)", AGENT, re.MULTILINE)
+    backup = re.search(r"^\$MaxBackupBytes = (\d+)", AGENT, re.MULTILINE)
     assert depth and int(depth.group(1)) == executor.MAX_TREE_DEPTH
     assert backup and int(backup.group(1)) == executor.MAX_BACKUP_BYTES
 
 
 def test_agent_version_is_the_agents() -> None:
-    found = re.search(r"^\$AgentVersion = '([^']*)'", AGENT, re.M)
+    found = re.search(r"^\$AgentVersion = '([^']*)'", AGENT, re.MULTILINE)
     assert found and found.group(1) == executor.AGENT_VERSION
 
 
