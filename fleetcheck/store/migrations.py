@@ -150,11 +150,19 @@ def _v3_changes_audit(conn: Connection) -> None:
     audit_schema.create_v3(conn)
 
 
+def _v4_renewals(conn: Connection) -> None:
+    """Certificate renewal records (``fleetcheck renew``): a new table only."""
+    from fleetcheck.store import renewal_schema
+
+    renewal_schema.create_v4(conn)
+
+
 #: Ordered migrations; index + 1 is the version each one produces.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1_initial,
     _v2_branch_details_certificates,
     _v3_changes_audit,
+    _v4_renewals,
 )
 CURRENT_VERSION = len(MIGRATIONS)
 
