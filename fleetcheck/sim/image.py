@@ -668,8 +668,8 @@ def _parse_yaml_cached(text: str, source: str) -> Any:
         raise ImageError(f"{where}: not valid YAML: {exc.problem}") from None
 
 
-def _read_raw(source: str | Path) -> tuple[dict[str, Any], str, Path | None]:
-    """(raw mapping, name for messages, its directory for relative ``extends``)."""
+def _read_raw(source: str | Path) -> tuple[dict[str, Any], str, Path | None, str]:
+    """(raw mapping, name for messages, its directory for relative ``extends``, text)."""
     path: Path | None = None
     if isinstance(source, Path):
         path = source
@@ -692,7 +692,7 @@ def _read_raw(source: str | Path) -> tuple[dict[str, Any], str, Path | None]:
     raw = _parse_yaml_cached(text, name)
     if not isinstance(raw, dict):
         raise ImageError(f"{name}: an image must be a YAML mapping (os:, registry:, ...)")
-    return copy.deepcopy(raw), name, path.parent if path is not None else None
+    return copy.deepcopy(raw), name, path.parent if path is not None else None, text
 
 
 def shipped_images() -> list[str]:
@@ -781,16 +781,63 @@ def _merge_profiles(base: Any, child: Any) -> Any:
 
 def load_raw(source: str | Path, _depth: int = 0) -> tuple[dict[str, Any], str]:
     """The image as one mapping, its ``extends`` chain merged (placeholders untouched)."""
-    raw, name, base_dir = _read_raw(source)
+    raw, name, _sources = _load_chain(source, _depth)
+    return raw, name
+
+
+def _load_chain(
+    source: str | Path, depth: int = 0
+) -> tuple[dict[str, Any], str, list[tuple[str, str]]]:
+    """Merged mapping, name, and the (name, text) of every file in the chain, child first."""
+    raw, name, base_dir, text = _read_raw(source)
     parent_ref = raw.pop("extends", None)
     if parent_ref is None:
-        return raw, name
-    if _depth >= _MAX_EXTENDS_DEPTH:
+        return raw, name, [(name, text)]
+    if depth >= _MAX_EXTENDS_DEPTH:
         raise ImageError(f"{name}: 'extends' nests deeper than {_MAX_EXTENDS_DEPTH} (a cycle?)")
     if not isinstance(parent_ref, str):
         raise ImageError(f"{name}: 'extends' must be an image name")
-    parent, _ = load_raw(_resolve_extends(parent_ref, base_dir, name), _depth + 1)
-    return _merge_mapping(parent, raw), name
+    parent, _, sources = _load_chain(_resolve_extends(parent_ref, base_dir, name), depth + 1)
+    return _merge_mapping(parent, raw), name, [(name, text), *sources]
+
+
+@lru_cache(maxsize=64)
+def _round_trip(text: str) -> Any:
+    try:
+        return YAML(typ="rt").load(text)
+    except Exception:  # noqa: BLE001 - only used to find a line for a message
+        return None
+
+
+def _locate(loc: tuple[Any, ...], sources: list[tuple[str, str]]) -> str | None:
+    """``file:line:col`` of the deepest part of ``loc`` that one of the files spells out.
+
+    The merged image has no positions; each file of the ``extends`` chain is
+    searched (child first) for the same path, keys compared case-insensitively.
+    """
+    best: tuple[int, str] | None = None
+    for name, text in sources:
+        node = _round_trip(text)
+        found = 0
+        position: tuple[int, int] | None = None
+        for part in loc:
+            if isinstance(node, dict):
+                key = next((k for k in node if str(k).lower() == str(part).lower()), None)
+                if key is None:
+                    break
+                line_col = node.lc.key(key) if hasattr(node, "lc") else None
+                node = node[key]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                line_col = node.lc.item(part) if hasattr(node, "lc") else None
+                node = node[part]
+            else:
+                break
+            found += 1
+            if line_col is not None:
+                position = (line_col[0] + 1, line_col[1] + 1)
+        if position is not None and (best is None or found > best[0]):
+            best = (found, f"{name}:{position[0]}:{position[1]}")
+    return best[1] if best else None
 
 
 def _substitute(node: Any, values: dict[str, str], name: str) -> Any:
@@ -816,11 +863,13 @@ def _substitute(node: Any, values: dict[str, str], name: str) -> Any:
     return node
 
 
-def _describe_errors(exc: ValidationError, name: str) -> str:
+def _describe_errors(exc: ValidationError, name: str, sources: list[tuple[str, str]]) -> str:
     lines = []
     for err in exc.errors()[:20]:
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("function-", "union[")))
-        lines.append(f"{name}: {loc or '(top)'}: {err['msg']}")
+        parts = tuple(p for p in err["loc"] if not str(p).startswith(("function-", "union[")))
+        where = _locate(parts, sources) or name
+        loc = ".".join(str(p) for p in parts)
+        lines.append(f"{where}: {loc or '(top)'}: {err['msg']}")
     more = exc.error_count() - 20
     if more > 0:
         lines.append(f"... and {more} more")
@@ -829,7 +878,7 @@ def _describe_errors(exc: ValidationError, name: str) -> str:
 
 def load_spec(source: str | Path, vars: dict[str, Any] | None = None) -> ImageSpec:
     """Load, merge and validate an image; placeholders filled from ``vars`` then ``vars:``."""
-    raw, name = load_raw(source)
+    raw, name, sources = _load_chain(source)
     defaults = raw.get("vars") or {}
     if not isinstance(defaults, dict):
         raise ImageError(f"{name}: 'vars' must be a mapping of name: value")
@@ -839,7 +888,7 @@ def load_spec(source: str | Path, vars: dict[str, Any] | None = None) -> ImageSp
     try:
         return ImageSpec.model_validate(raw)
     except ValidationError as exc:
-        raise ImageError(_describe_errors(exc, name)) from None
+        raise ImageError(_describe_errors(exc, name, sources)) from None
 
 
 def _default_env(os_spec: OsSpec) -> dict[str, str]:

@@ -127,17 +127,35 @@ def test_bad_yaml_names_file_line_and_column(tmp_path: Path) -> None:
         instantiate(path, now=NOW)
 
 
-def test_schema_errors_name_the_field(tmp_path: Path) -> None:
+def test_schema_errors_name_file_line_column_and_field(tmp_path: Path) -> None:
     path = tmp_path / "typo.yaml"
     path.write_text(
-        BASE + "profiles:\n  - sid: ${operator_sid}\n    certificates: [{cn: x, kind: floppy}]\n",
+        BASE
+        + "profiles:\n  - sid: ${operator_sid}\n    certificates: [{cn: x, kind: floppy}]\n"
+        + "os:\n  build: many\ncolour: blue\n",
         encoding="utf-8",
     )
-    with pytest.raises(ImageError, match=r"typo\.yaml: profiles\.0\.certificates\.0\.kind"):
+    with pytest.raises(ImageError) as caught:
         instantiate(path, now=NOW)
-    path.write_text(BASE + "colour: blue\n", encoding="utf-8")
-    with pytest.raises(ImageError, match=r"colour: Extra inputs are not permitted"):
-        instantiate(path, now=NOW)
+    lines = str(caught.value).splitlines()
+    assert any(
+        line.startswith(f"{path}:4:28: profiles.0.certificates.0.kind: Input should be 'file'")
+        for line in lines
+    )
+    assert any(line.startswith(f"{path}:6:3: os.build:") for line in lines)
+    assert any(line == f"{path}:7:1: colour: Extra inputs are not permitted" for line in lines)
+
+
+def test_errors_in_an_inherited_part_point_at_the_parent(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text(
+        "os: {version: '10', build: 1, caption: x, ps_version: '5', clr_version: '4',"
+        " hostname: h}\ntcp:\n  'a:1': {latency_ms: -3}\n",
+        encoding="utf-8",
+    )
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base.yaml\nenv: {X: y}\n", encoding="utf-8")
+    with pytest.raises(ImageError, match=r"base\.yaml:3:\d+: tcp\.a:1\.latency_ms"):
+        instantiate(child, now=NOW)
 
 
 def test_missing_parent_image_is_a_clear_error() -> None:
