@@ -63,9 +63,10 @@ def protocol(office: RunningOffice, name: str, *, password: str = PASSWORD, user
         kwargs.setdefault("ca_trust_path", str(office.ca_pem_path))
     else:
         kwargs.setdefault("ca_trust_path", None)  # no TLS; keeps pywinrm from reading env CA bundles
+    kwargs.setdefault("read_timeout_sec", op_timeout + 3)
     return winrm.Protocol(
         f"{scheme}://{host.address}:{host.port}/wsman", transport=transport, username=user,
-        password=password, operation_timeout_sec=op_timeout, read_timeout_sec=op_timeout + 3, **kwargs,
+        password=password, operation_timeout_sec=op_timeout, **kwargs,
     )
 
 

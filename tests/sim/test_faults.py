@@ -125,4 +125,7 @@ def test_latency_applies_to_every_exchange(make_office):
     office = _office(make_office, {"latency_ms": 1})
     out, _, rc, _ = run_agent(protocol(office, "PC-01"))
     assert rc == 0 and parse_output(out)
-    assert office.server.endpoints[0].faults.latency_ms == 1
+    # A latency longer than the client's read timeout makes the very first exchange time out.
+    slow = _office(make_office, {"latency_ms": 2500})
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        protocol(slow, "PC-01", op_timeout=1, read_timeout_sec=2).open_shell()
