@@ -50,7 +50,7 @@ from winrm.protocol import Protocol
 from fleetcheck.agent import AgentOutputError, build_payload, command_line, parse_output
 from fleetcheck.agent.contract import ProbeRequest, ProbeResponse
 from fleetcheck.inventory.model import HostSpec
-from fleetcheck.transport.ntlm import EagerNtlmTransport
+from fleetcheck.transport.ntlm import EagerNtlmTransport, ntlm_hash_credential
 from fleetcheck.transport.errors import (
     AgentFailed,
     AuthRejected,
@@ -144,6 +144,8 @@ def _protocol(host: HostSpec) -> Protocol:
     )
     # Same object, one method more: NTLM over HTTP in two round trips (see ntlm.py).
     protocol.transport.__class__ = EagerNtlmTransport
+    if host.auth == "ntlm":
+        protocol.transport.password = ntlm_hash_credential(host.password.get_secret_value())
     return protocol
 
 
