@@ -260,11 +260,50 @@ class ImageSpec(_Spec):
     installers: dict[str, InstallerSpec] = Field(default_factory=dict)
 
 
+SCHEMA_FILE = Path(__file__).resolve().parent / "image.schema.json"
+
+
 def image_schema() -> dict[str, Any]:
-    """JSON Schema of the image format (after ``extends`` merging), for editors and docs."""
-    schema = ImageSpec.model_json_schema()
+    """JSON Schema of the image format, for editors and docs.
+
+    Shipped as ``fleetcheck/sim/image.schema.json`` (a test keeps it in sync);
+    point an editor at it with ``# yaml-language-server: $schema=<path>``.
+    It describes one file: an overlay (``extends``) may leave out what its
+    parent provides, so ``os`` is only required after merging.
+    """
+    schema: dict[str, Any] = _as_file_schema(ImageSpec.model_json_schema())
+    schema["title"] = "fleetcheck simulated PC image"
     schema["properties"]["extends"] = {"type": "string", "description": "image this one overlays"}
     return schema
+
+
+def _as_file_schema(node: Any) -> Any:
+    """Loosen the merged-image schema into one for a single file, as the loader reads it.
+
+    Overlays omit what the parent has (no ``required``), delete with ``null``;
+    any scalar may be a ``${placeholder}`` string, and numbers stand for text
+    (``DisplayVersion: 7.62``). Unknown keys stay errors: that is what an
+    editor should catch.
+    """
+    if isinstance(node, list):
+        return [_as_file_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _as_file_schema(v) for k, v in node.items() if k != "required"}
+    kind = out.get("type")
+    if kind in ("integer", "number", "boolean"):
+        out["type"] = [kind, "string"]
+    elif kind == "string" and "pattern" in out:
+        out["pattern"] = f"(?:{out['pattern']})|\\$\\{{"  # or a placeholder
+    elif kind == "string" and "enum" not in out:
+        out["type"] = ["string", "number"]
+    if isinstance(out.get("additionalProperties"), dict):
+        out["additionalProperties"] = {"anyOf": [out["additionalProperties"], {"type": "null"}]}
+    if isinstance(out.get("properties"), dict) and "title" in out:
+        out["properties"] = {
+            name: {"anyOf": [sub, {"type": "null"}]} for name, sub in out["properties"].items()
+        }
+    return out
 
 
 # --------------------------------------------------------------------------- registry tree

@@ -3,6 +3,7 @@ views, certificates) do what the docstring of fleetcheck.sim.image promises."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -364,3 +365,39 @@ def test_an_office_of_many_pcs_shares_a_few_keys() -> None:
     assert 1 <= len(keys) <= certgen.POOL_SIZE
     thumbs = {certificates(img, OPERATOR_SID)[0][0] for img in images}
     assert len(thumbs) == 30
+
+
+def test_shipped_schema_file_is_in_sync() -> None:
+    from fleetcheck.sim.image import SCHEMA_FILE
+
+    assert json.loads(SCHEMA_FILE.read_text(encoding="utf-8")) == image_schema(), (
+        "regenerate: python -c 'import json; from fleetcheck.sim.image import image_schema, "
+        "SCHEMA_FILE; SCHEMA_FILE.write_text(json.dumps(image_schema(), indent=2, "
+        'ensure_ascii=False, sort_keys=True) + chr(10), encoding="utf-8")\''
+    )
+
+
+def test_every_shipped_image_validates_against_the_schema() -> None:
+    import jsonschema
+
+    from fleetcheck.sim.image import IMAGES_DIR, _parse_yaml_cached
+
+    for name in shipped_images():
+        text = (IMAGES_DIR / f"{name}.yaml").read_text(encoding="utf-8")
+        raw = _parse_yaml_cached(text, name)
+        # YAML integer keys (value names like 1803) are strings once loaded.
+        jsonschema.validate(json.loads(json.dumps(raw, default=str)), image_schema())
+
+
+def test_the_schema_catches_typos_an_editor_should_flag() -> None:
+    import jsonschema
+
+    schema = image_schema()
+    jsonschema.validate({"extends": "win10-compliant", "tcp": {"a:1": None}}, schema)
+    for bad in (
+        {"profile": []},  # profiles
+        {"os": {"hostnmae": "x"}},
+        {"profiles": [{"sid": "S-1-5-21-1", "certificates": [{"cn": "x", "kind": "floppy"}]}]},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
