@@ -50,6 +50,7 @@ from winrm.protocol import Protocol
 from fleetcheck.agent import AgentOutputError, build_payload, command_line, parse_output
 from fleetcheck.agent.contract import ProbeRequest, ProbeResponse
 from fleetcheck.inventory.model import HostSpec
+from fleetcheck.transport.envelope import AgentProtocol
 from fleetcheck.transport.ntlm import EagerNtlmTransport, ntlm_hash_credential
 from fleetcheck.transport.errors import (
     AgentFailed,
@@ -130,7 +131,7 @@ def _protocol(host: HostSpec) -> Protocol:
             "缺少用户名或密码（ansible_user / ansible_password，或使用 --ask-pass）",
             "no user name or password (ansible_user / ansible_password, or --ask-pass)", endpoint))
     validate = host.cert_validation == "validate"
-    protocol = Protocol(
+    protocol = AgentProtocol(
         endpoint=endpoint,
         transport=host.auth,
         username=host.user,
