@@ -46,7 +46,15 @@ from fleetcheck.agent.contract import (
     SetValue,
     WriteFile,
 )
-from fleetcheck.checks import activex, edge_policy, ie_mode_site, ie_zones, registry_value, trusted_site, zone_action
+from fleetcheck.checks import (
+    activex,
+    edge_policy,
+    ie_mode_site,
+    ie_zones,
+    registry_value,
+    trusted_site,
+    zone_action,
+)
 from fleetcheck.checks.facts import FactError, answer_of, reg_location, registry_key
 from fleetcheck.i18n import T, Text
 from fleetcheck.remediate.plan import FixContext, Proposal, reboot_delay, show_value
@@ -241,7 +249,9 @@ def plan_edge_policy(spec: edge_policy.Spec, fctx: FixContext) -> Proposal:
         if found is not None:
             w.delete_value(found[0], found[1], setting.name, found[2])
         return w.proposal()
-    hive, path, before = found if found is not None else ("HKLM", edge_policy.EDGE, None)
+    hive: Hive = found[0] if found is not None else "HKLM"
+    path = found[1] if found is not None else edge_policy.EDGE
+    before = found[2] if found is not None else None
     w.set(hive, path, setting.name, _like(before, want), before)
     return w.proposal()
 
@@ -266,7 +276,8 @@ def site_list_xml(hosts: list[str], keep: list[ET.Element] | None = None) -> byt
         ET.SubElement(site, "compat-mode").text = "Default"
         ET.SubElement(site, "open-in").text = "IE11"
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return data + b"\n"
 
 
 def _kept_sites(data: bytes | None, hosts: set[str]) -> list[ET.Element]:
@@ -291,7 +302,7 @@ def _kept_sites(data: bytes | None, hosts: set[str]) -> list[ET.Element]:
 def plan_ie_mode_site(spec: ie_mode_site.Spec, fctx: FixContext) -> Proposal:
     import base64
 
-    ans = answer_of(fctx.ctx, ie_mode_site._policy_query())  # noqa: SLF001 - the very query the check reads
+    ans = answer_of(fctx.ctx, ie_mode_site._policy_query())
     key: RegKey | None = ans.key if ans is not None else None
     level = key.value(ie_mode_site.LEVEL) if key is not None else None
     listed = key.value(ie_mode_site.SITE_LIST) if key is not None else None
@@ -320,7 +331,7 @@ def plan_ie_mode_site(spec: ie_mode_site.Spec, fctx: FixContext) -> Proposal:
 
 def plan_activex(spec: activex.Spec, fctx: FixContext) -> Proposal:
     ctx = fctx.ctx
-    reg = activex._find_registration(spec, ctx)  # noqa: SLF001 - the same resolution the check uses
+    reg = activex._find_registration(spec, ctx)
     name = spec.name or spec.clsid
     if reg is None:
         return Proposal(manual=T(
@@ -328,17 +339,17 @@ def plan_activex(spec: activex.Spec, fctx: FixContext) -> Proposal:
             f"control {name} is not registered: the operator opens https://biz.sccc.com and lets IE install it (JIT*.cab)"))
     _label, _source, _path, info = reg
     w = _Writes(fctx)
-    version_ok = spec.version is None or not activex._version_problem(  # noqa: SLF001
-        spec, name, (info.version if info is not None and info.exists else None) or activex._unit_version(ctx, spec.clsid))  # noqa: SLF001
+    version_ok = spec.version is None or not activex._version_problem(
+        spec, name, (info.version if info is not None and info.exists else None) or activex._unit_version(ctx, spec.clsid))
     file_ok = info is None or info.exists
     if not (version_ok and file_ok):
-        for _lbl, query, user in activex._registrations(spec.clsid):  # noqa: SLF001
+        for _lbl, query, user in activex._registrations(spec.clsid):
             if user and fctx.operator is None:
                 continue
             hit = answer_of(ctx, query, user=user)
             if hit is not None and hit.key is not None:
                 w.delete_key(query.hive, query.path.rsplit("\\", 1)[0])
-        unit_q = activex._dist_unit(spec.clsid)  # noqa: SLF001
+        unit_q = activex._dist_unit(spec.clsid)
         if registry_key(ctx, unit_q) is not None:
             w.delete_key("HKLM", unit_q.path)
         delay = reboot_delay(fctx.options.calendar, fctx.now, fctx.options.reboot_at)
@@ -354,13 +365,13 @@ def plan_activex(spec: activex.Spec, fctx: FixContext) -> Proposal:
 
 def _plan_enable(spec: activex.Spec, fctx: FixContext, w: _Writes) -> None:
     ctx, c = fctx.ctx, spec.clsid
-    for query in activex._kill_bits(c):  # noqa: SLF001
+    for query in activex._kill_bits(c):
         key = registry_key(ctx, query)
         flags = key.value("Compatibility Flags") if key is not None else None
         number = flags.as_int() if flags is not None else None
         if flags is not None and number is not None and number & activex.KILL_BIT:
             w.set("HKLM", query.path, "Compatibility Flags", _like(flags, number & ~activex.KILL_BIT), flags)
-    for _layer, query, user in activex._policies():  # noqa: SLF001
+    for _layer, query, user in activex._policies():
         if user and fctx.operator is None:
             continue
         key = registry_key(ctx, query, user=user)
@@ -368,7 +379,7 @@ def _plan_enable(spec: activex.Spec, fctx: FixContext, w: _Writes) -> None:
         if val is not None and val.as_int() == 0:
             w.set(query.hive, query.path, c, RegValue(t="SZ", v="1"), val)
     if fctx.operator is not None:
-        query = activex._ext_settings(c)  # noqa: SLF001
+        query = activex._ext_settings(c)
         key = registry_key(ctx, query, user=True)
         flags = key.value("Flags") if key is not None else None
         number = flags.as_int() if flags is not None else None
@@ -401,7 +412,7 @@ def plan_registry_value(spec: registry_value.Spec, fctx: FixContext) -> Proposal
                                  "a value required to exist or to have a version cannot be written: its data is unknown"))
     hive: Hive = spec.hive
     found: tuple[str, RegValue] | None = None
-    paths = [q.path for _, q in registry_value._queries(spec)]  # noqa: SLF001
+    paths = [q.path for _, q in registry_value._queries(spec)]
     for path in paths:
         val = _value_at(fctx, hive, path, spec.name)
         if val is not None:

@@ -1,0 +1,407 @@
+"""``fleetcheck fix``, ``fleetcheck rollback``, ``fleetcheck audit verify|show``.
+
+``fix HOST|--limit PATTERN -i INVENTORY``: scans the selected hosts (fresh
+facts), plans (dry run by default: per host every value ``before → after``,
+what needs a reboot, what a person must do); ``--apply`` guards, applies,
+re-probes and verifies (see :mod:`fleetcheck.remediate.apply`). ``--canary N``
+applies to N hosts first and stops if any of them fails; ``--wave N`` then
+goes on N hosts at a time, stopping after a wave with a failure.
+
+Exit codes (as ``scan``): 0 nothing left to fix; 1 something planned (dry
+run), refused, failed verification, or needs a person; 2 usage/configuration
+error; 3 some hosts could not be reached (wins over 1).
+
+``--now ISO-8601`` fixes the guard's clock (tests, and checking "would it be
+allowed at 16:00?"); the default is the real clock.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fleetcheck.commands.common import EXIT_NONCOMPLIANT, EXIT_OK, EXIT_UNREACHABLE, fail, lang_of
+from fleetcheck.findings import HostResult, HostStatus
+from fleetcheck.i18n import Lang, T, tr
+from fleetcheck.inventory import (
+    Inventory,
+    InventoryError,
+    PasswordSources,
+    PatternError,
+    load_inventory,
+    select_hosts,
+)
+from fleetcheck.remediate.apply import HostFix, Remediator
+from fleetcheck.remediate.guard import (
+    DEFAULT_TRADING_PROCESSES,
+    CalendarError,
+    Guard,
+    TradingCalendar,
+)
+from fleetcheck.remediate.plan import DEFAULT_SITE_LIST, HostPlan, PlanOptions, plan_host
+from fleetcheck.remediate.rollback import rollback_host
+from fleetcheck.runner import DEFAULT_FORKS, DEFAULT_TIMEOUT_S, policy_sweep
+from fleetcheck.store import Store, StoreError
+from fleetcheck.store.audit import AuditLog, ChangeLog, local_user
+
+_DB_HELP = "历史数据库 URL 或 SQLite 路径（或 FLEETCHECK_DB）/ database URL or SQLite path (or FLEETCHECK_DB)"
+
+
+def register(main: click.Group) -> None:
+    main.add_command(fix)
+    main.add_command(rollback)
+    main.add_command(audit)
+
+
+def _now_option(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        fail(T(f"--now {value!r} 不是 ISO 8601 时间（如 2026-03-04T10:00+08:00）",
+               f"--now {value!r} is not an ISO 8601 time (e.g. 2026-03-04T10:00+08:00)"))
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _open_store(db_url: str | None) -> Store:
+    try:
+        return Store.open(db_url)
+    except StoreError as exc:
+        fail(exc.text)
+
+
+def _inventory(path: Path, host: str | None, limit: str | None) -> tuple[Inventory, list[str]]:
+    if host and limit:
+        fail(T("HOST 与 --limit 只能给一个", "give HOST or --limit, not both"))
+    try:
+        inventory = load_inventory(path, PasswordSources())
+        names, warnings = select_hosts(inventory, host or limit)
+    except InventoryError as exc:
+        fail(exc.format(lang_of()))
+    except PatternError as exc:
+        fail(exc.text)
+    for text in [*inventory.warnings, *warnings]:
+        click.echo(tr(text, lang_of()), err=True)
+    return inventory, names
+
+
+def _installers(items: Sequence[str], args: str | None) -> dict[str, tuple[str, tuple[str, ...]]]:
+    out: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for item in items:
+        check, sep, path = item.partition("=")
+        if not sep or not check.strip() or not path.strip():
+            fail(T(f"--installer {item!r} 应写成 检查ID=安装程序路径", f"--installer {item!r} must be CHECK_ID=INSTALLER_PATH"))
+        out[check.strip()] = (path.strip(), tuple((args or "").split()))
+    return out
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render_plan(scan: HostResult, plan: HostPlan | None, lang: Lang) -> list[str]:
+    """The dry-run lines of one host."""
+    zh = lang == "zh"
+    if scan.status is not HostStatus.ok or plan is None:
+        return [f"{scan.host}: {'无法检查' if zh else 'not probed'} ({scan.error_class}) {tr(scan.error, lang)}"]
+    who = f" [{'操作员' if zh else 'operator'} {plan.operator.user or plan.operator.sid}]" if plan.operator else ""
+    lines = [f"{scan.host}{who}: {len(plan.actions)} {'个动作' if zh else 'actions'}"
+             + (f"，{'需要重启' if zh else 'needs a reboot'}" if plan.needs_reboot else "")]
+    for step in plan.steps:
+        lines.append(f"  [{step.check_id}] {tr(step.title, lang)}" + ("  (需要重启 reboot)" if step.needs_reboot else ""))
+        lines += [f"      {tr(d, lang)}" for d in step.diff]
+        if step.follow_up is not None:
+            lines.append(f"      → {tr(step.follow_up, lang)}")
+    for manual in plan.manual:
+        lines.append(f"  [{manual.check_id}] {'需人工处理' if zh else 'manual'}: {tr(manual.reason, lang)}")
+        lines.append(f"      {tr(manual.remedy, lang)}")
+    return lines
+
+
+def render_fix(result: HostFix, lang: Lang) -> list[str]:
+    zh = lang == "zh"
+    names = {"nothing": ("无需修复", "nothing to fix"), "refused": ("被拒绝", "refused"), "fixed": ("已修复", "fixed"),
+             "failed": ("失败", "failed"), "error": ("出错", "error")}
+    label = names[result.status][0 if zh else 1]
+    if result.decision is not None and result.decision.forced:
+        label += " (--force: " + tr(result.decision.summary(), lang) + ")"
+    lines = [f"{result.host}: {label}"]
+    if result.status == "refused" and result.decision is not None:
+        lines += [f"  {tr(r, lang)}" for r in result.decision.reasons]
+    for outcome in result.steps:
+        text = f"  [{outcome.step.check_id}] {outcome.status}"
+        if outcome.error is not None and result.status != "refused":
+            text += f": {tr(outcome.error, lang)}"
+        lines.append(text)
+    if result.error is not None and not result.steps:
+        lines.append(f"  {tr(result.error, lang)}")
+    return lines
+
+
+# --------------------------------------------------------------------------- fix
+
+
+@click.command(name="fix")
+@click.argument("host", required=False)
+@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(path_type=Path),
+              help="清单文件 / inventory file")
+@click.option("--limit", help="主机模式 / host pattern")
+@click.option("-p", "--policy", "policy_paths", multiple=True, type=click.Path(), help="策略文件 / policy file")
+@click.option("--apply", "do_apply", is_flag=True, help="真正执行（默认只预演）/ carry it out (default: dry run)")
+@click.option("--force", is_flag=True, help="忽略交易时段与交易软件保护（会记入审计）/ override the guard (audited)")
+@click.option("--strategy", type=click.Choice(["user", "machine-policy"]), default="user", show_default=True,
+              help="用户设置写入操作员配置单元，或写入 HKLM 策略 / operator's hive, or HKLM policy keys")
+@click.option("--canary", type=click.IntRange(1, 100000), help="先修复 N 台，失败则停止 / fix N hosts first, stop on failure")
+@click.option("--wave", type=click.IntRange(1, 100000), help="每批 N 台，某批失败则停止 / N hosts at a time")
+@click.option("--calendar", "calendar_path", type=click.Path(path_type=Path), help="交易日历 YAML / trading calendar YAML")
+@click.option("--trading-process", "trading_processes", multiple=True,
+              help="交易软件进程名，可重复（默认内置列表）/ trading-client process name, repeatable")
+@click.option("--site-list", default=DEFAULT_SITE_LIST, show_default=True, help="IE 模式站点列表路径 / IE-mode site list path")
+@click.option("--installer", "installers", multiple=True, help="CHECK_ID=安装程序路径 / CHECK_ID=installer path on the PC")
+@click.option("--installer-args", help="安装程序静默参数 / silent installer arguments")
+@click.option("--db", "db_url", envvar="FLEETCHECK_DB", default=None, help=_DB_HELP)
+@click.option("--forks", type=click.IntRange(1, 1000), default=DEFAULT_FORKS, show_default=True)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(5, 3600), default=DEFAULT_TIMEOUT_S, show_default=True)
+@click.option("--now", "now_text", hidden=True, help="ISO 8601 time for the guard's clock (tests)")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def fix(host: str | None, inventory_path: Path, limit: str | None, policy_paths: tuple[str, ...], do_apply: bool,
+        force: bool, strategy: str, canary: int | None, wave: int | None, calendar_path: Path | None,
+        trading_processes: tuple[str, ...], site_list: str, installers: tuple[str, ...], installer_args: str | None,
+        db_url: str | None, forks: int, timeout_s: float, now_text: str | None, fmt: str) -> None:
+    """修复主机（默认预演）/ fix hosts (dry run unless --apply)."""
+    from fleetcheck.commands.scan import _load_policies
+
+    lang = lang_of()
+    fixed_now = _now_option(now_text)
+
+    def clock() -> datetime:
+        return fixed_now if fixed_now is not None else datetime.now(timezone.utc)
+
+    try:
+        calendar = TradingCalendar.load(calendar_path) if calendar_path else TradingCalendar()
+    except CalendarError as exc:
+        fail(exc.text)
+    inventory, names = _inventory(inventory_path, host, limit)
+    policies = _load_policies(policy_paths)
+    options = PlanOptions(strategy=strategy, site_list_path=site_list,  # type: ignore[arg-type]
+                          installers=_installers(installers, installer_args), calendar=calendar)
+    hosts = [inventory.hosts[n] for n in names]
+    outcome = policy_sweep(policies, hosts, forks=forks, timeout_s=timeout_s, clock=clock,
+                           inventory=inventory.source).run()
+    scans = {r.host: r for r in outcome.run.hosts}
+    plans: dict[str, HostPlan] = {}
+    for name in names:
+        scan = scans.get(name)
+        if scan is not None and scan.status is HostStatus.ok and scan.facts is not None:
+            plans[name] = plan_host(scan.findings, scan.facts, policies, host=name,
+                                    host_vars=inventory.hosts[name].host_vars, now=clock(), options=options)
+    unreachable = [n for n in names if n not in plans]
+    report: dict[str, Any] = {"hosts": {}, "apply": do_apply}
+    if not do_apply:
+        for name in names:
+            if fmt == "table":
+                for line in render_plan(scans[name], plans.get(name), lang) if name in scans else [name]:
+                    click.echo(line)
+            report["hosts"][name] = _plan_json(plans.get(name))
+        total = sum(len(p.actions) for p in plans.values())
+        if fmt == "table":
+            click.echo(tr(T(f"预演：共 {total} 个动作（加 --apply 执行）", f"dry run: {total} actions in all (add --apply to carry them out)"), lang))
+        else:
+            report["actions"] = total
+            click.echo(json.dumps(report, ensure_ascii=False, indent=1))
+        needs = total > 0 or any(p.manual for p in plans.values())
+        sys.exit(EXIT_UNREACHABLE if unreachable else (EXIT_NONCOMPLIANT if needs else EXIT_OK))
+
+    guard = Guard(calendar, trading_processes or DEFAULT_TRADING_PROCESSES, clock=clock)
+    store = _open_store(db_url)
+    run_id = uuid.uuid4().hex[:12]
+    remediator = Remediator(policies, AuditLog(store), ChangeLog(store), guard, who=local_user(), run_id=run_id,
+                            timeout_s=timeout_s, clock=clock)
+    results: dict[str, HostFix] = {}
+    order = [n for n in names if n in plans]
+    batches = _batches(order, canary, wave)
+    stopped = False
+    try:
+        for batch in batches:
+            with ThreadPoolExecutor(max_workers=max(1, min(forks, len(batch)))) as pool:
+                done = list(pool.map(lambda n: remediator.apply_host(inventory.hosts[n], scans[n], plans[n], force=force),
+                                     batch))
+            for result in done:
+                results[result.host] = result
+                if fmt == "table":
+                    for line in render_fix(result, lang):
+                        click.echo(line)
+            if any(r.status in ("failed", "error") for r in done) and (canary or wave) and batch is not batches[-1]:
+                stopped = True
+                click.echo(tr(T("本批有主机修复失败：停止，其余主机未修改", "a host in this batch failed: stopping, the other hosts are untouched"), lang))
+                break
+    finally:
+        store.close()
+    for name in unreachable:
+        if fmt == "table":
+            for line in render_plan(scans[name], None, lang) if name in scans else [name]:
+                click.echo(line)
+    if fmt == "json":
+        report.update(run_id=run_id, stopped=stopped, hosts={n: {"status": r.status, "steps": [
+            {"check": o.step.check_id, "status": o.status, "error": o.error.model_dump() if o.error else None}
+            for o in r.steps]} for n, r in results.items()})
+        click.echo(json.dumps(report, ensure_ascii=False, indent=1))
+    else:
+        click.echo(tr(T(f"修复运行 {run_id}（回滚：fleetcheck rollback --run {run_id}）",
+                        f"fix run {run_id} (undo: fleetcheck rollback --run {run_id})"), lang))
+    bad = stopped or any(r.status in ("failed", "error", "refused") for r in results.values()) or any(
+        p.manual for p in plans.values())
+    sys.exit(EXIT_UNREACHABLE if unreachable or any(r.status == "error" for r in results.values())
+             else (EXIT_NONCOMPLIANT if bad else EXIT_OK))
+
+
+def _batches(order: list[str], canary: int | None, wave: int | None) -> list[list[str]]:
+    """Canary hosts first, then waves (the rest at once without ``--wave``)."""
+    batches: list[list[str]] = []
+    rest = list(order)
+    if canary:
+        batches.append(rest[:canary])
+        rest = rest[canary:]
+    size = wave or len(rest) or 1
+    batches += [rest[i:i + size] for i in range(0, len(rest), size)]
+    return [b for b in batches if b]
+
+
+def _plan_json(plan: HostPlan | None) -> Any:
+    if plan is None:
+        return None
+    return {
+        "operator": plan.operator.user if plan.operator else None,
+        "needs_reboot": plan.needs_reboot,
+        "steps": [{"check": s.check_id, "diff": [d.model_dump() for d in s.diff], "needs_reboot": s.needs_reboot,
+                   "actions": [a.model_dump() for a in s.actions]} for s in plan.steps],
+        "manual": [{"check": m.check_id, "reason": m.reason.model_dump(), "remedy": m.remedy.model_dump()}
+                   for m in plan.manual],
+    }
+
+
+# --------------------------------------------------------------------------- rollback
+
+
+@click.command(name="rollback")
+@click.argument("action_id", required=False)
+@click.option("--run", "run_id", help="回滚整个修复运行 / undo a whole fix run")
+@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(path_type=Path),
+              help="清单文件 / inventory file")
+@click.option("--db", "db_url", envvar="FLEETCHECK_DB", default=None, help=_DB_HELP)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(5, 3600), default=DEFAULT_TIMEOUT_S, show_default=True)
+def rollback(action_id: str | None, run_id: str | None, inventory_path: Path, db_url: str | None, timeout_s: float) -> None:
+    """回滚修复并读回验证 / undo fixes exactly and verify by reading back."""
+    lang = lang_of()
+    if bool(action_id) == bool(run_id):
+        fail(T("给出 ACTION_ID 或 --run RUN_ID（二选一）", "give ACTION_ID or --run RUN_ID (one of them)"))
+    inventory, _ = _inventory(inventory_path, None, None)
+    store = _open_store(db_url)
+    try:
+        changes, log = ChangeLog(store), AuditLog(store)
+        if action_id:
+            one = changes.get(action_id)
+            if one is None:
+                fail(T(f"找不到动作 {action_id}：用 fleetcheck audit show 查看", f"action {action_id} not found: see fleetcheck audit show"))
+            run_records = changes.for_run(one.run_id)
+            selected = [one]
+        else:
+            selected = run_records = changes.for_run(str(run_id))
+            if not selected:
+                fail(T(f"找不到修复运行 {run_id} 的变更记录", f"no changes recorded for fix run {run_id}"))
+        by_host: dict[str, list[Any]] = {}
+        for record in selected:
+            by_host.setdefault(record.host, []).append(record)
+        ids = {r.action_id for r in selected}
+        code = EXIT_OK
+        for name, records in by_host.items():
+            spec = inventory.hosts.get(name)
+            if spec is None:
+                click.echo(tr(T(f"{name}：不在清单中，跳过", f"{name}: not in the inventory, skipped"), lang))
+                code = EXIT_UNREACHABLE
+                continue
+            keep = [r for r in run_records if r.host == name and r.action_id not in ids and r.status == "applied"]
+            result = rollback_host(spec, records, log, changes, who=local_user(), keep=keep, timeout_s=timeout_s)
+            label = T("已回滚并验证", "rolled back and verified") if result.ok else T("回滚失败", "rollback failed")
+            click.echo(f"{name}: {tr(label, lang)} ({len(result.restored)} restored, {len(result.skipped)} skipped)")
+            for aid, why in {**result.failed, **result.skipped}.items():
+                click.echo(f"  {aid}: {tr(why, lang)}")
+            if result.error is not None:
+                code = EXIT_UNREACHABLE
+            elif not result.ok and code == EXIT_OK:
+                code = EXIT_NONCOMPLIANT
+    finally:
+        store.close()
+    sys.exit(code)
+
+
+# --------------------------------------------------------------------------- audit
+
+
+@click.group(name="audit")
+def audit() -> None:
+    """审计日志 / the audit log of every change."""
+
+
+@audit.command(name="verify")
+@click.option("--db", "db_url", envvar="FLEETCHECK_DB", default=None, help=_DB_HELP)
+@click.option("--expect-head", help="期望的最新条目哈希（外部留存）/ expected newest hash, kept elsewhere")
+def audit_verify(db_url: str | None, expect_head: str | None) -> None:
+    """校验哈希链，指出被修改或删除的条目 / check the hash chain; name edited or removed entries."""
+    lang = lang_of()
+    store = _open_store(db_url)
+    try:
+        log = AuditLog(store)
+        problems = log.verify(expect_head)
+        count = len(log.entries())
+    finally:
+        store.close()
+    for problem in problems:
+        click.echo(tr(problem.text, lang))
+    if problems:
+        click.echo(tr(T(f"审计日志校验失败：{len(problems)} 个问题", f"audit log verification FAILED: {len(problems)} problems"), lang))
+        sys.exit(EXIT_NONCOMPLIANT)
+    click.echo(tr(T(f"审计日志完整：{count} 条", f"audit log intact: {count} entries"), lang))
+
+
+@audit.command(name="show")
+@click.option("--db", "db_url", envvar="FLEETCHECK_DB", default=None, help=_DB_HELP)
+@click.option("--host", help="只看这台主机 / one host only")
+@click.option("--run", "run_id", help="只看这次修复运行 / one fix run only")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), help="最新 N 条 / newest N entries")
+@click.option("--head", "head_only", is_flag=True, help="只显示最新条目的哈希 / only the newest hash")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def audit_show(db_url: str | None, host: str | None, run_id: str | None, limit: int | None, head_only: bool,
+               fmt: str) -> None:
+    """显示审计日志 / show the audit log."""
+    store = _open_store(db_url)
+    try:
+        log = AuditLog(store)
+        if head_only:
+            seq, digest = log.head()
+            click.echo(f"{seq}:{digest}")
+            return
+        entries = log.entries(host=host, run_id=run_id, limit=limit)
+    finally:
+        store.close()
+    if fmt == "json":
+        click.echo(json.dumps([{**e.hashed_fields(), "hash": e.hash} for e in entries], ensure_ascii=False, indent=1))
+        return
+    for e in entries:
+        forced = " FORCED" if e.forced else ""
+        check = (e.details or {}).get("check", "") if isinstance(e.details, dict) else ""
+        click.echo(f"#{e.seq} {e.at} {e.who} {e.host} {e.event}{forced} {e.action_id or '-'} {check} {e.result}")
+        if e.before is not None or e.after is not None:
+            click.echo(f"     {json.dumps(e.before, ensure_ascii=False)} → {json.dumps(e.after, ensure_ascii=False)}")
+
+
+
+__all__ = ["audit", "fix", "render_fix", "render_plan", "rollback"]

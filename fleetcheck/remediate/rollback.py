@@ -1,0 +1,221 @@
+"""Roll back recorded changes exactly, then verify by reading every touched place back.
+
+``rollback_host(host, records, audit, changes, who=..., probe=...) -> RollbackResult``
+undoes ``records`` (one host's rows of the ``changes`` table) newest first:
+
+==================  ===========================================================
+change              undo
+==================  ===========================================================
+set_value           SetValue of the old value with its old type; a value that
+                    did not exist is deleted, and a key the fix created
+                    (``created_key``) is deleted whole — unless another change
+                    of the same run that is not being rolled back lives in it
+delete_value        SetValue of the old value (nothing when it was absent)
+delete_key          RestoreKey of the backed-up tree
+write_file          WriteFile of the old content; a file the fix created is
+                    deleted
+schedule_reboot,    not reversible (no agent primitive): reported ``skipped``;
+run_installer       cancel a reboot with ``shutdown /a``, uninstall by hand
+==================  ===========================================================
+
+One round trip carries all undo actions; a second one reads back every value,
+key and file and compares with the recorded ``before``. Each change is then
+marked ``rolled_back`` (or stays as it was, with ``rollback_failed`` audited).
+Changes already rolled back, or that failed when applied, are skipped, so a
+rollback can be repeated safely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fleetcheck.agent.contract import (
+    Action,
+    DeleteKey,
+    DeleteValue,
+    FileQuery,
+    ProbeRequest,
+    ProbeResponse,
+    Query,
+    RegKey,
+    RegValue,
+    RestoreKey,
+    SetValue,
+    WriteFile,
+)
+from fleetcheck.i18n import T, Text
+from fleetcheck.inventory.model import HostSpec
+from fleetcheck.remediate.apply import ProbeFn, key_query
+from fleetcheck.store.audit import AuditLog, ChangeLog, ChangeRecord
+from fleetcheck.transport import Deadline, TransportError, probe_host
+
+__all__ = ["RollbackResult", "rollback_host", "undo_action"]
+
+NOT_REVERSIBLE = ("schedule_reboot", "run_installer", "import_pfx", "remove_cert")
+UNDOABLE_STATUS = ("applied", "unknown", "pending")
+
+
+@dataclass
+class RollbackResult:
+    host: str
+    restored: list[str] = field(default_factory=list)  # action ids
+    failed: dict[str, Text] = field(default_factory=dict)
+    skipped: dict[str, Text] = field(default_factory=dict)
+    error: Text | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.error is None
+
+
+def _inside(path: str, key: str) -> bool:
+    low, k = path.lower().strip("\\"), key.lower().strip("\\")
+    return low == k or low.startswith(k + "\\")
+
+
+def undo_action(record: ChangeRecord, keep: Sequence[ChangeRecord] = ()) -> Action | None:
+    """The contract action that undoes ``record`` (None: nothing to do or not reversible).
+
+    ``keep`` are changes staying in place: a created key holding one of them is
+    not deleted whole (only the value is).
+    """
+    a, before, rid = record.action, record.before or {}, f"undo-{record.action_id}"
+    hive, sid, path = a.get("hive"), a.get("sid"), a.get("path", "")
+    if record.kind == "set_value":
+        old = before.get("value")
+        if old is not None:
+            return SetValue(id=rid, hive=hive, sid=sid, path=path, name=a["name"], value=RegValue.model_validate(old))
+        created = before.get("created_key")
+        shared = created and any(
+            k.action.get("hive") == hive and k.action.get("sid") == sid and _inside(str(k.action.get("path", "")), created)
+            for k in keep
+        )
+        if created and not shared:
+            return DeleteKey(id=rid, hive=hive, sid=sid, path=created)
+        return DeleteValue(id=rid, hive=hive, sid=sid, path=path, name=a["name"])
+    if record.kind == "delete_value":
+        old = before.get("value")
+        return None if old is None else SetValue(id=rid, hive=hive, sid=sid, path=path, name=a["name"],
+                                                 value=RegValue.model_validate(old))
+    if record.kind == "delete_key":
+        tree = before.get("tree")
+        return None if tree is None else RestoreKey(id=rid, hive=hive, sid=sid, path=path, tree=RegKey.model_validate(tree))
+    if record.kind == "write_file":
+        old = before.get("file") or {}
+        if old.get("exists") and old.get("content") is not None:
+            return WriteFile(id=rid, path=a["path"], content=old["content"])
+        if old.get("exists"):
+            return None  # content not captured (too large): cannot restore; reported
+        return WriteFile(id=rid, path=a["path"], content="", delete=True)
+    return None
+
+
+def _check_query(record: ChangeRecord, undo: Action, n: int) -> Query | None:
+    a = record.action
+    if isinstance(undo, (SetValue, DeleteValue)):
+        return key_query(f"rb-{n}", undo.hive, undo.sid, undo.path)
+    if isinstance(undo, DeleteKey):
+        return key_query(f"rb-{n}", undo.hive, undo.sid, undo.path)
+    if isinstance(undo, RestoreKey):
+        return key_query(f"rb-{n}", undo.hive, undo.sid, undo.path, depth=8)
+    if isinstance(undo, WriteFile):
+        return FileQuery(id=f"rb-{n}", path=a["path"], content=True, max_content_bytes=16 * 1024 * 1024)
+    return None
+
+
+def _restored(undo: Action, facts: ProbeResponse, qid: str) -> bool:
+    ans = facts.answer(qid)
+    if ans is None or ans.status == "error":
+        return False
+    if isinstance(undo, SetValue):
+        return ans.key is not None and ans.key.value(undo.name) == undo.value
+    if isinstance(undo, DeleteValue):
+        return ans.status == "absent" or (ans.key is not None and ans.key.value(undo.name) is None)
+    if isinstance(undo, DeleteKey):
+        return ans.status == "absent"
+    if isinstance(undo, RestoreKey):
+        return ans.key is not None and _same_tree(ans.key, undo.tree)
+    if isinstance(undo, WriteFile):
+        if undo.delete:
+            return ans.file is None or not ans.file.exists
+        return ans.file is not None and ans.file.exists and ans.file.content == undo.content
+    return False
+
+
+def _same_tree(got: RegKey, want: RegKey) -> bool:
+    if {k.lower(): v for k, v in got.values.items()} != {k.lower(): v for k, v in want.values.items()}:
+        return False
+    gsubs = {k.lower(): v for k, v in got.subkeys.items()}
+    wsubs = {k.lower(): v for k, v in want.subkeys.items()}
+    if set(gsubs) != set(wsubs):
+        return False
+    return all(gsubs[k].truncated or _same_tree(gsubs[k], wsubs[k]) for k in wsubs)
+
+
+def rollback_host(
+    host: HostSpec,
+    records: Sequence[ChangeRecord],
+    audit: AuditLog,
+    changes: ChangeLog,
+    *,
+    who: str,
+    keep: Sequence[ChangeRecord] = (),
+    probe: ProbeFn = probe_host,
+    timeout_s: float = 120.0,
+) -> RollbackResult:
+    """Undo ``records`` on ``host`` (newest first), verify by reading back, record and audit."""
+    result = RollbackResult(host.name)
+    todo: list[tuple[ChangeRecord, Action, Query]] = []
+    for record in sorted(records, key=lambda r: r.position, reverse=True):
+        if record.status not in UNDOABLE_STATUS:
+            result.skipped[record.action_id] = T(f"状态为 {record.status}，无需回滚", f"status {record.status}: nothing to undo")
+            continue
+        undo = undo_action(record, keep)
+        if undo is None:
+            why = (T("不可回滚（取消重启：shutdown /a；卸载：手动）", "not reversible (cancel a reboot: shutdown /a; uninstall by hand)")
+                   if record.kind in NOT_REVERSIBLE else T("之前不存在，无需恢复", "nothing existed before: nothing to restore"))
+            result.skipped[record.action_id] = why
+            audit.append(who, host.name, "skipped", action=record.action, before=record.before, result=why.en,
+                         run_id=record.run_id, action_id=record.action_id, details={"rollback": True})
+            continue
+        query = _check_query(record, undo, len(todo))
+        assert query is not None
+        todo.append((record, undo, query))
+    if not todo:
+        return result
+    try:
+        applied = probe(host, ProbeRequest(actions=[u for _, u, _ in todo], want_processes=False),
+                        Deadline.after(timeout_s), None)
+        check = probe(host, ProbeRequest(queries=[q for _, _, q in todo], want_processes=False),
+                      Deadline.after(timeout_s), None)
+    except TransportError as exc:
+        result.error = T(f"回滚时连接中断，请再次运行回滚：{exc.text.zh}", f"connection lost during rollback; run it again: {exc.text.en}")
+        for record, undo, _ in todo:
+            result.failed[record.action_id] = result.error
+            audit.append(who, host.name, "rollback_failed", action=undo.model_dump(), result=result.error.en,
+                         run_id=record.run_id, action_id=record.action_id)
+        return result
+    answers = {r.id: r for r in applied.actions}
+    for record, undo, query in todo:
+        done = answers.get(undo.id)
+        ok = done is not None and done.status == "ok" and _restored(undo, check, query.id)
+        outcome = "ok" if ok else (done.error if done is not None and done.error else "read-back differs")
+        if ok:
+            result.restored.append(record.action_id)
+            changes.mark(record.action_id, "rolled_back")
+        else:
+            result.failed[record.action_id] = T(f"回滚未生效：{outcome}", f"rollback did not take effect: {outcome}")
+        audit.append(who, host.name, "rolled_back" if ok else "rollback_failed", action=undo.model_dump(),
+                     before=record.after, after=record.before, result=outcome, run_id=record.run_id,
+                     action_id=record.action_id, details=_undo_details(done))
+    return result
+
+
+def _undo_details(done: Any) -> dict[str, Any] | None:
+    """A created key deleted by rollback comes back as a tree: keep it in the audit (it is the backup)."""
+    if done is None or done.before_tree is None:
+        return None
+    return {"deleted_tree": done.before_tree.model_dump()}
+
