@@ -1,0 +1,171 @@
+"""``fleetcheck renew``: distribute renewed file certificates (PFX) into operators' Personal stores.
+
+Dry run by default (validate, match, probe read-only, print the plan);
+``--apply`` imports, verifies and records; ``--rollback RUN_ID`` undoes an
+applied run. See README "Renewing certificates / 证书更新" and
+:mod:`fleetcheck.renew.apply` for the steps.
+
+Exit codes: 0 everything planned / installed / already installed; 1 some PFX
+refused, pending, refused by the guard or failed; 2 usage or configuration
+error; 3 a target host could not be reached.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from pydantic import SecretStr
+
+from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of, say
+from fleetcheck.i18n import T, tr
+from fleetcheck.inventory import InventoryError, PasswordSources, PatternError, load_inventory, select_hosts
+from fleetcheck.remediate.guard import DEFAULT_TRADING_PROCESSES, CalendarError, Guard, TradingCalendar
+from fleetcheck.renew.apply import DropError, Renewal, RenewalOptions, read_drop, rollback_renewals
+from fleetcheck.renew.passwords import PasswordFileError, PfxPassword, load_password_file
+from fleetcheck.renew.plan import exit_code, render_items
+from fleetcheck.renew.records import RenewalLog
+from fleetcheck.runner import DEFAULT_TIMEOUT_S
+from fleetcheck.store import Store, StoreError
+from fleetcheck.store.audit import local_user
+
+
+def register(main: click.Group) -> None:
+    main.add_command(renew)
+
+
+def _guard(calendar_path: Path | None, processes: tuple[str, ...]) -> Guard:
+    try:
+        calendar = TradingCalendar.load(calendar_path) if calendar_path is not None else TradingCalendar()
+    except CalendarError as exc:
+        fail(exc.text)
+    return Guard(calendar, trading_processes=processes or DEFAULT_TRADING_PROCESSES)
+
+
+def _passwords(passwords_path: Path | None, ask: bool, stems: list[str]) -> dict[str, PfxPassword]:
+    lang = lang_of()
+    if passwords_path is not None and ask:
+        fail(T("--passwords 与 --ask 只能选一个", "use either --passwords or --ask, not both"))
+    if passwords_path is not None:
+        try:
+            found, warnings = load_password_file(passwords_path)
+        except PasswordFileError as exc:
+            fail(exc.text)
+        for warning in warnings:
+            click.echo(tr(warning, lang), err=True)
+        return found
+    if ask:
+        prompted: dict[str, PfxPassword] = {}
+        for stem in stems:
+            value = click.prompt(tr(T(f"{stem}.pfx 的密码", f"password of {stem}.pfx"), lang), hide_input=True,
+                                 err=True, default="", show_default=False)
+            if value:
+                prompted[stem] = PfxPassword(value)
+        return prompted
+    return {}
+
+
+@click.command(name="renew")
+@click.option("--drop", "drop_dir", type=click.Path(path_type=Path, file_okay=False),
+              help="存放 <证书名>.pfx 的文件夹 / folder holding the renewed <CN>.pfx files")
+@click.option("--passwords", "passwords_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="证书名 → 密码 的 YAML 文件 / YAML file mapping CN to password")
+@click.option("--ask", is_flag=True, help="逐个提示输入 PFX 密码 / prompt for each PFX password")
+@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(path_type=Path),
+              help="清单文件 / inventory file")
+@click.option("-p", "--policy", "policy_paths", multiple=True, type=click.Path(),
+              help="策略文件或目录；默认为内置策略 / policy file or folder; default: shipped pack")
+@click.option("--limit", help="主机模式 / host pattern")
+@click.option("--apply", "do_apply", is_flag=True, help="执行导入（默认只演练）/ import for real (default: dry run)")
+@click.option("--remove-old", is_flag=True, help="验证后删除旧证书（有备份，可回滚）/ remove the old certificate after verification (backed up)")
+@click.option("--force", is_flag=True, help="忽略交易时段与交易软件保护 / override the trading-hours and trading-client guard")
+@click.option("--issuer", default=None, help="期望的颁发者（CN 或完整 DN）/ expected issuer (CN or full DN)")
+@click.option("--calendar", "calendar_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="交易日历 YAML / trading calendar YAML")
+@click.option("--trading-process", "trading_processes", multiple=True,
+              help="交易软件进程名，可重复（替换默认列表）/ trading client process name, repeatable (replaces the defaults)")
+@click.option("--rollback", "rollback_run", default=None, metavar="RUN_ID",
+              help="回滚一次已执行的更新（RUN_ID 或 latest）/ undo an applied renewal run (RUN_ID or latest)")
+@click.option("--db", "db_url", envvar="FLEETCHECK_DB", default=None, help="历史数据库 / history database URL or path")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(5, 3600), default=DEFAULT_TIMEOUT_S, show_default=True,
+              help="每台主机的时限（秒）/ deadline per host, seconds")
+@click.option("--forks", type=click.IntRange(1, 200), default=10, show_default=True, help="并发主机数 / hosts at once")
+@click.option("--ask-pass", is_flag=True, help="提示输入一次 WinRM 密码 / prompt once for the WinRM password")
+def renew(drop_dir: Path | None, passwords_path: Path | None, ask: bool, inventory_path: Path,
+          policy_paths: tuple[str, ...], limit: str | None, do_apply: bool, remove_old: bool, force: bool,
+          issuer: str | None, calendar_path: Path | None, trading_processes: tuple[str, ...],
+          rollback_run: str | None, db_url: str | None, timeout_s: float, forks: int, ask_pass: bool) -> None:
+    """导入更新后的文件证书（PFX）到操作员的个人证书存储 / import renewed file certificates into operators' stores."""
+    from fleetcheck.commands.scan import _load_policies, _warn
+
+    lang = lang_of()
+    sources = PasswordSources()
+    if ask_pass:
+        sources.prompted = SecretStr(click.prompt(tr(T("WinRM 密码", "WinRM password"), lang), hide_input=True, err=True))
+    try:
+        inventory = load_inventory(inventory_path, sources)
+        names, warnings = select_hosts(inventory, limit)
+    except InventoryError as exc:
+        fail(exc.format(lang))
+    except PatternError as exc:
+        fail(exc.text)
+    _warn([*inventory.warnings, *warnings])
+    policies = _load_policies(policy_paths)
+    guard = _guard(calendar_path, trading_processes)
+    if rollback_run is not None:
+        sys.exit(_rollback(rollback_run, db_url, inventory, policies, guard, force, timeout_s))
+    if drop_dir is None:
+        fail(T("需要 --drop 文件夹（或 --rollback RUN_ID）", "--drop FOLDER is required (or --rollback RUN_ID)"))
+    try:
+        files = read_drop(drop_dir)
+    except DropError as exc:
+        fail(exc.text)
+    passwords = _passwords(passwords_path, ask, [f.stem for f in files])
+    try:
+        store = Store.open(db_url)
+    except StoreError as exc:
+        if do_apply:
+            fail(T(f"--apply 需要历史数据库（记录与回滚）：{exc.text.zh}",
+                   f"--apply needs the history database (records and rollback): {exc.text.en}"))
+        click.echo(tr(exc.text, lang), err=True)
+        store = None
+    try:
+        options = RenewalOptions(apply=do_apply, remove_old=remove_old, force=force, issuer=issuer,
+                                 timeout_s=timeout_s, forks=forks, who=local_user())
+        outcome = Renewal(inventory, names, policies, store=store, guard=guard, options=options).run(files, passwords)
+    finally:
+        if store is not None:
+            store.close()
+    if outcome.pending_before:
+        say(T(f"上次待处理的更新 {len(outcome.pending_before)} 个，本次重试", f"{len(outcome.pending_before)} pending renewal(s) from earlier runs retried"))
+    for record in outcome.pending_missing:
+        say(T(f"提示：待处理的 {record.cn}（{record.host}）的 PFX 已不在 {drop_dir} 中",
+              f"note: the PFX of pending {record.cn} ({record.host}) is no longer in {drop_dir}"), err=True)
+    click.echo("\n".join(render_items(outcome.items, lang, applied=do_apply)))
+    if do_apply:
+        say(T(f"记录编号：{outcome.run_id}（回滚：fleetcheck renew -i … --rollback {outcome.run_id}）",
+              f"run id: {outcome.run_id} (undo: fleetcheck renew -i … --rollback {outcome.run_id})"))
+    sys.exit(exit_code(outcome.items))
+
+
+def _rollback(run_id: str, db_url: str | None, inventory: object, policies: list[object], guard: Guard,
+              force: bool, timeout_s: float) -> int:
+    try:
+        with Store.open(db_url) as store:
+            if run_id == "latest":
+                found = RenewalLog(store).latest_run_id()
+                if found is None:
+                    fail(T("没有可回滚的证书更新记录", "no applied renewal to roll back"))
+                run_id = found
+            results = rollback_renewals(run_id, store, inventory, policies, guard=guard, force=force,  # type: ignore[arg-type]
+                                        who=local_user(), timeout_s=timeout_s)
+    except StoreError as exc:
+        fail(exc.text)
+    if not results:
+        say(T(f"{run_id} 中没有可回滚的证书导入", f"nothing to roll back in {run_id}"))
+        return EXIT_USAGE
+    for result in results:
+        mark = "✓" if result.ok else "✗"
+        say(T(f"  {mark} {result.record.cn}  {result.message.zh}", f"  {mark} {result.record.cn}  {result.message.en}"))
+    return EXIT_OK if all(r.ok for r in results) else 1
