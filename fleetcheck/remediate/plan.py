@@ -179,8 +179,7 @@ def reboot_delay(calendar: TradingCalendar, now: datetime, at: time = DEFAULT_RE
     """
     local = calendar.local(now)
     target = local.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
-    if target <= local + timedelta(seconds=MIN_REBOOT_DELAY_S):
-        target = local + timedelta(seconds=MIN_REBOOT_DELAY_S)
+    target = max(local + timedelta(seconds=MIN_REBOOT_DELAY_S), target)
     for _ in range(8):  # at most a few sessions to skip
         session = calendar.session_at(target)
         if session is None:
