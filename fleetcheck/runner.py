@@ -195,27 +195,38 @@ class Sweep:
         """Stop starting hosts; finished hosts are kept (what Ctrl-C does)."""
         self._cancel.set()
 
-    def run(self, on_result: Callable[[HostResult], None] | None = None) -> SweepOutcome:
-        """Sweep every host; ``on_result`` sees each host as it finishes (progress, incremental writes)."""
+    def run(self, on_result: Callable[[HostResult], None] | None = None, *,
+            retain_facts: bool = True) -> SweepOutcome:
+        """Sweep every host; ``on_result`` sees each host as it finishes (progress, incremental writes).
+
+        With ``retain_facts=False`` the returned RunResult's hosts keep their
+        findings and errors but not the raw facts, which ``on_result`` has
+        already seen (and written): an agent answer of ~20 KB is ~170 KB as
+        objects, so a 1,000-host sweep would otherwise hold ~170 MB.
+        """
         run = RunResult(run_id=uuid.uuid4().hex[:12], started=self.clock(), policies=self.policies,
                         inventory=self.inventory)
         by_name = {h.name: h for h in self.hosts}
         jobs = [SweepJob(host=h, request=self.request, timeout_s=self.timeout_s) for h in self.hosts]
         interrupted = False
+
+        def finish(result: HostResult) -> None:
+            result = self._evaluate(by_name[result.host], result)
+            if on_result is not None:
+                on_result(result)
+            run.hosts.append(result if retain_facts else result.model_copy(update={"facts": None}))
+
         results = self.executor.run(jobs, self._cancel)
         try:
             for result in results:
-                result = self._evaluate(by_name[result.host], result)
-                run.hosts.append(result)
-                if on_result is not None:
-                    on_result(result)
+                finish(result)
         except KeyboardInterrupt:
             interrupted = True
             self._cancel.set()
             # Collect what in-flight hosts still finish during the grace period.
             try:
                 for result in results:
-                    run.hosts.append(self._evaluate(by_name[result.host], result))
+                    finish(result)
             except KeyboardInterrupt:
                 pass
         finally:

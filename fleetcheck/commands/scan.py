@@ -200,19 +200,35 @@ class HostLog:
         self._handle.close()
 
 
-def write_results(run: RunResult, out_dir: Path) -> Path:
-    """``DIR/results.json`` written atomically (a reader never sees half a file)."""
+def write_results(run: RunResult, out_dir: Path, host_lines: Path | None = None) -> Path:
+    """``DIR/results.json`` written atomically (a reader never sees half a file).
+
+    With ``host_lines`` (a ``hosts.jsonl`` of complete HostResults, facts
+    included) the hosts are copied from that file line by line instead of from
+    ``run``, so a big sweep never needs every host's facts in memory at once.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "results.json"
     fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=out_dir)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(run.model_dump_json(indent=1))
+        if host_lines is None:
+            handle.write(run.model_dump_json(indent=1))
+        else:
+            head = run.model_copy(update={"hosts": []}).model_dump_json()
+            assert head.endswith('"hosts":[]}')  # hosts is the last field of RunResult
+            handle.write(head[: -len("]}")] + "\n")
+            with host_lines.open(encoding="utf-8") as lines:
+                for index, line in enumerate(lines):
+                    handle.write(("," if index else "") + line.rstrip("\n") + "\n")
+            handle.write("]}\n")
     os.replace(tmp, target)
     return target
 
 
 # Called with the RunResult and the output folder after every sweep (scan and
 # demo); each returns the files it wrote. The HTML report registers itself here.
+# The RunResult's hosts carry findings and errors; the raw facts of every host
+# are in DIR/results.json (kept out of memory, see Sweep.run).
 AFTER_SWEEP: list[Callable[[RunResult, Path], list[Path]]] = []
 
 
@@ -301,13 +317,13 @@ def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[An
         progress.update(result)
 
     try:
-        outcome: SweepOutcome = sweep.run(on_result=on_result)
+        outcome: SweepOutcome = sweep.run(on_result=on_result, retain_facts=False)
     finally:
         progress.close()
         log.close()
     elapsed = time.monotonic() - started
     previous = _previous_for_notify(notify, out_dir)  # --notify: read before results.json is replaced
-    results_path = write_results(outcome.run, out_dir)
+    results_path = write_results(outcome.run, out_dir, host_lines=log.path)
     extra = after_sweep(outcome.run, out_dir)
     summary = summarize(outcome.run, len(hosts), certificate_thresholds(policies), interrupted=outcome.interrupted)
     if fmt == "json":

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from pydantic import SecretStr
 
 from fleetcheck.agent.contract import OsFacts, ProbeRequest, ProbeResponse, Profile
-from fleetcheck.findings import Finding, FindingStatus, HostStatus, Severity
+from fleetcheck.findings import Finding, FindingStatus, HostResult, HostStatus, Severity
 from fleetcheck.i18n import T
 from fleetcheck.inventory.model import HostSpec
 from fleetcheck.runner import Sweep, SweepJob, ThreadExecutor, sweep_one
@@ -78,12 +78,20 @@ def test_bad_hosts_never_spoil_the_others() -> None:
     seen: list[str] = []
     sweep = Sweep([_host(n) for n in names], ProbeRequest(), _evaluator,
                   executor=ThreadExecutor(forks=3, probe=probe), clock=lambda: NOW)
-    outcome = sweep.run(on_result=lambda r: seen.append(r.host))
+    full: dict[str, bool] = {}
+
+    def on_result(result: HostResult) -> None:
+        seen.append(result.host)
+        full[result.host] = result.facts is not None
+
+    outcome = sweep.run(on_result=on_result, retain_facts=False)
     by_host = {r.host: r for r in outcome.run.hosts}
     assert sorted(seen) == sorted(names) and not outcome.interrupted
+    assert full == {"PC-1": True, "PC-CRASH": False, "PC-EVAL-BUG": True, "PC-2": True}  # the callback sees facts
+    assert all(r.facts is None for r in outcome.run.hosts)  # ... the kept results do not
     assert by_host["PC-CRASH"].status is HostStatus.error and "internal error" in by_host["PC-CRASH"].error.en
     assert by_host["PC-EVAL-BUG"].status is HostStatus.error
-    assert by_host["PC-EVAL-BUG"].error_class == "EvaluationError" and by_host["PC-EVAL-BUG"].facts is not None
+    assert by_host["PC-EVAL-BUG"].error_class == "EvaluationError"
     for name in ("PC-1", "PC-2"):
         assert by_host[name].status is HostStatus.ok and by_host[name].compliant is True
         assert by_host[name].operator == "OFFICE\\交易员01" and by_host[name].operator_sid == "S-1-5-21-1"

@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from fleetcheck.cli import main
+from fleetcheck.findings import RunResult
 from fleetcheck.sim.office import OfficeSpec, start_office
 
 pytestmark = pytest.mark.sim
@@ -98,6 +99,9 @@ def test_faulty_office_sweep(swept: tuple[object, Path, float]) -> None:
     for n in range(1, HEALTHY + 1):
         healthy = hosts[f"PC-ok-{n}"]
         assert healthy["status"] == "ok" and healthy["findings"], healthy["error"]
+        assert healthy["facts"]["os"]["hostname"] == f"PC-ok-{n}"  # type: ignore[index]
+    run = RunResult.model_validate_json((out / "results.json").read_text(encoding="utf-8"))
+    assert len(run.hosts) == len(hosts) and run.finished is not None
     output = result.output  # type: ignore[attr-defined]
     assert "not probed, by error class:" in output and "Refused 2" in output
     lines = (out / "hosts.jsonl").read_text(encoding="utf-8").splitlines()
