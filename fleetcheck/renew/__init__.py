@@ -9,7 +9,13 @@ table), :mod:`.apply` (the I/O: probe, guard, import, verify, rollback).
 
 from fleetcheck.renew.passwords import PasswordFileError, PfxPassword, load_password_file
 from fleetcheck.renew.plan import RenewalItem, RenewalState
-from fleetcheck.renew.validate import InstalledCertificate, Refusal, RenewalPfx, check_renewal, open_pfx
+from fleetcheck.renew.validate import (
+    InstalledCertificate,
+    Refusal,
+    RenewalPfx,
+    check_renewal,
+    open_pfx,
+)
 
 __all__ = [
     "InstalledCertificate",

@@ -46,7 +46,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,7 @@ from fleetcheck.renew.match import installed_from_result, match_host
 from fleetcheck.renew.passwords import PfxPassword
 from fleetcheck.renew.plan import RenewalItem, RenewalState
 from fleetcheck.renew.records import RenewalLog, RenewalRecord
-from fleetcheck.renew.validate import Refusal, RenewalPfx, check_renewal, open_pfx
+from fleetcheck.renew.validate import Refusal, check_renewal, open_pfx
 from fleetcheck.runner import DEFAULT_TIMEOUT_S, ProbeFn, policy_sweep, utc_now
 from fleetcheck.store import RunNotFound, Store
 from fleetcheck.store.audit import AuditLog
@@ -510,7 +510,7 @@ def _rollback_one(record: RenewalRecord, helper: Renewal, audit: AuditLog, log: 
 
     if host is None:
         return done(False, T(f"{record.host} 不在清单中", f"{record.host} is not in the inventory"), "rollback_failed")
-    fresh = helper._evaluate(host)  # noqa: SLF001 - same module family
+    fresh = helper._evaluate(host)
     if fresh.status is not HostStatus.ok:
         return done(False, fresh.error or T("主机无法连接", "host unreachable"), "rollback_failed")
     if fresh.operator_sid != record.operator_sid:
@@ -520,14 +520,14 @@ def _rollback_one(record: RenewalRecord, helper: Renewal, audit: AuditLog, log: 
     if not decision.allowed and not force:
         return done(False, decision.summary(), "refused")
     actions = _restore_actions(record, f"{run_id}-rb-{record.id}")
-    outcome = helper._act(host, actions)  # noqa: SLF001
+    outcome = helper._act(host, actions)
     if isinstance(outcome, Text):
         return done(False, outcome, "rollback_failed", actions)
     bad = [a for a in outcome.actions if a.status != "ok"]
     if bad:
         text = "; ".join(f"{a.id}: {a.error}" for a in bad)
         return done(False, T(f"回滚失败：{text}", f"rollback failed: {text}"), "rollback_failed", actions)
-    after = helper._evaluate(host)  # noqa: SLF001
+    after = helper._evaluate(host)
     if after.status is HostStatus.ok:
         thumbs = {str(c.get("thumbprint") or "").upper() for f in after.findings if f.check_type == "certificate"
                   for c in [f.details, *f.details.get("others", [])] if isinstance(c, dict)}

@@ -29,7 +29,7 @@ from enum import Enum
 from fleetcheck.i18n import Lang, T, Text
 from fleetcheck.renew.validate import InstalledCertificate, Refusal, RenewalPfx
 
-__all__ = ["RenewalItem", "RenewalState", "STATE_LABELS", "exit_code", "render_items"]
+__all__ = ["STATE_LABELS", "RenewalItem", "RenewalState", "exit_code", "render_items"]
 
 
 class RenewalState(str, Enum):
@@ -82,7 +82,7 @@ class RenewalItem:
     unreachable: bool = False
     forced: bool = False
 
-    def refuse(self, *refusals: Refusal) -> "RenewalItem":
+    def refuse(self, *refusals: Refusal) -> RenewalItem:
         self.state = RenewalState.refused
         self.reasons.extend(refusals)
         return self

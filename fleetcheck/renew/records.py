@@ -62,14 +62,14 @@ class RenewalRecord:
 
 
 def _record(row: Any) -> RenewalRecord:
-    return RenewalRecord(**{c.name: getattr(row, c.name) for c in renewals.columns})  # type: ignore[arg-type]
+    return RenewalRecord(**{c.name: getattr(row, c.name) for c in renewals.columns})
 
 
 class RenewalLog:
     """Read and write the ``renewals`` table of a :class:`Store`."""
 
     def __init__(self, store: Store) -> None:
-        self._engine: sa.engine.Engine = store._engine  # noqa: SLF001 - the store's own engine
+        self._engine: sa.engine.Engine = store._engine
 
     def record(self, run_id: str, items: list[RenewalItem], who: str, now: datetime | None = None) -> None:
         """Store every item of an applied run (one transaction)."""
