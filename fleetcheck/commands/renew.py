@@ -20,8 +20,19 @@ from pydantic import SecretStr
 
 from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of, say
 from fleetcheck.i18n import T, tr
-from fleetcheck.inventory import InventoryError, PasswordSources, PatternError, load_inventory, select_hosts
-from fleetcheck.remediate.guard import DEFAULT_TRADING_PROCESSES, CalendarError, Guard, TradingCalendar
+from fleetcheck.inventory import (
+    InventoryError,
+    PasswordSources,
+    PatternError,
+    load_inventory,
+    select_hosts,
+)
+from fleetcheck.remediate.guard import (
+    DEFAULT_TRADING_PROCESSES,
+    CalendarError,
+    Guard,
+    TradingCalendar,
+)
 from fleetcheck.renew.apply import DropError, Renewal, RenewalOptions, read_drop, rollback_renewals
 from fleetcheck.renew.passwords import PasswordFileError, PfxPassword, load_password_file
 from fleetcheck.renew.plan import exit_code, render_items
