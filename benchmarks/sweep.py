@@ -10,7 +10,8 @@
    host) and prints: wall time; the ideal time ceil(N/F) × (HTTP exchanges × L
    + A); their ratio; HTTP requests per host (counted on the client by
    wrapping requests' ``HTTPAdapter.send``, which the NTLM legs go through
-   too); this process's own CPU ms per host; peak RSS.
+   too); this process's own CPU ms per host (sweep + writing hosts.jsonl and
+   results.json, as ``fleetcheck scan`` does); peak RSS.
 3. Sweeps a subset of hosts the per-task way (one WinRM command per check, a
    fresh shell per command, as Ansible and InSpec do) and prints how many times
    slower that is in hosts/second.
@@ -42,6 +43,7 @@ from typing import Any
 import requests.adapters
 
 from fleetcheck.agent.contract import ProbeRequest, ProbeResponse
+from fleetcheck.commands.scan import HostLog, write_results
 from fleetcheck.inventory import HostSpec, PasswordSources, load_inventory
 from fleetcheck.policy.loader import load_policies, shipped_policy_paths
 from fleetcheck.runner import Sweep, SweepJob, ThreadExecutor, policy_sweep, sweep_one
@@ -211,10 +213,17 @@ def main() -> int:
                 raise SystemExit(f"warm-up probe failed: {warm.error}")
             counter.take()
 
+            # As `fleetcheck scan` runs it: every host written to hosts.jsonl as it
+            # finishes, facts not kept in memory, results.json streamed at the end.
             sweep = policy_sweep(policies, hosts, forks=args.forks, timeout_s=args.timeout)
+            out_dir = work / "out"
+            out_dir.mkdir()
+            log = HostLog(out_dir)
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            outcome = sweep.run()
+            outcome = sweep.run(on_result=log.write, retain_facts=False)
             wall = time.perf_counter() - wall0
+            log.close()
+            write_results(outcome.run, out_dir, host_lines=log.path)
             cpu = time.process_time() - cpu0
             requests_total = counter.take()
             ok = sum(1 for r in outcome.run.hosts if r.status.value == "ok")
