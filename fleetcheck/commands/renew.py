@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import SecretStr
@@ -21,6 +22,7 @@ from pydantic import SecretStr
 from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of, say
 from fleetcheck.i18n import T, tr
 from fleetcheck.inventory import (
+    Inventory,
     InventoryError,
     PasswordSources,
     PatternError,
@@ -160,7 +162,7 @@ def renew(drop_dir: Path | None, passwords_path: Path | None, ask: bool, invento
     sys.exit(exit_code(outcome.items))
 
 
-def _rollback(run_id: str, db_url: str | None, inventory: object, policies: list[object], guard: Guard,
+def _rollback(run_id: str, db_url: str | None, inventory: Inventory, policies: list[Any], guard: Guard,
               force: bool, timeout_s: float) -> int:
     try:
         with Store.open(db_url) as store:
@@ -169,13 +171,34 @@ def _rollback(run_id: str, db_url: str | None, inventory: object, policies: list
                 if found is None:
                     fail(T("没有可回滚的证书更新记录", "no applied renewal to roll back"))
                 run_id = found
-            results = rollback_renewals(run_id, store, inventory, policies, guard=guard, force=force,  # type: ignore[arg-type]
-                                        who=local_user(), timeout_s=timeout_s)
+            code = rollback_renewal_run(store, run_id, inventory, timeout_s, policies=policies, guard=guard,
+                                        force=force)
     except StoreError as exc:
         fail(exc.text)
-    if not results:
+    if code is None:
         say(T(f"{run_id} 中没有可回滚的证书导入", f"nothing to roll back in {run_id}"))
         return EXIT_USAGE
+    return code
+
+
+def rollback_renewal_run(store: Store, run_id: str, inventory: Inventory, timeout_s: float = DEFAULT_TIMEOUT_S, *,
+                         policies: list[Any] | None = None, guard: Guard | None = None,
+                         force: bool = False) -> int | None:
+    """Undo the renewal run ``run_id`` and print one line per certificate; the exit code.
+
+    None when ``run_id`` has no renewal to undo (so ``fleetcheck rollback --run``
+    can tell a renewal run from a fix run).
+    """
+    if not RenewalLog(store).for_run(run_id):
+        return None
+    if policies is None:
+        from fleetcheck.commands.scan import _load_policies
+
+        policies = _load_policies(())
+    results = rollback_renewals(run_id, store, inventory, policies, guard=guard or Guard(), force=force,
+                                who=local_user(), timeout_s=timeout_s)
+    if not results:
+        return None
     for result in results:
         mark = "✓" if result.ok else "✗"
         say(T(f"  {mark} {result.record.cn}  {result.message.zh}", f"  {mark} {result.record.cn}  {result.message.en}"))

@@ -343,13 +343,27 @@ def test_remove_old_then_rollback_restores_the_store(office: Office) -> None:
     assert old["thumbprint"] not in {o["thumbprint"] for o in present["others"]}  # removed
     run_id = next(w for w in applied.stdout.split() if w.startswith("renew-"))
 
-    rolled = _renew(office, "--rollback", run_id)
-    assert rolled.exit_code == 0, rolled.output
+    # `fleetcheck rollback --run` knows renewal runs too (unguarded, like fix rollbacks).
+    rolled = CliRunner().invoke(main, ["--lang", "en", "rollback", "--run", run_id, "-i", str(office.inventory),
+                                       "--db", str(office.db), "--timeout", "30"])
+    office.outputs += [rolled.stdout, rolled.stderr]
+    assert rolled.exit_code == 0 and "as before the renewal" in rolled.stdout, rolled.output
     assert office.host(ROLLBACK_HOST).snapshot() == before  # exactly the previous store state
+
+    # Again, undone this time with `renew --rollback latest` (guarded, calendar from the test).
+    again = _renew(office, "--drop", str(folder), "--passwords", str(secrets), "--limit", ROLLBACK_HOST,
+                   "--apply", "--remove-old")
+    assert again.exit_code == 0 and office.host(ROLLBACK_HOST).snapshot() != before, again.output
+    undone = _renew(office, "--rollback", "latest")
+    assert undone.exit_code == 0, undone.output
+    assert office.host(ROLLBACK_HOST).snapshot() == before
     with Store.open(str(office.db)) as store:
-        events = [e.event for e in AuditLog(store).entries(host=ROLLBACK_HOST)]
-        assert events[-1] == "rolled_back" and events.count("applied") == 2
+        entries = AuditLog(store).entries(host=ROLLBACK_HOST)
+        assert [e.event for e in entries].count("rolled_back") == 2 and entries[-1].event == "rolled_back"
+        assert [e.event for e in entries].count("applied") == 4  # import + remove, twice
         assert AuditLog(store).verify() == []
+    nothing = _renew(office, "--rollback", run_id)  # already rolled back: nothing left to undo
+    assert nothing.exit_code == 2 and "nothing to roll back" in nothing.stdout
 
 
 # --------------------------------------------------------------------------- 6. no password anywhere
