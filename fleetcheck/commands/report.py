@@ -17,6 +17,7 @@ from rich.text import Text as RichText
 
 from fleetcheck.commands.common import fail, lang_of, say
 from fleetcheck.i18n import Lang, T
+from fleetcheck.readiness import host_readiness
 from fleetcheck.report.diff import diff_runs
 from fleetcheck.report.model import FINDING_STATUS_LABELS, HOST_STATUS_LABELS, build_report
 from fleetcheck.report.publish import (
@@ -189,10 +190,13 @@ def certs_cmd(expiring: int | None, run_id: str, db_url: str | None) -> None:
     table = Table(title=_title(f"{lab['certificates']} — {run.run_id}"))
     for key in ("days_left", "host", "user", "subject", "not_after", "kind", "readiness"):
         table.add_column(lab[key], justify="right" if key == "days_left" else "left")
+    table.add_column(T("阻碍项", "blocking checks").get(lang))  # BLOCKED: which checks (issue 7)
+    readiness = {h.host: host_readiness(h) for h in run.hosts}
     for c in rows:
         days = "—" if c.days_left is None else str(c.days_left)
+        blockers = readiness[c.host].blockers if c.host in readiness else []
         _row(table, days, c.host, c.user or "", c.subject_cn or "", (c.not_after or "")[:10],
-                      c.kind or "", c.readiness_label)
+                      c.kind or "", c.readiness_label, ", ".join(b.check_id for b in blockers))
     _console().print(table)
 
 
