@@ -19,6 +19,7 @@ setup(
         "fleetcheck.agent": ["*.ps1"],
         "fleetcheck.sim": ["images/*.yaml", "offices/*.yaml", "*.json"],
         "fleetcheck.policies": ["*.yaml"],
-        "fleetcheck.reports_templates": ["*.html", "*.j2", "*.css", "*.js", "*.xml", "*.txt", "*.json"],
+        "fleetcheck.reports_templates": ["*.html", "*.j2", "*.css", "*.js", "*.xml", "*.txt", "*.json",
+                                         "partials/*.j2", "web/*.j2", "web/*.css", "web/*.js"],
     },
 )

@@ -1,0 +1,203 @@
+"""``fleetcheck serve``: the web dashboard (README "Dashboard / 仪表盘").
+
+Binds 127.0.0.1:8765 unless ``--bind`` says otherwise (another address is
+warned about: the dashboard can change trading PCs). Login: the users of
+``--config`` (``users: {name: hash}``) or ``--password-hash``; with neither, a
+token printed at start. ``--hash-password`` prints a hash for the config and
+exits. ``--fake-now`` (hidden) fixes the dashboard's clock for tests and demos
+of the trading-hours guard: the clock starts at that instant and runs on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fleetcheck.commands.common import fail, lang_of, say
+from fleetcheck.i18n import T
+from fleetcheck.remediate.guard import DEFAULT_TRADING_PROCESSES, CalendarError, TradingCalendar
+from fleetcheck.runner import DEFAULT_TIMEOUT_S
+
+DEFAULT_BIND = "127.0.0.1:8765"
+CONFIG_KEYS = {"users", "session_secret", "calendar", "trading_processes"}
+
+
+def register(main: click.Group) -> None:
+    main.add_command(serve)
+
+
+def parse_bind(bind: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) → (host, port); raises ValueError with a plain message."""
+    host, sep, port = bind.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"--bind {bind!r}: write HOST:PORT, e.g. {DEFAULT_BIND}")
+    host = host.strip("[]")
+    try:
+        number = int(port)
+    except ValueError:
+        raise ValueError(f"--bind {bind!r}: the port must be a number") from None
+    if not 0 < number < 65536:
+        raise ValueError(f"--bind {bind!r}: the port must be 1–65535")
+    return host, number
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """The dashboard config file (YAML): ``users``, ``session_secret``, ``calendar``, ``trading_processes``."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    from fleetcheck.web.auth import check_hash_format
+
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(T(f"{path}：无法读取配置文件（{exc}）", f"{path}: cannot read the config file ({exc})"))
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        fail(T(f"{where}：不是有效的 YAML", f"{where}: not valid YAML"))
+    if not isinstance(data, dict):
+        fail(T(f"{path}：配置文件必须是映射（users: …）", f"{path}: the config file must be a mapping (users: …)"))
+    unknown = sorted(set(data) - CONFIG_KEYS)
+    if unknown:
+        fail(T(f"{path}：未知的键 {', '.join(unknown)}（可用：{', '.join(sorted(CONFIG_KEYS))}）",
+               f"{path}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(CONFIG_KEYS))})"))
+    users = data.get("users") or {}
+    if not isinstance(users, dict):
+        fail(T(f"{path}：users 应为 用户名: 密码哈希 的映射", f"{path}: users must map user name to password hash"))
+    for name, stored in users.items():
+        if not isinstance(stored, str) or not check_hash_format(stored):
+            fail(T(f"{path}：用户 {name} 的密码哈希无效；用 fleetcheck serve --hash-password 生成",
+                   f"{path}: the password hash of user {name} is not valid; make one with fleetcheck serve --hash-password"))
+    return data
+
+
+def _fake_clock(text: str) -> Any:
+    try:
+        start = datetime.fromisoformat(text)
+    except ValueError:
+        fail(T(f"--fake-now {text!r} 应为 ISO 8601 时间", f"--fake-now {text!r} must be an ISO 8601 time"))
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=timezone.utc)
+    began = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - began)
+
+
+@click.command(name="serve")
+@click.option("--db", "db_url", help="历史数据库 URL 或路径 / history database URL or path (default: FLEETCHECK_DB or the user's)")
+@click.option("--bind", default=DEFAULT_BIND, show_default=True, help="监听地址 / listen address HOST:PORT")
+@click.option("-i", "--inventory", "inventory_path", type=click.Path(path_type=Path),
+              help="清单；无清单时只读 / inventory; without it the dashboard is read-only")
+@click.option("-p", "--policy", "policy_paths", multiple=True, type=click.Path(),
+              help="策略文件或目录 / policy file or folder (default: shipped pack)")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="仪表盘配置（users、calendar…）/ dashboard config file (users, calendar…)")
+@click.option("--password-hash", help="管理员密码哈希 / password hash of the admin user")
+@click.option("--user", "user_name", default="admin", show_default=True, help="--password-hash 的用户名 / its user name")
+@click.option("--hash-password", is_flag=True, help="输入密码并打印其哈希后退出 / prompt for a password, print its hash, exit")
+@click.option("--calendar", "calendar_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="交易日历 YAML / trading calendar YAML")
+@click.option("--trading-process", "trading_processes", multiple=True,
+              help="交易软件进程名，可重复 / trading client process name, repeatable")
+@click.option("--workers", type=click.IntRange(1, 32), default=4, show_default=True, help="后台任务线程数 / job threads")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(5, 3600), default=DEFAULT_TIMEOUT_S, show_default=True,
+              help="每台主机的时限（秒）/ deadline per host, seconds")
+@click.option("--fake-now", hidden=True, help="tests: the clock starts at this ISO time")
+def serve(db_url: str | None, bind: str, inventory_path: Path | None, policy_paths: tuple[str, ...],
+          config_path: Path | None, password_hash: str | None, user_name: str, hash_password: bool,
+          calendar_path: Path | None, trading_processes: tuple[str, ...], workers: int, timeout_s: float,
+          fake_now: str | None) -> None:
+    """网页仪表盘 / the web dashboard (login required; binds 127.0.0.1 by default)."""
+    from fleetcheck.web import auth
+
+    if hash_password:
+        password = click.prompt("密码 / password", hide_input=True, confirmation_prompt=True, err=True)
+        click.echo(auth.hash_password(password))
+        return
+    try:
+        host, port = parse_bind(bind)
+    except ValueError as exc:
+        fail(T(str(exc), str(exc)))
+    config = load_config(config_path) if config_path is not None else {}
+    users: dict[str, str] = {str(k): str(v) for k, v in (config.get("users") or {}).items()}
+    if password_hash is not None:
+        if not auth.check_hash_format(password_hash):
+            fail(T("--password-hash 无效；用 fleetcheck serve --hash-password 生成",
+                   "--password-hash is not valid; make one with fleetcheck serve --hash-password"))
+        users[user_name] = password_hash
+    token = None if users else auth.new_token()
+    calendar = _calendar(calendar_path or config.get("calendar"))
+    processes = tuple(trading_processes) or tuple(config.get("trading_processes") or DEFAULT_TRADING_PROCESSES)
+    app, fleet = build(db_url, inventory_path, policy_paths, users, token, calendar, processes, workers, timeout_s,
+                       fake_now, config.get("session_secret"))
+    if not is_loopback(host):
+        say(T(f"警告：仪表盘监听 {host}，局域网内的其他电脑也能访问；请确保只有管理员能连到这里。",
+              f"warning: the dashboard listens on {host}, reachable from other computers; "
+              "make sure only admins can connect."), err=True)
+    say(T(f"仪表盘：http://{bind}/", f"dashboard: http://{bind}/"), err=True)
+    if token is not None:
+        say(T(f"登录令牌（本次运行有效，用作密码）：{token}", f"login token (valid while this runs; use it as the password): {token}"),
+            err=True)
+    import uvicorn
+
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False)
+    finally:
+        fleet.close()
+
+
+def _calendar(path: Any) -> TradingCalendar:
+    if path is None:
+        return TradingCalendar()
+    try:
+        return TradingCalendar.load(Path(path))
+    except CalendarError as exc:
+        fail(exc.text)
+
+
+def build(db_url: str | None, inventory_path: Path | None, policy_paths: tuple[str, ...], users: dict[str, str],
+          token: str | None, calendar: TradingCalendar, processes: tuple[str, ...], workers: int, timeout_s: float,
+          fake_now: str | None, secret: Any) -> tuple[Any, Any]:
+    """The app and its Fleet, or a clear error exit (bad store, inventory or policy)."""
+    from fleetcheck.inventory import InventoryError
+    from fleetcheck.store import StoreError
+    from fleetcheck.web.app import create_app
+    from fleetcheck.web.auth import Credentials
+    from fleetcheck.web.fleet import DashboardError, Fleet, FleetSettings, utc_now
+
+    clock = _fake_clock(fake_now) if fake_now else utc_now
+    settings = FleetSettings(db_url=db_url, inventory=inventory_path, policy_paths=policy_paths, clock=clock,
+                             calendar=calendar, trading_processes=processes, timeout_s=timeout_s)
+    try:
+        fleet = Fleet(settings)
+    except (StoreError, DashboardError) as exc:
+        fail(exc.text)
+    except InventoryError as exc:
+        fail(exc.format(lang_of()))
+    if fleet.inventory is not None:
+        for warning in fleet.inventory.warnings:
+            say(warning, err=True)
+    app = create_app(fleet, Credentials(users=users, token=token), secret_key=str(secret) if secret else None,
+                     workers=workers)
+    return app, fleet
+
+
+__all__ = ["build", "is_loopback", "load_config", "parse_bind", "serve"]
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run: fleetcheck serve")
