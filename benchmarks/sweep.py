@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import requests.adapters
@@ -142,11 +143,8 @@ def per_check_sweep(policies: list[Any], hosts: list[HostSpec], forks: int, time
 
 
 def _single(policy: Any, check: Any) -> Any:
-    class OneCheck:
-        id = policy.id
-        checks = [check]
-
-    return OneCheck()
+    """A policy-like object holding one check (what compile_request needs)."""
+    return SimpleNamespace(id=policy.id, checks=[check])
 
 
 def profiled_sweep(policies: list[Any], hosts: list[HostSpec], forks: int, timeout_s: float, top: int,

@@ -15,7 +15,12 @@ import click
 from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of, say
 from fleetcheck.i18n import T, tr
 from fleetcheck.inventory import InventoryError, PatternError, load_inventory, select_hosts
-from fleetcheck.inventory.csvimport import CsvImportError, inventory_document, parse_spreadsheet, write_inventory_yaml
+from fleetcheck.inventory.csvimport import (
+    CsvImportError,
+    inventory_document,
+    parse_spreadsheet,
+    write_inventory_yaml,
+)
 
 
 def register(main: click.Group) -> None:

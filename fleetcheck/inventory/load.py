@@ -28,9 +28,10 @@ variables beyond the WinRM ones listed in ``CONNECTION_VARS``, INI inventories.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import SecretStr
 from ruamel.yaml.comments import CommentedMap
@@ -267,7 +268,7 @@ class _Resolver:
             self.walk.issue(pos, "使用 {keyring: …} 需要安装 keyring：pip install 'fleetcheck[keyring]'",
                             "{keyring: …} needs the keyring package: pip install 'fleetcheck[keyring]'")
             return None
-        except Exception as exc:  # keyring backends raise many kinds; the message holds no secret
+        except Exception as exc:  # noqa: BLE001 - keyring backends raise many kinds; no secret in the message
             self.walk.issue(pos, f"读取 keyring {ref} 失败：{type(exc).__name__}",
                             f"reading keyring {ref} failed: {type(exc).__name__}")
             return None
@@ -307,7 +308,7 @@ def _host_spec(walk: _Walk, name: str, merged: dict[str, tuple[Any, Pos]], group
     scheme = values.get("ansible_winrm_scheme")
     scheme = str(scheme).lower() if scheme is not None else None
     probe = HostSpec(name=name, address=address, port=port if isinstance(port, int) else None,
-                     scheme=scheme if scheme in ("http", "https") else None)  # type: ignore[arg-type]
+                     scheme=scheme if scheme in ("http", "https") else None)
     if auth == "basic" and probe.effective_scheme == "http":
         walk.issue(pos("ansible_winrm_transport"),
                    f"主机 {name}：Basic 认证会在明文 HTTP 上发送密码，已拒绝；请使用 https（端口 5986）或 NTLM",
@@ -334,8 +335,8 @@ def _host_spec(walk: _Walk, name: str, merged: dict[str, tuple[Any, Pos]], group
         scheme=probe.scheme,
         user=None if user is None else str(user),
         password=password,
-        auth=auth,  # type: ignore[arg-type]
-        cert_validation=str(values.get("ansible_winrm_server_cert_validation", "validate")).lower(),  # type: ignore[arg-type]
+        auth=auth,
+        cert_validation=str(values.get("ansible_winrm_server_cert_validation", "validate")).lower(),
         ca_trust_path=ca_trust,
         wsman_path=str(values.get("ansible_winrm_path", "/wsman")),
         groups=tuple(groups),

@@ -53,8 +53,8 @@ def envelope(action: str, body: str, *, operation_timeout_s: int, shell_id: str 
     parts = [
         _ENVELOPE_OPEN,
         "<env:Header><a:To>http://windows-host:5985/wsman</a:To>",
-        '<a:ReplyTo><a:Address mustUnderstand="true">'
-        "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo>",
+        ('<a:ReplyTo><a:Address mustUnderstand="true">'
+         "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo>"),
         '<w:MaxEnvelopeSize mustUnderstand="true">153600</w:MaxEnvelopeSize>',
         f"<a:MessageID>uuid:{message_id or uuid.uuid4()}</a:MessageID>",
         '<w:Locale mustUnderstand="false" xml:lang="en-US"></w:Locale>',

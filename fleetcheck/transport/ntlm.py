@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import typing as t
 from functools import lru_cache
+from urllib.parse import urlparse
 
 import requests
 import spnego
@@ -74,7 +75,7 @@ class EagerNtlmAuth(HttpNtlmAuth):
         request = response.request.copy()
         token = base64.b64encode(self._client.step(challenge) or b"").decode()
         request.headers["Authorization"] = f"Negotiate {token}"
-        answer: requests.Response = response.connection.send(request, **kwargs)  # type: ignore[attr-defined]
+        answer: requests.Response = response.connection.send(request, **kwargs)
         answer.history.append(response)
         self.session_security = ShimSessionSecurity(self._client)
         return answer
@@ -105,6 +106,6 @@ class EagerNtlmTransport(Transport):
         session.trust_env = False
         if self.auth_method == "ntlm" and isinstance(session.auth, HttpNtlmAuth) \
                 and not self.endpoint.lower().startswith("https"):
-            hostname = requests.utils.urlparse(self.endpoint).hostname or ""
+            hostname = urlparse(self.endpoint).hostname or ""
             session.auth = EagerNtlmAuth(self.username or "", self.password or "", hostname)
         super().setup_encryption(session)

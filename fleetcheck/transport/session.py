@@ -51,7 +51,6 @@ from fleetcheck.agent import AgentOutputError, build_payload, command_line, pars
 from fleetcheck.agent.contract import ProbeRequest, ProbeResponse
 from fleetcheck.inventory.model import HostSpec
 from fleetcheck.transport.envelope import AgentProtocol
-from fleetcheck.transport.ntlm import EagerNtlmTransport, ntlm_hash_credential
 from fleetcheck.transport.errors import (
     AgentFailed,
     AuthRejected,
@@ -67,6 +66,7 @@ from fleetcheck.transport.errors import (
     WsmanFault,
     message,
 )
+from fleetcheck.transport.ntlm import EagerNtlmTransport, ntlm_hash_credential
 
 CODEPAGE_UTF8 = 65001
 # Windows 7's MaxEnvelopeSizekb is 150; pywinrm base64-encodes stdin once more
@@ -98,7 +98,7 @@ class Deadline:
     at: float
 
     @classmethod
-    def after(cls, seconds: float) -> "Deadline":
+    def after(cls, seconds: float) -> Deadline:
         return cls(time.monotonic() + seconds)
 
     def remaining(self) -> float:
@@ -234,7 +234,7 @@ def _fault(exc: WSManFaultError, endpoint: str) -> WsmanFault:
                               endpoint), code=code if code is not None else exc.code)
 
 
-_CLIXML_TEXT = re.compile(r'<S S="Error">(.*?)</S>', re.S)
+_CLIXML_TEXT = re.compile(r'<S S="Error">(.*?)</S>', re.DOTALL)
 _CLIXML_ESC = re.compile(r"_x([0-9A-Fa-f]{4})_")
 
 
@@ -278,7 +278,7 @@ class AgentSession:
         """Run the bootstrap with ``payload`` on stdin; the agent's stdout (exit code 0)."""
         try:
             protocol = self._protocol = _protocol(self.host)
-        except Exception as exc:  # pywinrm validates credentials/options in its constructor
+        except Exception as exc:  # noqa: BLE001 - pywinrm validates options in its constructor
             raise classify(exc, self.endpoint) from None
         shell_id: str | None = None
         command_id: str | None = None
@@ -340,7 +340,7 @@ class AgentSession:
             yield
         except TransportError:
             raise
-        except Exception as exc:  # every library failure becomes a typed, secret-free error
+        except Exception as exc:  # noqa: BLE001 - every library failure becomes a typed, secret-free error
             raise classify(exc, self.endpoint) from None
 
     def _timeouts(self, protocol: Protocol | None, remaining: float, poll: bool) -> None:
@@ -360,12 +360,12 @@ class AgentSession:
             if shell_id is not None and running_command is not None and budget.remaining() > 1:
                 try:
                     protocol.cleanup_command(shell_id, running_command)
-                except Exception:  # noqa: BLE001 - cleanup must not hide the real error
+                except Exception:  # noqa: BLE001, S110 - cleanup must not hide the real error
                     pass
             if shell_id is not None and budget.remaining() > 1:
                 try:
                     protocol.close_shell(shell_id, close_session=False)
-                except Exception:  # noqa: BLE001
+                except Exception:  # noqa: BLE001, S110 - best effort, bounded by the budget
                     pass
         finally:
             protocol.transport.close_session()

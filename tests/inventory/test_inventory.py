@@ -14,7 +14,12 @@ from fleetcheck.inventory import (
     parse_inventory,
     select_hosts,
 )
-from fleetcheck.inventory.csvimport import CsvImportError, inventory_document, parse_spreadsheet, write_inventory_yaml
+from fleetcheck.inventory.csvimport import (
+    CsvImportError,
+    inventory_document,
+    parse_spreadsheet,
+    write_inventory_yaml,
+)
 
 OFFICE = """\
 all:
@@ -222,6 +227,6 @@ def test_csv_import_encodings_and_bad_rows(tmp_path: Path, encoding: str) -> Non
 
 def test_csv_import_needs_a_hostname_column() -> None:
     with pytest.raises(CsvImportError, match="no host-name column"):
-        parse_spreadsheet("ip;group\n1.2.3.4;a\n".encode(), "x.csv")
-    tab = parse_spreadsheet("hostname\tip\nPC-1\t127.0.0.1\n".encode(), "x.csv")
+        parse_spreadsheet(b"ip;group\n1.2.3.4;a\n", "x.csv")
+    tab = parse_spreadsheet(b"hostname\tip\nPC-1\t127.0.0.1\n", "x.csv")
     assert tab.groups[None]["PC-1"] == {"ansible_host": "127.0.0.1"}
