@@ -55,22 +55,24 @@ from fleetcheck.agent.contract import (
     ImportPfx,
     ProbeRequest,
     ProbeResponse,
+    Profile,
     RegKey,
     RemoveCert,
     RestoreKey,
     WriteFile,
 )
 from fleetcheck.checks.certificate import REG_STORE
-from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
+from fleetcheck.findings import Finding, FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory.model import HostSpec, Inventory
 from fleetcheck.remediate.guard import Guard, GuardDecision
-from fleetcheck.renew.match import installed_from_result, match_host
+from fleetcheck.renew.match import match_host
 from fleetcheck.renew.passwords import PfxPassword
+from fleetcheck.renew.personal_store import STORE_QUERIES, holds, installed_in_store, operator_store
 from fleetcheck.renew.plan import RenewalItem, RenewalState
 from fleetcheck.renew.records import RenewalLog, RenewalRecord
 from fleetcheck.renew.validate import Refusal, check_renewal, open_pfx
-from fleetcheck.runner import DEFAULT_TIMEOUT_S, ProbeFn, policy_sweep, utc_now
+from fleetcheck.runner import DEFAULT_TIMEOUT_S, ProbeFn, Sweep, ThreadExecutor, utc_now
 from fleetcheck.store import RunNotFound, Store
 from fleetcheck.store.audit import AuditLog
 from fleetcheck.transport import Deadline, TransportError, probe_host
@@ -197,6 +199,7 @@ class Renewal:
         self.clock = clock
         self.run_id = "renew-" + uuid.uuid4().hex[:12]
         self.audit = AuditLog(store) if store is not None and options.apply else None
+        self._request: ProbeRequest | None = None
 
     # ------------------------------------------------------------------ the run
     def run(self, files: Sequence[DropFile], passwords: Mapping[str, PfxPassword]) -> RenewalOutcome:
@@ -274,9 +277,25 @@ class Renewal:
                                         f"internal error {type(exc).__name__}; please report it"))
 
     def _evaluate(self, host: HostSpec) -> HostResult:
-        """One read-only probe of ``host`` with the policy set, evaluated (retries as a scan does)."""
-        sweep = policy_sweep(self.policies, [host], forks=1, timeout_s=self.options.timeout_s,
-                             clock=self.clock, probe=self.probe)
+        """One read-only probe of ``host`` with the policy set plus the operator's store, evaluated.
+
+        Retries transient faults as a scan does; never raises (failures are the result's status).
+        """
+        from fleetcheck.evaluate import compile_request, evaluate_host
+
+        if self._request is None:
+            base = compile_request(self.policies)
+            known = {q.id for q in base.queries}
+            extra = [q for q in STORE_QUERIES if q.id not in known]
+            self._request = base.model_copy(update={"queries": [*base.queries, *extra]})
+
+        def evaluator(spec: HostSpec, facts: ProbeResponse, now: datetime) -> tuple[list[Finding], Profile | None]:
+            done = evaluate_host(self.policies, facts, host_vars=spec.host_vars, now=now, host=spec.name,
+                                 groups=tuple(spec.groups))
+            return list(done.findings), done.operator
+
+        sweep = Sweep([host], self._request, evaluator, timeout_s=self.options.timeout_s,
+                      executor=ThreadExecutor(forks=1, probe=self.probe, clock=self.clock), clock=self.clock)
         return sweep.run().run.hosts[0]
 
     def _host(self, host: HostSpec, items: list[RenewalItem], data: Mapping[str, bytes],
@@ -285,9 +304,9 @@ class Renewal:
         reachable = fresh.status is HostStatus.ok
         for item in items:
             assert item.pfx is not None
-            if reachable and fresh.operator_sid:
-                probed = installed_from_result(fresh, item.pfx.cn, "probe")
-                item.installed = probed or item.installed
+            if reachable and fresh.operator_sid and fresh.facts is not None:
+                # What the operator holds now beats what the last scan saw (also "nothing").
+                item.installed = installed_in_store(fresh.facts, fresh.operator_sid, item.pfx.cn, host.name)
             item.operator, item.operator_sid = fresh.operator, fresh.operator_sid
             if item.installed is not None and item.installed.thumbprint == item.pfx.thumbprint:
                 item.state = RenewalState.already_installed
@@ -387,8 +406,8 @@ class Renewal:
         if after.status is not HostStatus.ok:
             return T(f"导入后复查失败：{after.error.zh if after.error else '主机无法连接'}",
                      f"re-probe after the import failed: {after.error.en if after.error else 'host unreachable'}")
-        seen = installed_from_result(after, item.pfx.cn, "probe")
-        if seen is None or (seen.thumbprint or "").upper() != item.new_thumbprint:
+        seen = holds(after.facts, item.operator_sid or "", item.new_thumbprint or "") if after.facts else None
+        if seen is None or after.operator_sid != item.operator_sid:
             return T("复查未在操作员个人证书存储中找到新证书", "re-probe: the new certificate is not in the operator's Personal store")
         if not seen.has_private_key:
             return T("复查：新证书没有关联私钥", "re-probe: the new certificate has no private key")
@@ -528,9 +547,8 @@ def _rollback_one(record: RenewalRecord, helper: Renewal, audit: AuditLog, log: 
         text = "; ".join(f"{a.id}: {a.error}" for a in bad)
         return done(False, T(f"回滚失败：{text}", f"rollback failed: {text}"), "rollback_failed", actions)
     after = helper._evaluate(host)
-    if after.status is HostStatus.ok:
-        thumbs = {str(c.get("thumbprint") or "").upper() for f in after.findings if f.check_type == "certificate"
-                  for c in [f.details, *f.details.get("others", [])] if isinstance(c, dict)}
+    if after.status is HostStatus.ok and after.facts is not None and record.operator_sid:
+        thumbs = {c.thumbprint for c in operator_store(after.facts, record.operator_sid)}
         if record.new_thumbprint and record.new_thumbprint != record.old_thumbprint and record.new_thumbprint in thumbs:
             return done(False, T("回滚后复查仍看到新证书", "re-probe after rollback still shows the new certificate"),
                         "rollback_failed", actions)

@@ -149,3 +149,13 @@ def test_import_as_the_real_executor_installs(tmp_path: Path, policies: list[Any
     store.close()
     assert items[0].state is RenewalState.installed, items[0].reason_text().en
     assert items[0].new_thumbprint == items[0].pfx.thumbprint  # type: ignore[union-attr]
+
+
+def test_works_without_any_certificate_check_in_the_policy_set(tmp_path: Path, image: HostImage) -> None:
+    """The operator's store is read by renewal itself: installed certificate and verification need no policy."""
+    items, store = _run(tmp_path, [], _executor_probe(image))
+    store.close()
+    item = items[0]
+    assert item.state is RenewalState.installed, item.reason_text().en
+    assert item.installed is not None and item.installed.source == "probe"
+    assert item.installed.not_after is not None and (item.installed.not_after - NOW).days in (9, 10)
