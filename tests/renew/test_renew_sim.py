@@ -152,10 +152,10 @@ def _drop(office: Office, name: str, pfx: dict[str, tuple[bytes, str]], *, passw
     return folder, secrets
 
 
-def _renew(office: Office, *args: str) -> Result:
+def _renew(office: Office, *args: str, input: str | None = None) -> Result:
     result = CliRunner().invoke(
         main, ["--lang", "en", "renew", "-i", str(office.inventory), "--db", str(office.db),
-               "--calendar", str(office.calendar), "--timeout", "30", *args])
+               "--calendar", str(office.calendar), "--timeout", "30", *args], input=input)
     office.outputs += [result.stdout, result.stderr]
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result
@@ -211,6 +211,12 @@ def test_valid_renewals_dry_run_then_apply(office: Office) -> None:
 
     again = _renew(office, "--drop", str(folder), "--passwords", str(secrets), "--limit", "ok", "--apply")
     assert again.exit_code == 0 and again.stdout.count("already installed") >= 3, again.output
+
+    # --ask: one hidden prompt per file (sorted by name); input is not echoed.
+    typed = "".join(f"{pfx[office.cns[h]][1]}\n" for h in sorted(OK_HOSTS, key=lambda h: office.cns[h]))
+    asked = _renew(office, "--drop", str(folder), "--ask", "--limit", "ok", input=typed)
+    assert asked.exit_code == 0 and asked.stdout.count("already installed") >= 3, asked.output
+    assert "password of F00504Y0001#0.pfx" in asked.stderr
 
 
 # --------------------------------------------------------------------------- 2. refusals
