@@ -426,6 +426,8 @@ def create_app(fleet: Fleet, credentials: Credentials, *, secret_key: str | None
         Route("/audit", dash.page(dash.audit), methods=["GET"]),
         Route("/jobs/{job_id}", dash.page(dash.job_page), methods=["GET"]),
         Route("/static/{file}", dash.static, methods=["GET"]),
+        # Browsers ask for it on every visit; no icon, and no 404 in their consoles.
+        Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
     ]
     middleware = [
         Middleware(SecurityHeaders),

@@ -30,6 +30,13 @@ from fleetcheck.i18n import Lang, T, Text
 __all__ = ["HostBusy", "Job", "JobBoard", "JobState"]
 
 JobState = Literal["queued", "running", "done", "refused", "failed"]
+STATE_LABELS: dict[str, Text] = {
+    "queued": T("排队中", "queued"),
+    "running": T("运行中", "running"),
+    "done": T("已完成", "done"),
+    "refused": T("已拒绝", "refused"),
+    "failed": T("失败", "failed"),
+}
 KEEP_JOBS = 200
 MAX_PROGRESS_LINES = 500
 
@@ -86,6 +93,7 @@ class Job:
                 "hosts": list(self.hosts),
                 "user": self.user,
                 "state": self.state,
+                "state_label": STATE_LABELS[self.state].get(lang),
                 "active": self.active,
                 "progress": [p.get(lang) for p in self.progress],
                 "outcome": self.outcome.get(lang) if self.outcome else None,

@@ -21,7 +21,9 @@
     box.hidden = false;
     box.setAttribute("data-job", view.id);
     box.setAttribute("data-active", view.active ? "yes" : "no");
-    document.getElementById("job-state").textContent = view.state;
+    var state = document.getElementById("job-state");
+    state.textContent = view.state_label;
+    state.setAttribute("data-state", view.state);
     var kind = document.getElementById("job-kind");
     if (kind) { kind.textContent = view.kind; }
     var list = document.getElementById("job-progress");
