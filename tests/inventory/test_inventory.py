@@ -230,3 +230,11 @@ def test_csv_import_needs_a_hostname_column() -> None:
         parse_spreadsheet(b"ip;group\n1.2.3.4;a\n", "x.csv")
     tab = parse_spreadsheet(b"hostname\tip\nPC-1\t127.0.0.1\n", "x.csv")
     assert tab.groups[None]["PC-1"] == {"ansible_host": "127.0.0.1"}
+
+
+def test_shipped_example_inventory_is_valid(repo_root: Path) -> None:
+    inv = load_inventory(repo_root / "inventory.example.yaml",
+                         PasswordSources(environ={"FC_WINRM_PASSWORD": "example"}))
+    assert len(inv.hosts) == 4 and inv.hosts["PC-SZ-003"].branch == "深圳营业部"
+    assert inv.hosts["PC-SH-001"].endpoint == "https://10.30.1.21:5986/wsman"
+    assert inv.warnings == ()
