@@ -310,6 +310,7 @@ class Renewal:
             item.operator, item.operator_sid = fresh.operator, fresh.operator_sid
             if item.installed is not None and item.installed.thumbprint == item.pfx.thumbprint:
                 item.state = RenewalState.already_installed
+                self._audit_item(item, "skipped", result="already installed")
                 continue
             issuer = self.options.issuer or policy_issuer(self.policies) or (
                 item.installed.issuer if item.installed is not None else None)
@@ -329,6 +330,7 @@ class Renewal:
                 item.state = RenewalState.pending
                 item.notes.append(T("操作员未登录：登录后再次运行 fleetcheck renew 即可导入",
                                     "the operator is not logged on: run fleetcheck renew again once they are"))
+                self._audit_item(item, "skipped", result="pending: no operator logged on")
                 continue
             if not self.options.apply:
                 continue  # planned

@@ -290,6 +290,8 @@ def test_operator_not_logged_on_is_pending_then_imported_after_login(office: Off
         from fleetcheck.renew.records import RenewalLog
 
         assert [(r.host, r.cn) for r in RenewalLog(store).pending()] == [(AWAY_HOST, cn)]
+        audited = [(e.event, e.result) for e in AuditLog(store).entries(host=AWAY_HOST)]
+        assert audited == [("skipped", "pending: no operator logged on")]
 
     office.host(AWAY_HOST).login("TRADE\\交易员10")
     second = _renew(office, "--drop", str(folder), "--passwords", str(secrets), "--limit", AWAY_HOST, "--apply")
