@@ -34,17 +34,21 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from fleetcheck.agent.contract import ProbeResponse
 from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory import Inventory, InventoryError, PasswordSources, load_inventory
 from fleetcheck.inventory.model import HostSpec
-from fleetcheck.remediate.guard import DEFAULT_TRADING_PROCESSES, Guard, GuardDecision, TradingCalendar
+from fleetcheck.remediate.guard import (
+    DEFAULT_TRADING_PROCESSES,
+    Guard,
+    GuardDecision,
+    TradingCalendar,
+)
 from fleetcheck.remediate.plan import HostPlan, PlanOptions, plan_host
 from fleetcheck.report.model import ReportModel, TrendPoint, build_report
 from fleetcheck.runner import DEFAULT_TIMEOUT_S, policy_sweep
 from fleetcheck.store import RunNotFound, Store
-from fleetcheck.web.jobs import Job
+from fleetcheck.web.jobs import Job, JobState
 
 __all__ = ["DashboardError", "Fleet", "FleetSettings", "Preview"]
 
@@ -275,7 +279,7 @@ class Fleet:
         run_id = self.record(after)
         compliant = bool(after and after[0].compliant)
         verified = outcome.status == "fixed"
-        state = "done" if verified else "failed"
+        state: JobState = "done" if verified else "failed"
         verdict = T("已修复并验证", "fixed and verified") if verified else T("部分修复失败", "some fixes failed")
         now_state = T("主机现已合规", "the host is now compliant") if compliant else T("主机仍不合规（见下方检查结果）",
                                                                                    "the host is still non-compliant (see the findings)")

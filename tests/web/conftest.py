@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dashboard_support import Office, _office_fixture  # noqa: E402
+from dashboard_support import Office, _office_fixture
 
 
 @pytest.fixture()

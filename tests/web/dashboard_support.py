@@ -15,8 +15,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from fleetcheck.inventory import PasswordSources, load_inventory
 from fleetcheck.policy.loader import load_policies, shipped_policy_paths
 from fleetcheck.runner import policy_sweep

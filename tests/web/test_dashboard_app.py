@@ -15,14 +15,6 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
-
-from fleetcheck.store import Store
-from fleetcheck.store.audit import AuditLog
-from fleetcheck.web.app import create_app
-from fleetcheck.web.auth import Credentials, hash_password
-from fleetcheck.web.fleet import Fleet, FleetSettings
-from fleetcheck.web.jobs import JobBoard
 from dashboard_support import (  # type: ignore[import-not-found]
     ADMIN_PASSWORD,
     AFTER_HOURS,
@@ -36,6 +28,14 @@ from dashboard_support import (  # type: ignore[import-not-found]
     fixed_clock,
     login,
 )
+from starlette.testclient import TestClient
+
+from fleetcheck.store import Store
+from fleetcheck.store.audit import AuditLog
+from fleetcheck.web.app import create_app
+from fleetcheck.web.auth import Credentials, hash_password
+from fleetcheck.web.fleet import Fleet, FleetSettings
+from fleetcheck.web.jobs import JobBoard
 
 pytestmark = pytest.mark.sim
 
