@@ -20,6 +20,7 @@ from fleetcheck.transport import (
     AuthRejected,
     BadOutput,
     Cancelled,
+    ConfigurationError,
     Deadline,
     QuotaExceeded,
     Refused,
@@ -28,6 +29,7 @@ from fleetcheck.transport import (
     TransportError,
     Unreachable,
     WsmanFault,
+    auth_unavailable,
     probe_host,
 )
 from fleetcheck.transport.session import stderr_head
@@ -137,8 +139,25 @@ def test_one_probe_takes_at_most_8_http_requests(office_inventory: Inventory, mo
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", counting)
-    probe_host(office_inventory.hosts["PC-ok"], ProbeRequest(), Deadline.after(30))
-    assert count["n"] <= 8
+    for host in ("PC-ok", "PC-tls"):  # NTLM over HTTP (encrypted) and over HTTPS
+        count["n"] = 0
+        probe_host(office_inventory.hosts[host], ProbeRequest(), Deadline.after(30))
+        assert count["n"] <= 8, host
+
+
+def test_configuration_errors_are_clear_and_secret_free(office_inventory: Inventory) -> None:
+    host = office_inventory.hosts["PC-ok"]
+    basic_http = host.model_copy(update={"auth": "basic"})
+    with pytest.raises(ConfigurationError) as info:
+        probe_host(basic_http, ProbeRequest(), Deadline.after(5))
+    assert "Basic authentication over plain HTTP refused" in info.value.text.en
+    with pytest.raises(ConfigurationError) as missing:
+        probe_host(host.model_copy(update={"password": None}), ProbeRequest(), Deadline.after(5))
+    assert "--ask-pass" in missing.value.text.en
+    if auth_unavailable("kerberos"):
+        with pytest.raises(ConfigurationError) as kerberos:
+            probe_host(host.model_copy(update={"auth": "kerberos"}), ProbeRequest(), Deadline.after(5))
+        assert "fleetcheck[kerberos]" in kerberos.value.text.en
 
 
 def test_quota_exceeded_is_transient_and_shells_are_not_leaked(office_inventory: Inventory) -> None:
