@@ -271,6 +271,12 @@ class Fleet:
             job.finish("refused", T(f"已拒绝，未做任何修改：{reasons.zh}", f"refused, nothing changed: {reasons.en}"),
                        fix_run=remediator.run_id)
             return
+        if outcome.status == "error":  # connection lost while applying: state unknown, say so plainly
+            for line in fix_step_lines(outcome):
+                job.say(line)
+            job.finish("failed", outcome.error or T("应用修复时出错", "applying the fixes failed"),
+                       fix_run=remediator.run_id, status=outcome.status)
+            return
         job.say(T("修复已发送，正在验证…", "fixes sent; verifying…"))
         for line in fix_step_lines(outcome):
             job.say(line)

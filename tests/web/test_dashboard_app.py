@@ -248,3 +248,28 @@ def test_read_only_without_inventory_and_unknown_hosts(make_client: Any) -> None
     refused = client.post(f"/hosts/{FIXABLE}/fix", headers={"X-CSRF-Token": token, "Accept": "application/json"})
     assert refused.status_code == 409 and board.recent() == []
     assert client.get("/hosts/NO-SUCH-PC").status_code == 404
+
+
+def test_hostile_values_from_hosts_stay_text(tmp_path: Any) -> None:
+    """Certificate names, users and observed values from PCs are escaped on every page."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "report"))
+    from report_factory import XSS, golden_run  # type: ignore[import-not-found]
+
+    db_url = f"sqlite:///{tmp_path / 'h.db'}"
+    with Store.open(db_url) as store:
+        store.record_run(golden_run())
+    fleet = Fleet(FleetSettings(db_url=db_url))
+    try:
+        with TestClient(create_app(fleet, Credentials(users={"admin": ADMIN_HASH})), base_url="http://127.0.0.1",
+                        follow_redirects=False) as client:
+            login(client)
+            for path in ("/", "/hosts/pc-sh-008", "/certificates"):
+                page = client.get(path).text
+                assert XSS not in page, path
+            assert "&lt;img src=x onerror=alert(1)&gt;" in client.get("/hosts/pc-sh-008").text
+            assert "&lt;img src=x onerror=alert(1)&gt;" in client.get("/certificates").text
+    finally:
+        fleet.close()
