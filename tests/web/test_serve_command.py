@@ -9,7 +9,13 @@ from click.testing import CliRunner
 
 from fleetcheck.cli import main
 from fleetcheck.commands.serve import is_loopback, parse_bind
-from fleetcheck.web.auth import Credentials, LoginThrottle, check_hash_format, hash_password, verify_password
+from fleetcheck.web.auth import (
+    Credentials,
+    LoginThrottle,
+    check_hash_format,
+    hash_password,
+    verify_password,
+)
 
 
 def test_hash_password_prints_a_hash_that_verifies() -> None:
