@@ -22,11 +22,11 @@ Example::
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -43,7 +43,7 @@ DEFAULT_FORKS = 50
 DEFAULT_TIMEOUT_S = 120.0
 MAX_RETRIES = 2
 BACKOFF_S = (0.5, 2.0)
-CANCEL_GRACE_S = 8.0
+CANCEL_GRACE_S = 5.0
 
 Clock = Callable[[], datetime]
 ProbeFn = Callable[[HostSpec, ProbeRequest, Deadline, "threading.Event | None"], ProbeResponse]
@@ -125,38 +125,67 @@ class SweepExecutor(Protocol):
 
 @dataclass
 class ThreadExecutor:
-    """The local executor: a bounded thread pool, one pywinrm session per job."""
+    """The local executor: ``forks`` worker threads, one pywinrm session per job.
+
+    Workers are daemon threads fed from a queue (not a ThreadPoolExecutor,
+    whose threads the interpreter joins at exit): after Ctrl-C, in-flight hosts
+    get ``grace_s`` to notice the cancel flag and delete their shells; a host
+    stuck in a blocking read past that does not hold the process hostage.
+    """
 
     forks: int = DEFAULT_FORKS
     probe: ProbeFn = probe_host
     clock: Clock = utc_now
     grace_s: float = CANCEL_GRACE_S
+    # Told (hosts in flight, seconds) when a cancel starts the grace period, so
+    # the CLI can say why Ctrl-C does not return at once.
+    on_grace: Callable[[int, float], None] | None = None
 
     def run(self, jobs: Sequence[SweepJob], cancel: threading.Event) -> Iterator[HostResult]:
-        if not jobs:
-            return
-        pool = ThreadPoolExecutor(max_workers=max(1, min(self.forks, len(jobs))),
-                                  thread_name_prefix="fleetcheck-sweep")
-        pending: set[Future[HostResult]] = set()
+        todo: queue.SimpleQueue[SweepJob] = queue.SimpleQueue()
+        for job in jobs:
+            todo.put(job)
+        done: queue.SimpleQueue[HostResult] = queue.SimpleQueue()
+
+        def worker() -> None:
+            while not cancel.is_set():
+                try:
+                    job = todo.get_nowait()
+                except queue.Empty:
+                    return
+                done.put(sweep_one(job, cancel, probe=self.probe, clock=self.clock))
+
+        workers = [threading.Thread(target=worker, name=f"fleetcheck-sweep-{i}", daemon=True)
+                   for i in range(max(1, min(self.forks, len(jobs))))] if jobs else []
+        for thread in workers:
+            thread.start()
+        outstanding = len(jobs)
         try:
-            pending = {pool.submit(sweep_one, job, cancel, probe=self.probe, clock=self.clock) for job in jobs}
-            while pending and not cancel.is_set():
-                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
+            while outstanding and not cancel.is_set():
+                try:
+                    result = done.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                outstanding -= 1
+                yield result
         except KeyboardInterrupt:
             cancel.set()  # Ctrl-C while waiting: stop new work, fall through to the grace period
-        finally:
-            if pending:
-                cancel.set()
-            pool.shutdown(wait=False, cancel_futures=True)
-        if pending:
-            # In-flight hosts see the cancel flag at their next WinRM step and
-            # clean up their shells; keep those that still finish properly.
-            done, _ = wait({f for f in pending if not f.cancelled()}, timeout=self.grace_s)
-            for future in done:
-                if not future.cancelled() and future.result().error_class != Cancelled.__name__:
-                    yield future.result()
+        if outstanding:
+            cancel.set()
+            busy = sum(1 for t in workers if t.is_alive())
+            if busy and self.on_grace is not None:
+                self.on_grace(busy, self.grace_s)
+        # In-flight hosts see the cancel flag at their next WinRM step and clean
+        # up their shells; keep those that still finish properly.
+        grace_ends = time.monotonic() + self.grace_s
+        while outstanding and any(t.is_alive() for t in workers) and time.monotonic() < grace_ends:
+            try:
+                result = done.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            outstanding -= 1
+            if result.error_class != Cancelled.__name__:
+                yield result
 
 
 @dataclass
@@ -268,6 +297,7 @@ def policy_sweep(
     clock: Clock = utc_now,
     inventory: str | None = None,
     probe: ProbeFn = probe_host,
+    on_grace: Callable[[int, float], None] | None = None,
 ) -> Sweep:
     """A sweep of ``hosts`` against ``policies`` (compiled once), evaluated with ``waivers``."""
     from fleetcheck.evaluate import compile_request, evaluate_host
@@ -282,5 +312,5 @@ def policy_sweep(
         return list(evaluation.findings), evaluation.operator
 
     return Sweep(hosts, request, evaluator, timeout_s=timeout_s,
-                 executor=ThreadExecutor(forks=forks, probe=probe, clock=clock), clock=clock,
+                 executor=ThreadExecutor(forks=forks, probe=probe, clock=clock, on_grace=on_grace), clock=clock,
                  policies=[getattr(p, "id", str(p)) for p in policies], inventory=inventory)

@@ -313,8 +313,13 @@ def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[An
         log = HostLog(out_dir)
     except OSError as exc:
         fail(T(f"无法写入输出目录 {out_dir}：{exc.strerror}", f"cannot write the output folder {out_dir}: {exc.strerror}"))
+    def on_grace(in_flight: int, seconds: float) -> None:
+        click.echo(tr(T(f"\n正在停止：等待 {in_flight} 台进行中的主机关闭 WinRM 会话（最多 {seconds:.0f} 秒）…",
+                        f"\nstopping: waiting up to {seconds:.0f} s for {in_flight} hosts in flight "
+                        "to close their WinRM shells…"), lang), err=True)
+
     sweep = policy_sweep(policies, hosts, waivers=waivers, forks=forks, timeout_s=timeout_s,
-                         inventory=inventory.source)
+                         inventory=inventory.source, on_grace=on_grace)
     progress = SweepProgress(len(hosts), progress_stream)
     started = time.monotonic()
 

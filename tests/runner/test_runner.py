@@ -132,3 +132,31 @@ def test_job_is_serialisable_without_the_password() -> None:
     assert "pw" not in text.replace("password", "")
     again = SweepJob.model_validate_json(text)
     assert again.host.host_vars["operator"] == "交易员01" and again.request == job.request
+
+
+def test_a_stuck_host_does_not_hold_the_sweep_after_cancel() -> None:
+    release = threading.Event()
+    stuck_finished = threading.Event()
+    grace: list[tuple[int, float]] = []
+
+    def probe(host: HostSpec, request: ProbeRequest, deadline: Deadline, cancel: threading.Event | None) -> ProbeResponse:
+        if host.name == "PC-STUCK":  # a blocking read that ignores the cancel flag
+            release.wait(30)
+            stuck_finished.set()
+        return _facts(host.name)
+
+    executor = ThreadExecutor(forks=2, probe=probe, grace_s=0.3, on_grace=lambda n, s: grace.append((n, s)))
+    sweep = Sweep([_host("PC-STUCK"), _host("PC-1"), _host("PC-2")], ProbeRequest(), _evaluator, executor=executor,
+                  clock=lambda: NOW)
+
+    def on_result(result: HostResult) -> None:
+        if result.host == "PC-2":
+            sweep.cancel()
+
+    outcome = sweep.run(on_result=on_result)
+    try:
+        assert not stuck_finished.is_set()  # run() returned while the stuck host was still blocked
+        assert [r.host for r in outcome.run.hosts] == ["PC-1", "PC-2"] and outcome.not_swept == ["PC-STUCK"]
+        assert outcome.interrupted and grace == [(1, 0.3)]
+    finally:
+        release.set()
