@@ -66,10 +66,14 @@ class CertInfo:
 
 
 def days_left(not_after: datetime, now: datetime) -> int:
-    """Whole days until ``not_after`` (negative once expired); naive ``now`` is UTC."""
+    """Whole days until ``not_after``, negative once expired; naive ``now`` is UTC.
+
+    Truncated toward zero, so 9.9 days left is 9 and 5.1 days past expiry is
+    -5 ("expired 5 days ago"), as an admin counts on a calendar.
+    """
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
-    return int((not_after - now).total_seconds() // 86400)
+    return int((not_after - now).total_seconds() / 86400)
 
 
 def _cn(name: x509.Name) -> str:

@@ -11,6 +11,14 @@ REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_history_store(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Scans in tests record into a throwaway store, never the user's real history."""
+    data_home = tmp_path_factory.mktemp("xdg-data")
+    os.environ["XDG_DATA_HOME"] = str(data_home)
+    os.environ.pop("FLEETCHECK_DB", None)
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO

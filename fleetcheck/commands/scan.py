@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -225,23 +225,34 @@ def write_results(run: RunResult, out_dir: Path, host_lines: Path | None = None)
     return target
 
 
-# Called with the RunResult and the output folder after every sweep (scan and
-# demo); each returns the files it wrote. The HTML report registers itself here.
-# The RunResult's hosts carry findings and errors; the raw facts of every host
-# are in DIR/results.json (kept out of memory, see Sweep.run).
-AFTER_SWEEP: list[Callable[[RunResult, Path], list[Path]]] = []
+def publish(run: RunResult, out_dir: Path, db_url: str | None, lang: Lang) -> tuple[list[Path], RunResult | None]:
+    """Record the run in the history store and write ``out_dir/report.html``.
 
+    Returns the files written and the previous recorded run (for --notify's
+    "what changed"). Never fatal: results.json is already safe on disk, so a
+    store or report failure is printed once and the sweep's exit code stands.
+    """
+    from fleetcheck.report.publish import record_and_report
+    from fleetcheck.store import Store, StoreError
 
-def after_sweep(run: RunResult, out_dir: Path) -> list[Path]:
-    """Run the after-sweep hooks (reports...); a failing hook is reported, never fatal."""
-    written: list[Path] = []
-    for hook in AFTER_SWEEP:
-        try:
-            written.extend(hook(run, out_dir))
-        except Exception as exc:  # noqa: BLE001 - results.json is already safe on disk
-            click.echo(tr(T(f"生成附加输出失败：{type(exc).__name__}: {exc}",
-                            f"writing extra output failed: {type(exc).__name__}: {exc}"), lang_of()), err=True)
-    return written
+    try:
+        paths = record_and_report(run, out_dir, db_url=db_url, lang=lang)
+    except Exception as exc:  # noqa: BLE001 - a report bug must not lose the sweep
+        click.echo(tr(T(f"生成报告失败：{type(exc).__name__}: {exc}",
+                        f"writing the report failed: {type(exc).__name__}: {exc}"), lang), err=True)
+        return [], None
+    if paths.store_error is not None:
+        click.echo(tr(T("未能写入历史库：", "could not record the run in the history store: "), lang)
+                   + tr(paths.store_error, lang), err=True)
+        return [paths.html], None
+    previous: RunResult | None = None
+    try:
+        with Store.open(db_url) as store:
+            before = store.previous_run(run.run_id)
+            previous = store.load_run(before.run_id) if before is not None else None
+    except StoreError:
+        previous = None
+    return [paths.html], previous
 
 
 # --------------------------------------------------------------------------- progress
@@ -300,7 +311,7 @@ class SweepProgress:
 
 def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[Any], waivers: Sequence[Any], *,
               forks: int, timeout_s: float, out_dir: Path, fmt: str, progress_stream: TextIO | None = None,
-              notify: NotifyConfig | None = None) -> int:
+              notify: NotifyConfig | None = None, db_url: str | None = None) -> int:
     """Sweep, write files, print the summary; the exit code."""
     lang = lang_of()
     hosts = [inventory.hosts[name] for name in host_names]
@@ -333,9 +344,10 @@ def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[An
         progress.close()
         log.close()
     elapsed = time.monotonic() - started
-    previous = _previous_for_notify(notify, out_dir)  # --notify: read before results.json is replaced
+    fallback_previous = _previous_for_notify(notify, out_dir)  # read before results.json is replaced
     results_path = write_results(outcome.run, out_dir, host_lines=log.path)
-    extra = after_sweep(outcome.run, out_dir)
+    extra, previous = publish(outcome.run, out_dir, db_url, lang)
+    previous = previous or fallback_previous
     summary = summarize(outcome.run, len(hosts), certificate_thresholds(policies), interrupted=outcome.interrupted)
     if fmt == "json":
         click.echo(summary_json(summary, results_path))
@@ -424,8 +436,12 @@ def _warn(texts: Sequence[Text]) -> None:
 @click.option("--ask-pass", is_flag=True, help="提示输入一次 WinRM 密码 / prompt once for the WinRM password")
 @click.option("--notify", "notify_path", type=click.Path(dir_okay=False),
               help="扫描后按此配置发送通知（见 notify.example.yaml）/ send notifications after the sweep")
+@click.option("--db", "db_url", envvar="FLEETCHECK_DB",
+              help="历史库（SQLAlchemy URL 或 SQLite 文件）；默认 ~/.local/share/fleetcheck/fleetcheck.db / "
+                   "history store (URL or SQLite file)")
 def scan(inventory_path: Path, policy_paths: tuple[str, ...], waivers_path: str | None, limit: str | None,
-         forks: int, timeout_s: float, out_dir: Path, fmt: str, ask_pass: bool, notify_path: str | None) -> None:
+         forks: int, timeout_s: float, out_dir: Path, fmt: str, ask_pass: bool, notify_path: str | None,
+         db_url: str | None) -> None:
     """扫描清单中的主机 / sweep the hosts of an inventory over WinRM."""
     sources = PasswordSources()
     if ask_pass:
@@ -443,7 +459,7 @@ def scan(inventory_path: Path, policy_paths: tuple[str, ...], waivers_path: str 
     waivers = _load_waivers(waivers_path, policies)
     notify = _load_notify(notify_path)
     sys.exit(run_sweep(inventory, names, policies, waivers, forks=forks, timeout_s=timeout_s,
-                       out_dir=out_dir, fmt=fmt, notify=notify))
+                       out_dir=out_dir, fmt=fmt, notify=notify, db_url=db_url))
 
 
 # --------------------------------------------------------------------------- demo
@@ -463,7 +479,9 @@ def demo_office_path() -> Path:
 @click.option("--inventory-out", type=click.Path(path_type=Path),
               help="与 --keep-running 一起：写出办公室清单 / with --keep-running: write the office inventory here")
 @click.option("--forks", type=click.IntRange(1, 1000), default=DEFAULT_FORKS, show_default=True)
-def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: int) -> None:
+@click.option("--db", "db_url", help="历史库；默认 DIR/fleetcheck.db（演示不写入你的正式历史库）/ "
+                                     "history store; default DIR/fleetcheck.db (the demo keeps out of your real history)")
+def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: int, db_url: str | None) -> None:
     """启动模拟办公室（约 40 台 PC）并扫描 / start a simulated office (~40 PCs) and sweep it."""
     from fleetcheck.sim.office import start_office
 
@@ -482,7 +500,8 @@ def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: i
                 fail(exc.format(lang))
             policies = _load_policies(())
             code = run_sweep(inventory, list(inventory.hosts), policies, [], forks=forks,
-                             timeout_s=DEFAULT_TIMEOUT_S, out_dir=out_dir, fmt="table")
+                             timeout_s=DEFAULT_TIMEOUT_S, out_dir=out_dir, fmt="table",
+                             db_url=db_url or str(out_dir.resolve() / "fleetcheck.db"))
             if keep_running:
                 _serve_until_interrupted(office, inventory_out or Path(state) / "inventory.yaml", lang)
     sys.exit(code)
@@ -501,5 +520,5 @@ def _serve_until_interrupted(office: Any, inventory_out: Path, lang: Lang, max_h
         click.echo(tr(T("正在停止模拟办公室…", "stopping the simulated office…"), lang), err=True)
 
 
-__all__ = ["AFTER_SWEEP", "ScanSummary", "after_sweep", "render_summary", "run_sweep", "summarize",
+__all__ = ["ScanSummary", "publish", "render_summary", "run_sweep", "summarize",
            "write_results"]
