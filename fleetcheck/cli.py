@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "renew",
     "serve",
     "schedule",
+    "selftest",
 )
 
 

@@ -1,0 +1,59 @@
+"""``fleetcheck selftest``: check the agent against a real PC (see fleetcheck.selftest)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from fleetcheck.commands.common import EXIT_NONCOMPLIANT, EXIT_OK, EXIT_UNREACHABLE, fail, lang_of
+from fleetcheck.i18n import T, tr
+from fleetcheck.inventory import InventoryError, PasswordSources, PatternError, load_inventory, select_hosts
+from fleetcheck.selftest import run_selftest
+from fleetcheck.transport import Deadline, TransportError, probe_host
+
+
+def register(main: click.Group) -> None:
+    main.add_command(selftest)
+
+
+@click.command(name="selftest")
+@click.argument("host")
+@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(path_type=Path),
+              help="清单文件 / inventory file")
+@click.option("--write", is_flag=True,
+              help="同时做写入往返测试（临时键 HKLM\\SOFTWARE\\fleetcheck\\selftest，测完删除）/ "
+                   "also run write round trips under a scratch key, removed afterwards")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(5, 600), default=120, show_default=True,
+              help="每次往返的时限（秒）/ deadline per round trip, seconds")
+def selftest(host: str, inventory_path: Path, write: bool, timeout_s: float) -> None:
+    """在一台真实 PC 上检验代理脚本 / hold the agent to its contract on one real PC.
+
+    Run it once on the first PC of each kind (Windows 7/10/11, 32/64-bit)
+    before trusting sweeps of the rest. Exit 0 when every item passes, 1 when
+    some fails, 3 when the host cannot be reached.
+    """
+    lang = lang_of()
+    try:
+        inventory = load_inventory(inventory_path, PasswordSources())
+        names, _ = select_hosts(inventory, host)
+    except InventoryError as exc:
+        fail(exc.format(lang))
+    except PatternError as exc:
+        fail(exc.text)
+    if len(names) != 1:
+        fail(T(f"selftest 需要正好一台主机，{host!r} 匹配了 {len(names)} 台",
+               f"selftest needs exactly one host; {host!r} matches {len(names)}"))
+    spec = inventory.hosts[names[0]]
+    try:
+        items = run_selftest(lambda request: probe_host(spec, request, Deadline.after(timeout_s)), write=write)
+    except TransportError as exc:
+        click.echo(tr(exc.text, lang), err=True)
+        sys.exit(EXIT_UNREACHABLE)
+    for item in items:
+        mark = "✓" if item.ok else "✗"
+        click.echo(f"{mark} {tr(item.name, lang)}: {tr(item.detail, lang)}")
+    failed = sum(not item.ok for item in items)
+    click.echo(tr(T(f"{len(items) - failed}/{len(items)} 项通过", f"{len(items) - failed}/{len(items)} items passed"), lang))
+    sys.exit(EXIT_NONCOMPLIANT if failed else EXIT_OK)
