@@ -32,7 +32,7 @@ class Text(BaseModel):
     def get(self, lang: Lang = DEFAULT_LANG) -> str:
         return self.en if lang == "en" else self.zh
 
-    def format(self, **kwargs: Any) -> "Text":
+    def format(self, **kwargs: Any) -> Text:
         """Fill ``{name}`` placeholders in both languages (values are plain data)."""
         return Text(zh=self.zh.format(**kwargs), en=self.en.format(**kwargs))
 
@@ -40,7 +40,7 @@ class Text(BaseModel):
         return self.zh
 
 
-def T(zh: str, en: str) -> Text:  # noqa: N802 - short constructor used all over messages
+def T(zh: str, en: str) -> Text:
     return Text(zh=zh, en=en)
 
 

@@ -10,8 +10,8 @@ or commas ("2, 0, 4, 8"); :func:`parse_version` reads the leading numbers.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 _OPS: dict[str, Callable[[tuple[int, ...], tuple[int, ...]], bool]] = {
     "==": lambda a, b: a == b,
@@ -57,7 +57,7 @@ class VersionSpec:
     text: str
 
     @classmethod
-    def parse(cls, text: str) -> "VersionSpec":
+    def parse(cls, text: str) -> VersionSpec:
         """Parse a spec; raise VersionError with a plain explanation when malformed.
 
         >>> VersionSpec.parse(">=2.0.24.42").matches("2.0.25.1")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from functools import lru_cache
+from functools import cache
 
 from pydantic import ValidationError
 
@@ -28,18 +28,18 @@ POWERSHELL = "powershell.exe"
 POWERSHELL_ARGS = ("-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand")
 
 
-@lru_cache(maxsize=None)
+@cache
 def agent_script() -> bytes:
     """agent.ps1 exactly as shipped (the simulator compares byte for byte)."""
     return (agent_dir() / "agent.ps1").read_bytes()
 
 
-@lru_cache(maxsize=None)
+@cache
 def bootstrap_script() -> str:
     return (agent_dir() / "bootstrap.ps1").read_text(encoding="utf-8")
 
 
-@lru_cache(maxsize=None)
+@cache
 def encoded_bootstrap() -> str:
     """The bootstrap as PowerShell's -EncodedCommand wants it: base64 of UTF-16LE."""
     return base64.b64encode(bootstrap_script().encode("utf-16-le")).decode("ascii")
@@ -50,7 +50,7 @@ def command_line() -> tuple[str, list[str]]:
     return POWERSHELL, [*POWERSHELL_ARGS, encoded_bootstrap()]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _agent_line() -> bytes:
     return base64.b64encode(agent_script()) + b"\n"
 

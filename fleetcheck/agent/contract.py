@@ -27,11 +27,11 @@ of a key has the name ``""``.
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Literal, Union
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 Hive = Literal["HKLM", "HKU"]
 RegType = Literal["SZ", "EXPAND_SZ", "MULTI_SZ", "DWORD", "QWORD", "BINARY", "NONE"]
@@ -49,7 +49,7 @@ class RegValue(_Model):
     """One registry value. ``v`` is base64 text for BINARY and NONE."""
 
     t: RegType
-    v: Union[int, str, list[str]]
+    v: int | str | list[str]
 
     def as_bytes(self) -> bytes:
         if self.t in ("BINARY", "NONE") and isinstance(self.v, str):
@@ -86,7 +86,7 @@ class RegKey(_Model):
     """
 
     values: dict[str, RegValue] = Field(default_factory=dict)
-    subkeys: dict[str, "RegKey"] = Field(default_factory=dict)
+    subkeys: dict[str, RegKey] = Field(default_factory=dict)
     truncated: bool = False
 
     def value(self, name: str) -> RegValue | None:
@@ -99,7 +99,7 @@ class RegKey(_Model):
                 return val
         return None
 
-    def subkey(self, path: str) -> "RegKey | None":
+    def subkey(self, path: str) -> RegKey | None:
         """Case-insensitive descent along a backslash-separated relative path."""
         node: RegKey | None = self
         for part in [p for p in path.split("\\") if p]:
@@ -198,7 +198,7 @@ class TcpQuery(_Model):
 
 
 Query = Annotated[
-    Union[RegistryQuery, FileQuery, DirQuery, PnpQuery, TcpQuery], Field(discriminator="kind")
+    RegistryQuery | FileQuery | DirQuery | PnpQuery | TcpQuery, Field(discriminator="kind")
 ]
 
 
@@ -296,17 +296,7 @@ class ScheduleReboot(_Model):
 
 
 Action = Annotated[
-    Union[
-        SetValue,
-        DeleteValue,
-        DeleteKey,
-        RestoreKey,
-        WriteFile,
-        ImportPfx,
-        RemoveCert,
-        RunInstaller,
-        ScheduleReboot,
-    ],
+    SetValue | DeleteValue | DeleteKey | RestoreKey | WriteFile | ImportPfx | RemoveCert | RunInstaller | ScheduleReboot,
     Field(discriminator="kind"),
 ]
 

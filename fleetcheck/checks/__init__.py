@@ -7,7 +7,7 @@ import pkgutil
 
 from fleetcheck.checks.base import REGISTRY, CheckBase, EvalContext, Outcome, register
 
-__all__ = ["REGISTRY", "CheckBase", "EvalContext", "Outcome", "register", "load_all"]
+__all__ = ["REGISTRY", "CheckBase", "EvalContext", "Outcome", "load_all", "register"]
 
 _NOT_TYPES = {"base", "conditions", "common"}
 

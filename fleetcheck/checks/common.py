@@ -26,7 +26,7 @@ def _check_clsid(value: str) -> str:
     that must be rejected loudly, not silently never match.
     """
     if not isinstance(value, str):
-        raise ValueError("a CLSID must be text like '{33BBBFD1-0A97-4339-9032-F68F19CB3030}'")
+        raise ValueError("a CLSID must be text like '{33BBBFD1-0A97-4339-9032-F68F19CB3030}'")  # noqa: TRY004 - pydantic reports only ValueError
     text = value.strip()
     if _CLSID_RE.match(text):
         return text.upper()

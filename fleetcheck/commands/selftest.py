@@ -9,7 +9,13 @@ import click
 
 from fleetcheck.commands.common import EXIT_NONCOMPLIANT, EXIT_OK, EXIT_UNREACHABLE, fail, lang_of
 from fleetcheck.i18n import T, tr
-from fleetcheck.inventory import InventoryError, PasswordSources, PatternError, load_inventory, select_hosts
+from fleetcheck.inventory import (
+    InventoryError,
+    PasswordSources,
+    PatternError,
+    load_inventory,
+    select_hosts,
+)
 from fleetcheck.selftest import run_selftest
 from fleetcheck.transport import Deadline, TransportError, probe_host
 
