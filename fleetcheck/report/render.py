@@ -32,6 +32,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -39,6 +40,7 @@ from typing import Literal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from fleetcheck.evaluate import OFFICE_TZ
 from fleetcheck.i18n import Lang, T, Text
 from fleetcheck.report.model import FindingView, ReportModel, TrendPoint
 from fleetcheck.resources import templates_dir
@@ -168,16 +170,35 @@ def trend_chart(points: list[TrendPoint], width: int = 640, height: int = 180) -
     return TrendChart(width, height, line, placed, grid)
 
 
+def office_time(iso: str | None) -> str:
+    """ISO 8601 instant → ``2026-11-25 22:56:27`` in the office's time zone (Asia/Shanghai).
+
+    >>> office_time("2026-11-25T14:56:27.003082+00:00")
+    '2026-11-25 22:56:27'
+    """
+    if not iso:
+        return ""
+    try:
+        when = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(OFFICE_TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
     # Autoescape is on for every template, whatever its extension, and for strings.
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(str(templates_dir())),
         autoescape=select_autoescape(default_for_string=True, default=True),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["office_time"] = office_time
+    return env
 
 
 @lru_cache(maxsize=1)
