@@ -255,6 +255,17 @@ def publish(run: RunResult, out_dir: Path, db_url: str | None, lang: Lang) -> tu
     return [paths.html], previous
 
 
+def _check_store(db_url: str | None) -> None:
+    """Open the history store once before the sweep: a wrong ``--db`` is a usage
+    error (exit 2) found in a second, not a note after every host was probed."""
+    from fleetcheck.store import Store, StoreError
+
+    try:
+        Store.open(db_url).close()
+    except StoreError as exc:
+        fail(exc.text)
+
+
 # --------------------------------------------------------------------------- progress
 
 
@@ -458,6 +469,7 @@ def scan(inventory_path: Path, policy_paths: tuple[str, ...], waivers_path: str 
     policies = _load_policies(policy_paths)
     waivers = _load_waivers(waivers_path, policies)
     notify = _load_notify(notify_path)
+    _check_store(db_url)
     sys.exit(run_sweep(inventory, names, policies, waivers, forks=forks, timeout_s=timeout_s,
                        out_dir=out_dir, fmt=fmt, notify=notify, db_url=db_url))
 

@@ -169,7 +169,21 @@ class Store:
             if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(parsed)
-        except (ArgumentError, NoSuchModuleError, OSError) as exc:
+        except (NoSuchModuleError, ImportError) as exc:
+            # An unknown dialect, or a known one whose driver is not installed
+            # (postgresql:// without psycopg): say which, never a traceback.
+            missing = getattr(exc, "name", None) or ""
+            raise StoreError(
+                T(
+                    f"无法打开历史数据库 {safe_url(resolved)}：不支持这种数据库，或未安装它的驱动"
+                    f"{'（缺少 Python 模块 ' + missing + '）' if missing else ''}。"
+                    "请用 SQLite 文件路径，或安装相应驱动，并检查 --db / FLEETCHECK_DB。",
+                    f"cannot open the history database {safe_url(resolved)}: this kind of database is not "
+                    f"supported or its driver is not installed{' (missing Python module ' + missing + ')' if missing else ''}. "
+                    "Use a SQLite file path, or install the driver; check --db / FLEETCHECK_DB.",
+                )
+            ) from None
+        except (ArgumentError, OSError) as exc:
             raise StoreError(
                 T(
                     f"无法打开历史数据库 {safe_url(resolved)}：{type(exc).__name__}。请检查 --db / FLEETCHECK_DB。",

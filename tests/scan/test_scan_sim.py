@@ -145,3 +145,14 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     good.write_text("all:\n  hosts:\n    PC-1:\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["--lang", "en", "scan", "-i", str(good), "--limit", "nosuch"])
     assert result.exit_code == 2 and "selects no host" in result.stderr
+
+
+def test_unusable_db_is_a_usage_error_before_any_host_is_probed(tmp_path: Path) -> None:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    PC-1: {ansible_host: 127.0.9.9, ansible_port: 1}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["--lang", "en", "scan", "-i", str(inv), "--out", str(out),
+                                       "--db", "nosuchdialect://u:s3cret@127.0.0.1:1/x"])
+    assert result.exit_code == 2, result.output
+    assert "driver" in result.stderr and "s3cret" not in result.output
+    assert not (out / "results.json").exists()  # refused up front: nothing was swept

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -180,6 +181,17 @@ def test_unopenable_url_is_a_clear_error() -> None:
     with pytest.raises(StoreError) as exc:
         Store.open("nosuchdialect://user:s3cret@host/db")
     assert "s3cret" not in exc.value.text.en and "s3cret" not in str(exc.value)
+
+
+def test_known_dialect_without_driver_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # postgresql:// is a dialect SQLAlchemy knows; its driver is not installed here
+    # (and made unimportable in case it ever is): a message, not a traceback.
+    monkeypatch.setitem(sys.modules, "psycopg2", None)
+    with pytest.raises(StoreError) as exc:
+        Store.open("postgresql+psycopg2://user:s3cret@127.0.0.1:1/db")
+    text = exc.value.text
+    assert "psycopg2" in text.en and "driver" in text.en and "驱动" in text.zh
+    assert "s3cret" not in text.en and "s3cret" not in text.zh and "s3cret" not in str(exc.value)
 
 
 def test_default_location_respects_xdg_and_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
