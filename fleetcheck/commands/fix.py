@@ -44,6 +44,7 @@ from fleetcheck.remediate.guard import (
     DEFAULT_TRADING_PROCESSES,
     CalendarError,
     Guard,
+    GuardDecision,
     TradingCalendar,
 )
 from fleetcheck.remediate.plan import DEFAULT_SITE_LIST, HostPlan, PlanOptions, plan_host
@@ -107,16 +108,36 @@ def _installers(items: Sequence[str], args: str | None) -> dict[str, tuple[str, 
 # --------------------------------------------------------------------------- rendering
 
 
-def render_plan(scan: HostResult, plan: HostPlan | None, lang: Lang) -> list[str]:
-    """The dry-run lines of one host."""
+def _host_head(host: str, plan: HostPlan, zh: bool) -> str:
+    """``HOST [操作员 X]``, or a warning that nobody is logged on (user settings were not checked)."""
+    if plan.operator is not None:
+        return f"{host} [{'操作员' if zh else 'operator'} {plan.operator.user or plan.operator.sid}]"
+    return f"{host} [{'没有操作员登录：用户设置未检查' if zh else 'no operator logged on: user settings not checked'}]"
+
+
+def render_plan(scan: HostResult, plan: HostPlan | None, lang: Lang, decision: GuardDecision | None = None) -> list[str]:
+    """The dry-run lines of one host; ``decision``: what the guard would say to ``--apply`` now."""
     zh = lang == "zh"
     if scan.status is not HostStatus.ok or plan is None:
         return [f"{scan.host}: {'无法检查' if zh else 'not probed'} ({scan.error_class}) {tr(scan.error, lang)}"]
-    who = f" [{'操作员' if zh else 'operator'} {plan.operator.user or plan.operator.sid}]" if plan.operator else ""
-    lines = [f"{scan.host}{who}: {len(plan.actions)} {'个动作' if zh else 'actions'}"
-             + (f"，{'需要重启' if zh else 'needs a reboot'}" if plan.needs_reboot else "")]
+    head = _host_head(scan.host, plan, zh)
+    if not plan.actions:
+        if plan.manual:
+            what = f"没有可自动修复的项；{len(plan.manual)} 项需人工处理" if zh else \
+                f"nothing to fix automatically; {len(plan.manual)} to do by hand"
+        else:
+            what = "无需修改" if zh else "nothing to change"
+        lines = [f"{head}: {what}"]
+    else:
+        lines = [f"{head}: {len(plan.actions)} {'个动作' if zh else 'actions'}"
+                 + (f"，{'需要重启' if zh else 'needs a reboot'}" if plan.needs_reboot else "")]
+        if decision is not None and not decision.allowed:
+            lines.append("  " + tr(T(f"注意：现在 --apply 会被拒绝（{decision.summary().zh}）；--force 可强制执行，并记入审计",
+                                     f"note: --apply would be refused now ({decision.summary().en}); "
+                                     "--force overrides it and is audited"), lang))
     for step in plan.steps:
-        lines.append(f"  [{step.check_id}] {tr(step.title, lang)}" + ("  (需要重启 reboot)" if step.needs_reboot else ""))
+        lines.append(f"  [{step.check_id}] {tr(step.title, lang)}" + (f"  ({'需要重启' if zh else 'needs a reboot'})"
+                                                                      if step.needs_reboot else ""))
         lines += [f"      {tr(d, lang)}" for d in step.diff]
         if step.follow_up is not None:
             lines.append(f"      → {tr(step.follow_up, lang)}")
@@ -126,23 +147,60 @@ def render_plan(scan: HostResult, plan: HostPlan | None, lang: Lang) -> list[str
     return lines
 
 
+_HOST_LABELS = {"nothing": T("无需修复", "nothing to fix"), "refused": T("被拒绝，未做任何修改", "refused, nothing changed"),
+                "fixed": T("已修复", "fixed"), "failed": T("失败", "failed"), "error": T("出错", "error")}
+_STEP_LABELS = {"applied": T("已应用并验证", "applied and verified"), "failed": T("失败", "failed"),
+                "refused": T("被拒绝", "refused"), "unknown": T("状态未知", "unknown")}
+_REMOVED_VERIFIED = T("（旧注册已删除，已安排重启）", " (stale registration removed, reboot scheduled)")
+
+
 def render_fix(result: HostFix, lang: Lang) -> list[str]:
+    """The ``--apply`` lines of one host: its status, each step's, and what a person still has to do."""
     zh = lang == "zh"
-    names = {"nothing": ("无需修复", "nothing to fix"), "refused": ("被拒绝", "refused"), "fixed": ("已修复", "fixed"),
-             "failed": ("失败", "failed"), "error": ("出错", "error")}
-    label = names[result.status][0 if zh else 1]
+    label = tr(_HOST_LABELS[result.status], lang)
+    if result.status == "nothing" and result.plan.manual:
+        label += f"（{len(result.plan.manual)} 项需人工处理，见预演）" if zh else \
+            f" ({len(result.plan.manual)} to do by hand: see the dry run)"
+    if result.status == "fixed" and any(o.step.follow_up is not None for o in result.steps):
+        label += "，但还需操作员完成下面 → 所列的步骤" if zh else ", but the operator still has to do the step marked →"
     if result.decision is not None and result.decision.forced:
         label += " (--force: " + tr(result.decision.summary(), lang) + ")"
     lines = [f"{result.host}: {label}"]
     if result.status == "refused" and result.decision is not None:
         lines += [f"  {tr(r, lang)}" for r in result.decision.reasons]
     for outcome in result.steps:
-        text = f"  [{outcome.step.check_id}] {outcome.status}"
+        text = f"  [{outcome.step.check_id}] {tr(_STEP_LABELS[outcome.status], lang)}"
+        if outcome.status == "applied" and outcome.step.verify == "removed":
+            text += tr(_REMOVED_VERIFIED, lang)
         if outcome.error is not None and result.status != "refused":
             text += f": {tr(outcome.error, lang)}"
         lines.append(text)
+        if outcome.status == "applied" and outcome.step.follow_up is not None:
+            lines.append(f"      → {tr(outcome.step.follow_up, lang)}")
     if result.error is not None and not result.steps:
         lines.append(f"  {tr(result.error, lang)}")
+    return lines
+
+
+def render_fix_summary(results: Sequence[HostFix], unreachable: Sequence[str], lang: Lang) -> list[str]:
+    """The closing lines of ``--apply``: counts, and which hosts still need a person or a retry."""
+    count = {status: [r.host for r in results if r.status == status] for status in _HOST_LABELS}
+    zh = lang == "zh"
+    parts = [f"{tr(_HOST_LABELS[s], lang).split('，')[0].split(',')[0]} {len(count[s])}" for s in
+             ("fixed", "refused", "failed", "error", "nothing") if count[s]]
+    if unreachable:
+        parts.append(f"{'无法检查' if zh else 'not probed'} {len(unreachable)}")
+    lines = [("汇总：" if zh else "summary: ") + ("，" if zh else ", ").join(parts)]
+    follow = [r.host for r in results if any(o.status == "applied" and o.step.follow_up is not None for o in r.steps)]
+    if follow:
+        lines.append(tr(T(f"还需操作员（重启后在 IE 中打开 https://biz.sccc.com 重新安装控件）：{', '.join(follow)}",
+                          f"still to do by the operator (after the reboot, open https://biz.sccc.com in IE to reinstall "
+                          f"the control): {', '.join(follow)}"), lang))
+    if count["refused"]:
+        lines.append(tr(T(f"被拒绝的主机未做任何修改（{', '.join(count['refused'])}）：收盘、关闭交易软件后再运行，"
+                          "或加 --force 强制执行（记入审计）",
+                          f"refused hosts were not changed ({', '.join(count['refused'])}): run again after the close "
+                          "with the trading client closed, or add --force (audited)"), lang))
     return lines
 
 
@@ -205,22 +263,30 @@ def fix(host: str | None, inventory_path: Path, limit: str | None, policy_paths:
                                     host_vars=inventory.hosts[name].host_vars, now=clock(), options=options)
     unreachable = [n for n in names if n not in plans]
     report: dict[str, Any] = {"hosts": {}, "apply": do_apply}
+    guard = Guard(calendar, trading_processes or DEFAULT_TRADING_PROCESSES, clock=clock)
     if not do_apply:
         for name in names:
+            plan = plans.get(name)
+            # The guard is pure: the dry run says now which hosts --apply would refuse.
+            decision = guard.check(scans[name].facts) if plan is not None and plan.actions else None
             if fmt == "table":
-                for line in render_plan(scans[name], plans.get(name), lang) if name in scans else [name]:
+                for line in render_plan(scans[name], plan, lang, decision) if name in scans else [name]:
                     click.echo(line)
-            report["hosts"][name] = _plan_json(plans.get(name))
+            report["hosts"][name] = _plan_json(plan)
         total = sum(len(p.actions) for p in plans.values())
         if fmt == "table":
-            click.echo(tr(T(f"预演：共 {total} 个动作（加 --apply 执行）", f"dry run: {total} actions in all (add --apply to carry them out)"), lang))
+            busy = sum(1 for p in plans.values() if p.actions)
+            manual = sum(1 for p in plans.values() if p.manual)
+            click.echo(tr(T(f"预演：{busy} 台主机共 {total} 个动作（加 --apply 执行）；{manual} 台有需人工处理的项；"
+                            f"{len(unreachable)} 台无法检查",
+                            f"dry run: {total} actions in all on {busy} hosts (add --apply to carry them out); "
+                            f"{manual} hosts have something to do by hand; {len(unreachable)} could not be probed"), lang))
         else:
             report["actions"] = total
             click.echo(json.dumps(report, ensure_ascii=False, indent=1))
         needs = total > 0 or any(p.manual for p in plans.values())
         sys.exit(EXIT_UNREACHABLE if unreachable else (EXIT_NONCOMPLIANT if needs else EXIT_OK))
 
-    guard = Guard(calendar, trading_processes or DEFAULT_TRADING_PROCESSES, clock=clock)
     store = _open_store(db_url)
     run_id = uuid.uuid4().hex[:12]
     remediator = Remediator(policies, AuditLog(store), ChangeLog(store), guard, who=local_user(), run_id=run_id,
@@ -255,6 +321,8 @@ def fix(host: str | None, inventory_path: Path, limit: str | None, policy_paths:
             for o in r.steps]} for n, r in results.items()})
         click.echo(json.dumps(report, ensure_ascii=False, indent=1))
     else:
+        for line in render_fix_summary(list(results.values()), unreachable, lang):
+            click.echo(line)
         click.echo(tr(T(f"修复运行 {run_id}（回滚：fleetcheck rollback --run {run_id}）",
                         f"fix run {run_id} (undo: fleetcheck rollback --run {run_id})"), lang))
     bad = stopped or any(r.status in ("failed", "error", "refused") for r in results.values()) or any(
@@ -411,4 +479,4 @@ def audit_show(db_url: str | None, host: str | None, run_id: str | None, limit: 
 
 
 
-__all__ = ["audit", "fix", "render_fix", "render_plan", "rollback"]
+__all__ = ["audit", "fix", "render_fix", "render_fix_summary", "render_plan", "rollback"]

@@ -17,8 +17,15 @@
    tree, file content) replaces the scan's; status ``applied`` / ``failed``;
    one audit entry per action.
 5. **verify** — a fresh probe with the whole policy, evaluated again: every
-   step's finding must now pass (``verify: removed`` steps: the deleted keys
-   must be gone), else the step is reported ``failed`` (audited).
+   step's finding must now pass, else the step is reported ``failed``
+   (audited). ``verify: removed`` steps (a stale ActiveX registration) are
+   held to what they promise, not to the finding: the deleted keys are gone
+   and the plan's reboot was accepted by the host (its ``schedule_reboot``
+   action answered ok — the agent's pending-reboot fact does not see a
+   ``shutdown /r /t`` on real Windows). Their finding keeps failing ("not
+   registered") until the operator opens the portal after the reboot and IE
+   reinstalls the control: the step's ``follow_up`` says so, and the output
+   shows it.
 
 A connection lost during step 3 leaves the pending rows as ``unknown``: the
 agent ran all of the actions or none of them (it runs them in one process),
@@ -252,6 +259,9 @@ class Remediator:
                     if isinstance(action, DeleteKey):
                         qid = _prefix_id(action.hive, action.sid, action.path)
                         removed[qid] = key_query(qid, action.hive, action.sid, action.path)
+        # Decided before verification can change any status: did the host accept a reboot?
+        reboot_scheduled = any(o.status == "applied" and any(a.kind == "schedule_reboot" for a in o.step.actions)
+                               for o in outcomes)
         request = self.request.model_copy(update={"queries": [*self.request.queries, *removed.values()]})
         try:
             facts = self.probe(host, request, Deadline.after(self.timeout_s), None)
@@ -267,7 +277,7 @@ class Remediator:
         for outcome in outcomes:
             if outcome.status != "applied":
                 continue
-            problem = self._verify_step(outcome.step, by_key.get(outcome.step.key), facts, removed)
+            problem = self._verify_step(outcome.step, by_key.get(outcome.step.key), facts, removed, reboot_scheduled)
             if problem is not None:
                 outcome.status = "failed"
                 outcome.error = problem
@@ -277,13 +287,17 @@ class Remediator:
 
     @staticmethod
     def _verify_step(step: FixStep, finding: Finding | None, facts: ProbeResponse,
-                     removed: dict[str, RegistryQuery]) -> Text | None:
+                     removed: dict[str, RegistryQuery], reboot_scheduled: bool = False) -> Text | None:
         if step.verify == "removed":
             still = [q.path for q in removed.values() for a in step.actions
                      if isinstance(a, DeleteKey) and q.id == _prefix_id(a.hive, a.sid, a.path)
                      and (ans := facts.answer(q.id)) is not None and ans.status == "ok"]
             if still:
                 return T(f"旧注册仍然存在：{', '.join(still)}", f"the stale registration is still there: {', '.join(still)}")
+            if step.needs_reboot and not reboot_scheduled:
+                return T("旧注册已删除，但重启未能安排：控件要在重启后才能重新安装",
+                         "the stale registration is gone, but no reboot could be scheduled: "
+                         "the control can only be reinstalled after a reboot")
             return None
         if finding is None:
             return T("重新探测后找不到该检查的结果", "the check has no finding after the re-probe")

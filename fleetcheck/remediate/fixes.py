@@ -20,7 +20,11 @@ Decisions:
   stale registration: its CLSID key (in the view IE uses) and its
   ``Distribution Units`` entry are deleted (the agent returns the trees for
   rollback) and a reboot is scheduled outside trading hours (guide 四). The
-  control is then reinstalled from the portal's CAB by IE, a manual follow-up.
+  control is then reinstalled from the portal's CAB by IE when the operator
+  opens https://biz.sccc.com after the reboot: a follow-up the step's output
+  states (``FixStep.follow_up``), and what its verification does not wait for
+  (``verify: removed``: the stale registration is gone and the reboot is
+  scheduled; see :mod:`fleetcheck.remediate.apply`).
   A control that is not registered at all cannot be installed remotely.
 * ``installed_program``: only with an installer path given by the admin
   (``--installer CHECK=PATH``); fleetcheck never downloads one.
@@ -355,9 +359,15 @@ def plan_activex(spec: activex.Spec, fctx: FixContext) -> Proposal:
         delay = reboot_delay(fctx.options.calendar, fctx.now, fctx.options.reboot_at)
         w.actions.append(ScheduleReboot(id=w._id(), delay_s=delay, message="fleetcheck: SCCC ActiveX update (guide 4)"))
         w.diff.append(T(f"计划在 {delay // 60} 分钟后重启（交易时段之外）", f"reboot scheduled in {delay // 60} min (outside trading hours)"))
+        # Only the operator's own visit reinstalls the control: until then the
+        # check keeps failing ("not registered"), and the output must say so.
+        wanted = f"（{spec.version}）" if spec.version is not None else ""
+        wanted_en = f" ({spec.version})" if spec.version is not None else ""
         return w.proposal(needs_reboot=True, verify="removed", follow_up=T(
-            f"重启后，操作员登录门户 https://biz.sccc.com，由 IE 重新安装 {name}",
-            f"after the reboot, the operator opens https://biz.sccc.com and IE reinstalls {name}"))
+            f"还需操作员：重启后在 IE 中打开门户 https://biz.sccc.com，由 IE 从门户的 CAB 重新安装 {name}{wanted}；"
+            "在此之前该检查仍显示“未注册”",
+            f"still to do by the operator: after the reboot, open https://biz.sccc.com in IE so that IE reinstalls "
+            f"{name}{wanted_en} from the portal's CAB; until then this check shows \"not registered\""))
     if spec.enabled:
         _plan_enable(spec, fctx, w)
     return w.proposal()

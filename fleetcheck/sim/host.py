@@ -36,9 +36,34 @@ from typing import Any
 
 from fleetcheck.agent import PayloadError, agent_script, command_line, parse_payload
 from fleetcheck.sim.executor import REBOOT_MARKERS, WorkReport, execute
-from fleetcheck.sim.image import HostImage, ImageError, dump_state, instantiate
+from fleetcheck.sim.image import (
+    ActiveXSpec,
+    HostImage,
+    ImageError,
+    UserProfile,
+    apply_software,
+    dump_state,
+    instantiate,
+)
 
 STATE_FILE = "state.json"
+PORTAL = "https://biz.sccc.com"
+# What IE installs from the portal's CAB files today (guide 一.4 / R10): the
+# versions the shipped compliant images carry (CertEnroll exactly 2.0.4.8,
+# JITVCTK >= 2.0.24.42, JITVCTKEx >= 2.1.9.4), registered in the 32-bit view
+# IE uses, with their Distribution Units entry.
+_DOWNLOADED = r"%SystemRoot%\Downloaded Program Files"
+PORTAL_CONTROLS: dict[str, ActiveXSpec] = {
+    "{33BBBFD1-0A97-4339-9032-F68F19CB3030}": ActiveXSpec(
+        name="CertEnroll Control", file=_DOWNLOADED + r"\JITCertEnroll.ocx", version="2.0.4.8",
+        view=32, codebase=PORTAL + "/cab/JITCertEnroll.cab"),
+    "{707C7D52-85A8-4584-8954-573EFCE77488}": ActiveXSpec(
+        name="JITVCTK Class", file=_DOWNLOADED + r"\JITComVCTK_S.dll", version="2.0.24.42",
+        view=32, codebase=PORTAL + "/cab/JITComVCTK_S.cab"),
+    "{B0EF56AD-D711-412D-BE74-A751595F3633}": ActiveXSpec(
+        name="JITVCTKEx Class", file=_DOWNLOADED + r"\JITDSignEx.dll", version="2.1.9.6",
+        view=32, codebase=PORTAL + "/cab/JITDSign.cab"),
+}
 NOT_RECOGNIZED = (
     "'{name}' is not recognized as an internal or external command,\r\n"
     "operable program or batch file.\r\n"
@@ -234,6 +259,53 @@ class SimulatedHost:
                 session.delete("PendingFileRenameOperations")
             self.image.os = self.image.os.model_copy(update={"pending_reboot": False})
             self._persist()
+
+    def visit_portal(self) -> list[str]:
+        """The operator opens https://biz.sccc.com in IE: IE installs the missing controls.
+
+        This is the guide's last step of an ActiveX repair (四): after fleetcheck
+        deleted a stale registration and the PC rebooted, the operator opens the
+        portal and IE reinstalls the control from the portal's CAB. For each of
+        :data:`PORTAL_CONTROLS` that has no registration at all (machine, either
+        view, or the operator's own hive), the control is registered in the
+        32-bit view with the portal's current version, its file and its
+        ``Distribution Units`` entry — exactly as the shipped compliant images
+        carry it. A control that is registered (even a wrong version, even
+        disabled) is left alone: IE does not replace a control it already has,
+        which is why the stale one must be deleted first.
+
+        Decisions: the controls land machine-wide (operators of trading PCs are
+        local administrators, so IE installs CABs for the machine), installed on
+        behalf of the operator logged on at the console. No effect (returns
+        ``[]``) when nobody is logged on at the console, or when the PC cannot
+        reach the portal (its ``biz.sccc.com:443`` endpoint is unreachable).
+        Whether the fleetcheck-scheduled reboot happened first is not checked:
+        call :meth:`reboot` before, as the operator would.
+
+        Returns the CLSIDs installed.
+
+        >>> host = SimulatedHost.from_image("win10-certenroll-old", {"hostname": "TRADE-PC01"})
+        >>> host.visit_portal()  # the old CertEnroll is still registered: IE keeps it
+        []
+        """
+        with self._lock:
+            operator = next((p for p in self.image.profiles if p.loaded and p.console and p.interactive), None)
+            endpoint = self.image.tcp.get("biz.sccc.com:443")
+            if operator is None or endpoint is None or not endpoint.reachable or endpoint.refused:
+                return []
+            missing = {c: ax for c, ax in PORTAL_CONTROLS.items() if not self._registered(c, operator)}
+            if missing:
+                apply_software(self.image, {}, {}, {}, missing, "visit_portal")
+                self._persist()
+            return list(missing)
+
+    def _registered(self, clsid: str, operator: UserProfile) -> bool:
+        """A COM registration of ``clsid`` anywhere IE looks (what the activex check reads)."""
+        machine = (rf"SOFTWARE\Classes\CLSID\{clsid}", rf"SOFTWARE\Classes\WOW6432Node\CLSID\{clsid}",
+                   rf"SOFTWARE\WOW6432Node\Classes\CLSID\{clsid}")
+        user = (rf"Software\Classes\CLSID\{clsid}", rf"Software\Classes\WOW6432Node\CLSID\{clsid}")
+        return any(self.image.hklm.find(p + r"\InprocServer32") is not None for p in machine) or any(
+            operator.hive.find(p + r"\InprocServer32") is not None for p in user)
 
     def snapshot(self) -> dict[str, Any]:
         """A deep copy of registry, files, stores and devices, for exact before/after comparison."""

@@ -1,8 +1,10 @@
 """``fleetcheck fix`` / ``rollback`` / ``audit`` end to end on a small simulated office (issue 6 acceptance).
 
 One host per broken image the planner can fix, plus a compliant one. The
-guard's clock is fixed with ``--now``; the shipped images run ``TdxW.exe``
-(通达信), so tests that must be allowed name another trading-client process.
+guard's clock is fixed with ``--now``. The shipped images are after hours (no
+trading client), but FX-00 is still trading: its image (this module's
+``TRADING_ZONE_FLAGS_IMAGE``) runs ``TdxW.exe`` (通达信), so tests that must be
+allowed there name another trading-client process.
 """
 
 from __future__ import annotations
@@ -40,12 +42,23 @@ IMAGES = [
 AT_1600 = "2026-03-04T16:00:00+08:00"  # a Wednesday
 AT_1000 = "2026-03-04T10:00:00+08:00"
 NOT_RUNNING = ["--trading-process", "XtItClient.exe"]
+TRADING_ZONE_FLAGS_IMAGE = """\
+description: Windows 10, zone 2 flags wrong (R3-R5), trading client TdxW.exe running (fix tests)
+extends: win10-zone-flags-wrong
+processes:
+  - {name: TdxW.exe, user: '${operator}'}
+  - {name: msedge.exe, user: '${operator}'}
+"""
 
 
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningOffice, Path]]:
-    groups = [{"name": img.replace("-", "_"), "image": img, "count": 1, "vars": {"hostname": f"FX-{i:02}"}}
-              for i, img in enumerate(IMAGES)]
+    state = tmp_path_factory.mktemp("fixoffice")
+    trading = state / "trading-zone-flags-wrong.yaml"
+    trading.write_text(TRADING_ZONE_FLAGS_IMAGE, encoding="utf-8")
+    images = [str(trading) if img == "win10-zone-flags-wrong" else img for img in IMAGES]  # FX-00 trades
+    groups = [{"name": img.replace("-", "_"), "image": path, "count": 1, "vars": {"hostname": f"FX-{i:02}"}}
+              for i, (img, path) in enumerate(zip(IMAGES, images))]
     spec = OfficeSpec.model_validate({
         "defaults": {
             "credentials": {"user": "TRADE\\fcadmin", "password": "Fix-Secret-2026"},
@@ -56,7 +69,6 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningOf
         },
         "groups": groups,
     })
-    state = tmp_path_factory.mktemp("fixoffice")
     with start_office(spec, state, first_address="127.0.93.1", now=datetime(2026, 3, 1, tzinfo=timezone.utc)) as running:
         yield running, running.write_inventory(state / "inventory.yaml")
 

@@ -106,7 +106,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
          "vars": {"hostname": "RN-AWAY-${n}", **base_vars}},
         {"name": "rb", "image": str(root / "img" / "renew-ok.yaml"), "count": 1,
          "vars": {"hostname": "RN-RB-${n}", **base_vars}},
-        {"name": "trading", "image": "win10-compliant", "count": 1,  # TdxW.exe runs here
+        {"name": "trading", "image": "win10-trading-client-running", "count": 1,  # TdxW.exe runs here
          "vars": {"hostname": "RN-TRADE-${n}", **base_vars}},
     ]
     spec = OfficeSpec.model_validate({

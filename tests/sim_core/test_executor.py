@@ -542,8 +542,8 @@ def test_follow_keeps_the_quoted_part_of_a_command_line(win10: HostImage) -> Non
     assert info.exists and info.version == "2.0.4.8"
 
 
-def test_processes_carry_an_owner_only_for_explorer(win10: HostImage) -> None:
-    processes = run(win10).processes
+def test_processes_carry_an_owner_only_for_explorer() -> None:
+    processes = run(instantiate("win10-trading-client-running", now=NOW)).processes
     assert any(p.name == "TdxW.exe" and p.sid is None for p in processes)
     assert [p.sid for p in processes if p.name == "explorer.exe"] == [OPERATOR_SID]
 

@@ -26,7 +26,9 @@ EXPECTED_FAILURES: dict[str, set[str]] = {
     "win10-hardware-cert": set(),
     "win10-appdata-cert": set(),
     "win10-pending-reboot": set(),
+    "win10-trading-client-running": set(),
     "win10-no-trusted-site": {"R2"},
+    "win10-trading-no-trusted-site": {"R2"},
     "win10-zone-flags-wrong": {"R3", "R4", "R5"},  # R1's zone part is the same value as R5
     "win7-no-2200": {"R6"},
     "win10-no-ie-mode": {"R7", "R8"},

@@ -45,7 +45,7 @@ def office_spec() -> OfficeSpec:
             {"name": "sz_ok", "image": "win10-compliant", "count": 1, "vars": {"hostname": "PC-OK-${n}", "branch": "深圳"}},
             {"name": "sz_fix", "image": str(HERE / "images" / "after-hours-no-trusted-site.yaml"), "count": 1,
              "vars": {"hostname": "PC-FIX-${n}", "branch": "深圳"}},
-            {"name": "sh_tdx", "image": "win10-no-trusted-site", "count": 1, "vars": {"hostname": "PC-TDX-${n}", "branch": "上海"}},
+            {"name": "sh_tdx", "image": "win10-trading-no-trusted-site", "count": 1, "vars": {"hostname": "PC-TDX-${n}", "branch": "上海"}},
             {"name": "sh_off", "image": "win10-compliant", "count": 1, "faults": {"refuse": True},
              "vars": {"hostname": "PC-OFF-${n}", "branch": "上海"}},
         ],
