@@ -11,6 +11,7 @@ of the trading-hours guard: the clock starts at that instant and runs on.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -20,7 +21,7 @@ from typing import Any
 import click
 
 from fleetcheck.commands.common import fail, lang_of, say
-from fleetcheck.i18n import T
+from fleetcheck.i18n import T, Text
 from fleetcheck.remediate.guard import DEFAULT_TRADING_PROCESSES, CalendarError, TradingCalendar
 from fleetcheck.runner import DEFAULT_TIMEOUT_S
 
@@ -32,19 +33,50 @@ def register(main: click.Group) -> None:
     main.add_command(serve)
 
 
+class BindError(ValueError):
+    """A ``--bind`` value that cannot be used; ``text`` says why, in both languages."""
+
+    def __init__(self, text: Text) -> None:
+        super().__init__(text.en)
+        self.text = text
+
+
 def parse_bind(bind: str) -> tuple[str, int]:
-    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) → (host, port); raises ValueError with a plain message."""
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) → (host, port); raises BindError (a ValueError).
+
+    >>> parse_bind("[::1]:9000")
+    ('::1', 9000)
+    """
     host, sep, port = bind.rpartition(":")
     if not sep or not host:
-        raise ValueError(f"--bind {bind!r}: write HOST:PORT, e.g. {DEFAULT_BIND}")
+        raise BindError(T(f"--bind {bind!r}：请写成 主机:端口，例如 {DEFAULT_BIND}",
+                          f"--bind {bind!r}: write HOST:PORT, e.g. {DEFAULT_BIND}"))
     host = host.strip("[]")
     try:
         number = int(port)
     except ValueError:
-        raise ValueError(f"--bind {bind!r}: the port must be a number") from None
+        raise BindError(T(f"--bind {bind!r}：端口必须是数字", f"--bind {bind!r}: the port must be a number")) from None
     if not 0 < number < 65536:
-        raise ValueError(f"--bind {bind!r}: the port must be 1–65535")
+        raise BindError(T(f"--bind {bind!r}：端口必须在 1–65535 之间", f"--bind {bind!r}: the port must be 1–65535"))
     return host, number
+
+
+def check_bind(host: str, port: int) -> None:
+    """Bind once and let go, so a busy port or a foreign address is a clear error
+    (exit 2) before the login token is printed, not uvicorn's English log line."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise BindError(T(
+            f"--bind {host}:{port}：无法监听（{reason}）。端口可能已被占用，或该地址不属于本机；请换一个端口或地址。",
+            f"--bind {host}:{port}: cannot listen there ({reason}). The port may be in use or the address "
+            "not this computer's; choose another port or address.",
+        )) from None
 
 
 def is_loopback(host: str) -> bool:
@@ -131,8 +163,9 @@ def serve(db_url: str | None, bind: str, inventory_path: Path | None, policy_pat
         return
     try:
         host, port = parse_bind(bind)
-    except ValueError as exc:
-        fail(T(str(exc), str(exc)))
+        check_bind(host, port)
+    except BindError as exc:
+        fail(exc.text)
     config = load_config(config_path) if config_path is not None else {}
     users: dict[str, str] = {str(k): str(v) for k, v in (config.get("users") or {}).items()}
     if password_hash is not None:
@@ -197,7 +230,7 @@ def build(db_url: str | None, inventory_path: Path | None, policy_paths: tuple[s
     return app, fleet
 
 
-__all__ = ["build", "is_loopback", "load_config", "parse_bind", "serve"]
+__all__ = ["BindError", "build", "check_bind", "is_loopback", "load_config", "parse_bind", "serve"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("run: fleetcheck serve")

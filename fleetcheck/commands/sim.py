@@ -67,7 +67,7 @@ def register(main: click.Group) -> None:
         try:
             office = start_office(office_path, state_dir, first_address=first_address, prewarm=prewarm)
         except OfficeError as exc:
-            fail(T(f"办公室文件有误：{exc}", f"Bad office file: {exc}"), EXIT_USAGE)
+            fail(T(f"办公室文件有误：{exc.text.zh}", f"Bad office file: {exc.text.en}"), EXIT_USAGE)
         except OSError as exc:
             fail(T(
                 f"无法监听模拟地址（{exc.strerror or exc}）；是否已有模拟器在运行？可用 --first-address 换一段地址。",

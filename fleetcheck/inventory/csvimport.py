@@ -78,6 +78,14 @@ def decode_spreadsheet(data: bytes) -> tuple[str, str]:
                                 f"unknown encoding (neither UTF-8 nor GBK) at byte {exc.start}")]) from None
 
 
+_SAVE_AS_CSV = T("请在表格软件中“另存为 CSV（UTF-8 或 GBK）”后再导入。",
+                 "Save the sheet as CSV (UTF-8 or GBK) in the spreadsheet program and import that.")
+
+
+def _not_csv(source: str, why: Text) -> CsvImportError:
+    return CsvImportError([T(f"{source}: {why.zh}。{_SAVE_AS_CSV.zh}", f"{source}: {why.en}. {_SAVE_AS_CSV.en}")])
+
+
 def _column_roles(header: list[str]) -> dict[int, str]:
     roles: dict[int, str] = {}
     for index, raw in enumerate(header):
@@ -89,12 +97,21 @@ def _column_roles(header: list[str]) -> dict[int, str]:
 
 def parse_spreadsheet(data: bytes, source: str) -> CsvImport:
     """Parse a CSV export; raises CsvImportError when no host-name column exists."""
-    text, encoding = decode_spreadsheet(data)
+    # An .xlsx, an image or any binary file: NUL bytes never occur in a CSV export.
+    if b"\x00" in data[:65536]:
+        raise _not_csv(source, T("不是文本文件（CSV）", "not a text (CSV) file"))
+    try:
+        text, encoding = decode_spreadsheet(data)
+    except CsvImportError as exc:
+        raise _not_csv(source, exc.issues[0]) from None
     try:
         dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    rows = list(csv.reader(io.StringIO(text), dialect))
+    try:
+        rows = list(csv.reader(io.StringIO(text), dialect))
+    except csv.Error as exc:
+        raise _not_csv(source, T(f"无法按 CSV 解析（{exc}）", f"cannot be read as CSV ({exc})")) from None
     result = CsvImport(encoding=encoding)
     if not rows:
         raise CsvImportError([T(f"{source}: 文件为空", f"{source}: the file is empty")])
@@ -127,6 +144,8 @@ def _row_problem(record: dict[str, str], seen: dict[str, int]) -> Text | None:
         return T("缺少主机名", "no host name")
     if any(c.isspace() for c in name):
         return T(f"主机名 {name!r} 含空白", f"host name {name!r} contains spaces")
+    if not name.isprintable():
+        return T(f"主机名 {name!r} 含控制字符", f"host name {name!r} contains control characters")
     if name in seen:
         return T(f"主机名 {name} 重复（首次出现在第 {seen[name]} 行）", f"duplicate host {name} (first on line {seen[name]})")
     address = record.get("ansible_host")

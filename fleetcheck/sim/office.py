@@ -67,6 +67,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from typing_extensions import Self
 
+from fleetcheck.i18n import T, Text
 from fleetcheck.sim.faults import FaultSpec
 from fleetcheck.sim.server import Endpoint, WsmanServer, write_ntlm_accounts
 from fleetcheck.sim.tls import issue_server_credentials
@@ -78,7 +79,15 @@ MAX_HOSTS = 20_000
 
 
 class OfficeError(ValueError):
-    """An office file that cannot be used; the message names the file and what to fix."""
+    """An office file that cannot be used; the message names the file and what to fix.
+
+    ``text`` is the bilingual message; ``str()`` is its English half (raise with
+    a plain string for simulator-internal problems: both halves are then that string).
+    """
+
+    def __init__(self, message: str | Text) -> None:
+        self.text = message if isinstance(message, Text) else T(message, message)
+        super().__init__(self.text.en)
 
 
 class Credentials(BaseModel):
@@ -122,20 +131,31 @@ class OfficeSpec(BaseModel):
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise OfficeError(f"{path}: cannot read the office file ({exc})") from None
+            if isinstance(exc, UnicodeDecodeError):
+                raise OfficeError(T(f"{path}: 办公室文件不是 UTF-8 文本；请以 UTF-8 保存",
+                                    f"{path}: the office file is not UTF-8 text; save it as UTF-8")) from None
+            why = exc.strerror or type(exc).__name__
+            raise OfficeError(T(f"{path}: 无法读取办公室文件（{why}）；请检查 --office 路径",
+                                f"{path}: cannot read the office file ({why}); check the --office path")) from None
         try:
             data = YAML(typ="safe").load(text)
         except YAMLError as exc:
-            raise OfficeError(f"{path}: not valid YAML: {exc}") from None
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+            problem = getattr(exc, "problem", None) or type(exc).__name__
+            raise OfficeError(T(f"{where}: YAML 语法错误（{problem}）；请修正该行",
+                                f"{where}: YAML syntax error ({problem}); fix that line")) from None
         if not isinstance(data, dict):
-            raise OfficeError(f"{path}: the office file must be a mapping with 'groups:'")
+            raise OfficeError(T(f"{path}: 办公室文件必须是包含 groups: 的映射",
+                                f"{path}: the office file must be a mapping with 'groups:'"))
         try:
             spec = cls.model_validate(data)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:10]
             )
-            raise OfficeError(f"{path}: {exc.error_count()} problem(s): {problems}") from None
+            raise OfficeError(T(f"{path}: {exc.error_count()} 个问题：{problems}",
+                                f"{path}: {exc.error_count()} problem(s): {problems}")) from None
         return spec.model_copy(update={"source": path})
 
 
