@@ -266,8 +266,10 @@ class ImportPfx(_Model):
     kind: Literal["import_pfx"] = "import_pfx"
     id: str
     sid: str
-    pfx: str  # base64
-    password: str
+    # Kept out of repr (so out of logs, tracebacks and validation errors); the
+    # wire dump still carries both, which is the point of the action.
+    pfx: str = Field(repr=False)  # base64
+    password: str = Field(repr=False)
     timeout_ms: int = 60000
 
 
