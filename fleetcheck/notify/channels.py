@@ -119,7 +119,7 @@ def mask_url(url: str) -> str:
 class Redactor:
     """Replaces every known secret (and secret-bearing URLs) in text before anyone sees it."""
 
-    secrets: set[str] = field(default_factory=set)
+    secrets: set[str] = field(default_factory=set, repr=False)  # a repr must not print what we hide
 
     def add(self, *values: str | None) -> None:
         for value in values:
@@ -155,7 +155,7 @@ class SendContext:
     lang: Lang
     redactor: Redactor
     now: Callable[[], float]
-    env: Mapping[str, str] | None = None
+    env: Mapping[str, str] | None = field(default=None, repr=False)  # holds the referenced secrets
     report_html: Path | None = None
     base_dir: Path | None = None
     http_timeout: float = HTTP_TIMEOUT

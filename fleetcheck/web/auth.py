@@ -109,8 +109,8 @@ def same_token(given: str | None, expected: str | None) -> bool:
 class Credentials:
     """Who may log in: named users with password hashes, or (when none) the start-up token."""
 
-    users: Mapping[str, str] = field(default_factory=dict)  # user name -> hash
-    token: str | None = None
+    users: Mapping[str, str] = field(default_factory=dict, repr=False)  # user name -> hash
+    token: str | None = field(default=None, repr=False)  # the login token is a password
 
     def authenticate(self, user: str, password: str) -> str | None:
         """The name to record for this login, or None when refused."""
