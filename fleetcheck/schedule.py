@@ -41,11 +41,11 @@ import shlex
 import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path, PurePath
-from xml.sax.saxutils import escape as xml_escape
 
 from fleetcheck.i18n import T, Text
 
@@ -388,6 +388,15 @@ def _windows_arguments(spec: ScheduleSpec) -> str:
     return f'/d /s /c "{command} >> {windows_quote(str(spec.log))} 2>&1"'
 
 
+_TASK_NS = "http://schemas.microsoft.com/windows/2004/02/mit/task"
+
+
+def _leaf(parent: ET.Element, tag: str, text: str) -> ET.Element:
+    element = ET.SubElement(parent, tag)
+    element.text = text
+    return element
+
+
 def render_windows(spec: ScheduleSpec, *, xml_file: str | None = None) -> WindowsTask:
     """Task XML (weekly calendar trigger, ``IgnoreNew``) and the ``schtasks /Create … /XML`` line.
 
@@ -395,49 +404,33 @@ def render_windows(spec: ScheduleSpec, *, xml_file: str | None = None) -> Window
     (without a value, schtasks prompts for the password) register it with the
     account's password, so Windows Credential Manager (keyring) works in the task.
     """
-    days = "".join(f"<{_TASK_DAYS[d]} />" for d in spec.days)
-    start = f"2000-01-03T{spec.at.hour:02d}:{spec.at.minute:02d}:00"
-    arguments = xml_escape(_windows_arguments(spec))
-    xml = (
-        '<?xml version="1.0" encoding="UTF-16"?>\n'
-        '<Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">\n'
-        "  <RegistrationInfo>\n"
-        f"    <Description>fleetcheck scheduled sweep ({spec.name})</Description>\n"
-        f"    <URI>\\fleetcheck\\{spec.name}</URI>\n"
-        "  </RegistrationInfo>\n"
-        "  <Triggers>\n"
-        "    <CalendarTrigger>\n"
-        f"      <StartBoundary>{start}</StartBoundary>\n"
-        "      <Enabled>true</Enabled>\n"
-        "      <ScheduleByWeek>\n"
-        f"        <DaysOfWeek>{days}</DaysOfWeek>\n"
-        "        <WeeksInterval>1</WeeksInterval>\n"
-        "      </ScheduleByWeek>\n"
-        "    </CalendarTrigger>\n"
-        "  </Triggers>\n"
-        "  <Principals>\n"
-        '    <Principal id="Author">\n'
-        "      <LogonType>Password</LogonType>\n"
-        "      <RunLevel>LeastPrivilege</RunLevel>\n"
-        "    </Principal>\n"
-        "  </Principals>\n"
-        "  <Settings>\n"
-        "    <MultipleInstancesPolicy>IgnoreNew</MultipleInstancesPolicy>\n"
-        "    <DisallowStartIfOnBatteries>false</DisallowStartIfOnBatteries>\n"
-        "    <StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>\n"
-        "    <StartWhenAvailable>true</StartWhenAvailable>\n"
-        "    <Enabled>true</Enabled>\n"
-        "    <ExecutionTimeLimit>PT4H</ExecutionTimeLimit>\n"
-        "  </Settings>\n"
-        '  <Actions Context="Author">\n'
-        "    <Exec>\n"
-        "      <Command>%SystemRoot%\\System32\\cmd.exe</Command>\n"
-        f"      <Arguments>{arguments}</Arguments>\n"
-        f"      <WorkingDirectory>{xml_escape(str(spec.workdir))}</WorkingDirectory>\n"
-        "    </Exec>\n"
-        "  </Actions>\n"
-        "</Task>\n"
-    )
+    root = ET.Element("Task", {"version": "1.2", "xmlns": _TASK_NS})
+    info = ET.SubElement(root, "RegistrationInfo")
+    _leaf(info, "Description", f"fleetcheck scheduled sweep ({spec.name})")
+    _leaf(info, "URI", f"\\fleetcheck\\{spec.name}")
+    trigger = ET.SubElement(ET.SubElement(root, "Triggers"), "CalendarTrigger")
+    _leaf(trigger, "StartBoundary", f"2000-01-03T{spec.at.hour:02d}:{spec.at.minute:02d}:00")
+    _leaf(trigger, "Enabled", "true")
+    weekly = ET.SubElement(trigger, "ScheduleByWeek")
+    days = ET.SubElement(weekly, "DaysOfWeek")
+    for d in spec.days:
+        ET.SubElement(days, _TASK_DAYS[d])
+    _leaf(weekly, "WeeksInterval", "1")
+    principal = ET.SubElement(ET.SubElement(root, "Principals"), "Principal", {"id": "Author"})
+    _leaf(principal, "LogonType", "Password")
+    _leaf(principal, "RunLevel", "LeastPrivilege")
+    settings = ET.SubElement(root, "Settings")
+    for name, value in (("MultipleInstancesPolicy", "IgnoreNew"), ("DisallowStartIfOnBatteries", "false"),
+                        ("StopIfGoingOnBatteries", "false"), ("StartWhenAvailable", "true"),
+                        ("Enabled", "true"), ("ExecutionTimeLimit", "PT4H")):
+        _leaf(settings, name, value)
+    run = ET.SubElement(ET.SubElement(root, "Actions", {"Context": "Author"}), "Exec")
+    _leaf(run, "Command", "%SystemRoot%\\System32\\cmd.exe")
+    _leaf(run, "Arguments", _windows_arguments(spec))
+    _leaf(run, "WorkingDirectory", str(spec.workdir))
+    ET.indent(root, space="  ")
+    # ElementTree escapes every value; the declaration names the encoding the file is written in.
+    xml = '<?xml version="1.0" encoding="UTF-16"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
     xml_path = xml_file or f"{spec.name}.xml"
     task_name = windows_quote("fleetcheck\\" + spec.name)
     create = (
