@@ -108,6 +108,11 @@ def _installers(items: Sequence[str], args: str | None) -> dict[str, tuple[str, 
 # --------------------------------------------------------------------------- rendering
 
 
+def _plural(count: int, noun: str) -> str:
+    """English noun for a count: ``1 action``, ``2 actions``."""
+    return noun if count == 1 else noun + "s"
+
+
 def _host_head(host: str, plan: HostPlan, zh: bool) -> str:
     """``HOST [操作员 X]``, or a warning that nobody is logged on (user settings were not checked)."""
     if plan.operator is not None:
@@ -129,7 +134,7 @@ def render_plan(scan: HostResult, plan: HostPlan | None, lang: Lang, decision: G
             what = "无需修改" if zh else "nothing to change"
         lines = [f"{head}: {what}"]
     else:
-        lines = [f"{head}: {len(plan.actions)} {'个动作' if zh else 'actions'}"
+        lines = [f"{head}: {len(plan.actions)} {'个动作' if zh else _plural(len(plan.actions), 'action')}"
                  + (f"，{'需要重启' if zh else 'needs a reboot'}" if plan.needs_reboot else "")]
         if decision is not None and not decision.allowed:
             lines.append("  " + tr(T(f"注意：现在 --apply 会被拒绝（{decision.summary().zh}）；--force 可强制执行，并记入审计",
@@ -186,10 +191,11 @@ def render_fix_summary(results: Sequence[HostFix], unreachable: Sequence[str], l
     """The closing lines of ``--apply``: counts, and which hosts still need a person or a retry."""
     count = {status: [r.host for r in results if r.status == status] for status in _HOST_LABELS}
     zh = lang == "zh"
-    parts = [f"{tr(_HOST_LABELS[s], lang).split('，')[0].split(',')[0]} {len(count[s])}" for s in
+    unit = " 台" if zh else ""
+    parts = [f"{tr(_HOST_LABELS[s], lang).split('，')[0].split(',')[0]} {len(count[s])}{unit}" for s in
              ("fixed", "refused", "failed", "error", "nothing") if count[s]]
     if unreachable:
-        parts.append(f"{'无法检查' if zh else 'not probed'} {len(unreachable)}")
+        parts.append(f"{'无法检查' if zh else 'not probed'} {len(unreachable)}{unit}")
     lines = [("汇总：" if zh else "summary: ") + ("，" if zh else ", ").join(parts)]
     follow = [r.host for r in results if any(o.status == "applied" and o.step.follow_up is not None for o in r.steps)]
     if follow:
@@ -279,8 +285,9 @@ def fix(host: str | None, inventory_path: Path, limit: str | None, policy_paths:
             manual = sum(1 for p in plans.values() if p.manual)
             click.echo(tr(T(f"预演：{busy} 台主机共 {total} 个动作（加 --apply 执行）；{manual} 台有需人工处理的项；"
                             f"{len(unreachable)} 台无法检查",
-                            f"dry run: {total} actions in all on {busy} hosts (add --apply to carry them out); "
-                            f"{manual} hosts have something to do by hand; {len(unreachable)} could not be probed"), lang))
+                            f"dry run: {total} {_plural(total, 'action')} in all on {busy} {_plural(busy, 'host')} "
+                            f"(add --apply to carry them out); {manual} {_plural(manual, 'host')} with something to do "
+                            f"by hand; {len(unreachable)} not probed"), lang))
         else:
             report["actions"] = total
             click.echo(json.dumps(report, ensure_ascii=False, indent=1))
