@@ -44,6 +44,21 @@ def T(zh: str, en: str) -> Text:
     return Text(zh=zh, en=en)
 
 
+class TextValueError(ValueError):
+    """A validation failure with a bilingual message (raise it from pydantic validators).
+
+    ``str()`` is the English text, so pydantic and plain callers still read it;
+    the policy loader shows ``text`` in the user's language.
+
+    >>> str(TextValueError(T("必须为正数", "must be positive")))
+    'must be positive'
+    """
+
+    def __init__(self, text: Text) -> None:
+        super().__init__(text.en)
+        self.text = text
+
+
 def tr(text: Text | str | None, lang: Lang = DEFAULT_LANG) -> str:
     if text is None:
         return ""

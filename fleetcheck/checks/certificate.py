@@ -50,7 +50,7 @@ from fleetcheck.checks.base import (
 )
 from fleetcheck.checks.facts import answer_of, reg_location
 from fleetcheck.findings import FindingStatus, Severity
-from fleetcheck.i18n import T, Text
+from fleetcheck.i18n import T, Text, TextValueError
 
 REG_STORE = r"Software\Microsoft\SystemCertificates\My\Certificates"
 FILE_STORE = r"{profile}\AppData\Roaming\Microsoft\SystemCertificates\My\Certificates"
@@ -82,9 +82,10 @@ class Spec(CheckBase):
     @model_validator(mode="after")
     def _cn_choice(self) -> Spec:
         if self.cn is not None and self.cn_pattern is not None:
-            raise ValueError("give either 'cn' or 'cn_pattern', not both")
+            raise TextValueError(T("cn 与 cn_pattern 只能写一个", "give either 'cn' or 'cn_pattern', not both"))
         if self.scope != "user":
-            raise ValueError("certificate checks read the operator's Personal store: scope must be 'user'")
+            raise TextValueError(T("证书检查读取操作员的个人证书存储：scope 必须为 user",
+                                    "certificate checks read the operator's Personal store: scope must be 'user'"))
         return self
 
     @field_validator("cn_pattern")
@@ -94,7 +95,8 @@ class Spec(CheckBase):
             try:
                 re.compile(value)
             except re.error as exc:
-                raise ValueError(f"cn_pattern {value!r} is not a valid regular expression: {exc}") from None
+                raise TextValueError(T(f"cn_pattern {value!r} 不是有效的正则表达式：{exc}",
+                                        f"cn_pattern {value!r} is not a valid regular expression: {exc}")) from None
         return value
 
 

@@ -26,7 +26,7 @@ is R8's ``ie_mode_site`` check.
 from __future__ import annotations
 
 from functools import cache
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -34,12 +34,12 @@ from fleetcheck.agent.contract import Query, RegistryQuery, RegKey, RegValue
 from fleetcheck.checks.base import CheckBase, Description, EvalContext, Outcome, reg_query, register
 from fleetcheck.checks.facts import reg_location, registry_key
 from fleetcheck.findings import FindingStatus
-from fleetcheck.i18n import T
+from fleetcheck.i18n import T, TextValueError
 
 EDGE = r"SOFTWARE\Policies\Microsoft\Edge"
 USER_EDGE = r"Software\Policies\Microsoft\Edge"
 
-Scalar = Union[int, str]
+Scalar = int | str
 
 
 class EdgeSetting(BaseModel):
@@ -55,9 +55,10 @@ class EdgeSetting(BaseModel):
     @model_validator(mode="after")
     def _one_expectation(self) -> EdgeSetting:
         if self.equals is not None and self.allowed is not None:
-            raise ValueError("give either 'equals' or 'allowed', not both")
+            raise TextValueError(T("equals 与 allowed 只能写一个", "give either 'equals' or 'allowed', not both"))
         if self.equals is None and self.allowed is None and not self.absent_ok:
-            raise ValueError("say what the value must be: 'equals', 'allowed' or 'absent_ok: true'")
+            raise TextValueError(T("请写明取值要求：equals、allowed 或 absent_ok: true",
+                                    "say what the value must be: 'equals', 'allowed' or 'absent_ok: true'"))
         return self
 
     def accepts(self, value: RegValue | None) -> bool:

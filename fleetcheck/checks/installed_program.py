@@ -29,7 +29,7 @@ from fleetcheck.checks.base import CheckBase, Description, EvalContext, Outcome,
 from fleetcheck.checks.common import VersionSpecField
 from fleetcheck.checks.facts import reg_location, registry_key
 from fleetcheck.findings import FindingStatus
-from fleetcheck.i18n import T
+from fleetcheck.i18n import T, TextValueError
 from fleetcheck.versions import VersionError
 
 UNINSTALL = r"Microsoft\Windows\CurrentVersion\Uninstall"
@@ -42,7 +42,8 @@ def _regex(value: str | None) -> str | None:
     try:
         re.compile(value)
     except re.error as exc:
-        raise ValueError(f"{value!r} is not a valid regular expression: {exc}") from None
+        raise TextValueError(T(f"{value!r} 不是有效的正则表达式：{exc}",
+                                f"{value!r} is not a valid regular expression: {exc}")) from None
     return value
 
 

@@ -19,7 +19,7 @@ template (``"{{ host.branch_code }}"``).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Union
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -28,10 +28,10 @@ from fleetcheck.checks.base import CheckBase, Description, EvalContext, Outcome,
 from fleetcheck.checks.common import VersionSpecField
 from fleetcheck.checks.facts import reg_location, registry_key
 from fleetcheck.findings import FindingStatus
-from fleetcheck.i18n import T
+from fleetcheck.i18n import T, TextValueError
 from fleetcheck.versions import VersionError
 
-Scalar = Union[int, str]
+Scalar = int | str
 
 
 def wow64_path(path: str) -> str:
@@ -78,9 +78,11 @@ class Spec(CheckBase):
     def _one_expectation(self) -> Spec:
         given = [self.equals is not None, self.in_ is not None, self.absent, self.exists, self.version is not None]
         if sum(given) != 1:
-            raise ValueError("give exactly one of: equals, in, absent, exists, version")
+            raise TextValueError(T("equals、in、absent、exists、version 必须恰好写一个",
+                                    "give exactly one of: equals, in, absent, exists, version"))
         if (self.hive == "HKU") != (self.scope == "user"):
-            raise ValueError("hive HKU goes with scope: user (the operator's hive), HKLM with scope: machine")
+            raise TextValueError(T("hive HKU 对应 scope: user（操作员的配置单元），HKLM 对应 scope: machine",
+                                    "hive HKU goes with scope: user (the operator's hive), HKLM with scope: machine"))
         return self
 
 

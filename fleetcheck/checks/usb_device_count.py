@@ -22,7 +22,7 @@ from fleetcheck.agent.contract import Query
 from fleetcheck.checks.base import CheckBase, Description, EvalContext, Outcome, pnp_query, register
 from fleetcheck.checks.facts import answer_of
 from fleetcheck.findings import FindingStatus
-from fleetcheck.i18n import T
+from fleetcheck.i18n import T, TextValueError
 
 
 class Spec(CheckBase):
@@ -34,7 +34,8 @@ class Spec(CheckBase):
     @model_validator(mode="after")
     def _range(self) -> Spec:
         if self.max is not None and self.max < self.min:
-            raise ValueError(f"max ({self.max}) is smaller than min ({self.min})")
+            raise TextValueError(T(f"max（{self.max}）小于 min（{self.min}）",
+                                    f"max ({self.max}) is smaller than min ({self.min})"))
         return self
 
 

@@ -23,7 +23,6 @@ from typing import Any
 from fleetcheck.checks import load_all
 from fleetcheck.i18n import T
 from fleetcheck.policy.models import Policy, policy_model
-from fleetcheck.templating import template_problem
 from fleetcheck.policy.waivers import Waiver, WaiverFile
 from fleetcheck.policy.yamlload import (
     Issue,
@@ -34,6 +33,7 @@ from fleetcheck.policy.yamlload import (
     read_document,
 )
 from fleetcheck.resources import policies_dir
+from fleetcheck.templating import template_problem
 
 __all__ = [
     "PolicyError",

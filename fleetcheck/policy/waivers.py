@@ -17,6 +17,8 @@ from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fleetcheck.i18n import T, TextValueError
+
 
 class Waiver(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -31,7 +33,8 @@ class Waiver(BaseModel):
     @model_validator(mode="after")
     def _targets(self) -> Waiver:
         if not self.hosts and not self.groups:
-            raise ValueError("a waiver needs 'hosts' or 'groups' (whom it applies to)")
+            raise TextValueError(T("豁免必须写明 hosts 或 groups（适用于谁）",
+                                    "a waiver needs 'hosts' or 'groups' (whom it applies to)"))
         return self
 
     def applies(self, policy_id: str, check_id: str, host: str, groups: list[str], today: date) -> bool:

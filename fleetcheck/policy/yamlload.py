@@ -51,7 +51,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
-from fleetcheck.i18n import DEFAULT_LANG, Lang, T, Text
+from fleetcheck.i18n import DEFAULT_LANG, Lang, T, Text, TextValueError
 
 __all__ = [
     "Issue",
@@ -584,6 +584,10 @@ def _expected_name(err: ErrorDetails) -> str:
 
 
 def _plain(err: ErrorDetails) -> Text:
+    # A validator that raised TextValueError speaks both languages itself.
+    raised = (err.get("ctx") or {}).get("error")
+    if isinstance(raised, TextValueError):
+        return raised.text
     msg = err["msg"]
     for prefix in ("Value error, ", "Assertion failed, "):
         msg = msg.removeprefix(prefix)

@@ -141,3 +141,15 @@ def test_schema_accepts_the_fixture_policy_and_rejects_unknown_keys() -> None:
     assert list(validator.iter_errors(data)) == []
     data["checks"][0]["colour"] = "red"
     assert list(validator.iter_errors(data))
+
+
+def test_validator_messages_follow_the_language(runner: CliRunner) -> None:
+    # Check-type validators (CLSID, version spec, cn/cn_pattern) speak Chinese by default too,
+    # not an English sentence behind a Chinese prefix.
+    clsid = str(INVALID / "misprinted-clsid.yaml")
+    bad = str(INVALID / "unknown-key-and-bad-version.yaml")
+    zh = runner.invoke(main, ["policy", "lint", bad, clsid]).stdout
+    assert "不是版本条件" in zh and "不是十六进制" in zh and "字母 O" in zh
+    assert "is not a version spec" not in zh and "is not hexadecimal" not in zh
+    en = runner.invoke(main, ["--lang", "en", "policy", "lint", bad, clsid]).stdout
+    assert "is not a version spec" in en and "is not hexadecimal" in en and "不是" not in en
