@@ -25,7 +25,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from fleetcheck.agent.contract import ProbeRequest, ProbeResponse, Profile, Query
 from fleetcheck.checks import REGISTRY
@@ -34,15 +33,15 @@ from fleetcheck.checks.conditions import holds
 from fleetcheck.checks.facts import NO_OPERATOR, FactError
 from fleetcheck.findings import Finding, FindingStatus
 from fleetcheck.i18n import T, Text
+from fleetcheck.officetime import office_date
 from fleetcheck.policy.waivers import Waiver
 from fleetcheck.templating import TemplateError, is_template, render
 
-__all__ = ["OFFICE_TZ", "HostEvaluation", "compile_request", "evaluate_host", "select_operator"]
+__all__ = ["HostEvaluation", "compile_request", "evaluate_host", "select_operator"]
 
 log = logging.getLogger(__name__)
 
 # Waiver expiry dates are office dates; the offices are in mainland China.
-OFFICE_TZ = ZoneInfo("Asia/Shanghai")
 USER_SID_PREFIXES = ("S-1-5-21-", "S-1-12-")
 ALL_OPERATORS = "all"
 
@@ -228,13 +227,6 @@ def _apply_waiver(
             }
             return finding.model_copy(update={"status": FindingStatus.waived, "waiver": record})
     return finding
-
-
-def office_date(now: datetime) -> date:
-    """The calendar date in the office (Asia/Shanghai) at ``now``; naive means UTC."""
-    if now.tzinfo is None:
-        return now.date()
-    return now.astimezone(OFFICE_TZ).date()
 
 
 def evaluate_host(

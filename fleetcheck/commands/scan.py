@@ -40,6 +40,7 @@ from fleetcheck.inventory import (
     load_inventory,
     select_hosts,
 )
+from fleetcheck.officetime import office_time
 from fleetcheck.runner import DEFAULT_FORKS, DEFAULT_TIMEOUT_S, SweepOutcome, policy_sweep
 from fleetcheck.transport import auth_unavailable
 
@@ -165,7 +166,8 @@ def render_summary(summary: ScanSummary, lang: Lang, elapsed_s: float) -> str:
         for cert in summary.expiring[:20]:
             left = (f"剩余 {cert.days_left} 天" if cert.days_left >= 0 else f"已过期 {-cert.days_left} 天") if zh else \
                    (f"{cert.days_left} days left" if cert.days_left >= 0 else f"expired {-cert.days_left} days ago")
-            lines.append(f"    {cert.host}  {cert.subject_cn}  {left}  {cert.not_after or ''}".rstrip())
+            until = office_time(cert.not_after)[:10] if cert.not_after else ""
+            lines.append(f"    {cert.host}  {cert.subject_cn}  {left}  {until}".rstrip())
         if len(summary.expiring) > 20:
             lines.append(f"    …另有 {len(summary.expiring) - 20} 个" if zh else f"    … and {len(summary.expiring) - 20} more")
     return "\n".join(lines)
@@ -493,17 +495,30 @@ def demo_office_path() -> Path:
 @click.option("--forks", type=click.IntRange(1, 1000), default=DEFAULT_FORKS, show_default=True)
 @click.option("--db", "db_url", help="历史库；默认 DIR/fleetcheck.db（演示不写入你的正式历史库）/ "
                                      "history store; default DIR/fleetcheck.db (the demo keeps out of your real history)")
-def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: int, db_url: str | None) -> None:
+@click.option("--first-address", default=None, metavar="127.0.x.y",
+              help="模拟 PC 的起始回环地址（默认 127.0.1.1）/ first loopback address of the simulated PCs")
+def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: int, db_url: str | None,
+         first_address: str | None) -> None:
     """启动模拟办公室（约 40 台 PC）并扫描 / start a simulated office (~40 PCs) and sweep it."""
-    from fleetcheck.sim.office import start_office
+    from fleetcheck.sim.office import OfficeError, start_office
 
     lang = lang_of()
     if inventory_out is not None and not keep_running:
         fail(T("--inventory-out 需要与 --keep-running 一起使用", "--inventory-out needs --keep-running"))
     with tempfile.TemporaryDirectory(prefix="fleetcheck-demo-") as state:
         click.echo(tr(T("正在启动模拟办公室…", "starting the simulated office…"), lang), err=True)
-        # The office's certificates are made relative to today, like a real office's.
-        with start_office(demo_office_path(), Path(state), now=datetime.now(timezone.utc)) as office:
+        try:
+            # The office's certificates are made relative to today, like a real office's.
+            running = start_office(demo_office_path(), Path(state), now=datetime.now(timezone.utc),
+                                   first_address=first_address)
+        except OfficeError as exc:
+            fail(exc.text)
+        except OSError as exc:
+            fail(T(f"无法监听模拟地址（{exc.strerror or exc}）：是否已有演示或模拟器在运行？"
+                   "先停止它，或用 --first-address 换一段地址（如 127.0.2.1）",
+                   f"cannot listen on the simulated addresses ({exc.strerror or exc}): is another demo or "
+                   "simulator running? Stop it, or pick another range with --first-address (e.g. 127.0.2.1)"))
+        with running as office:
             inventory_path = Path(state) / "inventory.yaml"
             office.write_inventory(inventory_path)
             try:

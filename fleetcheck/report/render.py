@@ -32,7 +32,6 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -40,8 +39,8 @@ from typing import Literal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from fleetcheck.evaluate import OFFICE_TZ
 from fleetcheck.i18n import Lang, T, Text
+from fleetcheck.officetime import office_time
 from fleetcheck.report.model import FindingView, ReportModel, TrendPoint
 from fleetcheck.resources import templates_dir
 
@@ -168,23 +167,6 @@ def trend_chart(points: list[TrendPoint], width: int = 640, height: int = 180) -
     line = " ".join(f"{c.x},{c.y}" for c in placed if c.pct is not None)
     grid = [(round(top + plot_h * (1 - v / 100), 1), v) for v in (0, 25, 50, 75, 100)]
     return TrendChart(width, height, line, placed, grid)
-
-
-def office_time(iso: str | None) -> str:
-    """ISO 8601 instant → ``2026-11-25 22:56:27`` in the office's time zone (Asia/Shanghai).
-
-    >>> office_time("2026-11-25T14:56:27.003082+00:00")
-    '2026-11-25 22:56:27'
-    """
-    if not iso:
-        return ""
-    try:
-        when = datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(OFFICE_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @lru_cache(maxsize=1)
