@@ -14,6 +14,8 @@ ARTIFACTS = REPO / "test-artifacts"
 @pytest.fixture(scope="session", autouse=True)
 def _private_history_store(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Scans in tests record into a throwaway store, never the user's real history."""
+    # Defence in depth: no test may reach anything but loopback, whatever inventory it is handed.
+    os.environ["FLEETCHECK_LOOPBACK_ONLY"] = "1"
     data_home = tmp_path_factory.mktemp("xdg-data")
     os.environ["XDG_DATA_HOME"] = str(data_home)
     os.environ.pop("FLEETCHECK_DB", None)

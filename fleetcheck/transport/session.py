@@ -26,6 +26,8 @@ runs in ``finally`` with its own short, fixed budget so quotas never leak.
 from __future__ import annotations
 
 import http.client
+import ipaddress
+import os
 import re
 import ssl
 import threading
@@ -114,8 +116,32 @@ def auth_unavailable(auth: str) -> str | None:
     return None
 
 
+LOOPBACK_ONLY_ENV = "FLEETCHECK_LOOPBACK_ONLY"
+
+
+def _loopback_only_violation(address: str) -> bool:
+    """True when ``FLEETCHECK_LOOPBACK_ONLY=1`` and ``address`` is not a loopback IP.
+
+    A safety switch for development and the test suite (tests/conftest.py sets
+    it): with it on, fleetcheck never opens a connection to anything but
+    127.0.0.0/8 or ::1, even when handed a real inventory by mistake. Names are
+    refused too (resolving them would already send a DNS query).
+    """
+    if os.environ.get(LOOPBACK_ONLY_ENV) != "1":
+        return False
+    try:
+        return not ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return True
+
+
 def _protocol(host: HostSpec) -> Protocol:
     endpoint = host.endpoint
+    if _loopback_only_violation(host.address):
+        raise ConfigurationError(message(
+            f"{LOOPBACK_ONLY_ENV}=1：只允许连接回环地址（127.0.0.0/8），拒绝 {host.address}",
+            f"{LOOPBACK_ONLY_ENV}=1: only loopback addresses (127.0.0.0/8) may be contacted; "
+            f"{host.address} refused", endpoint))
     missing = auth_unavailable(host.auth)
     if missing:
         raise ConfigurationError(message(
