@@ -30,10 +30,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "checks"))
 
-from case_facts import build_facts, compliant_host  # noqa: E402
+from case_facts import build_facts, compliant_host
 
-from fleetcheck.evaluate import compile_request, evaluate_host  # noqa: E402
-from fleetcheck.policy.loader import load_policy  # noqa: E402
+from fleetcheck.evaluate import compile_request, evaluate_host
+from fleetcheck.policy.loader import load_policy
 
 NOW = dt.datetime(2025, 6, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 ZONES = r"Software\Microsoft\Windows\CurrentVersion\Internet Settings\Zones\2"

@@ -12,13 +12,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "checks"))
 
-from case_facts import OPERATOR_SID, build_facts, compliant_host  # noqa: E402
+from case_facts import OPERATOR_SID, build_facts, compliant_host
 
-from fleetcheck.checks.base import REGISTRY, CheckBase, Description, Outcome, register  # noqa: E402
-from fleetcheck.evaluate import compile_request, evaluate_host, select_operator  # noqa: E402
-from fleetcheck.findings import FindingStatus, Severity  # noqa: E402
-from fleetcheck.policy.loader import load_policy  # noqa: E402
-from fleetcheck.resources import policies_dir  # noqa: E402
+from fleetcheck.checks.base import REGISTRY, CheckBase, Description, Outcome, register
+from fleetcheck.evaluate import compile_request, evaluate_host, select_operator
+from fleetcheck.findings import FindingStatus, Severity
+from fleetcheck.policy.loader import load_policy
+from fleetcheck.resources import policies_dir
 
 NOW = dt.datetime(2025, 6, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 VARS = {"gateway_cert": "F00504Y0007#0"}

@@ -127,7 +127,7 @@ class Node:
         self.values: dict[str, RegValue] = {}
         self.subkeys: dict[str, Node] = {}
 
-    def child(self, name: str, create: bool = False) -> "Node | None":
+    def child(self, name: str, create: bool = False) -> Node | None:
         for existing, node in self.subkeys.items():
             if existing.lower() == name.lower():
                 return node
@@ -137,7 +137,7 @@ class Node:
         self.subkeys[name] = node
         return node
 
-    def walk(self, path: str, create: bool = False) -> "Node | None":
+    def walk(self, path: str, create: bool = False) -> Node | None:
         node: Node | None = self
         for part in [p for p in path.split("\\") if p]:
             if node is None:
