@@ -107,7 +107,7 @@ def _choose_operator(facts: ProbeResponse, host_vars: Mapping[str, Any]) -> tupl
             if user == name or ("\\" not in name and user.rsplit("\\", 1)[-1] == name):
                 return prof, None
         return None, T(
-            f"未评估：清单指定的操作员 {wanted} 没有登录（no operator logged on）",
+            f"未评估：清单指定的操作员 {wanted} 没有登录",
             f"not evaluated: no operator logged on (the inventory's operator {wanted} has no loaded profile)",
         )
     console = [p for p in loaded if p.console]
@@ -119,7 +119,7 @@ def _choose_operator(facts: ProbeResponse, host_vars: Mapping[str, Any]) -> tupl
     if len(interactive) > 1:
         users = ", ".join(p.user or p.sid for p in interactive)
         return None, T(
-            f"未评估：没有控制台用户，且有多个交互会话（{users}）：请在清单中设置 operator（no operator logged on）",
+            f"未评估：没有控制台用户，且有多个交互会话（{users}）：请在清单中设置 operator",
             f"not evaluated: no operator logged on at the console and several sessions ({users}): "
             "set 'operator' in the inventory",
         )

@@ -33,7 +33,7 @@ __all__ = [
     "registry_key",
 ]
 
-NO_OPERATOR = T("未评估：没有操作员登录（no operator logged on）", "not evaluated: no operator logged on")
+NO_OPERATOR = T("未评估：没有操作员登录", "not evaluated: no operator logged on")
 
 
 class FactError(Exception):

@@ -413,7 +413,9 @@ def rollback(action_id: str | None, run_id: str | None, inventory_path: Path, db
             keep = [r for r in run_records if r.host == name and r.action_id not in ids and r.status == "applied"]
             result = rollback_host(spec, records, log, changes, who=local_user(), keep=keep, timeout_s=timeout_s)
             label = T("已回滚并验证", "rolled back and verified") if result.ok else T("回滚失败", "rollback failed")
-            click.echo(f"{name}: {tr(label, lang)} ({len(result.restored)} restored, {len(result.skipped)} skipped)")
+            counts = T(f"恢复 {len(result.restored)} 项，跳过 {len(result.skipped)} 项",
+                       f"{len(result.restored)} restored, {len(result.skipped)} skipped")
+            click.echo(f"{name}: {tr(label, lang)} ({tr(counts, lang)})")
             for aid, why in {**result.failed, **result.skipped}.items():
                 click.echo(f"  {aid}: {tr(why, lang)}")
             if result.error is not None:

@@ -79,5 +79,9 @@ def select_hosts(inv: Inventory, pattern: str | None) -> tuple[list[str], list[T
         selected &= part
     selected -= exclude
     if not selected:
-        raise PatternError(T(f"--limit {pattern!r} 没有选中任何主机", f"--limit {pattern!r} selects no host"))
+        raise PatternError(T(
+            f"{pattern!r} 没有选中任何主机：请检查主机名或分组名（fleetcheck inventory check 可列出清单中的主机和分组）",
+            f"{pattern!r} selects no host: check the host or group name "
+            "(fleetcheck inventory check lists the inventory's hosts and groups)",
+        ))
     return [h for h in inv.hosts if h in selected], warnings
