@@ -519,8 +519,15 @@ def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: i
                    f"cannot listen on the simulated addresses ({exc.strerror or exc}): is another demo or "
                    "simulator running? Stop it, or pick another range with --first-address (e.g. 127.0.2.1)"))
         with running as office:
-            inventory_path = Path(state) / "inventory.yaml"
-            office.write_inventory(inventory_path)
+            # The office's inventory goes beside the results (or where --inventory-out says),
+            # so the report's `fleetcheck fix HOST -i …` commands name a file that exists.
+            inventory_path = inventory_out or out_dir / "inventory.yaml"
+            try:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                office.write_inventory(inventory_path)
+            except OSError as exc:
+                fail(T(f"无法写入清单 {inventory_path}：{exc.strerror}",
+                       f"cannot write the inventory {inventory_path}: {exc.strerror}"))
             try:
                 inventory = load_inventory(inventory_path, PasswordSources(literal_ok=True))
             except InventoryError as exc:
@@ -530,7 +537,7 @@ def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: i
                              timeout_s=DEFAULT_TIMEOUT_S, out_dir=out_dir, fmt="table",
                              db_url=db_url or str(out_dir.resolve() / "fleetcheck.db"))
             if keep_running:
-                _serve_until_interrupted(office, inventory_out or Path(state) / "inventory.yaml", lang)
+                _serve_until_interrupted(office, inventory_path, lang)
     sys.exit(code)
 
 

@@ -233,9 +233,14 @@ def expiry_class(days_left: int | None) -> ExpiryClass:
     return "ok"
 
 
-def fix_command(host: str) -> str:
-    """The command that fixes a host (shell-quoted: host names come from the inventory)."""
-    return f"fleetcheck fix {shlex.quote(host)}"
+def fix_command(host: str, inventory: str | None = None) -> str:
+    """The command that fixes a host, ready to paste (shell-quoted: names come from the inventory).
+
+    >>> fix_command("PC-SZ-003", "/srv/fc/营业部 清单.yaml")
+    "fleetcheck fix PC-SZ-003 -i '/srv/fc/营业部 清单.yaml'"
+    """
+    command = f"fleetcheck fix {shlex.quote(host)}"
+    return f"{command} -i {shlex.quote(inventory)}" if inventory else command
 
 
 def host_state(host: HostResult) -> HostState:
@@ -290,7 +295,7 @@ def _check_rows(run: RunResult, lang: Lang) -> list[CheckCompliance]:
     return sorted(rows.values(), key=lambda r: (r.pct if r.pct is not None else 101.0, r.check_id))
 
 
-def _finding_view(f: Finding, host: str, lang: Lang) -> FindingView:
+def _finding_view(f: Finding, host: str, lang: Lang, inventory: str | None = None) -> FindingView:
     failing = f.status is FindingStatus.fail
     return FindingView(
         policy_id=f.policy_id,
@@ -307,7 +312,7 @@ def _finding_view(f: Finding, host: str, lang: Lang) -> FindingView:
         guide=f.guide,
         requirement=f.requirement,
         fix=f.fix.value,
-        fix_command=fix_command(host) if failing and f.fix is FixMode.auto else None,
+        fix_command=fix_command(host, inventory) if failing and f.fix is FixMode.auto else None,
         waiver=f.waiver,
     )
 
@@ -402,7 +407,7 @@ def build_report(
             readiness_reason=r.reason.get(lang),
             blockers=[b.title.get(lang) for b in r.blockers],
             counts=dict(counts),
-            findings=[_finding_view(f, h.host, lang) for f in h.findings],
+            findings=[_finding_view(f, h.host, lang, run.inventory) for f in h.findings],
         ))
 
     return ReportModel(

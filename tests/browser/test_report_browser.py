@@ -59,7 +59,7 @@ def test_filter_failing_and_read_a_host(page, tmp_path: Path, artifacts_dir: Pat
     finding = host.locator(".finding").filter(has_text="下载未签名的 ActiveX 控件")
     assert finding.locator(".observed").text_content() == "3 (Disable)"
     assert finding.locator(".remedy").text_content() == "将受信任站点 1004 设为 0（启用），否则导致错误 1：控件缺失。"
-    assert finding.locator("code.cmd").text_content() == "fleetcheck fix pc-sz-003"
+    assert finding.locator("code.cmd").text_content() == "fleetcheck fix pc-sz-003 -i inventory.yaml"
     host.scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts_dir / "report-failing-host.png"), full_page=False)
 
@@ -91,3 +91,32 @@ def test_hostile_certificate_and_user_names_stay_text(page, tmp_path: Path, arti
     page.wait_for_timeout(200)  # give a would-be onerror handler the chance to fire
     assert page.dialogs == []  # type: ignore[attr-defined]
     assert page.console_errors == []  # type: ignore[attr-defined]
+
+
+def test_demo_report_opens_offline_and_reads_right(page, tmp_path: Path, artifacts_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """What `fleetcheck demo` writes, opened as a user would: offline, filtered, one host read."""
+    from click.testing import CliRunner
+
+    from fleetcheck.cli import main
+
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--first-address", "127.0.151.1"])
+    assert result.exit_code == 3, result.output  # two demo PCs are unreachable by design
+    report = out / "report.html"
+    assert str(report) in result.output  # the demo prints where the report is
+    page.goto(report.as_uri())
+    assert page.locator("h1").text_content() == "深证通证书更新环境合规报告"
+    page.select_option("#f-status", "failing")
+    shown = int(page.locator("#f-shown").text_content())
+    assert 0 < shown < 40
+    host = page.locator('details.host[data-host="SZ-NTS-01"]')
+    assert host.is_visible()
+    host.locator("summary").click()
+    finding = host.locator(".finding").filter(has_text="https://biz.sccc.com 已加入受信任站点")
+    assert "受信任的站点" in finding.locator(".remedy").text_content()
+    assert finding.locator("code.cmd").text_content().startswith("fleetcheck fix SZ-NTS-01 -i ")
+    assert page.locator('details.host[data-host="SZ-W10-01"]').is_hidden()  # compliant: filtered out
+    host.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts_dir / "demo-report-failing-host.png"), full_page=False)
+    assert page.dialogs == [] and page.console_errors == []  # type: ignore[attr-defined]
+    assert all(u.startswith("file://") for u in page.requests)  # type: ignore[attr-defined]

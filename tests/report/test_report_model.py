@@ -72,7 +72,7 @@ def test_fix_command_only_for_failing_auto_findings() -> None:
     m = build_report(golden_run(), lang="en")
     by_host = {h.host: h for h in m.hosts}
     f = next(x for x in by_host["pc-sz-003"].findings if x.check_id == "zone2-unsigned-activex")
-    assert f.fix_command == "fleetcheck fix pc-sz-003"
+    assert f.fix_command == "fleetcheck fix pc-sz-003 -i inventory.yaml"
     assert f.remedy and f.remedy.startswith("Set Trusted zone action 1004")
     manual = [x for h in m.hosts for x in h.findings if x.fix != "auto" or x.status != "fail"]
     assert all(x.fix_command is None for x in manual)
