@@ -62,9 +62,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 from typing_extensions import Self
 
 from fleetcheck.i18n import T, Text
@@ -127,35 +126,13 @@ class OfficeSpec(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> OfficeSpec:
-        """Read an office file; errors name the file, the place and what is wrong."""
+        """Read an office file; every error names the file, line and column, and what is wrong."""
+        from fleetcheck.policy.yamlload import PolicyError, load_model
+
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            if isinstance(exc, UnicodeDecodeError):
-                raise OfficeError(T(f"{path}: 办公室文件不是 UTF-8 文本；请以 UTF-8 保存",
-                                    f"{path}: the office file is not UTF-8 text; save it as UTF-8")) from None
-            why = exc.strerror or type(exc).__name__
-            raise OfficeError(T(f"{path}: 无法读取办公室文件（{why}）；请检查 --office 路径",
-                                f"{path}: cannot read the office file ({why}); check the --office path")) from None
-        try:
-            data = YAML(typ="safe").load(text)
-        except YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-            problem = getattr(exc, "problem", None) or type(exc).__name__
-            raise OfficeError(T(f"{where}: YAML 语法错误（{problem}）；请修正该行",
-                                f"{where}: YAML syntax error ({problem}); fix that line")) from None
-        if not isinstance(data, dict):
-            raise OfficeError(T(f"{path}: 办公室文件必须是包含 groups: 的映射",
-                                f"{path}: the office file must be a mapping with 'groups:'"))
-        try:
-            spec = cls.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()[:10]
-            )
-            raise OfficeError(T(f"{path}: {exc.error_count()} 个问题：{problems}",
-                                f"{path}: {exc.error_count()} problem(s): {problems}")) from None
+            spec = load_model(path, cls)
+        except PolicyError as exc:
+            raise OfficeError(T(exc.format("zh"), exc.format("en"))) from None
         return spec.model_copy(update={"source": path})
 
 
