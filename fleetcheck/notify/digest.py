@@ -440,14 +440,17 @@ def render_text(digest: Digest, lang: Lang = "zh") -> str:
     return "\n".join(out) + "\n"
 
 
-_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]#"} | {"<": "＜", ">": "＞"})
+# '#' is left alone: it only opens a heading at the start of a line, every value
+# here sits after "- " or a label, and the robots' markdown subsets show a
+# backslash literally, which would corrupt certificate names like F00504Y0007#0.
+_MD_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]"} | {"<": "＜", ">": "＞"})
 
 
 def markdown_escape(text: str) -> str:
     r"""Neutralise markdown and HTML-tag syntax in a value (WeCom markdown accepts ``<font>`` tags).
 
     >>> markdown_escape("F00504Y0007#0 <b>")
-    'F00504Y0007\\#0 ＜b＞'
+    'F00504Y0007#0 ＜b＞'
     """
     return text.translate(_MD_SPECIAL)
 

@@ -201,7 +201,7 @@ def test_every_robot_gets_its_documented_payload_with_a_valid_signature(robots: 
     wecom = robots.of("wecom")[0]["body"]["markdown"]["content"]
     assert wecom.startswith("### fleetcheck 合规报告：合规率 50.0%（-12.5）")
     assert "**新增不合规主机（1 台）**" in wecom and "- PC-SZ-003：" in wecom
-    assert "F00504Y0010\\#0" in wecom  # markdown-escaped certificate name
+    assert "F00504Y0010#0" in wecom and "\\#" not in wecom  # certificate names read exactly
     assert "[完整报告](https://intranet.example/fc/run-2/)" in wecom
 
     ding = robots.of("dingtalk")[0]["body"]["markdown"]
