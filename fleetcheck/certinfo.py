@@ -76,7 +76,8 @@ def days_left(not_after: datetime, now: datetime) -> int:
     return int((not_after - now).total_seconds() / 86400)
 
 
-def _cn(name: x509.Name) -> str:
+def common_name(name: x509.Name) -> str:
+    """The subject's or issuer's CN (Chinese intact), else the whole RFC 4514 name."""
     attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     if attrs:
         value = attrs[0].value
@@ -95,7 +96,7 @@ def parse_store_blob(blob: bytes) -> CertInfo:
         raise CertParseError(f"not a serialized certificate: {exc}") from None
     try:
         cert = x509.load_der_x509_certificate(element.der)
-        subject, issuer = _cn(cert.subject), _cn(cert.issuer)
+        subject, issuer = common_name(cert.subject), common_name(cert.issuer)
         not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
         serial = format(cert.serial_number, "X")
     except (ValueError, TypeError) as exc:

@@ -10,7 +10,6 @@ of the trading-hours guard: the clock starts at that instant and runs on.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import sys
 import time
@@ -22,6 +21,7 @@ import click
 
 from fleetcheck.commands.common import fail, lang_of, say
 from fleetcheck.i18n import T, Text
+from fleetcheck.loopback import is_loopback
 from fleetcheck.remediate.guard import DEFAULT_TRADING_PROCESSES, CalendarError, TradingCalendar
 from fleetcheck.runner import DEFAULT_TIMEOUT_S
 
@@ -77,15 +77,6 @@ def check_bind(host: str, port: int) -> None:
             f"--bind {host}:{port}: cannot listen there ({reason}). The port may be in use or the address "
             "not this computer's; choose another port or address.",
         )) from None
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def load_config(path: Path) -> dict[str, Any]:

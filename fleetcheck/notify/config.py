@@ -36,7 +36,6 @@ Decisions:
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,6 +44,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from fleetcheck.i18n import Lang, T, Text
+from fleetcheck.loopback import is_loopback
 from fleetcheck.policy.yamlload import PolicyError, load_model
 
 __all__ = [
@@ -171,7 +171,7 @@ class EmailChannel(_Strict):
     def _safe_auth(self) -> EmailChannel:
         if self.password is not None and self.username is None:
             raise ValueError("password 需要同时给出 username / a password needs a username")
-        if self.security == "none" and self.password is not None and not _is_loopback(self.host):
+        if self.security == "none" and self.password is not None and not is_loopback(self.host):
             raise ValueError(
                 "security: none 时不能带密码登录（密码会明文传输），请改用 starttls 或 ssl / "
                 "refusing to send a password over an unencrypted connection: use starttls or ssl"
@@ -181,15 +181,6 @@ class EmailChannel(_Strict):
     @property
     def effective_port(self) -> int:
         return self.port or {"starttls": 587, "ssl": 465, "none": 25}[self.security]
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class WeComChannel(_Strict):

@@ -36,8 +36,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
 
+from fleetcheck.certinfo import common_name
 from fleetcheck.i18n import T, Text
 from fleetcheck.renew.passwords import PfxPassword
 
@@ -107,14 +107,6 @@ class InstalledCertificate:
     source: Literal["probe", "scan"]
 
 
-def _cn(name: x509.Name) -> str:
-    attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    if attrs:
-        value = attrs[0].value
-        return value if isinstance(value, str) else value.decode("utf-8", "replace")
-    return name.rfc4514_string()
-
-
 def _is_ca(cert: x509.Certificate) -> bool:
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
@@ -176,8 +168,8 @@ def open_pfx(file_name: str, data: bytes, password: PfxPassword, now: datetime) 
     der = leaf.public_bytes(serialization.Encoding.DER)
     pfx = RenewalPfx(
         file_name=file_name,
-        cn=_cn(leaf.subject),
-        issuer=_cn(leaf.issuer),
+        cn=common_name(leaf.subject),
+        issuer=common_name(leaf.issuer),
         issuer_dn=leaf.issuer.rfc4514_string(),
         not_before=leaf.not_valid_before_utc,
         not_after=leaf.not_valid_after_utc,

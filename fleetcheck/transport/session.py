@@ -26,7 +26,6 @@ runs in ``finally`` with its own short, fixed budget so quotas never leak.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import os
 import re
 import ssl
@@ -52,6 +51,7 @@ from winrm.protocol import Protocol
 from fleetcheck.agent import AgentOutputError, build_payload, command_line, parse_output
 from fleetcheck.agent.contract import ProbeRequest, ProbeResponse
 from fleetcheck.inventory.model import HostSpec
+from fleetcheck.loopback import is_loopback
 from fleetcheck.transport.envelope import AgentProtocol
 from fleetcheck.transport.errors import (
     AgentFailed,
@@ -127,12 +127,7 @@ def _loopback_only_violation(address: str) -> bool:
     127.0.0.0/8 or ::1, even when handed a real inventory by mistake. Names are
     refused too (resolving them would already send a DNS query).
     """
-    if os.environ.get(LOOPBACK_ONLY_ENV) != "1":
-        return False
-    try:
-        return not ipaddress.ip_address(address.strip("[]")).is_loopback
-    except ValueError:
-        return True
+    return os.environ.get(LOOPBACK_ONLY_ENV) == "1" and not is_loopback(address)
 
 
 def _protocol(host: HostSpec) -> Protocol:

@@ -19,6 +19,8 @@ from cryptography.x509.oid import NameOID
 
 from fleetcheck.notify.dispatch import RetryPolicy
 
+from .robots import RobotServer, serve_robots
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -98,3 +100,9 @@ class FakeSleep:
 @pytest.fixture
 def fake_sleep() -> Iterator[FakeSleep]:
     yield FakeSleep()
+
+
+@pytest.fixture
+def robots() -> Iterator[RobotServer]:
+    """Local WeCom/DingTalk/Feishu/webhook endpoints that verify shapes and signatures."""
+    yield from serve_robots()

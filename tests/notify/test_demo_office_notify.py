@@ -7,10 +7,8 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,16 +20,15 @@ from fleetcheck.commands.scan import demo_office_path
 from fleetcheck.sim.office import start_office
 
 from .conftest import free_port
-from .test_email import Inbox
-from .test_robots import (
+from .robots import (
     DING_SECRET,
     DING_TOKEN,
     FEISHU_SECRET,
     FEISHU_TOKEN,
     WECOM_KEY,
     RobotServer,
-    _handler,
 )
+from .test_email import Inbox
 
 pytestmark = pytest.mark.sim
 
@@ -42,21 +39,6 @@ def demo_inventory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with start_office(demo_office_path(), state, first_address="127.0.153.1",
                       now=datetime.now(timezone.utc)) as office:
         yield office.write_inventory(state / "inventory.yaml")
-
-
-@pytest.fixture
-def robots() -> Iterator[RobotServer]:
-    state = RobotServer()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture
