@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,12 +47,68 @@ def chromium_path() -> str | None:
     return None
 
 
+def _required_in_ci(what: str, how: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is required in CI ({how})")
+    pytest.skip(f"{what} not available ({how})")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A throwaway PostgreSQL server on 127.0.0.1 (Debian's postgresql package).
+
+    Yields a SQLAlchemy URL prefix ``postgresql+psycopg://postgres@127.0.0.1:PORT/``;
+    skipped off-CI when PostgreSQL or psycopg is missing, a failure in CI.
+    """
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _required_in_ci("psycopg", "pip install '.[test]'")
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        _required_in_ci("PostgreSQL", "apt-get install postgresql")
+    bindir = Path(bins[-1]).parent
+    # Not under pytest's tmp tree: that is private to root, and the server runs as postgres.
+    root = Path(tempfile.mkdtemp(prefix="fleetcheck-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = root / "data"
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+                    "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"], check=True, capture_output=True, timeout=120)
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"),
+                    "-w", "-t", "60", "start"], check=True, capture_output=True, timeout=90)
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                       capture_output=True, timeout=60, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A fresh, empty database on the throwaway server, for one test."""
+    import sqlalchemy as sa
+
+    name = f"fc_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(postgres_server + "postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\''))
+    engine.dispose()
+    return postgres_server + name
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Debian's Chromium: skipped when absent on a user's machine, a failure in CI."""
     path = chromium_path()
     if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is required in CI (.ci/run installs Debian's chromium)")
-        pytest.skip("Chromium not installed (apt-get install chromium)")
+        _required_in_ci("Chromium", ".ci/run installs Debian's chromium")
+    assert path is not None
     return path

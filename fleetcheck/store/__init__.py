@@ -177,10 +177,12 @@ class Store:
                 T(
                     f"无法打开历史数据库 {safe_url(resolved)}：不支持这种数据库，或未安装它的驱动"
                     f"{'（缺少 Python 模块 ' + missing + '）' if missing else ''}。"
-                    "请用 SQLite 文件路径，或安装相应驱动，并检查 --db / FLEETCHECK_DB。",
+                    "请用 SQLite 文件路径，或安装相应驱动（PostgreSQL：pip install 'fleetcheck[postgres]'），"
+                    "并检查 --db / FLEETCHECK_DB。",
                     f"cannot open the history database {safe_url(resolved)}: this kind of database is not "
                     f"supported or its driver is not installed{' (missing Python module ' + missing + ')' if missing else ''}. "
-                    "Use a SQLite file path, or install the driver; check --db / FLEETCHECK_DB.",
+                    "Use a SQLite file path, or install the driver (PostgreSQL: pip install 'fleetcheck[postgres]'); "
+                    "check --db / FLEETCHECK_DB.",
                 )
             ) from None
         except (ArgumentError, OSError) as exc:

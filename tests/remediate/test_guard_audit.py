@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from fleetcheck.agent.contract import OsFacts, ProbeResponse, ProcessInfo
 from fleetcheck.remediate.guard import CalendarError, Guard, TradingCalendar
@@ -72,9 +72,24 @@ def test_trading_client_refuses_and_force_records() -> None:
     assert not guard.check(None).allowed  # no process list: unknown is not "not trading"
 
 
-def test_audit_chain_detects_edit_and_removal(tmp_path: Path) -> None:
-    db = tmp_path / "a.db"
-    with Store.open(str(db)) as store:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'a.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def _tamper(url: str, *statements: str) -> None:
+    """Edit the database behind fleetcheck's back, as an intruder with DB access would."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement))
+    engine.dispose()
+
+
+def test_audit_chain_detects_edit_and_removal(db_url: str) -> None:
+    with Store.open(db_url) as store:
         log = AuditLog(store)
         for i in range(4):
             log.append("ops\\alice", f"PC-{i}", "applied", action={"kind": "set_value", "name": "1803"},
@@ -84,20 +99,16 @@ def test_audit_chain_detects_edit_and_removal(tmp_path: Path) -> None:
         entries = log.entries()
         assert [e.seq for e in entries] == [1, 2, 3, 4]
         assert entries[1].prev_hash == entries[0].hash
-    with sqlite3.connect(db) as raw:
-        raw.execute("UPDATE audit_log SET result = 'error' WHERE seq = 2")
-    with Store.open(str(db)) as store:
+    _tamper(db_url, "UPDATE audit_log SET result = 'error' WHERE seq = 2")
+    with Store.open(db_url) as store:
         problems = AuditLog(store).verify()
         assert [p.seq for p in problems] == [2] and "#2" in problems[0].text.en
-    with sqlite3.connect(db) as raw:
-        raw.execute("UPDATE audit_log SET result = 'ok' WHERE seq = 2")
-        raw.execute("DELETE FROM audit_log WHERE seq = 3")
-    with Store.open(str(db)) as store:
+    _tamper(db_url, "UPDATE audit_log SET result = 'ok' WHERE seq = 2", "DELETE FROM audit_log WHERE seq = 3")
+    with Store.open(db_url) as store:
         problems = AuditLog(store).verify()
         assert {p.seq for p in problems} == {4} and "#3" in problems[0].text.en
-    with sqlite3.connect(db) as raw:
-        raw.execute("DELETE FROM audit_log WHERE seq = 4")
-    with Store.open(str(db)) as store:
+    _tamper(db_url, "DELETE FROM audit_log WHERE seq = 4")
+    with Store.open(db_url) as store:
         problems = AuditLog(store).verify()
         assert any("head" in p.text.en for p in problems)
 

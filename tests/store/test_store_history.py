@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -23,9 +24,14 @@ from fleetcheck.store import (
 )
 
 
-@pytest.fixture()
-def store(tmp_path: Path) -> Store:
-    s = Store.open(f"sqlite:///{tmp_path / 'h.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The same tests on SQLite and on a real PostgreSQL server (SQLAlchemy Core, one schema)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'h.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    s = Store.open(url)
     yield s
     s.close()
 
