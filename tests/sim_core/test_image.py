@@ -382,7 +382,9 @@ def test_every_shipped_image_validates_against_the_schema() -> None:
 
     from fleetcheck.sim.image import IMAGES_DIR, _parse_yaml_cached
 
-    for name in shipped_images():
+    names = shipped_images()
+    assert len(names) >= 25 and "win7-compliant" in names  # a packaging loss must not pass silently
+    for name in names:
         text = (IMAGES_DIR / f"{name}.yaml").read_text(encoding="utf-8")
         raw = _parse_yaml_cached(text, name)
         # YAML integer keys (value names like 1803) are strings once loaded.
