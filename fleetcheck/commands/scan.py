@@ -160,7 +160,8 @@ def render_summary(summary: ScanSummary, lang: Lang, elapsed_s: float) -> str:
     if summary.failing_checks:
         lines.append("  失败最多的检查：" if zh else "  top failing checks:")
         for key, count, title in summary.failing_checks:
-            lines.append(f"    {count:>4} {'台' if zh else 'hosts'}  {key}  {tr(title, lang)}")
+            unit = "台" if zh else ("host " if count == 1 else "hosts")
+            lines.append(f"    {count:>4} {unit}  {key}  {tr(title, lang)}")
     if summary.expiring:
         lines.append("  即将到期或已过期的证书：" if zh else "  certificates expiring or expired:")
         for cert in summary.expiring[:20]:
@@ -293,7 +294,7 @@ class SweepProgress:
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("✗ {task.fields[failed]}"), TimeRemainingColumn(),
                                  console=Console(file=self.stream), transient=True)
-            self._task = self._bar.add_task("扫描 sweep", total=total, failed=0)
+            self._task = self._bar.add_task("扫描" if lang_of() == "zh" else "sweep", total=total, failed=0)
             self._bar.start()
 
     def update(self, result: HostResult) -> None:
