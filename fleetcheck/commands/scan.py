@@ -376,15 +376,19 @@ def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[An
 # Notifications never change the results or the exit code; failures are printed once per channel.
 
 
-def _load_notify(path: str | None) -> NotifyConfig | None:
+def _load_notify(path: str | None, notify_on: str | None = None) -> NotifyConfig | None:
+    """The --notify config, with --notify-on (when given) overriding its ``notify_on``."""
     if path is None:
+        if notify_on is not None:
+            fail(T("--notify-on 需要与 --notify 一起使用", "--notify-on needs --notify CONFIG"))
         return None
     from fleetcheck.notify import NotifyConfigError, load_notify_config
 
     try:
-        return load_notify_config(path)
+        config = load_notify_config(path)
     except NotifyConfigError as exc:
         fail(exc.format(lang_of()))
+    return config.model_copy(update={"notify_on": notify_on}) if notify_on else config
 
 
 def _previous_for_notify(notify: NotifyConfig | None, out_dir: Path) -> RunResult | None:
@@ -450,12 +454,14 @@ def _warn(texts: Sequence[Text]) -> None:
 @click.option("--ask-pass", is_flag=True, help="提示输入一次 WinRM 密码 / prompt once for the WinRM password")
 @click.option("--notify", "notify_path", type=click.Path(dir_okay=False),
               help="扫描后按此配置发送通知（见 notify.example.yaml）/ send notifications after the sweep")
+@click.option("--notify-on", type=click.Choice(["always", "change", "problems"]),
+              help="何时发送（覆盖配置中的 notify_on）/ when to send (overrides the config's notify_on)")
 @click.option("--db", "db_url", envvar="FLEETCHECK_DB",
               help="历史库（SQLAlchemy URL 或 SQLite 文件）；默认 ~/.local/share/fleetcheck/fleetcheck.db / "
                    "history store (URL or SQLite file)")
 def scan(inventory_path: Path, policy_paths: tuple[str, ...], waivers_path: str | None, limit: str | None,
          forks: int, timeout_s: float, out_dir: Path, fmt: str, ask_pass: bool, notify_path: str | None,
-         db_url: str | None) -> None:
+         notify_on: str | None, db_url: str | None) -> None:
     """扫描清单中的主机 / sweep the hosts of an inventory over WinRM."""
     sources = PasswordSources()
     if ask_pass:
@@ -471,7 +477,7 @@ def scan(inventory_path: Path, policy_paths: tuple[str, ...], waivers_path: str 
     _warn([*inventory.warnings, *warnings])
     policies = _load_policies(policy_paths)
     waivers = _load_waivers(waivers_path, policies)
-    notify = _load_notify(notify_path)
+    notify = _load_notify(notify_path, notify_on)
     _check_store(db_url)
     sys.exit(run_sweep(inventory, names, policies, waivers, forks=forks, timeout_s=timeout_s,
                        out_dir=out_dir, fmt=fmt, notify=notify, db_url=db_url))

@@ -1,6 +1,6 @@
 """Issue acceptance: a scan of the demo office with --notify sends one e-mail with the report and
 one message per configured robot, each listing the expiring certificates; an identical second
-scan with notify_on: change sends nothing."""
+scan with --notify-on change sends nothing."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def test_demo_office_scan_notifies_each_channel_once_with_expiring_certificates(
     monkeypatch.setenv("FEISHU_SECRET", FEISHU_SECRET)
     config = tmp_path / "notify.yaml"
     config.write_text(
-        "notify_on: change\nexpiring_days: 30\nchannels:\n"
+        "notify_on: always\nexpiring_days: 30\nchannels:\n"
         f"  - {{type: email, host: 127.0.0.1, port: {port}, security: none,\n"
         "     from: fleetcheck@branch.example, to: [it-ops@branch.example], attach_report: true}\n"
         f"  - {{type: wecom, webhook: '{robots.url(f'/cgi-bin/webhook/send?key={WECOM_KEY}')}'}}\n"
@@ -105,6 +105,6 @@ def test_demo_office_scan_notifies_each_channel_once_with_expiring_certificates(
         body = json.dumps(messages[0]["body"], ensure_ascii=False)
         assert all(cn in body for cn in expiring), (kind, sorted(expiring), body[:3000])
 
-    second = CliRunner().invoke(main, args)
-    assert second.exit_code == 3
+    second = CliRunner().invoke(main, [*args, "--notify-on", "change"])
+    assert second.exit_code == 3, second.output
     assert len(inbox.envelopes) == 1 and len(robots.received) == 3  # nothing changed: nothing sent
