@@ -39,6 +39,7 @@ from fleetcheck.renew.apply import DropError, Renewal, RenewalOptions, read_drop
 from fleetcheck.renew.passwords import PasswordFileError, PfxPassword, load_password_file
 from fleetcheck.renew.plan import exit_code, render_items
 from fleetcheck.renew.records import RenewalLog
+from fleetcheck.renew.validate import load_ca_file
 from fleetcheck.runner import DEFAULT_TIMEOUT_S
 from fleetcheck.store import Store, StoreError
 from fleetcheck.store.audit import local_user
@@ -94,6 +95,9 @@ def _passwords(passwords_path: Path | None, ask: bool, stems: list[str]) -> dict
 @click.option("--remove-old", is_flag=True, help="验证后删除旧证书（有备份，可回滚）/ remove the old certificate after verification (backed up)")
 @click.option("--force", is_flag=True, help="忽略交易时段与交易软件保护 / override the trading-hours and trading-client guard")
 @click.option("--issuer", default=None, help="期望的颁发者（CN 或完整 DN）/ expected issuer (CN or full DN)")
+@click.option("--ca-file", "ca_files", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="颁发 CA 的证书（PEM/DER），可重复：PFX 必须由其签名 / issuing CA certificate (PEM/DER), "
+                   "repeatable: the PFX must carry its signature")
 @click.option("--calendar", "calendar_path", type=click.Path(path_type=Path, dir_okay=False),
               help="交易日历 YAML / trading calendar YAML")
 @click.option("--trading-process", "trading_processes", multiple=True,
@@ -107,7 +111,8 @@ def _passwords(passwords_path: Path | None, ask: bool, stems: list[str]) -> dict
 @click.option("--ask-pass", is_flag=True, help="提示输入一次 WinRM 密码 / prompt once for the WinRM password")
 def renew(drop_dir: Path | None, passwords_path: Path | None, ask: bool, inventory_path: Path,
           policy_paths: tuple[str, ...], limit: str | None, do_apply: bool, remove_old: bool, force: bool,
-          issuer: str | None, calendar_path: Path | None, trading_processes: tuple[str, ...],
+          issuer: str | None, ca_files: tuple[Path, ...], calendar_path: Path | None,
+          trading_processes: tuple[str, ...],
           rollback_run: str | None, db_url: str | None, timeout_s: float, forks: int, ask_pass: bool) -> None:
     """导入更新后的文件证书（PFX）到操作员的个人证书存储 / import renewed file certificates into operators' stores."""
     from fleetcheck.commands.scan import _load_policies, _warn
@@ -134,6 +139,12 @@ def renew(drop_dir: Path | None, passwords_path: Path | None, ask: bool, invento
         files = read_drop(drop_dir)
     except DropError as exc:
         fail(exc.text)
+    trusted_cas: list[Any] = []
+    for ca_file in ca_files:
+        try:
+            trusted_cas += load_ca_file(ca_file)
+        except (OSError, ValueError) as exc:
+            fail(T(f"无法读取 CA 证书 {ca_file}：{exc}", f"cannot read the CA certificate {ca_file}: {exc}"))
     passwords = _passwords(passwords_path, ask, [f.stem for f in files])
     try:
         store = Store.open(db_url)
@@ -145,7 +156,7 @@ def renew(drop_dir: Path | None, passwords_path: Path | None, ask: bool, invento
         store = None
     try:
         options = RenewalOptions(apply=do_apply, remove_old=remove_old, force=force, issuer=issuer,
-                                 timeout_s=timeout_s, forks=forks, who=local_user())
+                                 trusted_cas=tuple(trusted_cas), timeout_s=timeout_s, forks=forks, who=local_user())
         outcome = Renewal(inventory, names, policies, store=store, guard=guard, options=options).run(files, passwords)
     finally:
         if store is not None:

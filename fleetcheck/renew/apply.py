@@ -138,6 +138,7 @@ class RenewalOptions:
     remove_old: bool = False
     force: bool = False
     issuer: str | None = None  # --issuer: overrides the policy's expected issuer
+    trusted_cas: tuple[Any, ...] = ()  # --ca-file: x509 CA certificates the PFX must be signed by
     timeout_s: float = DEFAULT_TIMEOUT_S
     forks: int = 10
     who: str = "unknown"
@@ -220,7 +221,7 @@ class Renewal:
                     f"{drop.file_name}：密码文件中没有 {drop.stem} 的密码（或用 --ask 逐个输入）",
                     f"{drop.file_name}: no password for {drop.stem} in the passwords file (or use --ask)")))
                 continue
-            opened = open_pfx(drop.file_name, drop.data, password, now)
+            opened = open_pfx(drop.file_name, drop.data, password, now, self.options.trusted_cas)
             if isinstance(opened, list):
                 item.refuse(*opened)
                 continue

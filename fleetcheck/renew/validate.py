@@ -28,11 +28,14 @@ Example::
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Literal
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
@@ -48,6 +51,7 @@ __all__ = [
     "RenewalPfx",
     "check_renewal",
     "issuer_matches",
+    "load_ca_file",
     "open_pfx",
 ]
 
@@ -63,6 +67,7 @@ RefusalCode = Literal[
     "not_yet_valid",
     "not_later",
     "wrong_issuer",
+    "untrusted_issuer",
     "issuer_unknown",
     "no_password",
     "no_host",
@@ -126,11 +131,15 @@ def _stem(file_name: str) -> str:
     return file_name[:-4] if file_name.lower().endswith(".pfx") else file_name
 
 
-def open_pfx(file_name: str, data: bytes, password: PfxPassword, now: datetime) -> RenewalPfx | list[Refusal]:
+def open_pfx(file_name: str, data: bytes, password: PfxPassword, now: datetime,
+             trusted_cas: Sequence[x509.Certificate] = ()) -> RenewalPfx | list[Refusal]:
     """Open and check one PFX on its own (stage 1); the parsed PFX or every refusal found.
 
     Refusals that make further checks meaningless (password, unreadable, no
-    certificate) are returned alone; the others are all collected.
+    certificate) are returned alone; the others are all collected. With
+    ``trusted_cas`` (``renew --ca-file``), the certificate must also carry a
+    valid signature of one of them: the issuer-name check alone cannot tell
+    the real CA from a key that merely uses its name.
     """
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
@@ -177,6 +186,11 @@ def open_pfx(file_name: str, data: bytes, password: PfxPassword, now: datetime) 
         serial=format(leaf.serial_number, "X"),
         sha256=hashlib.sha256(data).hexdigest(),
     )
+    if trusted_cas and not any(_signed_by(leaf, ca) for ca in trusted_cas):
+        refusals.append(Refusal("untrusted_issuer", T(
+            f"{file_name}：证书不是由 --ca-file 给出的 CA 签发的（签名校验失败），颁发者名称为 {pfx.issuer}",
+            f"{file_name}: the certificate is not signed by the CA given with --ca-file (signature check "
+            f"failed), although its issuer name is {pfx.issuer}")))
     if not pfx.cn.endswith("#0"):
         refusals.append(Refusal("not_file_certificate", T(
             f"{file_name}：证书名 {pfx.cn} 不以“#0”结尾，不是文件证书（三.5）",
@@ -194,6 +208,26 @@ def open_pfx(file_name: str, data: bytes, password: PfxPassword, now: datetime) 
             f"{file_name}：证书自 {pfx.not_before.date().isoformat()} 起才生效（检查本机时钟）",
             f"{file_name}: the certificate is valid only from {pfx.not_before.date().isoformat()} (check the clock)")))
     return refusals or pfx
+
+
+def _signed_by(leaf: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        leaf.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def load_ca_file(path: Path) -> list[x509.Certificate]:
+    """The CA certificates in a PEM (or DER) file; ValueError with a plain reason when unreadable."""
+    data = path.read_bytes()
+    try:
+        cas = x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data else [x509.load_der_x509_certificate(data)]
+    except ValueError:
+        raise ValueError(f"{path}: not a PEM or DER certificate file") from None
+    if not cas:
+        raise ValueError(f"{path}: no certificate in the file")
+    return cas
 
 
 def _looks_like_pkcs12(data: bytes) -> bool:

@@ -162,3 +162,48 @@ def test_password_file_format_and_errors(tmp_path: Path) -> None:
     with pytest.raises(PasswordFileError):
         load_password_file(listed)
     assert os.path.exists(good)
+
+
+def _impostor_pfx(cn: str = CN) -> bytes:
+    """A PFX whose issuer *name* is the real CA's, signed by a key that merely borrows the name."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    fake_ca_key = ec.generate_private_key(ec.SECP256R1())
+    leaf_key = certgen.pool_key(2)
+    real_ca = certgen.certificate_authority()[1]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .issuer_name(real_ca.subject)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=400))
+        .sign(fake_ca_key, hashes.SHA256())
+    )
+    enc = serialization.BestAvailableEncryption(PW.reveal().encode())
+    return pkcs12.serialize_key_and_certificates(cn.encode(), leaf_key, cert, None, enc)
+
+
+def test_ca_file_catches_a_look_alike_issuer_the_name_check_cannot() -> None:
+    real_ca = certgen.certificate_authority()[1]
+    impostor = _impostor_pfx()
+    by_name = open_pfx(f"{CN}.pfx", impostor, PW, NOW)
+    assert isinstance(by_name, RenewalPfx) and check_renewal(by_name, None, certgen.DEFAULT_CA_NAME) == []
+    refused = open_pfx(f"{CN}.pfx", impostor, PW, NOW, trusted_cas=[real_ca])
+    assert _codes(refused) == ["untrusted_issuer"]
+    genuine = open_pfx(f"{CN}.pfx", _valid(), PW, NOW, trusted_cas=[real_ca])
+    assert isinstance(genuine, RenewalPfx)
+
+
+def test_load_ca_file_reads_pem_and_rejects_junk(tmp_path: Path) -> None:
+    from fleetcheck.renew.validate import load_ca_file
+
+    pem = tmp_path / "ca.pem"
+    pem.write_bytes(certgen.certificate_authority()[1].public_bytes(serialization.Encoding.PEM))
+    assert len(load_ca_file(pem)) == 1
+    junk = tmp_path / "junk.pem"
+    junk.write_bytes(b"not a certificate")
+    with pytest.raises(ValueError, match="not a PEM or DER"):
+        load_ca_file(junk)
