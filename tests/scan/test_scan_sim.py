@@ -42,7 +42,13 @@ FAULT_KINDS: dict[str, tuple[dict[str, object], str]] = {
     "gbk": ({"gbk_on_utf8": True}, "BadOutput"),
     "reset": ({"reset_mid_receive": True}, "Unreachable"),
 }
-PER_KIND = 2  # 2 of 20 hosts = 10 % per fault kind
+# Faults a healthy sweep must ride out: the host is still probed and evaluated.
+SURVIVABLE: dict[str, dict[str, object]] = {
+    "huge": {"huge": True},  # ≥ 5 MB of output, chunked over many Receives
+    "slow": {"slow_agent_s": 2},  # Receive answers OperationTimeout faults until done
+    "latency": {"latency_ms": 40},  # per HTTP exchange
+}
+PER_KIND = 2  # 2 hosts per fault kind
 HEALTHY = 2
 
 
@@ -52,6 +58,11 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         {"name": f"f_{kind}", "image": "win10-compliant", "count": PER_KIND, "faults": faults,
          "vars": {"hostname": f"PC-{kind}-${{n}}"}}
         for kind, (faults, _) in FAULT_KINDS.items()
+    ]
+    groups += [
+        {"name": f"s_{kind}", "image": "win10-compliant", "count": PER_KIND, "faults": faults,
+         "vars": {"hostname": f"PC-{kind}-${{n}}"}}
+        for kind, faults in SURVIVABLE.items()
     ]
     groups.append({"name": "healthy", "image": "win10-compliant", "count": HEALTHY,
                    "vars": {"hostname": "PC-ok-${n}", "operator_name": "交易员01", "operator": "TRADE\\交易员01",
@@ -88,12 +99,16 @@ def test_faulty_office_sweep(swept: tuple[object, Path, float]) -> None:
     # Bounded by the per-host deadline (plus retries' backoff and cleanup), not by the number of faults.
     assert elapsed < 3 * TIMEOUT_S + 10
     hosts = _hosts(out)
-    assert len(hosts) == PER_KIND * len(FAULT_KINDS) + HEALTHY + 1
+    assert len(hosts) == PER_KIND * (len(FAULT_KINDS) + len(SURVIVABLE)) + HEALTHY + 1
     for kind, (_, error_class) in FAULT_KINDS.items():
         for n in range(1, PER_KIND + 1):
             host = hosts[f"PC-{kind}-{n}"]
             assert host["error_class"] == error_class, (kind, host["error"])
             assert host["status"] != "ok" and host["facts"] is None and host["error"]["zh"] and host["error"]["en"]
+    for kind in SURVIVABLE:
+        for n in range(1, PER_KIND + 1):
+            host = hosts[f"PC-{kind}-{n}"]
+            assert host["status"] == "ok" and host["findings"], (kind, host["error"])
     assert hosts["PC-stalepw-1"]["error_class"] == "AuthRejected"
     assert hosts["PC-reset-1"]["attempts"] == 3  # transient: retried twice
     for n in range(1, HEALTHY + 1):
