@@ -191,32 +191,29 @@ class WeComChannel(_Strict):
     webhook: str | SecretRef
 
 
-class DingTalkChannel(_Strict):
+class _SignedRobot(_Strict):
+    """A chat robot whose requests are signed with a shared secret (by reference only)."""
+
+    name: str | None = None
+    webhook: str | SecretRef
+    secret: SecretRef | None = None
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _no_literal(cls, value: Any) -> Any:
+        return _refuse_literal(value, "签名密钥", "secret")
+
+
+class DingTalkChannel(_SignedRobot):
     """DingTalk (钉钉) custom robot: ``msgtype: markdown``, signed when ``secret`` is given."""
 
     type: Literal["dingtalk"]
-    name: str | None = None
-    webhook: str | SecretRef
-    secret: SecretRef | None = None
-
-    @field_validator("secret", mode="before")
-    @classmethod
-    def _no_literal(cls, value: Any) -> Any:
-        return _refuse_literal(value, "签名密钥", "secret")
 
 
-class FeishuChannel(_Strict):
+class FeishuChannel(_SignedRobot):
     """Feishu/Lark (飞书) custom bot: ``msg_type: post``, signed when ``secret`` is given."""
 
     type: Literal["feishu"]
-    name: str | None = None
-    webhook: str | SecretRef
-    secret: SecretRef | None = None
-
-    @field_validator("secret", mode="before")
-    @classmethod
-    def _no_literal(cls, value: Any) -> Any:
-        return _refuse_literal(value, "签名密钥", "secret")
 
 
 class WebhookChannel(_Strict):
