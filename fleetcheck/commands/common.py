@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import click
+from pydantic import SecretStr
 
-from fleetcheck.i18n import Lang, Text, tr
+from fleetcheck.i18n import Lang, T, Text, tr
+from fleetcheck.inventory import (
+    Inventory,
+    InventoryError,
+    PasswordSources,
+    PatternError,
+    load_inventory,
+    select_hosts,
+)
 
 EXIT_OK = 0
 EXIT_NONCOMPLIANT = 1
@@ -32,3 +42,25 @@ def fail(text: Text | str, code: int = EXIT_USAGE) -> NoReturn:
     """Print a clear error (no traceback) and exit."""
     click.echo(tr(text, lang_of()), err=True)
     sys.exit(code)
+
+
+def load_targets(path: Path, pattern: str | None, *, ask_pass: bool = False,
+                 sources: PasswordSources | None = None) -> tuple[Inventory, list[str]]:
+    """The inventory and the host names ``pattern`` selects; warnings printed, errors exit 2.
+
+    ``ask_pass`` prompts once (hidden) for hosts whose inventory gives no password.
+    """
+    sources = sources or PasswordSources()
+    if ask_pass:
+        sources.prompted = SecretStr(click.prompt(tr(T("WinRM 密码", "WinRM password"), lang_of()),
+                                                  hide_input=True, err=True))
+    try:
+        inventory = load_inventory(path, sources)
+        names, warnings = select_hosts(inventory, pattern)
+    except InventoryError as exc:
+        fail(exc.format(lang_of()))
+    except PatternError as exc:
+        fail(exc.text)
+    for text in [*inventory.warnings, *warnings]:
+        say(text, err=True)
+    return inventory, names

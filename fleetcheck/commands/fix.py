@@ -28,16 +28,18 @@ from typing import Any
 
 import click
 
-from fleetcheck.commands.common import EXIT_NONCOMPLIANT, EXIT_OK, EXIT_UNREACHABLE, fail, lang_of
+from fleetcheck.commands.common import (
+    EXIT_NONCOMPLIANT,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    fail,
+    lang_of,
+    load_targets,
+)
 from fleetcheck.findings import HostResult, HostStatus
 from fleetcheck.i18n import Lang, T, tr
 from fleetcheck.inventory import (
     Inventory,
-    InventoryError,
-    PasswordSources,
-    PatternError,
-    load_inventory,
-    select_hosts,
 )
 from fleetcheck.remediate.apply import HostFix, Remediator
 from fleetcheck.remediate.guard import (
@@ -83,16 +85,7 @@ def _open_store(db_url: str | None) -> Store:
 def _inventory(path: Path, host: str | None, limit: str | None) -> tuple[Inventory, list[str]]:
     if host and limit:
         fail(T("HOST 与 --limit 只能给一个", "give HOST or --limit, not both"))
-    try:
-        inventory = load_inventory(path, PasswordSources())
-        names, warnings = select_hosts(inventory, host or limit)
-    except InventoryError as exc:
-        fail(exc.format(lang_of()))
-    except PatternError as exc:
-        fail(exc.text)
-    for text in [*inventory.warnings, *warnings]:
-        click.echo(tr(text, lang_of()), err=True)
-    return inventory, names
+    return load_targets(path, host or limit)
 
 
 def _installers(items: Sequence[str], args: str | None) -> dict[str, tuple[str, tuple[str, ...]]]:

@@ -17,17 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import SecretStr
 
-from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of, say
+from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of, load_targets, say
 from fleetcheck.i18n import T, tr
 from fleetcheck.inventory import (
     Inventory,
-    InventoryError,
-    PasswordSources,
-    PatternError,
-    load_inventory,
-    select_hosts,
 )
 from fleetcheck.remediate.guard import (
     DEFAULT_TRADING_PROCESSES,
@@ -115,20 +109,10 @@ def renew(drop_dir: Path | None, passwords_path: Path | None, ask: bool, invento
           trading_processes: tuple[str, ...],
           rollback_run: str | None, db_url: str | None, timeout_s: float, forks: int, ask_pass: bool) -> None:
     """导入更新后的文件证书（PFX）到操作员的个人证书存储 / import renewed file certificates into operators' stores."""
-    from fleetcheck.commands.scan import _load_policies, _warn
+    from fleetcheck.commands.scan import _load_policies
 
     lang = lang_of()
-    sources = PasswordSources()
-    if ask_pass:
-        sources.prompted = SecretStr(click.prompt(tr(T("WinRM 密码", "WinRM password"), lang), hide_input=True, err=True))
-    try:
-        inventory = load_inventory(inventory_path, sources)
-        names, warnings = select_hosts(inventory, limit)
-    except InventoryError as exc:
-        fail(exc.format(lang))
-    except PatternError as exc:
-        fail(exc.text)
-    _warn([*inventory.warnings, *warnings])
+    inventory, names = load_targets(inventory_path, limit, ask_pass=ask_pass)
     policies = _load_policies(policy_paths)
     guard = _guard(calendar_path, trading_processes)
     if rollback_run is not None:

@@ -27,18 +27,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import click
-from pydantic import SecretStr
 
-from fleetcheck.commands.common import EXIT_NONCOMPLIANT, EXIT_OK, EXIT_UNREACHABLE, fail, lang_of
+from fleetcheck.commands.common import (
+    EXIT_NONCOMPLIANT,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    fail,
+    lang_of,
+    load_targets,
+)
 from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.inventory import (
     Inventory,
     InventoryError,
     PasswordSources,
-    PatternError,
     load_inventory,
-    select_hosts,
 )
 from fleetcheck.officetime import office_time
 from fleetcheck.runner import DEFAULT_FORKS, DEFAULT_TIMEOUT_S, SweepOutcome, policy_sweep
@@ -432,11 +436,6 @@ def _load_waivers(path: str | None, policies: list[Any]) -> list[Any]:
         fail(exc.format(lang_of()))
 
 
-def _warn(texts: Sequence[Text]) -> None:
-    for text in texts:
-        click.echo(tr(text, lang_of()), err=True)
-
-
 @click.command(name="scan")
 @click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(path_type=Path),
               help="清单文件（Ansible YAML）/ inventory file (Ansible YAML)")
@@ -463,18 +462,7 @@ def scan(inventory_path: Path, policy_paths: tuple[str, ...], waivers_path: str 
          forks: int, timeout_s: float, out_dir: Path, fmt: str, ask_pass: bool, notify_path: str | None,
          notify_on: str | None, db_url: str | None) -> None:
     """扫描清单中的主机 / sweep the hosts of an inventory over WinRM."""
-    sources = PasswordSources()
-    if ask_pass:
-        sources.prompted = SecretStr(click.prompt(tr(T("WinRM 密码", "WinRM password"), lang_of()),
-                                                  hide_input=True, err=True))
-    try:
-        inventory = load_inventory(inventory_path, sources)
-        names, warnings = select_hosts(inventory, limit)
-    except InventoryError as exc:
-        fail(exc.format(lang_of()))
-    except PatternError as exc:
-        fail(exc.text)
-    _warn([*inventory.warnings, *warnings])
+    inventory, names = load_targets(inventory_path, limit, ask_pass=ask_pass)
     policies = _load_policies(policy_paths)
     waivers = _load_waivers(waivers_path, policies)
     notify = _load_notify(notify_path, notify_on)

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import click
 
-from fleetcheck.commands.common import EXIT_NONCOMPLIANT, EXIT_OK, EXIT_UNREACHABLE, fail, lang_of
-from fleetcheck.i18n import T, tr
-from fleetcheck.inventory import (
-    InventoryError,
-    PasswordSources,
-    PatternError,
-    load_inventory,
-    select_hosts,
+from fleetcheck.commands.common import (
+    EXIT_NONCOMPLIANT,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    fail,
+    lang_of,
+    load_targets,
 )
+from fleetcheck.i18n import T, tr
 from fleetcheck.selftest import run_selftest
 from fleetcheck.transport import Deadline, TransportError, probe_host
 
@@ -41,13 +41,7 @@ def selftest(host: str, inventory_path: Path, write: bool, timeout_s: float) -> 
     some fails, 3 when the host cannot be reached.
     """
     lang = lang_of()
-    try:
-        inventory = load_inventory(inventory_path, PasswordSources())
-        names, _ = select_hosts(inventory, host)
-    except InventoryError as exc:
-        fail(exc.format(lang))
-    except PatternError as exc:
-        fail(exc.text)
+    inventory, names = load_targets(inventory_path, host)
     if len(names) != 1:
         fail(T(f"selftest 需要正好一台主机，{host!r} 匹配了 {len(names)} 台",
                f"selftest needs exactly one host; {host!r} matches {len(names)}"))
