@@ -104,7 +104,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError
 
 from fleetcheck.agent.contract import OsFacts, RegKey, RegValue
-from fleetcheck.sim import certgen
+from fleetcheck.sim import certgen, wow64
 
 IMAGES_DIR = Path(__file__).resolve().parent / "images"
 STATE_FORMAT = "fleetcheck-sim-state/1"
@@ -662,14 +662,50 @@ def parent_dir(path: str) -> str:
     return normalize_file_path(path).rsplit("\\", 1)[0] if "\\" in normalize_file_path(path) else ""
 
 
+def _wow_links() -> list[tuple[str, str, bool]]:
+    """(alias path, target path, always create) of every one-node-two-paths link on x64.
+
+    * ``SOFTWARE\\WOW6432Node\\Classes`` is ``SOFTWARE\\Classes\\WOW6432Node`` and
+      ``SOFTWARE\\Classes\\WOW6432Node\\{AppId,PROTOCOLS,Typelib}`` are
+      ``SOFTWARE\\Classes\\{...}``: the symbolic links of "Registry Keys Affected by
+      WOW64", section "Windows on Windows 64 (WOW64) Symbolic Links"
+      (learn.microsoft.com/en-us/windows/win32/winprog64/shared-registry-keys).
+      The simulator's node for the first one is the WOW6432Node\\Classes spelling.
+    * every shared key of that page's table (Windows 7+ column) below SOFTWARE,
+      outside Classes: ``SOFTWARE\\WOW6432Node\\X`` is ``SOFTWARE\\X`` ("one physical
+      copy of the key is mapped into each logical view"). SOFTWARE\\Policies and
+      ...\\CurrentVersion\\Policies exist on every Windows, so they are always made.
+    """
+    links: list[tuple[str, str, bool]] = [
+        (r"SOFTWARE\Classes\WOW6432Node", r"SOFTWARE\WOW6432Node\Classes", True)
+    ]
+    for name in ("AppId", "PROTOCOLS", "Typelib"):
+        links.append(
+            (r"SOFTWARE\WOW6432Node\Classes" + "\\" + name, r"SOFTWARE\Classes" + "\\" + name, False)
+        )
+    always = {r"software\policies", r"software\microsoft\windows\currentversion\policies"}
+    for root in wow64.shared_hklm_roots():
+        alias = "SOFTWARE\\WOW6432Node\\" + root.split("\\", 1)[1]
+        links.append((alias, root, root.lower() in always))
+    return links
+
+
 def _alias_ids(hklm: KeyNode) -> list[tuple[int, str]]:
-    """The alias link SOFTWARE\\Classes -> WOW6432Node, when it is one (x64 images)."""
-    classes = hklm.find(r"SOFTWARE\Classes")
-    wow = hklm.find(r"SOFTWARE\WOW6432Node\Classes")
-    if classes is None or wow is None:
-        return []
-    entry = classes.subkeys.get("wow6432node")
-    return [(id(classes), "wow6432node")] if entry and entry[1] is wow else []
+    """The (id of parent node, lower-case name) of every WOW alias link (x64 images).
+
+    Persistence skips these, so each shared tree is written once, under its target.
+    """
+    result: list[tuple[int, str]] = []
+    for alias, target, _always in _wow_links():
+        parts = split_path(alias)
+        parent = hklm.find(parts[:-1])
+        node = hklm.find(target)
+        if parent is None or node is None:
+            continue
+        entry = parent.subkeys.get(parts[-1].lower())
+        if entry is not None and entry[1] is node:
+            result.append((id(parent), parts[-1].lower()))
+    return result
 
 
 def _merge_nodes(target: KeyNode, source: KeyNode) -> None:
@@ -684,13 +720,27 @@ def _merge_nodes(target: KeyNode, source: KeyNode) -> None:
 
 
 def _link_wow_classes(hklm: KeyNode) -> None:
-    """Make SOFTWARE\\Classes\\WOW6432Node the same tree as SOFTWARE\\WOW6432Node\\Classes."""
-    canonical = hklm.ensure(r"SOFTWARE\WOW6432Node\Classes")
-    classes = hklm.ensure(r"SOFTWARE\Classes")
-    entry = classes.subkeys.get("wow6432node")
-    if entry is not None and entry[1] is not canonical:
-        _merge_nodes(canonical, entry[1])
-    classes.subkeys["wow6432node"] = (entry[0] if entry else "WOW6432Node", canonical)
+    """Give an x64 image its two registry views: each shared key one node, two paths.
+
+    See :func:`_wow_links`. A key that exists under both spellings is merged
+    (the target's values win). Shared keys that exist under neither spelling
+    are not created, except the two Policies roots.
+    """
+    for alias, target, always in _wow_links():
+        parts = split_path(alias)
+        alias_entry = None
+        parent_existing = hklm.find(parts[:-1])
+        if parent_existing is not None:
+            alias_entry = parent_existing.subkeys.get(parts[-1].lower())
+        if not always and alias_entry is None and hklm.find(target) is None:
+            continue
+        node = hklm.ensure(target)
+        parent = hklm.ensure(parts[:-1])
+        entry = parent.subkeys.get(parts[-1].lower())
+        if entry is not None and entry[1] is not node:
+            _merge_nodes(node, entry[1])
+        spelt = entry[0] if entry else split_path(target)[-1]
+        parent.subkeys[parts[-1].lower()] = (spelt, node)
 
 
 # --------------------------------------------------------------------------- loading
@@ -980,12 +1030,24 @@ def _apply_registry(root: KeyNode, spec: RegistrySpec, where: str) -> None:
 
 
 def _view_path(arch: str, view: int, path: str) -> str:
-    """Where a 32-bit-view key lives: WOW6432Node on 64-bit Windows, native on 32-bit."""
-    if view == 32 and arch != "x86":
-        parts = split_path(path)
-        if parts and parts[0].lower() == "software":
-            return "\\".join([parts[0], "WOW6432Node", *parts[1:]])
-    return path
+    """Where a key written in the ``view``-bit view of HKLM physically lives.
+
+    The WOW64 registry redirector (:func:`fleetcheck.sim.wow64.physical_path`):
+    on x64 a redirected key goes below ``WOW6432Node``, a shared key (e.g.
+    ``SOFTWARE\\Policies``) stays where it is; native on x86. The redirected
+    Classes subkeys are spelt ``SOFTWARE\\WOW6432Node\\Classes`` (the
+    simulator's node for ``SOFTWARE\\Classes\\WOW6432Node``).
+    """
+    physical = wow64.physical_path(arch, "HKLM", path, 32 if view == 32 else 64)
+    parts = split_path(physical)
+    if (
+        len(parts) >= 3
+        and parts[0].lower() == "software"
+        and parts[1].lower() == "classes"
+        and parts[2].lower() == "wow6432node"
+    ):
+        return "\\".join([parts[0], parts[2], parts[1], *parts[3:]])
+    return physical
 
 
 def _file_from_spec(path: str, spec: FileSpec) -> SimFile:
