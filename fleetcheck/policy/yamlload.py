@@ -35,6 +35,7 @@ template syntax), use :func:`read_document` and :meth:`YamlDocument.validate`.
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -47,9 +48,12 @@ from typing import Any, TypeVar, Union
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
+from ruamel.yaml.composer import Composer, MaxDepthExceededError
+from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml.reader import ReaderError
 
 from fleetcheck.i18n import DEFAULT_LANG, Lang, T, Text, TextValueError
 
@@ -58,9 +62,15 @@ __all__ = [
     "PolicyError",
     "RawIssue",
     "YamlDocument",
+    "document_data",
     "format_issues",
     "load_model",
+    "parse_bytes",
+    "parse_data",
+    "parse_text",
+    "read_data",
     "read_document",
+    "to_plain",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -279,9 +289,101 @@ def _dedupe(issues: list[Issue]) -> list[Issue]:
 # --------------------------------------------------------------------------- reading
 
 
+# Bounds that keep a hostile or mistaken file from eating time and memory. No
+# file fleetcheck reads needs more: a policy nests about ten levels deep.
+MAX_DEPTH = 100
+MAX_SCALAR_CHARS = 1_000_000
+# Aliases may add this many nodes beyond the file's own (billion laughs: ten
+# aliases of ten aliases of ... stay a few hundred bytes and expand to 10^9).
+MAX_ALIAS_EXPANSION = 100_000
+# Whole numbers longer than this are refused (Python refuses str() of an int
+# over 4,300 digits; a hex literal can get there in a few thousand bytes).
+MAX_INT_DIGITS = 100
+
+
+class YamlLimitError(MarkedYAMLError):
+    """A problem found while composing or constructing, with a bilingual message."""
+
+    def __init__(self, text: Text, mark: Any) -> None:
+        super().__init__(problem=text.en, problem_mark=mark)
+        self.text = text
+
+
+class _Composer(Composer):
+    """ruamel's composer, refusing huge scalars (depth is bounded by ``max_depth``)."""
+
+    def compose_scalar_node(self, anchor: Any) -> Any:
+        node = super().compose_scalar_node(anchor)
+        if isinstance(node.value, str) and len(node.value) > MAX_SCALAR_CHARS:
+            raise YamlLimitError(
+                T(
+                    f"值过长（超过 {MAX_SCALAR_CHARS:,} 个字符）",
+                    f"value is too long (over {MAX_SCALAR_CHARS:,} characters)",
+                ),
+                node.start_mark,
+            )
+        return node
+
+
+_TAG_WORDS: dict[str, tuple[str, str]] = {
+    "tag:yaml.org,2002:int": ("整数", "a whole number"),
+    "tag:yaml.org,2002:float": ("数字", "a number"),
+    "tag:yaml.org,2002:bool": ("true/false", "true or false"),
+    "tag:yaml.org,2002:timestamp": ("日期或时间", "a date or time"),
+    "tag:yaml.org,2002:binary": ("base64 数据", "base64 data"),
+}
+
+
+class _Constructor(RoundTripConstructor):
+    """Round-trip constructor whose value errors (dates, tags, numbers) carry the node's mark."""
+
+    def construct_non_recursive_object(self, node: Any, tag: str | None = None) -> Any:
+        try:
+            data = super().construct_non_recursive_object(node, tag)
+        except YamlLimitError:
+            raise
+        except ConstructorError as exc:
+            if str(node.tag) in _TAG_WORDS:
+                raise YamlLimitError(_value_problem(node, exc), exc.problem_mark or node.start_mark) from None
+            raise
+        except RecursionError:
+            raise YamlLimitError(
+                T(f"嵌套过深（超过 {MAX_DEPTH} 层）", f"nested too deeply (over {MAX_DEPTH} levels)"),
+                node.start_mark,
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - any value that cannot be built is the file's problem
+            raise YamlLimitError(_value_problem(node, exc), node.start_mark) from None
+        if isinstance(data, int) and not isinstance(data, bool) and data.bit_length() > MAX_INT_DIGITS * 3.33:
+            raise YamlLimitError(
+                T(f"数字过大（超过 {MAX_INT_DIGITS} 位）", f"number is too large (over {MAX_INT_DIGITS} digits)"),
+                node.start_mark,
+            )
+        return data
+
+
+def _value_problem(node: Any, exc: Exception) -> Text:
+    value = node.value if isinstance(node.value, str) else ""
+    shown = _show(value)
+    words = _TAG_WORDS.get(str(node.tag))
+    if "timestamp" in str(node.tag) or str(exc).startswith(("day is out of range", "month must be")):
+        return T(
+            f"{shown} 不是有效的日期（写成 YYYY-MM-DD，例如 2026-12-31）",
+            f"{shown} is not a valid date (write YYYY-MM-DD, e.g. 2026-12-31)",
+        )
+    if "Exceeds the limit" in str(exc):
+        return T(f"数字过大（超过 {MAX_INT_DIGITS} 位）", f"number is too large (over {MAX_INT_DIGITS} digits)")
+    if words is not None:
+        return T(f"{shown} 不是{words[0]}", f"{shown} is not {words[1]}")
+    tag = str(node.tag)
+    return T(f"无法读取这个值（标签 {tag}）", f"cannot read this value (tag {tag})")
+
+
 def _yaml() -> YAML:
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = True  # duplicates are found on the node tree and reported
+    yaml.max_depth = MAX_DEPTH
+    yaml.Composer = _Composer
+    yaml.Constructor = _Constructor
     return yaml
 
 
@@ -293,7 +395,8 @@ def read_document(path: str | Path, *, display_name: str | None = None) -> YamlD
     """
     name = display_name or str(path)
     try:
-        raw = Path(path).read_bytes()[: MAX_FILE_BYTES + 1]
+        with Path(path).open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         return _failed(name, T("文件不存在", "file not found"))
     except IsADirectoryError:
@@ -301,8 +404,15 @@ def read_document(path: str | Path, *, display_name: str | None = None) -> YamlD
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return _failed(name, T(f"无法读取文件：{reason}", f"cannot read the file: {reason}"))
+    except ValueError:  # a path with a NUL byte
+        return _failed(name, T("文件名无效", "not a valid file name"))
     if len(raw) > MAX_FILE_BYTES:
         return _failed(name, T("文件过大（超过 20 MB）", "file is too large (over 20 MB)"))
+    return parse_bytes(raw, name)
+
+
+def parse_bytes(raw: bytes, name: str) -> YamlDocument:
+    """Decode ``raw`` (UTF-8, optional BOM) and parse it; see :func:`read_document`."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -328,33 +438,163 @@ def read_document(path: str | Path, *, display_name: str | None = None) -> YamlD
 
 
 def parse_text(text: str, name: str) -> YamlDocument:
-    """Parse YAML ``text`` that came from ``name`` (used in messages)."""
+    """Parse YAML ``text`` that came from ``name`` (used in messages).
+
+    Never raises for the content: syntax errors, value errors (impossible
+    dates, ``!!int abc``), nesting deeper than :data:`MAX_DEPTH`, scalars over
+    :data:`MAX_SCALAR_CHARS`, alias expansion over :data:`MAX_ALIAS_EXPANSION`
+    and numbers over :data:`MAX_INT_DIGITS` digits all become positioned issues.
+    """
     lines = text.splitlines()
     doc = YamlDocument(name, None, lines)
+    if len(text) > MAX_FILE_BYTES:
+        return _failed(name, T("文件过大（超过 20 MB）", "file is too large (over 20 MB)"))
+    deep = _flow_too_deep(text)
+    if deep is not None:
+        doc.loaded = False
+        doc.issues.append(
+            doc._issue_at(deep, T(f"嵌套过深（超过 {MAX_DEPTH} 层）", f"nested too deeply (over {MAX_DEPTH} levels)"))
+        )
+        return doc
     yaml = _yaml()
     try:
         # compose once: the node tree gives duplicate keys, then the same tree
         # is constructed into data (parsing twice doubled the load time)
         node = yaml.compose(text)
         if node is not None:
+            _check_aliases(node)
             doc.issues.extend(_duplicate_keys(doc, node))
             doc.data = yaml.constructor.construct_document(node)
     except MarkedYAMLError as exc:
         doc.loaded = False
+        doc.data = None
         doc.issues.append(_syntax_issue(doc, exc))
+    except ReaderError as exc:  # a control character or other byte YAML forbids
+        doc.loaded = False
+        doc.data = None
+        position = exc.position if isinstance(exc.position, int) else 0
+        line = text.count("\n", 0, position) + 1
+        col = position - (text.rfind("\n", 0, position) + 1) + 1
+        code = f"U+{exc.character:04X}" if isinstance(exc.character, int) else "?"
+        doc.issues.append(
+            doc._issue_at(
+                (line, col),
+                T(f"YAML 中不允许的字符 {code}", f"character {code} is not allowed in YAML"),
+            )
+        )
     except YAMLError as exc:  # unmarked errors are rare; still no traceback
         doc.loaded = False
+        doc.data = None
         doc.issues.append(
-            Issue(name, None, None, T(f"YAML 语法错误：{exc}", f"YAML syntax error: {exc}"))
+            Issue(name, None, None, T(f"YAML 语法错误：{_short(exc)}", f"YAML syntax error: {_short(exc)}"))
+        )
+    except RecursionError:
+        doc.loaded = False
+        doc.data = None
+        doc.issues.append(
+            Issue(name, None, None, T(f"嵌套过深（超过 {MAX_DEPTH} 层）", f"nested too deeply (over {MAX_DEPTH} levels)"))
         )
     return doc
 
 
+def _flow_too_deep(text: str) -> tuple[int, int] | None:
+    """Where ``[``/``{`` brackets nest far beyond :data:`MAX_DEPTH`, if they do.
+
+    The YAML scanner's cost grows with the square of the flow depth (5,000
+    brackets take most of a second before the composer's depth check is
+    reached), so absurd depths are refused first. Quotes are not considered:
+    the bound (ten times the real limit) leaves room for brackets in strings.
+    """
+    bound = MAX_DEPTH * 10
+    if text.count("[") + text.count("{") <= bound:
+        return None
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        depth += 1 if match.group() in "[{" else -1
+        depth = max(depth, 0)
+        if depth > bound:
+            index = match.start()
+            line = text.count("\n", 0, index) + 1
+            return line, index - (text.rfind("\n", 0, index) + 1) + 1
+    return None
+
+
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_aliases(root: Node) -> None:
+    """Refuse recursive aliases and alias expansion beyond :data:`MAX_ALIAS_EXPANSION` nodes.
+
+    The size of the expanded tree is computed on the node graph (each node
+    once, children's sizes summed), so the check itself is linear in the file.
+    """
+    distinct = 0
+    seen: set[int] = set()
+    walk = [root]
+    while walk:
+        node = walk.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        distinct += 1
+        walk.extend(_children(node))
+    limit = distinct + MAX_ALIAS_EXPANSION
+    size: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        kids = _children(node)
+        if done:
+            open_nodes.discard(key)
+            total = 1 + sum(size[id(k)] for k in kids)
+            if total > limit:
+                raise YamlLimitError(
+                    T(
+                        f"别名（*名字）展开后过大（超过 {MAX_ALIAS_EXPANSION:,} 个节点）",
+                        f"aliases (*name) expand to too much data (over {MAX_ALIAS_EXPANSION:,} nodes)",
+                    ),
+                    node.start_mark,
+                )
+            size[key] = total
+            continue
+        if key in size:
+            continue
+        if key in open_nodes:
+            raise YamlLimitError(
+                T("别名（*名字）引用了包含它自己的内容", "an alias (*name) refers to data that contains itself"),
+                node.start_mark,
+            )
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((k, False) for k in kids if id(k) not in size)
+
+
 def _syntax_issue(doc: YamlDocument, exc: MarkedYAMLError) -> Issue:
     mark = exc.problem_mark or exc.context_mark
-    problem = " ".join(p for p in (exc.context, exc.problem) if p) or "invalid YAML"
-    hint_zh, hint_en = _syntax_hint(problem)
-    message = T(f"YAML 语法错误：{problem}{hint_zh}", f"YAML syntax error: {problem}{hint_en}")
+    if isinstance(exc, YamlLimitError):
+        message = exc.text
+    elif isinstance(exc, MaxDepthExceededError):
+        message = T(f"嵌套过深（超过 {MAX_DEPTH} 层）", f"nested too deeply (over {MAX_DEPTH} levels)")
+    else:
+        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "invalid YAML"
+        problem = problem if len(problem) <= 200 else problem[:199] + "…"
+        hint_zh, hint_en = _syntax_hint(problem)
+        message = T(f"YAML 语法错误：{problem}{hint_zh}", f"YAML syntax error: {problem}{hint_en}")
     if mark is None:
         return Issue(doc.file, None, None, message)
     return doc._issue_at((mark.line + 1, mark.column + 1), message)
@@ -428,6 +668,59 @@ def load_model(
     """
     doc = read_document(path, display_name=display_name)
     return doc.validate(model, context=context, labels=labels, extra_checks=extra_checks)
+
+
+def document_data(doc: YamlDocument) -> Any:
+    """The plain data of a parsed document, or :class:`PolicyError` with its issues.
+
+    Plain: ``dict``/``list``/``str``/``int``/``float``/``bool``/``None``/dates
+    (no ruamel types, no positions). Duplicate keys are errors here too.
+    """
+    if not doc.loaded or doc.issues:
+        raise PolicyError(doc.issues)
+    return to_plain(doc.data)
+
+
+def read_data(path: str | Path, *, display_name: str | None = None) -> Any:
+    """Read a YAML file into plain data through the bounded loader; raise :class:`PolicyError`.
+
+    For files without a pydantic model (configs, calendars, images): the same
+    limits and ``file:line:col`` messages as :func:`load_model`.
+    """
+    return document_data(read_document(path, display_name=display_name))
+
+
+def parse_data(text: str, name: str) -> Any:
+    """:func:`read_data` for text already in memory; ``name`` stands for the file."""
+    return document_data(parse_text(text, name))
+
+
+def to_plain(value: Any, _depth: int = 0) -> Any:
+    """ruamel round-trip types to plain Python (bounded: the loader bounds depth and size)."""
+    if _depth > MAX_DEPTH + 5:
+        raise RecursionError("data nested too deeply")
+    if isinstance(value, Mapping):
+        return {to_plain(k, _depth + 1): to_plain(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v, _depth + 1) for v in value]
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, datetime):
+        return datetime(
+            value.year, value.month, value.day, value.hour, value.minute, value.second,
+            value.microsecond, value.tzinfo,
+        )
+    if isinstance(value, TaggedScalar):
+        return to_plain(value.value, _depth + 1)
+    if isinstance(value, (set, frozenset)):
+        return [to_plain(v, _depth + 1) for v in value]
+    return value
 
 
 # --------------------------------------------------------------------------- data walking
