@@ -6,10 +6,19 @@
    facts (trading session via the injected clock, trading-client processes).
    Refused: every step is audited as ``refused`` and nothing is sent. With
    ``force`` the decision is overridden and every entry says ``forced``.
-2. **record first** — each action gets a unique action id and a ``changes``
-   row with status ``pending`` and the prior value as the scan saw it, before
-   anything is sent: if the connection breaks mid-apply, rollback still knows
-   what was there.
+2. **write-ahead** — a fresh read of exactly what the plan will touch (every
+   ancestor key of a value to be set, the value with its type, the whole tree
+   of a key to be deleted, a file's content with its SHA-256), then each
+   action gets a unique action id and a ``changes`` row with status
+   ``pending`` and that prior state, and the audit log a ``sent`` entry
+   ("outcome unknown") — all committed before the agent receives anything.
+   A step whose prior state cannot be read completely (a read error, a key
+   tree deeper than the agent backs up, a file larger than its backup limit)
+   is not sent at all. If the process dies or the connection breaks at any
+   later moment, rollback restores exactly from the write-ahead record, and
+   the next contact (``fix`` or ``rollback``) reads the touched places and
+   confirms each ``pending`` / ``unknown`` change as ``applied`` or
+   ``not_applied`` (audited as ``confirmed``).
 3. **apply** — one round trip: the actions, plus reads of every ancestor key
    of each value to be set (the agent answers reads before it writes), so a
    key the fix creates is known and rollback can remove it exactly.
@@ -30,10 +39,20 @@
 A connection lost during step 3 leaves the pending rows as ``unknown``: the
 agent ran all of the actions or none of them (it runs them in one process),
 and a re-run of ``fleetcheck fix`` sees the true state and converges.
+
+Test-only crash points: when the environment variable ``FLEETCHECK_TEST_CRASH_AT``
+names one of :data:`CRASH_STEPS`, the process kills itself with SIGKILL at that
+moment of an apply (``before-send``: write-ahead committed, nothing sent;
+``after-act``: the agent answered, nothing recorded; ``mid-record``: the first
+result recorded; ``after-record``: every result recorded, not verified). The
+crash-injection tests use it; it is never set in production.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import signal
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -46,12 +65,17 @@ from fleetcheck.agent.contract import (
     ActionResult,
     DeleteKey,
     DeleteValue,
+    FileInfo,
+    FileQuery,
     Hive,
     ProbeRequest,
     ProbeResponse,
+    Query,
     RegistryQuery,
+    RegKey,
     RegValue,
     SetValue,
+    WriteFile,
 )
 from fleetcheck.evaluate import compile_request, evaluate_host
 from fleetcheck.findings import Finding, FindingStatus, HostResult
@@ -62,7 +86,22 @@ from fleetcheck.remediate.plan import FixStep, HostPlan
 from fleetcheck.store.audit import AuditLog, ChangeLog, ChangeRecord
 from fleetcheck.transport import Deadline, TransportError, probe_host
 
-__all__ = ["HostFix", "Remediator", "StepOutcome", "key_query", "read_value"]
+__all__ = [
+    "CRASH_ENV",
+    "CRASH_STEPS",
+    "HostFix",
+    "Remediator",
+    "StepOutcome",
+    "confirm_unresolved",
+    "key_query",
+    "read_value",
+]
+
+CRASH_ENV = "FLEETCHECK_TEST_CRASH_AT"  # test-only: see the module docstring
+CRASH_STEPS = ("before-send", "after-act", "mid-record", "after-record")
+MAX_BACKUP_BYTES = 16 * 1024 * 1024  # agent.ps1 refuses to overwrite a larger file (its backup limit)
+TREE_DEPTH = 8  # agent.ps1 backs up (and so deletes) key trees down to this depth
+UNRESOLVED = ("pending", "unknown")
 
 ProbeFn = Callable[[HostSpec, ProbeRequest, Deadline, "threading.Event | None"], ProbeResponse]
 StepStatus = Literal["applied", "failed", "refused", "unknown"]
@@ -150,6 +189,11 @@ class Remediator:
     # ------------------------------------------------------------------ public
     def apply_host(self, host: HostSpec, scan: HostResult, plan: HostPlan, *, force: bool = False) -> HostFix:
         """Guard, apply, record, verify one host (see the module docstring). Never raises for host problems."""
+        unresolved = [r for r in self.changes.for_host(host.name) if r.status in UNRESOLVED]
+        if unresolved:
+            # A crash or a lost connection left changes of an earlier run undecided: this contact decides them.
+            confirm_unresolved(host, unresolved, self.audit, self.changes, who=self.who, probe=self.probe,
+                               timeout_s=self.timeout_s)
         if not plan.steps:
             return HostFix(host.name, plan, "nothing")
         decision = self.guard.check(scan.facts)
@@ -163,49 +207,68 @@ class Remediator:
                                [StepOutcome(s, "refused", error=decision.summary()) for s in plan.steps])
             decision = decision.override()
         forced = decision.forced
-        ids, records = self._pre_record(host, scan, plan, forced)
-        request = self._apply_request(plan, ids)
         try:
-            response = self.probe(host, request, Deadline.after(self.timeout_s), None)
+            prior = self.probe(host, write_ahead_request(plan.actions), Deadline.after(self.timeout_s), None)
         except TransportError as exc:
-            return self._lost(host, plan, decision, ids, records, exc)
-        results = {r.id: r for r in response.actions}
-        outcomes = self._record_results(host, plan, ids, records, response, results, forced)
-        after = self._verify(host, plan, outcomes)
+            text = T(f"无法读取修改前的状态，未发送任何修改：{exc.text.zh}",
+                     f"could not read the prior state; nothing was sent: {exc.text.en}")
+            return HostFix(host.name, plan, "error", decision, [StepOutcome(s, "failed", error=text) for s in plan.steps],
+                           error=text)
+        backups, problems = _backups(plan, prior)
+        sendable = [s for s in plan.steps if s.key not in problems]
+        ids, records = self._pre_record(host, sendable, backups, forced)
+        outcomes: list[StepOutcome] = []
+        if records:
+            _crash_point("before-send")
+            request = self._apply_request(sendable, ids)
+            try:
+                response = self.probe(host, request, Deadline.after(self.timeout_s), None)
+            except TransportError as exc:
+                return self._lost(host, plan, decision, sendable, ids, records, exc, problems)
+            _crash_point("after-act")
+            results = {r.id: r for r in response.actions}
+            outcomes = self._record_results(host, sendable, ids, records, response, results, forced)
+            _crash_point("after-record")
+        outcomes += [StepOutcome(s, "failed", error=problems[s.key]) for s in plan.steps if s.key in problems]
+        order = {s.key: i for i, s in enumerate(plan.steps)}
+        outcomes.sort(key=lambda o: order[o.step.key])
+        after = self._verify(host, plan, outcomes) if records else []
         status: HostFixStatus = "fixed" if all(o.status == "applied" for o in outcomes) else "failed"
         return HostFix(host.name, plan, status, decision, outcomes, after=after)
 
     # ------------------------------------------------------------------ steps
-    def _pre_record(self, host: HostSpec, scan: HostResult, plan: HostPlan,
+    def _pre_record(self, host: HostSpec, steps: Sequence[FixStep], backups: dict[int, dict[str, Any] | None],
                     forced: bool) -> tuple[list[list[str]], dict[str, ChangeRecord]]:
+        """Write-ahead: a ``pending`` change row with the exact prior state and a ``sent`` audit entry per action."""
         ids: list[list[str]] = []
         records: dict[str, ChangeRecord] = {}
         position = 0
-        for step in plan.steps:
+        for step in steps:
             step_ids = []
             for action in step.actions:
                 aid = f"{self.run_id}-{uuid.uuid4().hex[:8]}"
                 step_ids.append(aid)
-                before: dict[str, Any] | None = None
-                if isinstance(action, (SetValue, DeleteValue)) and scan.facts is not None:
-                    found, value = read_value(scan.facts, action.hive, action.sid, action.path, action.name)
-                    if found:
-                        before = {"value": value.model_dump() if value else None, "from": "scan"}
                 record = ChangeRecord(
                     action_id=aid, run_id=self.run_id, position=position, host=host.name, check_id=step.key,
-                    kind=action.kind, action=action.model_copy(update={"id": aid}).model_dump(), before=before,
-                    after=_after(action), status="pending", who=self.who, forced=forced,
+                    kind=action.kind, action=action.model_copy(update={"id": aid}).model_dump(),
+                    before=backups.get(id(action)), after=_after(action), status="pending", who=self.who,
+                    forced=forced,
                 )
                 self.changes.record(record)
                 records[aid] = record
                 position += 1
             ids.append(step_ids)
+        for record in records.values():
+            self.audit.append(self.who, host.name, "sent", action=record.action, before=record.before,
+                              after=record.after, result="outcome unknown until the agent's answer is recorded",
+                              forced=forced, run_id=self.run_id, action_id=record.action_id,
+                              details={"check": record.check_id, "outcome": "unknown"})
         return ids, records
 
-    def _apply_request(self, plan: HostPlan, ids: list[list[str]]) -> ProbeRequest:
+    def _apply_request(self, steps: Sequence[FixStep], ids: list[list[str]]) -> ProbeRequest:
         queries: dict[str, RegistryQuery] = {}
         actions: list[Action] = []
-        for step, step_ids in zip(plan.steps, ids):
+        for step, step_ids in zip(steps, ids):
             for action, aid in zip(step.actions, step_ids):
                 actions.append(action.model_copy(update={"id": aid}))
                 if isinstance(action, SetValue):
@@ -214,23 +277,27 @@ class Remediator:
                         queries.setdefault(qid, key_query(qid, action.hive, action.sid, prefix))
         return ProbeRequest(queries=list(queries.values()), actions=actions, want_processes=True)
 
-    def _lost(self, host: HostSpec, plan: HostPlan, decision: GuardDecision, ids: list[list[str]],
-              records: dict[str, ChangeRecord], exc: TransportError) -> HostFix:
+    def _lost(self, host: HostSpec, plan: HostPlan, decision: GuardDecision, steps: Sequence[FixStep],
+              ids: list[list[str]], records: dict[str, ChangeRecord], exc: TransportError,
+              problems: dict[str, Text]) -> HostFix:
         text = T(f"应用修复时连接中断：主机状态未知（动作要么全部执行，要么都未执行）。请重新运行 fleetcheck fix。{exc.text.zh}",
                  f"connection lost while applying: host state unknown (the agent runs all actions or none). "
                  f"Run fleetcheck fix again. {exc.text.en}")
         for aid, record in records.items():
             self.changes.mark(aid, "unknown", error=text.en)
-            self.audit.append(self.who, host.name, "failed", action=record.action, before=record.before,
+            self.audit.append(self.who, host.name, "unknown", action=record.action, before=record.before,
                               after=record.after, result=text.en, forced=decision.forced, run_id=self.run_id,
-                              action_id=aid, details={"check": record.check_id})
-        outcomes = [StepOutcome(s, "unknown", step_ids, text) for s, step_ids in zip(plan.steps, ids)]
+                              action_id=aid, details={"check": record.check_id, "outcome": "unknown"})
+        outcomes = [StepOutcome(s, "unknown", step_ids, text) for s, step_ids in zip(steps, ids)]
+        outcomes += [StepOutcome(s, "failed", error=problems[s.key]) for s in plan.steps if s.key in problems]
         return HostFix(host.name, plan, "error", decision, outcomes, error=text)
 
-    def _record_results(self, host: HostSpec, plan: HostPlan, ids: list[list[str]], records: dict[str, ChangeRecord],
-                        response: ProbeResponse, results: dict[str, ActionResult], forced: bool) -> list[StepOutcome]:
+    def _record_results(self, host: HostSpec, steps: Sequence[FixStep], ids: list[list[str]],
+                        records: dict[str, ChangeRecord], response: ProbeResponse, results: dict[str, ActionResult],
+                        forced: bool) -> list[StepOutcome]:
         outcomes = []
-        for step, step_ids in zip(plan.steps, ids):
+        recorded = 0
+        for step, step_ids in zip(steps, ids):
             errors: list[str] = []
             for aid in step_ids:
                 record = records[aid]
@@ -245,6 +312,9 @@ class Remediator:
                                   after=record.after, result="ok" if result.status == "ok" else (result.error or result.status),
                                   forced=forced, run_id=self.run_id, action_id=aid,
                                   details={"check": step.key, "changed": result.changed})
+                recorded += 1
+                if recorded == 1:
+                    _crash_point("mid-record")
                 if result.status != "ok":
                     errors.append(result.error or result.status)
             error = T("动作失败：" + "；".join(errors), "action failed: " + "; ".join(errors)) if errors else None
@@ -308,10 +378,112 @@ class Remediator:
 
 
 def _prefix_id(hive: str, sid: str | None, path: str) -> str:
-    import hashlib
-
     digest = hashlib.blake2s(f"{hive}\x1f{sid or ''}\x1f{path.lower()}".encode(), digest_size=6).hexdigest()
     return f"fix-{digest}"
+
+
+def _tree_id(hive: str, sid: str | None, path: str) -> str:
+    return "wa-tree-" + _prefix_id(hive, sid, path)[4:]
+
+
+def _file_id(path: str) -> str:
+    return "wa-file-" + hashlib.blake2s(path.lower().encode("utf-8", "replace"), digest_size=6).hexdigest()
+
+
+def _crash_point(step: str) -> None:
+    """Test-only: die like ``kill -9`` at ``step`` when ``FLEETCHECK_TEST_CRASH_AT`` names it."""
+    if os.environ.get(CRASH_ENV) != step:
+        return
+    kill = getattr(signal, "SIGKILL", None)
+    if kill is not None:
+        os.kill(os.getpid(), kill)
+    os._exit(137)  # pragma: no cover - platforms without SIGKILL
+
+
+def write_ahead_request(actions: Sequence[Action]) -> ProbeRequest:
+    """The reads that capture exactly what ``actions`` will change (see the module docstring, step 2)."""
+    queries: dict[str, Query] = {}
+    for action in actions:
+        if isinstance(action, (SetValue, DeleteValue)):
+            for prefix in _prefixes(action.path):
+                qid = _prefix_id(action.hive, action.sid, prefix)
+                queries.setdefault(qid, key_query(qid, action.hive, action.sid, prefix))
+        elif isinstance(action, DeleteKey):
+            qid = _tree_id(action.hive, action.sid, action.path)
+            queries.setdefault(qid, key_query(qid, action.hive, action.sid, action.path, depth=TREE_DEPTH))
+        elif isinstance(action, WriteFile):
+            qid = _file_id(action.path)
+            queries.setdefault(qid, FileQuery(id=qid, path=action.path, content=True,
+                                              max_content_bytes=MAX_BACKUP_BYTES))
+    return ProbeRequest(queries=list(queries.values()), want_processes=False)
+
+
+def _file_backup(info: FileInfo) -> dict[str, Any]:
+    out = info.model_dump()
+    data = info.content_bytes() if info.exists else None
+    out["sha256"] = hashlib.sha256(data).hexdigest() if data is not None else None
+    return out
+
+
+def _backup(action: Action, prior: ProbeResponse) -> tuple[dict[str, Any] | None, Text | None]:
+    """(the exact prior state of what ``action`` changes, or why it cannot be captured)."""
+    def unreadable(path: str, why: str | None) -> Text:
+        return T(f"无法读取 {path} 修改前的状态（{why or '无回答'}），此步骤未发送",
+                 f"could not read the prior state of {path} ({why or 'no answer'}): this step was not sent")
+
+    if isinstance(action, (SetValue, DeleteValue)):
+        created: str | None = None
+        value: RegValue | None = None
+        for prefix in _prefixes(action.path):
+            ans = prior.answer(_prefix_id(action.hive, action.sid, prefix))
+            if ans is None or ans.status == "error":
+                return None, unreadable(prefix, ans.error if ans is not None else None)
+            if ans.status == "absent":
+                created = prefix
+                break
+            if prefix.lower() == action.path.strip("\\").lower() and ans.key is not None:
+                value = ans.key.value(action.name)
+        before: dict[str, Any] = {"value": value.model_dump() if value is not None else None, "from": "write-ahead"}
+        if isinstance(action, SetValue) and value is None:
+            before["created_key"] = created
+        return before, None
+    if isinstance(action, DeleteKey):
+        ans = prior.answer(_tree_id(action.hive, action.sid, action.path))
+        if ans is None or ans.status == "error":
+            return None, unreadable(action.path, ans.error if ans is not None else None)
+        tree: RegKey | None = ans.key if ans.status == "ok" else None
+        if tree is not None and _truncated(tree):
+            return None, T(f"{action.path} 的键树超过 {TREE_DEPTH} 层，无法完整备份：此步骤未发送",
+                           f"the key tree {action.path} is deeper than {TREE_DEPTH} levels and cannot be backed up "
+                           "whole: this step was not sent")
+        return {"tree": tree.model_dump() if tree is not None else None, "from": "write-ahead"}, None
+    if isinstance(action, WriteFile):
+        ans = prior.answer(_file_id(action.path))
+        if ans is None or ans.status == "error" or ans.file is None:
+            return None, unreadable(action.path, ans.error if ans is not None else None)
+        if ans.file.exists and (ans.file.content is None or ans.file.content_truncated):
+            return None, T(f"{action.path} 超过 {MAX_BACKUP_BYTES // 2**20} MB，无法备份：此步骤未发送",
+                           f"{action.path} is larger than {MAX_BACKUP_BYTES // 2**20} MB and cannot be backed up: "
+                           "this step was not sent")
+        return {"file": _file_backup(ans.file), "from": "write-ahead"}, None
+    return None, None  # not reversible (reboot, installer, certificates): nothing to back up
+
+
+def _truncated(tree: RegKey) -> bool:
+    return tree.truncated or any(_truncated(sub) for sub in tree.subkeys.values())
+
+
+def _backups(plan: HostPlan, prior: ProbeResponse) -> tuple[dict[int, dict[str, Any] | None], dict[str, Text]]:
+    """Per action (by ``id()``) its write-ahead backup; per step key why it cannot be sent."""
+    backups: dict[int, dict[str, Any] | None] = {}
+    problems: dict[str, Text] = {}
+    for step in plan.steps:
+        for action in step.actions:
+            before, problem = _backup(action, prior)
+            if problem is not None:
+                problems.setdefault(step.key, problem)
+            backups[id(action)] = before
+    return backups, problems
 
 
 def _after(action: Action) -> dict[str, Any] | None:
@@ -320,28 +492,30 @@ def _after(action: Action) -> dict[str, Any] | None:
     if isinstance(action, (DeleteValue, DeleteKey)):
         return {"absent": True}
     if action.kind == "write_file":
-        import hashlib
-
         return {"file": {"path": action.path, "sha256": hashlib.sha256(action.content.encode("ascii")).hexdigest()}}
     return None
 
 
 def _before(record: ChangeRecord, result: ActionResult, response: ProbeResponse) -> dict[str, Any] | None:
-    """What rollback needs, from the agent's answer (authoritative) or, failing that, the scan."""
+    """What rollback needs: the agent's own answer (read at the moment of the write) over the write-ahead record."""
     if result.status != "ok":
         return record.before
-    before: dict[str, Any] = {}
+    before: dict[str, Any] = dict(record.before or {})
+    before.pop("from", None)
     action = record.action
     if record.kind in ("set_value", "delete_value"):
         before["value"] = result.before_value.model_dump() if result.before_value is not None else None
-    if record.kind == "set_value" and result.before_value is None:
-        before["created_key"] = _created_key(action, response)
-    if result.before_tree is not None:
-        before["tree"] = result.before_tree.model_dump()
-    if result.before_file is not None:
-        before["file"] = result.before_file.model_dump()
-    if record.kind == "delete_key" and result.before_tree is None:
-        before["tree"] = None
+    if record.kind == "set_value":
+        if result.before_value is None:
+            before["created_key"] = _created_key(action, response) if response.answers else before.get("created_key")
+        else:
+            before.pop("created_key", None)
+    if record.kind == "delete_key":
+        before["tree"] = result.before_tree.model_dump() if result.before_tree is not None else None
+    if record.kind == "write_file" and result.before_file is not None:
+        info = result.before_file
+        if not info.exists or (info.content is not None and not info.content_truncated):
+            before["file"] = _file_backup(info)
     return before
 
 
@@ -352,3 +526,91 @@ def _created_key(action: dict[str, Any], response: ProbeResponse) -> str | None:
         if ans is not None and ans.status == "absent":
             return prefix
     return None
+
+
+# --------------------------------------------------------------------------- the next contact
+
+
+def _confirm_query(record: ChangeRecord, qid: str) -> Query | None:
+    a = record.action
+    if record.kind in ("set_value", "delete_value", "delete_key"):
+        return key_query(qid, a["hive"], a.get("sid"), str(a["path"]))
+    if record.kind == "write_file":
+        return FileQuery(id=qid, path=str(a["path"]), content=True, max_content_bytes=MAX_BACKUP_BYTES)
+    return None
+
+
+def _in_place(record: ChangeRecord, facts: ProbeResponse, qid: str) -> bool | None:
+    """True: the change is on the PC; False: the PC still holds the prior state; None: cannot tell."""
+    ans = facts.answer(qid)
+    if ans is None or ans.status == "error":
+        return None
+    a, before = record.action, record.before or {}
+    if record.kind in ("set_value", "delete_value"):
+        now = ans.key.value(str(a["name"])) if ans.status == "ok" and ans.key is not None else None
+        want = RegValue.model_validate(a["value"]) if record.kind == "set_value" else None
+        old = before.get("value")
+        if now == want:
+            return True
+        if "value" in before and now == (RegValue.model_validate(old) if old is not None else None):
+            return False
+        return None
+    if record.kind == "delete_key":
+        if ans.status == "absent":
+            return True
+        return False if before.get("tree") is not None else None
+    if record.kind == "write_file":
+        info = ans.file
+        if info is None:
+            return None
+        data = info.content_bytes() if info.exists else None
+        import base64
+
+        if data is not None and data == base64.b64decode(str(a.get("content", ""))):
+            return True
+        old = before.get("file")
+        if isinstance(old, dict):
+            if not old.get("exists") and not info.exists:
+                return False
+            if old.get("exists") and data is not None and old.get("sha256") == hashlib.sha256(data).hexdigest():
+                return False
+        return None
+    return None
+
+
+def confirm_unresolved(host: HostSpec, records: Sequence[ChangeRecord], audit: AuditLog, changes: ChangeLog, *,
+                       who: str, probe: ProbeFn = probe_host, timeout_s: float = 120.0) -> dict[str, str]:
+    """Decide ``pending`` / ``unknown`` changes (a crash or lost connection left them) by reading the PC.
+
+    Each one the read decides becomes ``applied`` (the change is on the PC) or
+    ``not_applied`` (the PC holds the prior state), audited as ``confirmed``;
+    the others (unreadable, or neither state) stay as they are. Returns
+    action id -> new status. Never raises for host problems.
+    """
+    todo: list[tuple[ChangeRecord, str]] = []
+    queries: list[Query] = []
+    for n, record in enumerate(r for r in records if r.status in UNRESOLVED):
+        query = _confirm_query(record, f"confirm-{n}")
+        if query is not None:
+            todo.append((record, query.id))
+            queries.append(query)
+    if not queries:
+        return {}
+    try:
+        facts = probe(host, ProbeRequest(queries=queries, want_processes=False), Deadline.after(timeout_s), None)
+    except TransportError:
+        return {}
+    decided: dict[str, str] = {}
+    for record, qid in todo:
+        state = _in_place(record, facts, qid)
+        if state is None:
+            continue
+        status = "applied" if state else "not_applied"
+        changes.mark(record.action_id, status)
+        record.status = status
+        decided[record.action_id] = status
+        audit.append(who, host.name, "confirmed", action=record.action, before=record.before, after=record.after,
+                     result=("the change is on the PC" if state else "the change did not reach the PC"),
+                     forced=record.forced, run_id=record.run_id, action_id=record.action_id,
+                     details={"check": record.check_id, "outcome": status, "was": "unresolved"})
+    return decided

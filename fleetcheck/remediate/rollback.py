@@ -23,6 +23,12 @@ key and file and compares with the recorded ``before``. Each change is then
 marked ``rolled_back`` (or stays as it was, with ``rollback_failed`` audited).
 Changes already rolled back, or that failed when applied, are skipped, so a
 rollback can be repeated safely.
+
+Changes a crash or a lost connection left ``pending`` / ``unknown`` are first
+confirmed by reading the PC (:func:`fleetcheck.remediate.apply.confirm_unresolved`);
+those still undecided are undone from their write-ahead record, which holds
+the exact prior state. A record without a prior state (written before
+write-ahead existed) is never "undone" by guessing: it is reported.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from fleetcheck.agent.contract import (
 )
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory.model import HostSpec
-from fleetcheck.remediate.apply import ProbeFn, key_query
+from fleetcheck.remediate.apply import ProbeFn, confirm_unresolved, key_query
 from fleetcheck.store.audit import AuditLog, ChangeLog, ChangeRecord
 from fleetcheck.transport import Deadline, TransportError, probe_host
 
@@ -75,13 +81,20 @@ def _inside(path: str, key: str) -> bool:
     return low == k or low.startswith(k + "\\")
 
 
+NO_PRIOR_STATE = T("没有记录修改前的状态，无法安全恢复：请人工检查",
+                   "no prior state was recorded: it cannot be restored safely; check by hand")
+_NEEDS = {"set_value": "value", "delete_value": "value", "delete_key": "tree", "write_file": "file"}
+
+
 def undo_action(record: ChangeRecord, keep: Sequence[ChangeRecord] = ()) -> Action | None:
-    """The contract action that undoes ``record`` (None: nothing to do or not reversible).
+    """The contract action that undoes ``record`` (None: nothing to do, not reversible, or no prior state).
 
     ``keep`` are changes staying in place: a created key holding one of them is
     not deleted whole (only the value is).
     """
     a, before, rid = record.action, record.before or {}, f"undo-{record.action_id}"
+    if _NEEDS.get(record.kind, "") not in before and record.kind in _NEEDS:
+        return None  # no prior state: never guess (a "deleted" file that existed, a lost key tree)
     hive, sid, path = a.get("hive"), a.get("sid"), a.get("path", "")
     if record.kind == "set_value":
         old = before.get("value")
@@ -103,7 +116,9 @@ def undo_action(record: ChangeRecord, keep: Sequence[ChangeRecord] = ()) -> Acti
         tree = before.get("tree")
         return None if tree is None else RestoreKey(id=rid, hive=hive, sid=sid, path=path, tree=RegKey.model_validate(tree))
     if record.kind == "write_file":
-        old = before.get("file") or {}
+        old = before.get("file")
+        if not isinstance(old, dict):
+            return None
         if old.get("exists") and old.get("content") is not None:
             return WriteFile(id=rid, path=a["path"], content=old["content"])
         if old.get("exists"):
@@ -167,6 +182,9 @@ def rollback_host(
 ) -> RollbackResult:
     """Undo ``records`` on ``host`` (newest first), verify by reading back, record and audit."""
     result = RollbackResult(host.name)
+    records = list(records)
+    if any(r.status in ("pending", "unknown") for r in records):
+        confirm_unresolved(host, records, audit, changes, who=who, probe=probe, timeout_s=timeout_s)
     todo: list[tuple[ChangeRecord, Action, Query]] = []
     for record in sorted(records, key=lambda r: r.position, reverse=True):
         if record.status not in UNDOABLE_STATUS:
@@ -174,10 +192,17 @@ def rollback_host(
             continue
         undo = undo_action(record, keep)
         if undo is None:
-            why = (T("不可回滚（取消重启：shutdown /a；卸载：手动）", "not reversible (cancel a reboot: shutdown /a; uninstall by hand)")
-                   if record.kind in NOT_REVERSIBLE else T("之前不存在，无需恢复", "nothing existed before: nothing to restore"))
-            result.skipped[record.action_id] = why
-            audit.append(who, host.name, "skipped", action=record.action, before=record.before, result=why.en,
+            if record.kind in NOT_REVERSIBLE:
+                why = T("不可回滚（取消重启：shutdown /a；卸载：手动）", "not reversible (cancel a reboot: shutdown /a; uninstall by hand)")
+            elif record.kind in _NEEDS and _NEEDS[record.kind] not in (record.before or {}):
+                why = NO_PRIOR_STATE
+                result.failed[record.action_id] = why
+            else:
+                why = T("之前不存在，无需恢复", "nothing existed before: nothing to restore")
+            if record.action_id not in result.failed:
+                result.skipped[record.action_id] = why
+            audit.append(who, host.name, "rollback_failed" if record.action_id in result.failed else "skipped",
+                         action=record.action, before=record.before, result=why.en,
                          run_id=record.run_id, action_id=record.action_id, details={"rollback": True})
             continue
         query = _check_query(record, undo, len(todo))

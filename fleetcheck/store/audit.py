@@ -61,7 +61,9 @@ __all__ = [
 ]
 
 GENESIS = "0" * 64
-EVENTS = ("applied", "failed", "refused", "rolled_back", "rollback_failed", "skipped")
+# "sent": write-ahead, before the agent receives a change (outcome unknown); "unknown": the
+# connection broke while applying; "confirmed": a later contact read what really happened.
+EVENTS = ("applied", "failed", "refused", "rolled_back", "rollback_failed", "skipped", "sent", "unknown", "confirmed")
 _SECRET_KEYS = frozenset({"password", "pfx_password", "winrm_password"})
 _PAYLOAD_KEYS = frozenset({"pfx"})
 _APPEND_RETRIES = 5
@@ -322,6 +324,14 @@ class ChangeLog:
         with self._engine.connect() as conn:
             row = conn.execute(sa.select(changes).where(changes.c.action_id == action_id)).first()
         return _row_change(row) if row is not None else None
+
+    def for_host(self, host: str) -> list[ChangeRecord]:
+        """Every recorded change of ``host``, oldest run first."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(changes).where(changes.c.host == host).order_by(changes.c.applied_at, changes.c.position)
+            ).all()
+        return [_row_change(r) for r in rows]
 
     def for_run(self, run_id: str) -> list[ChangeRecord]:
         with self._engine.connect() as conn:

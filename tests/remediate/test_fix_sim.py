@@ -181,11 +181,21 @@ def test_reset_mid_apply_leaves_host_consistent_and_rerun_converges(
     real_apply = fix_module.Remediator.apply_host
 
     def apply_with_reset(self: Any, *args: Any, **kwargs: Any) -> Any:
-        endpoint.faults = FaultSpec(reset_mid_receive=True)
+        real_probe = self.probe
+
+        def probe(host: Any, request: Any, *rest: Any) -> Any:
+            # The write-ahead read goes through; the round trip carrying the actions is cut.
+            endpoint.faults = FaultSpec(reset_mid_receive=True) if request.actions else original
+            try:
+                return real_probe(host, request, *rest)
+            finally:
+                endpoint.faults = original
+
+        self.probe = probe
         try:
             return real_apply(self, *args, **kwargs)
         finally:
-            endpoint.faults = original
+            self.probe = real_probe
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(fix_module.Remediator, "apply_host", apply_with_reset)
