@@ -100,8 +100,6 @@ from typing import Any, Literal
 
 from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
 
 from fleetcheck.agent.contract import OsFacts, RegKey, RegValue
 from fleetcheck.sim import certgen, wow64
@@ -748,13 +746,13 @@ def _link_wow_classes(hklm: KeyNode) -> None:
 
 @lru_cache(maxsize=64)
 def _parse_yaml_cached(text: str, source: str) -> Any:
-    yaml = YAML(typ="safe", pure=True)
+    # the bounded loader: aliases, depth, sizes and value errors are file:line:col messages
+    from fleetcheck.policy.yamlload import PolicyError, parse_data
+
     try:
-        return yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        raise ImageError(f"{where}: not valid YAML: {exc.problem}") from None
+        return parse_data(text, source)
+    except PolicyError as exc:
+        raise ImageError(f"{exc.format('zh')}\n{exc.format('en')}") from None
 
 
 def _read_raw(source: str | Path) -> tuple[dict[str, Any], str, Path | None, str]:
@@ -763,17 +761,17 @@ def _read_raw(source: str | Path) -> tuple[dict[str, Any], str, Path | None, str
     if isinstance(source, Path):
         path = source
     elif "\n" not in source and (
-        source.endswith((".yaml", ".yml")) or (IMAGES_DIR / f"{source}.yaml").is_file()
+        source.endswith((".yaml", ".yml")) or _is_shipped_image(source)
     ):
         path = Path(source) if source.endswith((".yaml", ".yml")) else IMAGES_DIR / f"{source}.yaml"
     if path is not None:
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_bytes()[: 20 * 1024 * 1024].decode("utf-8-sig")
         except OSError as exc:
             raise ImageError(
                 f"{path}: cannot read the image ({exc.strerror}); check the name"
             ) from None
-        except UnicodeDecodeError:
+        except ValueError:  # not UTF-8, or a NUL in the path
             raise ImageError(f"{path}: not UTF-8 text; save the image as UTF-8") from None
         name = str(path)
     else:
@@ -890,12 +888,19 @@ def _load_chain(
     return _merge_mapping(parent, raw), name, [(name, text), *sources]
 
 
+def _is_shipped_image(name: str) -> bool:
+    try:
+        return (IMAGES_DIR / f"{name}.yaml").is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
+
+
 @lru_cache(maxsize=64)
 def _round_trip(text: str) -> Any:
-    try:
-        return YAML(typ="rt").load(text)
-    except Exception:  # noqa: BLE001 - only used to find a line for a message
-        return None
+    from fleetcheck.policy.yamlload import parse_text
+
+    doc = parse_text(text, "<image>")  # bounded; only used to find a line for a message
+    return doc.data if doc.loaded else None
 
 
 def _locate(loc: tuple[Any, ...], sources: list[tuple[str, str]]) -> str | None:

@@ -1,0 +1,254 @@
+"""Hypothesis strategies for simulated trading PCs over the IE / Edge rules, and a cheap builder.
+
+A generated PC is a plain mapping (printed by hypothesis when a property
+fails, and shrunk towards the smallest one): ``arch``, ``os``, ``operator``,
+``registry`` (HKLM, literal paths: 64-bit and WOW6432Node spellings), ``user``
+(the operator's hive), ``files`` ({path: version}). :func:`build` turns it into
+a :class:`HostImage` through the image loader (so the two registry views are
+linked exactly as for shipped images), without certificates (slow to make).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from hypothesis import strategies as st
+
+from fleetcheck.sim.image import HostImage, ImageSpec, build_image
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+OPERATOR_SID = "S-1-5-21-1004336348-1177238915-682003330-1105"
+OPERATOR = "TRADE\\交易员01"
+
+CERTENROLL = "{33BBBFD1-0A97-4339-9032-F68F19CB3030}"
+JITVCTK = "{707C7D52-85A8-4584-8954-573EFCE77488}"
+JITVCTKEX = "{B0EF56AD-D711-412D-BE74-A751595F3633}"
+CONTROLS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # clsid -> (file name, versions to draw from)
+    CERTENROLL: ("JITCertEnroll.ocx", ("2.0.4.8", "2.0.4.6", "2.0.5.0")),
+    JITVCTK: ("JITComVCTK_S.dll", ("2.0.24.42", "2.0.24.40", "2.1.0.0")),
+    JITVCTKEX: ("JITDSignEx.dll", ("2.1.9.6", "2.1.9.4", "2.1.9.3")),
+}
+
+IS = r"Microsoft\Windows\CurrentVersion\Internet Settings"
+POL_IS = r"Policies\Microsoft\Windows\CurrentVersion\Internet Settings"
+EXT_POL = r"Microsoft\Windows\CurrentVersion\Policies\Ext"
+EDGE = r"Policies\Microsoft\Edge"
+
+OS_FAMILIES = {
+    "win7": {
+        "version": "6.1.7601",
+        "build": 7601,
+        "caption": "Microsoft Windows 7 专业版",
+        "ps_version": "2.0",
+        "clr_version": "2.0.50727.8806",
+        "ie_version": "11.0.9600.19180",
+    },
+    "win10": {
+        "version": "10.0.19045",
+        "build": 19045,
+        "caption": "Microsoft Windows 10 专业版",
+        "ps_version": "5.1.19041.3803",
+        "clr_version": "4.0.30319.42000",
+        "ie_version": "11.3636.19041.0",
+        "edge_version": "120.0.2210.91",
+    },
+}
+
+
+def machine_roots(arch: str) -> list[str]:
+    """HKLM SOFTWARE roots a value can be written under: both views on x64."""
+    return ["SOFTWARE", r"SOFTWARE\WOW6432Node"] if arch == "x64" else ["SOFTWARE"]
+
+
+def classes_clsid_roots(arch: str, hive: str) -> list[str]:
+    """CLSID trees: 64-bit and 32-bit registrations (x64), one tree (x86)."""
+    base = "SOFTWARE" if hive == "HKLM" else "Software"
+    if arch == "x86":
+        return [base + r"\Classes\CLSID"]
+    return [base + r"\Classes\CLSID", base + r"\Classes\WOW6432Node\CLSID"]
+
+
+def file_locations(arch: str, name: str) -> list[tuple[str, str, str]]:
+    """(registry type, InprocServer32 data, the physical files it may mean) per choice."""
+    out = [
+        ("EXPAND_SZ", "%SystemRoot%\\Downloaded Program Files\\" + name),
+        ("SZ", "C:\\Windows\\Downloaded Program Files\\" + name),
+        ("EXPAND_SZ", "%SystemRoot%\\System32\\" + name),
+        ("EXPAND_SZ", "%ProgramFiles%\\JIT\\" + name),
+    ]
+    if arch == "x64":
+        out += [
+            ("SZ", "C:\\Windows\\SysWOW64\\" + name),
+            ("SZ", "C:\\Program Files (x86)\\JIT\\" + name),
+        ]
+    return [(t, v, v) for t, v in out]
+
+
+def physical_files(arch: str, name: str) -> list[str]:
+    files = [
+        "C:\\Windows\\Downloaded Program Files\\" + name,
+        "C:\\Windows\\System32\\" + name,
+        "C:\\Program Files\\JIT\\" + name,
+    ]
+    if arch == "x64":
+        files += ["C:\\Windows\\SysWOW64\\" + name, "C:\\Program Files (x86)\\JIT\\" + name]
+    return files
+
+
+def _put(tree: dict[str, dict[str, Any]], path: str, name: str, value: Any) -> None:
+    tree.setdefault(path, {})[name] = value
+
+
+def build(pc: dict[str, Any]) -> HostImage:
+    """A HostImage for a generated (or hand-written) PC mapping."""
+    family = OS_FAMILIES[pc.get("os", "win10")]
+    os_spec = {**family, "arch": pc.get("arch", "x64"), "hostname": "TRADE-GEN"}
+    profiles = []
+    if pc.get("operator", True) is not None:
+        logged_on = bool(pc.get("operator", True))
+        profiles.append(
+            {
+                "sid": OPERATOR_SID,
+                "user": OPERATOR,
+                "path": "C:\\Users\\交易员01",
+                "loaded": logged_on,
+                "console": logged_on,
+                "interactive": logged_on,
+                "registry": pc.get("user", {}),
+            }
+        )
+    raw = {
+        "os": os_spec,
+        "registry": pc.get("registry", {}),
+        "files": {path: {"version": version} for path, version in pc.get("files", {}).items()},
+        "profiles": profiles,
+    }
+    return build_image(ImageSpec.model_validate(raw), "generated", NOW)
+
+
+# --------------------------------------------------------------------------- strategies
+
+ACTIONS = ("1004", "1803", "2200", "2201")
+_action_value = st.sampled_from([0, 1, 3]) | st.sampled_from(
+    [{"t": "SZ", "v": "0"}, {"t": "SZ", "v": "3"}]
+)
+_ZONEMAP_ENTRIES = (
+    (r"sccc.com\biz", "https"),
+    (r"sccc.com\biz", "*"),
+    (r"sccc.com\biz", "http"),
+    ("sccc.com", "https"),
+    ("sccc.com", "*"),
+    (r"sccc.com\*", "https"),
+    (r"sccc.com\*", "*"),
+    ("biz.sccc.com", "https"),
+    (r"example.com\www", "https"),
+)
+_ZONEMAPKEY_SITES = (
+    "https://biz.sccc.com",
+    "biz.sccc.com",
+    "*.sccc.com",
+    "http://biz.sccc.com",
+    "*://biz.sccc.com",
+    "https://oa.example-sec.com.cn",
+)
+_EDGE_VALUES = {
+    "InternetExplorerIntegrationLevel": (0, 1, 2),
+    "InternetExplorerIntegrationReloadInIEModeAllowed": (0, 1),
+    "DownloadRestrictions": (0, 1, 2, 3, 4),
+}
+
+
+@st.composite
+def pcs(draw: st.DrawFn) -> dict[str, Any]:
+    """One PC state over the zone, add-on and Edge rules (see the module docstring)."""
+    arch = draw(st.sampled_from(["x64", "x86"]))
+    family = draw(st.sampled_from(["win10", "win7"]))
+    operator = draw(st.sampled_from([True, False, None]))  # logged on / profile not loaded / none
+    machine: dict[str, dict[str, Any]] = {}
+    user: dict[str, dict[str, Any]] = {}
+    roots = machine_roots(arch)
+
+    def some(items: Any, max_size: int = 3) -> list[Any]:
+        return draw(st.lists(st.sampled_from(list(items)), max_size=max_size, unique=True))
+
+    # URL actions of the Trusted zone in each layer and view.
+    layers = [("hkcu", "Software\\" + IS), ("hkcu_pol", "Software\\" + POL_IS)]
+    layers += [(f"hklm:{r}", r + "\\" + IS) for r in roots] + [
+        (f"hklmpol:{r}", r + "\\" + POL_IS) for r in roots
+    ]
+    for layer, base in some(layers, max_size=4):
+        for action in some(ACTIONS, max_size=4):
+            tree = user if layer.startswith("hkcu") else machine
+            _put(tree, base + r"\Zones\2", action, draw(_action_value))
+    if draw(st.booleans()):
+        root = draw(st.sampled_from(roots))
+        _put(machine, root + "\\" + POL_IS, "Security_HKLM_only", draw(st.sampled_from([1, 0])))
+    # Zone maps: user, machine (each view).
+    zone = st.sampled_from([1, 2, 3, 4])
+    for key, value in some(_ZONEMAP_ENTRIES):
+        _put(user, "Software\\" + IS + r"\ZoneMap\Domains" + "\\" + key, value, draw(zone))
+    for root in roots:
+        for key, value in some(_ZONEMAP_ENTRIES, max_size=2):
+            _put(machine, root + "\\" + IS + r"\ZoneMap\Domains" + "\\" + key, value, draw(zone))
+    # Site to Zone Assignment List (ZoneMapKey), machine and user policy.
+    for tree, base in (
+        (machine, draw(st.sampled_from(roots)) + "\\" + POL_IS),
+        (user, "Software\\" + POL_IS),
+    ):
+        for site in some(_ZONEMAPKEY_SITES, max_size=2):
+            _put(tree, base + r"\ZoneMapKey", site, str(draw(zone)))
+    # Add-on List, RestrictToList, kill bits, the user's Manage Add-ons flags.
+    for tree, base in (
+        (machine, draw(st.sampled_from(roots)) + "\\" + EXT_POL),
+        (user, "Software\\" + EXT_POL),
+    ):
+        if draw(st.booleans()):
+            _put(tree, base, "ListBox_Support_CLSID", draw(st.sampled_from([1, 0])))
+        for clsid in some(CONTROLS):
+            _put(tree, base + r"\CLSID", clsid, draw(st.sampled_from(["0", "1", "2"])))
+        if draw(st.integers(0, 3)) == 0:
+            _put(tree, base, "RestrictToList", 1)
+    for clsid in some(CONTROLS):
+        root = draw(st.sampled_from(roots))
+        _put(
+            machine,
+            root + r"\Microsoft\Internet Explorer\ActiveX Compatibility" + "\\" + clsid,
+            "Compatibility Flags",
+            draw(st.sampled_from([0x400, 0, 0x401])),
+        )
+    for clsid in some(CONTROLS):
+        _put(
+            user,
+            r"Software\Microsoft\Windows\CurrentVersion\Ext\Settings" + "\\" + clsid,
+            "Flags",
+            draw(st.sampled_from([1, 0])),
+        )
+    # Edge policies: mandatory / Recommended, HKLM / HKCU.
+    for name, values in _EDGE_VALUES.items():
+        for place in some(["hklm", "hkcu", "hklm_rec", "hkcu_rec"], max_size=2):
+            tree = machine if place.startswith("hklm") else user
+            base = (draw(st.sampled_from(roots)) if tree is machine else "Software") + "\\" + EDGE
+            if place.endswith("_rec"):
+                base += r"\Recommended"
+            _put(tree, base, name, draw(st.sampled_from(values)))
+    # Registrations of the three controls in the 32/64-bit machine and user trees, and files.
+    files: dict[str, str] = {}
+    for clsid, (fname, versions) in CONTROLS.items():
+        places = [("HKLM", r) for r in classes_clsid_roots(arch, "HKLM")]
+        places += [("HKCU", r) for r in classes_clsid_roots(arch, "HKCU")]
+        for hive, root in some(places, max_size=2):
+            kind, data, _ = draw(st.sampled_from(file_locations(arch, fname)))
+            tree = machine if hive == "HKLM" else user
+            _put(tree, root + "\\" + clsid + r"\InprocServer32", "", {"t": kind, "v": data})
+        for path in some(physical_files(arch, fname), max_size=2):
+            files[path] = draw(st.sampled_from(versions))
+    return {
+        "arch": arch,
+        "os": family,
+        "operator": operator,
+        "registry": machine,
+        "user": user,
+        "files": files,
+    }
