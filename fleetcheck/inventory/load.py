@@ -67,11 +67,17 @@ class _Walk:
     host_vars: dict[str, dict[str, tuple[Any, Pos]]] = field(default_factory=dict)
     host_pos: dict[str, Pos] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
+    doc: YamlDocument | None = None
 
     def issue(self, pos: Pos, zh: str, en: str) -> None:
         line, col = pos
         text = self.lines[line - 1] if 0 < line <= len(self.lines) else None
-        self.issues.append(_without_secret_line(Issue(self.source, line, col, T(zh, en), text)))
+        self.issues.append(self.redact(Issue(self.source, line, col, T(zh, en), text)))
+
+    def redact(self, issue: Issue) -> Issue:
+        """No password in an error: neither its line nor its value (also on a line of its own)."""
+        issue = _without_secret_line(issue)
+        return self.doc.redact(issue) if self.doc is not None else issue
 
 
 def _without_secret_line(issue: Issue) -> Issue:
@@ -357,7 +363,8 @@ def parse_inventory(text: str, source: str, sources: PasswordSources | None = No
 
 def _build(doc: YamlDocument, sources: PasswordSources, base_dir: Path) -> Inventory:
     source = doc.file
-    walk = _Walk(source, doc.lines, issues=[_without_secret_line(i) for i in doc.issues])
+    walk = _Walk(source, doc.lines, doc=doc)
+    walk.issues = [walk.redact(i) for i in doc.issues]
     if not doc.loaded:
         raise InventoryError(walk.issues)
     data = doc.data

@@ -166,6 +166,10 @@ class YamlDocument:
     lines: list[str]
     issues: list[Issue] = field(default_factory=list)
     loaded: bool = True  # False when the YAML could not be parsed at all
+    # lines (1-based) holding a value of a password-like key, and those values:
+    # never quoted in a message
+    secret_lines: set[int] = field(default_factory=set)
+    secret_values: set[str] = field(default_factory=set)
 
     # -- positions ---------------------------------------------------------
 
@@ -199,10 +203,42 @@ class YamlDocument:
 
     def _issue_at(self, pos: tuple[int, int] | None, message: Text) -> Issue:
         if pos is None:
-            return Issue(self.file, None, None, message)
+            return self.redact(Issue(self.file, None, None, message))
         line, col = pos
         source = self.lines[line - 1] if 0 < line <= len(self.lines) else None
-        return Issue(self.file, line, col, message, source)
+        return self.redact(Issue(self.file, line, col, message, source))
+
+    def redact(self, issue: Issue) -> Issue:
+        """``issue`` without any value of a password-like key (source line or quoted value).
+
+        Password-like keys: see :data:`SECRET_KEY`. When the file could not be
+        parsed, a line is treated as secret if it or the key it belongs to
+        (the nearest line above with less indentation) looks password-like.
+        """
+        message = issue.message
+        for value in sorted(self.secret_values, key=len, reverse=True):
+            if f"'{value}'" in message.zh or f"'{value}'" in message.en or (
+                len(value) >= 4 and (value in message.zh or value in message.en)
+            ):
+                message = T(
+                    message.zh.replace(f"'{value}'", "'***'").replace(value, "***") if len(value) >= 4
+                    else message.zh.replace(f"'{value}'", "'***'"),
+                    message.en.replace(f"'{value}'", "'***'").replace(value, "***") if len(value) >= 4
+                    else message.en.replace(f"'{value}'", "'***'"),
+                )
+        source = issue.source_line
+        if source is not None and issue.line is not None and self._secret_line(issue.line):
+            source = None
+        if message is issue.message and source is issue.source_line:
+            return issue
+        return Issue(issue.file, issue.line, issue.col, message, source)
+
+    def _secret_line(self, line: int) -> bool:
+        if line in self.secret_lines:
+            return True
+        if self.loaded and self.data is not None:
+            return False
+        return _looks_secret(self.lines, line)
 
     # -- validation --------------------------------------------------------
 
@@ -463,6 +499,7 @@ def parse_text(text: str, name: str) -> YamlDocument:
         node = yaml.compose(text)
         if node is not None:
             _check_aliases(node)
+            doc.secret_lines, doc.secret_values = _secrets(node)
             doc.issues.extend(_duplicate_keys(doc, node))
             doc.data = yaml.constructor.construct_document(node)
     except MarkedYAMLError as exc:
@@ -495,6 +532,67 @@ def parse_text(text: str, name: str) -> YamlDocument:
             Issue(name, None, None, T(f"嵌套过深（超过 {MAX_DEPTH} 层）", f"nested too deeply (over {MAX_DEPTH} levels)"))
         )
     return doc
+
+
+SECRET_KEY = re.compile(r"pass|secret|token|credential|private[_-]?key|api[_-]?key", re.IGNORECASE)
+_KEY_LINE = re.compile(r"^(\s*)(?:-\s+)?['\"]?([^'\":#]+?)['\"]?\s*:(\s|$)")
+
+
+def _secrets(root: Node) -> tuple[set[int], set[str]]:
+    """Lines and scalar values under password-like keys (walk bounded like the alias check)."""
+    lines: set[int] = set()
+    values: set[str] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    seen: set[tuple[int, bool]] = set()
+    while stack:
+        node, secret = stack.pop()
+        if (id(node), secret) in seen:
+            continue
+        seen.add((id(node), secret))
+        if secret:
+            # a block scalar ends at column 0 of the line after it
+            last = node.end_mark.line + (1 if node.end_mark.column > 0 else 0)
+            lines.update(range(node.start_mark.line + 1, max(last, node.start_mark.line + 1) + 1))
+            if isinstance(node.value, str) and node.value:
+                values.add(node.value)
+        if isinstance(node, MappingNode):
+            for key_node, value_node in node.value:
+                hidden = secret or (isinstance(key_node.value, str) and bool(SECRET_KEY.search(key_node.value)))
+                if hidden:
+                    lines.add(key_node.start_mark.line + 1)
+                stack.append((value_node, hidden))
+                stack.append((key_node, secret))
+        elif isinstance(node, SequenceNode):
+            stack.extend((item, secret) for item in node.value)
+    return lines, values
+
+
+def _looks_secret(lines: list[str], line: int) -> bool:
+    """For a file that did not parse: does ``line`` belong to a password-like key?"""
+    if not 0 < line <= len(lines):
+        return False
+    text = lines[line - 1]
+    match = _KEY_LINE.match(text)
+    if match and SECRET_KEY.search(match.group(2)):
+        return True
+    indent = len(text) - len(text.lstrip(" "))
+    for index in range(line - 2, max(line - 200, 0) - 1, -1):
+        above = lines[index]
+        if not above.strip() or above.lstrip().startswith("#"):
+            continue
+        above_indent = len(above) - len(above.lstrip(" "))
+        if above_indent < indent or (above_indent == indent and text.lstrip().startswith("-")):
+            match = _KEY_LINE.match(above)
+            if match is None:
+                if above_indent == 0:
+                    return False
+                continue
+            if SECRET_KEY.search(match.group(2)):
+                return True
+            indent = above_indent
+            if indent == 0:
+                return False
+    return False
 
 
 def _flow_too_deep(text: str) -> tuple[int, int] | None:
