@@ -22,8 +22,6 @@ from typing import Any
 
 import click
 from pydantic import ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from fleetcheck.agent.contract import ProbeResponse
 from fleetcheck.commands.common import EXIT_NONCOMPLIANT, EXIT_OK, fail, lang_of
@@ -77,10 +75,12 @@ def read_facts(path: Path) -> ProbeResponse:
 def read_host_vars(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
-    try:
-        data = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8-sig"))
-    except (OSError, UnicodeDecodeError, YAMLError) as exc:
-        fail(T(f"无法读取主机变量文件 {path}：{exc}", f"cannot read the host-vars file {path}: {exc}"))
+    from fleetcheck.policy.yamlload import PolicyError, read_data
+
+    try:  # the bounded loader: every problem is file:line:col, secrets never quoted
+        data = read_data(path)
+    except PolicyError as exc:
+        fail(T(exc.format("zh"), exc.format("en")))
     if data is None:
         return {}
     if not isinstance(data, dict):

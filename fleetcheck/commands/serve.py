@@ -81,19 +81,13 @@ def check_bind(host: str, port: int) -> None:
 
 def load_config(path: Path) -> dict[str, Any]:
     """The dashboard config file (YAML): ``users``, ``session_secret``, ``calendar``, ``trading_processes``."""
-    from ruamel.yaml import YAML
-    from ruamel.yaml.error import YAMLError
-
+    from fleetcheck.policy.yamlload import PolicyError, read_data
     from fleetcheck.web.auth import check_hash_format
 
-    try:
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(T(f"{path}：无法读取配置文件（{exc}）", f"{path}: cannot read the config file ({exc})"))
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-        fail(T(f"{where}：不是有效的 YAML", f"{where}: not valid YAML"))
+    try:  # the bounded loader: every problem is file:line:col, secrets never quoted
+        data = read_data(path) or {}
+    except PolicyError as exc:
+        fail(T(exc.format("zh"), exc.format("en")))
     if not isinstance(data, dict):
         fail(T(f"{path}：配置文件必须是映射（users: …）", f"{path}: the config file must be a mapping (users: …)"))
     unknown = sorted(set(data) - CONFIG_KEYS)

@@ -133,19 +133,12 @@ class TradingCalendar:
     @classmethod
     def load(cls, path: Path) -> TradingCalendar:
         """Read a calendar YAML file (see the module docstring); errors name the file."""
-        from ruamel.yaml import YAML
-        from ruamel.yaml.error import YAMLError
+        from fleetcheck.policy.yamlload import PolicyError, read_data
 
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CalendarError(T(f"{path}：无法读取交易日历（{exc}）", f"{path}: cannot read the trading calendar ({exc})")) from None
-        try:
-            data = YAML(typ="safe").load(text)
-        except YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-            raise CalendarError(T(f"{where}：不是有效的 YAML", f"{where}: not valid YAML")) from None
+        try:  # the bounded loader: every problem is file:line:col
+            data = read_data(path)
+        except PolicyError as exc:
+            raise CalendarError(T(exc.format("zh"), exc.format("en"))) from None
         return cls.from_mapping(data or {}, str(path))
 
     @classmethod
