@@ -243,6 +243,38 @@ function Expand-HostPath {
     return $text
 }
 
+function ConvertTo-Wow64Path {
+    # A registered path as a 32-bit process on 64-bit Windows resolves it (a
+    # 32-bit COM server is loaded by 32-bit IE): %ProgramFiles% and
+    # %CommonProgramFiles% are the (x86) folders; the File System Redirector
+    # maps %windir%\System32 to SysWOW64 (except its exempt subfolders) and
+    # %windir%\Sysnative to System32. 32-bit Windows: Expand-HostPath only.
+    param([string]$Path)
+    $pf86 = [Environment]::GetEnvironmentVariable('ProgramFiles(x86)')
+    if ([string]::IsNullOrEmpty($pf86)) {
+        return (Expand-HostPath $Path)
+    }
+    $text = $Path -replace '(?i)%ProgramFiles%', '%ProgramFiles(x86)%'
+    $text = $text -replace '(?i)%CommonProgramFiles%', '%CommonProgramFiles(x86)%'
+    $text = Expand-HostPath $text
+    $windir = [Environment]::GetEnvironmentVariable('SystemRoot').TrimEnd('\')
+    $system32 = $windir + '\System32\'
+    $sysnative = $windir + '\Sysnative\'
+    if ($text.StartsWith($sysnative, [StringComparison]::OrdinalIgnoreCase)) {
+        return ($system32 + $text.Substring($sysnative.Length))
+    }
+    if (-not $text.StartsWith($system32, [StringComparison]::OrdinalIgnoreCase)) {
+        return $text
+    }
+    $rest = $text.Substring($system32.Length)
+    foreach ($exempt in @('catroot\', 'catroot2\', 'drivers\etc\', 'logfiles\', 'spool\')) {
+        if ($rest.StartsWith($exempt, [StringComparison]::OrdinalIgnoreCase)) {
+            return $text
+        }
+    }
+    return ($windir + '\SysWOW64\' + $rest)
+}
+
 # ============================================================================ registry reading
 
 function Get-RegRoot {
@@ -778,6 +810,7 @@ function Invoke-RegistryQuery {
         $answer['key'] = Read-RegKey $key ([int](Get-Field $Query 'depth' 0))
         $followed = New-JsonObject
         $withContent = [bool](Get-Field $Query 'follow_content' $false)
+        $wow64 = [bool](Get-Field $Query 'follow_wow64' $false)
         $maxBytes = [long](Get-Field $Query 'max_content_bytes' 262144)
         foreach ($valueName in (Get-ListField $Query 'follow')) {
             $name = [string]$valueName
@@ -786,7 +819,13 @@ function Invoke-RegistryQuery {
             }
             $data = $key.GetValue($name, $null, [Microsoft.Win32.RegistryValueOptions]::DoNotExpandEnvironmentNames)
             if ($data -is [string] -and $data.Trim() -ne '') {
-                $followed[$name] = Get-FileFacts (Expand-HostPath $data) $withContent $maxBytes
+                if ($wow64) {
+                    $target = ConvertTo-Wow64Path $data
+                }
+                else {
+                    $target = Expand-HostPath $data
+                }
+                $followed[$name] = Get-FileFacts $target $withContent $maxBytes
             }
         }
         $answer['followed'] = $followed

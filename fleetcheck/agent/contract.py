@@ -139,6 +139,13 @@ class RegistryQuery(_Model):
     agent strips surrounding quotes only); the agent reports a FileInfo for each,
     e.g. an ActiveX control's ``InprocServer32`` default value, or Edge's
     ``InternetExplorerIntegrationSiteList`` (with ``follow_content``).
+
+    ``follow_wow64``: resolve the followed paths as a 32-bit process on 64-bit
+    Windows would (a 32-bit COM registration is loaded by 32-bit IE):
+    ``%ProgramFiles%`` / ``%CommonProgramFiles%`` are the ``(x86)`` folders and the
+    File System Redirector maps ``%windir%\\System32`` to ``SysWOW64`` (except its
+    exempt subfolders) and ``%windir%\\Sysnative`` to ``System32``. No effect on
+    32-bit Windows.
     """
 
     kind: Literal["registry"] = "registry"
@@ -149,6 +156,7 @@ class RegistryQuery(_Model):
     depth: int = Field(default=0, ge=0, le=8)
     follow: list[str] = Field(default_factory=list)
     follow_content: bool = False
+    follow_wow64: bool = False
     max_content_bytes: int = 262144
 
 

@@ -13,36 +13,55 @@
 Always identified by CLSID, never by display name (the guide itself misspells
 them "JITVCK Class").
 
-Registration, first found wins (this is the order the 32-bit IE process sees
-``HKEY_CLASSES_ROOT``: per-user classes over machine classes):
-``HKU\\<SID>\\Software\\Classes\\WOW6432Node\\CLSID``, ``HKU\\<SID>\\Software\\Classes\\CLSID``,
-``HKLM\\SOFTWARE\\Classes\\WOW6432Node\\CLSID``, ``HKLM\\SOFTWARE\\Classes\\CLSID``,
-each ``\\{CLSID}\\InprocServer32`` whose default value names the DLL/OCX; the
-version is that file's FileVersion. ``Code Store Database\\Distribution Units``
-is evidence of a CAB install (and its ``InstalledVersion`` is used when the file
-version cannot be read).
+What 32-bit IE 11 sees (the SCCC controls are 32-bit; docs/windows-semantics.md):
 
-Disabled when any of: the operator's ``Ext\\Settings\\{CLSID}`` ``Flags`` has bit 1;
-the Add-on List policy ``...\\Policies\\...\\Ext\\CLSID`` value ``{CLSID}`` = "0"
-(machine, then user); the kill bit 0x400 in ``Compatibility Flags`` under
-``Internet Explorer\\ActiveX Compatibility\\{CLSID}`` (either view).
+Registration: ``HKEY_CLASSES_ROOT\\CLSID\\{CLSID}\\InprocServer32`` as the merged
+view shows it to a 32-bit process: the operator's ``Software\\Classes`` first,
+then the machine's ``SOFTWARE\\Classes``. On 64-bit Windows ``Classes\\CLSID`` is
+redirected for 32-bit processes, so only the ``...\\Classes\\WOW6432Node\\CLSID``
+trees count; a 64-bit registration is invisible to 32-bit IE and never stands in
+for the 32-bit one. The InprocServer32 default value names the DLL/OCX; the
+agent resolves it as a 32-bit process would (``follow_wow64``: ``%ProgramFiles%``
+is ``Program Files (x86)``, ``System32`` is ``SysWOW64``); the version is that
+file's FileVersion. ``Code Store Database\\Distribution Units`` (32-bit view) is
+evidence of a CAB install (its ``InstalledVersion`` is used when the file version
+cannot be read).
+
+Disabled when any of:
+
+* the kill bit 0x400 in ``Compatibility Flags`` under
+  ``HKLM\\SOFTWARE\\Microsoft\\Internet Explorer\\ActiveX Compatibility\\{CLSID}``
+  (32-bit view);
+* the "Add-on List" Group Policy
+  (``Software\\Microsoft\\Windows\\CurrentVersion\\Policies\\Ext\\CLSID``, value
+  ``{CLSID}``: "0" off, "1" on and locked, "2" on and the user may manage;
+  machine over user) says "0";
+* "Deny all add-ons unless specifically allowed in the Add-on List"
+  (``RestrictToList`` = 1 in ``...\\Policies\\Ext``, machine over user) and the
+  list does not allow the CLSID;
+* the operator's Manage Add-ons ``Ext\\Settings\\{CLSID}`` ``Flags`` has bit 1,
+  unless the Add-on List locks the control on ("1").
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
 from fleetcheck.agent.contract import FileInfo, Query, RegistryQuery
 from fleetcheck.checks.base import CheckBase, Description, EvalContext, Outcome, reg_query, register
 from fleetcheck.checks.common import Clsid, VersionSpecField
-from fleetcheck.checks.facts import answer_of, reg_location, registry_key
+from fleetcheck.checks.facts import NO_OPERATOR, FactError, answer_of, reg_location, registry_key
+from fleetcheck.checks.wow64 import ie32_path, ie32_paths, is_64bit
 from fleetcheck.findings import FindingStatus
 from fleetcheck.i18n import T, Text
 from fleetcheck.versions import VersionError, parse_version
 
 KILL_BIT = 0x400
-POLICY_EXT = r"Policies\Microsoft\Windows\CurrentVersion\Ext\CLSID"
+#: The IE "Add-on List" / "Deny all add-ons unless listed" policies (shared key under WOW64).
+POLICY_EXT = r"Microsoft\Windows\CurrentVersion\Policies\Ext"
+LIST_OFF, LIST_ON_LOCKED, LIST_ON_USER = 0, 1, 2
 
 
 class Spec(CheckBase):
@@ -54,94 +73,198 @@ class Spec(CheckBase):
     name: str | None = None  # for messages only; never used to find the control
 
 
-@cache  # queries are frozen; building them is the hot path
-def _registrations(clsid: str) -> tuple[tuple[str, RegistryQuery, bool], ...]:
-    return (
-        ("用户 32 位 user 32-bit", reg_query("HKU", rf"Software\Classes\WOW6432Node\CLSID\{clsid}\InprocServer32", follow=("",)), True),
-        ("用户 user", reg_query("HKU", rf"Software\Classes\CLSID\{clsid}\InprocServer32", follow=("",)), True),
-        ("32 位 32-bit", reg_query("HKLM", rf"SOFTWARE\Classes\WOW6432Node\CLSID\{clsid}\InprocServer32", follow=("",)), False),
-        ("64 位/本机 native", reg_query("HKLM", rf"SOFTWARE\Classes\CLSID\{clsid}\InprocServer32", follow=("",)), False),
-    )
+@dataclass(frozen=True)
+class Registration:
+    """One physical CLSID tree: its label, its query, per user or not, and its bitness."""
+
+    label: str
+    query: RegistryQuery
+    user: bool
+    wow: bool  # the WOW6432Node tree (32-bit registrations on 64-bit Windows)
 
 
 @cache  # queries are frozen; building them is the hot path
-def _dist_unit(clsid: str) -> RegistryQuery:
-    return reg_query("HKLM", rf"SOFTWARE\Microsoft\Code Store Database\Distribution Units\{clsid}", depth=1)
+def registration_trees(clsid: str) -> tuple[Registration, ...]:
+    """Every physical tree a registration may be in, in the order 32-bit IE looks (user first)."""
+    out: list[Registration] = []
+    for hive, root, user, labels in (
+        ("HKU", r"Software\Classes", True, ("用户 32 位 user 32-bit", "用户 user")),
+        ("HKLM", r"SOFTWARE\Classes", False, ("32 位 32-bit", "64 位/本机 native")),
+    ):
+        logical = rf"{root}\CLSID\{clsid}\InprocServer32"
+        wow_path = ie32_path(hive, logical, "x64")  # type: ignore[arg-type]
+        out.append(Registration(
+            labels[0], reg_query(hive, wow_path, follow=("",), follow_wow64=True), user, True  # type: ignore[arg-type]
+        ))
+        out.append(Registration(
+            labels[1], reg_query(hive, logical, follow=("",)), user, False  # type: ignore[arg-type]
+        ))
+    return tuple(out)
+
+
+def ie_registrations(clsid: str, arch: str) -> list[Registration]:
+    """The trees 32-bit IE on a PC of ``arch`` reads: WOW6432Node on 64-bit Windows, native on x86."""
+    return [r for r in registration_trees(clsid) if r.wow == is_64bit(arch)]
 
 
 @cache  # queries are frozen; building them is the hot path
-def _ext_settings(clsid: str) -> RegistryQuery:
+def _dist_units(clsid: str) -> tuple[RegistryQuery, ...]:
+    logical = rf"SOFTWARE\Microsoft\Code Store Database\Distribution Units\{clsid}"
+    return tuple(reg_query("HKLM", p, depth=1) for p in ie32_paths("HKLM", logical))
+
+
+def dist_unit_query(clsid: str, arch: str) -> RegistryQuery:
+    """The control's ``Distribution Units`` entry in the view 32-bit IE uses."""
+    path = ie32_path("HKLM", rf"SOFTWARE\Microsoft\Code Store Database\Distribution Units\{clsid}", arch)
+    return next(q for q in _dist_units(clsid) if q.path == path)
+
+
+@cache  # queries are frozen; building them is the hot path
+def ext_settings_query(clsid: str) -> RegistryQuery:
+    """The operator's Manage Add-ons state (HKCU is shared under WOW64)."""
     return reg_query("HKU", rf"Software\Microsoft\Windows\CurrentVersion\Ext\Settings\{clsid}")
 
 
 @cache  # queries are frozen; building them is the hot path
-def _policies() -> tuple[tuple[str, RegistryQuery, bool], ...]:
+def policy_queries() -> tuple[tuple[str, RegistryQuery, RegistryQuery, bool], ...]:
+    """(layer, ``Policies\\Ext`` key, ``Policies\\Ext\\CLSID`` key, per user), machine first."""
     return (
-        ("计算机策略 machine policy", reg_query("HKLM", "SOFTWARE\\" + POLICY_EXT), False),
-        ("用户策略 user policy", reg_query("HKU", "Software\\" + POLICY_EXT), True),
+        ("计算机策略 machine policy", reg_query("HKLM", "SOFTWARE\\" + POLICY_EXT),
+         reg_query("HKLM", "SOFTWARE\\" + POLICY_EXT + r"\CLSID"), False),
+        ("用户策略 user policy", reg_query("HKU", "Software\\" + POLICY_EXT),
+         reg_query("HKU", "Software\\" + POLICY_EXT + r"\CLSID"), True),
     )
 
 
 @cache  # queries are frozen; building them is the hot path
 def _kill_bits(clsid: str) -> tuple[RegistryQuery, ...]:
-    return (
-        reg_query("HKLM", rf"SOFTWARE\Microsoft\Internet Explorer\ActiveX Compatibility\{clsid}"),
-        reg_query("HKLM", rf"SOFTWARE\WOW6432Node\Microsoft\Internet Explorer\ActiveX Compatibility\{clsid}"),
-    )
+    logical = rf"SOFTWARE\Microsoft\Internet Explorer\ActiveX Compatibility\{clsid}"
+    return tuple(reg_query("HKLM", p) for p in ie32_paths("HKLM", logical))
+
+
+def kill_bit_query(clsid: str, arch: str) -> RegistryQuery:
+    """The control's ``ActiveX Compatibility`` key in the view 32-bit IE uses."""
+    path = ie32_path("HKLM", rf"SOFTWARE\Microsoft\Internet Explorer\ActiveX Compatibility\{clsid}", arch)
+    return next(q for q in _kill_bits(clsid) if q.path == path)
 
 
 def queries(spec: Spec) -> list[Query]:
-    qs: list[Query] = [q for _, q, _ in _registrations(spec.clsid)]
-    qs.append(_dist_unit(spec.clsid))
+    qs: list[Query] = [r.query for r in registration_trees(spec.clsid)]
+    qs += _dist_units(spec.clsid)
     if spec.enabled:
-        qs.append(_ext_settings(spec.clsid))
-        qs += [q for _, q, _ in _policies()]
+        qs.append(ext_settings_query(spec.clsid))
+        for _, ext, lst, _ in policy_queries():
+            qs += [ext, lst]
         qs += _kill_bits(spec.clsid)
     return qs
 
 
+def _arch(ctx: EvalContext) -> str:
+    return ctx.facts.os.arch
+
+
 def _find_registration(spec: Spec, ctx: EvalContext) -> tuple[str, str, str | None, FileInfo | None] | None:
-    """(view label, source key, DLL path, file info) of the registration IE uses."""
-    for label, query, user in _registrations(spec.clsid):
-        if user and ctx.operator is None:
+    """(view label, source key, DLL path, file info) of the registration 32-bit IE uses."""
+    for reg in ie_registrations(spec.clsid, _arch(ctx)):
+        if reg.user and ctx.operator is None:
             continue
-        ans = answer_of(ctx, query, user=user)
+        ans = answer_of(ctx, reg.query, user=reg.user)
         if ans is None or ans.key is None:
             continue
         default = ans.key.value("")
         path = default.as_str() if default is not None else None
-        sid = ctx.operator.sid if (user and ctx.operator) else None
-        return label, reg_location(query.hive, query.path, sid), path, ans.followed.get("")
+        sid = ctx.operator.sid if (reg.user and ctx.operator) else None
+        return reg.label, reg_location(reg.query.hive, reg.query.path, sid), path, ans.followed.get("")
     return None
+
+
+def _invisible_64bit(spec: Spec, ctx: EvalContext) -> str | None:
+    """A 64-bit-only registration on 64-bit Windows (which 32-bit IE cannot see), for the message."""
+    if not is_64bit(_arch(ctx)):
+        return None
+    for reg in registration_trees(spec.clsid):
+        if reg.wow or (reg.user and ctx.operator is None):
+            continue
+        try:
+            ans = answer_of(ctx, reg.query, user=reg.user)
+        except FactError:
+            continue
+        if ans is not None and ans.key is not None:
+            sid = ctx.operator.sid if (reg.user and ctx.operator) else None
+            return reg_location(reg.query.hive, reg.query.path, sid)
+    return None
+
+
+@dataclass(frozen=True)
+class PolicyState:
+    """What the Add-on List policies say about one CLSID."""
+
+    value: int | None  # 0 / 1 / 2 from the deciding layer, None when unlisted
+    source: str | None
+    restrict: bool  # "deny all add-ons unless listed" in force
+    restrict_source: str | None
+
+
+def policy_state(ctx: EvalContext, clsid: str) -> PolicyState:
+    """The Add-on List entry for ``clsid`` (machine over user) and RestrictToList.
+
+    Raises FactError when a user layer that could decide is unreadable, and
+    when no operator is known (a user policy might disable the control: such a
+    pass would not be earned).
+    """
+    value: int | None = None
+    source: str | None = None
+    restrict: bool | None = None
+    restrict_source: str | None = None
+    for layer, ext_q, list_q, user in policy_queries():
+        if user and ctx.operator is None:
+            if value is None or restrict is None:
+                raise FactError(NO_OPERATOR)
+            continue
+        sid = ctx.operator.sid if (user and ctx.operator) else None
+        if value is None:
+            lst = registry_key(ctx, list_q, user=user)
+            entry = lst.value(clsid) if lst is not None else None
+            if entry is not None:
+                value = entry.as_int()
+                value = LIST_OFF if value not in (LIST_ON_LOCKED, LIST_ON_USER) else value
+                source = f"{layer}: {reg_location(list_q.hive, list_q.path, sid)} [{clsid}={entry.v}]"
+        if restrict is None:
+            ext = registry_key(ctx, ext_q, user=user)
+            flag = ext.value("RestrictToList") if ext is not None else None
+            if flag is not None:
+                restrict = flag.as_int() == 1
+                restrict_source = f"{layer}: {reg_location(ext_q.hive, ext_q.path, sid)} [RestrictToList={flag.v}]"
+    return PolicyState(value, source, bool(restrict), restrict_source if restrict else None)
 
 
 def _disabled_by(spec: Spec, ctx: EvalContext) -> str | None:
     """Why the control is disabled (a source text), or None when it is enabled."""
     c = spec.clsid
-    for query in _kill_bits(c):
-        key = registry_key(ctx, query)
-        flags = key.value("Compatibility Flags") if key is not None else None
-        if flags is not None and (flags.as_int() or 0) & KILL_BIT:
-            return f"kill bit 0x400: {reg_location('HKLM', query.path)} [Compatibility Flags={flags.as_int():#x}]"
-    for layer, query, user in _policies():
-        if user and ctx.operator is None:
-            continue
-        key = registry_key(ctx, query, user=user)
-        val = key.value(c) if key is not None else None
-        if val is not None and val.as_int() == 0:
-            sid = ctx.operator.sid if (user and ctx.operator) else None
-            return f"{layer}: {reg_location(query.hive, query.path, sid)} [{c}=0]"
-    if ctx.operator is not None:
-        query = _ext_settings(c)
-        key = registry_key(ctx, query, user=True)
-        flags = key.value("Flags") if key is not None else None
-        if flags is not None and (flags.as_int() or 0) & 1:
-            return f"管理加载项 Manage Add-ons: {reg_location('HKU', query.path, ctx.operator.sid)} [Flags=1]"
+    query = kill_bit_query(c, _arch(ctx))
+    key = registry_key(ctx, query)
+    flags = key.value("Compatibility Flags") if key is not None else None
+    if flags is not None and (flags.as_int() or 0) & KILL_BIT:
+        return f"kill bit 0x400: {reg_location('HKLM', query.path)} [Compatibility Flags={flags.as_int():#x}]"
+    pol = policy_state(ctx, c)
+    if pol.value == LIST_OFF:
+        return pol.source
+    if pol.restrict and pol.value is None:
+        return f"{pol.restrict_source}: {c} 不在加载项列表中 not in the Add-on List"
+    if pol.value == LIST_ON_LOCKED:
+        return None  # the policy locks it on: the user's Manage Add-ons choice does not count
+    if ctx.operator is None:
+        raise FactError(NO_OPERATOR)
+    ext_q = ext_settings_query(c)
+    ext = registry_key(ctx, ext_q, user=True)
+    uflags = ext.value("Flags") if ext is not None else None
+    if uflags is not None and (uflags.as_int() or 0) & 1:
+        return f"管理加载项 Manage Add-ons: {reg_location('HKU', ext_q.path, ctx.operator.sid)} [Flags=1]"
     return None
 
 
 def _unit_version(ctx: EvalContext, clsid: str) -> str | None:
-    key = registry_key(ctx, _dist_unit(clsid))
+    key = registry_key(ctx, dist_unit_query(clsid, _arch(ctx)))
     sub = key.subkey("InstalledVersion") if key is not None else None
     val = sub.value("") if sub is not None else None
     return val.as_str() if val is not None else None
@@ -159,6 +282,13 @@ def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
             note = T(f"可选控件 {name} 未安装{stale.zh}", f"optional control {name} is not installed{stale.en}")
             return Outcome(FindingStatus.passed, expected, "未安装（可选）not installed (optional)", None, note, details)
         msg = T(f"控件 {name} 未注册{stale.zh}", f"control {name} is not registered{stale.en}")
+        only64 = _invisible_64bit(spec, ctx)
+        if only64 is not None:
+            details["registration_64bit_only"] = only64
+            msg = T(
+                f"{msg.zh}（32 位 IE 看不到的 64 位注册：{only64}）",
+                f"{msg.en} (only a 64-bit registration exists, which 32-bit IE does not see: {only64})",
+            )
         return Outcome(FindingStatus.fail, expected, "未安装 not installed", None, msg, details)
     label, source, path, info = reg
     details.update({"view": label, "path": path})
@@ -199,15 +329,19 @@ def _version_problem(spec: Spec, name: str, version: str | None) -> list[Text]:
 
 
 def describe(spec: Spec) -> Description:
-    where = [f"{q.hive}\\{q.path}" for _, q, _ in _registrations(spec.clsid)]
-    where.append(f"HKLM\\{_dist_unit(spec.clsid).path}")
+    where = [f"{r.query.hive}\\{r.query.path}" for r in registration_trees(spec.clsid)]
+    where += [f"HKLM\\{q.path}" for q in _dist_units(spec.clsid)]
     if spec.enabled:
-        where += [f"HKU\\{_ext_settings(spec.clsid).path} [Flags]"]
-        where += [f"{q.hive}\\{q.path} [{spec.clsid}]" for _, q, _ in _policies()]
+        where += [f"HKU\\{ext_settings_query(spec.clsid).path} [Flags]"]
+        for _, ext, lst, _ in policy_queries():
+            where += [f"{lst.hive}\\{lst.path} [{spec.clsid}]", f"{ext.hive}\\{ext.path} [RestrictToList]"]
         where += [f"HKLM\\{q.path} [Compatibility Flags]" for q in _kill_bits(spec.clsid)]
     state = "enabled" if spec.enabled else ""
     need = "required" if spec.required else "optional"
-    return Description(where=where, expected=f"{spec.clsid} {spec.version or ''} {state} ({need})")
+    return Description(
+        where=where,
+        expected=f"{spec.clsid} {spec.version or ''} {state} ({need}; as 32-bit IE sees it)",
+    )
 
 
 register("activex", Spec, queries, evaluate, describe)

@@ -171,17 +171,20 @@ def reg_query(
     depth: int = 0,
     follow: tuple[str, ...] = (),
     follow_content: bool = False,
+    follow_wow64: bool = False,
 ) -> RegistryQuery:
     """A registry read; ``hive="HKU"`` means every loaded user hive (per user)."""
     per_user = hive == "HKU"
+    parts: tuple[object, ...] = (hive, path, depth, ",".join(follow), follow_content)
     return RegistryQuery(
-        id=_qid("reg", hive, path, depth, ",".join(follow), follow_content),
+        id=_qid("reg", *parts, *(("wow64",) if follow_wow64 else ())),
         hive=hive,
         path=path,
         per_user=per_user,
         depth=depth,
         follow=list(follow),
         follow_content=follow_content,
+        follow_wow64=follow_wow64,
     )
 
 

@@ -14,6 +14,13 @@ Effective zone action value, highest precedence first::
 With ``Security_HKLM_only`` = 1 under the machine policy key only the two HKLM
 layers count (policy, then preference).
 
+32-bit view (docs/windows-semantics.md, WOW64 rules): the portal's controls are
+32-bit, so the IE process that matters on 64-bit Windows is 32-bit, and its
+non-policy ``HKLM\\SOFTWARE\\...\\Internet Settings`` (``Zones``, ``ZoneMap``) is
+redirected to ``HKLM\\SOFTWARE\\WOW6432Node\\...``; the policy keys and the whole
+user hive are shared. Both physical keys are queried (one request serves x86 and
+x64 PCs) and :func:`fleetcheck.checks.wow64.ie32_path` picks the one IE reads.
+
 Zone of a URL (:func:`url_zone`), first match wins:
 
 1. the machine policy "Site to Zone Assignment List" (``ZoneMapKey`` under the
@@ -38,6 +45,7 @@ from urllib.parse import urlsplit
 from fleetcheck.agent.contract import RegistryQuery, RegKey, RegValue
 from fleetcheck.checks.base import EvalContext, reg_query
 from fleetcheck.checks.facts import reg_location, registry_key
+from fleetcheck.checks.wow64 import ie32_path, ie32_paths
 
 POLICY_IS = r"SOFTWARE\Policies\Microsoft\Windows\CurrentVersion\Internet Settings"
 PREF_IS = r"SOFTWARE\Microsoft\Windows\CurrentVersion\Internet Settings"
@@ -68,26 +76,44 @@ def policy_root_query() -> RegistryQuery:
 
 @cache  # queries are frozen; building them is the hot path
 def zone_queries(zone: int) -> tuple[RegistryQuery, ...]:
-    """Every key the effective value of an action in ``zone`` depends on."""
+    """Every key the effective value of an action in ``zone`` depends on (both views)."""
     return (
         policy_root_query(),
         reg_query("HKLM", f"{POLICY_IS}\\Zones\\{zone}"),
         reg_query("HKU", f"{USER_POLICY_IS}\\Zones\\{zone}"),
         reg_query("HKU", f"{USER_PREF_IS}\\Zones\\{zone}"),
-        reg_query("HKLM", f"{PREF_IS}\\Zones\\{zone}"),
+        *(reg_query("HKLM", p) for p in ie32_paths("HKLM", f"{PREF_IS}\\Zones\\{zone}")),
     )
+
+
+def machine_pref_path(ctx: EvalContext, rel: str = "") -> str:
+    """The physical ``HKLM\\SOFTWARE\\...\\Internet Settings[\\<rel>]`` key 32-bit IE reads on this host."""
+    return ie32_path("HKLM", f"{PREF_IS}\\{rel}" if rel else PREF_IS, ctx.facts.os.arch)
+
+
+def machine_zone_query(ctx: EvalContext, zone: int) -> RegistryQuery:
+    """The machine preference ``Zones\\<zone>`` key in the view IE uses on this host."""
+    return reg_query("HKLM", machine_pref_path(ctx, f"Zones\\{zone}"))
 
 
 @cache  # queries are frozen; building them is the hot path
 def zonemap_queries() -> tuple[RegistryQuery, ...]:
-    """Every key URL-to-zone resolution depends on."""
+    """Every key URL-to-zone resolution depends on (both views)."""
     return (
         policy_root_query(),
         reg_query("HKLM", f"{POLICY_IS}\\ZoneMapKey"),
         reg_query("HKU", f"{USER_POLICY_IS}\\ZoneMapKey"),
         reg_query("HKU", f"{USER_PREF_IS}\\ZoneMap\\Domains", depth=DOMAINS_DEPTH),
-        reg_query("HKLM", f"{PREF_IS}\\ZoneMap\\Domains", depth=DOMAINS_DEPTH),
+        *(
+            reg_query("HKLM", p, depth=DOMAINS_DEPTH)
+            for p in ie32_paths("HKLM", f"{PREF_IS}\\ZoneMap\\Domains")
+        ),
     )
+
+
+def machine_domains_query(ctx: EvalContext) -> RegistryQuery:
+    """The machine ``ZoneMap\\Domains`` tree in the view IE uses on this host."""
+    return reg_query("HKLM", machine_pref_path(ctx, r"ZoneMap\Domains"), depth=DOMAINS_DEPTH)
 
 
 def hklm_only(ctx: EvalContext) -> bool:
@@ -114,7 +140,8 @@ def effective_zone_action(ctx: EvalContext, zone: int, action: str) -> Effective
 
     Raises FactError when a layer that counts could not be read.
     """
-    _, mpol, upol, upref, mpref = zone_queries(zone)
+    _, mpol, upol, upref = zone_queries(zone)[:4]
+    mpref = machine_zone_query(ctx, zone)
     only_hklm = hklm_only(ctx)
     layers: list[tuple[str, RegistryQuery, bool]] = [(LAYER_MACHINE_POLICY, mpol, False)]
     skipped = False
@@ -233,7 +260,8 @@ def url_zone(ctx: EvalContext, url: str) -> ZoneMatch:
     """The zone IE puts ``url`` in, with the layer and key that decided it."""
     parts = urlsplit(url if "://" in url else f"https://{url}")
     scheme, host = (parts.scheme or "https").lower(), (parts.hostname or "").lower()
-    _, mpol, upol, udom, mdom = zonemap_queries()
+    _, mpol, upol, udom = zonemap_queries()[:4]
+    mdom = machine_domains_query(ctx)
     only_hklm = hklm_only(ctx)
     user_ok = ctx.operator is not None and not only_hklm
     sid = ctx.operator.sid if ctx.operator is not None else None

@@ -160,7 +160,7 @@ def plan_zone_action(spec: zone_action.Spec, fctx: FixContext) -> Proposal:
     machine_policy = (f"{ie_zones.POLICY_IS}\\{zone}", "HKLM")
     user_policy = (f"{ie_zones.USER_POLICY_IS}\\{zone}", "HKU")
     user_pref = (f"{ie_zones.USER_PREF_IS}\\{zone}", "HKU")
-    machine_pref = (f"{ie_zones.PREF_IS}\\{zone}", "HKLM")
+    machine_pref = (ie_zones.machine_pref_path(fctx.ctx, zone), "HKLM")  # the view 32-bit IE reads
     if eff.layer == ie_zones.LAYER_MACHINE_POLICY or fctx.options.strategy == "machine-policy":
         target = machine_policy
     elif eff.hklm_only:
@@ -212,8 +212,11 @@ def plan_trusted_site(spec: trusted_site.Spec, fctx: FixContext) -> Proposal:
     domain, sub = _domain_key(host)
     rel = f"ZoneMap\\Domains\\{domain}" + (f"\\{sub}" if sub else "")
     hive: Hive = "HKLM" if ie_zones.hklm_only(fctx.ctx) else "HKU"
-    base = ie_zones.PREF_IS if hive == "HKLM" else ie_zones.USER_PREF_IS
-    domains_q = ie_zones.zonemap_queries()[4 if hive == "HKLM" else 3]
+    # HKLM: the view 32-bit IE reads (WOW6432Node on 64-bit Windows); HKU is shared.
+    base = ie_zones.machine_pref_path(fctx.ctx) if hive == "HKLM" else ie_zones.USER_PREF_IS
+    domains_q = (
+        ie_zones.machine_domains_query(fctx.ctx) if hive == "HKLM" else ie_zones.zonemap_queries()[3]
+    )
     tree = registry_key(fctx.ctx, domains_q, user=hive == "HKU")
     node = tree.subkey(rel.split("\\", 2)[2]) if tree is not None else None
     w.set(hive, f"{base}\\{rel}", scheme, _dword(spec.zone), node.value(scheme) if node is not None else None)
@@ -347,13 +350,15 @@ def plan_activex(spec: activex.Spec, fctx: FixContext) -> Proposal:
         spec, name, (info.version if info is not None and info.exists else None) or activex._unit_version(ctx, spec.clsid))
     file_ok = info is None or info.exists
     if not (version_ok and file_ok):
-        for _lbl, query, user in activex._registrations(spec.clsid):
-            if user and fctx.operator is None:
+        # Only the trees 32-bit IE reads (WOW6432Node on 64-bit Windows): a 64-bit
+        # registration is not what IE loads and is left alone.
+        for registration in activex.ie_registrations(spec.clsid, ctx.facts.os.arch):
+            if registration.user and fctx.operator is None:
                 continue
-            hit = answer_of(ctx, query, user=user)
+            hit = answer_of(ctx, registration.query, user=registration.user)
             if hit is not None and hit.key is not None:
-                w.delete_key(query.hive, query.path.rsplit("\\", 1)[0])
-        unit_q = activex._dist_unit(spec.clsid)
+                w.delete_key(registration.query.hive, registration.query.path.rsplit("\\", 1)[0])
+        unit_q = activex.dist_unit_query(spec.clsid, ctx.facts.os.arch)
         if registry_key(ctx, unit_q) is not None:
             w.delete_key("HKLM", unit_q.path)
         delay = reboot_delay(fctx.options.calendar, fctx.now, fctx.options.reboot_at)
@@ -374,27 +379,34 @@ def plan_activex(spec: activex.Spec, fctx: FixContext) -> Proposal:
 
 
 def _plan_enable(spec: activex.Spec, fctx: FixContext, w: _Writes) -> None:
+    """Undo each thing that disables the control for 32-bit IE (see ``activex._disabled_by``)."""
     ctx, c = fctx.ctx, spec.clsid
-    for query in activex._kill_bits(c):
-        key = registry_key(ctx, query)
-        flags = key.value("Compatibility Flags") if key is not None else None
-        number = flags.as_int() if flags is not None else None
-        if flags is not None and number is not None and number & activex.KILL_BIT:
-            w.set("HKLM", query.path, "Compatibility Flags", _like(flags, number & ~activex.KILL_BIT), flags)
-    for _layer, query, user in activex._policies():
+    query = activex.kill_bit_query(c, ctx.facts.os.arch)
+    key = registry_key(ctx, query)
+    flags = key.value("Compatibility Flags") if key is not None else None
+    number = flags.as_int() if flags is not None else None
+    if flags is not None and number is not None and number & activex.KILL_BIT:
+        w.set("HKLM", query.path, "Compatibility Flags", _like(flags, number & ~activex.KILL_BIT), flags)
+    pol = activex.policy_state(ctx, c)
+    for _layer, ext_q, list_q, user in activex.policy_queries():
         if user and fctx.operator is None:
             continue
-        key = registry_key(ctx, query, user=user)
-        val = key.value(c) if key is not None else None
-        if val is not None and val.as_int() == 0:
-            w.set(query.hive, query.path, c, RegValue(t="SZ", v="1"), val)
-    if fctx.operator is not None:
-        query = activex._ext_settings(c)
-        key = registry_key(ctx, query, user=True)
-        flags = key.value("Flags") if key is not None else None
-        number = flags.as_int() if flags is not None else None
-        if flags is not None and number is not None and number & 1:
-            w.set("HKU", query.path, "Flags", _like(flags, number & ~1), flags)
+        lst = registry_key(ctx, list_q, user=user)
+        val = lst.value(c) if lst is not None else None
+        if val is not None and val.as_int() not in (activex.LIST_ON_LOCKED, activex.LIST_ON_USER):
+            w.set(list_q.hive, list_q.path, c, RegValue(t="SZ", v="1"), val)
+        elif val is None and pol.restrict and pol.value is None:
+            ext = registry_key(ctx, ext_q, user=user)
+            restricted_here = ext is not None and ext.value("RestrictToList") is not None
+            if restricted_here:  # "deny unless listed" set in this layer: list the control here
+                w.set(list_q.hive, list_q.path, c, RegValue(t="SZ", v="1"), None)
+    if fctx.operator is not None and pol.value != activex.LIST_ON_LOCKED:
+        ext_settings = activex.ext_settings_query(c)
+        key = registry_key(ctx, ext_settings, user=True)
+        uflags = key.value("Flags") if key is not None else None
+        unumber = uflags.as_int() if uflags is not None else None
+        if uflags is not None and unumber is not None and unumber & 1:
+            w.set("HKU", ext_settings.path, "Flags", _like(uflags, unumber & ~1), uflags)
 
 
 # --------------------------------------------------------------------------- installed_program

@@ -56,6 +56,7 @@ run_installer                 the installer's ``duration_ms``
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,6 +204,32 @@ def host_path(text: str, env: dict[str, str]) -> str:
     return text
 
 
+_FS_REDIRECT_EXEMPT = ("catroot\\", "catroot2\\", "drivers\\etc\\", "logfiles\\", "spool\\")
+
+
+def wow64_host_path(text: str, env: dict[str, str]) -> str:
+    """agent.ps1's ConvertTo-Wow64Path: a path as a 32-bit process on 64-bit Windows sees it.
+
+    No ``ProgramFiles(x86)`` in the environment (32-bit Windows): :func:`host_path`.
+    """
+    if not env.get("ProgramFiles(x86)"):
+        return host_path(text, env)
+    text = re.sub(r"(?i)%ProgramFiles%", "%ProgramFiles(x86)%", text)
+    text = re.sub(r"(?i)%CommonProgramFiles%", "%CommonProgramFiles(x86)%", text)
+    text = host_path(text, env)
+    windir = env.get("SystemRoot", r"C:\Windows").rstrip("\\")
+    system32, sysnative = windir + "\\System32\\", windir + "\\Sysnative\\"
+    low = text.lower()
+    if low.startswith(sysnative.lower()):
+        return system32 + text[len(sysnative):]
+    if not low.startswith(system32.lower()):
+        return text
+    rest = text[len(system32):]
+    if rest.lower().startswith(_FS_REDIRECT_EXEMPT):
+        return text
+    return windir + "\\SysWOW64\\" + rest
+
+
 def _read_key(
     root: KeyNode,
     query: RegistryQuery,
@@ -228,7 +255,7 @@ def _read_key(
             continue
         if not value.v.strip():
             continue
-        target = host_path(value.v, env)
+        target = wow64_host_path(value.v, env) if query.follow_wow64 else host_path(value.v, env)
         followed[name] = _file_info(
             image, target, query.follow_content, query.max_content_bytes, work
         )
