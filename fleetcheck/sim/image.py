@@ -54,6 +54,10 @@ Image format (every section optional except ``os``)::
     installers:                       # what run_installer of a path does
       '\\\\fileserver\\soft\\ePass2003-Setup.exe':
         {exit_code: 0, duration_ms: 20000, registry: {...}, uninstall: {...}, files: {...}}
+    registry_import:                  # real registry data (fleetcheck.sim.regimport), in order,
+      - {file: pc07-ie.reg, profile: "${operator_sid}"}          # before registry: above;
+      - {hive: NTUSER.DAT.xz, mount: user, profile: "${operator_sid}"}   # paths relative to
+      - {hive: SOFTWARE, mount: 'HKLM\\SOFTWARE'}                # this file
 
 Overlays (``extends``): the child is merged into its parent. Mappings merge
 key by key, case-insensitively (Windows names are); a ``null`` deletes: a
@@ -240,6 +244,24 @@ class InstallerSpec(_Spec):
     activex: dict[str, ActiveXSpec] = Field(default_factory=dict)
 
 
+class RegistryImportSpec(_Spec):
+    """Real registry data taken into the image; see :mod:`fleetcheck.sim.regimport`.
+
+    ``file``: a .reg file (``reg export``, UTF-16, or REGEDIT4); its
+    HKEY_CURRENT_USER keys go to ``profile``, HKEY_USERS\\<SID> to that profile.
+    ``hive``: a saved hive (regf, may be .xz) replacing the key at ``mount``:
+    ``user`` (the profile's whole hive), ``classes`` (its Software\\Classes,
+    i.e. UsrClass.dat), ``user\\<key>``, or ``HKLM\\<key>`` (e.g. HKLM\\SOFTWARE).
+    Imports apply in order, before the image's own ``registry:`` and profiles'
+    ``registry:`` (which may patch them).
+    """
+
+    file: str | None = None
+    hive: str | None = None
+    mount: str | None = None
+    profile: str | None = None
+
+
 class ImageSpec(_Spec):
     """One simulated PC as written in YAML (after ``extends`` and placeholders)."""
 
@@ -256,6 +278,7 @@ class ImageSpec(_Spec):
     processes: list[ProcessSpec] = Field(default_factory=list)
     tcp: dict[str, EndpointSpec] = Field(default_factory=dict)
     installers: dict[str, InstallerSpec] = Field(default_factory=dict)
+    registry_import: list[RegistryImportSpec] = Field(default_factory=list)
 
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "image.schema.json"
@@ -872,11 +895,37 @@ def load_raw(source: str | Path, _depth: int = 0) -> tuple[dict[str, Any], str]:
     return raw, name
 
 
+def _anchor_imports(raw: dict[str, Any], base_dir: Path | None) -> None:
+    """Make ``registry_import`` paths relative to the file that names them (before merging)."""
+    entries = raw.get("registry_import")
+    if base_dir is None or not isinstance(entries, list):
+        return
+    for entry in entries:
+        if isinstance(entry, dict):
+            for key in ("file", "hive"):
+                if isinstance(entry.get(key), str) and entry[key]:
+                    entry[key] = str(base_dir / entry[key])
+
+
+def _registry_imports(spec: ImageSpec, name: str) -> tuple[KeyNode, dict[str, KeyNode]]:
+    """HKLM and the user hives (by upper-case SID) built from ``registry_import``."""
+    if not spec.registry_import:
+        return KeyNode(), {}
+    from fleetcheck.sim import regimport  # builds on this module
+
+    try:
+        trees = regimport.build_trees(spec.registry_import, [p.sid for p in spec.profiles], name)
+    except regimport.RegImportError as exc:
+        raise ImageError(str(exc)) from None
+    return trees.hklm, trees.users
+
+
 def _load_chain(
     source: str | Path, depth: int = 0
 ) -> tuple[dict[str, Any], str, list[tuple[str, str]]]:
     """Merged mapping, name, and the (name, text) of every file in the chain, child first."""
     raw, name, base_dir, text = _read_raw(source)
+    _anchor_imports(raw, base_dir)
     parent_ref = raw.pop("extends", None)
     if parent_ref is None:
         return raw, name, [(name, text)]
@@ -1164,6 +1213,7 @@ def build_image(spec: ImageSpec, name: str, now: datetime) -> HostImage:
     o = spec.os
     env = _default_env(o)
     env.update(spec.env)
+    imported_hklm, imported_users = _registry_imports(spec, name)
     image = HostImage(
         name=name,
         os=OsFacts(
@@ -1183,7 +1233,7 @@ def build_image(spec: ImageSpec, name: str, now: datetime) -> HostImage:
             edge_version=o.edge_version,
         ),
         env=env,
-        hklm=KeyNode(),
+        hklm=imported_hklm,
         profiles=[],
         files={},
         usb_devices=list(spec.usb_devices),
@@ -1207,6 +1257,8 @@ def build_image(spec: ImageSpec, name: str, now: datetime) -> HostImage:
         prof = UserProfile(
             pspec.sid, pspec.user, pspec.path, pspec.loaded, pspec.console, pspec.interactive
         )
+        if pspec.sid.upper() in imported_users:
+            prof.hive = imported_users[pspec.sid.upper()]
         image.profiles.append(prof)
         plist = image.hklm.ensure(PROFILE_LIST_KEY + "\\" + pspec.sid)
         plist.set("ProfileImagePath", RegValue(t="EXPAND_SZ", v=pspec.path))
