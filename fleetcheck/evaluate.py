@@ -173,7 +173,7 @@ def _run(spec: CheckBase, ctx: EvalContext, where: str) -> Outcome:
     try:
         return reg.evaluate(spec, ctx)
     except FactError as exc:
-        return Outcome(FindingStatus.error, message=exc.message)
+        return Outcome(exc.status, message=exc.message)
     except Exception as exc:  # noqa: BLE001 - one broken check must not spoil the host
         log.warning("check %s raised %s; reported as an error finding", where, type(exc).__name__)
         name = type(exc).__name__

@@ -52,7 +52,7 @@ from typing import Any, Literal
 from fleetcheck.agent.contract import FileInfo, Query, RegistryQuery
 from fleetcheck.checks.base import CheckBase, Description, EvalContext, Outcome, reg_query, register
 from fleetcheck.checks.common import Clsid, VersionSpecField
-from fleetcheck.checks.facts import NO_OPERATOR, FactError, answer_of, reg_location, registry_key
+from fleetcheck.checks.facts import FactError, answer_of, no_operator, reg_location, registry_key
 from fleetcheck.checks.wow64 import ie32_path, ie32_paths, is_64bit
 from fleetcheck.findings import FindingStatus
 from fleetcheck.i18n import T, Text
@@ -219,7 +219,7 @@ def policy_state(ctx: EvalContext, clsid: str) -> PolicyState:
     for layer, ext_q, list_q, user in policy_queries():
         if user and ctx.operator is None:
             if value is None or restrict is None:
-                raise FactError(NO_OPERATOR)
+                raise no_operator()
             continue
         sid = ctx.operator.sid if (user and ctx.operator) else None
         if value is None:
@@ -254,7 +254,7 @@ def _disabled_by(spec: Spec, ctx: EvalContext) -> str | None:
     if pol.value == LIST_ON_LOCKED:
         return None  # the policy locks it on: the user's Manage Add-ons choice does not count
     if ctx.operator is None:
-        raise FactError(NO_OPERATOR)
+        raise no_operator()
     ext_q = ext_settings_query(c)
     ext = registry_key(ctx, ext_q, user=True)
     uflags = ext.value("Flags") if ext is not None else None

@@ -10,11 +10,20 @@
     - {name: InternetExplorerIntegrationLevel, equals: 1}
 ```
 
-Edge reads, highest first: mandatory machine policy
+Edge reads, highest first (Microsoft Edge policy precedence: mandatory over
+recommended, machine over user): mandatory machine policy
 ``HKLM\\SOFTWARE\\Policies\\Microsoft\\Edge``, mandatory user policy
 ``HKU\\<SID>\\Software\\Policies\\Microsoft\\Edge``, then the ``\\Recommended``
-subkeys (machine, user). The user layers are looked at only when an operator
-profile is known.
+subkeys (machine, user) — but only for a policy Microsoft documents as
+"Can be recommended: Yes" (:data:`EDGE_POLICIES`; e.g. InternetExplorerIntegrationLevel
+and InternetExplorerIntegrationSiteList cannot be recommended, so a Recommended
+value of theirs is ignored by Edge and never passes here). A policy not in the
+table needs ``can_be_recommended`` in the check; until then a Recommended-only
+value is an ``error`` finding, not a guess.
+
+Earned passes: the user layers are read only when an operator profile is known;
+without one, only a mandatory machine value can decide (it beats every user
+value); anything else is ``not_evaluated``.
 
 Decision (R7): the user's own toggle in edge://settings ("允许在 Internet
 Explorer 模式下重新加载网站") is stored in Edge's profile in a form that is not
@@ -25,6 +34,7 @@ is R8's ``ie_mode_site`` check.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Literal
 
@@ -32,12 +42,42 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from fleetcheck.agent.contract import Query, RegistryQuery, RegKey, RegValue
 from fleetcheck.checks.base import CheckBase, Description, EvalContext, Outcome, reg_query, register
-from fleetcheck.checks.facts import reg_location, registry_key
+from fleetcheck.checks.facts import FactError, no_operator, reg_location, registry_key
 from fleetcheck.findings import FindingStatus
 from fleetcheck.i18n import T, TextValueError
 
 EDGE = r"SOFTWARE\Policies\Microsoft\Edge"
 USER_EDGE = r"Software\Policies\Microsoft\Edge"
+_DOCS = "https://learn.microsoft.com/deployedge/microsoft-edge-browser-policies/"
+
+
+@dataclass(frozen=True)
+class EdgePolicyInfo:
+    """What Microsoft documents for one Edge policy ("Supported features", "Windows registry settings")."""
+
+    can_be_recommended: bool
+    machine: bool = True  # Computer Configuration / HKLM
+    user: bool = True  # User Configuration / HKCU
+    source: str = ""
+
+
+#: The Edge policies the shipped checks use, with their documented scopes
+#: (docs/windows-semantics.md, Edge rows; each page's "Supported features").
+EDGE_POLICIES: dict[str, EdgePolicyInfo] = {
+    info_name.lower(): info
+    for info_name, info in {
+        "DownloadRestrictions": EdgePolicyInfo(True, source=_DOCS + "downloadrestrictions"),
+        "InternetExplorerIntegrationLevel": EdgePolicyInfo(
+            False, source=_DOCS + "internetexplorerintegrationlevel"
+        ),
+        "InternetExplorerIntegrationSiteList": EdgePolicyInfo(
+            False, source=_DOCS + "internetexplorerintegrationsitelist"
+        ),
+        "InternetExplorerIntegrationReloadInIEModeAllowed": EdgePolicyInfo(
+            True, source=_DOCS + "internetexplorerintegrationreloadiniemodeallowed"
+        ),
+    }.items()
+}
 
 Scalar = int | str
 
@@ -93,6 +133,8 @@ class Spec(CheckBase):
     allowed: list[Scalar] | None = None
     absent_ok: bool = False
     alternatives: list[EdgeSetting] = Field(default_factory=list)
+    # For a policy not in EDGE_POLICIES: does Edge honour a Recommended value of it?
+    can_be_recommended: bool | None = None
 
     @model_validator(mode="after")
     def _valid(self) -> Spec:
@@ -104,29 +146,58 @@ class Spec(CheckBase):
 
 
 @cache  # queries are frozen; building them is the hot path
-def _layers() -> tuple[tuple[str, RegistryQuery, bool], ...]:
+def _layers() -> tuple[tuple[str, RegistryQuery, bool, bool], ...]:
+    """(label, key, per user, recommended), in Edge's order of precedence."""
     return (
-        ("计算机强制策略 machine policy", reg_query("HKLM", EDGE), False),
-        ("用户强制策略 user policy", reg_query("HKU", USER_EDGE), True),
-        ("计算机推荐策略 machine recommended", reg_query("HKLM", EDGE + r"\Recommended"), False),
-        ("用户推荐策略 user recommended", reg_query("HKU", USER_EDGE + r"\Recommended"), True),
+        ("计算机强制策略 machine policy", reg_query("HKLM", EDGE), False, False),
+        ("用户强制策略 user policy", reg_query("HKU", USER_EDGE), True, False),
+        ("计算机推荐策略 machine recommended", reg_query("HKLM", EDGE + r"\Recommended"), False, True),
+        ("用户推荐策略 user recommended", reg_query("HKU", USER_EDGE + r"\Recommended"), True, True),
     )
 
 
 def queries(spec: Spec) -> list[Query]:
-    return [q for _, q, _ in _layers()]
+    return [q for _, q, _, _ in _layers()]
 
 
-def effective_edge_value(ctx: EvalContext, name: str) -> tuple[RegValue | None, str | None]:
-    """The value of Edge policy ``name`` that applies, with its source."""
-    for layer, query, user in _layers():
-        if user and ctx.operator is None:
+def policy_info(name: str, can_be_recommended: bool | None = None) -> EdgePolicyInfo | None:
+    """The documented scopes of ``name``; ``can_be_recommended`` (from the check) overrides."""
+    known = EDGE_POLICIES.get(name.lower())
+    if can_be_recommended is None:
+        return known
+    base = known or EdgePolicyInfo(can_be_recommended)
+    return EdgePolicyInfo(can_be_recommended, base.machine, base.user, base.source)
+
+
+def effective_edge_value(
+    ctx: EvalContext, name: str, can_be_recommended: bool | None = None
+) -> tuple[RegValue | None, str | None]:
+    """The value of Edge policy ``name`` that applies, with its source.
+
+    Raises FactError (not_evaluated) when a user layer that could decide was not
+    seen (no operator), and FactError (error) when a Recommended value decides for
+    a policy whose recommendability is unknown.
+    """
+    info = policy_info(name, can_be_recommended)
+    for layer, query, user, recommended in _layers():
+        if recommended and info is not None and not info.can_be_recommended:
+            continue  # Edge ignores a Recommended value of this policy
+        if info is not None and ((user and not info.user) or (not user and not info.machine)):
             continue
+        if user and ctx.operator is None:
+            raise no_operator()
         key: RegKey | None = registry_key(ctx, query, user=user)
         val = key.value(name) if key is not None else None
-        if val is not None:
-            sid = ctx.operator.sid if (user and ctx.operator) else None
-            return val, f"{layer}: {reg_location(query.hive, query.path, sid)} [{name}]"
+        if val is None:
+            continue
+        if recommended and info is None:
+            raise FactError(T(
+                f"Edge 策略 {name} 只以推荐值设置，但不清楚 Edge 是否接受它的推荐值：请在检查中写明 can_be_recommended",
+                f"Edge policy {name} is set only as a Recommended value, and whether Edge honours a "
+                "Recommended value of it is unknown: set can_be_recommended in the check",
+            ))
+        sid = ctx.operator.sid if (user and ctx.operator) else None
+        return val, f"{layer}: {reg_location(query.hive, query.path, sid)} [{name}]"
     return None, None
 
 
@@ -136,13 +207,16 @@ def _show(value: RegValue | None) -> str:
 
 def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
     main = spec.main_setting()
-    value, source = effective_edge_value(ctx, main.name)
+    value, source = effective_edge_value(ctx, main.name, spec.can_be_recommended)
     details: dict[str, object] = {"name": main.name, "value": None if value is None else value.v}
     expected = " 或 or ".join([main.expectation(), *(a.expectation() for a in spec.alternatives)])
     if main.accepts(value):
         return Outcome(FindingStatus.passed, expected, _show(value), source, details=details)
     for alt in spec.alternatives:
-        alt_value, alt_source = effective_edge_value(ctx, alt.name)
+        try:
+            alt_value, alt_source = effective_edge_value(ctx, alt.name)
+        except FactError:
+            continue  # an alternative that cannot be judged does not pass
         if alt.accepts(alt_value):
             details["alternative"] = {"name": alt.name, "value": None if alt_value is None else alt_value.v}
             return Outcome(
@@ -162,7 +236,7 @@ def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
 def describe(spec: Spec) -> Description:
     names = [spec.name, *(a.name for a in spec.alternatives)]
     return Description(
-        where=[f"{q.hive}\\{q.path} [{', '.join(names)}]" for _, q, _ in _layers()],
+        where=[f"{q.hive}\\{q.path} [{', '.join(names)}]" for _, q, _, _ in _layers()],
         expected=" or ".join([spec.main_setting().expectation(), *(a.expectation() for a in spec.alternatives)]),
     )
 

@@ -22,6 +22,7 @@ from fleetcheck.agent.contract import (
     RegKey,
 )
 from fleetcheck.checks.base import EvalContext
+from fleetcheck.findings import FindingStatus
 from fleetcheck.i18n import T, Text
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "FactError",
     "answer_of",
     "file_info",
+    "no_operator",
     "reg_location",
     "registry_key",
 ]
@@ -37,11 +39,22 @@ NO_OPERATOR = T("未评估：没有操作员登录", "not evaluated: no operator
 
 
 class FactError(Exception):
-    """A fact the check needs could not be read; ``message`` is shown in the finding."""
+    """A fact the check needs could not be read; ``message`` is shown in the finding.
 
-    def __init__(self, message: Text) -> None:
+    ``status`` is ``error`` (the host could not answer) or ``not_evaluated`` (a
+    view the verdict depends on was not available, e.g. no operator logged on):
+    either way the check is never a pass it did not earn.
+    """
+
+    def __init__(self, message: Text, status: FindingStatus = FindingStatus.error) -> None:
         super().__init__(message.en)
         self.message = message
+        self.status = status
+
+
+def no_operator() -> FactError:
+    """The verdict depends on the operator's hive, and nobody is logged on."""
+    return FactError(NO_OPERATOR, FindingStatus.not_evaluated)
 
 
 def _where(query: Query, sid: str | None) -> str:
@@ -65,7 +78,7 @@ def answer_of(ctx: EvalContext, query: Query, *, user: bool = False) -> Answer |
     """
     sid = ctx.operator.sid if (user and ctx.operator is not None) else None
     if user and ctx.operator is None:
-        raise FactError(NO_OPERATOR)
+        raise no_operator()
     ans = ctx.answer(query, sid)
     if ans is None:
         where = _where(query, sid)

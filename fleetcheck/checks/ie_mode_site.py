@@ -26,9 +26,19 @@ Evidence, strongest first:
    community-documented, not a Microsoft contract: best effort. Edge drops
    these entries 30 days after they were added, so expired entries do not count.
 
-Scope: the site list is machine-wide, so the check runs without an operator;
-it needs the operator only for the user list, and says "not evaluated" when
-the machine list does not cover the portal and nobody is logged on.
+Policy scopes (docs/windows-semantics.md, Edge rows): both policies are
+mandatory-only ("Can be recommended: No") and exist for the machine (HKLM) and
+for the user (HKU\\<SID>\\Software\\Policies\\Microsoft\\Edge); each value is
+taken from the machine when set there, else from the operator's hive.
+
+A site list on a UNC path cannot be read from a WinRM session authenticated
+with NTLM (no delegation: the "second hop"); that is an ``error`` finding naming
+the cause, never "file does not exist".
+
+Scope: the site list is usually machine-wide, so the check runs without an
+operator; it needs the operator for the user policies and the user list, and
+says "not evaluated" when the machine policy does not decide and nobody is
+logged on.
 """
 
 from __future__ import annotations
@@ -59,6 +69,7 @@ from fleetcheck.findings import FindingStatus
 from fleetcheck.i18n import T, Text
 
 EDGE = r"SOFTWARE\Policies\Microsoft\Edge"
+USER_EDGE = r"Software\Policies\Microsoft\Edge"
 SITE_LIST = "InternetExplorerIntegrationSiteList"
 LEVEL = "InternetExplorerIntegrationLevel"
 PREFERENCES = r"{profile}\AppData\Local\Microsoft\Edge\User Data\Default\Preferences"
@@ -88,8 +99,13 @@ def _prefs_query() -> Any:
     return file_query(PREFERENCES, per_user=True, content=True)
 
 
+@cache  # queries are frozen; building them is the hot path
+def _user_policy_query() -> Any:
+    return reg_query("HKU", USER_EDGE, follow=(SITE_LIST,), follow_content=True)
+
+
 def queries(spec: Spec) -> list[Query]:
-    qs: list[Query] = [_policy_query()]
+    qs: list[Query] = [_policy_query(), _user_policy_query()]
     if spec.use_user_list:
         qs.append(_prefs_query())
     return qs
@@ -208,16 +224,54 @@ def _aware(now: datetime) -> datetime:
     return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
 
 
-def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
-    ans = answer_of(ctx, _policy_query())
-    key = ans.key if ans is not None else None
-    level_val = key.value(LEVEL) if key is not None else None
-    list_val = key.value(SITE_LIST) if key is not None else None
-    level = level_val.as_int() if level_val is not None else None
+@dataclass(frozen=True)
+class _Policy:
+    """The effective IE-integration policy values (machine over user) and where they came from."""
+
+    level: int | None
+    list_path: str | None
+    followed: FileInfo | None
+    source: str
+    undecided: bool  # the machine does not set both, and the operator's hive was not seen
+
+
+def _effective_policy(ctx: EvalContext) -> _Policy:
+    m_ans = answer_of(ctx, _policy_query())
+    m_key = m_ans.key if m_ans is not None else None
+    u_ans = None
+    if ctx.operator is not None:
+        u_ans = answer_of(ctx, _user_policy_query(), user=True)
+    u_key = u_ans.key if u_ans is not None else None
+    level_val = m_key.value(LEVEL) if m_key is not None else None
+    level_where = reg_location("HKLM", EDGE)
+    if level_val is None and u_key is not None:
+        level_val = u_key.value(LEVEL)
+        level_where = reg_location("HKU", USER_EDGE, ctx.operator.sid if ctx.operator else None)
+    list_val = m_key.value(SITE_LIST) if m_key is not None else None
+    followed = m_ans.followed.get(SITE_LIST) if m_ans is not None else None
+    list_where = reg_location("HKLM", EDGE)
+    if list_val is None and u_key is not None:
+        list_val = u_key.value(SITE_LIST)
+        followed = u_ans.followed.get(SITE_LIST) if u_ans is not None else None
+        list_where = reg_location("HKU", USER_EDGE, ctx.operator.sid if ctx.operator else None)
+    machine_sets_both = m_key is not None and m_key.value(LEVEL) is not None and m_key.value(SITE_LIST) is not None
     list_path = list_val.as_str() if list_val is not None else None
+    source = level_where if list_where == level_where else f"{level_where} [{LEVEL}]; {list_where}"
+    return _Policy(
+        level_val.as_int() if level_val is not None else None,
+        list_path,
+        followed,
+        source,
+        undecided=ctx.operator is None and not machine_sets_both,
+    )
+
+
+def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
+    pol = _effective_policy(ctx)
+    level, list_path = pol.level, pol.list_path
     expected = "全部门户页面在 IE 模式打开 all portal pages open in IE mode"
     details: dict[str, Any] = {"level": level, "site_list": list_path, "urls": list(spec.urls)}
-    source = reg_location("HKLM", EDGE)
+    source = pol.source
 
     machine_problem: Text | None = None
     uncovered = list(spec.urls)
@@ -228,14 +282,23 @@ def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
                 f"站点列表 {list_path} 是网址：fleetcheck 只能读取本地或 UNC 路径的文件",
                 f"the site list {list_path} is a URL: only local or UNC files can be read",
             )
+        elif list_path.strip().startswith("\\\\") and (pol.followed is None or not pol.followed.exists):
+            return Outcome(FindingStatus.error, expected, None, f"{source} [{SITE_LIST}={list_path}]", T(
+                f"站点列表 {list_path} 在网络共享上：通过 WinRM（NTLM）无法访问网络共享（第二跳，凭据不能委派），"
+                "无法确认其内容；请把站点列表放在本机（fleetcheck fix 会写本地副本），或用 CredSSP/Kerberos 委派",
+                f"the site list {list_path} is on a network share: a WinRM session (NTLM) cannot reach a share "
+                "(second hop: no credential delegation), so its content cannot be checked; keep the site list on the "
+                "PC (fleetcheck fix writes a local copy) or use CredSSP/Kerberos delegation",
+            ), details)
         else:
-            followed = ans.followed.get(SITE_LIST) if ans is not None else None
-            machine_problem, uncovered = _machine_coverage(spec, followed, list_path, level)
+            machine_problem, uncovered = _machine_coverage(spec, pol.followed, list_path, level)
         source = f"{source} [{SITE_LIST}={list_path}]"
     else:
         machine_problem = T("未配置企业站点列表", "no enterprise site list configured")
     if not uncovered and machine_problem is None:
         return Outcome(FindingStatus.passed, expected, "企业站点列表 enterprise site list", source, details=details)
+    if pol.undecided:
+        return Outcome(FindingStatus.not_evaluated, expected, None, source, NO_OPERATOR, details)
 
     if spec.use_user_list and ctx.operator is not None:
         prefs: FileInfo | None = None
@@ -301,6 +364,7 @@ def describe(spec: Spec) -> Description:
     return Description(
         where=[
             f"HKLM\\{EDGE} [{LEVEL}, {SITE_LIST}] + the site list XML",
+            f"HKU\\<SID>\\{USER_EDGE} [{LEVEL}, {SITE_LIST}] (when the machine does not set them)",
             f"{PREFERENCES} [dual_engine.user_list_data_1] (best effort)",
         ],
         expected="IE mode for: " + ", ".join(spec.urls),
