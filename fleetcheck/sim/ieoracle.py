@@ -150,10 +150,13 @@ def _domains_match(domains: KeyNode, host: str, scheme: str) -> tuple[int, int] 
     data is the zone number. Model choice (matching is not spelt out by
     Microsoft): the deepest key on the host's label path wins (exact host >
     ``*`` subkey standing for any subdomain > a parent domain's key, which covers
-    its subdomains); in a key, the protocol's own value before ``*``.
+    its subdomains); the protocol's own value before ``*``. A key may spell
+    several labels (``Domains\\biz.sccc.com``) as well as one per level
+    (``Domains\\sccc.com\\biz``); both are read, and on a tie the protocol's own
+    value wins.
     """
     labels = host.split(".")
-    best: tuple[int, int, int] | None = None  # (rank, labels covered, zone)
+    best: tuple[int, int, int, int] | None = None  # (rank, labels covered, own protocol, zone)
     for cut in range(1, len(labels) + 1):
         top = domains.find([".".join(labels[-cut:])])
         if top is None:
@@ -178,11 +181,12 @@ def _domains_match(domains: KeyNode, host: str, scheme: str) -> tuple[int, int] 
                 candidates.append((2, n, star))
         for rank, n, key in candidates:
             zone = _dword(key.get(scheme))
+            own = 1
             if zone is None:
-                zone = _dword(key.get("*"))
-            if zone is not None and (best is None or (rank, n) > (best[0], best[1])):
-                best = (rank, n, zone)
-    return (best[0], best[2]) if best is not None else None
+                zone, own = _dword(key.get("*")), 0
+            if zone is not None and (best is None or (rank, n, own) > best[:3]):
+                best = (rank, n, own, zone)
+    return (best[0], best[3]) if best is not None else None
 
 
 def _zonemapkey_match(node: KeyNode, host: str, scheme: str) -> tuple[int, int] | None:

@@ -508,3 +508,11 @@ def test_edge_policy_that_cannot_be_recommended_ignores_recommended() -> None:
     image = pc(user={r"Software\Policies\Microsoft\Edge": {"InternetExplorerIntegrationLevel": 1}})
     assert o.edge_policy(image, "InternetExplorerIntegrationLevel", SID).value == 1
     assert o.edge_policy(image, "InternetExplorerIntegrationLevel", None).value is None
+
+
+def test_protocol_value_wins_a_tie_between_spellings_of_the_same_host() -> None:
+    reg = {
+        "SOFTWARE\\WOW6432Node\\" + IS + r"\ZoneMap\Domains\biz.sccc.com": {"https": 2},
+        "SOFTWARE\\WOW6432Node\\" + IS + r"\ZoneMap\Domains\sccc.com\biz": {"*": 1},
+    }
+    assert o.zone_of_url(pc(registry=reg), URL, SID).zone == 2
