@@ -18,15 +18,15 @@ with Chinese content — and then the scratch key and file are removed again
 (the empty folders ``SOFTWARE\fleetcheck`` and ``C:\\ProgramData\fleetcheck``
 stay: fleetcheck's fixes use them too).
 
-Windows rules observed on this PC (docs/windows-semantics.md, "What cannot be
-verified without Windows"):
+Windows rules observed on this PC (rule ids of docs/windows-semantics.md, section
+"What cannot be verified without Windows"):
 
 * read-only, x64/arm64: the two registry views — ``ProgramFilesDir`` under
   ``SOFTWARE\\Microsoft\\Windows\\CurrentVersion`` is the 64-bit folder at the
   native path and the ``(x86)`` folder at ``SOFTWARE\\WOW6432Node\\...``, so the
-  agent is a 64-bit process and WOW6432Node is the 32-bit view (W01, W02); and
+  agent is a 64-bit process and WOW6432Node is the 32-bit view (W01, W09, W10); and
   whether the literal ``SOFTWARE\\WOW6432Node\\Policies`` path shows the shared
-  ``SOFTWARE\\Policies`` key or a separate one (W03). On x86: no WOW6432Node.
+  ``SOFTWARE\\Policies`` key or a separate one (W02, W03). On x86: no WOW6432Node.
 * ``--write``, x64/arm64: a value written under
   ``HKLM\\SOFTWARE\\WOW6432Node\\fleetcheck\\selftest`` is not seen at the native
   path (redirected), a value under ``HKLM\\SOFTWARE\\Policies\\fleetcheck-selftest``
@@ -35,9 +35,10 @@ verified without Windows"):
   certificate is imported into the operator's Personal store (the agent's
   scheduled-task import), looked for in the registry store and in the
   ``%APPDATA%`` file store (with the user's ``User Shell Folders\\AppData``),
-  and removed again (W40-W43).
-* the USB item says how many of the token's instance IDs carry no serial number
-  (Windows then makes one instance per USB port, W37).
+  and removed again (W41-W43).
+* a USB item says how many of the token's instance IDs carry no serial number
+  (Windows then makes one instance per USB port, W48), and how many are
+  phantoms (W47).
 
 An item that cannot be observed on this PC (e.g. no operator logged on) is
 ``skipped``: neither a pass nor a failure.
@@ -46,7 +47,8 @@ Pure: the requests are built and the answers judged here; the command does
 the I/O through a ``probe`` callable: one round trip read-only, six with
 ``--write`` (the agent runs a request's reads before its actions, so reading
 back what an action did takes the next request), three more for the registry
-views on a 64-bit PC and three for ``--cert``.
+views on a 64-bit PC and three for ``--cert`` (whose throw-away key and
+password are the only inputs not fixed in advance: fresh random ones each run).
 """
 
 from __future__ import annotations
@@ -296,7 +298,7 @@ def has_serial_instance_id(device_id: str) -> bool:
 
     ``USB\\VID_096E&PID_0807\\5&2A3F1C0&0&2`` has none: without a serial number
     the instance part is made by Windows from the parent and the port (it holds
-    ``&``), so the same token in another port is another device (W37).
+    ``&``), so the same token in another port is another device (W48).
     """
     instance = device_id.rsplit("\\", 1)[-1] if "\\" in device_id else ""
     return bool(instance) and "&" not in instance
@@ -312,7 +314,7 @@ def is_phantom(device: PnpDevice) -> bool | None:
 
 
 def judge_pnp_presence(devices: list[PnpDevice]) -> SelftestItem:
-    """Present vs phantom token instances and instance IDs without a serial number (W36, W37).
+    """Present vs phantom token instances and instance IDs without a serial number (W47, W48).
 
     Fails when Windows contradicts itself (``Present`` true with error 45): then
     neither field can be trusted to count tokens on this PC.
