@@ -33,7 +33,7 @@ from fleetcheck.policy.yamlload import (
     read_document,
 )
 from fleetcheck.resources import policies_dir
-from fleetcheck.templating import template_problem
+from fleetcheck.templating import is_template, template_problem
 
 __all__ = [
     "PolicyError",
@@ -43,6 +43,7 @@ __all__ = [
     "load_waivers",
     "policy_files",
     "shipped_policy_paths",
+    "template_sites",
 ]
 
 POLICY_SUFFIXES = (".yaml", ".yml")
@@ -123,6 +124,14 @@ def _line_of_item(seq: Any, index: int) -> int | str:
 
 def _templates(data: Any) -> Iterable[RawIssue]:
     """Template syntax of every string inside ``checks`` (rendering happens per host later)."""
+    for loc, text in template_sites(data):
+        problem = template_problem(text)
+        if problem is not None:
+            yield RawIssue(loc, problem)
+
+
+def template_sites(data: Any) -> Iterable[tuple[tuple[str | int, ...], str]]:
+    """(location, text) of every string inside ``checks`` that holds template syntax."""
     checks = data.get("checks") if isinstance(data, Mapping) else None
     if not isinstance(checks, list):
         return
@@ -132,9 +141,8 @@ def _templates(data: Any) -> Iterable[RawIssue]:
         budget -= 1
         loc, node = stack.pop()
         if isinstance(node, str):
-            problem = template_problem(node)
-            if problem is not None:
-                yield RawIssue(loc, problem)
+            if is_template(node):
+                yield loc, node
         elif isinstance(node, Mapping):
             stack.extend((loc + (k,), v) for k, v in node.items() if isinstance(k, (str, int)))
         elif isinstance(node, list):
