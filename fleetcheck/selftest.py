@@ -702,6 +702,15 @@ def _cert_reads(
     ]
     if moved_local is not None:
         queries.append(FileQuery(id="selftest-cert-moved", path=_moved_cert_file(moved_local, thumbprint)))
+    # The user's AppData as the agent itself resolves it (contract ``{appdata}``;
+    # refused with an error when it is a share the WinRM session cannot reach).
+    queries.append(
+        FileQuery(
+            id="selftest-cert-appdata",
+            per_user=True,
+            path="{appdata}\\" + CERT_FILE_DIR.split("\\", 2)[2] + "\\" + thumbprint,
+        )
+    )
     return queries
 
 
@@ -734,14 +743,26 @@ def _found(resp: ProbeResponse, query_id: str, sid: str | None) -> bool:
     return answer is not None and answer.status == "ok"
 
 
-def _places(resp: ProbeResponse, sid: str) -> list[tuple[str, str]]:
-    """(zh, en) names of the store homes where the certificate was found."""
+def _places(resp: ProbeResponse, sid: str, moved: str | None) -> list[tuple[str, str]]:
+    """(zh, en) names of the store homes where the certificate was found.
+
+    With AppData not redirected, the agent's ``{appdata}`` is ``{profile}\\AppData\\Roaming``
+    itself: one home, named once.
+    """
+    in_moved = _found(resp, "selftest-cert-moved", None) or (moved is not None and _found(resp, "selftest-cert-appdata", sid))
+    in_default = _found(resp, "selftest-cert-file", sid) or (moved is None and _found(resp, "selftest-cert-appdata", sid))
     homes = [
         (("注册表", "registry"), _found(resp, "selftest-cert-reg", sid)),
-        (("{profile}\\AppData\\Roaming 文件", "{profile}\\AppData\\Roaming file"), _found(resp, "selftest-cert-file", sid)),
-        (("重定向 AppData 的文件", "file in the redirected AppData"), _found(resp, "selftest-cert-moved", None)),
+        (("{profile}\\AppData\\Roaming 文件", "{profile}\\AppData\\Roaming file"), in_default),
+        (("重定向 AppData 的文件", "file in the redirected AppData"), in_moved),
     ]
     return [name for name, hit in homes if hit]
+
+
+def _appdata_error(resp: ProbeResponse, sid: str) -> str | None:
+    """The agent's reason when it refused to resolve the user's ``{appdata}`` (e.g. a share)."""
+    answer = resp.answer("selftest-cert-appdata", sid)
+    return answer.error if answer is not None and answer.status == "error" else None
 
 
 def judge_cert(
@@ -751,9 +772,10 @@ def judge_cert(
     sid = operator.sid
     result = next((r for r in imported.actions if r.id == "selftest-cert-import"), None)
     moved = redirected_appdata(imported.answer("selftest-shell-folders", sid), operator.path or "")
-    places = _places(located, sid)
-    moved_zh = f"；AppData 重定向到 {moved}" if moved else ""
-    moved_en = f"; AppData is redirected to {moved}" if moved else ""
+    places = _places(located, sid, moved)
+    refused = _appdata_error(located, sid)
+    moved_zh = (f"；AppData 重定向到 {moved}" if moved else "") + (f"；代理：{refused}" if refused else "")
+    moved_en = (f"; AppData is redirected to {moved}" if moved else "") + (f"; agent: {refused}" if refused else "")
     if result is None or result.status != "ok":
         error = (result.error if result else None) or "no answer"
         ok, zh, en = False, f"导入失败：{error}", f"import failed: {error}"
@@ -763,6 +785,8 @@ def judge_cert(
         if moved and _readable_local(moved) is None:
             zh += f"：多半在重定向的 AppData（{moved}），代理从 WinRM 会话读不到那里"
             en += f": probably in the redirected AppData ({moved}), which the agent cannot read from a WinRM session"
+        if refused:
+            zh, en = zh + f"；代理：{refused}", en + f"; agent: {refused}"
     else:
         ok = True
         zh = f"Windows 把它放在：{'、'.join(p[0] for p in places)}{moved_zh}"
@@ -770,7 +794,7 @@ def judge_cert(
     who = operator.user or sid
     items = [SelftestItem(T(f"用户个人证书存储（{who}）", f"user's Personal store ({who})"), ok, T(zh, en))]
     errors = _action_errors(located)
-    left = _places(after, sid)
+    left = _places(after, sid, moved)
     problems_zh = [*(f"仍在{p[0]}" for p in left), *errors]
     problems_en = [*(f"still in the {p[1]}" for p in left), *errors]
     if result is not None and result.status == "ok" and not places and moved and _readable_local(moved) is None:

@@ -332,6 +332,21 @@ def test_a_certificate_in_a_redirected_local_appdata_is_found_and_removed() -> N
     assert not any(path.lower().startswith("d:\\redirected") for path in image.files)
 
 
+def test_a_certificate_in_the_appdata_file_store_is_named_once_and_removed() -> None:
+    """Current Windows keeps CurrentUser\\My as files in the roaming AppData (W42): one home, not two."""
+    image = instantiate("win10-compliant", {"hostname": "PC-X"}, NOW)
+    operator = _operator(image)
+    probe = _moving_import(image, operator.path + r"\AppData\Roaming", place_file=True)
+    items = by_name(run_selftest(probe, write=True, cert=True, now=NOW))
+    assert items[CERT_ITEM].ok
+    assert items[CERT_ITEM].detail.en == r"Windows put it in: {profile}\AppData\Roaming file"
+    clean = items["clean-up: throw-away certificate removed"]
+    assert clean.ok, clean.detail.en
+    thumb = clean.detail.en.removeprefix("removed (").removesuffix(")")
+    stored = operator.path + r"\AppData\Roaming\Microsoft\SystemCertificates\My\Certificates" + "\\" + thumb
+    assert image.file(stored) is None
+
+
 def test_a_certificate_in_a_unc_appdata_is_named() -> None:
     """AppData on a file server: the WinRM session cannot reach it (second hop); said, not hidden."""
     image = instantiate("win10-compliant", {"hostname": "PC-X"}, NOW)
@@ -339,10 +354,12 @@ def test_a_certificate_in_a_unc_appdata_is_named() -> None:
     items = by_name(run_selftest(_moving_import(image, appdata, place_file=False), write=True, cert=True, now=NOW))
     store, clean = items[CERT_ITEM], items["clean-up: throw-away certificate removed"]
     assert not store.ok
-    assert store.detail.en == (
+    assert store.detail.en.startswith(
         f"in neither the registry nor AppData: probably in the redirected AppData ({appdata}),"
-        " which the agent cannot read from a WinRM session"
-    )
+        " which the agent cannot read from a WinRM session; agent: "
+    ), store.detail.en
+    # The agent's own {appdata} resolution refused the share, and says so.
+    assert appdata in store.detail.en.split("; agent: ", 1)[1]
     assert not clean.ok and "by hand" in clean.detail.en
 
 
