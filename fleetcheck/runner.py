@@ -100,6 +100,34 @@ def sweep_one(job: SweepJob, cancel: threading.Event | None = None, *,
             return _result(host, HostStatus.error, started, clock(), attempts, error=failure)
 
 
+def serializable(result: HostResult) -> HostResult:
+    """``result`` if it serializes; else a copy with host strings made safe; else that host's error. Never raises.
+
+    The transport already makes strings safe at the edge (:func:`fleetcheck.agent.parse_output`);
+    this keeps any other source (a stubbed probe, a future transport) from spoiling the whole run's
+    results, report and history: one host's failure becomes that host's error.
+    """
+    try:
+        result.model_dump_json()
+        return result
+    except Exception:  # noqa: BLE001, S110 - repaired or reported below
+        pass
+    try:
+        from fleetcheck.textsafe import clean
+
+        fixed = HostResult.model_validate(clean(result.model_dump()))
+        fixed.model_dump_json()
+        return fixed
+    except Exception as exc:  # noqa: BLE001 - this host's error, never the run's
+        name = type(exc).__name__
+        return HostResult(
+            host=result.host, address=result.address, groups=list(result.groups), branch=result.branch,
+            status=HostStatus.error, error_class="BadOutput",
+            error=T(f"{result.host}：该主机的结果无法保存（{name}）", f"{result.host}: this host's results cannot be saved ({name})"),
+            started=result.started, finished=result.finished, attempts=result.attempts,
+        )
+
+
 def _result(host: HostSpec, status: HostStatus, started: datetime, finished: datetime, attempts: int,
             *, facts: ProbeResponse | None = None, error: TransportError | None = None) -> HostResult:
     return HostResult(
@@ -240,7 +268,7 @@ class Sweep:
         interrupted = False
 
         def finish(result: HostResult) -> None:
-            result = self._evaluate(by_name[result.host], result)
+            result = serializable(self._evaluate(by_name[result.host], result))
             if on_result is not None:
                 on_result(result)
             run.hosts.append(result if retain_facts else result.model_copy(update={"facts": None}))

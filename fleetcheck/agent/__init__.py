@@ -17,12 +17,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from functools import cache
+from typing import Any
 
 from pydantic import ValidationError
 
 from fleetcheck.agent.contract import ProbeRequest, ProbeResponse
 from fleetcheck.resources import agent_dir
+from fleetcheck.textsafe import clean
 
 POWERSHELL = "powershell.exe"
 POWERSHELL_ARGS = ("-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand")
@@ -82,12 +85,47 @@ def parse_payload(data: bytes) -> tuple[bytes, ProbeRequest]:
     return agent, request
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 class AgentOutputError(ValueError):
     """The agent's stdout is not a valid response; ``reason`` is short and safe to show."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+MAX_OUTPUT_BYTES = 16 * 1024 * 1024  # as the transport's limit on what it reads
+MAX_DEPTH = 64  # JSON nesting; a key tree of depth 8 is about 20 levels
+MAX_NODES = 2_000_000
+MAX_INT = 2**63 - 1  # what SQLite and the report can hold
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_bounds(doc: Any) -> None:
+    """Depth, size and integer range of a parsed answer; AgentOutputError when out of bounds. Iterative."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    nodes = 0
+    while stack:
+        value, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise AgentOutputError(f"output holds more than {MAX_NODES} values")
+        if isinstance(value, dict):
+            if depth > MAX_DEPTH:
+                raise AgentOutputError(f"output is nested more than {MAX_DEPTH} levels deep")
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            if depth > MAX_DEPTH:
+                raise AgentOutputError(f"output is nested more than {MAX_DEPTH} levels deep")
+            stack.extend((v, depth + 1) for v in value)
+        elif isinstance(value, int) and not isinstance(value, bool) and not -MAX_INT - 1 <= value <= MAX_INT:
+            raise AgentOutputError("output holds an integer out of range (more than 64 bits)")
 
 
 def parse_output(stdout: bytes) -> ProbeResponse:
@@ -97,6 +135,11 @@ def parse_output(stdout: bytes) -> ProbeResponse:
     schema mismatch); never echoes the output itself, which may be huge.
     """
     text_bytes = stdout.strip()
+    # A UTF-8 byte-order mark may precede the JSON: PowerShell writes one when
+    # its [Console]::OutputEncoding is a UTF8Encoding that emits it (code page
+    # 65001 on some hosts), and json.loads rejects it. Strip any number of them.
+    while text_bytes.startswith(UTF8_BOM):
+        text_bytes = text_bytes[len(UTF8_BOM):].lstrip()
     if not text_bytes:
         raise AgentOutputError("the agent printed nothing")
     try:
@@ -106,18 +149,30 @@ def parse_output(stdout: bytes) -> ProbeResponse:
             f"output is not UTF-8 (byte 0x{text_bytes[exc.start]:02x} at offset {exc.start}); "
             "is the shell code page 65001?"
         ) from None
+    if len(text_bytes) > MAX_OUTPUT_BYTES:
+        raise AgentOutputError(f"output larger than {MAX_OUTPUT_BYTES // 2**20} MB")
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         where = "truncated" if exc.pos >= len(text) - 1 else f"invalid at offset {exc.pos}"
         raise AgentOutputError(f"output is not JSON ({where}: {exc.msg})") from None
+    except RecursionError:
+        raise AgentOutputError(f"output is nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits; NaN / Infinity
+        raise AgentOutputError(f"output holds an impossible number ({str(exc)[:80]})") from None
     if not isinstance(doc, dict):
         raise AgentOutputError("output is JSON but not an object")
+    _check_bounds(doc)
+    if _ESCAPED_SURROGATE.search(text):
+        # A Windows string may hold an unpaired UTF-16 surrogate: kept visibly (fleetcheck.textsafe).
+        doc = clean(doc)
     version = doc.get("schema_version")
     if version != 1:
         raise AgentOutputError(f"unsupported response schema_version {version!r} (expected 1)")
     try:
         return ProbeResponse.model_validate(doc)
+    except RecursionError:
+        raise AgentOutputError(f"output is nested more than {MAX_DEPTH} levels deep") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])

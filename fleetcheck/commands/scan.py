@@ -200,7 +200,10 @@ class HostLog:
         self._handle: TextIO = self.path.open("w", encoding="utf-8")
 
     def write(self, result: HostResult) -> None:
-        self._handle.write(result.model_dump_json() + "\n")
+        from fleetcheck.runner import serializable
+
+        # One host that cannot be serialized becomes that host's error line, never the sweep's end.
+        self._handle.write(serializable(result).model_dump_json() + "\n")
         self._handle.flush()
 
     def close(self) -> None:
@@ -219,7 +222,10 @@ def write_results(run: RunResult, out_dir: Path, host_lines: Path | None = None)
     fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=out_dir)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         if host_lines is None:
-            handle.write(run.model_dump_json(indent=1))
+            from fleetcheck.runner import serializable
+
+            safe = run.model_copy(update={"hosts": [serializable(h) for h in run.hosts]})
+            handle.write(safe.model_dump_json(indent=1))
         else:
             head = run.model_copy(update={"hosts": []}).model_dump_json()
             assert head.endswith('"hosts":[]}')  # hosts is the last field of RunResult

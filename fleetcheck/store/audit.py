@@ -46,6 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from fleetcheck.i18n import T, Text
 from fleetcheck.store import Store
 from fleetcheck.store.audit_schema import audit_head, audit_log, changes
+from fleetcheck.textsafe import clean_text
 
 __all__ = [
     "GENESIS",
@@ -86,9 +87,12 @@ def scrub(value: Any) -> Any:
     >>> scrub({"kind": "import_pfx", "password": "p", "pfx": "QUJD"})["password"]
     '***'
     """
+    if isinstance(value, str):
+        return clean_text(value)  # a lone surrogate from a PC cannot be hashed or stored as UTF-8
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
+            key = clean_text(key) if isinstance(key, str) else key
             low = str(key).lower()
             if low in _SECRET_KEYS:
                 out[key] = "***"
@@ -203,7 +207,7 @@ class AuditLog:
                     seq = (last.seq + 1) if last is not None else 1
                     prev = last.hash if last is not None else GENESIS
                     entry = AuditEntry(seq=seq, at=when, who=who, host=host, run_id=run_id, action_id=action_id,
-                                       event=event, result=result, forced=bool(forced), prev_hash=prev, hash="",
+                                       event=event, result=clean_text(result), forced=bool(forced), prev_hash=prev, hash="",
                                        **payload)
                     digest = entry_hash(entry.hashed_fields())
                     conn.execute(audit_log.insert().values(**entry.hashed_fields(), hash=digest))
@@ -315,7 +319,7 @@ class ChangeLog:
 
     def record(self, change: ChangeRecord) -> None:
         row = {**change.__dict__, "action": scrub(change.action), "before": scrub(change.before),
-               "after": scrub(change.after)}
+               "after": scrub(change.after), "error": scrub(change.error)}
         with self._engine.begin() as conn:
             conn.execute(changes.delete().where(changes.c.action_id == change.action_id))
             conn.execute(changes.insert().values(**row))
@@ -354,6 +358,6 @@ class ChangeLog:
         if status == "rolled_back":
             values["rolled_back_at"] = _iso(when or datetime.now(timezone.utc))
         if error is not None:
-            values["error"] = error
+            values["error"] = clean_text(error)
         with self._engine.begin() as conn:
             conn.execute(changes.update().where(changes.c.action_id == action_id).values(**values))

@@ -44,7 +44,7 @@ from fleetcheck.report.render import labels, trend_chart
 from fleetcheck.resources import templates_dir
 from fleetcheck.store.audit import AuditLog
 from fleetcheck.web.auth import Credentials, LoginThrottle, new_csrf_token, same_token
-from fleetcheck.web.fleet import Fleet
+from fleetcheck.web.fleet import Fleet, Preview
 from fleetcheck.web.jobs import HostBusy, JobBoard
 from fleetcheck.web.views import HostFilter, audit_rows, filter_hosts, reasons_text
 
@@ -303,9 +303,15 @@ class Dashboard:
         name = request.path_params["name"]
         lang = request_lang(request)
         busy = self.board.busy_job(name)
-        preview = self.fleet.preview(name) if busy is None else None
-        return self.render(request, "web/_preview.html.j2", p=preview, name=name, busy=busy,
-                           reasons=reasons_text(preview.decision.reasons, lang) if preview and preview.decision else "")
+        try:
+            preview = self.fleet.preview(name) if busy is None else None
+            return self.render(request, "web/_preview.html.j2", p=preview, name=name, busy=busy,
+                               reasons=reasons_text(preview.decision.reasons, lang) if preview and preview.decision else "")
+        except Exception as exc:  # noqa: BLE001 - one host's odd data is that host's message, never a 500
+            why = type(exc).__name__
+            failed = Preview(name, None, None, None, T(f"无法预览此主机的修复（{why}），请报告此问题",
+                                                       f"cannot preview this host's fix ({why}); please report it"))
+            return self.render(request, "web/_preview.html.j2", p=failed, name=name, busy=None, reasons="")
 
     async def certificates(self, request: Request) -> Response:
         return self.render(request, "web/certificates.html.j2", m=self.fleet.report(request_lang(request)))

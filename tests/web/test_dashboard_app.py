@@ -171,7 +171,7 @@ def test_fix_runs_in_background_is_audited_and_rescan_shows_compliant(make_clien
         assert len(store.list_runs()) == runs_before + 1  # the automatic rescan was recorded
         entries = AuditLog(store).entries(host=FIXABLE)
         assert entries and all(e.who == "web:admin" for e in entries)
-        assert [e.event for e in entries] == ["applied"]
+        assert [e.event for e in entries] == ["sent", "applied"]  # write-ahead, then the agent's answer
         assert AuditLog(store).verify() == []
     assert "web:admin" in client.get("/audit").text
 
