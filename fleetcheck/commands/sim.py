@@ -14,6 +14,8 @@ from fleetcheck.commands.common import EXIT_USAGE, fail, say
 from fleetcheck.i18n import T
 from fleetcheck.sim.office import OfficeError, RunningOffice, start_office
 
+MAX_NOTES_SHOWN = 10
+
 DEMO_OFFICE = Path(__file__).resolve().parent.parent / "sim" / "offices" / "demo.yaml"
 
 
@@ -93,3 +95,101 @@ def register(main: click.Group) -> None:
             signal.signal(signal.SIGTERM, previous)
             office.stop(timeout=10)
             say(T("模拟办公室已停止。", "Simulated office stopped."))
+
+    @sim.group("image")
+    def image() -> None:
+        """模拟终端镜像 / simulated PC images."""
+
+    @image.command("from-reg")
+    @click.argument("reg_files", nargs=-1, required=True,
+                    type=click.Path(path_type=Path, dir_okay=False))
+    @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+                  help="写出的镜像 YAML / image YAML to write")
+    @click.option("--os", "os_name", type=click.Choice(["win10", "win11", "win7"]), default="win10",
+                  show_default=True, help="导出中没有的系统信息取自该内置镜像 / os facts not in the export come from this shipped image")
+    @click.option("--arch", type=click.Choice(["x64", "x86"]), default=None,
+                  help="系统架构（默认：导出中有 WOW6432Node 即 x64）/ architecture (default: x64 when the export has WOW6432Node)")
+    @click.option("--hostname", default=None, help="计算机名（默认取自导出）/ computer name (default: from the export)")
+    @click.option("--user-sid", default=None,
+                  help="HKEY_CURRENT_USER 所属用户的 SID / SID of the HKEY_CURRENT_USER user")
+    @click.option("--user", "user_name", default=None,
+                  help="该用户的 域\\用户名 / that user's DOMAIN\\name")
+    @click.option("--force", is_flag=True, help="覆盖已有文件 / overwrite an existing file")
+    def from_reg(reg_files: tuple[Path, ...], out: Path, os_name: str, arch: str | None,
+                 hostname: str | None, user_sid: str | None, user_name: str | None,
+                 force: bool) -> None:
+        """由真实电脑导出的 .reg 文件生成镜像 / build an image from a real PC's .reg exports.
+
+        在真实电脑上用 reg export 导出键（UTF-16），再在模拟器上演练扫描、修复与回滚。
+        Export keys on the real PC with `reg export`, then rehearse scan, fix and rollback
+        on the simulated copy.
+        """
+        from fleetcheck.sim import regimport
+        from fleetcheck.sim.image import ImageError, load_spec
+
+        if out.exists() and not force:
+            fail(T(f"{out} 已存在；用 --force 覆盖。", f"{out} exists; use --force to overwrite it."),
+                 EXIT_USAGE)
+        try:
+            regs = [regimport.read_reg_file(path) for path in reg_files]
+            text, trees = regimport.image_yaml_from_reg(
+                regs, os_name=os_name, hostname=hostname, arch=arch, user_sid=user_sid,
+                user=user_name)
+        except regimport.RegImportError as exc:
+            fail(T(f"无法导入：{exc.text.zh}", f"Cannot import: {exc.text.en}"), EXIT_USAGE)
+        for reg in regs:
+            keys, values = reg.counts()
+            say(T(f"{reg.name}：{keys} 个键，{values} 个值",
+                  f"{reg.name}: {keys} keys, {values} values"))
+        notes = trees.notes.lines()
+        for line in notes[:MAX_NOTES_SHOWN]:
+            say(T(f"  注意：{line}", f"  note: {line}"), err=True)
+        if len(notes) > MAX_NOTES_SHOWN:
+            say(T(f"  …另有 {len(notes) - MAX_NOTES_SHOWN} 类", f"  … and {len(notes) - MAX_NOTES_SHOWN} more kinds"),
+                err=True)
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail(T(f"无法写入 {out}（{exc.strerror}）", f"Cannot write {out} ({exc.strerror})"),
+                 EXIT_USAGE)
+        try:
+            spec = load_spec(out)
+        except ImageError as exc:  # a defect of from-reg itself: say so plainly
+            fail(T(f"生成的镜像无法加载（请报告此问题）：{exc}",
+                   f"The written image does not load (please report this): {exc}"), EXIT_USAGE)
+        say(T(
+            f"已写出镜像 {out}：{len(spec.registry)} 个机器键，{len(spec.profiles)} 个用户配置文件"
+            f"（系统 {spec.os.caption}，{spec.os.arch}）",
+            f"Wrote image {out}: {len(spec.registry)} machine keys, {len(spec.profiles)} user "
+            f"profile(s) ({spec.os.caption}, {spec.os.arch})",
+        ))
+
+    @image.command("to-reg")
+    @click.argument("image_ref")
+    @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), required=True,
+                  help="写出的 .reg 文件（UTF-16，与 reg export 相同）/ .reg file to write (UTF-16, as reg export)")
+    @click.option("--force", is_flag=True, help="覆盖已有文件 / overwrite an existing file")
+    def to_reg(image_ref: str, out: Path, force: bool) -> None:
+        """把镜像的注册表导出为 .reg / export an image's registry as a .reg file.
+
+        IMAGE_REF 为内置镜像名或 YAML 路径 / a shipped image name or a YAML path.
+        """
+        from fleetcheck.sim import regimport
+        from fleetcheck.sim.image import ImageError, instantiate
+
+        if out.exists() and not force:
+            fail(T(f"{out} 已存在；用 --force 覆盖。", f"{out} exists; use --force to overwrite it."),
+                 EXIT_USAGE)
+        try:
+            live = instantiate(Path(image_ref) if image_ref.endswith((".yaml", ".yml")) else image_ref)
+        except ImageError as exc:
+            fail(T(f"镜像有误：{exc}", f"Bad image: {exc}"), EXIT_USAGE)
+        text = regimport.image_to_reg(live)
+        try:
+            out.write_bytes(regimport.encode_reg_text(text))
+        except OSError as exc:
+            fail(T(f"无法写入 {out}（{exc.strerror}）", f"Cannot write {out} ({exc.strerror})"),
+                 EXIT_USAGE)
+        reg = regimport.parse_reg(text, str(out))
+        keys, values = reg.counts()
+        say(T(f"已写出 {out}：{keys} 个键，{values} 个值", f"Wrote {out}: {keys} keys, {values} values"))

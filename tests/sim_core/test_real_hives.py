@@ -97,9 +97,9 @@ def _errors(image: HostImage, policies, request_: ProbeRequest) -> dict[str, str
 
 def test_data_files_are_the_published_ones() -> None:
     readme = (HIVES / "README.md").read_text(encoding="utf-8")
-    listed = dict(
-        (name, digest) for digest, name in re.findall(r"^([0-9a-f]{64})  (\S+)$", readme, re.M)
-    )
+    listed = {
+        name: digest for digest, name in re.findall(r"^([0-9a-f]{64})  (\S+)$", readme, re.MULTILINE)
+    }
     assert set(listed) == set(COUNTS) == {p.name for p in HIVES.glob("*.xz")}
     for name, digest in listed.items():
         assert hashlib.sha256((HIVES / name).read_bytes()).hexdigest() == digest, name
