@@ -49,10 +49,17 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Literal
 
-from fleetcheck.agent.contract import FileInfo, Query, RegistryQuery
+from fleetcheck.agent.contract import FileInfo, Query, RegistryQuery, RegValue
 from fleetcheck.checks.base import CheckBase, Description, EvalContext, Outcome, reg_query, register
 from fleetcheck.checks.common import Clsid, VersionSpecField
-from fleetcheck.checks.facts import FactError, answer_of, no_operator, reg_location, registry_key
+from fleetcheck.checks.facts import (
+    FactError,
+    answer_of,
+    dword,
+    no_operator,
+    reg_location,
+    registry_key,
+)
 from fleetcheck.checks.wow64 import ie32_path, ie32_paths, is_64bit
 from fleetcheck.findings import FindingStatus
 from fleetcheck.i18n import T, Text
@@ -205,12 +212,22 @@ class PolicyState:
     restrict_source: str | None
 
 
+def _list_value(entry: RegValue) -> int | None:
+    """An Add-on List entry: "0" / "1" / "2" as REG_SZ (what the ADMX list writes) or a DWORD."""
+    if entry.t in ("SZ", "EXPAND_SZ") and isinstance(entry.v, str):
+        text = entry.v.strip()
+        return int(text) if text.isdigit() and len(text) < 4 else None
+    return dword(entry)
+
+
 def policy_state(ctx: EvalContext, clsid: str) -> PolicyState:
     """The Add-on List entry for ``clsid`` (machine over user) and RestrictToList.
 
-    Raises FactError when a user layer that could decide is unreadable, and
-    when no operator is known (a user policy might disable the control: such a
-    pass would not be earned).
+    A hive's list is in effect only where that hive's "Add-on List" policy is
+    enabled (``ListBox_Support_CLSID`` = 1 DWORD beside it, the ADMX's enabled
+    value). Raises FactError (not_evaluated) when no operator is known and the
+    user policy could still decide (a user policy might disable the control:
+    such a pass would not be earned).
     """
     value: int | None = None
     source: str | None = None
@@ -222,19 +239,19 @@ def policy_state(ctx: EvalContext, clsid: str) -> PolicyState:
                 raise no_operator()
             continue
         sid = ctx.operator.sid if (user and ctx.operator) else None
-        if value is None:
+        ext = registry_key(ctx, ext_q, user=user)
+        list_on = ext is not None and dword(ext.value("ListBox_Support_CLSID")) == 1
+        if value is None and list_on:
             lst = registry_key(ctx, list_q, user=user)
             entry = lst.value(clsid) if lst is not None else None
             if entry is not None:
-                value = entry.as_int()
-                value = LIST_OFF if value not in (LIST_ON_LOCKED, LIST_ON_USER) else value
+                value = _list_value(entry)
                 source = f"{layer}: {reg_location(list_q.hive, list_q.path, sid)} [{clsid}={entry.v}]"
         if restrict is None:
-            ext = registry_key(ctx, ext_q, user=user)
             flag = ext.value("RestrictToList") if ext is not None else None
-            if flag is not None:
-                restrict = flag.as_int() == 1
-                restrict_source = f"{layer}: {reg_location(ext_q.hive, ext_q.path, sid)} [RestrictToList={flag.v}]"
+            if dword(flag) is not None:
+                restrict = dword(flag) == 1
+                restrict_source = f"{layer}: {reg_location(ext_q.hive, ext_q.path, sid)} [RestrictToList={dword(flag)}]"
     return PolicyState(value, source, bool(restrict), restrict_source if restrict else None)
 
 
@@ -244,12 +261,12 @@ def _disabled_by(spec: Spec, ctx: EvalContext) -> str | None:
     query = kill_bit_query(c, _arch(ctx))
     key = registry_key(ctx, query)
     flags = key.value("Compatibility Flags") if key is not None else None
-    if flags is not None and (flags.as_int() or 0) & KILL_BIT:
-        return f"kill bit 0x400: {reg_location('HKLM', query.path)} [Compatibility Flags={flags.as_int():#x}]"
+    if (dword(flags) or 0) & KILL_BIT:
+        return f"kill bit 0x400: {reg_location('HKLM', query.path)} [Compatibility Flags={dword(flags):#x}]"
     pol = policy_state(ctx, c)
     if pol.value == LIST_OFF:
         return pol.source
-    if pol.restrict and pol.value is None:
+    if pol.restrict and pol.value not in (LIST_ON_LOCKED, LIST_ON_USER):
         return f"{pol.restrict_source}: {c} 不在加载项列表中 not in the Add-on List"
     if pol.value == LIST_ON_LOCKED:
         return None  # the policy locks it on: the user's Manage Add-ons choice does not count
@@ -258,7 +275,7 @@ def _disabled_by(spec: Spec, ctx: EvalContext) -> str | None:
     ext_q = ext_settings_query(c)
     ext = registry_key(ctx, ext_q, user=True)
     uflags = ext.value("Flags") if ext is not None else None
-    if uflags is not None and (uflags.as_int() or 0) & 1:
+    if (dword(uflags) or 0) & 1:
         return f"管理加载项 Manage Add-ons: {reg_location('HKU', ext_q.path, ctx.operator.sid)} [Flags=1]"
     return None
 

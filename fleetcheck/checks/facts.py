@@ -20,6 +20,7 @@ from fleetcheck.agent.contract import (
     Query,
     RegistryQuery,
     RegKey,
+    RegValue,
 )
 from fleetcheck.checks.base import EvalContext
 from fleetcheck.findings import FindingStatus
@@ -29,6 +30,7 @@ __all__ = [
     "NO_OPERATOR",
     "FactError",
     "answer_of",
+    "dword",
     "file_info",
     "no_operator",
     "reg_location",
@@ -50,6 +52,18 @@ class FactError(Exception):
         super().__init__(message.en)
         self.message = message
         self.status = status
+
+
+def dword(value: RegValue | None) -> int | None:
+    """The number of a REG_DWORD value; None for absent and for every other type.
+
+    IE reads its zone, URL-action, zone-map and flag settings as REG_DWORD (KB
+    182569); a REG_SZ "0" is not read as 0 (docs/windows-semantics.md), so a
+    check never counts it as the number it spells.
+    """
+    if value is not None and value.t == "DWORD" and isinstance(value.v, int):
+        return value.v
+    return None
 
 
 def no_operator() -> FactError:

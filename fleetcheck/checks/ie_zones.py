@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 
 from fleetcheck.agent.contract import RegistryQuery, RegKey, RegValue
 from fleetcheck.checks.base import EvalContext, reg_query
-from fleetcheck.checks.facts import reg_location, registry_key
+from fleetcheck.checks.facts import dword, reg_location, registry_key
 from fleetcheck.checks.wow64 import ie32_path, ie32_paths
 
 POLICY_IS = r"SOFTWARE\Policies\Microsoft\Windows\CurrentVersion\Internet Settings"
@@ -120,19 +120,22 @@ def hklm_only(ctx: EvalContext) -> bool:
     """True when ``Security_HKLM_only`` = 1: IE ignores every per-user zone setting."""
     key = registry_key(ctx, policy_root_query())
     val = key.value("Security_HKLM_only") if key is not None else None
-    return val is not None and val.as_int() == 1
+    return dword(val) == 1
 
 
 @dataclass(frozen=True)
 class EffectiveValue:
     """The value IE uses for one zone action and where it came from."""
 
-    value: int | None  # None: not set anywhere (or not a number, see ``raw``)
+    value: int | None  # None: no layer sets a REG_DWORD
     layer: str | None
     source: str | None
     raw: RegValue | None = None
     hklm_only: bool = False
     user_layers_skipped: bool = False  # no operator: only HKLM layers were looked at
+    # Values of another type (e.g. REG_SZ "0") in a layer: IE does not read them
+    # as the number they spell; that layer counts as not set. (source, value)
+    ignored: tuple[tuple[str, RegValue], ...] = ()
 
 
 def effective_zone_action(ctx: EvalContext, zone: int, action: str) -> EffectiveValue:
@@ -151,6 +154,7 @@ def effective_zone_action(ctx: EvalContext, zone: int, action: str) -> Effective
         else:
             skipped = True
     layers.append((LAYER_MACHINE_PREF, mpref, False))
+    ignored: list[tuple[str, RegValue]] = []
     for layer, query, user in layers:
         key = registry_key(ctx, query, user=user)
         val = key.value(action) if key is not None else None
@@ -158,8 +162,12 @@ def effective_zone_action(ctx: EvalContext, zone: int, action: str) -> Effective
             continue
         sid = ctx.operator.sid if (user and ctx.operator) else None
         source = f"{layer}: {reg_location(query.hive, query.path, sid)} [{action}]"
-        return EffectiveValue(val.as_int(), layer, source, val, only_hklm, skipped)
-    return EffectiveValue(None, None, None, None, only_hklm, skipped)
+        number = dword(val)
+        if number is None:
+            ignored.append((source, val))
+            continue
+        return EffectiveValue(number, layer, source, val, only_hklm, skipped, tuple(ignored))
+    return EffectiveValue(None, None, None, None, only_hklm, skipped, tuple(ignored))
 
 
 # --------------------------------------------------------------------------- URL -> zone
@@ -201,10 +209,18 @@ def _site_matches(site: str, scheme: str, host: str) -> int:
     return 0
 
 
+def _zone_number(val: RegValue) -> int | None:
+    """A "Site to Zone Assignment List" entry: REG_SZ digits (as the ADMX list writes them) or a DWORD."""
+    if val.t in ("SZ", "EXPAND_SZ") and isinstance(val.v, str):
+        text = val.v.strip()
+        return int(text) if text.isdigit() and len(text) < 4 else None
+    return dword(val)
+
+
 def _zonemapkey_match(key: RegKey | None, scheme: str, host: str) -> tuple[str, int] | None:
     best: tuple[int, str, int] | None = None
     for name, val in (key.values if key is not None else {}).items():
-        zone = val.as_int()
+        zone = _zone_number(val)
         score = _site_matches(name, scheme, host)
         if zone is None or score == 0:
             continue
@@ -241,7 +257,7 @@ def _walk(
     best: tuple[float, str, int] | None = None
     for proto, bonus in ((scheme, 0.1), ("*", 0.0)):
         val = node.value(proto)
-        zone = val.as_int() if val is not None else None
+        zone = dword(val)
         if zone is not None:
             best = (score + bonus, f"{path} [{proto}]", zone)
             break

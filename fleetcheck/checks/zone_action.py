@@ -69,17 +69,24 @@ def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
     expected = _render(spec.expected)
     label = ACTION_NAMES.get(spec.action, (str(spec.action), str(spec.action)))
     zone = ZONE_LABELS.get(spec.zone, (str(spec.zone), str(spec.zone)))
-    if eff.raw is not None and eff.value is None:
+    if eff.ignored:
+        details["ignored"] = [f"{where} = {val.t} {val.v!r}" for where, val in eff.ignored]
+    if eff.value == spec.expected:
+        return Outcome(FindingStatus.passed, expected, _render(eff.value), eff.source, details=details)
+    if eff.ignored and eff.value is None:
+        where, val = eff.ignored[0]
         return Outcome(
             FindingStatus.fail,
             expected=expected,
-            observed=f"{eff.raw.v!r}",
-            source=eff.source,
-            message=T(f"{zone[0]}的“{label[0]}”不是数字", f"{label[1]} in {zone[1]} is not a number"),
+            observed=f"{val.t} {val.v!r}",
+            source=where,
+            message=T(
+                f"{zone[0]}的“{label[0]}”不是 REG_DWORD（{val.t}）：IE 只按 REG_DWORD 读取，此值不生效；请改写为 REG_DWORD",
+                f"{label[1]} in {zone[1]} is not a REG_DWORD ({val.t}): IE reads it only as a REG_DWORD, so "
+                "this value does not apply; rewrite it as a REG_DWORD",
+            ),
             details=details,
         )
-    if eff.value == spec.expected:
-        return Outcome(FindingStatus.passed, expected, _render(eff.value), eff.source, details=details)
     if eff.value is None:
         msg = T(f"{zone[0]}的“{label[0]}”在任何位置都未设置", f"{label[1]} in {zone[1]} is not set anywhere")
     else:

@@ -59,7 +59,7 @@ from fleetcheck.checks import (
     trusted_site,
     zone_action,
 )
-from fleetcheck.checks.facts import FactError, answer_of, reg_location, registry_key
+from fleetcheck.checks.facts import FactError, answer_of, dword, reg_location, registry_key
 from fleetcheck.i18n import T, Text
 from fleetcheck.remediate.plan import FixContext, Proposal, reboot_delay, show_value
 
@@ -172,7 +172,8 @@ def plan_zone_action(spec: zone_action.Spec, fctx: FixContext) -> Proposal:
     path, hive = target
     before = _value_at(fctx, hive, path, str(spec.action))  # type: ignore[arg-type]
     w = _Writes(fctx)
-    w.set(hive, path, str(spec.action), _like(before, spec.expected), before)  # type: ignore[arg-type]
+    # Always REG_DWORD: IE does not read a REG_SZ URL action as its number (W-rules).
+    w.set(hive, path, str(spec.action), _dword(spec.expected), before)  # type: ignore[arg-type]
     return w.proposal()
 
 
@@ -391,15 +392,21 @@ def _plan_enable(spec: activex.Spec, fctx: FixContext, w: _Writes) -> None:
     for _layer, ext_q, list_q, user in activex.policy_queries():
         if user and fctx.operator is None:
             continue
+        ext = registry_key(ctx, ext_q, user=user)
         lst = registry_key(ctx, list_q, user=user)
+        list_on = ext is not None and dword(ext.value("ListBox_Support_CLSID")) == 1
         val = lst.value(c) if lst is not None else None
-        if val is not None and val.as_int() not in (activex.LIST_ON_LOCKED, activex.LIST_ON_USER):
+        allowed = val is not None and activex._list_value(val) in (activex.LIST_ON_LOCKED, activex.LIST_ON_USER)
+        if list_on and val is not None and not allowed:
             w.set(list_q.hive, list_q.path, c, RegValue(t="SZ", v="1"), val)
-        elif val is None and pol.restrict and pol.value is None:
-            ext = registry_key(ctx, ext_q, user=user)
-            restricted_here = ext is not None and ext.value("RestrictToList") is not None
-            if restricted_here:  # "deny unless listed" set in this layer: list the control here
-                w.set(list_q.hive, list_q.path, c, RegValue(t="SZ", v="1"), None)
+        elif pol.restrict and pol.value not in (activex.LIST_ON_LOCKED, activex.LIST_ON_USER):
+            restricted_here = ext is not None and dword(ext.value("RestrictToList")) == 1
+            if restricted_here:  # "deny unless listed" set in this layer: allow the control in its list
+                w.set(list_q.hive, list_q.path, c, RegValue(t="SZ", v="1"), val)
+                others = [n for n in (lst.values if lst is not None else {}) if n.lower() != c.lower()]
+                if not list_on and not others:  # enabling an empty list changes nothing else
+                    before = ext.value("ListBox_Support_CLSID") if ext is not None else None
+                    w.set(ext_q.hive, ext_q.path, "ListBox_Support_CLSID", _dword(1), before)
     if fctx.operator is not None and pol.value != activex.LIST_ON_LOCKED:
         ext_settings = activex.ext_settings_query(c)
         key = registry_key(ctx, ext_settings, user=True)
