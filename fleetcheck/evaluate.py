@@ -36,6 +36,7 @@ from fleetcheck.i18n import T, Text
 from fleetcheck.officetime import office_date
 from fleetcheck.policy.waivers import Waiver
 from fleetcheck.templating import TemplateError, is_template, render
+from fleetcheck.versions import VersionError
 
 __all__ = ["HostEvaluation", "compile_request", "evaluate_host", "select_operator"]
 
@@ -174,6 +175,9 @@ def _run(spec: CheckBase, ctx: EvalContext, where: str) -> Outcome:
         return reg.evaluate(spec, ctx)
     except FactError as exc:
         return Outcome(exc.status, message=exc.message)
+    except VersionError as exc:  # a malformed version fact from the host: this check's error
+        return Outcome(FindingStatus.error, message=T(f"主机报告的版本信息无法读取：{exc}",
+                                                      f"a version reported by the host cannot be read: {exc}"))
     except Exception as exc:  # noqa: BLE001 - one broken check must not spoil the host
         log.warning("check %s raised %s; reported as an error finding", where, type(exc).__name__)
         name = type(exc).__name__
@@ -285,7 +289,14 @@ def _evaluate_check(
     if check.type not in REGISTRY:
         msg = T(f"未知的检查类型 {check.type}", f"unknown check type {check.type}")
         return Outcome(FindingStatus.error, message=msg), check
-    if not holds(check.when, facts.os, dict(variables)):
+    try:
+        applies = holds(check.when, facts.os, dict(variables))
+    except ValueError as exc:  # a malformed fact (os.version "abc"): this check's error, the rest evaluated
+        return Outcome(FindingStatus.error, message=T(
+            f"主机报告的系统信息无法读取，无法判断此检查是否适用：{exc}",
+            f"the host's OS facts cannot be read, so whether this check applies cannot be decided: {exc}"),
+            details={"os.version": facts.os.version}), check
+    if not applies:
         return Outcome(FindingStatus.not_applicable), check
     try:
         spec = _render_spec(check, variables, memo)

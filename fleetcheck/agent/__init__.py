@@ -128,6 +128,15 @@ def _check_bounds(doc: Any) -> None:
             raise AgentOutputError("output holds an integer out of range (more than 64 bits)")
 
 
+def bounded_answer(doc: Any) -> Any:
+    """``doc`` (a parsed answer) checked for depth, size and integer range, lone surrogates made visible.
+
+    Raises AgentOutputError; for answers read from elsewhere (``evaluate --facts``).
+    """
+    _check_bounds(doc)
+    return clean(doc)
+
+
 def parse_output(stdout: bytes) -> ProbeResponse:
     """Validate the agent's stdout as a ProbeResponse.
 

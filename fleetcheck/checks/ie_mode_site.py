@@ -195,7 +195,8 @@ def user_list(prefs: FileInfo, now: datetime) -> tuple[set[str], list[str]]:
         notes.append("Preferences truncated by the agent")
     try:
         doc = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, RecursionError, ValueError):  # ValueError: not JSON, or a 4,300+ digit number
+        # The operator can write this file: nested too deeply (RecursionError bounds the depth) is unreadable too.
         notes.append("Preferences is not readable JSON")
         return set(), notes
     entries = doc.get("dual_engine", {}).get("user_list_data_1", {}) if isinstance(doc, dict) else {}
@@ -215,9 +216,9 @@ def _added(info: Any) -> datetime | None:
     """``date_added`` in Chromium's format: microseconds since 1601-01-01 UTC, as text."""
     try:
         micros = int(info.get("date_added"))
-    except (AttributeError, TypeError, ValueError):
+        return _WINDOWS_EPOCH + timedelta(microseconds=micros)
+    except (AttributeError, TypeError, ValueError, OverflowError):
         return None
-    return _WINDOWS_EPOCH + timedelta(microseconds=micros)
 
 
 def _aware(now: datetime) -> datetime:

@@ -51,17 +51,27 @@ def read_facts(path: Path) -> ProbeResponse:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         fail(T(f"无法读取事实文件 {path}：{exc}", f"cannot read the facts file {path}: {exc}"))
+    from fleetcheck.agent import AgentOutputError, bounded_answer
+
     try:
-        doc = json.loads(text)
+        doc = bounded_answer(json.loads(text))
     except json.JSONDecodeError as exc:
         fail(T(f"{path}:{exc.lineno}:{exc.colno}: 不是 JSON（{exc.msg}）",
                f"{path}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg})"))
+    except RecursionError:
+        fail(T(f"{path}: JSON 嵌套过深", f"{path}: the JSON is nested too deeply"))
+    except AgentOutputError as exc:
+        fail(T(f"{path}: 不是有效的代理应答（{exc.reason}）", f"{path}: not a valid agent response ({exc.reason})"))
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        fail(T(f"{path}: 含有无法读取的数字（{str(exc)[:80]}）", f"{path}: holds an impossible number ({str(exc)[:80]})"))
     if isinstance(doc, dict) and isinstance(doc.get("facts"), dict):
         doc = doc["facts"]
     if not isinstance(doc, dict):
         fail(T(f"{path}: 应为一个 JSON 对象（代理的应答）", f"{path}: expected a JSON object (an agent response)"))
     try:
         return ProbeResponse.model_validate(doc)
+    except RecursionError:
+        fail(T(f"{path}: JSON 嵌套过深", f"{path}: the JSON is nested too deeply"))
     except ValidationError as exc:
         lines = [f"  {'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in exc.errors()[:8]]
         more = exc.error_count() - len(lines)

@@ -232,3 +232,116 @@ def test_dashboard_preview_of_that_pc_answers_200(office: tuple[RunningOffice, P
         assert preview.status_code == 200, preview.text[:500]
         assert "DownloadRestrictions" in preview.text and "\ufffd" in preview.text
     fleet.close()
+
+
+# --------------------------------------------------------------------------- one malformed fact (finding 9)
+
+
+def _sim_facts(image: str) -> ProbeResponse:
+    from fleetcheck.agent import build_payload, command_line
+    from fleetcheck.evaluate import compile_request
+    from fleetcheck.policy.loader import load_policies, shipped_policy_paths
+    from fleetcheck.sim.host import SimulatedHost
+
+    host = SimulatedHost.from_image(image, {
+        "hostname": "PC-1", "operator": "TRADE\\op", "operator_name": "op", "operator_sid": "S-1-5-21-1-2-3-1001",
+        "gateway_cert": "F00504Y0001#0", "cert_kind": "file"})
+    exe, args = command_line()
+    out = host.run(exe, args, build_payload(compile_request(load_policies(shipped_policy_paths()))))
+    return parse_output(out.stdout.encode("ascii"))
+
+
+@pytest.fixture(scope="module")
+def sim_facts() -> ProbeResponse:
+    return _sim_facts("win10-compliant")
+
+
+@pytest.fixture(scope="module")
+def no_site_list_facts() -> ProbeResponse:
+    """No machine site list: the operator's own IE-mode page list (Edge Preferences) decides portal-ie-mode."""
+    return _sim_facts("win10-no-ie-mode")
+
+
+NOW = datetime(2026, 3, 4, 8, 0, tzinfo=timezone.utc)
+
+
+def _evaluate(facts: ProbeResponse) -> dict[str, Any]:
+    from fleetcheck.evaluate import evaluate_host
+    from fleetcheck.policy.loader import load_policies, shipped_policy_paths
+
+    evaluation = evaluate_host(load_policies(shipped_policy_paths()), facts, host_vars={}, now=NOW)
+    return {f.check_id: f for f in evaluation.findings}
+
+
+def test_a_malformed_os_version_is_an_error_on_the_checks_that_use_it_only(sim_facts: ProbeResponse) -> None:
+    good = _evaluate(sim_facts)
+    bad_facts = sim_facts.model_copy(update={"os": sim_facts.os.model_copy(update={"version": "abc"})})
+    bad = _evaluate(bad_facts)
+    from fleetcheck.policy.loader import load_policies, shipped_policy_paths
+
+    uses_os = {c.id for p in load_policies(shipped_policy_paths()) for c in p.checks
+               if c.when is not None and (c.when.os is not None or c.when.os_family is not None)}
+    assert uses_os and set(bad) == set(good)
+    for check_id, finding in bad.items():
+        if check_id in uses_os:
+            assert finding.status.value == "error" and finding.message is not None
+            assert "'abc'" in finding.message.en and "internal error" not in finding.message.en
+        else:
+            assert finding.status == good[check_id].status, check_id  # the rest evaluated as before
+    # Through the sweep: the host stays "ok" with its findings, not "evaluation failed".
+    spec = HostSpec(name="PC-1", address="127.0.0.1")
+    run = policy_sweep(load_policies(shipped_policy_paths()), [spec], timeout_s=5, clock=lambda: NOW,
+                       probe=lambda *a: bad_facts).run().run
+    assert run.hosts[0].status is HostStatus.ok and run.hosts[0].findings
+
+
+def _with_preferences(facts: ProbeResponse, content: bytes) -> ProbeResponse:
+    import base64
+
+    answers = []
+    for ans in facts.answers:
+        if ans.file is not None and ans.file.path.endswith("\\Preferences"):
+            ans = ans.model_copy(update={"status": "ok", "file": ans.file.model_copy(update={
+                "exists": True, "size": len(content), "content": base64.b64encode(content).decode("ascii")})})
+        answers.append(ans)
+    return facts.model_copy(update={"answers": answers})
+
+
+@pytest.mark.parametrize("content", [
+    b'{"dual_engine":' + b"[" * 200_000 + b"]" * 200_000 + b"}",
+    b'{"dual_engine":{"user_list_data_1":{"https://biz.sccc.com/":{"date_added":"' + b"9" * 5000 + b'"}}}}',
+    b'{"dual_engine":{"user_list_data_1":{"https://biz.sccc.com/":{"date_added":"' + b"9" * 40 + b'"}}}}',
+    b'{"n":' + b"1" * 5000 + b"}",
+])
+def test_a_hostile_edge_preferences_file_does_not_break_portal_ie_mode(no_site_list_facts: ProbeResponse,
+                                                                       content: bytes) -> None:
+    findings = _evaluate(_with_preferences(no_site_list_facts, content))
+    ie_mode = findings["portal-ie-mode"]
+    # Unreadable or useless: the portal is not in the user's list, so the check fails (it is not an error).
+    assert ie_mode.status.value == "fail", (ie_mode.status, ie_mode.message)
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    (b'{"schema_version":1,"a":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested"),
+    (b'{"schema_version":1,"elapsed_ms":' + b"9" * 5000 + b"}", "impossible number"),
+    (b'{"schema_version":1,"elapsed_ms":1' + b"0" * 30 + b"}", "out of range"),
+])
+def test_evaluate_facts_on_hostile_files_is_a_clear_error_not_a_traceback(tmp_path: Path, body: bytes,
+                                                                          says: str) -> None:
+    path = tmp_path / "facts.json"
+    path.write_bytes(body)
+    result = cli("evaluate", "--facts", str(path))
+    assert result.exit_code == 2, result.output
+    assert says in result.output and "Traceback" not in result.output
+
+
+def test_evaluate_facts_with_a_lone_surrogate_and_a_bad_version_evaluates(tmp_path: Path,
+                                                                          sim_facts: ProbeResponse) -> None:
+    doc = sim_facts.model_dump(mode="json")
+    doc["os"]["version"] = "abc"
+    doc["processes"].append({"name": f"Tdx{LONE}W.exe", "pid": 99})
+    path = tmp_path / "facts.json"
+    path.write_text(json.dumps(doc, ensure_ascii=True), encoding="utf-8")
+    result = cli("evaluate", "--facts", str(path))
+    assert result.exit_code == 1, result.output  # findings (errors), not a usage error or a traceback
+    assert "'abc'" in result.output
