@@ -251,7 +251,8 @@ class RegistryImportSpec(_Spec):
     HKEY_CURRENT_USER keys go to ``profile``, HKEY_USERS\\<SID> to that profile.
     ``hive``: a saved hive (regf, may be .xz) replacing the key at ``mount``:
     ``user`` (the profile's whole hive), ``classes`` (its Software\\Classes,
-    i.e. UsrClass.dat), ``user\\<key>``, or ``HKLM\\<key>`` (e.g. HKLM\\SOFTWARE).
+    i.e. UsrClass.dat), ``user\\<key>``, or ``HKLM\\<key>`` (e.g. HKLM\\SOFTWARE);
+    with ``key``, only that key of the hive (and its tree) is mounted there.
     Imports apply in order, before the image's own ``registry:`` and profiles'
     ``registry:`` (which may patch them).
     """
@@ -260,6 +261,7 @@ class RegistryImportSpec(_Spec):
     hive: str | None = None
     mount: str | None = None
     profile: str | None = None
+    key: str | None = None  # take only this key of the hive (e.g. Software\\...\\Internet Settings)
 
 
 class ImageSpec(_Spec):

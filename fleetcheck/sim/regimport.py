@@ -852,7 +852,17 @@ def build_trees(imports: list[Any], profile_sids: list[str], name: str) -> Trees
         if spec.mount is None:
             raise _err(where, "hive: 需要 mount:", "hive: needs mount: (user, classes or HKLM\\<key>)")
         hive = read_hive(Path(spec.hive))
-        _mount(trees, spec.mount, sid, hive.root, where)
+        tree = hive.root
+        if getattr(spec, "key", None):
+            found = hive.root.find(spec.key)
+            if found is None:
+                raise _err(
+                    where,
+                    f"配置单元 {spec.hive} 中没有键 {spec.key}",
+                    f"the hive {spec.hive} has no key {spec.key}",
+                )
+            tree = found
+        _mount(trees, spec.mount, sid, tree, where)
         trees.notes.extend(hive.notes)
     return trees
 

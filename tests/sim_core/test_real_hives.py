@@ -45,6 +45,26 @@ CASES: dict[str, tuple[list[dict[str, str]], str]] = {
     "usrclass": ([{"hive": "UsrClass.dat.xz", "mount": "classes"}], ""),
     "software": ([{"hive": "ntuser_software_partial.xz", "mount": "HKLM\\SOFTWARE"}], "machine"),
     "system": ([{"hive": "SYSTEM_WIN_10_1709.xz", "mount": "HKLM\\SYSTEM"}], ""),
+    # A real user's Internet Settings (sparse zones, GUID-named BINARY values,
+    # Lockdown_Zones, EscDomains) in every layer the zone checks read.
+    **{
+        f"zones-everywhere-{label}": (
+            [
+                {"hive": hive, "mount": "user"},
+                *(
+                    {"hive": hive, "mount": mount, "key": IS}
+                    for mount in (
+                        "HKLM\\" + IS,
+                        "HKLM\\" + IS.replace("Software\\", "SOFTWARE\\WOW6432Node\\"),
+                        "HKLM\\" + IS.replace("Microsoft\\Windows", "Policies\\Microsoft\\Windows"),
+                        "user\\" + IS.replace("Microsoft\\Windows", "Policies\\Microsoft\\Windows"),
+                    )
+                ),
+            ],
+            "profile",
+        )
+        for label, hive in (("ntuser", "NTUSER.DAT.xz"), ("winscp", "NTUSER_with_winscp.DAT.xz"))
+    },
     "whole-pc": (
         [
             {"hive": "ntuser_software_partial.xz", "mount": "HKLM\\SOFTWARE"},
@@ -68,7 +88,8 @@ def _image_text(imports: list[dict[str, str]], drop: str, hive_dir: Path | None)
     for entry in imports:
         where = str(hive_dir / entry["hive"]) if hive_dir else entry["hive"]
         profile = ', profile: "${operator_sid}"' if not entry["mount"].startswith("HKLM") else ""
-        lines.append(f"  - {{hive: '{where}', mount: '{entry['mount']}'{profile}}}")
+        key = f", key: '{entry['key']}'" if "key" in entry else ""
+        lines.append(f"  - {{hive: '{where}', mount: '{entry['mount']}'{profile}{key}}}")
     return "\n".join(lines) + "\n"
 
 
@@ -153,6 +174,19 @@ def test_a_hive_is_mounted_where_the_image_says(tmp_path: Path) -> None:
         r"SYSTEM\ControlSet001"
     )
     assert image.hklm.find(r"SYSTEM\CurrentControlSet\Enum\USB") is not None
+
+
+def test_one_key_of_a_hive_can_be_mounted_elsewhere(tmp_path: Path) -> None:
+    policy = IS.replace("Microsoft\\Windows", "Policies\\Microsoft\\Windows")
+    entries = [{"hive": "NTUSER_with_winscp.DAT.xz", "mount": "HKLM\\" + policy, "key": IS}]
+    (tmp_path / "pc.yaml").write_text(_image_text(entries, "", HIVES), encoding="utf-8")
+    image = instantiate(tmp_path / "pc.yaml", now=NOW)
+    mounted = image.hklm.find(policy + r"\ZoneMap\Domains\sharepoint.com")
+    assert mounted is not None and image.hklm.find(policy + r"\Zones\2").get("Flags").v == 71  # type: ignore[union-attr]
+    entries[0]["key"] = r"Software\NoSuchKey"
+    (tmp_path / "pc.yaml").write_text(_image_text(entries, "", HIVES), encoding="utf-8")
+    with pytest.raises(ImageError, match="has no key"):
+        instantiate(tmp_path / "pc.yaml", now=NOW)
 
 
 def test_hive_paths_are_relative_to_the_image_file(tmp_path: Path) -> None:
