@@ -54,6 +54,7 @@ from fleetcheck.remediate.rollback import rollback_host
 from fleetcheck.runner import DEFAULT_FORKS, DEFAULT_TIMEOUT_S, policy_sweep
 from fleetcheck.store import Store, StoreError
 from fleetcheck.store.audit import AuditLog, ChangeLog, local_user
+from fleetcheck.termsafe import safe_terminal
 
 _DB_HELP = "历史数据库 URL 或 SQLite 路径（或 FLEETCHECK_DB）/ database URL or SQLite path (or FLEETCHECK_DB)"
 
@@ -270,7 +271,7 @@ def fix(host: str | None, inventory_path: Path, limit: str | None, policy_paths:
             decision = guard.check(scans[name].facts) if plan is not None and plan.actions else None
             if fmt == "table":
                 for line in render_plan(scans[name], plan, lang, decision) if name in scans else [name]:
-                    click.echo(line)
+                    click.echo(safe_terminal(line))
             report["hosts"][name] = _plan_json(plan)
         total = sum(len(p.actions) for p in plans.values())
         if fmt == "table":
@@ -304,7 +305,7 @@ def fix(host: str | None, inventory_path: Path, limit: str | None, policy_paths:
                 results[result.host] = result
                 if fmt == "table":
                     for line in render_fix(result, lang):
-                        click.echo(line)
+                        click.echo(safe_terminal(line))
             if any(r.status in ("failed", "error") for r in done) and (canary or wave) and batch is not batches[-1]:
                 stopped = True
                 click.echo(tr(T("本批有主机修复失败：停止，其余主机未修改", "a host in this batch failed: stopping, the other hosts are untouched"), lang))
@@ -314,7 +315,7 @@ def fix(host: str | None, inventory_path: Path, limit: str | None, policy_paths:
     for name in unreachable:
         if fmt == "table":
             for line in render_plan(scans[name], None, lang) if name in scans else [name]:
-                click.echo(line)
+                click.echo(safe_terminal(line))
     if fmt == "json":
         report.update(run_id=run_id, stopped=stopped, hosts={n: {"status": r.status, "steps": [
             {"check": o.step.check_id, "status": o.status, "error": o.error.model_dump() if o.error else None}
@@ -322,7 +323,7 @@ def fix(host: str | None, inventory_path: Path, limit: str | None, policy_paths:
         click.echo(json.dumps(report, ensure_ascii=False, indent=1))
     else:
         for line in render_fix_summary(list(results.values()), unreachable, lang):
-            click.echo(line)
+            click.echo(safe_terminal(line))
         click.echo(tr(T(f"修复运行 {run_id}（回滚：fleetcheck rollback --run {run_id}）",
                         f"fix run {run_id} (undo: fleetcheck rollback --run {run_id})"), lang))
     bad = stopped or any(r.status in ("failed", "error", "refused") for r in results.values()) or any(
@@ -408,9 +409,9 @@ def rollback(action_id: str | None, run_id: str | None, inventory_path: Path, db
             label = T("已回滚并验证", "rolled back and verified") if result.ok else T("回滚失败", "rollback failed")
             counts = T(f"恢复 {len(result.restored)} 项，跳过 {len(result.skipped)} 项",
                        f"{len(result.restored)} restored, {len(result.skipped)} skipped")
-            click.echo(f"{name}: {tr(label, lang)} ({tr(counts, lang)})")
+            click.echo(safe_terminal(f"{name}: {tr(label, lang)} ({tr(counts, lang)})"))
             for aid, why in {**result.failed, **result.skipped}.items():
-                click.echo(f"  {aid}: {tr(why, lang)}")
+                click.echo(safe_terminal(f"  {aid}: {tr(why, lang)}"))
             if result.error is not None:
                 code = EXIT_UNREACHABLE
             elif not result.ok and code == EXIT_OK:
@@ -475,9 +476,9 @@ def audit_show(db_url: str | None, host: str | None, run_id: str | None, limit: 
     for e in entries:
         forced = " FORCED" if e.forced else ""
         check = (e.details or {}).get("check", "") if isinstance(e.details, dict) else ""
-        click.echo(f"#{e.seq} {e.at} {e.who} {e.host} {e.event}{forced} {e.action_id or '-'} {check} {e.result}")
+        click.echo(safe_terminal(f"#{e.seq} {e.at} {e.who} {e.host} {e.event}{forced} {e.action_id or '-'} {check} {e.result}"))
         if e.before is not None or e.after is not None:
-            click.echo(f"     {json.dumps(e.before, ensure_ascii=False)} → {json.dumps(e.after, ensure_ascii=False)}")
+            click.echo(safe_terminal(f"     {json.dumps(e.before, ensure_ascii=False)} → {json.dumps(e.after, ensure_ascii=False)}"))
 
 
 

@@ -29,6 +29,7 @@ from fleetcheck.report.publish import (
 )
 from fleetcheck.report.render import FORMATS, ReportFormat, labels, write_report
 from fleetcheck.store import Store, StoreError, safe_url
+from fleetcheck.termsafe import safe_terminal
 
 __all__ = ["ReportPaths", "load_results", "record_and_report", "register"]
 
@@ -44,7 +45,7 @@ def _console() -> Console:
 
 def _row(table: Table, *cells: str) -> None:
     """Add a row of plain text: host data must never be read as rich markup (``[bold]``…)."""
-    table.add_row(*(RichText(c) for c in cells))
+    table.add_row(*(RichText(safe_terminal(c)) for c in cells))  # and no terminal escapes
 
 
 def _title(text: str) -> RichText:
