@@ -426,6 +426,8 @@ class ApiModel:
                 types.setdefault(info.full_name.lower(), info)
         model = cls(types, [p.stem for p in paths])
         try:
+            for stale in root.glob("api-model-*.json"):
+                stale.unlink()  # made by another version of this module
             partial = cache.with_suffix(".tmp")
             partial.write_text(json.dumps(model.to_json()), encoding="utf-8")
             partial.replace(cache)

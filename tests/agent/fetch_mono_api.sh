@@ -24,11 +24,11 @@ mkdir -p "$(dirname "$target")"
 work="$(mktemp -d "$(dirname "$target")/.mono-api.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-download() { (cd "$work" && timeout 300 apt-get download -qq mono-devel) >/dev/null 2>"$work/err"; }
+download() { (cd "$work" && timeout 120 apt-get download -qq mono-devel) >/dev/null 2>"$work/err"; }
 if ! download; then
     # No or stale package lists: refresh them once (needs root), then try again.
     if [ "$(id -u)" = "0" ]; then
-        timeout 300 apt-get update -qq >/dev/null 2>>"$work/err" || true
+        timeout 120 apt-get update -qq >/dev/null 2>>"$work/err" || true
     fi
     if ! download; then
         echo "fetch_mono_api: apt-get download mono-devel failed: $(tail -c 300 "$work/err")" >&2

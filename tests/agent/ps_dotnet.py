@@ -81,16 +81,18 @@ ACCELERATORS: dict[str, str] = {
 # Source: the PowerShell 2.0 SDK reference (System.Management.Automation namespace);
 # ScriptBlock.Create is documented "Windows PowerShell 2.0".
 PS_TYPES: dict[str, dict[str, tuple[int, ...]]] = {
+    # name -> static member (lower case) -> the argument counts it takes; () for a property
     "System.Management.Automation.ScriptBlock": {"create": (1,)},
-    "System.Management.Automation.PSObject": {"asPSObject".lower(): (1,)},
+    "System.Management.Automation.PSObject": {"aspsobject": (1,)},
     "System.Management.Automation.PSReference": {},
     "System.Management.Automation.SwitchParameter": {"present": ()},
-    "System.Management.Automation.PSCredential": {"empty": ()},
+    "System.Management.Automation.PSCredential": {},
     "System.Management.Automation.PSModuleInfo": {},
     "System.Management.Automation.PowerShell": {"create": (0,)},
-    "System.Management.Automation.Runspaces.RunspaceFactory": {"createrunspace": (0, 1, 2, 3)},
+    "System.Management.Automation.Runspaces.RunspaceFactory": {"createrunspace": (0, 1, 2)},
     "System.Management.Automation.Runspaces.Runspace": {"defaultrunspace": ()},
     "System.Management.Automation.PSPrimitiveDictionary": {},
+    # Ignore and Suspend came with PowerShell 3.0.
     "System.Management.Automation.ActionPreference": {
         n: () for n in ("silentlycontinue", "stop", "continue", "inquire")
     },
@@ -204,6 +206,25 @@ def _inner(node: Node) -> Node:
                 continue
         return node
     return node
+
+
+def _generic_arguments(written: str) -> list[str]:
+    """The type arguments of ``List[string]`` / ``Dictionary[string,List[int]]`` as text."""
+    written = written.replace(" ", "")
+    if not written.endswith("]") or "[" not in written:
+        return []
+    inside = written[written.index("[") + 1 : -1]
+    if inside.strip(",") == "":
+        return []  # an array rank, not generic arguments
+    parts: list[str] = []
+    depth, start = 0, 0
+    for index, char in enumerate(inside):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(inside[start:index])
+            start = index + 1
+    parts.append(inside[start:])
+    return [p[1:-1] if p.startswith("[") and p.endswith("]") else p for p in parts if p]
 
 
 def _walk_scope(scope: Node) -> Iterator[Node]:
@@ -544,7 +565,9 @@ class Checker:
                     if m.accepts(arity)
                 }
             else:
-                returns = {v.type for v in self.api.values(owner, member, static=static)}
+                values = self.api.values(owner, member, static=static)
+                # A property's setter carries no type: its getter's says what it holds.
+                returns = {v.type for v in values if v.type is not None} or {None}
             if len(returns) == 1:
                 only = returns.pop()
                 if only is None or only in ("System.Void", "System.Object"):
@@ -630,6 +653,10 @@ class Checker:
         if resolved is None:
             self._flag("type", node, f"New-Object: no type {written!r} in .NET 2.0/3.5")
             return
+        for argument in _generic_arguments(written):
+            if self.resolve(argument) is None:
+                self._flag("type", node, f"New-Object: no type {argument!r} in .NET 2.0/3.5")
+                return
         self.report.types.add(resolved.split("[")[0])
         if len(values) == 0:
             arity: int | None = 0

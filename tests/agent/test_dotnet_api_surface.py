@@ -126,6 +126,10 @@ INJECTIONS = [
     ("$s = New-Object System.IO.FileStream('a')", "ctor"),  # no 1-argument constructor
     ("$s = New-Object -TypeName System.IO.FileStream -ArgumentList 'a'", "ctor"),
     ("$z = New-Object System.IO.Compression.ZipArchive($stream)", "type"),  # .NET 4.5
+    ("$l = New-Object System.Collections.Generic.List[System.Tuple]", "type"),  # .NET 4 argument
+    ("$l = [System.Collections.Generic.List[System.Lazy]]$null", "type"),  # .NET 4 argument
+    ("$e = [System.Management.Automation.ActionPreference]::Ignore", "static-member"),  # PS 3
+    ("$cp = [Console]::OutputEncoding.NoSuchMember", "member"),  # a static property's type
     (
         "$k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE'); $h = $k.Handle",
         "member",
@@ -163,6 +167,15 @@ def test_injection_on_a_typed_parameter(api: ApiModel) -> None:
     source, line = _inject(code)
     found = [(v.rule, v.line) for v in ps_dotnet.check(source, api).violations]
     assert found == [("member", line + 2)]
+
+
+def test_injection_into_a_script_the_agent_writes_out(api: ApiModel) -> None:
+    """A here-string the agent saves as a .ps1 (the PFX import task) is checked too."""
+    source, line = _inject("$TaskScript = @'\n$ok = [String]::IsNullOrWhiteSpace($x)\n'@")
+    embedded = [text for at, text in ps_dotnet.embedded_scripts(source) if at == line]
+    assert len(embedded) == 1
+    found = [(v.rule, v.line) for v in ps_dotnet.check(embedded[0], api).violations]
+    assert found == [("static-call", 1)]
 
 
 # What PowerShell 2.0 on .NET 3.5 accepts must not be flagged.
