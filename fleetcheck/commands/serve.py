@@ -134,11 +134,13 @@ def _fake_clock(text: str) -> Any:
 @click.option("--workers", type=click.IntRange(1, 32), default=4, show_default=True, help="后台任务线程数 / job threads")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(5, 3600), default=DEFAULT_TIMEOUT_S, show_default=True,
               help="每台主机的时限（秒）/ deadline per host, seconds")
+@click.option("--session-hours", type=click.FloatRange(0.05, 168), default=None,
+              help="登录会话有效期（小时，默认 8；配置键 session_hours）/ session lifetime, hours (default 8)")
 @click.option("--fake-now", hidden=True, help="tests: the clock starts at this ISO time")
 def serve(db_url: str | None, bind: str, inventory_path: Path | None, policy_paths: tuple[str, ...],
           config_path: Path | None, password_hash: str | None, user_name: str, hash_password: bool,
           calendar_path: Path | None, trading_processes: tuple[str, ...], workers: int, timeout_s: float,
-          fake_now: str | None) -> None:
+          session_hours: float | None, fake_now: str | None) -> None:
     """网页仪表盘 / the web dashboard (login required; binds 127.0.0.1 by default)."""
     from fleetcheck.web import auth
 
@@ -161,8 +163,9 @@ def serve(db_url: str | None, bind: str, inventory_path: Path | None, policy_pat
     token = None if users else auth.new_token()
     calendar = _calendar(calendar_path or config.get("calendar"))
     processes = tuple(trading_processes) or tuple(config.get("trading_processes") or DEFAULT_TRADING_PROCESSES)
+    hours = session_hours if session_hours is not None else _session_hours(config.get("session_hours"))
     app, fleet = build(db_url, inventory_path, policy_paths, users, token, calendar, processes, workers, timeout_s,
-                       fake_now, config.get("session_secret"))
+                       fake_now, config.get("session_secret"), session_s=hours * 3600)
     if not is_loopback(host):
         say(T(f"警告：仪表盘监听 {host}，局域网内的其他电脑也能访问；请确保只有管理员能连到这里。",
               f"warning: the dashboard listens on {host}, reachable from other computers; "
@@ -179,6 +182,16 @@ def serve(db_url: str | None, bind: str, inventory_path: Path | None, policy_pat
         fleet.close()
 
 
+def _session_hours(value: Any) -> float:
+    """``session_hours`` from the config file (default 8), or a clear error."""
+    if value is None:
+        return 8.0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.05 <= float(value) <= 168:
+        fail(T(f"配置 session_hours 无效：{value!r}（应为 0.05 到 168 之间的小时数）",
+               f"config session_hours is not valid: {value!r} (hours between 0.05 and 168)"))
+    return float(value)
+
+
 def _calendar(path: Any) -> TradingCalendar:
     if path is None:
         return TradingCalendar()
@@ -190,7 +203,7 @@ def _calendar(path: Any) -> TradingCalendar:
 
 def build(db_url: str | None, inventory_path: Path | None, policy_paths: tuple[str, ...], users: dict[str, str],
           token: str | None, calendar: TradingCalendar, processes: tuple[str, ...], workers: int, timeout_s: float,
-          fake_now: str | None, secret: Any) -> tuple[Any, Any]:
+          fake_now: str | None, secret: Any, session_s: float = 8 * 3600) -> tuple[Any, Any]:
     """The app and its Fleet, or a clear error exit (bad store, inventory or policy)."""
     from fleetcheck.inventory import InventoryError
     from fleetcheck.store import StoreError
@@ -211,7 +224,7 @@ def build(db_url: str | None, inventory_path: Path | None, policy_paths: tuple[s
         for warning in fleet.inventory.warnings:
             say(warning, err=True)
     app = create_app(fleet, Credentials(users=users, token=token), secret_key=str(secret) if secret else None,
-                     workers=workers)
+                     workers=workers, session_s=session_s)
     return app, fleet
 
 

@@ -43,7 +43,15 @@ from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.report.render import labels, trend_chart
 from fleetcheck.resources import templates_dir
 from fleetcheck.store.audit import AuditLog
-from fleetcheck.web.auth import Credentials, LoginThrottle, new_csrf_token, same_token
+from fleetcheck.web.auth import (
+    DEFAULT_SESSION_S,
+    Credentials,
+    LoginThrottle,
+    Session,
+    SessionStore,
+    new_csrf_token,
+    same_token,
+)
 from fleetcheck.web.fleet import Fleet, Preview
 from fleetcheck.web.jobs import HostBusy, JobBoard
 from fleetcheck.web.views import HostFilter, audit_rows, filter_hosts, reasons_text
@@ -51,7 +59,6 @@ from fleetcheck.web.views import HostFilter, audit_rows, filter_hosts, reasons_t
 __all__ = ["SESSION_COOKIE", "create_app"]
 
 SESSION_COOKIE = "fleetcheck_session"
-SESSION_MAX_AGE_S = 8 * 3600
 MAX_BODY_BYTES = 64 * 1024  # forms here are tiny
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -76,7 +83,8 @@ WEB_LABELS: dict[str, Text] = {
     "token_hint": T("未配置密码：请使用服务启动时在控制台打印的令牌作为密码。",
                     "No password is configured: use the token printed on the server console as the password."),
     "login_failed": T("用户名或密码错误。", "Wrong user name or password."),
-    "login_throttled": T("失败次数过多，请一分钟后再试。", "Too many failed attempts; try again in a minute."),
+    "login_throttled": T("此用户名在这台电脑上失败次数过多，请 {seconds} 秒后再试。",
+                         "Too many failed attempts for this user from this computer; try again in {seconds} s."),
     "no_run": T("还没有扫描记录。请先运行 fleetcheck scan，或在此对分组重新扫描。",
                 "No run recorded yet. Run fleetcheck scan first, or rescan a group here."),
     "filters": T("筛选", "Filter"),
@@ -182,24 +190,45 @@ Handler = Callable[[Request], Awaitable[Response]]
 class Dashboard:
     """Routes and their shared state (fleet, jobs, credentials)."""
 
-    def __init__(self, fleet: Fleet, credentials: Credentials, board: JobBoard) -> None:
+    def __init__(self, fleet: Fleet, credentials: Credentials, board: JobBoard,
+                 sessions: SessionStore | None = None) -> None:
         self.fleet = fleet
         self.credentials = credentials
         self.board = board
         self.throttle = LoginThrottle()
+        self.sessions = sessions or SessionStore()
+
+    def update_credentials(self, credentials: Credentials) -> None:
+        """New users/password hashes: sessions opened with a changed credential end at their next request."""
+        self.credentials = credentials
 
     # ------------------------------------------------------------------ plumbing
+    def session(self, request: Request) -> Session | None:
+        """The live server-side session of this browser, if any (the cookie holds only its id)."""
+        return self.sessions.get(request.session.get("sid"), self.credentials)
+
+    def user_of(self, request: Request) -> str | None:
+        live = self.session(request)
+        return live.user if live is not None else None
+
     def csrf(self, request: Request) -> str:
-        token = request.session.get("csrf")
+        live = self.session(request)
+        if live is not None:
+            return live.csrf
+        token = request.session.get("csrf")  # before login: a token for the login form only
         if not isinstance(token, str) or not token:
             token = new_csrf_token()
             request.session["csrf"] = token
         return token
 
+    @staticmethod
+    def client_address(request: Request) -> str:
+        return request.client.host if request.client is not None else "?"
+
     def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         lang = request_lang(request)
         body = _environment().get_template(template).render(
-            L=_labels(lang), lang=lang, html_lang="en" if lang == "en" else "zh-CN", user=request.session.get("user"),
+            L=_labels(lang), lang=lang, html_lang="en" if lang == "en" else "zh-CN", user=self.user_of(request),
             csrf=self.csrf(request), path=request.url.path, read_only=self.fleet.why_read_only(), tr=tr, **context)
         response = HTMLResponse(body, status_code=status)
         self._remember_lang(request, response)
@@ -218,7 +247,7 @@ class Dashboard:
     def page(self, handler: Handler) -> Handler:
         """A GET page: log in first."""
         async def wrapped(request: Request) -> Response:
-            if not request.session.get("user"):
+            if self.session(request) is None:
                 return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
             return await handler(request)
         return wrapped
@@ -226,9 +255,10 @@ class Dashboard:
     def action(self, handler: Handler, *, login: bool = True) -> Handler:
         """A POST: refused with 403 unless the session exists (and is logged in) and the CSRF token matches."""
         async def wrapped(request: Request) -> Response:
-            expected = request.session.get("csrf")
-            if login and not request.session.get("user"):
+            live = self.session(request)
+            if login and live is None:
                 return self.refused(request)
+            expected = live.csrf if live is not None else request.session.get("csrf")
             given = request.headers.get("x-csrf-token")
             if given is None:
                 content_type = request.headers.get("content-type", "")
@@ -246,11 +276,11 @@ class Dashboard:
         return "application/json" in request.headers.get("accept", "")
 
     def who(self, request: Request) -> str:
-        return f"web:{request.session.get('user')}"
+        return f"web:{self.user_of(request)}"
 
     # ------------------------------------------------------------------ login
     async def login_form(self, request: Request) -> Response:
-        if request.session.get("user"):
+        if self.session(request) is not None:
             return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
         return self.render(request, "web/login.html.j2", error=None, next=safe_next(request.query_params.get("next")),
                            token_mode=not self.credentials.users)
@@ -259,20 +289,29 @@ class Dashboard:
         form = await request.form()
         target = safe_next(str(form.get("next") or "/"))
         lang = request_lang(request)
-        if self.throttle.blocked():
-            return self.render(request, "web/login.html.j2", status=429, error=tr(WEB_LABELS["login_throttled"], lang),
-                               next=target, token_mode=not self.credentials.users)
-        name = self.credentials.authenticate(str(form.get("username") or ""), str(form.get("password") or ""))
+        user = str(form.get("username") or "")
+        address = self.client_address(request)
+        wait = self.throttle.retry_after(user, address)
+        if wait > 0:
+            response = self.render(request, "web/login.html.j2", status=429,
+                                   error=tr(WEB_LABELS["login_throttled"], lang).format(seconds=int(wait) + 1),
+                                   next=target, token_mode=not self.credentials.users)
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
+        name = self.credentials.authenticate(user, str(form.get("password") or ""))
         if name is None:
-            self.throttle.failed()
+            self.throttle.failed(user, address)
             return self.render(request, "web/login.html.j2", status=401, error=tr(WEB_LABELS["login_failed"], lang),
                                next=target, token_mode=not self.credentials.users)
-        request.session.clear()  # a fresh session (and CSRF token) after login: no fixation
-        request.session["user"] = name
-        request.session["csrf"] = new_csrf_token()
+        self.throttle.succeeded(user, address)
+        self.sessions.revoke(request.session.get("sid"))
+        sid, _ = self.sessions.open(name, self.credentials.fingerprint(name))
+        request.session.clear()  # a fresh session id (and CSRF token) after login: no fixation
+        request.session["sid"] = sid
         return RedirectResponse(target, status_code=303)
 
     async def logout(self, request: Request) -> Response:
+        self.sessions.revoke(request.session.get("sid"))  # the old cookie is worthless from now on
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
@@ -413,10 +452,11 @@ class Dashboard:
 
 
 def create_app(fleet: Fleet, credentials: Credentials, *, secret_key: str | None = None,
-               workers: int = 4, board: JobBoard | None = None) -> Starlette:
-    """The dashboard ASGI app. ``secret_key`` signs session cookies (random per start when None:
-    a restart logs everyone out, which is the safe default)."""
-    dash = Dashboard(fleet, credentials, board or JobBoard(workers))
+               workers: int = 4, board: JobBoard | None = None,
+               session_s: float = DEFAULT_SESSION_S) -> Starlette:
+    """The dashboard ASGI app. ``secret_key`` signs the session cookie (random per start when None);
+    sessions themselves live on the server for ``session_s`` seconds, so a restart logs everyone out."""
+    dash = Dashboard(fleet, credentials, board or JobBoard(workers), SessionStore(session_s))
     routes = [
         Route("/login", dash.login_form, methods=["GET"]),
         Route("/login", dash.action(dash.login, login=False), methods=["POST"]),
@@ -438,7 +478,7 @@ def create_app(fleet: Fleet, credentials: Credentials, *, secret_key: str | None
     middleware = [
         Middleware(SecurityHeaders),
         Middleware(SessionMiddleware, secret_key=secret_key or secrets.token_urlsafe(32), session_cookie=SESSION_COOKIE,
-                   max_age=SESSION_MAX_AGE_S, same_site="strict", https_only=False),
+                   max_age=int(session_s), same_site="strict", https_only=False),
     ]
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

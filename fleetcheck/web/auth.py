@@ -14,9 +14,18 @@ Decisions (README "Dashboard / 仪表盘"):
 * Each session carries its own CSRF token (random, 32 bytes); every POST must
   echo it (form field ``csrf`` or header ``X-CSRF-Token``), compared in
   constant time.
-* Failed logins are throttled: more than :data:`MAX_FAILURES` in
-  :data:`FAILURE_WINDOW_S` seconds and further attempts are refused until the
-  window has passed.
+* Sessions live on the server (:class:`SessionStore`): the cookie carries only
+  a random session id. Logout revokes it at once (the old cookie and its CSRF
+  token stop working), so does a change of that user's password hash (the
+  session remembers a fingerprint of the credential it was opened with), and
+  every session ends after its lifetime (``fleetcheck serve --session-hours``,
+  default 8). A restart ends every session.
+* Failed logins are throttled per (user name, client address) and per client
+  address, never for the whole server (:class:`LoginThrottle`): after
+  :data:`MAX_FAILURES` failures within :data:`FAILURE_WINDOW_S` seconds that key
+  waits :data:`BASE_LOCKOUT_S` seconds, doubling with each further failure up to
+  :data:`MAX_LOCKOUT_S`. Somebody guessing from another PC cannot lock the admin
+  out of theirs; a success clears that user's counter at that address.
 """
 
 from __future__ import annotations
@@ -27,16 +36,31 @@ import hmac
 import secrets
 import threading
 import time
-from collections import deque
-from collections.abc import Mapping
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["Credentials", "LoginThrottle", "hash_password", "new_csrf_token", "new_token", "verify_password"]
+__all__ = [
+    "Credentials",
+    "LoginThrottle",
+    "Session",
+    "SessionStore",
+    "hash_password",
+    "new_csrf_token",
+    "new_token",
+    "verify_password",
+]
 
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 PBKDF2_MIN_ITERATIONS = 100_000
-MAX_FAILURES = 10
-FAILURE_WINDOW_S = 60.0
+MAX_FAILURES = 5  # per (user, address); an address alone gets ADDRESS_FACTOR times as many
+ADDRESS_FACTOR = 4
+FAILURE_WINDOW_S = 300.0
+BASE_LOCKOUT_S = 30.0
+MAX_LOCKOUT_S = 900.0
+MAX_TRACKED_KEYS = 10_000  # bounded memory under a flood of names/addresses
+DEFAULT_SESSION_S = 8 * 3600.0
+MAX_SESSIONS = 10_000
 
 
 def _b64(data: bytes) -> str:
@@ -128,25 +152,137 @@ class Credentials:
             return f"{user} (token)"
         return None
 
+    def fingerprint(self, name: str) -> str | None:
+        """A digest of the credential a login ``name`` was accepted with (None: no longer valid).
+
+        Sessions compare it on every request, so changing a user's password hash
+        (or losing the user) ends that user's sessions.
+        """
+        user = name[: -len(" (token)")] if name.endswith(" (token)") and not self.users else name
+        stored = self.users.get(user) if self.users else self.token
+        if stored is None:
+            return None
+        return hashlib.sha256(stored.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class _Failures:
+    times: deque[float] = field(default_factory=deque)
+    blocked_until: float = 0.0
+    lockouts: int = 0
+
 
 class LoginThrottle:
-    """Counts failed logins in a sliding window (whole server: it is a single-admin tool)."""
+    """Failed logins per (user, client address) and per address, with exponential backoff.
 
-    def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S) -> None:
+    ``clock`` is injectable for tests (monotonic seconds).
+    """
+
+    def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.max_failures = max_failures
         self.window_s = window_s
-        self._failures: deque[float] = deque(maxlen=max_failures + 1)
+        self._clock = clock
+        self._keys: OrderedDict[str, _Failures] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _trim(self, now: float) -> None:
-        while self._failures and now - self._failures[0] > self.window_s:
-            self._failures.popleft()
+    @staticmethod
+    def _pair(user: str, address: str) -> str:
+        return f"u:{user.strip().lower()}\x1f{address}"
 
-    def blocked(self) -> bool:
-        with self._lock:
-            self._trim(time.monotonic())
-            return len(self._failures) >= self.max_failures
+    def _wait(self, key: str, now: float) -> float:
+        entry = self._keys.get(key)
+        return max(0.0, entry.blocked_until - now) if entry is not None else 0.0
 
-    def failed(self) -> None:
+    def retry_after(self, user: str, address: str) -> float:
+        """Seconds until this user may try again from this address (0: now)."""
         with self._lock:
-            self._failures.append(time.monotonic())
+            now = self._clock()
+            return max(self._wait(self._pair(user, address), now), self._wait(f"a:{address}", now))
+
+    def blocked(self, user: str, address: str) -> bool:
+        return self.retry_after(user, address) > 0
+
+    def _count(self, key: str, limit: int, now: float) -> None:
+        entry = self._keys.pop(key, None) or _Failures()
+        self._keys[key] = entry  # most recent last
+        while entry.times and now - entry.times[0] > self.window_s:
+            entry.times.popleft()
+        entry.times.append(now)
+        if len(entry.times) >= limit:
+            entry.lockouts += 1
+            entry.blocked_until = now + min(MAX_LOCKOUT_S, BASE_LOCKOUT_S * 2 ** (entry.lockouts - 1))
+            entry.times.clear()
+        while len(self._keys) > MAX_TRACKED_KEYS:
+            self._keys.popitem(last=False)
+
+    def failed(self, user: str, address: str) -> None:
+        with self._lock:
+            now = self._clock()
+            self._count(self._pair(user, address), self.max_failures, now)
+            self._count(f"a:{address}", self.max_failures * ADDRESS_FACTOR, now)
+
+    def succeeded(self, user: str, address: str) -> None:
+        with self._lock:
+            self._keys.pop(self._pair(user, address), None)
+
+
+@dataclass(frozen=True)
+class Session:
+    """One logged-in browser: who, its CSRF token, when it ends, the credential it was opened with."""
+
+    user: str
+    csrf: str = field(repr=False)
+    expires: float
+    fingerprint: str | None = field(repr=False)
+
+
+class SessionStore:
+    """Server-side sessions keyed by a random id (the only thing in the cookie)."""
+
+    def __init__(self, lifetime_s: float = DEFAULT_SESSION_S, clock: Callable[[], float] = time.monotonic) -> None:
+        if lifetime_s <= 0:
+            raise ValueError("session lifetime must be positive")
+        self.lifetime_s = lifetime_s
+        self._clock = clock
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def open(self, user: str, fingerprint: str | None) -> tuple[str, Session]:
+        """A new session (id, session); the oldest is dropped beyond :data:`MAX_SESSIONS`."""
+        sid = secrets.token_urlsafe(32)
+        session = Session(user, new_csrf_token(), self._clock() + self.lifetime_s, fingerprint)
+        with self._lock:
+            self._sessions[sid] = session
+            while len(self._sessions) > MAX_SESSIONS:
+                self._sessions.popitem(last=False)
+        return sid, session
+
+    def get(self, sid: object, credentials: Credentials) -> Session | None:
+        """The live session for ``sid``; None (and revoked) when unknown, expired or its password changed."""
+        if not isinstance(sid, str) or not sid:
+            return None
+        with self._lock:
+            session = self._sessions.get(sid)
+            if session is None:
+                return None
+            if self._clock() >= session.expires or credentials.fingerprint(session.user) != session.fingerprint:
+                del self._sessions[sid]
+                return None
+            return session
+
+    def revoke(self, sid: object) -> None:
+        if isinstance(sid, str):
+            with self._lock:
+                self._sessions.pop(sid, None)
+
+    def revoke_user(self, user: str) -> int:
+        """End every session of ``user``; how many there were."""
+        with self._lock:
+            gone = [sid for sid, s in self._sessions.items() if s.user == user]
+            for sid in gone:
+                del self._sessions[sid]
+        return len(gone)
+
+    def __len__(self) -> int:
+        return len(self._sessions)

@@ -50,10 +50,10 @@ def test_credentials_users_and_token() -> None:
 def test_login_throttle_blocks_after_the_limit() -> None:
     throttle = LoginThrottle(max_failures=3, window_s=60)
     for _ in range(2):
-        throttle.failed()
-    assert not throttle.blocked()
-    throttle.failed()
-    assert throttle.blocked()
+        throttle.failed("admin", "127.0.0.1")
+    assert not throttle.blocked("admin", "127.0.0.1")
+    throttle.failed("admin", "127.0.0.1")
+    assert throttle.blocked("admin", "127.0.0.1")
 
 
 def test_bind_parsing_and_loopback() -> None:
