@@ -52,7 +52,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.composer import Composer, MaxDepthExceededError
 from ruamel.yaml.constructor import ConstructorError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
 from fleetcheck.i18n import DEFAULT_LANG, Lang, T, Text, TextValueError
@@ -538,6 +538,11 @@ SECRET_KEY = re.compile(r"pass|secret|token|credential|private[_-]?key|api[_-]?k
 _KEY_LINE = re.compile(r"^(\s*)(?:-\s+)?['\"]?([^'\":#]+?)['\"]?\s*:(\s|$)")
 
 
+# Keys of a reference to a secret kept elsewhere ({env: NAME}, {keyring: service/user}):
+# their values name the secret, they are not the secret.
+_SECRET_REFERENCES = frozenset({"env", "keyring"})
+
+
 def _secrets(root: Node) -> tuple[set[int], set[str]]:
     """Lines and scalar values under password-like keys (walk bounded like the alias check)."""
     lines: set[int] = set()
@@ -549,7 +554,7 @@ def _secrets(root: Node) -> tuple[set[int], set[str]]:
         if (id(node), secret) in seen:
             continue
         seen.add((id(node), secret))
-        if secret:
+        if secret and not isinstance(node, MappingNode):
             # a block scalar ends at column 0 of the line after it
             last = node.end_mark.line + (1 if node.end_mark.column > 0 else 0)
             lines.update(range(node.start_mark.line + 1, max(last, node.start_mark.line + 1) + 1))
@@ -557,11 +562,15 @@ def _secrets(root: Node) -> tuple[set[int], set[str]]:
                 values.add(node.value)
         if isinstance(node, MappingNode):
             for key_node, value_node in node.value:
-                hidden = secret or (isinstance(key_node.value, str) and bool(SECRET_KEY.search(key_node.value)))
-                if hidden:
+                key = key_node.value if isinstance(key_node.value, str) else ""
+                if secret:
+                    hidden = key not in _SECRET_REFERENCES
+                else:
+                    hidden = bool(SECRET_KEY.search(key))
+                if hidden and isinstance(value_node, ScalarNode):
                     lines.add(key_node.start_mark.line + 1)
                 stack.append((value_node, hidden))
-                stack.append((key_node, secret))
+                stack.append((key_node, False))
         elif isinstance(node, SequenceNode):
             stack.extend((item, secret) for item in node.value)
     return lines, values
