@@ -26,6 +26,13 @@ constraint, or every assignment in its function giving the same known type,
 and never from an expression whose value is a collection (the pipeline unrolls
 those into ``object[]`` or a scalar).
 
+Limits: a receiver is checked against its declared type (a method returning
+``WebRequest`` is not known to give an ``HttpWebRequest``: cast it); functions'
+return values, pipeline items (``$_``) and WMI/COM objects are not typed;
+whether PowerShell 2.0 has loaded an assembly by default is not checked (only
+that the type exists in a .NET 2.0/3.5 framework assembly); PowerShell's own
+types come from the hand-written PS_TYPES table, not from metadata.
+
 Example::
 
     >>> check("[String]::IsNullOrWhiteSpace($x)", api).violations
@@ -316,7 +323,12 @@ class Checker:
             ):
                 self._spec_type(part, where)  # a direct generic argument (it checks its own)
         if resolved is None:
-            self._flag("type", where, f"no type {written!r} in .NET 2.0/3.5 or PowerShell 2.0")
+            self._flag(
+                "type",
+                where,
+                f"no type {written!r} in .NET 2.0/3.5 or PowerShell 2.0 (PowerShell's own "
+                "types are listed by hand in ps_dotnet.PS_TYPES)",
+            )
             return None
         if not resolved.endswith("]") or "`" not in resolved:
             self.report.types.add(resolved.split("[")[0] if "`" not in resolved else resolved)
@@ -772,14 +784,20 @@ class Checker:
                 return
         methods = self.api.methods(lookup, member, static=False)
         values = self.api.values(lookup, member, static=False)
+        # The check uses the declared type: a member only a derived class has needs a cast.
+        hint = f" (the value's declared type is {lookup}; cast it if it is a derived type)"
         if arity is None:
             if not methods and not values:
                 self._flag(
-                    "member", node, f"{lookup} has no public member {member!r} in .NET 2.0/3.5"
+                    "member",
+                    node,
+                    f"{lookup} has no public member {member!r} in .NET 2.0/3.5" + hint,
                 )
             return
         if not methods:
-            self._flag("call", node, f"{lookup} has no public method {member!r} in .NET 2.0/3.5")
+            self._flag(
+                "call", node, f"{lookup} has no public method {member!r} in .NET 2.0/3.5" + hint
+            )
         elif not any(m.accepts(arity) for m in methods):
             counts = sorted({m.params for m in methods})
             self._flag(
