@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcheck.agent.contract import ProbeRequest
+from fleetcheck.agent.contract import ProbeRequest, RegValue
 from fleetcheck.evaluate import compile_request, evaluate_host
 from fleetcheck.policy.loader import load_policies, shipped_policy_paths
 from fleetcheck.sim import regimport
@@ -236,3 +236,52 @@ def test_pack_runs_on_real_data_without_errors_caused_by_it(
     control = _errors(instantiate(control_file, now=NOW), policies, request_)
     caused = {check: message for check, message in real.items() if check not in control}
     assert caused == {}, f"error findings caused by the real {case} data: {caused}"
+
+
+# Shapes real hives show where a check expects a DWORD or a string.
+ODD_SHAPES = {
+    "text": RegValue(t="SZ", v="abc"),
+    "bytes": RegValue(t="BINARY", v="AAEC"),
+    "none": RegValue(t="NONE", v=""),
+    "list": RegValue(t="MULTI_SZ", v=["0", ""]),
+}
+ODD_NAMES = (
+    "", "1001", "1004", "1200", "1201", "1405", "1803", "2200", "2201", "Flags",
+    "Compatibility Flags", "Security_HKLM_only", "Security_options_edit", "ListBox_Support_CLSID",
+    "RestrictToList", "InternetExplorerIntegrationLevel", "InternetExplorerIntegrationSiteList",
+    "InternetExplorerIntegrationReloadInIEModeAllowed", "https", "*", "DisplayName",
+    "DisplayVersion", "Image Path", "Type", "Installer", "CODEBASE", "ThreadingModel", "Blob",
+    "{33BBBFD1-0A97-4339-9032-F68F19CB3030}", "{707C7D52-85A8-4584-8954-573EFCE77488}",
+    "{B0EF56AD-D711-412D-BE74-A751595F3633}",
+)
+
+
+@pytest.mark.parametrize("shape", sorted(ODD_SHAPES))
+def test_odd_value_types_at_every_key_the_pack_reads_cause_no_error(
+    shape: str, policies, request_: ProbeRequest  # type: ignore[no-untyped-def]
+) -> None:
+    """Every value of every registry key the compiled pack reads (and the names the checks
+    look for, where absent) replaced by one odd type, one key at a time."""
+    odd = ODD_SHAPES[shape]
+    caused: dict[str, list[str]] = {}
+    keys = [q for q in request_.queries if q.kind == "registry"]
+    assert len(keys) > 30
+    for query in keys:
+        image = instantiate("win10-compliant", now=NOW)
+        prof = image.profile(OPERATOR_SID)
+        assert prof is not None
+        root = image.hklm if query.hive == "HKLM" else prof.hive
+        top = root.ensure(query.path)
+        stack = [(top, 0)]
+        while stack:
+            node, depth = stack.pop()
+            for name, _value in list(node.values.values()):
+                node.set(name, odd)
+            if depth < (query.depth or 0):
+                stack += [(sub, depth + 1) for _name, sub in node.subkeys.values()]
+        for name in ODD_NAMES:
+            if top.get(name) is None:
+                top.set(name, odd)
+        for check, message in _errors(image, policies, request_).items():
+            caused.setdefault(f"{check}: {message[:120]}", []).append(f"{query.hive}\\{query.path}")
+    assert caused == {}, f"error findings caused by {shape} values: {caused}"
