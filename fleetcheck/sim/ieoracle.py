@@ -142,6 +142,16 @@ def _split_url(url: str) -> tuple[str, str]:
     return parts.scheme.lower(), (parts.hostname or "").lower().rstrip(".")
 
 
+# Security levels of the default zone templates, least to most restrictive (KB 182569
+# "Zones": 0 My Computer, 2 Trusted (Low), 1 Intranet (Medium-low), 3 Internet
+# (Medium), 4 Restricted (High)); any other number (a custom zone) counts as strictest.
+_STRICTNESS = {0: 0, 2: 1, 1: 2, 3: 3, 4: 4}
+
+
+def _strictness(zone: int) -> int:
+    return _STRICTNESS.get(zone, 5)
+
+
 def _domains_match(domains: KeyNode, host: str, scheme: str) -> tuple[int, int] | None:
     """(specificity, zone) of the best ZoneMap\\Domains entry for host and scheme.
 
@@ -153,7 +163,9 @@ def _domains_match(domains: KeyNode, host: str, scheme: str) -> tuple[int, int] 
     its subdomains); the protocol's own value before ``*``. A key may spell
     several labels (``Domains\\biz.sccc.com``) as well as one per level
     (``Domains\\sccc.com\\biz``); both are read, and on a tie the protocol's own
-    value wins.
+    value wins. Two spellings of the same host that give different zones (an
+    undocumented case) resolve to the more restrictive zone, so that an
+    ambiguous map never makes a site count as trusted.
     """
     labels = host.split(".")
     best: tuple[int, int, int, int] | None = None  # (rank, labels covered, own protocol, zone)
@@ -184,7 +196,13 @@ def _domains_match(domains: KeyNode, host: str, scheme: str) -> tuple[int, int] 
             own = 1
             if zone is None:
                 zone, own = _dword(key.get("*")), 0
-            if zone is not None and (best is None or (rank, n, own) > best[:3]):
+            if zone is None:
+                continue
+            if (
+                best is None
+                or (rank, n, own) > best[:3]
+                or ((rank, n, own) == best[:3] and _strictness(zone) > _strictness(best[3]))
+            ):
                 best = (rank, n, own, zone)
     return (best[0], best[3]) if best is not None else None
 
@@ -199,7 +217,8 @@ def _zonemapkey_match(node: KeyNode, host: str, scheme: str) -> tuple[int, int] 
     http; "www.contoso.com" all protocols) and a ``*`` wildcard; value data =
     zone number 1-4 (REG_SZ, as the ADMX list writes it). Stored in
     Software\\Policies\\Microsoft\\Windows\\CurrentVersion\\Internet Settings\\ZoneMapKey.
-    Same matching model as :func:`_domains_match`.
+    Same matching model as :func:`_domains_match` (equal entries that disagree,
+    e.g. ``biz.sccc.com`` and ``*://biz.sccc.com``: the stricter zone).
     """
     best: tuple[int, int] | None = None
     for name, value in node.values.values():
@@ -227,7 +246,11 @@ def _zonemapkey_match(node: KeyNode, host: str, scheme: str) -> tuple[int, int] 
         else:
             continue
         score = rank * 2 + (1 if pscheme == scheme else 0)
-        if best is None or score > best[0]:
+        if (
+            best is None
+            or score > best[0]
+            or (score == best[0] and _strictness(zone) > _strictness(best[1]))
+        ):
             best = (score, zone)
     return best
 

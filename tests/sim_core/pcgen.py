@@ -70,31 +70,33 @@ def classes_clsid_roots(arch: str, hive: str) -> list[str]:
     return [base + r"\Classes\CLSID", base + r"\Classes\WOW6432Node\CLSID"]
 
 
-def file_locations(arch: str, name: str) -> list[tuple[str, str, str]]:
-    """(registry type, InprocServer32 data, the physical files it may mean) per choice."""
-    out = [
-        ("EXPAND_SZ", "%SystemRoot%\\Downloaded Program Files\\" + name),
-        ("SZ", "C:\\Windows\\Downloaded Program Files\\" + name),
-        ("EXPAND_SZ", "%SystemRoot%\\System32\\" + name),
-        ("EXPAND_SZ", "%ProgramFiles%\\JIT\\" + name),
-    ]
-    if arch == "x64":
-        out += [
-            ("SZ", "C:\\Windows\\SysWOW64\\" + name),
-            ("SZ", "C:\\Program Files (x86)\\JIT\\" + name),
+def file_locations(arch: str, name: str) -> list[tuple[str, str, list[str]]]:
+    """(registry type, InprocServer32 data, files it can mean) per choice of registration.
+
+    Test data, written by hand: the folder a path names for a 32-bit and for a
+    64-bit process on this architecture (System32/SysWOW64, Program Files/(x86)).
+    A file is drawn at one of those places, or none, so "file missing" and
+    "file only where the other bitness would look" are both common.
+    """
+    dpf = "C:\\Windows\\Downloaded Program Files\\" + name
+    if arch == "x86":
+        return [
+            ("EXPAND_SZ", "%SystemRoot%\\Downloaded Program Files\\" + name, [dpf]),
+            ("SZ", dpf, [dpf]),
+            ("EXPAND_SZ", "%SystemRoot%\\System32\\" + name, ["C:\\Windows\\System32\\" + name]),
+            ("EXPAND_SZ", "%ProgramFiles%\\JIT\\" + name, ["C:\\Program Files\\JIT\\" + name]),
         ]
-    return [(t, v, v) for t, v in out]
-
-
-def physical_files(arch: str, name: str) -> list[str]:
-    files = [
-        "C:\\Windows\\Downloaded Program Files\\" + name,
-        "C:\\Windows\\System32\\" + name,
-        "C:\\Program Files\\JIT\\" + name,
+    sys32, wow = "C:\\Windows\\System32\\" + name, "C:\\Windows\\SysWOW64\\" + name
+    pf, pf86 = "C:\\Program Files\\JIT\\" + name, "C:\\Program Files (x86)\\JIT\\" + name
+    return [
+        ("EXPAND_SZ", "%SystemRoot%\\Downloaded Program Files\\" + name, [dpf]),
+        ("SZ", dpf, [dpf]),
+        ("EXPAND_SZ", "%SystemRoot%\\System32\\" + name, [sys32, wow]),
+        ("SZ", "C:\\Windows\\System32\\" + name, [sys32, wow]),
+        ("EXPAND_SZ", "%ProgramFiles%\\JIT\\" + name, [pf, pf86]),
+        ("SZ", wow, [wow]),
+        ("SZ", pf86, [pf86]),
     ]
-    if arch == "x64":
-        files += ["C:\\Windows\\SysWOW64\\" + name, "C:\\Program Files (x86)\\JIT\\" + name]
-    return files
 
 
 def _put(tree: dict[str, dict[str, Any]], path: str, name: str, value: Any) -> None:
@@ -131,7 +133,7 @@ def build(pc: dict[str, Any]) -> HostImage:
 # --------------------------------------------------------------------------- strategies
 
 ACTIONS = ("1004", "1803", "2200", "2201")
-_action_value = st.sampled_from([0, 1, 3]) | st.sampled_from(
+_action_value = st.sampled_from([0, 3, 0, 1]) | st.sampled_from(
     [{"t": "SZ", "v": "0"}, {"t": "SZ", "v": "3"}]
 )
 _ZONEMAP_ENTRIES = (
@@ -160,12 +162,27 @@ _EDGE_VALUES = {
 }
 
 
+def _chance(draw: st.DrawFn, k: int) -> bool:
+    """True with probability about 1/k; shrinks to False (the feature absent)."""
+    return draw(st.integers(0, k - 1)) == k - 1
+
+
+def _likely(draw: st.DrawFn, k: int) -> bool:
+    """True with probability about (k-1)/k; shrinks to False (the feature absent)."""
+    return draw(st.integers(0, k - 1)) != 0
+
+
 @st.composite
 def pcs(draw: st.DrawFn) -> dict[str, Any]:
-    """One PC state over the zone, add-on and Edge rules (see the module docstring)."""
+    """One PC state over the zone, add-on and Edge rules (see the module docstring).
+
+    Every feature shrinks towards "absent", so a failing PC shrinks to the few
+    keys that matter. Weights keep each check's pass and fail both common.
+    """
     arch = draw(st.sampled_from(["x64", "x86"]))
     family = draw(st.sampled_from(["win10", "win7"]))
-    operator = draw(st.sampled_from([True, False, None]))  # logged on / profile not loaded / none
+    # logged on (most PCs) / profile present but not loaded / no profile at all
+    operator = draw(st.sampled_from([True, True, True, False, None]))
     machine: dict[str, dict[str, Any]] = {}
     user: dict[str, dict[str, Any]] = {}
     roots = machine_roots(arch)
@@ -175,18 +192,20 @@ def pcs(draw: st.DrawFn) -> dict[str, Any]:
 
     # URL actions of the Trusted zone in each layer and view.
     layers = [("hkcu", "Software\\" + IS), ("hkcu_pol", "Software\\" + POL_IS)]
-    layers += [(f"hklm:{r}", r + "\\" + IS) for r in roots] + [
-        (f"hklmpol:{r}", r + "\\" + POL_IS) for r in roots
-    ]
-    for layer, base in some(layers, max_size=4):
-        for action in some(ACTIONS, max_size=4):
-            tree = user if layer.startswith("hkcu") else machine
-            _put(tree, base + r"\Zones\2", action, draw(_action_value))
-    if draw(st.booleans()):
+    layers += [(f"hklm:{r}", r + "\\" + IS) for r in roots]
+    layers += [(f"hklmpol:{r}", r + "\\" + POL_IS) for r in roots]
+    for layer, base in layers:
+        if not _chance(draw, 3):
+            continue
+        tree = user if layer.startswith("hkcu") else machine
+        for action in ACTIONS:
+            if _likely(draw, 4):
+                _put(tree, base + r"\Zones\2", action, draw(_action_value))
+    if _chance(draw, 3):
         root = draw(st.sampled_from(roots))
         _put(machine, root + "\\" + POL_IS, "Security_HKLM_only", draw(st.sampled_from([1, 0])))
     # Zone maps: user, machine (each view).
-    zone = st.sampled_from([1, 2, 3, 4])
+    zone = st.sampled_from([2, 1, 3, 4])
     for key, value in some(_ZONEMAP_ENTRIES):
         _put(user, "Software\\" + IS + r"\ZoneMap\Domains" + "\\" + key, value, draw(zone))
     for root in roots:
@@ -197,34 +216,38 @@ def pcs(draw: st.DrawFn) -> dict[str, Any]:
         (machine, draw(st.sampled_from(roots)) + "\\" + POL_IS),
         (user, "Software\\" + POL_IS),
     ):
-        for site in some(_ZONEMAPKEY_SITES, max_size=2):
-            _put(tree, base + r"\ZoneMapKey", site, str(draw(zone)))
+        if _chance(draw, 4):
+            for site in some(_ZONEMAPKEY_SITES, max_size=2):
+                _put(tree, base + r"\ZoneMapKey", site, str(draw(zone)))
     # Add-on List, RestrictToList, kill bits, the user's Manage Add-ons flags.
     for tree, base in (
         (machine, draw(st.sampled_from(roots)) + "\\" + EXT_POL),
         (user, "Software\\" + EXT_POL),
     ):
-        if draw(st.booleans()):
+        if _chance(draw, 2):
             _put(tree, base, "ListBox_Support_CLSID", draw(st.sampled_from([1, 0])))
-        for clsid in some(CONTROLS):
-            _put(tree, base + r"\CLSID", clsid, draw(st.sampled_from(["0", "1", "2"])))
-        if draw(st.integers(0, 3)) == 0:
+        if _chance(draw, 2):
+            for clsid in some(CONTROLS):
+                _put(tree, base + r"\CLSID", clsid, draw(st.sampled_from(["1", "2", "0"])))
+        if _chance(draw, 8):
             _put(tree, base, "RestrictToList", 1)
-    for clsid in some(CONTROLS):
-        root = draw(st.sampled_from(roots))
-        _put(
-            machine,
-            root + r"\Microsoft\Internet Explorer\ActiveX Compatibility" + "\\" + clsid,
-            "Compatibility Flags",
-            draw(st.sampled_from([0x400, 0, 0x401])),
-        )
-    for clsid in some(CONTROLS):
-        _put(
-            user,
-            r"Software\Microsoft\Windows\CurrentVersion\Ext\Settings" + "\\" + clsid,
-            "Flags",
-            draw(st.sampled_from([1, 0])),
-        )
+    if _chance(draw, 2):
+        for clsid in some(CONTROLS, max_size=2):
+            root = draw(st.sampled_from(roots))
+            _put(
+                machine,
+                root + r"\Microsoft\Internet Explorer\ActiveX Compatibility" + "\\" + clsid,
+                "Compatibility Flags",
+                draw(st.sampled_from([0, 0x400, 0x401])),
+            )
+    if _chance(draw, 2):
+        for clsid in some(CONTROLS, max_size=2):
+            _put(
+                user,
+                r"Software\Microsoft\Windows\CurrentVersion\Ext\Settings" + "\\" + clsid,
+                "Flags",
+                draw(st.sampled_from([0, 1])),
+            )
     # Edge policies: mandatory / Recommended, HKLM / HKCU.
     for name, values in _EDGE_VALUES.items():
         for place in some(["hklm", "hkcu", "hklm_rec", "hkcu_rec"], max_size=2):
@@ -238,12 +261,15 @@ def pcs(draw: st.DrawFn) -> dict[str, Any]:
     for clsid, (fname, versions) in CONTROLS.items():
         places = [("HKLM", r) for r in classes_clsid_roots(arch, "HKLM")]
         places += [("HKCU", r) for r in classes_clsid_roots(arch, "HKCU")]
-        for hive, root in some(places, max_size=2):
-            kind, data, _ = draw(st.sampled_from(file_locations(arch, fname)))
+        if not _likely(draw, 5):
+            continue
+        chosen = draw(st.lists(st.sampled_from(places), min_size=1, max_size=2, unique=True))
+        for hive, root in chosen:
+            kind, data, meanings = draw(st.sampled_from(file_locations(arch, fname)))
             tree = machine if hive == "HKLM" else user
             _put(tree, root + "\\" + clsid + r"\InprocServer32", "", {"t": kind, "v": data})
-        for path in some(physical_files(arch, fname), max_size=2):
-            files[path] = draw(st.sampled_from(versions))
+            for path in some(meanings, max_size=len(meanings)):
+                files[path] = draw(st.sampled_from(versions))
     return {
         "arch": arch,
         "os": family,

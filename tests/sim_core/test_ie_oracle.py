@@ -516,3 +516,27 @@ def test_protocol_value_wins_a_tie_between_spellings_of_the_same_host() -> None:
         "SOFTWARE\\WOW6432Node\\" + IS + r"\ZoneMap\Domains\sccc.com\biz": {"*": 1},
     }
     assert o.zone_of_url(pc(registry=reg), URL, SID).zone == 2
+
+
+def test_two_spellings_of_one_host_that_disagree_give_the_stricter_zone() -> None:
+    user = {
+        "Software\\" + IS + r"\ZoneMap\Domains\biz.sccc.com": {"https": 2},
+        "Software\\" + IS + r"\ZoneMap\Domains\sccc.com\biz": {"https": 1},
+    }
+    assert o.zone_of_url(pc(user=user), URL, SID).zone == 1
+    user = {
+        "Software\\" + IS + r"\ZoneMap\Domains\biz.sccc.com": {"https": 4},
+        "Software\\" + IS + r"\ZoneMap\Domains\sccc.com\biz": {"https": 2},
+    }
+    assert o.zone_of_url(pc(user=user), URL, SID).zone == 4
+
+
+def test_site_list_entries_that_disagree_give_the_stricter_zone() -> None:
+    listed = {
+        "SOFTWARE\\" + POL_IS + r"\ZoneMapKey": {"biz.sccc.com": "2", "*://biz.sccc.com": "3"}
+    }
+    assert o.zone_of_url(pc(registry=listed), URL, SID).zone == 3
+    listed = {
+        "SOFTWARE\\" + POL_IS + r"\ZoneMapKey": {"biz.sccc.com": "3", "https://biz.sccc.com": "2"}
+    }
+    assert o.zone_of_url(pc(registry=listed), URL, SID).zone == 2  # the protocol's own entry
