@@ -18,6 +18,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, note, settings
 from ruamel.yaml import YAML
 
@@ -27,7 +28,7 @@ from fleetcheck.policy.loader import load_policies, shipped_policy_paths
 from fleetcheck.policy.models import Policy
 from fleetcheck.sim import ieoracle
 from fleetcheck.sim.executor import execute
-from fleetcheck.sim.image import HostImage
+from fleetcheck.sim.image import HostImage, instantiate, shipped_images
 
 from .pcgen import NOW, OPERATOR_SID, build, pcs
 
@@ -79,7 +80,9 @@ def _version_ok(spec: str | None, found: str | None) -> bool:
 def _applies(check: dict[str, Any], family: str) -> bool:
     when = check.get("when") or {}
     unknown = set(when) - {"os", "os_family"}
-    assert not unknown, f"{check['id']}: 'when' keys {unknown} not modelled by the differential test"
+    assert not unknown, (
+        f"{check['id']}: 'when' keys {unknown} not modelled by the differential test"
+    )
     if "os" in when:
         assert when["os"] == ">=10.0", when
         if family != "win10":
@@ -140,22 +143,27 @@ def _machine_decides(check: dict[str, Any], image: HostImage) -> bool:
 
 def disagreements(pc: dict[str, Any]) -> list[str]:
     """Every check whose verdict differs from the oracle's on this PC (empty: all agree)."""
+    logged_on = pc.get("operator") is True
+    return image_disagreements(
+        build(pc), OPERATOR_SID if logged_on else None, pc.get("os", "win10")
+    )
+
+
+def image_disagreements(image: HostImage, sid: str | None, family: str) -> list[str]:
+    """The same comparison on any image; ``sid`` is the operator expected to be evaluated."""
     policies, request, raw = _pack()
-    image = build(pc)
     response, _work = execute(image, request)
     evaluation = evaluate_host(policies, response, host_vars=HOST_VARS, now=NOW)
-    logged_on = pc.get("operator") is True
     op = evaluation.operator
     out: list[str] = []
-    if logged_on != (op is not None and op.sid == OPERATOR_SID):
-        out.append(f"operator selection: logged_on={logged_on}, evaluated for {op}")
-    sid = OPERATOR_SID if logged_on else None
+    if (sid is None) != (op is None) or (op is not None and op.sid != sid):
+        out.append(f"operator selection: expected {sid}, evaluated for {op}")
     for finding in evaluation.findings:
         if finding.check_type not in TYPES:
             continue
         check = raw[finding.check_id]
         status = finding.status.value
-        if not _applies(check, pc.get("os", "win10")):
+        if not _applies(check, family):
             expected = {"not_applicable"}
             why = "when: not this OS"
         elif check.get("scope", "machine") == "user" and sid is None:
@@ -164,7 +172,11 @@ def disagreements(pc: dict[str, Any]) -> list[str]:
         else:
             ok, why = oracle_verdict(check, image, sid)
             expected = {"pass"} if ok else {"fail"}
-            if sid is None and check["type"] == "edge_policy" and not _machine_decides(check, image):
+            if (
+                sid is None
+                and check["type"] == "edge_policy"
+                and not _machine_decides(check, image)
+            ):
                 # Edge also reads per-user policies (HKCU); with nobody logged on the
                 # operator's value is unknown unless HKLM mandatory decides: a check
                 # may then say not_evaluated (never the opposite verdict).
@@ -200,3 +212,13 @@ def test_the_oracle_mapping_can_fail() -> None:
     assert not ok  # nothing registered: a required control fails
     ok, _ = oracle_verdict(raw["edge-download-restrictions"], image, OPERATOR_SID)
     assert ok  # absent_ok
+
+
+@pytest.mark.parametrize("name", shipped_images())
+def test_shipped_images_agree_with_the_ie_oracle(name: str) -> None:
+    """Every shipped image, too: its IE / Edge verdicts are what the oracle says."""
+    image = instantiate(name, now=NOW)
+    console = [p for p in image.loaded_user_profiles() if p.console]
+    sid = console[0].sid if console else None
+    family = "win7" if image.os.version.startswith("6.1") else "win10"
+    assert image_disagreements(image, sid, family) == []
