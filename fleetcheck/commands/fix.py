@@ -310,6 +310,8 @@ def fix(host: str | None, inventory_path: Path, limit: str | None, policy_paths:
                 stopped = True
                 click.echo(tr(T("本批有主机修复失败：停止，其余主机未修改", "a host in this batch failed: stopping, the other hosts are untouched"), lang))
                 break
+    except StoreError as exc:
+        fail(exc.text)
     finally:
         store.close()
     for name in unreachable:
@@ -416,6 +418,8 @@ def rollback(action_id: str | None, run_id: str | None, inventory_path: Path, db
                 code = EXIT_UNREACHABLE
             elif not result.ok and code == EXIT_OK:
                 code = EXIT_NONCOMPLIANT
+    except StoreError as exc:
+        fail(exc.text)
     finally:
         store.close()
     sys.exit(code)
@@ -440,6 +444,8 @@ def audit_verify(db_url: str | None, expect_head: str | None) -> None:
         log = AuditLog(store)
         problems = log.verify(expect_head)
         count = len(log.entries())
+    except StoreError as exc:  # a damaged file found while reading it
+        fail(exc.text)
     finally:
         store.close()
     for problem in problems:
@@ -468,6 +474,8 @@ def audit_show(db_url: str | None, host: str | None, run_id: str | None, limit: 
             click.echo(f"{seq}:{digest}")
             return
         entries = log.entries(host=host, run_id=run_id, limit=limit)
+    except StoreError as exc:
+        fail(exc.text)
     finally:
         store.close()
     if fmt == "json":

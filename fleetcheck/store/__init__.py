@@ -55,6 +55,41 @@ class StoreError(Exception):
         self.text = text
 
 
+def _damaged(url: str) -> StoreError:
+    return StoreError(T(
+        f"无法打开历史数据库 {safe_url(url)}：文件已损坏（SQLite 报告数据库映像格式错误或文本无法解码）。"
+        "请从备份恢复，或换一个 --db / FLEETCHECK_DB 重新开始。",
+        f"cannot open the history database {safe_url(url)}: the file is damaged (SQLite reports a malformed "
+        "database image or undecodable text). Restore it from a backup, or start afresh with another "
+        "--db / FLEETCHECK_DB.",
+    ))
+
+
+# What a damaged SQLite file raises, at open or at any later read (the DBAPI message, lower case).
+# A schema page whose text is damaged names columns that no longer exist: "no such column".
+_DAMAGE_HINTS = ("malformed", "not a database", "could not decode", "file is encrypted", "disk image",
+                 "no such column", "no such table")
+
+
+def _is_damage(exc: BaseException | None) -> bool:
+    if isinstance(exc, UnicodeDecodeError):
+        return True  # sqlite3 decodes column names itself: a damaged schema page raises this
+    import sqlite3
+
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.IntegrityError) and any(
+        hint in str(exc).lower() for hint in _DAMAGE_HINTS)
+
+
+def _watch_for_damage(engine: Engine, url: str) -> None:
+    """A damaged file found by any later statement is the same clean StoreError, never a traceback."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "handle_error")
+    def _translate(context: Any) -> None:
+        if _is_damage(context.original_exception):
+            raise _damaged(url) from None
+
+
 class RunNotFound(StoreError):
     """The requested run is not in the store."""
 
@@ -194,9 +229,17 @@ class Store:
                 )
             ) from None
         store = cls(engine, resolved)
+        if parsed.get_backend_name() == "sqlite":
+            _watch_for_damage(engine, resolved)
         try:
             with engine.begin() as conn:
                 migrations.upgrade(conn)
+        except StoreError:
+            engine.dispose()
+            raise
+        except UnicodeDecodeError:
+            engine.dispose()
+            raise _damaged(resolved) from None
         except migrations.SchemaError as exc:
             engine.dispose()
             raise StoreError(
