@@ -174,6 +174,12 @@ class _Assembly:
         if net is None or net.mdtables is None:
             raise ValueError(f"{path} has no .NET metadata")
         self.md = net.mdtables
+        row = self.md.Assembly[0] if self.md.Assembly else None
+        self.version = (
+            "0.0.0.0"
+            if row is None
+            else f"{row.MajorVersion}.{row.MinorVersion}.{row.BuildNumber}.{row.RevisionNumber}"
+        )
         self._typedef_names: dict[int, str] = {}
         self._enclosing: dict[int, int] = {}
         for row in self.md.NestedClass or []:
@@ -396,9 +402,12 @@ class _Assembly:
 class ApiModel:
     """Every public type of the framework assemblies, by lower-case full name."""
 
-    def __init__(self, types: dict[str, TypeInfo], assemblies: list[str]) -> None:
+    def __init__(
+        self, types: dict[str, TypeInfo], assemblies: list[str], versions: dict[str, str]
+    ) -> None:
         self.types = types
         self.assemblies = assemblies
+        self.versions = versions  # lower-case assembly name -> its version, "3.5.0.0"
 
     @classmethod
     def load(cls, root: Path) -> ApiModel:
@@ -421,10 +430,13 @@ class ApiModel:
             except (ValueError, KeyError, TypeError):
                 pass  # a damaged cache: read the assemblies again
         types: dict[str, TypeInfo] = {}
+        versions: dict[str, str] = {}
         for path in paths:
-            for info in _Assembly(path).types():
+            assembly = _Assembly(path)
+            versions[assembly.name.lower()] = assembly.version
+            for info in assembly.types():
                 types.setdefault(info.full_name.lower(), info)
-        model = cls(types, [p.stem for p in paths])
+        model = cls(types, [p.stem for p in paths], versions)
         try:
             for stale in root.glob("api-model-*.json"):
                 stale.unlink()  # made by another version of this module
@@ -436,7 +448,11 @@ class ApiModel:
         return model
 
     def to_json(self) -> dict[str, object]:
-        return {"assemblies": self.assemblies, "types": [asdict(t) for t in self.types.values()]}
+        return {
+            "assemblies": self.assemblies,
+            "versions": self.versions,
+            "types": [asdict(t) for t in self.types.values()],
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> ApiModel:
@@ -454,7 +470,11 @@ class ApiModel:
                 generic_params=raw["generic_params"],
             )
             types[info.full_name.lower()] = info
-        return cls(types, list(data["assemblies"]))  # type: ignore[call-overload]
+        return cls(
+            types,
+            list(data["assemblies"]),  # type: ignore[call-overload]
+            dict(data["versions"]),  # type: ignore[call-overload]
+        )
 
     def get(self, full_name: str) -> TypeInfo | None:
         return self.types.get(full_name.lower())

@@ -105,6 +105,18 @@ PS_TYPES: dict[str, dict[str, tuple[int, ...]]] = {
     },
 }
 
+# PowerShell 2.0's own assemblies (not in Mono's folder), loadable by name.
+PS_ASSEMBLIES = {
+    "system.management.automation",
+    "microsoft.powershell.commands.utility",
+    "microsoft.powershell.commands.management",
+    "microsoft.powershell.security",
+    "microsoft.powershell.consolehost",
+    "microsoft.wsman.management",
+}
+# Static methods that load an assembly by (display) name.
+_LOAD_BY_NAME = {"load", "loadwithpartialname"}
+
 # Members PowerShell 2.0 puts on objects of a type (types.ps1xml of PowerShell 2.0),
 # and the intrinsic members of every object.
 ETS_MEMBERS: dict[str, set[str]] = {
@@ -177,6 +189,7 @@ class Report:
     static_members: list[tuple[str, str]] = field(default_factory=list)
     static_calls: list[tuple[str, str, int]] = field(default_factory=list)
     instance_members: list[tuple[str, str, int | None]] = field(default_factory=list)
+    assemblies: list[str] = field(default_factory=list)  # names loaded by the script
     unchecked_members: int = 0  # member uses on a receiver of unknown type
 
     def summary(self) -> str:
@@ -184,7 +197,8 @@ class Report:
             f"{len(self.types)} types, {len(self.ctors)} New-Object (constructors), "
             f"{len(self.static_members)} static member reads, {len(self.static_calls)} "
             f"static calls, {len(self.instance_members)} typed instance member uses verified; "
-            f"{self.unchecked_members} member uses on untyped values not checkable"
+            f"{self.unchecked_members} member uses on untyped values not checkable; "
+            f"{len(self.assemblies)} assembly loads"
         )
 
 
@@ -652,6 +666,8 @@ class Checker:
                 self._check_member(node)
             elif kind == "command" and (ps.command_name(node) or "").lower() == "new-object":
                 self._check_new_object(node)
+            elif kind == "command" and (ps.command_name(node) or "").lower() == "add-type":
+                self._check_add_type(node)
         return self.report
 
     def _check_new_object(self, node: Node) -> None:
@@ -691,6 +707,55 @@ class Checker:
                 f"{resolved} has no public constructor taking {arity} argument(s) "
                 f"in .NET 2.0/3.5 (it has: {counts})",
             )
+
+    def _check_add_type(self, node: Node) -> None:
+        args = ps.command_arguments(node)
+        for index, arg in enumerate(args[:-1]):
+            param = ps.text(arg).lower().rstrip(":")
+            if (
+                arg.type == "command_parameter"
+                and "-assemblyname".startswith(param)
+                and len(param) > 2
+            ):
+                value = ps.unwrap(args[index + 1])
+                items = (
+                    value.named_children if value.type == "array_literal_expression" else [value]
+                )
+                for item in items:
+                    name = ps.string_value(item) if item.type == "string_literal" else None
+                    if item.type == "generic_token":
+                        name = ps.text(item)
+                    if name is not None:
+                        self._check_assembly_name(node, name)
+
+    def _check_assembly_load(self, node: Node) -> None:
+        for child in node.children:
+            if child.type == "argument_list":
+                items = self.arguments(child)
+                if len(items) == 1:
+                    name = ps.string_value(items[0])
+                    if name is not None:
+                        self._check_assembly_name(node, name)
+
+    def _check_assembly_name(self, node: Node, display: str) -> None:
+        """``Name[, Version=a.b.c.d, ...]``: a .NET 2.0/3.5 framework assembly of that version."""
+        parts = [p.strip() for p in display.split(",")]
+        name = parts[0]
+        self.report.assemblies.append(display)
+        if name.lower() in PS_ASSEMBLIES:
+            return
+        have = self.api.versions.get(name.lower())
+        if have is None:
+            self._flag("assembly", node, f"{name!r} is not a .NET Framework 2.0/3.5 assembly")
+            return
+        for part in parts[1:]:
+            key, _, value = part.partition("=")
+            if key.strip().lower() == "version" and value.strip() != have:
+                self._flag(
+                    "assembly",
+                    node,
+                    f"{name} {value.strip()} is not the .NET 2.0/3.5 one (that is {have})",
+                )
 
     def _is_value_type(self, name: str) -> bool:
         return self.api.is_a(name, "System.ValueType")
@@ -751,6 +816,8 @@ class Checker:
                 )
             return
         self.report.static_calls.append((owner, member, arity))
+        if owner == "System.Reflection.Assembly" and member.lower() in _LOAD_BY_NAME:
+            self._check_assembly_load(node)
         if not methods:
             self._flag(
                 "static-call",

@@ -102,6 +102,8 @@ def test_the_checker_sees_the_shipped_uses(api: ApiModel) -> None:
     assert len(agent.static_calls) >= 40
     assert len(agent.instance_members) >= 40
     assert any(t == "Microsoft.Win32.RegistryKey" for t, _, _ in agent.instance_members)
+    # It loads System.Web.Extensions 3.5 (JavaScriptSerializer) by full name.
+    assert any(a.startswith("System.Web.Extensions, Version=3.5.0.0") for a in agent.assemblies)
 
 
 # --------------------------------------------------------------------------- injections
@@ -119,7 +121,7 @@ INJECTIONS = [
         "static-call",
     ),  # .NET 4 (and RegistryView)
     ("$sb = [System.Text.StringBuilder]::new()", "::new"),  # PowerShell 5
-    ("$sb = New-Object System.Text.StringBuilder; [void]$sb.Clear()", "call"),  # Clear: .NET 4
+    ("$sb = New-Object System.Text.StringBuilder; $sb.Clear()", "call"),  # Clear: .NET 4
     # More of each rule:
     ("$g = [Guid]::TryParse('x', [ref]$out)", "static-call"),  # .NET 4
     ("$t = [System.Threading.Tasks.Task]", "type"),  # .NET 4
@@ -130,6 +132,14 @@ INJECTIONS = [
     ("$l = [System.Collections.Generic.List[System.Lazy]]$null", "type"),  # .NET 4 argument
     ("$e = [System.Management.Automation.ActionPreference]::Ignore", "static-member"),  # PS 3
     ("$cp = [Console]::OutputEncoding.NoSuchMember", "member"),  # a static property's type
+    ("Add-Type -AssemblyName System.IO.Compression.FileSystem", "assembly"),  # .NET 4.5
+    (
+        (
+            "[void][System.Reflection.Assembly]::Load('System.Web.Extensions, Version=4.0.0.0, "
+            "Culture=neutral, PublicKeyToken=31bf3856ad364e35')"
+        ),
+        "assembly",
+    ),  # the .NET 4 build of a 3.5 assembly
     (
         "$k = [Microsoft.Win32.Registry]::LocalMachine.OpenSubKey('SOFTWARE'); $h = $k.Handle",
         "member",
@@ -194,6 +204,8 @@ ACCEPTED = [
     "$a = [System.IO.Directory]::GetFiles('c:\\'); $a.Count; $a.Whatever",  # unrolled: untyped
     "$k = New-Object System.Collections.ArrayList; $k.psobject.Properties",
     "$v = [Environment]::Version.ToString(2)",
+    "Add-Type -AssemblyName System.Web.Extensions, System.Security",
+    "$a = [System.Reflection.Assembly]::LoadWithPartialName('System.Windows.Forms')",
 ]
 
 
@@ -229,6 +241,8 @@ def test_metadata_reads_what_net35_has_and_lacks(api: ApiModel) -> None:
     assert api.get("System.Tuple`2") is None  # .NET 4
     assert api.is_a("System.Text.UTF8Encoding", "System.Text.Encoding")
     assert api.methods("System.Text.StringBuilder", "Clear", static=False) == []
+    assert api.versions["system.core"] == "3.5.0.0"
+    assert api.versions["mscorlib"] == "2.0.0.0"
 
 
 def test_accelerators_name_real_types(api: ApiModel) -> None:
