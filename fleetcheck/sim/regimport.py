@@ -29,7 +29,6 @@ Everything lossy is counted in the result's ``notes`` (:class:`Notes`).
 from __future__ import annotations
 
 import base64
-import json
 import lzma
 import os
 import re
@@ -879,19 +878,27 @@ def yaml_scalar(value: str | int) -> str:
     """One YAML scalar that the image loader reads back as exactly ``value``.
 
     Text is single-quoted when every character is printable, otherwise
-    double-quoted with escapes (JSON escapes are YAML escapes; an unpaired
-    surrogate becomes ``\\uD8xx``).
+    double-quoted with ``\\xXX`` / ``\\uXXXX`` escapes for the rest (control
+    characters, format characters, an unpaired surrogate: YAML forbids them raw).
     """
     if isinstance(value, int):
         return str(value)
     if all(ch.isprintable() for ch in value):
         return "'" + value.replace("'", "''") + "'"
-    try:
-        value.encode("utf-8")
-        ascii_only = False
-    except UnicodeEncodeError:
-        ascii_only = True
-    return json.dumps(value, ensure_ascii=ascii_only)
+    out = ['"']
+    for ch in value:
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch.isprintable() and not 0xD800 <= code <= 0xDFFF:
+            out.append(ch)
+        elif code <= 0xFF:
+            out.append(f"\\x{code:02x}")
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return "".join(out) + '"'
 
 
 def _yaml_value(value: RegValue) -> str:
@@ -913,7 +920,7 @@ def _registry_yaml(node: KeyNode, indent: str) -> list[str]:
     """``'path': {values}`` lines for every key that has values or no subkeys."""
     lines: list[str] = []
     for path, key in _walk(node, "", 0, (id(node),)):
-        if not path or (not key.values and key.subkeys):
+        if (not path and not key.values) or (path and not key.values and key.subkeys):
             continue
         head = f"{indent}{yaml_scalar(path.lstrip(chr(92)))}:"
         if not key.values:

@@ -366,3 +366,34 @@ def test_cli_to_reg_writes_utf16_that_from_reg_reads(tmp_path: Path) -> None:
     code, output = _run(["sim", "image", "to-reg", "no-such-image", "--out",
                          str(tmp_path / "y.reg")])
     assert code == 2 and "Bad image" in output
+
+
+def test_characters_yaml_forbids_raw_survive_reg_to_image(tmp_path: Path) -> None:
+    nasty = "a\x81b\ufeffc\td\x7fe\u200bf\ud800g"  # C1 control, BOM, tab, DEL, ZWSP, lone surrogate
+    text = _reg(
+        r"[HKEY_LOCAL_MACHINE\SOFTWARE\Nasty]",
+        f'"{nasty}"="{nasty}"',
+        f'"Multi"=hex(7):{_hex((nasty + chr(0) + chr(0)).encode("utf-16-le", "surrogatepass"))}',
+    )
+    reg_file = tmp_path / "nasty.reg"
+    reg_file.write_bytes(regimport.encode_reg_text(text))
+    yaml_text, _ = regimport.image_yaml_from_reg([regimport.read_reg_file(reg_file)])
+    (tmp_path / "nasty.yaml").write_text(yaml_text, encoding="utf-8")
+    hklm, _users = regimport.spec_trees(load_spec(tmp_path / "nasty.yaml"))
+    key = hklm.find(r"SOFTWARE\Nasty")
+    assert key is not None
+    assert key.get(nasty) == RegValue(t="SZ", v=nasty)
+    assert key.get("Multi") == RegValue(t="MULTI_SZ", v=[nasty])
+
+
+def test_a_real_hive_exported_as_reg_becomes_an_image_with_the_same_tree(tmp_path: Path) -> None:
+    hive = regimport.read_hive(Path(__file__).resolve().parents[1] / "data" / "real-hives"
+                               / "NTUSER.DAT.xz")
+    reg_file = tmp_path / "ntuser.reg"
+    reg_file.write_bytes(regimport.encode_reg_text(
+        regimport.format_reg([(f"HKEY_USERS\\{SID}", hive.root)])
+    ))
+    yaml_text, _ = regimport.image_yaml_from_reg([regimport.read_reg_file(reg_file)])
+    (tmp_path / "ntuser.yaml").write_text(yaml_text, encoding="utf-8")
+    _hklm, users = regimport.spec_trees(load_spec(tmp_path / "ntuser.yaml"))
+    assert regimport.flatten(users[SID]) == regimport.flatten(hive.root)
