@@ -540,3 +540,65 @@ def test_site_list_entries_that_disagree_give_the_stricter_zone() -> None:
         "SOFTWARE\\" + POL_IS + r"\ZoneMapKey": {"biz.sccc.com": "3", "https://biz.sccc.com": "2"}
     }
     assert o.zone_of_url(pc(registry=listed), URL, SID).zone == 2  # the protocol's own entry
+
+
+def test_a_write_through_either_spelling_of_a_shared_key_is_seen_by_32_bit_ie() -> None:
+    from fleetcheck.agent.contract import ProbeRequest, RegValue, SetValue
+    from fleetcheck.sim.executor import execute
+
+    image = pc()
+    ext = r"SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Policies\Ext"
+    actions = [
+        SetValue(
+            id="a",
+            hive="HKLM",
+            path=ext,
+            name="ListBox_Support_CLSID",
+            value=RegValue(t="DWORD", v=1),
+        ),
+        SetValue(
+            id="b",
+            hive="HKLM",
+            path=ext + r"\CLSID",
+            name=CERTENROLL,
+            value=RegValue(t="SZ", v="0"),
+        ),
+    ]
+    execute(image, ProbeRequest(actions=actions))
+    native = image.hklm.find(r"SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\Ext\CLSID")
+    assert native is not None and native.get(CERTENROLL) == RegValue(t="SZ", v="0")
+    assert "Add-on List policy" in o.addon_state(image, CERTENROLL, SID).disabled_by
+
+
+def test_a_write_to_a_redirected_key_stays_in_its_view() -> None:
+    from fleetcheck.agent.contract import ProbeRequest, RegValue, SetValue
+    from fleetcheck.sim.executor import execute
+
+    image = pc(user={"Software\\" + IS + r"\Zones\2": {}})
+    zone = "SOFTWARE\\" + IS + r"\Zones\2"
+    execute(
+        image,
+        ProbeRequest(
+            actions=[
+                SetValue(
+                    id="a", hive="HKLM", path=zone, name="1803", value=RegValue(t="DWORD", v=0)
+                )
+            ]
+        ),
+    )
+    assert o.url_action(image, 2, 1803, SID).value is None  # 64-bit key: not what 32-bit IE reads
+    execute(
+        image,
+        ProbeRequest(
+            actions=[
+                SetValue(
+                    id="b",
+                    hive="HKLM",
+                    path="SOFTWARE\\WOW6432Node\\" + IS + r"\Zones\2",
+                    name="1803",
+                    value=RegValue(t="DWORD", v=0),
+                )
+            ]
+        ),
+    )
+    assert o.url_action(image, 2, 1803, SID) == o.ActionAnswer(0, "HKLM preference")
