@@ -445,12 +445,15 @@ def addon_state(image: HostImage, clsid: str, sid: str | None) -> AddonAnswer:
 
     Disabled when any of:
 
-    * kill bit: Compatibility Flags & 0x400 in
-      HKLM\\SOFTWARE\\Microsoft\\Internet Explorer\\ActiveX Compatibility\\{CLSID},
-      32-bit view (KB 240797 "How to stop an ActiveX control from running in
-      Internet Explorer", https://learn.microsoft.com/en-us/troubleshoot/developer/
-      browsers/security-privacy/how-to-stop-activex-control-run: on 64-bit
-      Windows the 32-bit browser reads the Wow6432Node copy);
+    * kill bit: Compatibility Flags & 0x400 (COMPAT_EVIL_DONT_LOAD) in
+      HKLM\\SOFTWARE\\Microsoft\\Internet Explorer\\ActiveX Compatibility\\{CLSID}:
+      Microsoft Learn "Managing ActiveX Control Loading", section "Blocking
+      Specific ActiveX Controls from Loading"
+      (https://learn.microsoft.com/en-us/previous-versions/windows/internet-explorer/ie-developer/platform-apis/bb688194(v=vs.85))
+      and KB 240797 "How to stop an ActiveX control from running in Internet
+      Explorer". The key is below HKLM\\SOFTWARE and not on the WOW64 shared-key
+      list, so 32-bit IE reads the Wow6432Node copy (derived from "Registry Keys
+      Affected by WOW64"). "Alternate CLSID" redirection is not modelled;
     * Add-on List policy (machine list over user list) says "0";
     * "Deny all add-ons unless specifically allowed in the Add-on List"
       (RestrictToList = 1 DWORD in ...\\Policies\\Ext, HKLM or HKCU; IE ADMX
@@ -510,12 +513,14 @@ class EdgePolicyScope:
 
 # https://learn.microsoft.com/en-us/deployedge/microsoft-edge-policies#<name>, "Supported features".
 EDGE_POLICIES: dict[str, EdgePolicyScope] = {
-    # "Can be mandatory: Yes; Can be recommended: No; Per Profile: Yes";
-    # Registry "Path (Recommended): N/A".
+    # Policy pages .../microsoft-edge-browser-policies/internetexplorerintegrationlevel
+    # and .../internetexplorerintegrationsitelist, "Supported features": "Can be
+    # mandatory: Yes; Can be recommended: No; Per Profile: Yes"; "Path
+    # (Recommended): N/A".
     "InternetExplorerIntegrationLevel": EdgePolicyScope(recommended=False),
     "InternetExplorerIntegrationSiteList": EdgePolicyScope(recommended=False),
-    # "Can be mandatory: Yes; Can be recommended: Yes" (recalled from the
-    # policy pages; to be re-checked on Microsoft Learn).
+    # "Can be mandatory: Yes; Can be recommended: Yes" — from memory of the
+    # policy pages, not re-read here: to be checked on Microsoft Learn.
     "InternetExplorerIntegrationReloadInIEModeAllowed": EdgePolicyScope(recommended=True),
     "DownloadRestrictions": EdgePolicyScope(recommended=True),
 }
@@ -530,12 +535,19 @@ class EdgeAnswer:
 def edge_policy(image: HostImage, name: str, sid: str | None) -> EdgeAnswer:
     """The effective value of Edge policy ``name``.
 
-    Precedence (Chromium's, which Edge follows; Microsoft Learn "Configure
-    Microsoft Edge policy settings on Windows devices" — mandatory policies in
-    SOFTWARE\\Policies\\Microsoft\\Edge, recommended ones in ...\\Edge\\Recommended;
-    chromium.org "Policy precedence": machine over user, mandatory over
-    recommended): HKLM mandatory > HKCU mandatory > HKLM recommended > HKCU
-    recommended. A policy that "Can be recommended: No" ignores the Recommended
+    Precedence: Microsoft Learn "Configure Microsoft Edge policy settings on
+    Windows" (https://learn.microsoft.com/en-us/deployedge/configure-microsoft-edge,
+    section "Configure policy settings on Windows"): "If both versions of a
+    policy are set, the mandatory setting takes precedence"; mandatory values
+    in SOFTWARE\\Policies\\Microsoft\\Edge, recommended ones in ...\\Edge\\Recommended
+    (each policy page's "Windows Registry Settings"), Computer or User
+    Configuration. Machine over user at the same level: Chromium's policy
+    precedence (vendor doc of the engine Edge is built on, Google "Chrome
+    policy precedence", support.google.com/chrome/a/answer/9037717 — not a
+    Microsoft page). So HKLM mandatory > HKCU mandatory > HKLM recommended >
+    HKCU recommended. Not modelled: a recommended value "only takes effect
+    when the user has not modified the setting" (same Learn page) — the
+    user's own edge://settings choice is not in the registry. A policy that "Can be recommended: No" ignores the Recommended
     keys; a policy without user scope ignores HKCU. Edge is a 64-bit (or
     natively installed) program and Policies is shared, so there is no view
     question. An unknown policy is read with every layer.
