@@ -722,8 +722,8 @@ class Checker:
                     value.named_children if value.type == "array_literal_expression" else [value]
                 )
                 for item in items:
-                    name = ps.string_value(item) if item.type == "string_literal" else None
-                    if item.type == "generic_token":
+                    name = ps.string_value(item)
+                    if ps.unwrap(item).type == "generic_token":
                         name = ps.text(item)
                     if name is not None:
                         self._check_assembly_name(node, name)

@@ -133,6 +133,7 @@ INJECTIONS = [
     ("$e = [System.Management.Automation.ActionPreference]::Ignore", "static-member"),  # PS 3
     ("$cp = [Console]::OutputEncoding.NoSuchMember", "member"),  # a static property's type
     ("Add-Type -AssemblyName System.IO.Compression.FileSystem", "assembly"),  # .NET 4.5
+    ("Add-Type -AssemblyName 'System.Security', 'System.Net.Http'", "assembly"),  # .NET 4.5
     (
         (
             "[void][System.Reflection.Assembly]::Load('System.Web.Extensions, Version=4.0.0.0, "
@@ -204,7 +205,7 @@ ACCEPTED = [
     "$a = [System.IO.Directory]::GetFiles('c:\\'); $a.Count; $a.Whatever",  # unrolled: untyped
     "$k = New-Object System.Collections.ArrayList; $k.psobject.Properties",
     "$v = [Environment]::Version.ToString(2)",
-    "Add-Type -AssemblyName System.Web.Extensions, System.Security",
+    "Add-Type -AssemblyName 'System.Web.Extensions', 'System.Security'",
     "$a = [System.Reflection.Assembly]::LoadWithPartialName('System.Windows.Forms')",
 ]
 
