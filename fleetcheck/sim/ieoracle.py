@@ -109,14 +109,17 @@ def security_hklm_only(image: HostImage) -> bool:
 def _layers(image: HostImage) -> list[tuple[Literal["HKLM", "HKCU"], str]]:
     """The Internet Settings roots IE consults, first one that decides wins.
 
-    Precedence machine policy > user policy > user > machine: policy keys
-    (Software\\Policies) override preferences, and Internet Explorer applies the
-    Computer Configuration policy over the User Configuration one ("Security
-    Zones: Use only machine settings" and the IE ADMX help; Microsoft Learn
-    "Group Policy and Internet Explorer 11"). Model choice where Microsoft gives
-    no single statement: user preference (HKCU) before machine preference
-    (HKLM) — KB 182569: "computer settings are used along with user settings".
-    Under Security_HKLM_only only the two HKLM roots count (KB 182569).
+    Precedence machine policy > user policy > user preference > machine
+    preference. Microsoft states the parts, not the whole order for zones:
+    policy keys (Software\\Policies, written by Group Policy) override the
+    Internet Options preferences; KB 182569: without Security_HKLM_only
+    "computer settings are used along with user settings" and under it "only
+    local computer settings are used" (so only the two HKLM roots here). The
+    four-layer order (HKLM policy "administrative override", HKCU policy,
+    HKCU preference, HKLM preference "system default settings"), and that the
+    HKLM ones are read through Wow6432Node by 32-bit IE, is community-sourced:
+    libyal winreg-kb "Internet Explorer keys / Policies"
+    (https://winreg-kb.readthedocs.io/en/latest/sources/internet-explorer-keys/Policies.html).
     """
     if security_hklm_only(image):
         return [("HKLM", POLICY_INTERNET_SETTINGS), ("HKLM", INTERNET_SETTINGS)]
@@ -210,9 +213,12 @@ def _domains_match(domains: KeyNode, host: str, scheme: str) -> tuple[int, int] 
 def _zonemapkey_match(node: KeyNode, host: str, scheme: str) -> tuple[int, int] | None:
     """(specificity, zone) of the best "Site to Zone Assignment List" entry.
 
-    Group Policy "Site to Zone Assignment List" (inetres.admx, Windows
-    Components > Internet Explorer > Internet Control Panel > Security Page;
-    Group Policy Settings Reference / ADMX help text): value name = a host or
+    Group Policy "Site to Zone Assignment List" (inetres.admx IZ_Zonemaps, Windows
+    Components > Internet Explorer > Internet Control Panel > Security Page,
+    Computer and User; its help text is on Microsoft Learn "Policy CSP -
+    InternetExplorer", AllowSiteToZoneAssignmentList,
+    https://learn.microsoft.com/en-us/windows/client-management/mdm/policy-csp-internetexplorer#allowsitetozoneassignmentlist):
+    value name = a host or
     FQDN, optionally with a protocol ("http://www.contoso.com" affects only
     http; "www.contoso.com" all protocols) and a ``*`` wildcard; value data =
     zone number 1-4 (REG_SZ, as the ADMX list writes it). Stored in
@@ -421,8 +427,15 @@ def _addon_list(reader: _Reader, hive: Literal["HKLM", "HKCU"]) -> KeyNode | Non
     enabled = ListBox_Support_CLSID (DWORD 1) in
     Software\\Microsoft\\Windows\\CurrentVersion\\Policies\\Ext, list values in
     ...\\Policies\\Ext\\CLSID: name "{CLSID}", data "0" deny, "1" allow, "2" allow
-    and let the user manage it (Group Policy Settings Reference for IE; Microsoft
-    Learn "Add-on management" for IE 11). Policies is a shared key (WOW64 table).
+    and "permit the user to manage the add-on through Add-on Manager". Source:
+    Microsoft Learn "Policy CSP - InternetExplorer", AllowAddOnList (ADMX
+    AddonManagement_AddOnList, Computer and User Configuration, Registry Key
+    Software\\Microsoft\\Windows\\CurrentVersion\\Policies\\Ext, value
+    ListBox_Support_CLSID; "If you disable this policy setting, the list is
+    deleted"),
+    https://learn.microsoft.com/en-us/windows/client-management/mdm/policy-csp-internetexplorer#allowaddonlist.
+    That a list without ListBox_Support_CLSID=1 is not in effect is the ADMX
+    enabled-value reading (model choice). Policies is a shared key (WOW64 table).
     """
     parent = reader.key(hive, EXT_POLICY)
     if parent is None or _dword(parent.get("ListBox_Support_CLSID")) != 1:
@@ -457,7 +470,9 @@ def addon_state(image: HostImage, clsid: str, sid: str | None) -> AddonAnswer:
     * Add-on List policy (machine list over user list) says "0";
     * "Deny all add-ons unless specifically allowed in the Add-on List"
       (RestrictToList = 1 DWORD in ...\\Policies\\Ext, HKLM or HKCU; IE ADMX
-      "Add-on Management") and the control is not allowed ("1"/"2") in the list;
+      "Add-on Management"; the AllowAddOnList help: that policy "defines whether
+      add-ons not listed here are assumed to be denied") and the control is not
+      allowed ("1"/"2") in an enabled list;
     * the user's Manage Add-ons choice: Flags bit 0x1 in
       HKCU\\Software\\Microsoft\\Windows\\CurrentVersion\\Ext\\Settings\\{CLSID}
       (community-sourced: no Microsoft page documents the Flags bits), unless
