@@ -264,12 +264,21 @@ def _zonemapkey_match(node: KeyNode, host: str, scheme: str) -> tuple[int, int] 
 def zone_of_url(image: HostImage, url: str, sid: str | None) -> ZoneAnswer:
     """The security zone 32-bit IE 11 gives ``url`` for the user ``sid``.
 
+    There are five ZoneMap locations (HKLM policy, HKCU policy, HKCU, HKLM, and
+    the Enhanced Security Configuration ones) of which only one or two are in
+    effect at a time, computer policy taking precedence over user policy:
+    Aaron Margosis, "Internet Explorer's Explicit Security Zone Mappings"
+    (Microsoft FDCC blog, 2011, updated 2012; archived on Microsoft Learn,
+    https://learn.microsoft.com/en-us/archive/blogs/fdcc/internet-explorers-explicit-security-zone-mappings).
     Sources, in order (first one that maps the site decides):
 
     1. policy lists, "Site to Zone Assignment List" (ZoneMapKey), machine then
        user (computer policy over user policy); and the policy zone maps
        Software\\Policies\\...\\Internet Settings\\ZoneMap\\Domains.
        The user list is ignored under Security_HKLM_only (KB 182569).
+       Open question (not settled by a readable source): whether the machine
+       preference map (3.) still applies while a policy list is in effect;
+       the oracle keeps it (only the *user's* own map is documented as lost).
     2. the user's ZoneMap\\Domains — ignored when any policy list is set: the
        ADMX help "If you disable or do not configure this policy, users may
        choose their own site-to-zone assignments", i.e. enabled, they may not

@@ -219,6 +219,15 @@ def pcs(draw: st.DrawFn) -> dict[str, Any]:
         if _chance(draw, 4):
             for site in some(_ZONEMAPKEY_SITES, max_size=2):
                 _put(tree, base + r"\ZoneMapKey", site, str(draw(zone)))
+    # Policy zone maps (Software\Policies\...\Internet Settings\ZoneMap\Domains): where
+    # Group Policy's site list ends up as a hierarchy; one of the five ZoneMap locations.
+    for tree, base in (
+        (machine, draw(st.sampled_from(roots)) + "\\" + POL_IS),
+        (user, "Software\\" + POL_IS),
+    ):
+        if _chance(draw, 6):
+            for key, value in some(_ZONEMAP_ENTRIES, max_size=2):
+                _put(tree, base + r"\ZoneMap\Domains" + "\\" + key, value, draw(zone))
     # Add-on List, RestrictToList, kill bits, the user's Manage Add-ons flags.
     for tree, base in (
         (machine, draw(st.sampled_from(roots)) + "\\" + EXT_POL),

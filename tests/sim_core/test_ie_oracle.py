@@ -602,3 +602,11 @@ def test_a_write_to_a_redirected_key_stays_in_its_view() -> None:
         ),
     )
     assert o.url_action(image, 2, 1803, SID) == o.ActionAnswer(0, "HKLM preference")
+
+
+def test_policy_zone_map_hierarchy_is_a_policy_source() -> None:
+    reg = {"SOFTWARE\\" + POL_IS + r"\ZoneMap\Domains\sccc.com\biz": {"https": 4}}
+    image = pc(registry=reg, user=_user_map(r"sccc.com\biz", "https", 2))
+    assert o.zone_of_url(image, URL, SID) == o.ZoneAnswer(4, "HKLM policy ZoneMap")
+    user = {"Software\\" + POL_IS + r"\ZoneMap\Domains\sccc.com\biz": {"https": 2}}
+    assert o.zone_of_url(pc(user=user), URL, SID) == o.ZoneAnswer(2, "HKCU policy ZoneMap")
