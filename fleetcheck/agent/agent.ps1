@@ -16,6 +16,11 @@ param($RequestJson)
 
 $AgentVersion = '1'
 $SchemaVersion = 1
+# Below HKEY_USERS\<SID>: where Windows keeps the user's known folders.
+$UserShellFoldersPath = 'Software\Microsoft\Windows\CurrentVersion\Explorer\User Shell Folders'
+# Variables that are the same for every account, so the agent's own value is
+# the user's too; any other %VAR% in a user's folder path cannot be resolved here.
+$MachineWideVariables = @('SystemDrive', 'SystemRoot', 'windir', 'ProgramData', 'ALLUSERSPROFILE', 'PUBLIC')
 # PowerShell 2.0 stops at call depth 100; registry trees deeper than this are
 # reported as truncated (and never deleted, because the backup would be partial).
 $MaxTreeDepth = 20
@@ -683,6 +688,62 @@ function Get-SidOfAccount {
     }
 }
 
+function Set-PathVariable {
+    # %Name% (any case) -> Value, literally (no regex meaning in Value).
+    param([string]$Text, [string]$Name, [string]$Value)
+    $pattern = '%' + [regex]::Escape($Name) + '%'
+    return [regex]::Replace($Text, $pattern, $Value.Replace('$', '$$'), [System.Text.RegularExpressions.RegexOptions]::IgnoreCase)
+}
+
+function Get-UserAppDataRaw {
+    # User Shell Folders\AppData as stored (REG_EXPAND_SZ), not expanded: the
+    # agent's environment is the WinRM account's, not the user's.
+    param([string]$Sid)
+    $key = [Microsoft.Win32.Registry]::Users.OpenSubKey($Sid + '\' + $UserShellFoldersPath)
+    if ($null -eq $key) {
+        return $null
+    }
+    try {
+        $value = $key.GetValue('AppData', $null, [Microsoft.Win32.RegistryValueOptions]::DoNotExpandEnvironmentNames)
+        if ($value -is [string]) {
+            return [string]$value
+        }
+        return $null
+    }
+    finally {
+        $key.Close()
+    }
+}
+
+function Resolve-UserAppData {
+    # The folder Windows uses as this user's Roaming AppData (FOLDERID_RoamingAppData):
+    # the User Shell Folders value with the user's own %USERPROFILE% and %USERNAME%,
+    # or the Known Folder default when there is no value. $null when some
+    # variable cannot be resolved for this user.
+    param($Raw, $ProfilePath, $Account)
+    if ([string]::IsNullOrEmpty([string]$ProfilePath)) {
+        return $null
+    }
+    if ($null -eq $Raw -or ([string]$Raw).Trim() -eq '') {
+        return ([string]$ProfilePath + '\AppData\Roaming')
+    }
+    $text = Set-PathVariable ([string]$Raw) 'USERPROFILE' ([string]$ProfilePath)
+    if (-not [string]::IsNullOrEmpty([string]$Account)) {
+        $accountText = [string]$Account
+        $text = Set-PathVariable $text 'USERNAME' $accountText.Substring($accountText.LastIndexOf('\') + 1)
+    }
+    foreach ($variable in $MachineWideVariables) {
+        $machineValue = [Environment]::GetEnvironmentVariable($variable)
+        if (-not [string]::IsNullOrEmpty($machineValue)) {
+            $text = Set-PathVariable $text $variable $machineValue
+        }
+    }
+    if ($text -match '%[^%\\]+%') {
+        return $null
+    }
+    return $text.Trim()
+}
+
 function Get-ProfileFacts {
     # ProfileList is the one place that lists every user profile with its path.
     param($LoadedSids, $ConsoleSid, $InteractiveSids)
@@ -722,6 +783,12 @@ function Get-ProfileFacts {
                 }
             }
             $entry['loaded'] = ($LoadedSids -contains $sid)
+            $entry['appdata_raw'] = $null
+            $entry['appdata'] = $null
+            if ($entry['loaded']) {
+                $entry['appdata_raw'] = Get-UserAppDataRaw ([string]$sid)
+                $entry['appdata'] = Resolve-UserAppData $entry['appdata_raw'] $entry['path'] $entry['user']
+            }
             $entry['console'] = ($null -ne $ConsoleSid -and $ConsoleSid -eq $sid)
             $entry['interactive'] = ($InteractiveSids -contains $sid)
             [void]$profiles.Add($entry)
@@ -838,7 +905,9 @@ function Invoke-RegistryQuery {
 }
 
 function Resolve-QueryPath {
-    # {profile} at the start -> that user's profile directory; then %VARS%.
+    # {profile} at the start -> that user's profile directory, {appdata} -> the
+    # user's Roaming AppData folder (refused where this session cannot read it);
+    # then %VARS%.
     param([string]$Path, $Sid, $State)
     if ($Path.StartsWith('{profile}')) {
         if ($null -eq $Sid) {
@@ -849,6 +918,23 @@ function Resolve-QueryPath {
             throw ('no profile directory for ' + $Sid)
         }
         $Path = $profilePath + $Path.Substring('{profile}'.Length)
+    }
+    elseif ($Path.StartsWith('{appdata}')) {
+        if ($null -eq $Sid) {
+            throw '{appdata} needs per_user=true'
+        }
+        $appData = [string]$State.AppDataPaths[[string]$Sid]
+        if ([string]::IsNullOrEmpty($appData)) {
+            throw ('the AppData folder of ' + $Sid + ' cannot be resolved (User Shell Folders\AppData uses a variable of that user)')
+        }
+        if ($appData.StartsWith('\\')) {
+            throw ('the AppData folder of ' + $Sid + ' is on a network share (' + $appData + '): a WinRM session cannot read it (second hop)')
+        }
+        $root = [System.IO.Path]::GetPathRoot($appData)
+        if ([string]::IsNullOrEmpty($root) -or -not [System.IO.Directory]::Exists($root)) {
+            throw ('the AppData folder of ' + $Sid + ' is on drive ' + $root + ', which this session does not have (a network drive of that user?)')
+        }
+        $Path = $appData + $Path.Substring('{appdata}'.Length)
     }
     return [Environment]::ExpandEnvironmentVariables($Path)
 }
@@ -892,6 +978,18 @@ function Invoke-DirQuery {
     return $answer
 }
 
+function Get-WmiPropertyValue {
+    # A WMI property's value; $null when it is null or this Windows' class does
+    # not have the property (Win32_PnPEntity.Present exists on Windows 10 and later).
+    param($Object, [string]$Name)
+    foreach ($property in $Object.psbase.Properties) {
+        if ($property.Name -eq $Name) {
+            return $property.Value
+        }
+    }
+    return $null
+}
+
 function Invoke-PnpQuery {
     param($Query)
     $answer = New-Answer $Query $null
@@ -902,11 +1000,25 @@ function Invoke-PnpQuery {
     $filter = 'DeviceID LIKE ''USB\\VID_' + $vendorId + '%'''
     $devices = New-JsonList
     $prefix = 'USB\VID_' + $vendorId
+    # Windows 10/11 also list devices that are not connected (ConfigManagerErrorCode
+    # 45, Present false); the agent reports what Windows says, Python decides.
     foreach ($device in @(Get-WmiObject -Class Win32_PnPEntity -Filter $filter -ErrorAction Stop)) {
         $deviceId = [string]$device.DeviceID
         # '_' is a LIKE wildcard: re-check the prefix exactly.
         if ($deviceId.StartsWith($prefix, [System.StringComparison]::OrdinalIgnoreCase)) {
-            [void]$devices.Add($deviceId)
+            $item = New-JsonObject
+            $item['device_id'] = $deviceId
+            $item['present'] = $null
+            $item['error_code'] = $null
+            $present = Get-WmiPropertyValue $device 'Present'
+            if ($null -ne $present) {
+                $item['present'] = [bool]$present
+            }
+            $code = Get-WmiPropertyValue $device 'ConfigManagerErrorCode'
+            if ($null -ne $code) {
+                $item['error_code'] = [long]$code
+            }
+            [void]$devices.Add($item)
         }
     }
     $answer['devices'] = $devices
@@ -1750,7 +1862,8 @@ function Invoke-Agent {
         Processes = (New-Object System.Collections.ArrayList);
         InteractiveSids = (New-Object System.Collections.ArrayList);
         LoadedSids = (New-Object System.Collections.ArrayList);
-        ProfilePaths = @{}
+        ProfilePaths = @{};
+        AppDataPaths = @{}
     }
 
     $os = $null
@@ -1788,6 +1901,7 @@ function Invoke-Agent {
         $profiles = Get-ProfileFacts $state.LoadedSids $consoleSid $state.InteractiveSids
         foreach ($entry in $profiles) {
             $state.ProfilePaths[$entry['sid']] = $entry['path']
+            $state.AppDataPaths[$entry['sid']] = $entry['appdata']
         }
     }
     catch {

@@ -15,7 +15,11 @@ Design rules, so the agent stays dumb:
 * Every query answers ``ok`` / ``absent`` / ``error`` on its own, so one failing
   read never loses the others.
 * File paths may hold ``%ENVVAR%``; ``{profile}`` at the start of a path is
-  replaced by the profile directory of each loaded user (``per_user=True``).
+  replaced by the profile directory of each loaded user (``per_user=True``),
+  ``{appdata}`` by that user's Roaming AppData folder as Windows resolves it
+  (:attr:`Profile.appdata`). The agent refuses an ``{appdata}`` that is a UNC
+  path: a WinRM session authenticated with NTLM cannot reach a network share
+  (the "second hop"), and a silent "absent" would hide the store.
 
 Registry values are encoded as ``{"t": TYPE, "v": VALUE}`` where TYPE is the
 Windows type name without ``REG_`` (``SZ``, ``EXPAND_SZ``, ``MULTI_SZ``,
@@ -175,7 +179,7 @@ class DirQuery(_Model):
     """The files of one directory (not recursive), optionally with contents.
 
     Used for the operator's ``%APPDATA%`` certificate store
-    (``{profile}\\AppData\\Roaming\\Microsoft\\SystemCertificates\\My\\Certificates``).
+    (``{appdata}\\Microsoft\\SystemCertificates\\My\\Certificates``).
     """
 
     kind: Literal["dir"] = "dir"
@@ -188,7 +192,13 @@ class DirQuery(_Model):
 
 
 class PnpQuery(_Model):
-    """Present PnP devices whose DeviceID starts with ``USB\\VID_<vendor_id>``."""
+    """Win32_PnPEntity instances whose DeviceID starts with ``USB\\VID_<vendor_id>``.
+
+    On Windows 10/11 these include devices that are not connected (phantoms,
+    ConfigManagerErrorCode 45, ``Present`` false); each answer entry carries
+    what Windows reports about presence (:class:`PnpDevice`), Python decides
+    what counts.
+    """
 
     kind: Literal["pnp"] = "pnp"
     id: str
@@ -344,6 +354,15 @@ class Profile(_Model):
     sid: str
     user: str | None = None  # DOMAIN\name when it resolves
     path: str | None = None  # ProfileImagePath, expanded
+    # HKU\<SID>\Software\Microsoft\Windows\CurrentVersion\Explorer\User Shell Folders
+    # value AppData as stored (REG_EXPAND_SZ, not expanded); None when absent or the
+    # hive is not loaded.
+    appdata_raw: str | None = None
+    # The user's Roaming AppData folder: appdata_raw with %USERPROFILE% and %USERNAME%
+    # of this user and machine-wide variables expanded; the Known Folder default
+    # {path}\AppData\Roaming when the value is absent; None when the hive is not
+    # loaded or a variable could not be resolved for this user.
+    appdata: str | None = None
     loaded: bool = False  # its hive is under HKEY_USERS
     console: bool = False  # the user at the physical console (Win32_ComputerSystem.UserName)
     interactive: bool = False  # owns an explorer.exe
@@ -353,6 +372,16 @@ class ProcessInfo(_Model):
     name: str  # "explorer.exe"
     pid: int
     sid: str | None = None  # owner, when the agent can tell
+
+
+class PnpDevice(_Model):
+    """One Win32_PnPEntity instance and what Windows says about its presence."""
+
+    device_id: str  # DeviceID, e.g. USB\VID_096E&PID_0807\5&2A3F1C0&0&2
+    # Win32_PnPEntity.Present; only Windows 10 and later have it (None elsewhere).
+    present: bool | None = None
+    # ConfigManagerErrorCode; 45 (CM_PROB_PHANTOM) = "not connected to the computer".
+    error_code: int | None = None
 
 
 class Answer(_Model):
@@ -366,7 +395,7 @@ class Answer(_Model):
     followed: dict[str, FileInfo] = Field(default_factory=dict)  # registry follow
     file: FileInfo | None = None  # file
     files: list[FileInfo] = Field(default_factory=list)  # dir
-    devices: list[str] = Field(default_factory=list)  # pnp: DeviceIDs
+    devices: list[PnpDevice] = Field(default_factory=list)  # pnp: every matching instance
     connected: bool | None = None  # tcp
     elapsed_ms: int | None = None  # tcp
 

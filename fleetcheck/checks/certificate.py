@@ -16,8 +16,15 @@
 
 The store is the operator's, never the WinRM account's: the registry store
 (``HKU\\<SID>\\Software\\Microsoft\\SystemCertificates\\My\\Certificates``, value
-``Blob``) and the roaming file store (``{profile}\\AppData\\Roaming\\Microsoft\\SystemCertificates\\My\\Certificates``).
-The same thumbprint in both is counted once (registry first).
+``Blob``) and the file store in the operator's Roaming AppData
+(``%APPDATA%\\Microsoft\\SystemCertificates\\My\\Certificates``, Microsoft's
+"Certificate Store Migration" table). AppData is where the operator's
+``User Shell Folders\\AppData`` says (folder redirection: another drive or a
+share), which the agent resolves as ``{appdata}``. A share cannot be read
+from a WinRM session (NTLM, no delegation: the second hop), so a redirected
+store on a share makes the finding an ``error`` that says so, never a pass
+or a fail on half the store. The same thumbprint in both is counted once
+(registry first).
 
 Several certificates match: the one with the latest NotAfter is judged, the
 others are listed in ``details["others"]``. Every finding carries ``details``
@@ -48,12 +55,12 @@ from fleetcheck.checks.base import (
     reg_query,
     register,
 )
-from fleetcheck.checks.facts import answer_of, reg_location
+from fleetcheck.checks.facts import FactError, answer_of, reg_location
 from fleetcheck.findings import FindingStatus, Severity
 from fleetcheck.i18n import T, Text, TextValueError
 
 REG_STORE = r"Software\Microsoft\SystemCertificates\My\Certificates"
-FILE_STORE = r"{profile}\AppData\Roaming\Microsoft\SystemCertificates\My\Certificates"
+FILE_STORE = r"{appdata}\Microsoft\SystemCertificates\My\Certificates"
 DEFAULT_CN = "{{ host.gateway_cert }}"
 DETAIL_KEYS = ("subject_cn", "issuer", "not_after", "days_left", "thumbprint", "kind", "has_private_key", "store", "user")
 
@@ -143,6 +150,7 @@ def operator_certificates(ctx: EvalContext) -> tuple[list[StoredCert], list[str]
             bad.append(f"{where}: no Blob value")
             continue
         _add(certs, bad, seen, blob.as_bytes(), "registry", where)
+    _check_appdata_readable(ctx)
     dir_ans = answer_of(ctx, _dir_query(), user=True)
     for f in dir_ans.files if dir_ans is not None else []:
         data = f.content_bytes()
@@ -152,6 +160,30 @@ def operator_certificates(ctx: EvalContext) -> tuple[list[StoredCert], list[str]
         _add(certs, bad, seen, data, "appdata", f.path)
     ctx.memo[memo_key] = (certs, bad)
     return certs, bad
+
+
+def _check_appdata_readable(ctx: EvalContext) -> None:
+    """FactError (bilingual) when the operator's file store cannot be read from here."""
+    op = ctx.operator
+    assert op is not None
+    folder = op.appdata
+    who = op.user or op.sid
+    if folder is None:
+        raw = op.appdata_raw or "?"
+        raise FactError(T(
+            f"无法确定操作员 {who} 的 AppData 文件夹（User Shell Folders\\AppData = {raw}，含该用户特有的变量），"
+            "文件证书存储未能读取",
+            f"the AppData folder of operator {who} cannot be resolved (User Shell Folders\\AppData = {raw} "
+            "uses a variable of that user): the file-based Personal store was not read",
+        ))
+    if folder.startswith("\\\\"):
+        raise FactError(T(
+            f"操作员 {who} 的 AppData 已重定向到网络共享 {folder}：WinRM 会话（NTLM）无法再访问网络共享（第二跳），"
+            "文件证书存储未能读取；请在该电脑上本地检查，或改用 CredSSP/Kerberos 委派",
+            f"the AppData of operator {who} is redirected to the network share {folder}: a WinRM session "
+            "(NTLM) cannot reach a share (second hop), so the file-based Personal store was not read; "
+            "check on the PC itself, or use CredSSP/Kerberos delegation",
+        ))
 
 
 def _add(certs: list[StoredCert], bad: list[str], seen: set[str], blob: bytes, store: Any, where: str) -> None:

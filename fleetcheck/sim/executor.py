@@ -22,8 +22,17 @@ agent.ps1 — where this module and agent.ps1 disagree, agent.ps1 is right):
   the user's ProfileImagePath, in per-user queries only.
 * file / dir: a missing file answers ``status="absent"`` with
   ``file.exists=false``; a missing folder answers ``absent`` with no files.
-* pnp: present DeviceIDs starting ``USB\\VID_<vendor>`` (``&MI_`` children included,
-  as Win32_PnPEntity lists them).
+* pnp: DeviceIDs starting ``USB\\VID_<vendor>`` (``&MI_`` children included,
+  as Win32_PnPEntity lists them): the connected ones (ConfigManagerErrorCode 0)
+  and, on Windows 10/11 (build >= 10240), the phantoms Windows remembers
+  (``Present`` false, code 45 CM_PROB_PHANTOM); before Windows 10 the class has
+  no ``Present`` property (None) and lists connected devices only.
+* ``{appdata}``: the user's Roaming AppData as agent.ps1's Resolve-UserAppData
+  gives it (:func:`fleetcheck.sim.image.agent_appdata`); refused, with the
+  agent's messages, when unresolvable, on a share (second hop) or on a drive
+  the session lacks.
+* strings hold any UTF-16 code unit (a lone surrogate from a registry value
+  stays one); the response is JSON with ``\\uXXXX`` escapes, as the agent writes.
 * tcp: image ``tcp:`` entries; an unknown endpoint does not connect and costs
   the whole ``timeout_ms`` (accounted, never slept); ``error`` says why, as the
   agent's does, with ``status="ok"``.
@@ -56,6 +65,7 @@ run_installer                 the installer's ``duration_ms``
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,6 +74,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
+from pydantic_core import PydanticSerializationError
 
 from fleetcheck.agent.contract import (
     Action,
@@ -76,6 +87,7 @@ from fleetcheck.agent.contract import (
     FileQuery,
     ImportPfx,
     OsFacts,
+    PnpDevice,
     PnpQuery,
     ProbeRequest,
     ProbeResponse,
@@ -97,14 +109,18 @@ from fleetcheck.sim import certgen
 from fleetcheck.sim.image import (
     APPDATA_CERT_DIR,
     CERT_STORE_KEY,
+    CM_PROB_PHANTOM,
+    FIRST_WIN10_BUILD,
     HostImage,
     KeyNode,
     SimFile,
     UserProfile,
+    agent_appdata,
     apply_software,
     expand_env,
     normalize_file_path,
     parent_dir,
+    user_appdata_raw,
 )
 
 AGENT_VERSION = "1"
@@ -138,6 +154,15 @@ MSG_NO_PRIVATE_KEY = MSG_IMPORT_FAILED + "the PFX holds no certificate with a pr
 MSG_BAD_PFX = MSG_IMPORT_FAILED + "Cannot find the requested object."
 MSG_HIVE_NOT_LOADED = "the user hive of {sid} is not loaded (user not logged on)"
 MSG_TCP_REFUSED = "No connection could be made because the target machine actively refused it"
+MSG_APPDATA_UNRESOLVED = (
+    "the AppData folder of {sid} cannot be resolved (User Shell Folders\\AppData uses a variable of that user)"
+)
+MSG_APPDATA_SHARE = (
+    "the AppData folder of {sid} is on a network share ({path}): a WinRM session cannot read it (second hop)"
+)
+MSG_APPDATA_NO_DRIVE = (
+    "the AppData folder of {sid} is on drive {root}, which this session does not have (a network drive of that user?)"
+)
 
 
 @dataclass
@@ -294,23 +319,55 @@ def _answer_registry(image: HostImage, query: RegistryQuery, work: WorkReport) -
     return [_read_key(prof.hive, query, image, env, work, None, "\\".join(parts[1:]))]
 
 
-def _user_paths(image: HostImage, path: str, per_user: bool) -> list[tuple[str | None, str]] | str:
-    """(sid, expanded path) pairs a file/dir query covers, or an error message.
+def _user_paths(
+    image: HostImage, path: str, per_user: bool
+) -> list[tuple[str | None, str | None, str | None]] | str:
+    """(sid, expanded path, error) triples a file/dir query covers, or one error message.
 
-    ``{profile}`` is the user's ProfileImagePath; ``%VARS%`` are the agent's own
-    (the WinRM account's), exactly as ExpandEnvironmentVariables gives them.
+    ``{profile}`` is the user's ProfileImagePath, ``{appdata}`` the user's Roaming
+    AppData as the agent resolves it (an error for that user where the agent
+    refuses it); ``%VARS%`` are the agent's own (the WinRM account's), exactly as
+    ExpandEnvironmentVariables gives them.
     """
     env = image.machine_env()
-    has_profile = path.startswith("{profile}")
+    token = next((t for t in ("{profile}", "{appdata}") if path.startswith(t)), None)
     if not per_user:
-        if has_profile:
-            return "{profile} needs per_user=true"
-        return [(None, expand_env(path, env))]
-    result: list[tuple[str | None, str]] = []
+        if token is not None:
+            return f"{token} needs per_user=true"
+        return [(None, expand_env(path, env), None)]
+    result: list[tuple[str | None, str | None, str | None]] = []
     for prof in image.loaded_user_profiles():
-        user_path = prof.path + path[len("{profile}") :] if has_profile else path
-        result.append((prof.sid, expand_env(user_path, env)))
+        if token == "{appdata}":
+            base, error = _agent_appdata_dir(image, prof)
+            if base is None:
+                result.append((prof.sid, None, error))
+                continue
+            user_path = base + path[len(token) :]
+        else:
+            user_path = prof.path + path[len("{profile}") :] if token else path
+        result.append((prof.sid, expand_env(user_path, env), None))
     return result
+
+
+def _agent_appdata_dir(image: HostImage, prof: UserProfile) -> tuple[str | None, str | None]:
+    """agent.ps1's Resolve-QueryPath for ``{appdata}``: (folder, None) or (None, its error)."""
+    folder = agent_appdata(image, prof)
+    if not folder:
+        return None, MSG_APPDATA_UNRESOLVED.format(sid=prof.sid)
+    if folder.startswith("\\\\"):
+        return None, MSG_APPDATA_SHARE.format(sid=prof.sid, path=folder)
+    root = folder[:3] if len(folder) >= 2 and folder[1] == ":" else ""
+    if not root or not _drive_exists(image, root):
+        return None, MSG_APPDATA_NO_DRIVE.format(sid=prof.sid, root=root)
+    return folder, None
+
+
+def _drive_exists(image: HostImage, root: str) -> bool:
+    """Directory.Exists("D:\\") in the WinRM session: the system drive, or a drive holding a file."""
+    drive = root[:2].lower()
+    if drive == image.env.get("SystemDrive", "C:").lower():
+        return True
+    return any(key.startswith(drive + "\\") for key in image.files)
 
 
 def _answer_file(image: HostImage, query: FileQuery, work: WorkReport) -> list[Answer]:
@@ -318,7 +375,10 @@ def _answer_file(image: HostImage, query: FileQuery, work: WorkReport) -> list[A
     if isinstance(targets, str):
         return [Answer(id=query.id, status="error", error=targets)]
     answers = []
-    for sid, path in targets:
+    for sid, path, error in targets:
+        if path is None:
+            answers.append(Answer(id=query.id, sid=sid, status="error", error=error))
+            continue
         info = _file_info(image, path, query.content, query.max_content_bytes, work)
         answers.append(
             Answer(id=query.id, sid=sid, status="ok" if info.exists else "absent", file=info)
@@ -331,7 +391,10 @@ def _answer_dir(image: HostImage, query: DirQuery, work: WorkReport) -> list[Ans
     if isinstance(targets, str):
         return [Answer(id=query.id, status="error", error=targets)]
     answers = []
-    for sid, path in targets:
+    for sid, path, error in targets:
+        if path is None:  # the agent refused this user's path ({appdata})
+            answers.append(Answer(id=query.id, sid=sid, status="error", error=error))
+            continue
         work.charge("dir_list", COST_DIR_MS)
         folder = normalize_file_path(path)
         members = sorted(
@@ -351,9 +414,23 @@ def _answer_dir(image: HostImage, query: DirQuery, work: WorkReport) -> list[Ans
 
 
 def _answer_pnp(image: HostImage, query: PnpQuery, work: WorkReport) -> list[Answer]:
+    """Win32_PnPEntity as Windows answers it: phantoms too on Windows 10/11."""
     work.charge("wmi", COST_WMI_MS)
     prefix = f"USB\\VID_{query.vendor_id}".upper()
-    devices = [d for d in image.usb_devices if d.upper().startswith(prefix)]
+    win10 = image.os.build >= FIRST_WIN10_BUILD
+    present = True if win10 else None  # no Present property before Windows 10
+    devices = [
+        PnpDevice(device_id=d, present=present, error_code=0)
+        for d in image.usb_devices
+        if d.upper().startswith(prefix)
+    ]
+    if win10:
+        connected = {d.upper() for d in image.usb_devices}
+        devices += [
+            PnpDevice(device_id=d, present=False, error_code=CM_PROB_PHANTOM)
+            for d in image.usb_phantoms
+            if d.upper().startswith(prefix) and d.upper() not in connected
+        ]
     return [Answer(id=query.id, status="ok", devices=devices)]
 
 
@@ -672,6 +749,8 @@ def _profiles(image: HostImage) -> list[Profile]:
             sid=p.sid,
             user=p.user,
             path=p.path,
+            appdata_raw=user_appdata_raw(p) if p.loaded else None,
+            appdata=agent_appdata(image, p),
             loaded=p.loaded,
             console=p.console and p.loaded,
             interactive=p.interactive and p.loaded,
@@ -733,9 +812,22 @@ def execute(image: HostImage, request: ProbeRequest) -> tuple[ProbeResponse, Wor
         answers=answers,
         actions=results,
     )
-    size_kib = len(response.model_dump_json()) / 1024
+    try:
+        size_kib = len(response.model_dump_json()) / 1024
+    except PydanticSerializationError:  # a lone surrogate: not UTF-8, but fine as agent JSON
+        size_kib = len(agent_json(response)) / 1024
     work.charge("json_output", COST_JSON_PER_KIB_MS * size_kib)
     return response.model_copy(update={"elapsed_ms": round(work.total_ms)}), work
+
+
+def agent_json(response: ProbeResponse) -> str:
+    """The response as agent.ps1 writes it: ASCII JSON, every other code unit ``\\uXXXX``.
+
+    ``json.dumps(ensure_ascii=True)`` escapes exactly the UTF-16 code units (a
+    non-BMP character as its surrogate pair, a lone surrogate as itself), so the
+    text holds any Windows string and ``json.loads`` gives it back unchanged.
+    """
+    return json.dumps(response.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":"))
 
 
 def certificate_subject(der: bytes) -> str:

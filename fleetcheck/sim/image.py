@@ -48,7 +48,8 @@ Image format (every section optional except ``os``)::
           - {cn: "${gateway_cert}", days_left: 200, kind: file, private_key: true,
              store: registry, issuer: SCCC Gateway CA (simulated),
              subject: {O: 深圳某某证券股份有限公司, OU: 交易部, C: CN}}
-    usb_devices: ['USB\\VID_096E&PID_0807\\5&2A3F1C0&0&2', 'USB\\VID_096E&PID_0807&MI_00\\6&...']
+    usb_devices: ['USB\\VID_096E&PID_0807\\5&2A3F1C0&0&2', 'USB\\VID_096E&PID_0807&MI_00\\6&...',
+                  {id: 'USB\\VID_096E&PID_0807\\5&2A3F1C0&0&1', present: false}]   # a phantom
     processes: [{name: TradeClient.exe, user: TRADE\\交易员01}]
     tcp: {"biz.sccc.com:443": {reachable: true, latency_ms: 35}}
     installers:                       # what run_installer of a path does
@@ -112,6 +113,16 @@ IMAGES_DIR = Path(__file__).resolve().parent / "images"
 STATE_FORMAT = "fleetcheck-sim-state/1"
 CERT_STORE_KEY = r"Software\Microsoft\SystemCertificates\My\Certificates"
 APPDATA_CERT_DIR = r"AppData\Roaming\Microsoft\SystemCertificates\My\Certificates"
+# Below a user's Roaming AppData folder: the file-based physical store of CurrentUser\My.
+PERSONAL_STORE_SUBDIR = r"Microsoft\SystemCertificates\My\Certificates"
+# In a user hive: where Windows keeps the user's known folders (value AppData, REG_EXPAND_SZ).
+USER_SHELL_FOLDERS_KEY = r"Software\Microsoft\Windows\CurrentVersion\Explorer\User Shell Folders"
+DEFAULT_APPDATA = r"%USERPROFILE%\AppData\Roaming"
+# agent.ps1's $MachineWideVariables: the only %VARS% the agent expands in a user's folder.
+MACHINE_WIDE_VARIABLES = ("SystemDrive", "SystemRoot", "windir", "ProgramData", "ALLUSERSPROFILE", "PUBLIC")
+# Windows 10 (build 10240) and later list not-connected devices in Win32_PnPEntity.
+FIRST_WIN10_BUILD = 10240
+CM_PROB_PHANTOM = 45
 PROFILE_LIST_KEY = r"SOFTWARE\Microsoft\Windows NT\CurrentVersion\ProfileList"
 EDGE_CLIENT_KEY = (
     r"SOFTWARE\WOW6432Node\Microsoft\EdgeUpdate\Clients\{56EB18F8-B008-4CBD-B6D2-8C97FE7E9062}"
@@ -192,10 +203,21 @@ class CertificateSpec(_Spec):
         return value
 
 
+class UsbDeviceSpec(_Spec):
+    """A device instance Windows knows; ``present: false`` is a phantom (not connected)."""
+
+    id: str
+    present: bool = True
+
+
 class ProfileSpec(_Spec):
     sid: str = Field(pattern=r"^S-1-[0-9-]+$")
     user: str | None = None
     path: str
+    # User Shell Folders\AppData (REG_EXPAND_SZ) in this user's hive, e.g.
+    # 'D:\Redirected\%USERNAME%\AppData\Roaming' or '\\fs01\profiles$\%USERNAME%\AppData';
+    # default %USERPROFILE%\AppData\Roaming, as Windows writes it.
+    appdata: str | None = None
     loaded: bool = False
     console: bool = False
     interactive: bool = False
@@ -276,7 +298,7 @@ class ImageSpec(_Spec):
     uninstall: dict[str, UninstallSpec] = Field(default_factory=dict)
     files: dict[str, FileSpec] = Field(default_factory=dict)
     profiles: list[ProfileSpec] = Field(default_factory=list)
-    usb_devices: list[str] = Field(default_factory=list)
+    usb_devices: list[str | UsbDeviceSpec] = Field(default_factory=list)
     processes: list[ProcessSpec] = Field(default_factory=list)
     tcp: dict[str, EndpointSpec] = Field(default_factory=dict)
     installers: dict[str, InstallerSpec] = Field(default_factory=dict)
@@ -512,12 +534,15 @@ class HostImage:
     hklm: KeyNode
     profiles: list[UserProfile]
     files: dict[str, SimFile]  # lower-case path -> file
-    usb_devices: list[str]
+    usb_devices: list[str]  # connected device instances
     processes: list[ProcessEntry]
     tcp: dict[str, EndpointSpec]  # "host:port" lower-case
     installers: dict[str, InstallerSpec]  # lower-case path
     now: datetime
     scheduled_reboots: list[dict[str, Any]] = field(default_factory=list)
+    # Instances Windows remembers that are not connected (Win32_PnPEntity lists
+    # them on Windows 10/11 with ConfigManagerErrorCode 45).
+    usb_phantoms: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------ lookups
     def profile(self, sid: str) -> UserProfile | None:
@@ -603,6 +628,7 @@ class HostImage:
                 for f in sorted(self.files.values(), key=lambda f: f.path.lower())
             },
             "usb_devices": list(self.usb_devices),
+            "usb_phantoms": list(self.usb_phantoms),
             "processes": [{"name": p.name, "pid": p.pid, "sid": p.sid} for p in self.processes],
             "tcp": {k: v.model_dump() for k, v in sorted(self.tcp.items())},
             "installers": {
@@ -643,6 +669,7 @@ class HostImage:
                 },
                 now=datetime.fromisoformat(state["now"]),
                 scheduled_reboots=list(state.get("scheduled_reboots", [])),
+                usb_phantoms=list(state.get("usb_phantoms", [])),
             )
             for path, f in state["files"].items():
                 content = (
@@ -995,6 +1022,7 @@ def _substitute(node: Any, values: dict[str, str], name: str) -> Any:
         return values[key]
 
     if isinstance(node, str):
+        node = utf16_string(node)
         return _PLACEHOLDER.sub(repl, node) if "${" in node else node
     if isinstance(node, dict):
         return {
@@ -1193,6 +1221,82 @@ def _profile_file_path(prof: ProfileSpec, path: str) -> str:
     return prof.path + "\\" + path.lstrip("\\")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_UNRESOLVED_VARIABLE = re.compile(r"%[^%\\]+%")
+
+
+def utf16_string(text: str) -> str:
+    """A Windows string (any sequence of UTF-16 code units) in its one Python spelling.
+
+    Windows allows unpaired surrogates in registry strings and process names;
+    agent.ps1 writes every code unit as ``\\uXXXX``, and ``json.loads`` joins a
+    valid pair into one code point and keeps a lone surrogate as it is. An
+    image can say either (YAML ``"\\ud800"`` in double quotes is a lone
+    surrogate): a valid pair written as two escapes is joined here the same way.
+    """
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+def _escape_surrogates(json_text: str) -> str:
+    """JSON text (``ensure_ascii=False``) with lone surrogates as ``\\uXXXX``: valid UTF-8."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", json_text)
+
+
+def user_appdata_raw(prof: UserProfile) -> str | None:
+    """User Shell Folders\\AppData of the user's hive as stored (not expanded)."""
+    node = prof.hive.find(USER_SHELL_FOLDERS_KEY)
+    value = node.get("AppData") if node is not None else None
+    if value is None or not isinstance(value.v, str) or value.t not in ("SZ", "EXPAND_SZ"):
+        return None
+    return value.v
+
+
+def user_appdata_dir(image: HostImage, prof: UserProfile) -> str:
+    """Where Windows keeps this user's Roaming AppData (FOLDERID_RoamingAppData).
+
+    The User Shell Folders value expanded in the user's own environment
+    (the shell does that at logon), the default when there is none.
+    Raises ImageError when a variable is not the user's.
+    """
+    raw = user_appdata_raw(prof)
+    text = raw if raw is not None and raw.strip() else DEFAULT_APPDATA
+    folder = expand_env(text, image.user_env(prof)).strip()
+    if _UNRESOLVED_VARIABLE.search(folder):
+        raise ImageError(f"profile {prof.sid}: AppData folder {raw!r} has a variable the user does not have")
+    return folder
+
+
+def user_personal_store_dir(image: HostImage, prof: UserProfile) -> str:
+    """The folder of the user's file-based Personal store (``CurrentUser\\My``):
+    ``%APPDATA%\\Microsoft\\SystemCertificates\\My\\Certificates`` with the user's
+    (possibly redirected) AppData. Where a certificate imported for that user lands."""
+    return user_appdata_dir(image, prof).rstrip("\\") + "\\" + PERSONAL_STORE_SUBDIR
+
+
+def agent_appdata(image: HostImage, prof: UserProfile) -> str | None:
+    """The AppData folder as agent.ps1's Resolve-UserAppData reports it (Profile.appdata).
+
+    Only %USERPROFILE%, %USERNAME% (the user's) and the machine-wide variables
+    are expanded; None when another variable is left, or the hive is not loaded.
+    """
+    if not prof.loaded or not prof.path:
+        return None
+    raw = user_appdata_raw(prof)
+    if raw is None or not raw.strip():
+        return prof.path + r"\AppData\Roaming"
+    env = {"USERPROFILE": prof.path}
+    if prof.user:
+        env["USERNAME"] = prof.user.rsplit("\\", 1)[-1]
+    for name in MACHINE_WIDE_VARIABLES:
+        machine = next((v for k, v in image.env.items() if k.lower() == name.lower()), None)
+        if machine:
+            env[name] = machine
+    text = expand_env(raw, env)
+    return None if _UNRESOLVED_VARIABLE.search(text) else text.strip()
+
+
 def _install_certificate(image: HostImage, prof: UserProfile, spec: CertificateSpec) -> str:
     leaf = certgen.LeafSpec(
         cn=spec.cn, days_left=spec.days_left, issuer=spec.issuer, subject=dict(spec.subject)
@@ -1204,7 +1308,7 @@ def _install_certificate(image: HostImage, prof: UserProfile, spec: CertificateS
         key = prof.hive.ensure(CERT_STORE_KEY + "\\" + thumb)
         key.set("Blob", RegValue(t="BINARY", v=base64.b64encode(blob).decode("ascii")))
     else:
-        image.put_file(SimFile(prof.path + "\\" + APPDATA_CERT_DIR + "\\" + thumb, blob))
+        image.put_file(SimFile(user_personal_store_dir(image, prof) + "\\" + thumb, blob))
     return thumb
 
 
@@ -1238,7 +1342,9 @@ def build_image(spec: ImageSpec, name: str, now: datetime) -> HostImage:
         hklm=imported_hklm,
         profiles=[],
         files={},
-        usb_devices=list(spec.usb_devices),
+        usb_devices=[d for d in spec.usb_devices if isinstance(d, str)]
+        + [d.id for d in spec.usb_devices if not isinstance(d, str) and d.present],
+        usb_phantoms=[d.id for d in spec.usb_devices if not isinstance(d, str) and not d.present],
         processes=[],
         tcp={k.strip().lower(): v for k, v in spec.tcp.items()},
         installers={normalize_file_path(expand_env(k, env)): v for k, v in spec.installers.items()},
@@ -1265,6 +1371,10 @@ def build_image(spec: ImageSpec, name: str, now: datetime) -> HostImage:
         plist = image.hklm.ensure(PROFILE_LIST_KEY + "\\" + pspec.sid)
         plist.set("ProfileImagePath", RegValue(t="EXPAND_SZ", v=pspec.path))
         prof.hive.ensure(CERT_STORE_KEY)  # every real user hive has an (often empty) My store
+        # ...and its known folders; Windows writes AppData unexpanded (REG_EXPAND_SZ).
+        prof.hive.ensure(USER_SHELL_FOLDERS_KEY).set(
+            "AppData", RegValue(t="EXPAND_SZ", v=pspec.appdata or DEFAULT_APPDATA)
+        )
         _apply_registry(prof.hive, pspec.registry, f"{name}: profile {pspec.sid}")
         for fpath, fspec in pspec.files.items():
             full = expand_env(_profile_file_path(pspec, fpath), image.user_env(prof))
@@ -1317,4 +1427,4 @@ def instantiate(
 
 def dump_state(image: HostImage) -> str:
     """The persisted form (UTF-8 JSON text) of an image."""
-    return json.dumps(image.to_state(), ensure_ascii=False, indent=1, sort_keys=True)
+    return _escape_surrogates(json.dumps(image.to_state(), ensure_ascii=False, indent=1, sort_keys=True))

@@ -26,6 +26,7 @@ RESPONSE_MODELS: list[type[BaseModel]] = [
     c.Profile,
     c.ProcessInfo,
     c.Answer,
+    c.PnpDevice,
     c.ActionResult,
     c.RegKey,
     c.RegValue,

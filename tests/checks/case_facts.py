@@ -10,7 +10,7 @@ A case gives only what it needs; everything else is absent, like a clean PC::
       user_registry:                                 # the default operator's hive
         "Software\\Microsoft\\...\\Zones\\2": {"1803": 3}
       files: {"C:\\Windows\\x.ocx": {version: "2.0.4.8"}, "...": {content: "<xml/>"}}
-      pnp: {"096E": ["USB\\VID_096E&PID_0703\\1"]}
+      pnp: {"096E": ["USB\\VID_096E&PID_0703\\1"]}  # connected; or {id, present, error_code}
       tcp: {"biz.sccc.com:443": true}
       certs: [{cn: "F00504Y0007#0", kind: file, days: 200}]   # into the operator's store
       errors: {"HKU\\Software\\...": "Access is denied"}      # answer status error
@@ -40,6 +40,7 @@ from fleetcheck.agent.contract import (
     FileInfo,
     FileQuery,
     OsFacts,
+    PnpDevice,
     PnpQuery,
     ProbeRequest,
     ProbeResponse,
@@ -56,6 +57,7 @@ OPERATOR = {
     "sid": OPERATOR_SID,
     "user": "CORP\\trader01",
     "path": "C:\\Users\\trader01",
+    "appdata": "C:\\Users\\trader01\\AppData\\Roaming",  # as the agent resolves it
     "loaded": True,
     "console": True,
     "interactive": True,
@@ -182,6 +184,13 @@ def fill(node: Node, keydef: dict[str, Any] | None) -> None:
         fill(child, sub)
 
 
+def pnp_device(raw: Any) -> PnpDevice:
+    """A DeviceID string is a connected device as Windows 10 reports it; a mapping says more."""
+    if isinstance(raw, str):
+        return PnpDevice(device_id=raw, present=True, error_code=0)
+    return PnpDevice(device_id=raw["id"], present=raw.get("present"), error_code=raw.get("error_code"))
+
+
 # --------------------------------------------------------------------------- host image
 
 
@@ -235,7 +244,7 @@ class HostImage:
             )
         else:
             prof = next(p for p in self.profiles if p.sid == sid)
-            path = f"{prof.path}\\AppData\\Roaming\\Microsoft\\SystemCertificates\\My\\Certificates\\{thumb}"
+            path = f"{prof.appdata}\\Microsoft\\SystemCertificates\\My\\Certificates\\{thumb}"
             self.files[path.lower()] = {"path": path, "content_bytes": blob}
 
     # ----------------------------------------------------------------- answering
@@ -282,7 +291,7 @@ class HostImage:
         if sid is None:
             return path
         prof = next(p for p in self.profiles if p.sid == sid)
-        return path.replace("{profile}", prof.path or "")
+        return path.replace("{profile}", prof.path or "").replace("{appdata}", prof.appdata or "")
 
     def answer(self, q: Any) -> list[Answer]:
         if isinstance(q, RegistryQuery):
@@ -307,7 +316,7 @@ class HostImage:
                     out.append(Answer(id=q.id, sid=sid, status="ok" if files else "absent", files=files))
             return out
         if isinstance(q, PnpQuery):
-            return [Answer(id=q.id, status="ok", devices=list(self.pnp.get(q.vendor_id.upper(), [])))]
+            return [Answer(id=q.id, status="ok", devices=[pnp_device(d) for d in self.pnp.get(q.vendor_id.upper(), [])])]
         if isinstance(q, TcpQuery):
             err = self._error(f"{q.host}:{q.port}", q.id, None)
             if err:

@@ -214,11 +214,13 @@ def test_pnp_lists_feitian_devices_with_children() -> None:
     one = run(instantiate("win10-compliant", now=NOW), PnpQuery(id="p", vendor_id="096e")).answer(
         "p"
     )
-    assert one is not None and len(one.devices) == 2 and any("&MI_00" in d for d in one.devices)
+    assert one is not None and len(one.devices) == 2
+    assert any("&MI_00" in d.device_id for d in one.devices)
+    assert all(d.present and d.error_code == 0 for d in one.devices)
     two = run(instantiate("win10-two-tokens", now=NOW), PnpQuery(id="p", vendor_id="096E")).answer(
         "p"
     )
-    assert two is not None and len([d for d in two.devices if "&MI_" not in d]) == 2
+    assert two is not None and len([d for d in two.devices if "&MI_" not in d.device_id]) == 2
 
 
 def test_tcp_reachable_unreachable_and_unknown(win10: HostImage) -> None:
