@@ -502,21 +502,27 @@ class ApiModel:
                 order.append(obj)
         return order
 
+    def reachable(self, full_name: str, *, static: bool) -> list[TypeInfo]:
+        """Where PowerShell 2.0 finds a member: the class and its base classes (members a
+        class implements explicitly for an interface are not reachable by name), or,
+        for an interface type, the interface, the interfaces it extends and Object."""
+        lineage = self.lineage(full_name)
+        if not lineage:
+            return []
+        if lineage[0].interface and not static:
+            return lineage
+        return [info for info in lineage if not info.interface]
+
     def methods(self, full_name: str, name: str, *, static: bool) -> list[Method]:
-        """Overloads named ``name``: statics of the type and its base classes, or every
-        instance method of the type, its bases and its interfaces."""
+        """Overloads named ``name``, static or instance, where PowerShell finds them."""
         found: list[Method] = []
-        for info in self.lineage(full_name):
-            if static and info.interface:
-                continue
+        for info in self.reachable(full_name, static=static):
             found.extend(m for m in info.methods.get(name.lower(), []) if m.static == static)
         return found
 
     def values(self, full_name: str, name: str, *, static: bool) -> list[Value]:
         found: list[Value] = []
-        for info in self.lineage(full_name):
-            if static and info.interface:
-                continue
+        for info in self.reachable(full_name, static=static):
             found.extend(v for v in info.values.get(name.lower(), []) if v.static == static)
         return found
 

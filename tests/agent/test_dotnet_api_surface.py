@@ -132,6 +132,9 @@ INJECTIONS = [
     ("$l = [System.Collections.Generic.List[System.Lazy]]$null", "type"),  # .NET 4 argument
     ("$e = [System.Management.Automation.ActionPreference]::Ignore", "static-member"),  # PS 3
     ("$cp = [Console]::OutputEncoding.NoSuchMember", "member"),  # a static property's type
+    # PowerShell 2.0 does not reach members a class implements explicitly (Array's
+    # IList.Contains; PowerShell 3 does): https://stackoverflow.com/a/30977897
+    ("[string[]]$names = 'a', 'b'; $ok = $names.Contains('a')", "call"),
     ("Add-Type -AssemblyName System.IO.Compression.FileSystem", "assembly"),  # .NET 4.5
     ("Add-Type -AssemblyName 'System.Security', 'System.Net.Http'", "assembly"),  # .NET 4.5
     (
@@ -205,6 +208,8 @@ ACCEPTED = [
     "$a = [System.IO.Directory]::GetFiles('c:\\'); $a.Count; $a.Whatever",  # unrolled: untyped
     "$k = New-Object System.Collections.ArrayList; $k.psobject.Properties",
     "$v = [Environment]::Version.ToString(2)",
+    "[string[]]$names = 'a', 'b'; $n = $names.Count + $names.Length",  # Count: types.ps1xml
+    "$al = New-Object System.Collections.ArrayList; $ok = $al.Contains('a')",  # public on the class
     "Add-Type -AssemblyName 'System.Web.Extensions', 'System.Security'",
     "$a = [System.Reflection.Assembly]::LoadWithPartialName('System.Windows.Forms')",
 ]
