@@ -15,11 +15,12 @@ strings holding any UTF-16 code unit:
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from fleetcheck.agent import build_payload, command_line, parse_output
+from fleetcheck.agent import agent_script, build_payload, command_line, parse_output
 from fleetcheck.agent.contract import (
     DirQuery,
     PnpQuery,
@@ -30,6 +31,8 @@ from fleetcheck.agent.contract import (
 )
 from fleetcheck.evaluate import compile_request, evaluate_host
 from fleetcheck.policy.loader import load_policies, shipped_policy_paths
+from fleetcheck.sim import executor
+from fleetcheck.sim import image as image_module
 from fleetcheck.sim.executor import agent_json, execute
 from fleetcheck.sim.host import SimulatedHost
 from fleetcheck.sim.image import (
@@ -296,3 +299,37 @@ def test_a_pc_with_a_lone_surrogate_is_scanned_like_any_other(policies) -> None:
     found = _findings(instantiate(SURROGATE_IMAGE, now=NOW), policies)
     plain = _findings(instantiate("win10-compliant", now=NOW), policies)
     assert {k: f.status for k, f in found.items()} == {k: f.status for k, f in plain.items()}  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- tied to agent.ps1
+
+AGENT = agent_script().decode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        "cannot be resolved (User Shell Folders\\AppData uses a variable of that user)",
+        "is on a network share (",
+        "): a WinRM session cannot read it (second hop)",
+        ", which this session does not have (a network drive of that user?)",
+    ],
+)
+def test_appdata_refusals_are_the_agents(fragment: str) -> None:
+    assert fragment in AGENT
+    simulator = Path(executor.__file__).read_text(encoding="utf-8")
+    assert fragment.replace("\\", "\\\\") in simulator or fragment in simulator
+
+
+def test_appdata_resolution_uses_the_agents_variables_and_key() -> None:
+    found = re.search(r"^\$MachineWideVariables = @\(([^)]*)\)", AGENT, re.MULTILINE)
+    assert found is not None
+    assert tuple(v.strip().strip("'") for v in found.group(1).split(",")) == image_module.MACHINE_WIDE_VARIABLES
+    key = re.search(r"^\$UserShellFoldersPath = '([^']*)'", AGENT, re.MULTILINE)
+    assert key is not None and key.group(1) == image_module.USER_SHELL_FOLDERS_KEY
+
+
+def test_the_agent_reads_presence_from_win32_pnpentity() -> None:
+    for fragment in ("Get-WmiPropertyValue $device 'Present'", "Get-WmiPropertyValue $device 'ConfigManagerErrorCode'",
+                     "$item['present']", "$item['error_code']", "$item['device_id']"):
+        assert fragment in AGENT
