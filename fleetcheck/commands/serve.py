@@ -90,7 +90,7 @@ def load_config(path: Path) -> dict[str, Any]:
         fail(T(exc.format("zh"), exc.format("en")))
     if not isinstance(data, dict):
         fail(T(f"{path}：配置文件必须是映射（users: …）", f"{path}: the config file must be a mapping (users: …)"))
-    unknown = sorted(set(data) - CONFIG_KEYS)
+    unknown = sorted(str(k) for k in set(data) - CONFIG_KEYS)
     if unknown:
         fail(T(f"{path}：未知的键 {', '.join(unknown)}（可用：{', '.join(sorted(CONFIG_KEYS))}）",
                f"{path}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(CONFIG_KEYS))})"))

@@ -348,6 +348,10 @@ class YamlLimitError(MarkedYAMLError):
 class _Composer(Composer):
     """ruamel's composer, refusing huge scalars (depth is bounded by ``max_depth``)."""
 
+    def __init__(self, loader: Any = None) -> None:
+        super().__init__(loader)
+        self.warn_double_anchors = False  # a reused anchor is legal YAML: the later one counts
+
     def compose_scalar_node(self, anchor: Any) -> Any:
         node = super().compose_scalar_node(anchor)
         if isinstance(node.value, str) and len(node.value) > MAX_SCALAR_CHARS:
@@ -802,12 +806,22 @@ def parse_data(text: str, name: str) -> Any:
     return document_data(parse_text(text, name))
 
 
+def _plain_key(key: Any, depth: int) -> Any:
+    """A mapping key as plain data; a complex key (``? [a, b]``, ``{a: 1}: x``) becomes its text."""
+    plain = to_plain(key, depth)
+    try:
+        hash(plain)
+    except TypeError:
+        return str(plain)
+    return plain
+
+
 def to_plain(value: Any, _depth: int = 0) -> Any:
     """ruamel round-trip types to plain Python (bounded: the loader bounds depth and size)."""
     if _depth > MAX_DEPTH + 5:
         raise RecursionError("data nested too deeply")
     if isinstance(value, Mapping):
-        return {to_plain(k, _depth + 1): to_plain(v, _depth + 1) for k, v in value.items()}
+        return {_plain_key(k, _depth + 1): to_plain(v, _depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_plain(v, _depth + 1) for v in value]
     if isinstance(value, bool):

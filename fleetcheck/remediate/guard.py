@@ -146,23 +146,35 @@ class TradingCalendar:
         """Build from a parsed mapping (``timezone``, ``sessions``, ``holidays``, ``extra_trading_days``)."""
         if not isinstance(data, dict):
             raise CalendarError(T(f"{source}：交易日历必须是映射", f"{source}: the trading calendar must be a mapping"))
-        unknown = sorted(set(data) - {"timezone", "sessions", "holidays", "extra_trading_days"})
+        unknown = sorted(str(k) for k in set(data) - {"timezone", "sessions", "holidays", "extra_trading_days"})
         if unknown:
             raise CalendarError(T(f"{source}：未知的键 {', '.join(unknown)}", f"{source}: unknown keys {', '.join(unknown)}"))
         tz = str(data.get("timezone", "Asia/Shanghai"))
         try:
             ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise CalendarError(T(f"{source}：未知时区 {tz}", f"{source}: unknown time zone {tz}")) from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
+            shown = tz if len(tz) <= 60 else tz[:59] + "…"
+            raise CalendarError(T(f"{source}：未知时区 {shown}", f"{source}: unknown time zone {shown}")) from None
         sessions = DEFAULT_SESSIONS
         if "sessions" in data:
-            sessions = tuple(_session(item, source) for item in (data["sessions"] or []))
+            sessions = tuple(_session(item, source) for item in _listed(data["sessions"], source, "sessions"))
         return cls(
             tz=tz,
             sessions=sessions,
-            holidays=frozenset(_day(d, source, "holidays") for d in (data.get("holidays") or [])),
-            extra_trading_days=frozenset(_day(d, source, "extra_trading_days") for d in (data.get("extra_trading_days") or [])),
+            holidays=frozenset(_day(d, source, "holidays") for d in _listed(data.get("holidays"), source, "holidays")),
+            extra_trading_days=frozenset(
+                _day(d, source, "extra_trading_days")
+                for d in _listed(data.get("extra_trading_days"), source, "extra_trading_days")
+            ),
         )
+
+
+def _listed(value: Any, source: str, key: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise CalendarError(T(f"{source}：{key} 应为列表", f"{source}: {key} must be a list"))
+    return value
 
 
 def _clock_time(value: Any, source: str) -> time:

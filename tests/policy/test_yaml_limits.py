@@ -246,3 +246,33 @@ def test_inventory_check_never_echoes_a_password(tmp_path: Path, shape: str) -> 
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "inv.yaml:" in result.output
     assert "Hunter2Secret" not in result.output
+
+
+# --------------------------------------------------------------------------- found by the fuzz suite
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "timezone: " + "x" * 300 + "\n",  # ZoneInfo raised OSError (file name too long)
+        "~: 1\ntimezone: Asia/Shanghai\n",  # a null key: sorting the unknown keys raised TypeError
+        "holidays: 5\n",  # iterating an int raised TypeError
+        "{a: 1}: x\n",  # a complex key: plain data raised TypeError (unhashable)
+    ],
+)
+def test_calendar_oddities_are_calendar_errors(tmp_path: Path, content: str) -> None:
+    from fleetcheck.remediate.guard import CalendarError
+
+    path = tmp_path / "calendar.yaml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(CalendarError):
+        _calendar(path)
+
+
+def test_serve_config_with_a_null_key_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "serve.yaml"
+    path.write_text("~: 1\nusers: {}\n", encoding="utf-8")
+    code = f"from pathlib import Path; from fleetcheck.commands.serve import load_config; load_config(Path({str(path)!r}))"
+    run = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr

@@ -1,0 +1,100 @@
+"""Budgets and helpers of the standing fuzz suite (issue 13).
+
+Every fuzz case must end as a model or a positioned error — never a
+traceback — within :data:`CASE_SECONDS` and :data:`CASE_MEMORY` bytes.
+Memory is enforced with an address-space limit (``RLIMIT_AS``) raised only
+:data:`CASE_MEMORY` above what the process already uses, so a case that
+tries to allocate more gets MemoryError (and fails) instead of swapping the
+machine. Time is checked per case (a case that hangs past the budget fails).
+
+The number of cases is ``FLEETCHECK_FUZZ_SCALE`` (default 1.0) times the
+per-test counts; CI runs the default, a long local session raises it.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+CASE_SECONDS = 2.0
+CASE_MEMORY = 500 * 1024 * 1024
+HANG_SECONDS = 30.0
+SCALE = float(os.environ.get("FLEETCHECK_FUZZ_SCALE", "1.0"))
+
+
+def examples(count: int) -> int:
+    """The number of cases for a test that runs ``count`` at the default scale."""
+    return max(1, int(count * SCALE))
+
+
+def _vm_size() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+@pytest.fixture()
+def memory_budget() -> Iterator[None]:
+    """Cap the address space at the current size plus :data:`CASE_MEMORY` while the test runs."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = _vm_size() + CASE_MEMORY
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+class CaseLog:
+    """Counts cases and the slowest one; asserts the time budget per case."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.slowest = 0.0
+        self.outcomes: dict[str, int] = {}
+
+    def run(self, what: str, case: Callable[[], str], sample: Any = None) -> str:
+        """Run one case; its CPU time must stay within :data:`CASE_SECONDS`.
+
+        CPU time of this thread, not wall time: the suite runs on shared CI
+        machines, where wall time measures the neighbours. A case stuck
+        waiting (no CPU) is caught by :data:`HANG_SECONDS` of wall time.
+        """
+        start, wall = time.thread_time(), time.monotonic()
+        outcome = case()
+        elapsed, waited = time.thread_time() - start, time.monotonic() - wall
+        self.count += 1
+        self.slowest = max(self.slowest, elapsed)
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+        assert elapsed <= CASE_SECONDS, f"{what}: a case took {elapsed:.2f} s of CPU (budget {CASE_SECONDS} s): {sample!r:.300}"
+        assert waited <= HANG_SECONDS, f"{what}: a case hung for {waited:.1f} s: {sample!r:.300}"
+        return outcome
+
+
+_TOTALS: dict[str, CaseLog] = {}
+
+
+@pytest.fixture()
+def case_log(request: pytest.FixtureRequest) -> CaseLog:
+    log = _TOTALS.setdefault(request.node.name, CaseLog())
+    return log
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _TOTALS:
+        return
+    total = sum(log.count for log in _TOTALS.values())
+    slowest = max(log.slowest for log in _TOTALS.values())
+    terminalreporter.write_line(f"fuzz: {total} cases in {len(_TOTALS)} tests, slowest case {slowest:.2f} s of CPU")
+    for name, log in sorted(_TOTALS.items()):
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(log.outcomes.items()))
+        terminalreporter.write_line(f"  {name}: {log.count} ({kinds})")
