@@ -398,16 +398,20 @@ class Checker:
                 return len(Checker.arguments(child))
         return 0
 
-    @staticmethod
-    def value_count(node: Node) -> int | None:
-        """How many constructor arguments a New-Object argument stands for, if visible."""
+    def value_count(self, node: Node) -> int | None:
+        """How many constructor arguments a New-Object argument stands for, if visible.
+
+        -ArgumentList takes an object[]: a collection given as one value is spread
+        into several arguments, so a lone value counts as one only when its type is
+        known not to be a collection.
+        """
         node = ps.unwrap(node)
         if node.type == "argument_list":
             items = Checker.arguments(node)
             if not items:
                 return 0
             if len(items) == 1:
-                return Checker.value_count(items[0])
+                return self.value_count(items[0])
             return len(items)
         if node.type == "array_literal_expression":
             return len(node.named_children)
@@ -415,15 +419,18 @@ class Checker:
             inner = _inner(node)
             if inner is node:
                 return None
-            return Checker.value_count(inner)
+            return self.value_count(inner)
         if node.type == "expression_with_unary_operator" and ps.text(node).startswith(","):
             return 1  # ,$x: a one-element array
         if node.type == "variable" and ps.text(node).lower() in ("$true", "$false", "$null"):
             return 1
-        if node.type in ("variable", "sub_expression", "array_expression"):
-            return None  # an array or a scalar: cannot tell
-        if node.type == "command":
+        if node.type in ("sub_expression", "array_expression", "command"):
             return None
+        if node.type in ("string_literal", "expandable_string_literal", "integer_literal"):
+            return 1
+        kind = self.infer(node)
+        if kind is None or self._unrolled(kind):
+            return None  # a collection, or a value of unknown type: cannot tell
         return 1
 
     # --------------------------------------------------------------- scopes

@@ -127,6 +127,7 @@ INJECTIONS = [
     ("$t = [System.Threading.Tasks.Task]", "type"),  # .NET 4
     ("$s = New-Object System.IO.FileStream('a')", "ctor"),  # no 1-argument constructor
     ("$s = New-Object -TypeName System.IO.FileStream -ArgumentList 'a'", "ctor"),
+    ("[string]$P = 'a'; $s = New-Object System.IO.FileStream($P)", "ctor"),  # a typed scalar
     ("$z = New-Object System.IO.Compression.ZipArchive($stream)", "type"),  # .NET 4.5
     ("$l = New-Object System.Collections.Generic.List[System.Tuple]", "type"),  # .NET 4 argument
     ("$l = [System.Collections.Generic.List[System.Lazy]]$null", "type"),  # .NET 4 argument
@@ -208,6 +209,7 @@ ACCEPTED = [
     "$a = [System.IO.Directory]::GetFiles('c:\\'); $a.Count; $a.Whatever",  # unrolled: untyped
     "$k = New-Object System.Collections.ArrayList; $k.psobject.Properties",
     "$v = [Environment]::Version.ToString(2)",
+    "$b = [byte[]](1, 2); $s = New-Object System.Security.Principal.SecurityIdentifier($b)",
     "[string[]]$names = 'a', 'b'; $n = $names.Count + $names.Length",  # Count: types.ps1xml
     "$al = New-Object System.Collections.ArrayList; $ok = $al.Contains('a')",  # public on the class
     "Add-Type -AssemblyName 'System.Web.Extensions', 'System.Security'",
