@@ -7,7 +7,8 @@ use of .NET the script makes and checks it against the reference assemblies:
   exists (PowerShell 2.0's accelerators, then the name, then ``System.`` + name);
 * ``New-Object X`` / ``New-Object X(a, b)`` / ``New-Object -TypeName X -ArgumentList a, b``:
   the type exists and has a public constructor taking that many arguments (when
-  the count can be seen: literal arguments, not a lone variable);
+  the count can be seen: a list of values, or one value of a known non-collection
+  type; -ArgumentList spreads a collection into several arguments);
 * ``[X]::Name``: a public static property or field (or method group) of X;
 * ``[X]::M(a, b, c)``: a public static method M of X with an overload taking three
   arguments (optional parameters and ``params`` arrays counted); ``[X]::new()``
@@ -15,8 +16,12 @@ use of .NET the script makes and checks it against the reference assemblies:
 * ``$v.Name`` / ``$v.M(a)`` when the receiver's type is known -- a cast, a typed
   parameter, ``[X]$v = ...``, ``$v = New-Object X``, a typed return or property
   (``$v = [X]::M()``, ``[Registry]::LocalMachine.OpenSubKey($p)``) -- the member
-  exists on that type, its bases or interfaces, or among the members PowerShell
-  2.0 adds (types.ps1xml, PSObject's intrinsic members).
+  exists on that class or its base classes (PowerShell 2.0 does not reach members
+  a class implements explicitly for an interface, e.g. Array's ``Contains``; an
+  interface-typed value may use the interface's members), or among the members
+  PowerShell 2.0 adds (types.ps1xml, PSObject's intrinsic members);
+* ``Add-Type -AssemblyName X`` / ``[Reflection.Assembly]::Load('X, Version=...')``:
+  X is a .NET 2.0/3.5 framework (or PowerShell 2.0) assembly, of that version.
 
 Types whose members PowerShell makes up at run time (dictionaries: keys; XML
 nodes: child elements; WMI and ADSI objects; PSObject) are not member-checked.
@@ -104,6 +109,8 @@ PS_TYPES: dict[str, dict[str, tuple[int, ...]]] = {
         n: () for n in ("silentlycontinue", "stop", "continue", "inquire")
     },
 }
+
+_PS_TYPES_BY_LOWER = {name.lower(): name for name in PS_TYPES}
 
 # PowerShell 2.0's own assemblies (not in Mono's folder), loadable by name.
 PS_ASSEMBLIES = {
@@ -308,8 +315,8 @@ class Checker:
         candidates = [ACCELERATORS[low]] if low in ACCELERATORS else []
         candidates += [written, "System." + written]
         for candidate in candidates:
-            if candidate.lower() in {t.lower() for t in PS_TYPES}:
-                return next(t for t in PS_TYPES if t.lower() == candidate.lower()) + suffix
+            if candidate.lower() in _PS_TYPES_BY_LOWER:
+                return _PS_TYPES_BY_LOWER[candidate.lower()] + suffix
             info = self.api.get(candidate)
             if info is not None:
                 return info.full_name + suffix
