@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from fleetcheck.sim import ieoracle as o
 from fleetcheck.sim import wow64
 from fleetcheck.sim.image import HostImage
 
-from .pcgen import CERTENROLL, IS, OPERATOR_SID, POL_IS, build
+from .pcgen import CERTENROLL, CONTROLS, IS, OPERATOR_SID, POL_IS, build, pcs
 
 SID = OPERATOR_SID
 URL = "https://biz.sccc.com"
@@ -610,3 +611,31 @@ def test_policy_zone_map_hierarchy_is_a_policy_source() -> None:
     assert o.zone_of_url(image, URL, SID) == o.ZoneAnswer(4, "HKLM policy ZoneMap")
     user = {"Software\\" + POL_IS + r"\ZoneMap\Domains\sccc.com\biz": {"https": 2}}
     assert o.zone_of_url(pc(user=user), URL, SID) == o.ZoneAnswer(2, "HKCU policy ZoneMap")
+
+
+@settings(
+    max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(pcs())
+def test_persisting_an_image_keeps_both_registry_views(generated: dict[str, Any]) -> None:
+    """Shared keys are written once and relinked on load: 32-bit IE sees the same PC after a round trip."""
+    image = build(generated)
+    again = HostImage.from_state(image.to_state())
+    assert again.to_state() == image.to_state()
+    sid = SID if generated["operator"] is True else None
+
+    def answers(img: HostImage) -> tuple[Any, ...]:
+        return (
+            o.zone_of_url(img, URL, sid),
+            tuple(o.url_action(img, 2, a, sid) for a in (1004, 1803, 2200, 2201)),
+            tuple(o.addon_state(img, c, sid) for c in CONTROLS),
+            tuple(o.edge_policy(img, n, sid) for n in o.EDGE_POLICIES),
+        )
+
+    assert answers(again) == answers(image)
+    if generated["arch"] == "x64":  # each shared key is still one node under both paths
+        from fleetcheck.sim.image import _wow_links
+
+        for alias, target, _always in _wow_links():
+            node = again.hklm.find(target)
+            assert node is None or again.hklm.find(alias) is node, alias
