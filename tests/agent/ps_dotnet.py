@@ -595,8 +595,8 @@ class Checker:
             else:
                 owner = self.infer(receiver, depth + 1)
                 static = False
-            if owner is None or owner.endswith("]") or owner in PS_TYPES:
-                return None
+            if owner is None or owner.endswith("]") or self._adapted(owner):
+                return None  # an adapted object's member may be a key or a child element
             if kind == "invokation_expression":
                 arity = self.call_arity(node)
                 returns = {
@@ -771,6 +771,14 @@ class Checker:
                     f"{name} {value.strip()} is not the .NET 2.0/3.5 one (that is {have})",
                 )
 
+    def _adapted(self, name: str) -> bool:
+        """A type whose members are not all in metadata (PowerShell's, adapted, opaque)."""
+        return (
+            name in PS_TYPES
+            or name in OPAQUE_TYPES
+            or any(self.api.is_a(name, t) for t in ADAPTED_TYPES)
+        )
+
     def _is_value_type(self, name: str) -> bool:
         return self.api.is_a(name, "System.ValueType")
 
@@ -852,11 +860,7 @@ class Checker:
         if low in INTRINSIC_MEMBERS:
             return
         lookup = "System.Array" if owner.endswith("]") else owner
-        if (
-            lookup in PS_TYPES
-            or lookup in OPAQUE_TYPES
-            or any(self.api.is_a(lookup, t) for t in ADAPTED_TYPES)
-        ):
+        if self._adapted(lookup):
             self.report.unchecked_members += 1
             return
         self.report.instance_members.append((lookup, member, arity))
