@@ -24,8 +24,21 @@ $MachineWideVariables = @('SystemDrive', 'SystemRoot', 'windir', 'ProgramData', 
 # PowerShell 2.0 stops at call depth 100; registry trees deeper than this are
 # reported as truncated (and never deleted, because the backup would be partial).
 $MaxTreeDepth = 20
-# Cap for backups of files that are about to be overwritten or removed.
-$MaxBackupBytes = 16777216
+# Cap for the backups of files about to be overwritten or removed, summed over
+# one request (every backup of a request travels in its one answer). A backup
+# goes out as base64 (4/3 of its size): 8 MiB become 11,184,812 bytes, which
+# leaves 5.3 MiB of the controller's 16 MiB output cap (MAX_OUTPUT_BYTES in
+# fleetcheck/transport/session.py) for the rest of the answer. In memory the
+# backup is held as its bytes and once as a base64 string (UTF-16: 2 bytes a
+# character), about 30 MB, well inside Windows 7's MaxMemoryPerShellMB of
+# 150 MB: the answer itself is streamed to stdout in small pieces, never built
+# as one string (see Write-Response). A file too large to back up is refused
+# before anything is changed.
+$MaxBackupBytes = 8388608
+# The JSON writer hands its text to stdout in pieces of about this many characters.
+$JsonChunkChars = 65536
+# Where Add-JsonValue flushes to while the response is written ($null: build in memory).
+$JsonSink = @{ Stream = $null }
 
 # ============================================================================ JSON writer
 # Our own writer, so the output is exactly under our control: ordered keys,
@@ -41,13 +54,45 @@ function New-JsonList {
     return ,(New-Object System.Collections.ArrayList)
 }
 
+function Send-JsonText {
+    # Streaming only: what the builder holds goes to stdout as ASCII bytes.
+    param([System.Text.StringBuilder]$Builder)
+    if ($null -eq $JsonSink.Stream -or $Builder.Length -eq 0) {
+        return
+    }
+    $bytes = [System.Text.Encoding]::ASCII.GetBytes($Builder.ToString())
+    $JsonSink.Stream.Write($bytes, 0, $bytes.Length)
+    [void]$Builder.Remove(0, $Builder.Length)
+}
+
+function Send-LongAscii {
+    # A long plain-ASCII string (a base64 backup) goes to stdout piece by
+    # piece, without ever being copied into the builder.
+    param([System.Text.StringBuilder]$Builder, [string]$Text)
+    Send-JsonText $Builder
+    $ascii = [System.Text.Encoding]::ASCII
+    $buffer = New-Object byte[] $JsonChunkChars
+    $offset = 0
+    while ($offset -lt $Text.Length) {
+        $count = [Math]::Min($JsonChunkChars, $Text.Length - $offset)
+        $n = $ascii.GetBytes($Text, $offset, $count, $buffer, 0)
+        $JsonSink.Stream.Write($buffer, 0, $n)
+        $offset += $count
+    }
+}
+
 function Add-JsonString {
     param([System.Text.StringBuilder]$Builder, [string]$Text)
     [void]$Builder.Append('"')
     # Fast path for the common case (base64, ASCII names). -cnotmatch: a
     # case-insensitive class would let e.g. KELVIN SIGN through as 'k'.
     if ($Text -cnotmatch '[^\x20\x21\x23-\x5B\x5D-\x7E]') {
-        [void]$Builder.Append($Text)
+        if ($null -ne $JsonSink.Stream -and $Text.Length -gt $JsonChunkChars) {
+            Send-LongAscii $Builder $Text
+        }
+        else {
+            [void]$Builder.Append($Text)
+        }
     }
     else {
         foreach ($ch in $Text.ToCharArray()) {
@@ -113,6 +158,9 @@ function Add-JsonValue {
             Add-JsonString $Builder ([string]$entry.Key)
             [void]$Builder.Append(':')
             Add-JsonValue $Builder $entry.Value
+            if ($Builder.Length -gt $JsonChunkChars) {
+                Send-JsonText $Builder
+            }
         }
         [void]$Builder.Append('}')
     }
@@ -125,6 +173,9 @@ function Add-JsonValue {
             }
             $first = $false
             Add-JsonValue $Builder $item
+            if ($Builder.Length -gt $JsonChunkChars) {
+                Send-JsonText $Builder
+            }
         }
         [void]$Builder.Append(']')
     }
@@ -1397,9 +1448,22 @@ function Invoke-RestoreKey {
     $Result['status'] = 'ok'
 }
 
+function Use-BackupBudget {
+    # Takes $Length bytes of this request's backup budget, or refuses before
+    # anything is changed: a backup that cannot travel back is no backup.
+    param($State, [long]$Length)
+    if ($Length -gt $State.BackupBytesLeft) {
+        throw ('file of ' + $Length + ' bytes is too large to back up (at most ' + $MaxBackupBytes + ' bytes of backups per request, ' + $State.BackupBytesLeft + ' left): not changed')
+    }
+    $State.BackupBytesLeft = $State.BackupBytesLeft - $Length
+}
+
 function Invoke-WriteFile {
-    param($Action, $Result)
+    param($Action, $Result, $State)
     $path = [Environment]::ExpandEnvironmentVariables([string](Get-Field $Action 'path' ''))
+    if ([System.IO.File]::Exists($path)) {
+        Use-BackupBudget $State ([long](New-Object System.IO.FileInfo($path)).Length)
+    }
     $before = Get-FileFacts $path $true $MaxBackupBytes
     if ($before['exists'] -and $before['content_truncated']) {
         throw ('file larger than ' + $MaxBackupBytes + ' bytes: not changed (backup would be incomplete)')
@@ -1414,7 +1478,8 @@ function Invoke-WriteFile {
         return
     }
     $bytes = [System.Convert]::FromBase64String([string](Get-Field $Action 'content' ''))
-    if ($before['exists'] -and $before['content'] -ceq [System.Convert]::ToBase64String($bytes)) {
+    # Sizes first: a second base64 copy of a large file is made only when it may be equal.
+    if ($before['exists'] -and $before['size'] -eq $bytes.Length -and $before['content'] -ceq [System.Convert]::ToBase64String($bytes)) {
         $Result['status'] = 'ok'
         return
     }
@@ -1452,6 +1517,9 @@ function Invoke-RemoveCert {
     $profilePath = $State.ProfilePaths[$sid]
     if (-not [string]::IsNullOrEmpty($profilePath)) {
         $filePath = [System.IO.Path]::Combine($profilePath, 'AppData\Roaming\Microsoft\SystemCertificates\My\Certificates\' + $thumbprint)
+        if ([System.IO.File]::Exists($filePath)) {
+            Use-BackupBudget $State ([long](New-Object System.IO.FileInfo($filePath)).Length)
+        }
         $Result['before_file'] = Get-FileFacts $filePath $true $MaxBackupBytes
     }
     $tree = Remove-RegTree $users $keyPath
@@ -1533,9 +1601,26 @@ function Invoke-NativeProcess {
 
 function Invoke-RunInstaller {
     # .msi packages go through msiexec /i; anything else is started directly.
+    #
+    # Waited for, within the command's budget: the installer is a child of
+    # this shell, and WinRM ends a shell's processes when the shell is deleted
+    # (right after this command returns) and counts their memory against
+    # MaxMemoryPerShellMB (150 MB on Windows 7 / WinRM 2.0). So the agent waits
+    # up to timeout_ms (the controller keeps it inside its host deadline) and
+    # an installer still running then is reported as not completed: it is
+    # ended with the shell. Not detached into a scheduled task: a fix must
+    # know in the same round trip whether the installer succeeded.
+    #
+    # An installer on a share (\\server\share\x.exe) cannot be read from an
+    # NTLM or Basic WinRM logon, which has no network credentials (the second
+    # hop); File.Exists then answers false. Said so, with the remedy, instead
+    # of "not found".
     param($Action, $Result)
     $path = Expand-HostPath ([string](Get-Field $Action 'path' ''))
     if (-not [System.IO.File]::Exists($path)) {
+        if ($path.StartsWith('\\') -or $path.StartsWith('//')) {
+            throw ('installer on a network share cannot be read from this WinRM session: ' + $path + ' (second hop: an NTLM or Basic logon has no network credentials); copy the installer to the PC first, or connect with CredSSP or Kerberos delegation')
+        }
         throw ('installer not found: ' + $path)
     }
     $timeout = [int](Get-Field $Action 'timeout_ms' 600000)
@@ -1551,9 +1636,10 @@ function Invoke-RunInstaller {
     }
     $run = Invoke-NativeProcess $fileName $arguments.ToArray() $timeout
     if (-not $run.Exited) {
-        # Still running: it is not killed (a half-run installer is worse).
+        # WinRM ends it with the shell in a moment: it will not complete.
+        # changed: it may have changed something before it is ended.
         $Result['changed'] = $true
-        $Result['error'] = 'installer still running after ' + $timeout + ' ms'
+        $Result['error'] = 'installer still running after ' + $timeout + ' ms: WinRM ends it with this command''s shell, so it did not complete; give it a longer timeout or install by hand'
         return
     }
     $Result['exit_code'] = [int]$run.ExitCode
@@ -1566,37 +1652,156 @@ function Invoke-RunInstaller {
     $Result['error'] = 'installer exit code ' + $run.ExitCode
 }
 
+# --------------------------------------------------------------------------- schedule_reboot
+# Not shutdown.exe /r /t N: a timeout above 0 implies /f, which closes running
+# applications without saving (the trading client, hours after the guard
+# looked). Instead a one-time task runs as SYSTEM at the chosen time, lists the
+# processes then, and reboots with shutdown.exe /r /t 0 (no /f: applications
+# are asked to close, never killed) only when none of the guarded processes
+# runs; otherwise it skips and writes why to result.txt in its folder
+# (%SystemRoot%\Temp\fleetcheck-reboot-<guid>, SYSTEM and Administrators only).
+# The guarded names travel as data (guard.txt, one per line); the task script
+# is fixed text started with -EncodedCommand. StartWhenAvailable: a PC that
+# was off at that time re-checks and reboots when it is next up.
+
+$RebootTaskScript = @'
+$ErrorActionPreference = 'Stop'
+$folder = [Environment]::CurrentDirectory.TrimEnd('\')
+if ([System.IO.Path]::GetFileName($folder) -cnotmatch '^fleetcheck-reboot-[0-9a-f]{32}\z') {
+    exit 1
+}
+$resultPath = [System.IO.Path]::Combine($folder, 'result.txt')
+$stamp = [DateTime]::UtcNow.ToString('o')
+$text = $null
+try {
+    $os = Get-WmiObject -Class Win32_OperatingSystem
+    $booted = [System.Management.ManagementDateTimeConverter]::ToDateTime($os.LastBootUpTime).ToUniversalTime()
+    if ($booted -gt [System.IO.Directory]::GetCreationTimeUtc($folder)) {
+        throw 'skip: the PC restarted since this reboot was scheduled'
+    }
+    $wanted = @{}
+    foreach ($line in [System.IO.File]::ReadAllLines([System.IO.Path]::Combine($folder, 'guard.txt'), [System.Text.Encoding]::UTF8)) {
+        $name = $line.Trim().ToLowerInvariant()
+        if ($name.EndsWith('.exe')) {
+            $name = $name.Substring(0, $name.Length - 4)
+        }
+        if ($name -ne '') {
+            $wanted[$name] = $true
+        }
+    }
+    $running = New-Object System.Collections.ArrayList
+    foreach ($process in [System.Diagnostics.Process]::GetProcesses()) {
+        $image = $process.ProcessName + '.exe'
+        if ($wanted.ContainsKey($process.ProcessName.ToLowerInvariant()) -and -not $running.Contains($image)) {
+            [void]$running.Add($image)
+        }
+    }
+    if ($running.Count -gt 0) {
+        $text = 'SKIPPED ' + $stamp + ' guarded process running: ' + [string]::Join(', ', [string[]]$running.ToArray([string]))
+    }
+    else {
+        [System.IO.File]::WriteAllText($resultPath, 'REBOOTING ' + $stamp, [System.Text.Encoding]::UTF8)
+        $shutdown = [System.IO.Path]::Combine([Environment]::SystemDirectory, 'shutdown.exe')
+        $run = [System.Diagnostics.Process]::Start($shutdown, '/r /t 0 /d p:4:1')
+        if ($run.WaitForExit(60000) -and $run.ExitCode -ne 0) {
+            $text = 'ERROR shutdown.exe exit code ' + $run.ExitCode
+        }
+    }
+}
+catch {
+    $text = 'ERROR ' + $_.Exception.Message
+    if ($_.Exception.Message.StartsWith('skip: ')) {
+        $text = 'SKIPPED ' + $stamp + ' ' + $_.Exception.Message.Substring(6)
+    }
+}
+if ($null -ne $text) {
+    [System.IO.File]::WriteAllText($resultPath, $text, [System.Text.Encoding]::UTF8)
+}
+'@
+
+function New-RebootTaskXml {
+    # Every inserted value is XML-escaped; the time is the agent's own clock.
+    param([string]$Folder, [DateTime]$At)
+    $arguments = '-NoProfile -NonInteractive -WindowStyle Hidden -EncodedCommand ' + (Get-EncodedCommand $RebootTaskScript)
+    $start = $At.ToString('yyyy-MM-ddTHH:mm:ss', [System.Globalization.CultureInfo]::InvariantCulture)
+    $lines = @(
+        '<?xml version="1.0" encoding="UTF-16"?>',
+        '<Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">',
+        '<RegistrationInfo><Description>fleetcheck reboot, skipped while a guarded process runs</Description></RegistrationInfo>',
+        ('<Triggers><TimeTrigger><StartBoundary>' + $start + '</StartBoundary><Enabled>true</Enabled></TimeTrigger></Triggers>'),
+        '<Principals><Principal id="Author"><UserId>S-1-5-18</UserId><RunLevel>HighestAvailable</RunLevel></Principal></Principals>',
+        '<Settings><MultipleInstancesPolicy>IgnoreNew</MultipleInstancesPolicy>',
+        '<DisallowStartIfOnBatteries>false</DisallowStartIfOnBatteries><StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>',
+        '<StartWhenAvailable>true</StartWhenAvailable><AllowStartOnDemand>true</AllowStartOnDemand><Enabled>true</Enabled><Hidden>true</Hidden>',
+        '<ExecutionTimeLimit>PT10M</ExecutionTimeLimit></Settings>',
+        '<Actions Context="Author"><Exec><Command>powershell.exe</Command>',
+        ('<Arguments>' + [System.Security.SecurityElement]::Escape($arguments) + '</Arguments>'),
+        ('<WorkingDirectory>' + [System.Security.SecurityElement]::Escape($Folder) + '</WorkingDirectory>'),
+        '</Exec></Actions></Task>'
+    )
+    return [string]::Join("`r`n", [string[]]$lines)
+}
+
 function Invoke-ScheduleReboot {
-    # The message is data: one argument of shutdown.exe, never script text.
     param($Action, $Result)
     $delay = [int](Get-Field $Action 'delay_s' 0)
     if ($delay -lt 0 -or $delay -gt 86400) {
         throw 'delay_s must be 0..86400'
     }
-    $arguments = New-Object System.Collections.ArrayList
-    [void]$arguments.Add('/r')
-    [void]$arguments.Add('/t')
-    [void]$arguments.Add([string]$delay)
-    $message = [string](Get-Field $Action 'message' '')
-    if ($message -ne '') {
-        if ($message.Length -gt 500) {
-            # shutdown.exe rejects comments over 512 characters.
-            $message = $message.Substring(0, 500)
+    $guard = New-Object System.Collections.ArrayList
+    foreach ($name in (Get-ListField $Action 'guard_processes')) {
+        $text = ([string]$name).Trim()
+        if ($text -cnotmatch '^[^\r\n\\/:*?"<>|]{1,260}\z') {
+            throw ('not a process name: ' + $text)
         }
-        [void]$arguments.Add('/c')
-        [void]$arguments.Add($message)
+        [void]$guard.Add($text)
     }
-    $shutdown = [System.IO.Path]::Combine([Environment]::SystemDirectory, 'shutdown.exe')
-    $run = Invoke-NativeProcess $shutdown $arguments.ToArray() 30000
-    if (-not $run.Exited) {
-        throw 'shutdown.exe did not return within 30 s'
+    $message = [string](Get-Field $Action 'message' '')
+    if ($message.Length -gt 500) {
+        $message = $message.Substring(0, 500)
     }
-    $Result['exit_code'] = [int]$run.ExitCode
-    if ($run.ExitCode -ne 0) {
-        # 1190: a shutdown is already scheduled.
-        $Result['error'] = 'shutdown.exe exit code ' + $run.ExitCode
-        return
+    $temp = [Environment]::ExpandEnvironmentVariables('%SystemRoot%\Temp')
+    # One fleetcheck reboot at a time: one still waiting (no result.txt, made
+    # since the last start; an older one skips itself) refuses another.
+    $booted = [DateTime]::MinValue
+    try {
+        $os = Get-WmiObject -Class Win32_OperatingSystem -ErrorAction Stop
+        $booted = [System.Management.ManagementDateTimeConverter]::ToDateTime($os.LastBootUpTime).ToUniversalTime()
     }
+    catch {
+        $booted = [DateTime]::MinValue
+    }
+    foreach ($other in @([System.IO.Directory]::GetDirectories($temp, 'fleetcheck-reboot-*'))) {
+        $otherName = [System.IO.Path]::GetFileName($other)
+        $waiting = -not [System.IO.File]::Exists([System.IO.Path]::Combine($other, 'result.txt'))
+        if ($otherName -cmatch '^fleetcheck-reboot-[0-9a-f]{32}\z' -and $waiting -and [System.IO.Directory]::GetCreationTimeUtc($other) -gt $booted) {
+            throw ('a fleetcheck reboot is already scheduled (\' + $otherName + ')')
+        }
+    }
+    $token = [Guid]::NewGuid().ToString('N')
+    $folder = [System.IO.Path]::Combine($temp, 'fleetcheck-reboot-' + $token)
+    $taskName = '\fleetcheck-reboot-' + $token
+    $schtasks = [System.IO.Path]::Combine([Environment]::SystemDirectory, 'schtasks.exe')
+    $created = $false
+    try {
+        New-PrivateFolder $folder 'S-1-5-18'
+        $utf8 = New-Object System.Text.UTF8Encoding($false)
+        [System.IO.File]::WriteAllText([System.IO.Path]::Combine($folder, 'guard.txt'), [string]::Join("`r`n", [string[]]$guard.ToArray([string])), $utf8)
+        [System.IO.File]::WriteAllText([System.IO.Path]::Combine($folder, 'message.txt'), $message, $utf8)
+        $xmlPath = [System.IO.Path]::Combine($folder, 'task.xml')
+        [System.IO.File]::WriteAllText($xmlPath, (New-RebootTaskXml $folder ([DateTime]::Now.AddSeconds($delay))), [System.Text.Encoding]::Unicode)
+        $create = Invoke-NativeProcess $schtasks @('/Create', '/TN', $taskName, '/XML', $xmlPath) 30000
+        if (-not $create.Exited -or $create.ExitCode -ne 0) {
+            throw ('schtasks /Create failed (exit code ' + $create.ExitCode + ')')
+        }
+        $created = $true
+    }
+    finally {
+        if (-not $created -and [System.IO.Directory]::Exists($folder)) {
+            [System.IO.Directory]::Delete($folder, $true)
+        }
+    }
+    $Result['exit_code'] = 0
     $Result['changed'] = $true
     $Result['status'] = 'ok'
 }
@@ -1607,28 +1812,44 @@ function Invoke-ScheduleReboot {
 # (InteractiveToken principal). The PFX and its password travel as files in a
 # folder only SYSTEM, Administrators and that user can open; the task script
 # below is fixed text (no request data in it), reads the password file,
-# deletes it, imports with X509Certificate2Collection.Import (no password on
-# any command line) and writes its result to result.txt.
+# imports with X509Certificate2Collection.Import (no password on any command
+# line) and writes its result to result.txt.
+#
+# The task starts powershell.exe -EncodedCommand <the script>, never -File
+# import.ps1: an execution policy set by Group Policy (MachinePolicy /
+# UserPolicy: AllSigned, Restricted) overrides -ExecutionPolicy Bypass for a
+# script file, while a command given on the command line is not a script file
+# and is not subject to it (about_Execution_Policies). The encoded script is
+# about 7,000 characters, far inside CreateProcess's 32,767 (the task is
+# registered from XML, so schtasks' 261-character /TR limit does not apply).
+# With no script file there is no script path: the script finds its folder as
+# the task's working directory, and checks the folder's name first.
+#
+# Clean-up in every path: the script deletes password.bin and cert.pfx in a
+# finally block, whatever happened; the agent deletes the task and the folder
+# when it is done; and when the agent itself was stopped in the middle (the
+# host deadline passed during the poll and WinRM ended the shell), the next
+# agent run that carries actions removes fleetcheck-* folders and tasks older
+# than $StaleTaskMinutes (Remove-StaleTasks).
 
 $ImportTaskScript = @'
 $ErrorActionPreference = 'Stop'
-# Working directory as a fallback; the script's own folder is authoritative.
-$folder = [Environment]::CurrentDirectory
-if ($null -ne $MyInvocation.MyCommand.Path) {
-    $folder = [System.IO.Path]::GetDirectoryName($MyInvocation.MyCommand.Path)
-}
+$folder = [Environment]::CurrentDirectory.TrimEnd('\')
+$ours = ([System.IO.Path]::GetFileName($folder) -cmatch '^fleetcheck-[0-9a-f]{32}\z')
 $resultPath = [System.IO.Path]::Combine($folder, 'result.txt')
 $partialPath = [System.IO.Path]::Combine($folder, 'result.tmp')
+$secretPath = [System.IO.Path]::Combine($folder, 'password.bin')
+$pfxPath = [System.IO.Path]::Combine($folder, 'cert.pfx')
 try {
-    $secretPath = [System.IO.Path]::Combine($folder, 'password.bin')
+    if (-not $ours) {
+        throw ('not a fleetcheck import folder: ' + $folder)
+    }
     $secret = [System.Text.Encoding]::UTF8.GetString([System.IO.File]::ReadAllBytes($secretPath))
     [System.IO.File]::Delete($secretPath)
-    $pfxPath = [System.IO.Path]::Combine($folder, 'cert.pfx')
     $flags = [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::UserKeySet -bor [System.Security.Cryptography.X509Certificates.X509KeyStorageFlags]::PersistKeySet
     $certs = New-Object System.Security.Cryptography.X509Certificates.X509Certificate2Collection
     $certs.Import($pfxPath, $secret, $flags)
     $secret = $null
-    [System.IO.File]::Delete($pfxPath)
     $store = New-Object System.Security.Cryptography.X509Certificates.X509Store('My', 'CurrentUser')
     $store.Open([System.Security.Cryptography.X509Certificates.OpenFlags]::ReadWrite)
     $thumbprints = New-Object System.Collections.ArrayList
@@ -1651,9 +1872,106 @@ try {
 catch {
     $text = 'ERROR ' + $_.Exception.Message
 }
-[System.IO.File]::WriteAllText($partialPath, $text, [System.Text.Encoding]::UTF8)
-[System.IO.File]::Move($partialPath, $resultPath)
+finally {
+    $secret = $null
+    if ($ours) {
+        foreach ($leftover in @($secretPath, $pfxPath)) {
+            try {
+                [System.IO.File]::Delete($leftover)
+            }
+            catch {
+                $text = 'ERROR could not delete ' + $leftover + ': ' + $_.Exception.Message
+            }
+        }
+    }
+}
+if ($ours) {
+    [System.IO.File]::WriteAllText($partialPath, $text, [System.Text.Encoding]::UTF8)
+    [System.IO.File]::Move($partialPath, $resultPath)
+}
 '@
+
+# Folders and tasks of an import or a reboot that the agent could not clean up
+# itself are removed by a later run once they are this old (an import task may
+# run 10 minutes, ExecutionTimeLimit; a reboot task waits at most 24 hours).
+$StaleTaskMinutes = 60
+$StaleRebootMinutes = 2 * 24 * 60
+
+function Get-EncodedCommand {
+    # powershell.exe -EncodedCommand: base64 of the UTF-16LE script text.
+    param([string]$Script)
+    return [System.Convert]::ToBase64String([System.Text.Encoding]::Unicode.GetBytes($Script))
+}
+
+function Remove-StaleTasks {
+    # fleetcheck-<32 hex> folders under %SystemRoot%\Temp (imports) and
+    # fleetcheck-reboot-<32 hex> (reboots), with their tasks, once older than
+    # the bound. Bounded: at most 200 of each per run.
+    param($State)
+    $temp = [Environment]::ExpandEnvironmentVariables('%SystemRoot%\Temp')
+    $schtasks = [System.IO.Path]::Combine([Environment]::SystemDirectory, 'schtasks.exe')
+    if (-not [System.IO.Directory]::Exists($temp)) {
+        return
+    }
+    $now = [DateTime]::UtcNow
+    $seen = 0
+    foreach ($folder in @([System.IO.Directory]::GetDirectories($temp, 'fleetcheck-*'))) {
+        if ($seen -ge 200) {
+            break
+        }
+        $seen += 1
+        $name = [System.IO.Path]::GetFileName($folder)
+        $limit = $StaleTaskMinutes
+        $taskName = $null
+        if ($name -cmatch '^fleetcheck-[0-9a-f]{32}\z') {
+            $taskName = '\fleetcheck-import-' + $name.Substring('fleetcheck-'.Length)
+        }
+        elseif ($name -cmatch '^fleetcheck-reboot-[0-9a-f]{32}\z') {
+            $taskName = '\' + $name
+            $limit = $StaleRebootMinutes
+        }
+        else {
+            continue
+        }
+        $age = $now - [System.IO.Directory]::GetCreationTimeUtc($folder)
+        if ($age.TotalMinutes -lt $limit) {
+            continue
+        }
+        try {
+            # Exit code ignored: the task may be gone already.
+            [void](Invoke-NativeProcess $schtasks @('/Delete', '/TN', $taskName, '/F') 30000)
+            [System.IO.Directory]::Delete($folder, $true)
+        }
+        catch {
+            [void]$State.Errors.Add('cleanup: could not remove ' + $folder + ': ' + $_.Exception.Message)
+        }
+    }
+    # Tasks whose folder is gone already: their definitions are files named
+    # like the task in %SystemRoot%\System32\Tasks.
+    $tasks = [System.IO.Path]::Combine([Environment]::SystemDirectory, 'Tasks')
+    if (-not [System.IO.Directory]::Exists($tasks)) {
+        return
+    }
+    $seen = 0
+    foreach ($file in @([System.IO.Directory]::GetFiles($tasks, 'fleetcheck-*'))) {
+        if ($seen -ge 200) {
+            break
+        }
+        $seen += 1
+        $name = [System.IO.Path]::GetFileName($file)
+        $limit = $StaleTaskMinutes
+        if ($name -cmatch '^fleetcheck-reboot-[0-9a-f]{32}\z') {
+            $limit = $StaleRebootMinutes
+        }
+        elseif ($name -cnotmatch '^fleetcheck-import-[0-9a-f]{32}\z') {
+            continue
+        }
+        $age = $now - [System.IO.File]::GetLastWriteTimeUtc($file)
+        if ($age.TotalMinutes -ge $limit) {
+            [void](Invoke-NativeProcess $schtasks @('/Delete', '/TN', ('\' + $name), '/F') 30000)
+        }
+    }
+}
 
 function New-PrivateFolder {
     # Created with its ACL in one call: no moment where others could open it.
@@ -1679,8 +1997,9 @@ function New-PrivateFolder {
 
 function New-ImportTaskXml {
     # Every inserted value is XML-escaped; the SID is validated, the folder is ours.
-    param([string]$UserSid, [string]$Folder, [string]$ScriptPath)
-    $arguments = '-NoProfile -NonInteractive -ExecutionPolicy Bypass -WindowStyle Hidden -File ' + (ConvertTo-CommandLineArgument $ScriptPath)
+    # The script is fixed text, started as an encoded command, never as a script file (see above).
+    param([string]$UserSid, [string]$Folder)
+    $arguments = '-NoProfile -NonInteractive -WindowStyle Hidden -EncodedCommand ' + (Get-EncodedCommand $ImportTaskScript)
     $lines = @(
         '<?xml version="1.0" encoding="UTF-16"?>',
         '<Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">',
@@ -1718,12 +2037,10 @@ function Invoke-ImportPfx {
     $taskCreated = $false
     try {
         New-PrivateFolder $folder $sid
-        $scriptPath = [System.IO.Path]::Combine($folder, 'import.ps1')
         [System.IO.File]::WriteAllBytes([System.IO.Path]::Combine($folder, 'cert.pfx'), $pfx)
         [System.IO.File]::WriteAllBytes([System.IO.Path]::Combine($folder, 'password.bin'), $secret)
-        [System.IO.File]::WriteAllText($scriptPath, $ImportTaskScript, [System.Text.Encoding]::UTF8)
         $xmlPath = [System.IO.Path]::Combine($folder, 'task.xml')
-        [System.IO.File]::WriteAllText($xmlPath, (New-ImportTaskXml $sid $folder $scriptPath), [System.Text.Encoding]::Unicode)
+        [System.IO.File]::WriteAllText($xmlPath, (New-ImportTaskXml $sid $folder), [System.Text.Encoding]::Unicode)
         $create = Invoke-NativeProcess $schtasks @('/Create', '/TN', $taskName, '/XML', $xmlPath) 30000
         if (-not $create.Exited -or $create.ExitCode -ne 0) {
             throw ('schtasks /Create failed (exit code ' + $create.ExitCode + ')')
@@ -1804,7 +2121,7 @@ function Invoke-Action {
                 Invoke-RestoreKey $Action $result
             }
             'write_file' {
-                Invoke-WriteFile $Action $result
+                Invoke-WriteFile $Action $result $State
             }
             'import_pfx' {
                 Invoke-ImportPfx $Action $result $State
@@ -1835,10 +2152,20 @@ function Invoke-Action {
 
 function Write-Response {
     # Raw ASCII bytes straight to the stdout handle: no console encoding, no BOM.
+    # Streamed: the writer flushes every ~64K characters and sends long base64
+    # strings in pieces, so the answer is never held as one string, one
+    # StringBuilder and one byte array at once (three copies of a backup).
     param($Response)
-    $bytes = [System.Text.Encoding]::ASCII.GetBytes((ConvertTo-JsonText $Response))
     $stdout = [Console]::OpenStandardOutput()
-    $stdout.Write($bytes, 0, $bytes.Length)
+    $builder = New-Object System.Text.StringBuilder
+    $JsonSink.Stream = $stdout
+    try {
+        Add-JsonValue $builder $Response
+        Send-JsonText $builder
+    }
+    finally {
+        $JsonSink.Stream = $null
+    }
     $stdout.Flush()
 }
 
@@ -1861,6 +2188,7 @@ function Invoke-Agent {
         Actions = (New-Object System.Collections.ArrayList);
         Processes = (New-Object System.Collections.ArrayList);
         InteractiveSids = (New-Object System.Collections.ArrayList);
+        BackupBytesLeft = [long]$MaxBackupBytes;
         LoadedSids = (New-Object System.Collections.ArrayList);
         ProfilePaths = @{};
         AppDataPaths = @{}
@@ -1911,7 +2239,16 @@ function Invoke-Agent {
     foreach ($query in (Get-ListField $request 'queries')) {
         Invoke-Query $query $state
     }
-    foreach ($action in (Get-ListField $request 'actions')) {
+    $actions = Get-ListField $request 'actions'
+    if ($actions.Length -gt 0) {
+        try {
+            Remove-StaleTasks $state
+        }
+        catch {
+            [void]$state.Errors.Add('cleanup: ' + $_.Exception.Message)
+        }
+    }
+    foreach ($action in $actions) {
         Invoke-Action $action $state
     }
 

@@ -309,10 +309,20 @@ class RunInstaller(_Model):
 
 
 class ScheduleReboot(_Model):
+    """A reboot in ``delay_s`` seconds that never force-closes applications.
+
+    The agent registers a one-time SYSTEM task; at that time the task reboots
+    only if none of ``guard_processes`` (image names such as ``TdxW.exe``,
+    compared case-insensitively, ``.exe`` optional) runs, and otherwise skips
+    and records why (``result.txt`` in its folder). Not ``shutdown /r /t N``:
+    a timeout above 0 implies ``/f``.
+    """
+
     kind: Literal["schedule_reboot"] = "schedule_reboot"
     id: str
     delay_s: int = Field(ge=0, le=86400)
     message: str = ""
+    guard_processes: list[str] = Field(default_factory=list, max_length=64)
 
 
 Action = Annotated[

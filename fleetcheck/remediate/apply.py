@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from fleetcheck.agent.budget import action_wait_ms, explain_action_error
 from fleetcheck.agent.contract import (
     Action,
     ActionResult,
@@ -74,6 +75,8 @@ from fleetcheck.agent.contract import (
     RegistryQuery,
     RegKey,
     RegValue,
+    RunInstaller,
+    ScheduleReboot,
     SetValue,
     WriteFile,
 )
@@ -270,7 +273,14 @@ class Remediator:
         actions: list[Action] = []
         for step, step_ids in zip(steps, ids):
             for action, aid in zip(step.actions, step_ids):
-                actions.append(action.model_copy(update={"id": aid}))
+                update: dict[str, Any] = {"id": aid}
+                if isinstance(action, RunInstaller):
+                    # Waited for inside the host deadline: WinRM ends it with the shell.
+                    update["timeout_ms"] = action_wait_ms(self.timeout_s, action.timeout_ms)
+                elif isinstance(action, ScheduleReboot) and not action.guard_processes:
+                    # The reboot task re-checks these at reboot time.
+                    update["guard_processes"] = list(self.guard.trading_processes)
+                actions.append(action.model_copy(update=update))
                 if isinstance(action, SetValue):
                     for prefix in _prefixes(action.path):
                         qid = _prefix_id(action.hive, action.sid, prefix)
@@ -298,7 +308,7 @@ class Remediator:
         outcomes = []
         recorded = 0
         for step, step_ids in zip(steps, ids):
-            errors: list[str] = []
+            errors: list[Text] = []
             for aid in step_ids:
                 record = records[aid]
                 result = results.get(aid)
@@ -316,8 +326,9 @@ class Remediator:
                 if recorded == 1:
                     _crash_point("mid-record")
                 if result.status != "ok":
-                    errors.append(result.error or result.status)
-            error = T("动作失败：" + "；".join(errors), "action failed: " + "; ".join(errors)) if errors else None
+                    errors.append(explain_action_error(result.error or result.status))
+            error = (T("动作失败：" + "；".join(e.zh for e in errors), "action failed: " + "; ".join(e.en for e in errors))
+                     if errors else None)
             outcomes.append(StepOutcome(step, "failed" if errors else "applied", step_ids, error))
         return outcomes
 

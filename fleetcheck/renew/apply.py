@@ -50,6 +50,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fleetcheck.agent.budget import action_wait_ms, explain_action_error
 from fleetcheck.agent.contract import (
     Action,
     ImportPfx,
@@ -90,6 +91,7 @@ __all__ = [
 
 MAX_DROP_FILES = 2000
 NO_SESSION_MARK = "no interactive session"
+IMPORT_WAIT_MS = 60_000  # how long the agent polls for the user-session task at most
 
 
 class DropError(ValueError):
@@ -357,8 +359,11 @@ class Renewal:
     def _import(self, host: HostSpec, item: RenewalItem, pfx_bytes: bytes, password: PfxPassword,
                 decision: GuardDecision) -> None:
         assert item.pfx is not None and item.operator_sid is not None
+        # The agent's poll must end inside the host deadline: WinRM ending the
+        # agent mid-poll leaves the task folder behind (a later run clears it).
         action = ImportPfx(id=f"{self.run_id}-import-{uuid.uuid4().hex[:8]}", sid=item.operator_sid,
-                           pfx=base64.b64encode(pfx_bytes).decode("ascii"), password=password.reveal())
+                           pfx=base64.b64encode(pfx_bytes).decode("ascii"), password=password.reveal(),
+                           timeout_ms=action_wait_ms(self.options.timeout_s, IMPORT_WAIT_MS))
         outcome = self._act(host, [action])
         if isinstance(outcome, Text):
             item.state = RenewalState.failed
@@ -375,7 +380,8 @@ class Renewal:
                 self._audit_item(item, "skipped", action=action, result="pending: " + error, forced=decision.forced)
             else:
                 item.state = RenewalState.failed
-                item.notes.append(T(f"导入失败：{error}", f"import failed: {error}"))
+                why = explain_action_error(error)
+                item.notes.append(T(f"导入失败：{why.zh}", f"import failed: {why.en}"))
                 self._audit_item(item, "failed", action=action, result=error, forced=decision.forced)
             return
         item.new_thumbprint = (result.thumbprint or item.pfx.thumbprint).upper()

@@ -67,8 +67,10 @@ from __future__ import annotations
 import base64
 import json
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -76,6 +78,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from pydantic_core import PydanticSerializationError
 
+from fleetcheck.agent import agent_script
 from fleetcheck.agent.contract import (
     Action,
     ActionResult,
@@ -140,6 +143,11 @@ COST_WRITE_FILE_MS = 5.0
 COST_IMPORT_PFX_MS = 2500.0
 COST_REMOVE_CERT_MS = 5.0
 COST_REBOOT_MS = 150.0
+COST_SCHTASKS_MS = 120.0
+
+# agent.ps1's $StaleTaskMinutes / $StaleRebootMinutes.
+STALE_TASK_MINUTES = 60
+STALE_REBOOT_MINUTES = 2 * 24 * 60
 
 # Messages as agent.ps1 (and .NET under it, on English Windows) word them.
 # Python should match the marks, not whole texts: a Chinese Windows localizes
@@ -153,6 +161,18 @@ MSG_BAD_PASSWORD = MSG_IMPORT_FAILED + "The specified network password is not co
 MSG_NO_PRIVATE_KEY = MSG_IMPORT_FAILED + "the PFX holds no certificate with a private key"
 MSG_BAD_PFX = MSG_IMPORT_FAILED + "Cannot find the requested object."
 MSG_HIVE_NOT_LOADED = "the user hive of {sid} is not loaded (user not logged on)"
+MSG_IMPORT_TIMEOUT = "the import task did not finish within {ms} ms"
+MSG_INSTALLER_KILLED = (
+    "installer still running after {ms} ms: WinRM ends it with this command's shell, so it did not "
+    "complete; give it a longer timeout or install by hand"
+)
+MSG_UNC_SECOND_HOP_MARK = "second hop"
+MSG_UNC_SECOND_HOP = (
+    "installer on a network share cannot be read from this WinRM session: {path} (second hop: "
+    "an NTLM or Basic logon has no network credentials); copy the installer to the PC first, "
+    "or connect with CredSSP or Kerberos delegation"
+)
+MSG_REBOOT_WAITING = "a fleetcheck reboot is already scheduled ({task})"
 MSG_TCP_REFUSED = "No connection could be made because the target machine actively refused it"
 MSG_APPDATA_UNRESOLVED = (
     "the AppData folder of {sid} cannot be resolved (User Shell Folders\\AppData uses a variable of that user)"
@@ -165,11 +185,29 @@ MSG_APPDATA_NO_DRIVE = (
 )
 
 
+# agent.ps1's $MaxBackupBytes: the backups of one request, summed. Base64 makes
+# 4/3 of it, 11,184,812 bytes, which leaves 5.3 MiB of the transport's 16 MiB
+# output cap (fleetcheck.transport.session.MAX_OUTPUT_BYTES) for the rest.
+MAX_BACKUP_BYTES = 8 * 1024 * 1024
+MSG_TOO_LARGE_TO_BACK_UP = (
+    "file of {size} bytes is too large to back up (at most {cap} bytes of backups per request, "
+    "{left} left): not changed"
+)
+
+
 @dataclass
 class WorkReport:
-    """The simulator's accounting of agent time, by category (see the module docstring)."""
+    """The simulator's accounting of agent time, by category (see the module docstring).
+
+    Also the one per-request state the agent keeps across actions: what is left
+    of the request's backup budget (agent.ps1's ``$State.BackupBytesLeft``).
+    """
 
     lines: dict[str, list[float]] = field(default_factory=dict)  # category -> [count, ms]
+    backup_bytes_left: int = MAX_BACKUP_BYTES
+    # The WinRM logon can reach the network (CredSSP, Kerberos with delegation);
+    # NTLM and Basic logons cannot: the "second hop".
+    delegated: bool = False
 
     def charge(self, category: str, ms: float, count: int = 1) -> None:
         line = self.lines.setdefault(category, [0, 0.0])
@@ -194,7 +232,9 @@ def _file_info(
 ) -> FileInfo:
     sim = image.file(path)
     work.charge("file_stat", COST_FILE_STAT_MS)
-    if sim is None:
+    if sim is None or (is_unc(path) and not work.delegated):
+        # File.Exists answers false for a file it may not open: on a share,
+        # from a logon without network credentials, that is every file.
         return FileInfo(path=path, exists=False)
     if sim.version or sim.product_version:
         work.charge("file_version", COST_FILE_VERSION_MS)
@@ -401,8 +441,9 @@ def _answer_dir(image: HostImage, query: DirQuery, work: WorkReport) -> list[Ans
             (f for key, f in image.files.items() if parent_dir(key) == folder),
             key=lambda f: f.path.lower(),
         )
-        folder_exists = bool(members) or any(key.startswith(folder + "\\") for key in image.files)
-        if not folder_exists:
+        # Directory.Exists: a folder exists with or without files in it (and,
+        # like File.Exists, is false for a share this logon may not reach).
+        if not image.dir_exists(folder) or (is_unc(folder) and not work.delegated):
             answers.append(Answer(id=query.id, sid=sid, status="absent"))
             continue
         infos = [
@@ -474,7 +515,6 @@ class ActionRefused(Exception):
 
 
 MAX_TREE_DEPTH = 20  # agent.ps1's $MaxTreeDepth: deeper trees are not deleted (backup incomplete)
-MAX_BACKUP_BYTES = 16 * 1024 * 1024  # agent.ps1's $MaxBackupBytes
 
 
 def _hive_root(image: HostImage, hive: str, sid: str | None, *, write: bool) -> KeyNode | None:
@@ -576,9 +616,21 @@ def _count_keys(tree: RegKey) -> int:
     return 1 + sum(_count_keys(sub) for sub in tree.subkeys.values())
 
 
+def _use_backup_budget(work: WorkReport, size: int) -> None:
+    """agent.ps1's Use-BackupBudget: refused before anything changes when it does not fit."""
+    if size > work.backup_bytes_left:
+        raise ActionRefused(
+            MSG_TOO_LARGE_TO_BACK_UP.format(size=size, cap=MAX_BACKUP_BYTES, left=work.backup_bytes_left)
+        )
+    work.backup_bytes_left -= size
+
+
 def _write_file(image: HostImage, action: WriteFile, work: WorkReport) -> ActionResult:
     path = expand_env(action.path, image.machine_env())
     work.charge("write", COST_WRITE_FILE_MS)
+    existing = image.file(path)
+    if existing is not None:
+        _use_backup_budget(work, existing.length)
     before = _file_info(image, path, True, MAX_BACKUP_BYTES, work)
     if before.exists and before.content_truncated:
         raise ActionRefused(
@@ -604,8 +656,17 @@ def _profile_for(image: HostImage, sid: str) -> UserProfile:
 
 
 def _import_pfx(image: HostImage, action: ImportPfx, work: WorkReport) -> ActionResult:
-    """As agent.ps1's one-shot task in the user's session: every certificate of the
-    PFX that has a private key goes into the user's registry My store."""
+    """As agent.ps1's one-shot task in the user's session, step by step.
+
+    The agent makes ``%SystemRoot%\\Temp\\fleetcheck-<guid>`` with ``cert.pfx``,
+    ``password.bin`` and ``task.xml``, registers ``\\fleetcheck-import-<guid>``
+    and starts it. Whether PowerShell runs the task's script is decided by the
+    command line the shipped agent.ps1 builds (:func:`task_launch`) and the
+    image's Group Policy execution policy (:func:`script_file_blocked`): a
+    script that never runs leaves the agent polling until ``timeout_ms``. The
+    task script deletes ``password.bin`` and ``cert.pfx`` in every path; the
+    agent then deletes the task and the folder.
+    """
     prof = _profile_for(image, action.sid)
     if not (prof.loaded and prof.interactive):
         work.charge("write", COST_SET_VALUE_MS)
@@ -615,6 +676,31 @@ def _import_pfx(image: HostImage, action: ImportPfx, work: WorkReport) -> Action
         data = base64.b64decode(action.pfx, validate=True)
     except ValueError:
         raise ActionRefused("Invalid length for a Base-64 char array or string.") from None
+    folder, task = start_import_task(image, action.sid, data, action.password.encode("utf-8"))
+    try:
+        if task_launch("New-ImportTaskXml") == "file" and script_file_blocked(image):
+            # powershell.exe -File import.ps1 refuses the unsigned script and
+            # exits; result.txt never appears.
+            work.charge("import_pfx", float(action.timeout_ms))
+            raise ActionRefused(MSG_IMPORT_TIMEOUT.format(ms=action.timeout_ms))
+        try:
+            return _import_in_session(image, prof, action, data)
+        finally:
+            # The task script's finally block: the secret and the PFX are gone.
+            image.remove_file(folder + "\\password.bin")
+            image.remove_file(folder + "\\cert.pfx")
+    finally:
+        # The agent's finally block: schtasks /Delete, Directory.Delete.
+        image.scheduled_tasks.pop(task, None)
+        image.remove_dir(folder)
+        work.charge("schtasks", COST_SCHTASKS_MS * 3, 3)
+
+
+def _import_in_session(
+    image: HostImage, prof: UserProfile, action: ImportPfx, data: bytes
+) -> ActionResult:
+    """The task script itself: every certificate of the PFX that has a private
+    key goes into the user's My store."""
     try:
         pfx = pkcs12.load_pkcs12(data, action.password.encode("utf-8"))
     except ValueError as exc:
@@ -648,6 +734,9 @@ def _remove_cert(image: HostImage, action: RemoveCert, work: WorkReport) -> Acti
     thumb = action.thumbprint.upper()
     work.charge("write", COST_REMOVE_CERT_MS)
     file_path = prof.path + "\\" + APPDATA_CERT_DIR + "\\" + thumb
+    stored = image.file(file_path)
+    if stored is not None:
+        _use_backup_budget(work, stored.length)
     before_file = _file_info(image, file_path, True, MAX_BACKUP_BYTES, work)
     node = prof.hive.find(CERT_STORE_KEY + "\\" + thumb)
     before_tree = node.to_regkey(MAX_TREE_DEPTH) if node is not None else None
@@ -665,23 +754,30 @@ def _remove_cert(image: HostImage, action: RemoveCert, work: WorkReport) -> Acti
 
 
 def _run_installer(image: HostImage, action: RunInstaller, work: WorkReport) -> ActionResult:
-    """An image's ``installers:`` entry is the installer's file and its effect."""
+    """An image's ``installers:`` entry is the installer's file and its effect.
+
+    The agent waits for the installer at most ``timeout_ms``; one still running
+    then is ended by WinRM with the shell's other processes as soon as the
+    command returns, so its effects are not applied (``changed`` stays true:
+    a killed installer may have changed something). An installer on a share
+    cannot be read from a logon without network credentials (NTLM, Basic: the
+    second hop) and is refused with the cause and the remedy.
+    """
     path = host_path(action.path, image.machine_env())
     installer = image.installers.get(normalize_file_path(path))
+    if is_unc(path) and not work.delegated:
+        work.charge("write", COST_FILE_STAT_MS)
+        raise ActionRefused(MSG_UNC_SECOND_HOP.format(path=path))
     if installer is None:
         work.charge("write", COST_FILE_STAT_MS)
         raise ActionRefused(f"installer not found: {path}")
     if installer.duration_ms > action.timeout_ms:
-        # Still running: the agent does not kill it (a half-run installer is worse).
         work.charge("installer", float(action.timeout_ms))
-        apply_software(
-            image, installer.registry, installer.uninstall, installer.files, installer.activex, path
-        )
         return ActionResult(
             id=action.id,
             status="error",
             changed=True,
-            error=f"installer still running after {action.timeout_ms} ms",
+            error=MSG_INSTALLER_KILLED.format(ms=action.timeout_ms),
         )
     work.charge("installer", float(installer.duration_ms))
     code = installer.exit_code
@@ -702,15 +798,199 @@ def _run_installer(image: HostImage, action: RunInstaller, work: WorkReport) -> 
 
 
 def _schedule_reboot(image: HostImage, action: ScheduleReboot, work: WorkReport) -> ActionResult:
-    """shutdown.exe /r /t N: recorded; a second one while one is pending fails with 1190."""
+    """A one-time SYSTEM task ``\\fleetcheck-reboot-<guid>`` at now + ``delay_s``.
+
+    Its folder ``%SystemRoot%\\Temp\\fleetcheck-reboot-<guid>`` holds
+    ``guard.txt`` (the guarded process names) and ``message.txt``; when the
+    time comes (:func:`run_due_tasks`) the task reboots only if none of them
+    runs, else it skips and writes why to ``result.txt``. One fleetcheck
+    reboot at a time: a second one while one waits is refused.
+    """
     work.charge("write", COST_REBOOT_MS)
-    if image.scheduled_reboots:
-        return ActionResult(
-            id=action.id, status="error", exit_code=1190, error="shutdown.exe exit code 1190"
-        )
-    image.scheduled_reboots.append({"delay_s": action.delay_s, "message": action.message[:500]})
+    waiting = [
+        name for name, task in sorted(image.scheduled_tasks.items())
+        if task.get("kind") == "reboot" and task.get("result") is None and not task.get("booted_since")
+    ]
+    if waiting:
+        raise ActionRefused(MSG_REBOOT_WAITING.format(task=waiting[0]))
+    token = uuid.uuid4().hex
+    folder = temp_dir(image) + "\\fleetcheck-reboot-" + token
+    task = "\\fleetcheck-reboot-" + token
+    at = image.now + timedelta(seconds=action.delay_s)
+    _make_private_folder(image, folder)
+    guard = [name.strip() for name in action.guard_processes if name.strip()]
+    image.put_file(SimFile(folder + "\\guard.txt", "\r\n".join(guard).encode("utf-8")))
+    image.put_file(SimFile(folder + "\\message.txt", action.message[:500].encode("utf-8")))
+    image.scheduled_tasks[task] = {
+        "kind": "reboot", "folder": folder, "created": image.now.isoformat(),
+        "at": at.isoformat(), "guard": guard, "result": None,
+    }
+    image.scheduled_reboots.append(
+        {"delay_s": action.delay_s, "message": action.message[:500], "task": task, "at": at.isoformat()}
+    )
     image.os = image.os.model_copy(update={"pending_reboot": True})
+    work.charge("schtasks", COST_SCHTASKS_MS)
     return ActionResult(id=action.id, status="ok", changed=True, exit_code=0)
+
+
+def run_due_tasks(image: HostImage, when: datetime) -> list[tuple[str, str]]:
+    """Time reaches ``when``: every fleetcheck reboot task that is due runs once.
+
+    The task's script (agent.ps1's ``$RebootTaskScript``) lists the processes:
+    a guarded one running -> ``SKIPPED`` with the names, written to the task
+    folder's ``result.txt``, no reboot; none -> ``REBOOTING`` and ``shutdown.exe
+    /r /t 0`` without ``/f`` (applications are asked to close, not killed).
+    Returns ``(task, result line)`` per task run; the caller reboots the PC when
+    a result starts with ``REBOOTING``.
+    """
+    ran: list[tuple[str, str]] = []
+    for name, task in sorted(image.scheduled_tasks.items()):
+        if task.get("kind") != "reboot" or task.get("result") is not None:
+            continue
+        if datetime.fromisoformat(task["at"]) > when:
+            continue
+        wanted = {_process_key(p) for p in task.get("guard", [])}
+        running = sorted({p.name for p in image.all_processes() if _process_key(p.name) in wanted})
+        stamp = when.isoformat()
+        if task.get("booted_since"):
+            line = f"SKIPPED {stamp} the PC restarted since this reboot was scheduled"
+        elif running:
+            line = f"SKIPPED {stamp} guarded process running: {', '.join(running)}"
+        else:
+            line = f"REBOOTING {stamp}"
+        task["result"] = line
+        image.put_file(SimFile(task["folder"] + "\\result.txt", line.encode("utf-8")))
+        if not line.startswith("REBOOTING"):
+            # No reboot: the scheduled one is over, a new fix may schedule again.
+            image.scheduled_reboots[:] = [r for r in image.scheduled_reboots if r.get("task") != name]
+        ran.append((name, line))
+    return ran
+
+
+def _process_key(name: str) -> str:
+    low = name.strip().lower()
+    return low.removesuffix(".exe")
+
+
+# --------------------------------------------------------------------------- tasks and their folders
+
+
+def agent_source() -> str:
+    """The shipped agent.ps1 as text (what the simulator reads the agent's choices from)."""
+    return agent_script().decode("utf-8")
+
+
+def task_launch(function: str, source: str | None = None) -> str:
+    """How agent.ps1's ``function`` starts PowerShell for a task: ``encoded`` or ``file``.
+
+    Read from the agent itself, so the simulator models what the shipped agent
+    really asks Windows for, not what it is meant to ask for.
+    """
+    text = agent_source() if source is None else source
+    start = text.find(f"function {function} {{")
+    if start < 0:
+        raise ActionRefused(f"simulator: agent.ps1 has no function {function}")
+    end = text.find("\nfunction ", start + 1)
+    code = text[start : end if end > 0 else len(text)].splitlines()
+    body = "\n".join(line for line in code if not line.lstrip().startswith("#"))
+    if "-EncodedCommand" in body:
+        return "encoded"
+    if "-File" in body:
+        return "file"
+    raise ActionRefused(f"simulator: cannot tell how agent.ps1's {function} starts PowerShell")
+
+
+def script_file_blocked(image: HostImage) -> bool:
+    """Whether the image's Group Policy execution policy stops ``powershell -File x.ps1``.
+
+    A policy from Group Policy overrides ``-ExecutionPolicy``; AllSigned stops
+    the agent's unsigned script, Restricted stops every script file.
+    RemoteSigned does not: a file written on the PC carries no mark of the
+    web. ``-EncodedCommand`` is not a script file and is never stopped.
+    """
+    return image.execution_policy_gpo in ("AllSigned", "Restricted")
+
+
+def temp_dir(image: HostImage) -> str:
+    return expand_env(r"%SystemRoot%\Temp", image.machine_env())
+
+
+def _make_private_folder(image: HostImage, folder: str, when: datetime | None = None) -> None:
+    image.make_dir(folder)
+    image.dir_created[normalize_file_path(folder)] = (when or image.now).isoformat()
+
+
+def start_import_task(
+    image: HostImage, sid: str, pfx: bytes, secret: bytes, when: datetime | None = None
+) -> tuple[str, str]:
+    """What agent.ps1 leaves on the PC before it polls: the folder, its files, the task.
+
+    Returns ``(folder, task name)``. Also what an import leaves behind when
+    WinRM ended the agent during the poll (the host deadline passed): call it
+    with an earlier ``when`` to model that, and a later run with actions
+    removes it (:func:`remove_stale_tasks`).
+    """
+    token = uuid.uuid4().hex
+    folder = temp_dir(image) + "\\fleetcheck-" + token
+    task = "\\fleetcheck-import-" + token
+    created = when or image.now
+    _make_private_folder(image, folder, created)
+    image.put_file(SimFile(folder + "\\cert.pfx", pfx))
+    image.put_file(SimFile(folder + "\\password.bin", secret))
+    image.put_file(SimFile(folder + "\\task.xml", b"<Task/>"))
+    image.scheduled_tasks[task] = {"kind": "import", "folder": folder, "sid": sid,
+                                   "created": created.isoformat(), "result": None}
+    return folder, task
+
+
+_STALE_FOLDER = re.compile(r"^fleetcheck-(reboot-)?([0-9a-f]{32})$")
+
+
+def remove_stale_tasks(image: HostImage, work: WorkReport) -> list[str]:
+    """agent.ps1's Remove-StaleTasks, run before the actions of a request.
+
+    ``fleetcheck-<guid>`` folders under ``%SystemRoot%\\Temp`` older than
+    :data:`STALE_TASK_MINUTES` (``fleetcheck-reboot-<guid>``:
+    :data:`STALE_REBOOT_MINUTES`) go, with their tasks; so do fleetcheck tasks
+    whose folder is gone, by the same bounds. Returns what was removed.
+    """
+    temp = normalize_file_path(temp_dir(image))
+    removed: list[str] = []
+    for key, shown in sorted(image.dirs.items()):
+        if parent_dir(key) != temp:
+            continue
+        found = _STALE_FOLDER.match(key.rsplit("\\", 1)[-1])
+        if found is None:
+            continue
+        reboot = found.group(1) is not None
+        task_name = ("\\fleetcheck-reboot-" if reboot else "\\fleetcheck-import-") + found.group(2)
+        if not _older_than(image, image.dir_created.get(key), reboot):
+            continue
+        work.charge("schtasks", COST_SCHTASKS_MS)
+        image.scheduled_tasks.pop(task_name, None)
+        image.remove_dir(shown)
+        removed.append(shown)
+    for name, task in sorted(image.scheduled_tasks.items()):
+        if not re.match(r"^\\fleetcheck-(import|reboot)-[0-9a-f]{32}$", name):
+            continue
+        if _older_than(image, task.get("created"), task.get("kind") == "reboot"):
+            work.charge("schtasks", COST_SCHTASKS_MS)
+            del image.scheduled_tasks[name]
+            removed.append(name)
+    return removed
+
+
+def _older_than(image: HostImage, created: str | None, reboot: bool) -> bool:
+    """A folder the image declares has no recorded time: it is from before, so old."""
+    if created is None:
+        return True
+    bound = STALE_REBOOT_MINUTES if reboot else STALE_TASK_MINUTES
+    return image.now - datetime.fromisoformat(created) >= timedelta(minutes=bound)
+
+
+def is_unc(path: str) -> bool:
+    """``\\\\server\\share\\...`` (either slash): a file on another machine."""
+    return path.strip().replace("/", "\\").startswith("\\\\")
 
 
 _WRITERS: dict[str, Callable[[HostImage, Any, WorkReport], ActionResult]] = {
@@ -780,8 +1060,13 @@ def _os_facts(image: HostImage) -> OsFacts:
     )
 
 
-def execute(image: HostImage, request: ProbeRequest) -> tuple[ProbeResponse, WorkReport]:
+def execute(
+    image: HostImage, request: ProbeRequest, *, delegated: bool = False
+) -> tuple[ProbeResponse, WorkReport]:
     """Answer ``request`` from ``image`` (mutating it for write actions).
+
+    ``delegated``: the WinRM logon carries network credentials (CredSSP or
+    Kerberos delegation); NTLM and Basic, the simulator's, do not.
 
     >>> from fleetcheck.sim.image import instantiate
     >>> from fleetcheck.agent.contract import TcpQuery
@@ -790,11 +1075,13 @@ def execute(image: HostImage, request: ProbeRequest) -> tuple[ProbeResponse, Wor
     >>> resp.answer("t").connected
     True
     """
-    work = WorkReport()
+    work = WorkReport(delegated=delegated)
     work.charge("wmi", COST_WMI_MS * 3, 3)  # Win32_OperatingSystem, ComputerSystem, Process
     answers: list[Answer] = []
     for query in request.queries:
         answers.extend(_answer(image, query, work))
+    if request.actions:
+        remove_stale_tasks(image, work)
     results = [_act(image, action, work) for action in request.actions]
     processes = []
     if request.want_processes:

@@ -35,11 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from fleetcheck.agent import PayloadError, agent_script, command_line, parse_payload
-from fleetcheck.sim.executor import REBOOT_MARKERS, WorkReport, execute
+from fleetcheck.sim.executor import REBOOT_MARKERS, WorkReport, execute, run_due_tasks
 from fleetcheck.sim.image import (
     ActiveXSpec,
     HostImage,
     ImageError,
+    ProcessEntry,
     UserProfile,
     apply_software,
     dump_state,
@@ -95,6 +96,10 @@ class SimulatedHost:
         self.image: HostImage = loaded if loaded is not None else image
         self.last_work: WorkReport | None = None
         self.requests = 0
+        # The simulated WinRM service speaks NTLM and Basic, whose logons carry
+        # no network credentials (the second hop); a test sets this to model a
+        # CredSSP or Kerberos-delegated session.
+        self.delegated_credentials = False
         if loaded is None:
             self._persist()
 
@@ -116,6 +121,7 @@ class SimulatedHost:
             host.image = state
             host.last_work = None
             host.requests = 0
+            host.delegated_credentials = False
             return host
         return cls(instantiate(source, vars, now), state_dir)
 
@@ -183,7 +189,7 @@ class SimulatedHost:
                 2,
             )
         with self._lock:
-            response, work = execute(self.image, request)
+            response, work = execute(self.image, request, delegated=self.delegated_credentials)
             self.last_work = work
             self.requests += 1
             if request.actions:
@@ -252,12 +258,45 @@ class SimulatedHost:
         """
         with self._lock:
             self.image.scheduled_reboots.clear()
+            for task in self.image.scheduled_tasks.values():
+                if task.get("kind") == "reboot" and task.get("result") is None:
+                    task["booted_since"] = True  # when due, it sees the newer boot time and skips
             for marker in REBOOT_MARKERS:
                 self.image.hklm.detach(marker)
             session = self.image.hklm.find(r"SYSTEM\CurrentControlSet\Control\Session Manager")
             if session is not None:
                 session.delete("PendingFileRenameOperations")
             self.image.os = self.image.os.model_copy(update={"pending_reboot": False})
+            self._persist()
+
+    def time_reaches(self, when: datetime) -> list[tuple[str, str]]:
+        """The PC's clock reaches ``when``: fleetcheck's reboot tasks that are due run.
+
+        Each re-checks the guarded processes at that moment: one running -> the
+        task skips (its ``result.txt`` says which process), no reboot; none ->
+        the PC reboots (:meth:`reboot`). Returns ``(task, result line)`` per task.
+        """
+        with self._lock:
+            ran = run_due_tasks(self.image, when)
+            if any(line.startswith("REBOOTING") for _task, line in ran):
+                self.reboot()
+            self.image.now = max(self.image.now, when)
+            self._persist()
+            return ran
+
+    def start_process(self, name: str, user: str | None = None) -> None:
+        """A process starts (e.g. the operator opens the trading client)."""
+        with self._lock:
+            sid = self._find_profile(user).sid if user else None
+            pid = 6000 + 4 * len(self.image.processes)
+            self.image.processes.append(ProcessEntry(name, pid, sid))
+            self._persist()
+
+    def stop_process(self, name: str) -> None:
+        """Every process of that image name ends."""
+        with self._lock:
+            low = name.lower()
+            self.image.processes = [p for p in self.image.processes if p.name.lower() != low]
             self._persist()
 
     def visit_portal(self) -> list[str]:

@@ -303,6 +303,11 @@ class ImageSpec(_Spec):
     tcp: dict[str, EndpointSpec] = Field(default_factory=dict)
     installers: dict[str, InstallerSpec] = Field(default_factory=dict)
     registry_import: list[RegistryImportSpec] = Field(default_factory=list)
+    # Folders that exist with nothing in them (a file's folders always exist).
+    dirs: list[str] = Field(default_factory=list)
+    # A Group Policy "Turn on Script Execution" (MachinePolicy scope); it
+    # overrides powershell.exe -ExecutionPolicy for script files (-File).
+    execution_policy_gpo: Literal["AllSigned", "RemoteSigned", "Unrestricted", "Bypass", "Restricted"] | None = None
 
 
 SCHEMA_FILE = Path(__file__).resolve().parent / "image.schema.json"
@@ -543,6 +548,10 @@ class HostImage:
     # Instances Windows remembers that are not connected (Win32_PnPEntity lists
     # them on Windows 10/11 with ConfigManagerErrorCode 45).
     usb_phantoms: list[str] = field(default_factory=list)
+    dirs: dict[str, str] = field(default_factory=dict)  # lower-case path -> path, every folder
+    execution_policy_gpo: str | None = None
+    scheduled_tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # task name -> what it does
+    dir_created: dict[str, str] = field(default_factory=dict)  # lower-case folder -> ISO time, when known
 
     # ------------------------------------------------------------ lookups
     def profile(self, sid: str) -> UserProfile | None:
@@ -562,9 +571,32 @@ class HostImage:
 
     def put_file(self, sim_file: SimFile) -> None:
         self.files[normalize_file_path(sim_file.path)] = sim_file
+        self.make_dir(_parent_path(sim_file.path))
 
     def remove_file(self, path: str) -> SimFile | None:
+        """The file goes; its folder stays (as on Windows), even when now empty."""
         return self.files.pop(normalize_file_path(path), None)
+
+    def make_dir(self, path: str) -> None:
+        """The folder and every folder above it exist from now on."""
+        while path and normalize_file_path(path) not in self.dirs:
+            self.dirs[normalize_file_path(path)] = path.rstrip("\\")
+            parent = _parent_path(path)
+            if parent == path:
+                break
+            path = parent
+
+    def dir_exists(self, path: str) -> bool:
+        return normalize_file_path(path) in self.dirs
+
+    def remove_dir(self, path: str) -> None:
+        """Directory.Delete(path, recursive=True): the folder, its files and subfolders."""
+        folder = normalize_file_path(path)
+        for key in [k for k in self.files if k.startswith(folder + "\\")]:
+            del self.files[key]
+        for key in [k for k in self.dirs if k == folder or k.startswith(folder + "\\")]:
+            del self.dirs[key]
+            self.dir_created.pop(key, None)
 
     def machine_env(self) -> dict[str, str]:
         return dict(self.env)
@@ -635,6 +667,10 @@ class HostImage:
                 k: v.model_dump(mode="json") for k, v in sorted(self.installers.items())
             },
             "scheduled_reboots": copy.deepcopy(self.scheduled_reboots),
+            "dirs": sorted(self.dirs.values(), key=str.lower),
+            "execution_policy_gpo": self.execution_policy_gpo,
+            "scheduled_tasks": copy.deepcopy(self.scheduled_tasks),
+            "dir_created": dict(sorted(self.dir_created.items())),
         }
 
     @classmethod
@@ -670,7 +706,12 @@ class HostImage:
                 now=datetime.fromisoformat(state["now"]),
                 scheduled_reboots=list(state.get("scheduled_reboots", [])),
                 usb_phantoms=list(state.get("usb_phantoms", [])),
+                execution_policy_gpo=state.get("execution_policy_gpo"),
+                scheduled_tasks=dict(state.get("scheduled_tasks", {})),
+                dir_created=dict(state.get("dir_created", {})),
             )
+            for folder in state.get("dirs", []):
+                image.make_dir(folder)
             for path, f in state["files"].items():
                 content = (
                     base64.b64decode(f["content_b64"]) if f["content_b64"] is not None else None
@@ -706,6 +747,15 @@ def normalize_file_path(path: str) -> str:
     text = path.strip().replace("/", "\\")
     prefix = "\\\\" if text.startswith("\\\\") else ""
     return prefix + "\\".join(split_path(text)).lower()
+
+
+def _parent_path(path: str) -> str:
+    """The folder holding ``path``, spelled as given (``C:\\x\\y.dll`` -> ``C:\\x``; ``C:`` -> ``C:``)."""
+    text = path.rstrip("\\")
+    cut = text.rfind("\\")
+    if cut <= 0 or (text.startswith("\\\\") and text.count("\\") <= 3):
+        return text  # a drive, or \\server\share: the top
+    return text[:cut]
 
 
 def parent_dir(path: str) -> str:
@@ -789,7 +839,7 @@ def _link_wow_classes(hklm: KeyNode) -> None:
         entry = parent.subkeys.get(parts[-1].lower())
         if entry is not None and entry[1] is not node:
             _merge_nodes(node, entry[1])
-        spelt = entry[0] if entry else split_path(target)[-1]
+        spelt = entry[0] if entry else parts[-1]
         parent.subkeys[parts[-1].lower()] = (spelt, node)
 
 
@@ -1349,7 +1399,11 @@ def build_image(spec: ImageSpec, name: str, now: datetime) -> HostImage:
         tcp={k.strip().lower(): v for k, v in spec.tcp.items()},
         installers={normalize_file_path(expand_env(k, env)): v for k, v in spec.installers.items()},
         now=now,
+        execution_policy_gpo=spec.execution_policy_gpo,
     )
+    image.make_dir(expand_env(r"%SystemRoot%\Temp", env))  # always there on Windows
+    for folder in spec.dirs:
+        image.make_dir(expand_env(folder, env))
     apply_software(image, spec.registry, spec.uninstall, spec.files, spec.activex, name)
     if o.ie_version:
         ie = image.hklm.ensure(r"SOFTWARE\Microsoft\Internet Explorer")

@@ -17,7 +17,7 @@ AGENT = agent_script().decode("utf-8")
 BOOTSTRAP = bootstrap_script()
 
 # Where injected code goes: after the settings block, at script level.
-ANCHOR = "$MaxBackupBytes = 16777216\n"
+ANCHOR = "$MaxTreeDepth = 20\n"
 
 
 def import_task_script() -> str:

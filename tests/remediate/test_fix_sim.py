@@ -82,8 +82,10 @@ def registry_and_files(running: RunningOffice) -> dict[str, Any]:
     out = {}
     for name, office_host in running.hosts.items():
         snap = office_host.host.snapshot()
+        # A scheduled reboot is not undone (nor its task's folder of guard names).
+        files = {path: f for path, f in snap["files"].items() if "\\fleetcheck-reboot-" not in path.lower()}
         out[name] = {"hklm": snap["hklm"], "hives": [(p["sid"], p["hive"]) for p in snap["profiles"]],
-                     "files": snap["files"]}
+                     "files": files}
     return out
 
 

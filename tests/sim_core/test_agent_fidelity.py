@@ -25,7 +25,14 @@ AGENT = agent_script().decode("utf-8")
         "installer not found: ",
         "installer still running after ",
         "installer exit code ",
-        "shutdown.exe exit code ",
+        "a fleetcheck reboot is already scheduled (",
+        "installer on a network share cannot be read from this WinRM session: ",
+        "an NTLM or Basic logon has no network credentials); copy the installer to the PC first",
+        "shell, so it did not ",
+        "complete; give it a longer timeout or install by hand",
+        "is too large to back up (at most ",
+        "bytes of backups per request, ",
+        "the import task did not finish within ",
         "no connection within ",
         "refusing to delete or replace a hive root (empty path)",
         "levels: not deleted (backup would be incomplete)",
@@ -47,6 +54,10 @@ def test_limits_are_the_agents() -> None:
     backup = re.search(r"^\$MaxBackupBytes = (\d+)", AGENT, re.MULTILINE)
     assert depth and int(depth.group(1)) == executor.MAX_TREE_DEPTH
     assert backup and int(backup.group(1)) == executor.MAX_BACKUP_BYTES
+    stale = re.search(r"^\$StaleTaskMinutes = (\d+)", AGENT, re.MULTILINE)
+    stale_reboot = re.search(r"^\$StaleRebootMinutes = 2 \* 24 \* 60", AGENT, re.MULTILINE)
+    assert stale and int(stale.group(1)) == executor.STALE_TASK_MINUTES
+    assert stale_reboot and executor.STALE_REBOOT_MINUTES == 2 * 24 * 60
 
 
 def test_agent_version_is_the_agents() -> None:
