@@ -25,6 +25,8 @@ EXPECTED_FAILURES: dict[str, set[str]] = {
     "win7-x86-compliant": set(),
     "win10-hardware-cert": set(),
     "win10-appdata-cert": set(),
+    "win10-appdata-redirected": set(),
+    "win10-token-moved-ports": set(),
     "win10-pending-reboot": set(),
     "win10-trading-client-running": set(),
     "win10-no-trusted-site": {"R2"},
