@@ -71,11 +71,17 @@ Placeholders: ``${name}`` in any string or mapping key is replaced, as plain
 text (never evaluated), by ``vars`` given to :func:`instantiate`, falling back
 to the image's own ``vars:``. An unknown placeholder is an error.
 
-Registry views: paths are literal, exactly like the contract. On an x64
-image ``SOFTWARE\\Classes\\WOW6432Node`` and ``SOFTWARE\\WOW6432Node\\Classes``
-are one tree (Windows shares them); the loader links them. ``view: 32``
-sugar (activex, uninstall) lands in ``WOW6432Node`` on x64 and in the
-native path on x86.
+Registry views: paths are literal, exactly like the contract (a 64-bit
+process's spelling). An x64 image has Windows' two views
+(:mod:`fleetcheck.sim.wow64`): redirected keys are separate trees under
+``WOW6432Node``; each shared key (``SOFTWARE\\Policies``,
+``...\\CurrentVersion\\Policies``, ``ProfileList``, ``SystemCertificates``, ...)
+is one node seen under both ``SOFTWARE\\X`` and ``SOFTWARE\\WOW6432Node\\X``, and
+``SOFTWARE\\Classes\\WOW6432Node`` is ``SOFTWARE\\WOW6432Node\\Classes``; the
+loader links them (and merges a key written under both spellings). ``view: 32``
+sugar (activex, uninstall) lands where the redirector puts a 32-bit write:
+``WOW6432Node`` for a redirected key, the shared key itself for a shared one,
+the native path on x86.
 
 Certificates (``days_left`` relative to the ``now`` given to instantiate) are
 stored the way Windows stores them: a serialized element (DER in property
