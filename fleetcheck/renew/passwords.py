@@ -29,10 +29,8 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from fleetcheck.i18n import T, Text
+from fleetcheck.policy.yamlload import parse_text
 
 __all__ = ["PasswordFileError", "PfxPassword", "load_password_file"]
 
@@ -116,15 +114,16 @@ def load_password_file(path: Path) -> tuple[dict[str, PfxPassword], list[Text]]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise PasswordFileError(T(f"{path}：密码文件必须是 UTF-8 编码", f"{path}: the passwords file must be UTF-8")) from None
-    try:
-        doc = YAML(typ="rt").load(text)
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        # The YAML library's own message may quote the offending line (a password): not shown.
+    # the bounded loader (aliases, depth, sizes, value errors such as a date that
+    # cannot be); its messages may quote a value (a password): only the line is shown
+    parsed = parse_text(text, str(path))
+    if not parsed.loaded or parsed.issues:
+        first = parsed.issues[0] if parsed.issues else None
+        where = f"{path}:{first.line}" if first is not None and first.line is not None else str(path)
         raise PasswordFileError(T(
             f"{where}：不是有效的 YAML；格式为每行 \"证书名#0\": \"密码\"",
-            f"{where}: not valid YAML; write one line per certificate: \"NAME#0\": \"password\"")) from None
+            f"{where}: not valid YAML; write one line per certificate: \"NAME#0\": \"password\""))
+    doc = parsed.data
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):

@@ -276,3 +276,15 @@ def test_serve_config_with_a_null_key_exits_2(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("content", ['"A#0": 2026-02-30\n', '"A#0": !!int S3cretPw\n', _bomb()])
+def test_renew_passwords_file_goes_through_the_bounded_loader(tmp_path: Path, content: str) -> None:
+    from fleetcheck.renew.passwords import PasswordFileError, load_password_file
+
+    path = tmp_path / "renew-passwords.yaml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(PasswordFileError) as caught:
+        load_password_file(path)
+    assert re.search(r"renew-passwords\.yaml:\d+: not valid YAML", caught.value.text.en)
+    assert "S3cretPw" not in caught.value.text.en + caught.value.text.zh
