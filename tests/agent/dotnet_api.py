@@ -440,7 +440,7 @@ class ApiModel:
         try:
             for stale in root.glob("api-model-*.json"):
                 stale.unlink()  # made by another version of this module
-            partial = cache.with_suffix(".tmp")
+            partial = cache.with_suffix(f".{os.getpid()}.tmp")
             partial.write_text(json.dumps(model.to_json()), encoding="utf-8")
             partial.replace(cache)
         except OSError:
