@@ -109,23 +109,21 @@ def _no_constant(name: str) -> Any:
 
 def _check_bounds(doc: Any) -> None:
     """Depth, size and integer range of a parsed answer; AgentOutputError when out of bounds. Iterative."""
-    stack: list[tuple[Any, int]] = [(doc, 1)]
+    stack: list[tuple[Any, int]] = [(doc, 1)] if isinstance(doc, (dict, list)) else []
     nodes = 0
     while stack:
         value, depth = stack.pop()
-        nodes += 1
+        if depth > MAX_DEPTH:
+            raise AgentOutputError(f"output is nested more than {MAX_DEPTH} levels deep")
+        items = value.values() if isinstance(value, dict) else value
+        nodes += len(items)
         if nodes > MAX_NODES:
             raise AgentOutputError(f"output holds more than {MAX_NODES} values")
-        if isinstance(value, dict):
-            if depth > MAX_DEPTH:
-                raise AgentOutputError(f"output is nested more than {MAX_DEPTH} levels deep")
-            stack.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            if depth > MAX_DEPTH:
-                raise AgentOutputError(f"output is nested more than {MAX_DEPTH} levels deep")
-            stack.extend((v, depth + 1) for v in value)
-        elif isinstance(value, int) and not isinstance(value, bool) and not -MAX_INT - 1 <= value <= MAX_INT:
-            raise AgentOutputError("output holds an integer out of range (more than 64 bits)")
+        for item in items:
+            if isinstance(item, (dict, list)):
+                stack.append((item, depth + 1))
+            elif type(item) is int and not -MAX_INT - 1 <= item <= MAX_INT:
+                raise AgentOutputError("output holds an integer out of range (more than 64 bits)")
 
 
 def bounded_answer(doc: Any) -> Any:
