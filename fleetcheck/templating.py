@@ -87,10 +87,22 @@ class _Breach(Exception):
 _STATE = threading.local()
 
 
+class _Timeout(Exception):
+    """The render's wall-time budget ran out."""
+
+
 def _tick() -> None:
     deadline = getattr(_STATE, "deadline", None)
     if deadline is not None and time.monotonic() > deadline:
-        raise _Breach(T(f"渲染超过 {MAX_SECONDS:g} 秒", f"rendering took longer than {MAX_SECONDS:g} s"))
+        raise _Timeout
+
+
+_TIMEOUT_TEXT = T(f"渲染超过 {MAX_SECONDS:g} 秒", f"rendering took longer than {MAX_SECONDS:g} s")
+# A template that ran out of time this often is not rendered again in this
+# process (a sweep of 5,000 PCs must not spend a second on each of them).
+_MAX_TIMEOUTS = 3
+_TIMEOUTS: dict[str, int] = {}
+_TIMEOUTS_LOCK = threading.Lock()
 
 
 def _too_big(what_zh: str, what_en: str, limit: int = MAX_SIZE) -> _Breach:
@@ -384,6 +396,11 @@ def render(source: str, host_vars: Mapping[str, Any]) -> str:
     or saying which budget was exceeded; never anything else.
     """
     shown = _shown(source)
+    if _TIMEOUTS.get(source, 0) >= _MAX_TIMEOUTS:
+        raise TemplateError(
+            T(f"模板 {shown} 超出限制：{_TIMEOUT_TEXT.zh}（此前已多次超时，不再渲染）",
+              f"template {shown} exceeds a limit: {_TIMEOUT_TEXT.en} (it did before; not rendered again)")
+        )
     previous = getattr(_STATE, "deadline", None)
     _STATE.deadline = time.monotonic() + MAX_SECONDS
     try:
@@ -414,6 +431,13 @@ def render(source: str, host_vars: Mapping[str, Any]) -> str:
         raise TemplateError(T(f"模板 {shown} 有语法错误：{exc.message}", f"template {shown} is not valid: {exc.message}")) from None
     except SecurityError:
         raise TemplateError(T(f"模板 {shown} 试图做不允许的操作", f"template {shown} tries something unsafe")) from None
+    except _Timeout:
+        with _TIMEOUTS_LOCK:
+            if len(_TIMEOUTS) < 1024:
+                _TIMEOUTS[source] = _TIMEOUTS.get(source, 0) + 1
+        raise TemplateError(
+            T(f"模板 {shown} 超出限制：{_TIMEOUT_TEXT.zh}", f"template {shown} exceeds a limit: {_TIMEOUT_TEXT.en}")
+        ) from None
     except _Breach as exc:
         raise TemplateError(
             T(f"模板 {shown} 超出限制：{exc.text.zh}", f"template {shown} exceeds a limit: {exc.text.en}")

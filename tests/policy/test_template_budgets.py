@@ -149,3 +149,21 @@ def test_policy_lint_with_inventory_names_the_host_lacking_a_variable(tmp_path: 
 def test_policy_lint_of_the_shipped_pack_is_clean() -> None:
     result = CliRunner().invoke(main, ["--lang", "en", "policy", "lint", str(policies_dir())])
     assert result.exit_code == 0, result.output
+
+
+def test_a_template_that_keeps_timing_out_is_not_rendered_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fleetcheck import templating
+
+    slow = "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}{{ 'only-this-test' }}"
+    for _ in range(3):
+        with pytest.raises(TemplateError) as caught:
+            render(slow, {})
+        assert "rendering took longer than 1 s" in caught.value.message.en
+
+    def no_compile(source: str) -> None:
+        raise AssertionError("rendered again")
+
+    monkeypatch.setattr(templating, "_compile", no_compile)  # refused at once, not after another second
+    with pytest.raises(TemplateError) as caught:
+        render(slow, {})
+    assert "not rendered again" in caught.value.message.en
