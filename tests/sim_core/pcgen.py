@@ -208,6 +208,9 @@ def pcs(draw: st.DrawFn) -> dict[str, Any]:
     zone = st.sampled_from([2, 1, 3, 4])
     for key, value in some(_ZONEMAP_ENTRIES):
         _put(user, "Software\\" + IS + r"\ZoneMap\Domains" + "\\" + key, value, draw(zone))
+    if _chance(draw, 10):  # the same host spelt both ways (an undocumented tie)
+        for key in ("biz.sccc.com", r"sccc.com\biz"):
+            _put(user, "Software\\" + IS + r"\ZoneMap\Domains" + "\\" + key, "https", draw(zone))
     for root in roots:
         for key, value in some(_ZONEMAP_ENTRIES, max_size=2):
             _put(machine, root + "\\" + IS + r"\ZoneMap\Domains" + "\\" + key, value, draw(zone))
