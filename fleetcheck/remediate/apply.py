@@ -192,7 +192,7 @@ class Remediator:
     # ------------------------------------------------------------------ public
     def apply_host(self, host: HostSpec, scan: HostResult, plan: HostPlan, *, force: bool = False) -> HostFix:
         """Guard, apply, record, verify one host (see the module docstring). Never raises for host problems."""
-        unresolved = [r for r in self.changes.for_host(host.name) if r.status in UNRESOLVED]
+        unresolved = self.changes.unresolved(host.name)
         if unresolved:
             # A crash or a lost connection left changes of an earlier run undecided: this contact decides them.
             confirm_unresolved(host, unresolved, self.audit, self.changes, who=self.who, probe=self.probe,
@@ -210,8 +210,10 @@ class Remediator:
                                [StepOutcome(s, "refused", error=decision.summary()) for s in plan.steps])
             decision = decision.override()
         forced = decision.forced
+        reads = write_ahead_request(plan.actions)
         try:
-            prior = self.probe(host, write_ahead_request(plan.actions), Deadline.after(self.timeout_s), None)
+            # Only a reboot or an installer (nothing to back up): no read needed.
+            prior = self.probe(host, reads, Deadline.after(self.timeout_s), None) if reads.queries else None
         except TransportError as exc:
             text = T(f"无法读取修改前的状态，未发送任何修改：{exc.text.zh}",
                      f"could not read the prior state; nothing was sent: {exc.text.en}")
@@ -436,8 +438,10 @@ def _file_backup(info: FileInfo) -> dict[str, Any]:
     return out
 
 
-def _backup(action: Action, prior: ProbeResponse) -> tuple[dict[str, Any] | None, Text | None]:
+def _backup(action: Action, prior: ProbeResponse | None) -> tuple[dict[str, Any] | None, Text | None]:
     """(the exact prior state of what ``action`` changes, or why it cannot be captured)."""
+    if prior is None:
+        return None, None  # write_ahead_request had nothing to read: no action here changes a value, key or file
     def unreadable(path: str, why: str | None) -> Text:
         return T(f"无法读取 {path} 修改前的状态（{why or '无回答'}），此步骤未发送",
                  f"could not read the prior state of {path} ({why or 'no answer'}): this step was not sent")
@@ -445,14 +449,15 @@ def _backup(action: Action, prior: ProbeResponse) -> tuple[dict[str, Any] | None
     if isinstance(action, (SetValue, DeleteValue)):
         created: str | None = None
         value: RegValue | None = None
-        for prefix in _prefixes(action.path):
+        prefixes = _prefixes(action.path)
+        for prefix in prefixes:
             ans = prior.answer(_prefix_id(action.hive, action.sid, prefix))
             if ans is None or ans.status == "error":
                 return None, unreadable(prefix, ans.error if ans is not None else None)
             if ans.status == "absent":
                 created = prefix
                 break
-            if prefix.lower() == action.path.strip("\\").lower() and ans.key is not None:
+            if prefix == prefixes[-1] and ans.key is not None:  # the value's own key
                 value = ans.key.value(action.name)
         before: dict[str, Any] = {"value": value.model_dump() if value is not None else None, "from": "write-ahead"}
         if isinstance(action, SetValue) and value is None:
@@ -484,7 +489,7 @@ def _truncated(tree: RegKey) -> bool:
     return tree.truncated or any(_truncated(sub) for sub in tree.subkeys.values())
 
 
-def _backups(plan: HostPlan, prior: ProbeResponse) -> tuple[dict[int, dict[str, Any] | None], dict[str, Text]]:
+def _backups(plan: HostPlan, prior: ProbeResponse | None) -> tuple[dict[int, dict[str, Any] | None], dict[str, Text]]:
     """Per action (by ``id()``) its write-ahead backup; per step key why it cannot be sent."""
     backups: dict[int, dict[str, Any] | None] = {}
     problems: dict[str, Text] = {}

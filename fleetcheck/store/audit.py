@@ -337,6 +337,15 @@ class ChangeLog:
             ).all()
         return [_row_change(r) for r in rows]
 
+    def unresolved(self, host: str) -> list[ChangeRecord]:
+        """``host``'s changes a crash or a lost connection left undecided (``pending`` / ``unknown``)."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(changes).where(changes.c.host == host, changes.c.status.in_(("pending", "unknown")))
+                .order_by(changes.c.applied_at, changes.c.position)
+            ).all()
+        return [_row_change(r) for r in rows]
+
     def for_run(self, run_id: str) -> list[ChangeRecord]:
         with self._engine.connect() as conn:
             rows = conn.execute(
