@@ -1723,17 +1723,21 @@ function New-RebootTaskXml {
     # Every inserted value is XML-escaped; the time is the agent's own clock.
     param([string]$Folder, [DateTime]$At)
     $arguments = '-NoProfile -NonInteractive -WindowStyle Hidden -EncodedCommand ' + (Get-EncodedCommand $RebootTaskScript)
-    $start = $At.ToString('yyyy-MM-ddTHH:mm:ss', [System.Globalization.CultureInfo]::InvariantCulture)
+    $invariant = [System.Globalization.CultureInfo]::InvariantCulture
+    $start = $At.ToString('yyyy-MM-ddTHH:mm:ss', $invariant)
+    # An end boundary makes StartWhenAvailable apply (a PC that was off at the
+    # time runs the task when it is next up) and lets the task expire.
+    $end = $At.AddDays(1).ToString('yyyy-MM-ddTHH:mm:ss', $invariant)
     $lines = @(
         '<?xml version="1.0" encoding="UTF-16"?>',
         '<Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">',
         '<RegistrationInfo><Description>fleetcheck reboot, skipped while a guarded process runs</Description></RegistrationInfo>',
-        ('<Triggers><TimeTrigger><StartBoundary>' + $start + '</StartBoundary><Enabled>true</Enabled></TimeTrigger></Triggers>'),
+        ('<Triggers><TimeTrigger><StartBoundary>' + $start + '</StartBoundary><EndBoundary>' + $end + '</EndBoundary><Enabled>true</Enabled></TimeTrigger></Triggers>'),
         '<Principals><Principal id="Author"><UserId>S-1-5-18</UserId><RunLevel>HighestAvailable</RunLevel></Principal></Principals>',
         '<Settings><MultipleInstancesPolicy>IgnoreNew</MultipleInstancesPolicy>',
         '<DisallowStartIfOnBatteries>false</DisallowStartIfOnBatteries><StopIfGoingOnBatteries>false</StopIfGoingOnBatteries>',
         '<StartWhenAvailable>true</StartWhenAvailable><AllowStartOnDemand>true</AllowStartOnDemand><Enabled>true</Enabled><Hidden>true</Hidden>',
-        '<ExecutionTimeLimit>PT10M</ExecutionTimeLimit></Settings>',
+        '<DeleteExpiredTaskAfter>P1D</DeleteExpiredTaskAfter><ExecutionTimeLimit>PT10M</ExecutionTimeLimit></Settings>',
         '<Actions Context="Author"><Exec><Command>powershell.exe</Command>',
         ('<Arguments>' + [System.Security.SecurityElement]::Escape($arguments) + '</Arguments>'),
         ('<WorkingDirectory>' + [System.Security.SecurityElement]::Escape($Folder) + '</WorkingDirectory>'),
@@ -1789,7 +1793,10 @@ function Invoke-ScheduleReboot {
         [System.IO.File]::WriteAllText([System.IO.Path]::Combine($folder, 'guard.txt'), [string]::Join("`r`n", [string[]]$guard.ToArray([string])), $utf8)
         [System.IO.File]::WriteAllText([System.IO.Path]::Combine($folder, 'message.txt'), $message, $utf8)
         $xmlPath = [System.IO.Path]::Combine($folder, 'task.xml')
-        [System.IO.File]::WriteAllText($xmlPath, (New-RebootTaskXml $folder ([DateTime]::Now.AddSeconds($delay))), [System.Text.Encoding]::Unicode)
+        # At least a minute ahead: a start time already past when the task is
+        # registered would only run after Task Scheduler's 10-minute delay.
+        $at = [DateTime]::Now.AddSeconds([Math]::Max($delay, 60))
+        [System.IO.File]::WriteAllText($xmlPath, (New-RebootTaskXml $folder $at), [System.Text.Encoding]::Unicode)
         $create = Invoke-NativeProcess $schtasks @('/Create', '/TN', $taskName, '/XML', $xmlPath) 30000
         if (-not $create.Exited -or $create.ExitCode -ne 0) {
             throw ('schtasks /Create failed (exit code ' + $create.ExitCode + ')')

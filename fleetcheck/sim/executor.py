@@ -816,7 +816,7 @@ def _schedule_reboot(image: HostImage, action: ScheduleReboot, work: WorkReport)
     token = uuid.uuid4().hex
     folder = temp_dir(image) + "\\fleetcheck-reboot-" + token
     task = "\\fleetcheck-reboot-" + token
-    at = image.now + timedelta(seconds=action.delay_s)
+    at = image.now + timedelta(seconds=max(action.delay_s, 60))  # agent.ps1: at least a minute ahead
     _make_private_folder(image, folder)
     guard = [name.strip() for name in action.guard_processes if name.strip()]
     image.put_file(SimFile(folder + "\\guard.txt", "\r\n".join(guard).encode("utf-8")))

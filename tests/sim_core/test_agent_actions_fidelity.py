@@ -285,7 +285,10 @@ def test_the_agent_never_reboots_with_a_timeout_above_zero() -> None:
     script = here_string("RebootTaskScript")
     assert "'/r /t 0 /d p:4:1'" in script and "/f" not in script
     assert "GetProcesses()" in script and "SKIPPED" in script
-    assert "-EncodedCommand" in function_body("New-RebootTaskXml")
+    xml = function_body("New-RebootTaskXml")
+    assert "-EncodedCommand" in xml and "<UserId>S-1-5-18</UserId>" in xml
+    # StartWhenAvailable applies only to a trigger with an end boundary (Task Scheduler docs).
+    assert "<StartWhenAvailable>true</StartWhenAvailable>" in xml and "<EndBoundary>" in xml
 
 
 def reboot_at(host: SimulatedHost, delay_s: int, guard: list[str]) -> None:
