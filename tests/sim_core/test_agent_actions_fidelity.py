@@ -339,10 +339,26 @@ def test_a_reboot_in_between_makes_the_task_skip() -> None:
     reboot_at(host, 600, [])  # and it no longer counts as waiting
 
 
-def test_fix_passes_the_guarded_processes_to_the_reboot_task() -> None:
-    source = (Path(__file__).parents[2] / "fleetcheck" / "remediate" / "apply.py").read_text(encoding="utf-8")
-    assert 'update["guard_processes"] = list(self.guard.trading_processes)' in source
-    assert 'update["timeout_ms"] = action_wait_ms(self.timeout_s, action.timeout_ms)' in source
+def test_fix_passes_the_guarded_processes_and_a_wait_inside_its_deadline(tmp_path: Path) -> None:
+    from fleetcheck.i18n import T
+    from fleetcheck.remediate.apply import Remediator
+    from fleetcheck.remediate.guard import Guard, TradingCalendar
+    from fleetcheck.remediate.plan import FixStep
+    from fleetcheck.store import Store
+    from fleetcheck.store.audit import AuditLog, ChangeLog
+
+    store = Store.open(f"sqlite:///{tmp_path / 'fix.db'}")
+    guard = Guard(TradingCalendar(), trading_processes=("TdxW.exe", "xiadan.exe"))
+    fixer = Remediator([], AuditLog(store), ChangeLog(store), guard, who="tester", timeout_s=120)
+    step = FixStep("p", "c", T("标题", "title"), (
+        RunInstaller(id="i", path=r"C:\Windows\Temp\setup.exe"),  # the contract's 10-minute default
+        ScheduleReboot(id="r", delay_s=600),
+    ), ())
+    request = fixer._apply_request([step], [["a1", "a2"]])
+    store.close()
+    installer, reboot = request.actions
+    assert isinstance(installer, RunInstaller) and installer.timeout_ms == 90_000  # 120 s deadline - 30 s
+    assert isinstance(reboot, ScheduleReboot) and reboot.guard_processes == ["TdxW.exe", "xiadan.exe"]
 
 
 # --------------------------------------------------------------------------- 11. folders, BOM, leftovers
