@@ -15,7 +15,8 @@ delete_key          RestoreKey of the backed-up tree
 write_file          WriteFile of the old content; a file the fix created is
                     deleted
 schedule_reboot,    not reversible (no agent primitive): reported ``skipped``;
-run_installer       cancel a reboot with ``shutdown /a``, uninstall by hand
+run_installer       cancel a reboot by deleting its task (``schtasks /Delete /TN
+                    \\fleetcheck-reboot-<guid> /F``), uninstall by hand
 ==================  ===========================================================
 
 One round trip carries all undo actions; a second one reads back every value,
@@ -193,7 +194,8 @@ def rollback_host(
         undo = undo_action(record, keep)
         if undo is None:
             if record.kind in NOT_REVERSIBLE:
-                why = T("不可回滚（取消重启：shutdown /a；卸载：手动）", "not reversible (cancel a reboot: shutdown /a; uninstall by hand)")
+                why = T("不可回滚（取消重启：删除计划任务 \\fleetcheck-reboot-*；卸载：手动）",
+                        "not reversible (cancel a reboot: delete the task \\fleetcheck-reboot-*; uninstall by hand)")
             elif record.kind in _NEEDS and _NEEDS[record.kind] not in (record.before or {}):
                 why = NO_PRIOR_STATE
                 result.failed[record.action_id] = why
