@@ -301,6 +301,14 @@ class RemoveCert(_Model):
 
 
 class RunInstaller(_Model):
+    """Run an installer on the PC and wait for it, at most ``timeout_ms``.
+
+    WinRM ends a shell's processes when the shell is deleted, so an installer
+    still running when the wait ends does not complete (the answer says so);
+    the controller keeps ``timeout_ms`` inside its host deadline. ``path`` is
+    on the PC: a share is unreadable from an NTLM/Basic logon (second hop).
+    """
+
     kind: Literal["run_installer"] = "run_installer"
     id: str
     path: str
