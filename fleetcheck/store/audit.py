@@ -282,8 +282,13 @@ class ChangeRecord:
 
     ``before`` keys: ``value`` (contract RegValue dump, or None when the value
     did not exist), ``created_key`` (the topmost key path the action created,
-    relative to the hive, or None), ``tree`` (a deleted key tree), ``file``
-    (the previous FileInfo dump, ``exists`` false when the file was created).
+    relative to the hive, or None), ``tree`` (a deleted key tree, None when
+    the key did not exist), ``file`` (the previous FileInfo dump with its
+    content and ``sha256``, ``exists`` false when the file was created);
+    ``from: "write-ahead"`` while only the pre-send read is known. ``status``:
+    ``pending`` (written ahead, maybe sent), ``unknown`` (connection lost while
+    applying), ``applied``, ``not_applied`` (a later read found the prior
+    state), ``failed``, ``rolled_back``.
     """
 
     action_id: str
