@@ -412,6 +412,12 @@ def rollback(action_id: str | None, run_id: str | None, inventory_path: Path, db
             counts = T(f"恢复 {len(result.restored)} 项，跳过 {len(result.skipped)} 项",
                        f"{len(result.restored)} restored, {len(result.skipped)} skipped")
             click.echo(safe_terminal(f"{name}: {tr(label, lang)} ({tr(counts, lang)})"))
+            if result.confirmed:
+                reached = sum(1 for s in result.confirmed.values() if s == "applied")
+                click.echo(tr(T(f"  中断的修复留下 {len(result.confirmed)} 项状态未知的修改：已读取主机确认，"
+                                f"其中 {reached} 项已生效（已记入审计）",
+                                f"  an interrupted fix left {len(result.confirmed)} changes undecided: read back from "
+                                f"the PC, {reached} had taken effect (audited)"), lang))
             for aid, why in {**result.failed, **result.skipped}.items():
                 click.echo(safe_terminal(f"  {aid}: {tr(why, lang)}"))
             if result.error is not None:

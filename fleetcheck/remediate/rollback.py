@@ -71,6 +71,8 @@ class RollbackResult:
     failed: dict[str, Text] = field(default_factory=dict)
     skipped: dict[str, Text] = field(default_factory=dict)
     error: Text | None = None
+    # Changes an interrupted apply left undecided, decided by reading the PC first: id -> applied / not_applied
+    confirmed: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -185,7 +187,7 @@ def rollback_host(
     result = RollbackResult(host.name)
     records = list(records)
     if any(r.status in ("pending", "unknown") for r in records):
-        confirm_unresolved(host, records, audit, changes, who=who, probe=probe, timeout_s=timeout_s)
+        result.confirmed = confirm_unresolved(host, records, audit, changes, who=who, probe=probe, timeout_s=timeout_s)
     todo: list[tuple[ChangeRecord, Action, Query]] = []
     for record in sorted(records, key=lambda r: r.position, reverse=True):
         if record.status not in UNDOABLE_STATUS:
