@@ -900,13 +900,22 @@ def _resolve_extends(ref: str, base_dir: Path | None, name: str) -> Path:
         candidate = (base_dir or Path.cwd()) / ref
     else:
         candidate = (base_dir or IMAGES_DIR) / f"{ref}.yaml"
-        if not candidate.is_file():
+        if not _is_file(candidate):
             candidate = IMAGES_DIR / f"{ref}.yaml"
-    if not candidate.is_file():
+    if not _is_file(candidate):
+        if len(ref) > 80:
+            raise ImageError(f"{name}: extends '{ref[:79]}…', which is not an image; check the name")
         raise ImageError(
             f"{name}: extends '{ref}', which is not an image (no {candidate}); check the name"
         )
     return candidate
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
 
 
 def _merge_registry(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
@@ -1019,7 +1028,13 @@ def _load_chain(
     if not isinstance(parent_ref, str):
         raise ImageError(f"{name}: 'extends' must be an image name")
     parent, _, sources = _load_chain(_resolve_extends(parent_ref, base_dir, name), depth + 1)
-    return _merge_mapping(parent, raw), name, [(name, text), *sources]
+    try:
+        merged = _merge_mapping(parent, raw)
+    except (AttributeError, TypeError):  # e.g. a registry key given as text, not a mapping
+        raise ImageError(
+            f"{name}: cannot be laid over '{parent_ref}': a section that should be a mapping is not"
+        ) from None
+    return merged, name, [(name, text), *sources]
 
 
 def _is_shipped_image(name: str) -> bool:

@@ -13,6 +13,7 @@ per-test counts; CI runs the default, a long local session raises it.
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import time
@@ -48,9 +49,11 @@ def memory_budget() -> Iterator[None]:
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    gc.freeze()  # the heap so far is never collected again: no long GC pause inside a case
     try:
         yield
     finally:
+        gc.unfreeze()
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
@@ -60,6 +63,7 @@ class CaseLog:
     def __init__(self) -> None:
         self.count = 0
         self.slowest = 0.0
+        self.slowest_sample = ""
         self.outcomes: dict[str, int] = {}
 
     def run(self, what: str, case: Callable[[], str], sample: Any = None) -> str:
@@ -73,7 +77,8 @@ class CaseLog:
         outcome = case()
         elapsed, waited = time.thread_time() - start, time.monotonic() - wall
         self.count += 1
-        self.slowest = max(self.slowest, elapsed)
+        if elapsed > self.slowest:
+            self.slowest, self.slowest_sample = elapsed, f"{sample!r:.200}"
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
         assert elapsed <= CASE_SECONDS, f"{what}: a case took {elapsed:.2f} s of CPU (budget {CASE_SECONDS} s): {sample!r:.300}"
         assert waited <= HANG_SECONDS, f"{what}: a case hung for {waited:.1f} s: {sample!r:.300}"
@@ -97,4 +102,4 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_line(f"fuzz: {total} cases in {len(_TOTALS)} tests, slowest case {slowest:.2f} s of CPU")
     for name, log in sorted(_TOTALS.items()):
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(log.outcomes.items()))
-        terminalreporter.write_line(f"  {name}: {log.count} ({kinds})")
+        terminalreporter.write_line(f"  {name}: {log.count} ({kinds}); slowest {log.slowest:.2f} s: {log.slowest_sample}")

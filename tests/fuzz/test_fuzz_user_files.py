@@ -132,7 +132,8 @@ KINDS = {
         Kind("inventory", _read(ROOT / "inventory.example.yaml"), _inventory, 380),
         Kind("notify", _read(ROOT / "notify.example.yaml"), _notify, 330),
         Kind("office", _read(SIM / "offices" / "demo.yaml"), _office, 300),
-        Kind("image", _read(SIM / "images" / "win10-compliant.yaml"), _image, 300),
+        Kind("image", _read(SIM / "images" / "win10-compliant.yaml"), _image, 220),
+        Kind("image-extends", _read(SIM / "images" / "win10-activex-disabled.yaml"), _image, 150),
         Kind("calendar", CALENDAR_SEED.encode(), _calendar, 300),
         Kind("serve", SERVE_SEED.encode(), _serve, 300),
     )
