@@ -288,3 +288,20 @@ def test_renew_passwords_file_goes_through_the_bounded_loader(tmp_path: Path, co
         load_password_file(path)
     assert re.search(r"renew-passwords\.yaml:\d+: not valid YAML", caught.value.text.en)
     assert "S3cretPw" not in caught.value.text.en + caught.value.text.zh
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "extends: " + "x" * 5000 + "\n",  # is_file() raised OSError (file name too long)
+        "extends: win10-compliant\nregistry:\n  'HKLM\\SOFTWARE\\Fuzz': just text\n",  # AttributeError in the merge
+        "os: {version: '10.0'\n",  # a syntax error: positioned
+    ],
+)
+def test_sim_image_oddities_are_image_errors(tmp_path: Path, content: str) -> None:
+    from fleetcheck.sim.image import ImageError
+
+    path = tmp_path / "image.yaml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ImageError):
+        _image(path)
