@@ -860,7 +860,12 @@ def _parse_yaml_cached(text: str, source: str) -> Any:
     try:
         return parse_data(text, source)
     except PolicyError as exc:
-        raise ImageError(f"{exc.format('zh')}\n{exc.format('en')}") from None
+        lines_zh, lines_en = [], []
+        for issue in exc.issues:
+            where = issue.file + "".join(f":{n}" for n in (issue.line, issue.col) if n is not None)
+            lines_zh.append(f"{where}: 不是有效的 YAML：{issue.message.zh.removeprefix('YAML 语法错误：')}")
+            lines_en.append(f"{where}: not valid YAML: {issue.message.en.removeprefix('YAML syntax error: ')}")
+        raise ImageError("\n".join(lines_zh + lines_en)) from None
 
 
 def _read_raw(source: str | Path) -> tuple[dict[str, Any], str, Path | None, str]:
