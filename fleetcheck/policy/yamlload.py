@@ -351,6 +351,11 @@ class _Composer(Composer):
     def __init__(self, loader: Any = None) -> None:
         super().__init__(loader)
         self.warn_double_anchors = False  # a reused anchor is legal YAML: the later one counts
+        self.aliases = 0  # aliases seen: without any, the expansion check is skipped
+
+    def return_alias(self, node: Any) -> Any:
+        self.aliases += 1
+        return super().return_alias(node)
 
     def compose_scalar_node(self, anchor: Any) -> Any:
         node = super().compose_scalar_node(anchor)
@@ -502,8 +507,10 @@ def parse_text(text: str, name: str) -> YamlDocument:
         # is constructed into data (parsing twice doubled the load time)
         node = yaml.compose(text)
         if node is not None:
-            _check_aliases(node)
-            doc.secret_lines, doc.secret_values = _secrets(node)
+            if yaml.composer.aliases:
+                _check_aliases(node)
+            if SECRET_KEY.search(text):
+                doc.secret_lines, doc.secret_values = _secrets(node, shared=bool(yaml.composer.aliases))
             doc.issues.extend(_duplicate_keys(doc, node))
             doc.data = yaml.constructor.construct_document(node)
     except MarkedYAMLError as exc:
@@ -547,17 +554,24 @@ _KEY_LINE = re.compile(r"^(\s*)(?:-\s+)?['\"]?([^'\":#]+?)['\"]?\s*:(\s|$)")
 _SECRET_REFERENCES = frozenset({"env", "keyring"})
 
 
-def _secrets(root: Node) -> tuple[set[int], set[str]]:
-    """Lines and scalar values under password-like keys (walk bounded like the alias check)."""
+def _secrets(root: Node, shared: bool = True) -> tuple[set[int], set[str]]:
+    """Lines and scalar values under password-like keys.
+
+    ``shared``: the tree may reach a node twice (aliases); without aliases the
+    visited-set is skipped. Non-secret scalars are never pushed: the walk costs
+    little more than the collections of the file.
+    """
     lines: set[int] = set()
     values: set[str] = set()
     stack: list[tuple[Node, bool]] = [(root, False)]
     seen: set[tuple[int, bool]] = set()
+    collections = (MappingNode, SequenceNode)
     while stack:
         node, secret = stack.pop()
-        if (id(node), secret) in seen:
-            continue
-        seen.add((id(node), secret))
+        if shared:
+            if (id(node), secret) in seen:
+                continue
+            seen.add((id(node), secret))
         if secret and not isinstance(node, MappingNode):
             # a block scalar ends at column 0 of the line after it
             last = node.end_mark.line + (1 if node.end_mark.column > 0 else 0)
@@ -567,16 +581,15 @@ def _secrets(root: Node) -> tuple[set[int], set[str]]:
         if isinstance(node, MappingNode):
             for key_node, value_node in node.value:
                 key = key_node.value if isinstance(key_node.value, str) else ""
-                if secret:
-                    hidden = key not in _SECRET_REFERENCES
-                else:
-                    hidden = bool(SECRET_KEY.search(key))
-                if hidden and isinstance(value_node, ScalarNode):
-                    lines.add(key_node.start_mark.line + 1)
-                stack.append((value_node, hidden))
-                stack.append((key_node, False))
+                hidden = key not in _SECRET_REFERENCES if secret else bool(SECRET_KEY.search(key))
+                if hidden:
+                    if isinstance(value_node, ScalarNode):
+                        lines.add(key_node.start_mark.line + 1)
+                    stack.append((value_node, True))
+                elif isinstance(value_node, collections):
+                    stack.append((value_node, False))
         elif isinstance(node, SequenceNode):
-            stack.extend((item, secret) for item in node.value)
+            stack.extend((item, secret) for item in node.value if secret or isinstance(item, collections))
     return lines, values
 
 
