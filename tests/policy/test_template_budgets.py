@@ -167,3 +167,24 @@ def test_a_template_that_keeps_timing_out_is_not_rendered_again(monkeypatch: pyt
     with pytest.raises(TemplateError) as caught:
         render(slow, {})
     assert "not rendered again" in caught.value.message.en
+
+
+def test_evaluate_facts_shows_the_breach_as_an_error_finding_not_a_traceback(tmp_path: Path) -> None:
+    import json
+
+    good = load_policy(policies_dir() / "sccc-gateway-cert.yaml")
+    facts = build_facts(compile_request([good]), compliant_host(), NOW)
+    facts_path = tmp_path / "facts.json"
+    facts_path.write_text(facts.model_dump_json(), encoding="utf-8")
+    text = (policies_dir() / "sccc-gateway-cert.yaml").read_text(encoding="utf-8")
+    policy = tmp_path / "p.yaml"
+    policy.write_text(text.replace('cn: "{{ host.gateway_cert }}"', f"cn: {EXPLOSIVE['range']!r}", 1), encoding="utf-8")
+    result = CliRunner().invoke(main, [
+        "--lang", "en", "evaluate", "--facts", str(facts_path), "--policy", str(policy),
+        "--now", "2025-06-01T10:00:00+08:00", "--format", "json",
+    ])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    doc = json.loads(result.output)
+    by_id = {f["check_id"]: f for f in doc["findings"]}
+    assert by_id["gateway-cert-present"]["status"] == "error"
+    assert "range of length over 10,000" in json.dumps(by_id["gateway-cert-present"], ensure_ascii=False)
