@@ -356,10 +356,11 @@ def template_problem(text: str) -> Text | None:
 class TemplateError(ValueError):
     """A template that cannot be rendered for this host; ``message`` is bilingual."""
 
-    def __init__(self, message: Text, variable: str | None = None) -> None:
+    def __init__(self, message: Text, variable: str | None = None, *, budget: bool = False) -> None:
         super().__init__(message.en)
         self.message = message
         self.variable = variable
+        self.budget = budget  # a budget was exceeded (not a missing variable or a value's type)
 
 
 def is_template(value: object) -> bool:
@@ -399,7 +400,8 @@ def render(source: str, host_vars: Mapping[str, Any]) -> str:
     if _TIMEOUTS.get(source, 0) >= _MAX_TIMEOUTS:
         raise TemplateError(
             T(f"模板 {shown} 超出限制：{_TIMEOUT_TEXT.zh}（此前已多次超时，不再渲染）",
-              f"template {shown} exceeds a limit: {_TIMEOUT_TEXT.en} (it did before; not rendered again)")
+              f"template {shown} exceeds a limit: {_TIMEOUT_TEXT.en} (it did before; not rendered again)"),
+            budget=True,
         )
     previous = getattr(_STATE, "deadline", None)
     _STATE.deadline = time.monotonic() + MAX_SECONDS
@@ -436,14 +438,16 @@ def render(source: str, host_vars: Mapping[str, Any]) -> str:
             if len(_TIMEOUTS) < 1024:
                 _TIMEOUTS[source] = _TIMEOUTS.get(source, 0) + 1
         raise TemplateError(
-            T(f"模板 {shown} 超出限制：{_TIMEOUT_TEXT.zh}", f"template {shown} exceeds a limit: {_TIMEOUT_TEXT.en}")
+            T(f"模板 {shown} 超出限制：{_TIMEOUT_TEXT.zh}", f"template {shown} exceeds a limit: {_TIMEOUT_TEXT.en}"),
+            budget=True,
         ) from None
     except _Breach as exc:
         raise TemplateError(
-            T(f"模板 {shown} 超出限制：{exc.text.zh}", f"template {shown} exceeds a limit: {exc.text.en}")
+            T(f"模板 {shown} 超出限制：{exc.text.zh}", f"template {shown} exceeds a limit: {exc.text.en}"),
+            budget=True,
         ) from None
     except RecursionError:
-        raise TemplateError(T(f"模板 {shown} 递归过深", f"template {shown} recurses too deeply")) from None
+        raise TemplateError(T(f"模板 {shown} 递归过深", f"template {shown} recurses too deeply"), budget=True) from None
     except (JinjaTemplateError, ArithmeticError, ValueError, TypeError, LookupError, AttributeError, MemoryError) as exc:
         reason = _shown(f"{type(exc).__name__}: {exc}", 160)
         raise TemplateError(
@@ -467,12 +471,15 @@ def render_problem(source: str, host_vars: Mapping[str, Any] | None = None) -> T
     """Why rendering ``source`` fails for ``host_vars`` (None: a representative set), or None.
 
     Used by ``policy lint``: budget breaches (``range(99999999)``, ``'a' * 10**9``)
-    and, with real variables, undefined names are found before any host is scanned.
+    and, with real variables, undefined names and other failures are found before
+    any host is scanned. With the representative set only budget breaches count:
+    its sample texts may not fit what a template does with a real value
+    (``host.port + 1``), and that is no fault of the template.
     """
     if not is_template(source) or template_problem(source) is not None:
         return None
     try:
         render(source, SAMPLE_VARS if host_vars is None else host_vars)
     except TemplateError as exc:
-        return exc.message
+        return exc.message if exc.budget or host_vars is not None else None
     return None

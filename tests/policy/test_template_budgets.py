@@ -188,3 +188,11 @@ def test_evaluate_facts_shows_the_breach_as_an_error_finding_not_a_traceback(tmp
     by_id = {f["check_id"]: f for f in doc["findings"]}
     assert by_id["gateway-cert-present"]["status"] == "error"
     assert "range of length over 10,000" in json.dumps(by_id["gateway-cert-present"], ensure_ascii=False)
+
+
+def test_representative_set_reports_only_budget_breaches() -> None:
+    # sample texts do not fit arithmetic; with real variables the same template is checked fully
+    assert render_problem("{{ host.port + 1 }}") is None
+    problem = render_problem("{{ host.port + 1 }}", {"port": "x"})
+    assert problem is not None and "cannot be rendered" in problem.en
+    assert render_problem("{{ host.port + 1 }}", {"port": 5985}) is None
