@@ -41,9 +41,11 @@ def test_compile_deduplicates_and_is_stable(pack: Any) -> None:
     ids = [q.id for q in req.queries]
     assert len(ids) == len(set(ids))
     assert ids == [q.id for q in compile_request([pack, pack]).queries]
-    # Four zone-action checks share the four layers of Zones\\2 (queried once each).
+    # Four zone-action checks share the layers of Zones\\2, queried once each: machine policy,
+    # user policy, user preference, and the machine preference in both views (native and
+    # WOW6432Node, which 32-bit IE reads on 64-bit Windows).
     zone_keys = [q for q in req.queries if getattr(q, "path", "").endswith("Zones\\2")]
-    assert len(zone_keys) == 4
+    assert len(zone_keys) == 5
     assert req.want_processes is True
 
 
