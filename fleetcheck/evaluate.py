@@ -178,6 +178,14 @@ def _run(spec: CheckBase, ctx: EvalContext, where: str) -> Outcome:
     except VersionError as exc:  # a malformed version fact from the host: this check's error
         return Outcome(FindingStatus.error, message=T(f"主机报告的版本信息无法读取：{exc}",
                                                       f"a version reported by the host cannot be read: {exc}"))
+    except (ValueError, OverflowError) as exc:
+        # Checks are pure functions of validated specs and the host's facts, so a value error is a malformed
+        # fact: file content that is not base64 (binascii.Error) or not ASCII, text that is not UTF-8, a number
+        # too large for a date. This check's error (not an internal one); the host's other checks go on.
+        name = type(exc).__name__
+        return Outcome(FindingStatus.error, message=T(f"主机报告的数据无法读取（{name}），无法评估此检查",
+                                                      f"data reported by the host cannot be read ({name}): "
+                                                      "this check cannot be evaluated"))
     except Exception as exc:  # noqa: BLE001 - one broken check must not spoil the host
         log.warning("check %s raised %s; reported as an error finding", where, type(exc).__name__)
         name = type(exc).__name__

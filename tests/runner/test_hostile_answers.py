@@ -345,3 +345,19 @@ def test_evaluate_facts_with_a_lone_surrogate_and_a_bad_version_evaluates(tmp_pa
     result = cli("evaluate", "--facts", str(path))
     assert result.exit_code == 1, result.output  # findings (errors), not a usage error or a traceback
     assert "'abc'" in result.output
+
+
+@pytest.mark.parametrize("content", ["not base64!", "中文内容", "QUJ"])  # not base64, non-ASCII, bad padding
+def test_file_content_that_is_not_base64_is_that_checks_error(no_site_list_facts: ProbeResponse, content: str) -> None:
+    answers = []
+    for ans in no_site_list_facts.answers:
+        if ans.file is not None and ans.file.path.endswith("\\Preferences"):
+            ans = ans.model_copy(update={"status": "ok", "file": ans.file.model_copy(update={
+                "exists": True, "content": content})})
+        answers.append(ans)
+    findings = _evaluate(no_site_list_facts.model_copy(update={"answers": answers}))
+    ie_mode = findings["portal-ie-mode"]
+    assert ie_mode.status.value == "error" and ie_mode.message is not None
+    assert not ie_mode.message.en.startswith("internal error"), ie_mode.message.en
+    assert "cannot be read" in ie_mode.message.en
+    assert findings["portal-trusted-site"].status == _evaluate(no_site_list_facts)["portal-trusted-site"].status
