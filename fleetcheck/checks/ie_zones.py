@@ -21,19 +21,26 @@ redirected to ``HKLM\\SOFTWARE\\WOW6432Node\\...``; the policy keys and the whol
 user hive are shared. Both physical keys are queried (one request serves x86 and
 x64 PCs) and :func:`fleetcheck.checks.wow64.ie32_path` picks the one IE reads.
 
-Zone of a URL (:func:`url_zone`), first match wins:
+Zone of a URL (:func:`url_zone`), first source that maps the site decides
+(docs/windows-semantics.md; Aaron Margosis, "Internet Explorer's Explicit
+Security Zone Mappings": of five ZoneMap locations only one or two are in
+effect, computer policy over user policy):
 
-1. the machine policy "Site to Zone Assignment List" (``ZoneMapKey`` under the
-   HKLM policy key), then the user policy one (HKU);
-2. when either ZoneMapKey list exists, user ZoneMap entries are ignored (that is
-   what the policy does to the Internet Options dialog); otherwise the user's
-   ``ZoneMap\\Domains`` tree (skipped under ``Security_HKLM_only``);
-3. the machine ``ZoneMap\\Domains`` tree;
+1. per policy hive, machine then user (the user one not under
+   ``Security_HKLM_only``): the "Site to Zone Assignment List" (``ZoneMapKey``),
+   then the policy zone map ``Software\\Policies\\...\\ZoneMap\\Domains``;
+2. the user's ``ZoneMap\\Domains`` -- ignored when any policy list or map is set
+   (users may not choose their own assignments then) and under ``Security_HKLM_only``;
+3. the machine ``ZoneMap\\Domains`` (32-bit view);
 4. nothing matched: the Internet zone (3).
 
-Decision: between the user and machine ``Domains`` trees the user's is looked
-at first, mirroring the precedence of zone actions (user preference over
-machine preference); within a tree the most specific entry wins.
+Matching within one source: the exact host beats a ``*`` subkey (any
+subdomain) beats a parent domain's key; a deeper key beats a shallower one;
+the protocol's own value beats ``*``. A key may spell several labels
+(``Domains\\biz.sccc.com``) or one per level (``Domains\\sccc.com\\biz``). Two
+entries of equal rank that disagree resolve to the more restrictive zone
+(Trusted < Intranet < Internet < Restricted): an ambiguous map never makes a
+site trusted.
 """
 
 from __future__ import annotations
@@ -108,6 +115,17 @@ def zonemap_queries() -> tuple[RegistryQuery, ...]:
             reg_query("HKLM", p, depth=DOMAINS_DEPTH)
             for p in ie32_paths("HKLM", f"{PREF_IS}\\ZoneMap\\Domains")
         ),
+        reg_query("HKLM", f"{POLICY_IS}\\ZoneMap\\Domains", depth=DOMAINS_DEPTH),
+        reg_query("HKU", f"{USER_POLICY_IS}\\ZoneMap\\Domains", depth=DOMAINS_DEPTH),
+    )
+
+
+def policy_map_queries() -> tuple[tuple[str, RegistryQuery, RegistryQuery, bool], ...]:
+    """(layer, ZoneMapKey list, policy ZoneMap\\Domains, per user), machine first."""
+    q = zonemap_queries()
+    return (
+        (LAYER_MACHINE_POLICY, q[1], q[-2], False),
+        (LAYER_USER_POLICY, q[2], q[-1], True),
     )
 
 
@@ -180,33 +198,13 @@ class ZoneMatch:
     source: str
 
 
-def _split_site(site: str) -> tuple[str, str]:
-    """(scheme or "*", host pattern) of a ZoneMapKey name such as ``https://*.sccc.com``."""
-    text = site.strip().lower()
-    scheme = "*"
-    if "://" in text:
-        scheme, text = text.split("://", 1)
-    host = text.split("/", 1)[0].split(":", 1)[0]
-    return scheme or "*", host
+# Security levels of the default zone templates, least to most restrictive (KB 182569):
+# 0 My Computer, 2 Trusted, 1 Intranet, 3 Internet, 4 Restricted; other numbers strictest.
+_STRICTNESS = {0: 0, 2: 1, 1: 2, 3: 3, 4: 4}
 
 
-def _site_matches(site: str, scheme: str, host: str) -> int:
-    """How specifically a ZoneMapKey site names ``scheme://host`` (0 = not at all)."""
-    s_scheme, pattern = _split_site(site)
-    if s_scheme not in ("*", scheme):
-        return 0
-    bonus = 1 if s_scheme == scheme else 0
-    if pattern == host:
-        return 1000 + bonus
-    if pattern.startswith("*."):
-        base = pattern[2:]
-        if host.endswith("." + base):
-            return 10 * base.count(".") + 10 + bonus
-        return 0
-    # A bare domain covers its subdomains too, less specifically than an exact host.
-    if host.endswith("." + pattern):
-        return 10 * pattern.count(".") + 5 + bonus
-    return 0
+def _stricter(a: int, b: int) -> bool:
+    return _STRICTNESS.get(a, 5) > _STRICTNESS.get(b, 5)
 
 
 def _zone_number(val: RegValue) -> int | None:
@@ -218,91 +216,120 @@ def _zone_number(val: RegValue) -> int | None:
 
 
 def _zonemapkey_match(key: RegKey | None, scheme: str, host: str) -> tuple[str, int] | None:
+    """The best Site-to-Zone entry for ``scheme://host``: (value name, zone)."""
     best: tuple[int, str, int] | None = None
     for name, val in (key.values if key is not None else {}).items():
         zone = _zone_number(val)
-        score = _site_matches(name, scheme, host)
-        if zone is None or score == 0:
+        if zone is None or not name:
             continue
-        if best is None or score > best[0]:
+        pattern, site_scheme = name.strip().lower(), None
+        if "://" in pattern:
+            site_scheme, pattern = pattern.split("://", 1)
+        pattern = pattern.split("/", 1)[0].split(":", 1)[0].rstrip(".")
+        if site_scheme not in (None, "*", scheme):
+            continue
+        if pattern == host:
+            rank = 3
+        elif pattern.startswith("*.") and host.endswith(pattern[1:]):
+            rank = 2
+        elif pattern and host.endswith("." + pattern):
+            rank = 1  # a bare domain covers its subdomains
+        else:
+            continue
+        score = rank * 2 + (1 if site_scheme == scheme else 0)
+        if best is None or score > best[0] or (score == best[0] and _stricter(zone, best[2])):
             best = (score, name, zone)
     return (best[1], best[2]) if best else None
 
 
 def _domains_match(domains: RegKey | None, scheme: str, host: str) -> tuple[str, int] | None:
-    """The most specific ``Domains`` entry for the host: (relative key path [value], zone)."""
-    if domains is None:
+    """The best ``Domains`` entry for the host: (relative key path [value], zone)."""
+    if domains is None or not host:
         return None
     labels = host.split(".")
-    best: tuple[float, str, int] | None = None
-    for top_name, top in domains.subkeys.items():
-        top_l = top_name.lower()
-        if host == top_l:
-            rest: list[str] = []
-        elif host.endswith("." + top_l):
-            rest = host[: -len(top_l) - 1].split(".")
-        else:
+    best: tuple[tuple[int, int, int], str, int] | None = None
+    for cut in range(1, len(labels) + 1):
+        top_name = ".".join(labels[-cut:])
+        top = domains.subkey(top_name)
+        if top is None:
             continue
-        found = _walk(top, list(reversed(rest)), scheme, float(top_l.count(".") + 1), top_name)
-        if found and (best is None or found[0] > best[0]):
-            best = found
-    del labels
+        nodes: list[tuple[int, RegKey, str]] = [(cut, top, top_name)]
+        node, covered, path = top, cut, top_name
+        for label in reversed(labels[:-cut]):
+            child = node.subkey(label)
+            if child is None:
+                break
+            covered, node, path = covered + 1, child, f"{path}\\{label}"
+            nodes.append((covered, node, path))
+        candidates: list[tuple[int, int, RegKey, str]] = []
+        for n, key, where in nodes:
+            if n == len(labels):
+                candidates.append((3, n, key, where))
+                continue
+            candidates.append((1, n, key, where))
+            star = key.subkey("*")
+            if star is not None:
+                candidates.append((2, n, star, f"{where}\\*"))
+        for rank, n, key, where in candidates:
+            for proto, own in ((scheme, 1), ("*", 0)):
+                zone = dword(key.value(proto))
+                if zone is None:
+                    continue
+                order = (rank, n, own)
+                if best is None or order > best[0] or (order == best[0] and _stricter(zone, best[2])):
+                    best = (order, f"{where} [{proto}]", zone)
+                break
     return (best[1], best[2]) if best else None
 
 
-def _walk(
-    node: RegKey, rest: list[str], scheme: str, score: float, path: str
-) -> tuple[float, str, int] | None:
-    """Descend ``rest`` (labels right to left), also through ``*`` wildcard subkeys."""
-    best: tuple[float, str, int] | None = None
-    for proto, bonus in ((scheme, 0.1), ("*", 0.0)):
-        val = node.value(proto)
-        zone = dword(val)
-        if zone is not None:
-            best = (score + bonus, f"{path} [{proto}]", zone)
-            break
-    if rest:
-        for name, weight in ((rest[0], 1.0), ("*", 0.5)):
-            child = node.subkey(name) if name != "*" else node.subkeys.get("*")
-            if child is None:
-                continue
-            found = _walk(child, rest[1:], scheme, score + weight, f"{path}\\{name}")
-            if found and (best is None or found[0] > best[0]):
-                best = found
-    return best
+def policy_active(ctx: EvalContext) -> bool:
+    """A policy site list or zone map is in effect: the user's own zone map is ignored."""
+    for _layer, lst_q, map_q, user in policy_map_queries():
+        if user and (ctx.operator is None or hklm_only(ctx)):
+            continue
+        lst = registry_key(ctx, lst_q, user=user)
+        pmap = registry_key(ctx, map_q, user=user)
+        if (lst is not None and lst.values) or (pmap is not None and pmap.subkeys):
+            return True
+    return False
 
 
 def url_zone(ctx: EvalContext, url: str) -> ZoneMatch:
     """The zone IE puts ``url`` in, with the layer and key that decided it."""
     parts = urlsplit(url if "://" in url else f"https://{url}")
-    scheme, host = (parts.scheme or "https").lower(), (parts.hostname or "").lower()
-    _, mpol, upol, udom = zonemap_queries()[:4]
-    mdom = machine_domains_query(ctx)
+    scheme, host = (parts.scheme or "https").lower(), (parts.hostname or "").lower().rstrip(".")
     only_hklm = hklm_only(ctx)
     user_ok = ctx.operator is not None and not only_hklm
     sid = ctx.operator.sid if ctx.operator is not None else None
-
-    mpol_key = registry_key(ctx, mpol)
-    hit = _zonemapkey_match(mpol_key, scheme, host)
-    if hit:
-        where = reg_location("HKLM", mpol.path)
-        return ZoneMatch(hit[1], LAYER_MACHINE_POLICY, f"{LAYER_MACHINE_POLICY}: {where} [{hit[0]}]")
-    upol_key = registry_key(ctx, upol, user=True) if user_ok else None
-    hit = _zonemapkey_match(upol_key, scheme, host)
-    if hit:
-        where = reg_location("HKU", upol.path, sid)
-        return ZoneMatch(hit[1], LAYER_USER_POLICY, f"{LAYER_USER_POLICY}: {where} [{hit[0]}]")
-    policy_list = bool(mpol_key is not None and mpol_key.values) or bool(
-        upol_key is not None and upol_key.values
-    )
-    if user_ok and not policy_list:
+    active = False
+    for layer, lst_q, map_q, user in policy_map_queries():
+        if user and not user_ok:
+            continue
+        hive_sid = sid if user else None
+        lst = registry_key(ctx, lst_q, user=user)
+        if lst is not None and lst.values:
+            active = True
+            hit = _zonemapkey_match(lst, scheme, host)
+            if hit:
+                where = reg_location(lst_q.hive, lst_q.path, hive_sid)
+                return ZoneMatch(hit[1], layer, f"{layer}: {where} [{hit[0]}]")
+        pmap = registry_key(ctx, map_q, user=user)
+        if pmap is not None and pmap.subkeys:
+            active = True
+            found = _domains_match(pmap, scheme, host)
+            if found:
+                where = reg_location(map_q.hive, map_q.path, hive_sid)
+                return ZoneMatch(found[1], layer, f"{layer}: {where}\\{found[0]}")
+    if user_ok and not active:
+        udom = zonemap_queries()[3]
         found = _domains_match(registry_key(ctx, udom, user=True), scheme, host)
         if found:
             where = reg_location("HKU", udom.path, sid)
             return ZoneMatch(found[1], LAYER_USER_PREF, f"{LAYER_USER_PREF}: {where}\\{found[0]}")
+    mdom = machine_domains_query(ctx)
     found = _domains_match(registry_key(ctx, mdom), scheme, host)
     if found:
         where = reg_location("HKLM", mdom.path)
         return ZoneMatch(found[1], LAYER_MACHINE_PREF, f"{LAYER_MACHINE_PREF}: {where}\\{found[0]}")
-    why = "ZoneMapKey policy active; user entries ignored" if policy_list else "no ZoneMap entry"
+    why = "zone-map policy active; user entries ignored" if active else "no ZoneMap entry"
     return ZoneMatch(3, "default", f"默认 Internet 区域 default Internet zone ({why})")

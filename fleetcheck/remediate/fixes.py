@@ -194,21 +194,24 @@ def plan_trusted_site(spec: trusted_site.Spec, fctx: FixContext) -> Proposal:
     if "*" in host or not host:
         return Proposal(manual=T(f"{spec.url} 含通配符，无法自动加入", f"{spec.url} has a wildcard; add it by hand"))
     match = ie_zones.url_zone(fctx.ctx, spec.url)
-    mpol = registry_key(fctx.ctx, ie_zones.zonemap_queries()[1])
-    upol = registry_key(fctx.ctx, ie_zones.zonemap_queries()[2], user=True) if fctx.operator else None
-    policy_list = bool(mpol is not None and mpol.values) or bool(upol is not None and upol.values)
+    (_, mlist_q, mmap_q, _), (_, ulist_q, umap_q, _) = ie_zones.policy_map_queries()
+    mpol = registry_key(fctx.ctx, mlist_q)
+    mmap = registry_key(fctx.ctx, mmap_q)
+    user_policy_counts = fctx.operator is not None and not ie_zones.hklm_only(fctx.ctx)
+    upol = registry_key(fctx.ctx, ulist_q, user=True) if user_policy_counts else None
+    umap = registry_key(fctx.ctx, umap_q, user=True) if user_policy_counts else None
+    machine_active = bool(mpol is not None and mpol.values) or bool(mmap is not None and mmap.subkeys)
+    user_active = bool(upol is not None and upol.values) or bool(umap is not None and umap.subkeys)
     site = f"{scheme}://{host}"
     w = _Writes(fctx)
     zone_sz = RegValue(t="SZ", v=str(spec.zone))
-    if fctx.options.strategy == "machine-policy" or match.layer == ie_zones.LAYER_MACHINE_POLICY or (
-        policy_list and mpol is not None and mpol.values
-    ):
-        path = f"{ie_zones.POLICY_IS}\\ZoneMapKey"
-        w.set("HKLM", path, site, zone_sz, mpol.value(site) if mpol is not None else None)
+    # A policy list or map in effect makes the user's own map ignored: the entry goes into the
+    # Site to Zone Assignment List of the policy hive that decides (its list is read before its map).
+    if fctx.options.strategy == "machine-policy" or match.layer == ie_zones.LAYER_MACHINE_POLICY or machine_active:
+        w.set("HKLM", mlist_q.path, site, zone_sz, mpol.value(site) if mpol is not None else None)
         return w.proposal()
-    if policy_list or match.layer == ie_zones.LAYER_USER_POLICY:
-        path = f"{ie_zones.USER_POLICY_IS}\\ZoneMapKey"
-        w.set("HKU", path, site, zone_sz, upol.value(site) if upol is not None else None)
+    if user_active or match.layer == ie_zones.LAYER_USER_POLICY:
+        w.set("HKU", ulist_q.path, site, zone_sz, upol.value(site) if upol is not None else None)
         return w.proposal()
     domain, sub = _domain_key(host)
     rel = f"ZoneMap\\Domains\\{domain}" + (f"\\{sub}" if sub else "")
