@@ -34,7 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fleetcheck.agent import PayloadError, agent_script, command_line, parse_payload
+from fleetcheck.agent import PayloadError, agent_wire, command_line, parse_payload
 from fleetcheck.sim.executor import REBOOT_MARKERS, WorkReport, execute, run_due_tasks
 from fleetcheck.sim.image import (
     ActiveXSpec,
@@ -176,7 +176,7 @@ class SimulatedHost:
             agent, request = parse_payload(stdin)
         except PayloadError as exc:
             return ProcessResult("", f"fleetcheck bootstrap: {exc}\r\n", 2)
-        shipped = agent_script()
+        shipped = agent_wire()
         if agent != shipped:
             where = next(
                 (i for i, (a, b) in enumerate(zip(agent, shipped)) if a != b),
@@ -184,7 +184,7 @@ class SimulatedHost:
             )
             return ProcessResult(
                 "",
-                f"fleetcheck simulator: the agent script differs from the shipped agent.ps1 at byte {where} "
+                f"fleetcheck simulator: the agent script differs from the shipped agent.ps1 (as sent) at byte {where} "
                 f"({len(agent)} bytes received, {len(shipped)} shipped).\r\n",
                 2,
             )
