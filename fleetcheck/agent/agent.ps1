@@ -1782,7 +1782,15 @@ function Invoke-ScheduleReboot {
             throw ('a fleetcheck reboot is already scheduled (\' + $otherName + ')')
         }
     }
-    $token = [Guid]::NewGuid().ToString('N')
+    # The controller names the task (recorded before sending, for rollback);
+    # validated strictly, it only ever becomes part of a name, never code.
+    $token = [string](Get-Field $Action 'token' '')
+    if ($token -eq '') {
+        $token = [Guid]::NewGuid().ToString('N')
+    }
+    elseif ($token -cnotmatch '^[0-9a-f]{32}\z') {
+        throw 'token must be 32 lowercase hex digits'
+    }
     $folder = [System.IO.Path]::Combine($temp, 'fleetcheck-reboot-' + $token)
     $taskName = '\fleetcheck-reboot-' + $token
     $schtasks = [System.IO.Path]::Combine([Environment]::SystemDirectory, 'schtasks.exe')
@@ -1809,6 +1817,52 @@ function Invoke-ScheduleReboot {
         }
     }
     $Result['exit_code'] = 0
+    $Result['task'] = $taskName
+    $Result['changed'] = $true
+    $Result['status'] = 'ok'
+}
+
+function Invoke-CancelReboot {
+    # Rollback of schedule_reboot. Only a reboot that has not happened is
+    # cancelled: a task still waiting (no result.txt) or one that skipped
+    # (SKIPPED) goes with its folder. A result.txt saying anything else means
+    # the task ran: nothing is touched, the answer says so.
+    param($Action, $Result)
+    $taskName = [string](Get-Field $Action 'task' '')
+    if ($taskName -cnotmatch '^\\fleetcheck-reboot-[0-9a-f]{32}\z') {
+        throw 'not a fleetcheck reboot task name'
+    }
+    $Result['task'] = $taskName
+    $temp = [Environment]::ExpandEnvironmentVariables('%SystemRoot%\Temp')
+    $folder = [System.IO.Path]::Combine($temp, $taskName.Substring(1))
+    $resultPath = [System.IO.Path]::Combine($folder, 'result.txt')
+    if ([System.IO.File]::Exists($resultPath)) {
+        $line = [System.IO.File]::ReadAllText($resultPath, [System.Text.Encoding]::UTF8).Trim()
+        if (-not $line.StartsWith('SKIPPED ')) {
+            $Result['status'] = 'skipped'
+            $Result['error'] = 'the reboot task already ran: ' + $line
+            return
+        }
+    }
+    $schtasks = [System.IO.Path]::Combine([Environment]::SystemDirectory, 'schtasks.exe')
+    $delete = Invoke-NativeProcess $schtasks @('/Delete', '/TN', $taskName, '/F') 30000
+    $deleted = $delete.Exited -and $delete.ExitCode -eq 0
+    if (-not $deleted) {
+        # Not deleted: gone already (exit code 1), or still there and refused.
+        $query = Invoke-NativeProcess $schtasks @('/Query', '/TN', $taskName) 30000
+        if (-not $query.Exited -or $query.ExitCode -eq 0) {
+            throw ('schtasks /Delete failed (exit code ' + $delete.ExitCode + ')')
+        }
+    }
+    $hadFolder = [System.IO.Directory]::Exists($folder)
+    if ($hadFolder) {
+        [System.IO.Directory]::Delete($folder, $true)
+    }
+    if (-not $deleted -and -not $hadFolder) {
+        $Result['status'] = 'skipped'
+        $Result['error'] = 'no such reboot task on the PC (it never arrived, or it ran and was removed)'
+        return
+    }
     $Result['changed'] = $true
     $Result['status'] = 'ok'
 }
@@ -2141,6 +2195,9 @@ function Invoke-Action {
             }
             'schedule_reboot' {
                 Invoke-ScheduleReboot $Action $result
+            }
+            'cancel_reboot' {
+                Invoke-CancelReboot $Action $result
             }
             default {
                 throw ('unknown action kind: ' + $kind)

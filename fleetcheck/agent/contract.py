@@ -40,6 +40,11 @@ SCHEMA_VERSION: Final = 1
 Hive = Literal["HKLM", "HKU"]
 RegType = Literal["SZ", "EXPAND_SZ", "MULTI_SZ", "DWORD", "QWORD", "BINARY", "NONE"]
 Status = Literal["ok", "absent", "error"]
+# The names agent.ps1 gives a scheduled reboot: task \fleetcheck-reboot-<token>,
+# folder %SystemRoot%\Temp\fleetcheck-reboot-<token>.
+REBOOT_TOKEN_PATTERN: Final = r"^[0-9a-f]{32}$"
+REBOOT_TASK_PATTERN: Final = r"^\\fleetcheck-reboot-[0-9a-f]{32}$"
+REBOOT_TEMP: Final = "%SystemRoot%\\Temp"  # + task name = the folder
 
 
 class _Model(BaseModel):
@@ -324,6 +329,11 @@ class ScheduleReboot(_Model):
     compared case-insensitively, ``.exe`` optional) runs, and otherwise skips
     and records why (``result.txt`` in its folder). Not ``shutdown /r /t N``:
     a timeout above 0 implies ``/f``.
+
+    ``token`` (32 lowercase hex digits) names the task ``\\fleetcheck-reboot-<token>``
+    and its folder; the controller chooses it and records it before sending, so
+    rollback can cancel the reboot even when the answer was never recorded.
+    Without it the agent makes one up. The result's ``task`` is the name used.
     """
 
     kind: Literal["schedule_reboot"] = "schedule_reboot"
@@ -331,10 +341,28 @@ class ScheduleReboot(_Model):
     delay_s: int = Field(ge=0, le=86400)
     message: str = ""
     guard_processes: list[str] = Field(default_factory=list, max_length=64)
+    token: str | None = Field(default=None, pattern=REBOOT_TOKEN_PATTERN)
+
+
+class CancelReboot(_Model):
+    """Cancel a reboot a ScheduleReboot registered and that has not happened (rollback).
+
+    ``task`` is ``\\fleetcheck-reboot-<32 hex>``, nothing else. A task still
+    waiting (no ``result.txt``), or one that skipped its reboot (``SKIPPED``),
+    is deleted with its folder: ``ok``, ``changed``. One whose ``result.txt``
+    says anything else ran (the PC rebooted): ``skipped``, nothing touched,
+    ``error`` holds the result line. Neither task nor folder on the PC:
+    ``skipped`` too (it never arrived, or it ran and was removed).
+    """
+
+    kind: Literal["cancel_reboot"] = "cancel_reboot"
+    id: str
+    task: str = Field(pattern=REBOOT_TASK_PATTERN)
 
 
 Action = Annotated[
-    SetValue | DeleteValue | DeleteKey | RestoreKey | WriteFile | ImportPfx | RemoveCert | RunInstaller | ScheduleReboot,
+    SetValue | DeleteValue | DeleteKey | RestoreKey | WriteFile | ImportPfx | RemoveCert | RunInstaller | ScheduleReboot
+    | CancelReboot,
     Field(discriminator="kind"),
 ]
 
@@ -429,6 +457,7 @@ class ActionResult(_Model):
     before_file: FileInfo | None = None
     thumbprint: str | None = None  # import_pfx: the imported certificate
     exit_code: int | None = None  # run_installer / schedule_reboot: the process's exit code
+    task: str | None = None  # schedule_reboot / cancel_reboot: the task's name (\\fleetcheck-reboot-<token>)
 
 
 class ProbeResponse(_Model):

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import threading
 import uuid
@@ -62,6 +63,8 @@ from typing import Any, Literal
 
 from fleetcheck.agent.budget import action_wait_ms, explain_action_error
 from fleetcheck.agent.contract import (
+    REBOOT_TASK_PATTERN,
+    REBOOT_TEMP,
     Action,
     ActionResult,
     DeleteKey,
@@ -98,6 +101,8 @@ __all__ = [
     "confirm_unresolved",
     "key_query",
     "read_value",
+    "reboot_task",
+    "recorded_reboot_task",
 ]
 
 CRASH_ENV = "FLEETCHECK_TEST_CRASH_AT"  # test-only: see the module docstring
@@ -225,7 +230,7 @@ class Remediator:
         outcomes: list[StepOutcome] = []
         if records:
             _crash_point("before-send")
-            request = self._apply_request(sendable, ids)
+            request = self._apply_request(sendable, ids, records)
             try:
                 response = self.probe(host, request, Deadline.after(self.timeout_s), None)
             except TransportError as exc:
@@ -253,10 +258,16 @@ class Remediator:
             for action in step.actions:
                 aid = f"{self.run_id}-{uuid.uuid4().hex[:8]}"
                 step_ids.append(aid)
+                update: dict[str, Any] = {"id": aid}
+                if isinstance(action, ScheduleReboot):
+                    # The task's name, recorded before sending: rollback can cancel it after any crash.
+                    update["token"] = uuid.uuid4().hex
+                before = backups.get(id(action))
+                action = action.model_copy(update=update)
                 record = ChangeRecord(
                     action_id=aid, run_id=self.run_id, position=position, host=host.name, check_id=step.key,
-                    kind=action.kind, action=action.model_copy(update={"id": aid}).model_dump(),
-                    before=backups.get(id(action)), after=_after(action), status="pending", who=self.who,
+                    kind=action.kind, action=action.model_dump(),
+                    before=before, after=_after(action), status="pending", who=self.who,
                     forced=forced,
                 )
                 self.changes.record(record)
@@ -270,7 +281,8 @@ class Remediator:
                               details={"check": record.check_id, "outcome": "unknown"})
         return ids, records
 
-    def _apply_request(self, steps: Sequence[FixStep], ids: list[list[str]]) -> ProbeRequest:
+    def _apply_request(self, steps: Sequence[FixStep], ids: list[list[str]],
+                       records: dict[str, ChangeRecord] | None = None) -> ProbeRequest:
         queries: dict[str, RegistryQuery] = {}
         actions: list[Action] = []
         for step, step_ids in zip(steps, ids):
@@ -279,9 +291,12 @@ class Remediator:
                 if isinstance(action, RunInstaller):
                     # Waited for inside the host deadline: WinRM ends it with the shell.
                     update["timeout_ms"] = action_wait_ms(self.timeout_s, action.timeout_ms)
-                elif isinstance(action, ScheduleReboot) and not action.guard_processes:
-                    # The reboot task re-checks these at reboot time.
-                    update["guard_processes"] = list(self.guard.trading_processes)
+                elif isinstance(action, ScheduleReboot):
+                    if records is not None and aid in records:
+                        update["token"] = records[aid].action["token"]  # the name the write-ahead record holds
+                    if not action.guard_processes:
+                        # The reboot task re-checks these at reboot time.
+                        update["guard_processes"] = list(self.guard.trading_processes)
                 actions.append(action.model_copy(update=update))
                 if isinstance(action, SetValue):
                     for prefix in _prefixes(action.path):
@@ -317,6 +332,8 @@ class Remediator:
                 if result is None:
                     result = ActionResult(id=aid, status="error", error="the agent did not answer this action")
                 record.before = _before(record, result, response)
+                if record.kind == "schedule_reboot" and result.status == "ok" and result.task:
+                    record.after = {**(record.after or {}), "task": result.task}  # the name the agent used
                 record.status = "applied" if result.status == "ok" else "failed"
                 record.error = result.error
                 self.changes.record(record)
@@ -509,6 +526,25 @@ def _after(action: Action) -> dict[str, Any] | None:
         return {"absent": True}
     if action.kind == "write_file":
         return {"file": {"path": action.path, "sha256": hashlib.sha256(action.content.encode("ascii")).hexdigest()}}
+    if isinstance(action, ScheduleReboot) and action.token:
+        return {"task": reboot_task(action.token)}
+    return None
+
+
+def reboot_task(token: str) -> str:
+    """The task agent.ps1 registers for a ScheduleReboot with ``token``."""
+    return "\\fleetcheck-reboot-" + token
+
+
+def recorded_reboot_task(record: ChangeRecord) -> str | None:
+    """The reboot task a ``schedule_reboot`` change row names, when it is a valid fleetcheck name.
+
+    Strict (a row edited in the database never names another task): exactly
+    ``\\fleetcheck-reboot-<32 lowercase hex>``.
+    """
+    task = (record.after or {}).get("task")
+    if isinstance(task, str) and re.fullmatch(REBOOT_TASK_PATTERN[1:-1], task):
+        return task
     return None
 
 
@@ -553,6 +589,9 @@ def _confirm_query(record: ChangeRecord, qid: str) -> Query | None:
         return key_query(qid, a["hive"], a.get("sid"), str(a["path"]))
     if record.kind == "write_file":
         return FileQuery(id=qid, path=str(a["path"]), content=True, max_content_bytes=MAX_BACKUP_BYTES)
+    if record.kind == "schedule_reboot" and (task := recorded_reboot_task(record)) is not None:
+        # The folder the agent makes before it registers the task, kept after the task ran.
+        return FileQuery(id=qid, path=REBOOT_TEMP + task + "\\guard.txt")
     return None
 
 
@@ -575,6 +614,8 @@ def _in_place(record: ChangeRecord, facts: ProbeResponse, qid: str) -> bool | No
         if ans.status == "absent":
             return True
         return False if before.get("tree") is not None else None
+    if record.kind == "schedule_reboot":
+        return ans.status == "ok" and ans.file is not None and ans.file.exists
     if record.kind == "write_file":
         info = ans.file
         if info is None:

@@ -14,9 +14,12 @@ delete_value        SetValue of the old value (nothing when it was absent)
 delete_key          RestoreKey of the backed-up tree
 write_file          WriteFile of the old content; a file the fix created is
                     deleted
-schedule_reboot,    not reversible (no agent primitive): reported ``skipped``;
-run_installer       cancel a reboot by deleting its task (``schtasks /Delete /TN
-                    \\fleetcheck-reboot-<guid> /F``), uninstall by hand
+schedule_reboot     CancelReboot of the recorded task ``\\fleetcheck-reboot-<token>``
+                    while its reboot has not happened: the task and its folder
+                    go (``schtasks /Delete /TN <task> /F``). A reboot that ran
+                    (its ``result.txt`` says so), or a task no longer on the
+                    PC, cannot be undone: reported ``skipped``, never restored
+run_installer       not reversible: reported ``skipped``; uninstall by hand
 ==================  ===========================================================
 
 One round trip carries all undo actions; a second one reads back every value,
@@ -39,7 +42,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fleetcheck.agent.contract import (
+    REBOOT_TEMP,
     Action,
+    CancelReboot,
     DeleteKey,
     DeleteValue,
     FileQuery,
@@ -54,13 +59,18 @@ from fleetcheck.agent.contract import (
 )
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory.model import HostSpec
-from fleetcheck.remediate.apply import ProbeFn, confirm_unresolved, key_query
+from fleetcheck.remediate.apply import (
+    ProbeFn,
+    confirm_unresolved,
+    key_query,
+    recorded_reboot_task,
+)
 from fleetcheck.store.audit import AuditLog, ChangeLog, ChangeRecord
 from fleetcheck.transport import Deadline, TransportError, probe_host
 
 __all__ = ["RollbackResult", "rollback_host", "undo_action"]
 
-NOT_REVERSIBLE = ("schedule_reboot", "run_installer", "import_pfx", "remove_cert")
+NOT_REVERSIBLE = ("run_installer", "import_pfx", "remove_cert")
 UNDOABLE_STATUS = ("applied", "unknown", "pending")
 
 
@@ -127,7 +137,20 @@ def undo_action(record: ChangeRecord, keep: Sequence[ChangeRecord] = ()) -> Acti
         if old.get("exists"):
             return None  # content not captured (too large): cannot restore; reported
         return WriteFile(id=rid, path=a["path"], content="", delete=True)
+    if record.kind == "schedule_reboot":
+        task = recorded_reboot_task(record)
+        return None if task is None else CancelReboot(id=rid, task=task)
     return None
+
+
+NO_REBOOT_TASK = T("没有记录重启计划任务的名称（或名称无效），无法取消：请在该电脑上删除计划任务 \\fleetcheck-reboot-*",
+                   "no valid reboot task name was recorded: it cannot be cancelled; delete the task "
+                   "\\fleetcheck-reboot-* on the PC by hand")
+
+
+def _reboot_not_undone(why: str) -> Text:
+    """A reboot rollback could not cancel: it happened, or its task is gone."""
+    return T(f"计划的重启无法撤销：{why}", f"the scheduled reboot cannot be undone: {why}")
 
 
 def _check_query(record: ChangeRecord, undo: Action, n: int) -> Query | None:
@@ -140,6 +163,8 @@ def _check_query(record: ChangeRecord, undo: Action, n: int) -> Query | None:
         return key_query(f"rb-{n}", undo.hive, undo.sid, undo.path, depth=8)
     if isinstance(undo, WriteFile):
         return FileQuery(id=f"rb-{n}", path=a["path"], content=True, max_content_bytes=16 * 1024 * 1024)
+    if isinstance(undo, CancelReboot):
+        return FileQuery(id=f"rb-{n}", path=REBOOT_TEMP + undo.task + "\\guard.txt")
     return None
 
 
@@ -159,6 +184,8 @@ def _restored(undo: Action, facts: ProbeResponse, qid: str) -> bool:
         if undo.delete:
             return ans.file is None or not ans.file.exists
         return ans.file is not None and ans.file.exists and ans.file.content == undo.content
+    if isinstance(undo, CancelReboot):
+        return ans.status == "absent" or (ans.file is not None and not ans.file.exists)  # the folder is gone
     return False
 
 
@@ -196,8 +223,9 @@ def rollback_host(
         undo = undo_action(record, keep)
         if undo is None:
             if record.kind in NOT_REVERSIBLE:
-                why = T("不可回滚（取消重启：删除计划任务 \\fleetcheck-reboot-*；卸载：手动）",
-                        "not reversible (cancel a reboot: delete the task \\fleetcheck-reboot-*; uninstall by hand)")
+                why = T("不可回滚（卸载：手动）", "not reversible (uninstall by hand)")
+            elif record.kind == "schedule_reboot":
+                why = NO_REBOOT_TASK
             elif record.kind in _NEEDS and _NEEDS[record.kind] not in (record.before or {}):
                 why = NO_PRIOR_STATE
                 result.failed[record.action_id] = why
@@ -229,6 +257,14 @@ def rollback_host(
     answers = {r.id: r for r in applied.actions}
     for record, undo, query in todo:
         done = answers.get(undo.id)
+        if isinstance(undo, CancelReboot) and done is not None and done.status == "skipped":
+            # The reboot ran, or its task is gone: not undone, and never called restored.
+            why = _reboot_not_undone(done.error or "skipped")
+            result.skipped[record.action_id] = why
+            audit.append(who, host.name, "skipped", action=undo.model_dump(), before=record.after,
+                         after=record.before, result=why.en, run_id=record.run_id, action_id=record.action_id,
+                         details={"rollback": True, "not_undone": True})
+            continue
         ok = done is not None and done.status == "ok" and _restored(undo, check, query.id)
         outcome = "ok" if ok else (done.error if done is not None and done.error else "read-back differs")
         if ok:

@@ -80,9 +80,12 @@ from pydantic_core import PydanticSerializationError
 
 from fleetcheck.agent import agent_script
 from fleetcheck.agent.contract import (
+    REBOOT_TASK_PATTERN,
+    REBOOT_TOKEN_PATTERN,
     Action,
     ActionResult,
     Answer,
+    CancelReboot,
     DeleteKey,
     DeleteValue,
     DirQuery,
@@ -813,7 +816,9 @@ def _schedule_reboot(image: HostImage, action: ScheduleReboot, work: WorkReport)
     ]
     if waiting:
         raise ActionRefused(MSG_REBOOT_WAITING.format(task=waiting[0]))
-    token = uuid.uuid4().hex
+    token = action.token or uuid.uuid4().hex
+    if re.match(REBOOT_TOKEN_PATTERN, token) is None or token.endswith("\n"):
+        raise ActionRefused("token must be 32 lowercase hex digits")
     folder = temp_dir(image) + "\\fleetcheck-reboot-" + token
     task = "\\fleetcheck-reboot-" + token
     at = image.now + timedelta(seconds=max(action.delay_s, 60))  # agent.ps1: at least a minute ahead
@@ -828,9 +833,43 @@ def _schedule_reboot(image: HostImage, action: ScheduleReboot, work: WorkReport)
     image.scheduled_reboots.append(
         {"delay_s": action.delay_s, "message": action.message[:500], "task": task, "at": at.isoformat()}
     )
-    image.os = image.os.model_copy(update={"pending_reboot": True})
+    # No pending-reboot marker: Windows sets none for a task that will run
+    # shutdown.exe later (the agent's pending_reboot fact cannot see it).
     work.charge("schtasks", COST_SCHTASKS_MS)
-    return ActionResult(id=action.id, status="ok", changed=True, exit_code=0)
+    return ActionResult(id=action.id, status="ok", changed=True, exit_code=0, task=task)
+
+
+MSG_REBOOT_RAN = "the reboot task already ran: {line}"
+MSG_REBOOT_NOT_FOUND = "no such reboot task on the PC (it never arrived, or it ran and was removed)"
+
+
+def _cancel_reboot(image: HostImage, action: CancelReboot, work: WorkReport) -> ActionResult:
+    """agent.ps1's Invoke-CancelReboot: a reboot that has not happened is cancelled.
+
+    A task still waiting (no ``result.txt``) or one that skipped (``SKIPPED``)
+    is deleted (``schtasks /Delete /TN <task> /F``) with its folder, and its
+    ``scheduled_reboots`` entry goes; a ``result.txt`` saying anything else
+    (``REBOOTING``, ``ERROR``): the task ran, nothing is touched, ``skipped``.
+    Neither task nor folder: ``skipped`` too.
+    """
+    if re.match(REBOOT_TASK_PATTERN, action.task) is None or action.task.endswith("\n"):
+        raise ActionRefused("not a fleetcheck reboot task name")
+    folder = temp_dir(image) + "\\" + action.task[1:]
+    result = image.file(folder + "\\result.txt")
+    if result is not None:
+        line = result.read().decode("utf-8", "replace").strip()
+        if not line.startswith("SKIPPED "):
+            return ActionResult(id=action.id, status="skipped", error=MSG_REBOOT_RAN.format(line=line),
+                                task=action.task)
+    work.charge("schtasks", COST_SCHTASKS_MS)
+    deleted = image.scheduled_tasks.pop(action.task, None) is not None
+    had_folder = normalize_file_path(folder) in image.dirs
+    if had_folder:
+        image.remove_dir(folder)
+    image.scheduled_reboots[:] = [r for r in image.scheduled_reboots if r.get("task") != action.task]
+    if not deleted and not had_folder:
+        return ActionResult(id=action.id, status="skipped", error=MSG_REBOOT_NOT_FOUND, task=action.task)
+    return ActionResult(id=action.id, status="ok", changed=True, task=action.task)
 
 
 def run_due_tasks(image: HostImage, when: datetime) -> list[tuple[str, str]]:
@@ -1003,6 +1042,7 @@ _WRITERS: dict[str, Callable[[HostImage, Any, WorkReport], ActionResult]] = {
     "remove_cert": _remove_cert,
     "run_installer": _run_installer,
     "schedule_reboot": _schedule_reboot,
+    "cancel_reboot": _cancel_reboot,
 }
 
 

@@ -11,9 +11,8 @@ by this test process; ``FLEETCHECK_TEST_CRASH_AT`` (test-only, read by
 
 Then ``rollback --run`` must restore the PC exactly (``SimulatedHost.snapshot()``
 equals the one before the fix: registry of the machine and every hive, files,
-folders, stores, devices, processes, installers; only ``scheduled_reboots`` and
-``os.pending_reboot`` are left out, because a scheduled reboot is documented as
-not reversible), ``audit
+folders, stores, devices, processes, installers, scheduled tasks and reboots:
+nothing is left out, rollback cancels the reboot the fix scheduled), ``audit
 verify`` must pass, and every change that reached the PC must be in the audit
 log. A re-run of ``fix`` after the crash converges instead.
 
@@ -26,6 +25,7 @@ deleted (plus its reboot).
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -89,19 +89,37 @@ def fleetcheck(*args: str, crash_at: str | None = None, timeout: float = 120) ->
 
 
 def snapshot(running: RunningOffice) -> dict[str, Any]:
-    snap = running.hosts["CR-01"].host.snapshot()
-    snap.pop("scheduled_reboots")  # not reversible by design (delete the reboot task by hand)
-    # ... nor is the reboot task with its folder of guard names.
-    snap.pop("scheduled_tasks")
-    snap.pop("dir_created")
-    snap["dirs"] = [d for d in snap["dirs"] if "\\fleetcheck-reboot-" not in d.lower()]
-    snap["files"] = {p: f for p, f in snap["files"].items() if "\\fleetcheck-reboot-" not in p.lower()}
-    snap["os"].pop("pending_reboot")  # the OS's trace of the scheduled reboot
-    return snap
+    """The PC's whole state: nothing left out (rollback cancels the scheduled reboot too)."""
+    return running.hosts["CR-01"].host.snapshot()
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Which parts of two snapshots differ, by key (files, folders and tasks by name)."""
+    out = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict) and key != "hklm":
+            out += [f"{key}[{k}]" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+        elif isinstance(old, list) and isinstance(new, list) and key == "dirs":
+            out += [f"dirs: {d}" for d in sorted(set(old) ^ set(new))]
+        else:
+            out.append(key)
+    return out
 
 
 def site_list(snap: dict[str, Any]) -> Any:
     return {k.lower(): v for k, v in snap["files"].items()}.get("c:\\programdata\\fleetcheck\\sccc-sites.xml")
+
+
+def reboot_rows(db: Path) -> list[tuple[str, str]]:
+    """(action id, task name recorded in ``after``) of each schedule_reboot change."""
+    import json
+
+    with sqlite3.connect(db) as raw:
+        return [(r[0], json.loads(r[1])["task"])
+                for r in raw.execute("SELECT action_id, after FROM changes WHERE kind = 'schedule_reboot'")]
 
 
 def audit_rows(db: Path) -> list[tuple[str, str, str]]:
@@ -148,12 +166,16 @@ def test_fix_killed_at_each_step_then_rollback_restores_exactly(
     assert rows
     for action_id, (kind, _status, prior) in rows.items():
         if kind == "schedule_reboot":
-            continue  # not reversible: nothing to back up
+            continue  # nothing to back up: the task did not exist; its name is in ``after`` (below)
         assert prior is not None, (action_id, kind)
         if kind == "write_file":
             assert prior["file"]["exists"] and prior["file"]["sha256"], prior
         if kind == "delete_key":
             assert prior["tree"] is not None and prior["tree"]["subkeys"], prior  # the whole CLSID tree
+    # The reboot task's name is recorded before the send, so rollback can cancel it after any crash.
+    [(reboot_id, task)] = reboot_rows(db)
+    assert re.fullmatch(r"\\fleetcheck-reboot-[0-9a-f]{32}", task), task
+    assert (task in crashed["scheduled_tasks"]) is reached
     audited = {aid for event, aid, _ in audit_rows(db) if event == "sent"}
     assert audited == set(rows)  # every change that may have reached the PC is in the log
     assert all(r == "outcome unknown until the agent's answer is recorded"
@@ -165,18 +187,22 @@ def test_fix_killed_at_each_step_then_rollback_restores_exactly(
     if step != "after-record":  # results not (all) recorded: rollback read the PC first and says so
         assert "an interrupted fix left" in undone.stdout, undone.stdout
     restored = snapshot(running)
-    assert [(k, before[k], restored[k]) for k in before if restored[k] != before[k]] == []
+    assert [(k, before[k], restored[k]) for k in before if restored[k] != before[k]] == [], diff(before, restored)
     verified = fleetcheck("audit", "verify", "--db", str(db))
     assert verified.returncode == 0 and "intact" in verified.stdout, verified.stdout
     events = [e for e, _, _ in audit_rows(db)]
     if reached:
         assert "rolled_back" in events
+        # The reboot was cancelled, audited like every other undo.
+        assert ("rolled_back", reboot_id, "ok") in audit_rows(db)
+        assert task not in restored["scheduled_tasks"] and restored["scheduled_reboots"] == []
     if step in ("before-send", "after-act"):
-        # Nothing was recorded after the send: rollback confirmed each change by reading the PC first.
+        # Nothing was recorded after the send: rollback confirmed each change by reading the PC first
+        # (the reboot by its task's folder).
         outcomes = {aid: r for e, aid, r in audit_rows(db) if e == "confirmed"}
-        assert set(outcomes) == {aid for aid, (kind, _, _) in rows.items() if kind != "schedule_reboot"}
+        assert set(outcomes) == set(rows)
         expect = "the change is on the PC" if reached else "the change did not reach the PC"
-        assert all(r == expect for aid, r in outcomes.items() if rows[aid][0] != "schedule_reboot"), outcomes
+        assert all(r == expect for r in outcomes.values()), outcomes
     # A second rollback finds nothing left to do and changes nothing.
     again = fleetcheck("rollback", "--run", run_id, "-i", str(inventory), "--db", str(db))
     assert again.returncode == 0 and snapshot(running) == before
@@ -197,7 +223,7 @@ def test_fix_converges_after_a_crash_and_confirms_the_unknown_changes(
     assert rerun.returncode in (0, 1), rerun.stdout + rerun.stderr
     after = change_rows(db)
     # The next contact decided every write of the crashed run: it is on the PC.
-    assert {after[a][1] for a, (kind, _, _) in crash_rows.items() if kind != "schedule_reboot"} == {"applied"}
+    assert {after[a][1] for a in crash_rows} == {"applied"}
     dry = fleetcheck("fix", "CR-01", "-i", str(inventory), "--now", AT_1600, "--format", "json")
     assert '"actions": 0' in dry.stdout, dry.stdout
     assert fleetcheck("audit", "verify", "--db", str(db)).returncode == 0

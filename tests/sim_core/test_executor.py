@@ -568,8 +568,11 @@ def test_schedule_reboot_records_it(win10: HostImage) -> None:
         actions=(ScheduleReboot(id="rb", delay_s=600, message="深证通证书更新：10 分钟后重启"),),
     )
     assert response.actions[0].changed
-    assert response.os.pending_reboot is True
+    # Windows sets no pending-reboot marker for a task that will run shutdown.exe later.
+    assert response.os.pending_reboot is False
     assert win10.scheduled_reboots[0]["delay_s"] == 600
+    task = response.actions[0].task
+    assert task is not None and task in win10.scheduled_tasks  # the answer names the task it registered
 
 
 def test_actions_run_after_reads_and_each_answers_alone(win10: HostImage) -> None:

@@ -220,7 +220,9 @@ def test_snapshot_is_a_deep_copy(host: SimulatedHost) -> None:
 def test_reboot_clears_the_schedule_and_keeps_the_session(host: SimulatedHost) -> None:
     from fleetcheck.agent.contract import ScheduleReboot
 
-    assert probe(host, ProbeRequest(actions=[ScheduleReboot(id="r", delay_s=60)])).os.pending_reboot
+    scheduled = probe(host, ProbeRequest(actions=[ScheduleReboot(id="r", delay_s=60)]))
+    assert scheduled.actions[0].status == "ok" and host.image.scheduled_reboots
+    assert scheduled.os.pending_reboot is False  # a task that reboots later sets no pending-reboot marker
     host.reboot()
     after = probe(host, ProbeRequest())
     assert after.os.pending_reboot is False and host.image.scheduled_reboots == []
