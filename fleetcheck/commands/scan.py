@@ -202,8 +202,13 @@ class HostLog:
     def write(self, result: HostResult) -> None:
         from fleetcheck.runner import serializable
 
-        # One host that cannot be serialized becomes that host's error line, never the sweep's end.
-        self._handle.write(serializable(result).model_dump_json() + "\n")
+        # One host that cannot be serialized becomes that host's error line, never the sweep's end
+        # (serialized once when it can be: the fallback runs only for a host that fails).
+        try:
+            line = result.model_dump_json()
+        except Exception:  # noqa: BLE001 - repaired or turned into this host's error below
+            line = serializable(result).model_dump_json()
+        self._handle.write(line + "\n")
         self._handle.flush()
 
     def close(self) -> None:
@@ -224,8 +229,12 @@ def write_results(run: RunResult, out_dir: Path, host_lines: Path | None = None)
         if host_lines is None:
             from fleetcheck.runner import serializable
 
-            safe = run.model_copy(update={"hosts": [serializable(h) for h in run.hosts]})
-            handle.write(safe.model_dump_json(indent=1))
+            try:
+                text = run.model_dump_json(indent=1)
+            except Exception:  # noqa: BLE001 - one host's failure must not lose the others
+                safe = run.model_copy(update={"hosts": [serializable(h) for h in run.hosts]})
+                text = safe.model_dump_json(indent=1)
+            handle.write(text)
         else:
             head = run.model_copy(update={"hosts": []}).model_dump_json()
             assert head.endswith('"hosts":[]}')  # hosts is the last field of RunResult
