@@ -388,7 +388,7 @@ def _plan_enable(spec: activex.Spec, fctx: FixContext, w: _Writes) -> None:
     query = activex.kill_bit_query(c, ctx.facts.os.arch)
     key = registry_key(ctx, query)
     flags = key.value("Compatibility Flags") if key is not None else None
-    number = flags.as_int() if flags is not None else None
+    number = dword(flags)  # as the check reads it: only a REG_DWORD counts
     if flags is not None and number is not None and number & activex.KILL_BIT:
         w.set("HKLM", query.path, "Compatibility Flags", _like(flags, number & ~activex.KILL_BIT), flags)
     pol = activex.policy_state(ctx, c)
@@ -414,7 +414,7 @@ def _plan_enable(spec: activex.Spec, fctx: FixContext, w: _Writes) -> None:
         ext_settings = activex.ext_settings_query(c)
         key = registry_key(ctx, ext_settings, user=True)
         uflags = key.value("Flags") if key is not None else None
-        unumber = uflags.as_int() if uflags is not None else None
+        unumber = dword(uflags)
         if uflags is not None and unumber is not None and unumber & 1:
             w.set("HKU", ext_settings.path, "Flags", _like(uflags, unumber & ~1), uflags)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
+from pathlib import Path
 
 from fleetcheck.agent.contract import ProbeRequest, SetValue
 from fleetcheck.checks.ie_mode_site import parse_site_list
@@ -60,3 +61,60 @@ def test_manual_findings_say_what_to_do() -> None:
     plan = plan_host(ev.findings, facts, POLICIES, host_vars=VARS, now=NOW)
     assert not plan.actions
     assert [m.check_id for m in plan.manual] == ["feitian-driver"] and "Feitian" in plan.manual[0].remedy.en
+
+
+# --- plans write where IE reads (docs/windows-semantics.md: WOW64 views, policy zone maps)
+
+IS = r"Microsoft\Windows\CurrentVersion\Internet Settings"
+
+
+def _image_file(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "pc.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_hklm_only_zone_fix_writes_the_32bit_view_and_converges(tmp_path: Path) -> None:
+    image = _image_file(tmp_path, f"""
+extends: win10-compliant
+registry:
+  'SOFTWARE\\Policies\\{IS}': {{Security_HKLM_only: 1}}
+  'SOFTWARE\\{IS}\\Zones\\2': {{'1004': 0, '2201': 0}}
+  'SOFTWARE\\{IS}\\ZoneMap\\Domains\\sccc.com\\biz': {{https: 2}}
+""")
+    sets, fails = plan_and_fix(image, PlanOptions())
+    zone_sets = [a for a in sets if a.name in ("1004", "2201", "https")]
+    assert zone_sets and all(a.hive == "HKLM" and "\\WOW6432Node\\" in a.path for a in zone_sets), zone_sets
+    assert all(a.value.t == "DWORD" for a in zone_sets)
+    assert not {"portal-trusted-site", "trusted-activex-prompt", "trusted-unsigned-activex"} & set(fails)
+
+
+def test_trusted_site_fix_goes_into_the_deciding_policy_hive(tmp_path: Path) -> None:
+    # A machine policy zone map is in effect: the user's own map is ignored, so the entry
+    # must go into the machine Site to Zone Assignment List (read before that hive's map).
+    image = _image_file(tmp_path, f"""
+extends: win10-compliant
+registry:
+  'SOFTWARE\\Policies\\{IS}\\ZoneMap\\Domains\\example.com': {{https: 2}}
+""")
+    sets, fails = plan_and_fix(image, PlanOptions())
+    assert [(a.hive, a.path.rsplit("\\", 1)[-1], a.name) for a in sets if "ZoneMap" in a.path] == [
+        ("HKLM", "ZoneMapKey", "https://biz.sccc.com")]
+    assert "portal-trusted-site" not in fails
+
+
+def test_trusted_site_fix_ignores_the_user_policy_list_under_hklm_only(tmp_path: Path) -> None:
+    image = _image_file(tmp_path, f"""
+extends: win10-compliant
+registry:
+  'SOFTWARE\\Policies\\{IS}': {{Security_HKLM_only: 1}}
+  'SOFTWARE\\WOW6432Node\\{IS}\\Zones\\2': {{'1004': 0, '2201': 0, '1803': 0}}
+profiles:
+  - sid: ${{operator_sid}}
+    registry:
+      'Software\\Policies\\{IS}\\ZoneMapKey': {{'https://biz.sccc.com': "2"}}
+""")
+    sets, fails = plan_and_fix(image, PlanOptions())
+    targets = [(a.hive, a.path) for a in sets if "ZoneMap" in a.path]
+    assert targets and all(hive == "HKLM" for hive, _ in targets), targets
+    assert "portal-trusted-site" not in fails
