@@ -1504,7 +1504,10 @@ function Assert-HiveLoaded {
 
 function Invoke-RemoveCert {
     # The Personal store lives in two places: the user's registry hive and the
-    # roaming %APPDATA% folder; both are backed up and removed.
+    # user's (possibly redirected) roaming AppData folder; both are backed up
+    # and removed. The AppData folder is resolved as for a {appdata} query, so
+    # a store this session cannot reach (a share: second hop) is refused, not
+    # silently skipped.
     param($Action, $Result, $State)
     $sid = [string](Get-Field $Action 'sid' '')
     $thumbprint = [string](Get-Field $Action 'thumbprint' '')
@@ -1513,19 +1516,15 @@ function Invoke-RemoveCert {
     Assert-HiveLoaded $sid
     $users = [Microsoft.Win32.Registry]::Users
     $keyPath = $sid + '\Software\Microsoft\SystemCertificates\My\Certificates\' + $thumbprint
-    $filePath = $null
-    $profilePath = $State.ProfilePaths[$sid]
-    if (-not [string]::IsNullOrEmpty($profilePath)) {
-        $filePath = [System.IO.Path]::Combine($profilePath, 'AppData\Roaming\Microsoft\SystemCertificates\My\Certificates\' + $thumbprint)
-        if ([System.IO.File]::Exists($filePath)) {
-            Use-BackupBudget $State ([long](New-Object System.IO.FileInfo($filePath)).Length)
-        }
-        $Result['before_file'] = Get-FileFacts $filePath $true $MaxBackupBytes
+    $filePath = Resolve-QueryPath ('{appdata}\Microsoft\SystemCertificates\My\Certificates\' + $thumbprint) $sid $State
+    if ([System.IO.File]::Exists($filePath)) {
+        Use-BackupBudget $State ([long](New-Object System.IO.FileInfo($filePath)).Length)
     }
+    $Result['before_file'] = Get-FileFacts $filePath $true $MaxBackupBytes
     $tree = Remove-RegTree $users $keyPath
     $Result['before_tree'] = $tree
     $changed = ($null -ne $tree)
-    if ($null -ne $filePath -and $Result['before_file']['exists']) {
+    if ($Result['before_file']['exists']) {
         [System.IO.File]::Delete($filePath)
         $changed = $true
     }

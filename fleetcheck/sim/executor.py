@@ -102,7 +102,6 @@ from fleetcheck.agent.contract import (
     Query,
     RegistryQuery,
     RegKey,
-    RegValue,
     RemoveCert,
     RestoreKey,
     RunInstaller,
@@ -113,11 +112,12 @@ from fleetcheck.agent.contract import (
 )
 from fleetcheck.sim import certgen
 from fleetcheck.sim.image import (
-    APPDATA_CERT_DIR,
     CERT_STORE_KEY,
     CM_PROB_PHANTOM,
     FIRST_WIN10_BUILD,
+    PERSONAL_STORE_SUBDIR,
     HostImage,
+    ImageError,
     KeyNode,
     SimFile,
     UserProfile,
@@ -127,6 +127,7 @@ from fleetcheck.sim.image import (
     normalize_file_path,
     parent_dir,
     user_appdata_raw,
+    user_personal_store_dir,
 )
 
 AGENT_VERSION = "1"
@@ -716,13 +717,19 @@ def _import_in_session(
     with_keys = [pfx.cert] if pfx.cert is not None and pfx.key is not None else []
     if not with_keys:
         raise ActionRefused(MSG_NO_PRIVATE_KEY)
+    # X509Store("My", CurrentUser).Add in the user's session: Windows keeps the user's
+    # Personal store as files in the (possibly redirected) roaming AppData,
+    # %APPDATA%\Microsoft\SystemCertificates\My\Certificates\<thumbprint> ("Certificate
+    # Store Migration"; docs/windows-semantics.md W42), not in the registry key.
+    try:
+        store_dir = user_personal_store_dir(image, prof)
+    except ImageError as exc:
+        raise ActionRefused(str(exc)) from None
     thumbprints = []
     for item in with_keys:
         der = item.certificate.public_bytes(serialization.Encoding.DER)
         thumb = certgen.thumbprint(der)
-        encoded = base64.b64encode(certgen.store_blob(der, "file")).decode("ascii")
-        key = prof.hive.ensure(CERT_STORE_KEY + "\\" + thumb)
-        key.set("Blob", RegValue(t="BINARY", v=encoded))
+        image.put_file(SimFile(store_dir + "\\" + thumb, certgen.store_blob(der, "file")))
         thumbprints.append(thumb)
     # Like X509Store.Add, re-adding the same certificate still reports success.
     return ActionResult(id=action.id, status="ok", changed=True, thumbprint=thumbprints[0])
@@ -736,7 +743,11 @@ def _remove_cert(image: HostImage, action: RemoveCert, work: WorkReport) -> Acti
         raise ActionRefused(MSG_HIVE_NOT_LOADED.format(sid=action.sid))
     thumb = action.thumbprint.upper()
     work.charge("write", COST_REMOVE_CERT_MS)
-    file_path = prof.path + "\\" + APPDATA_CERT_DIR + "\\" + thumb
+    # agent.ps1 resolves {appdata} as for a query: refused where the session cannot reach it.
+    base, error = _agent_appdata_dir(image, prof)
+    if base is None:
+        raise ActionRefused(error or MSG_APPDATA_UNRESOLVED.format(sid=prof.sid))
+    file_path = expand_env(base + "\\" + PERSONAL_STORE_SUBDIR + "\\" + thumb, image.machine_env())
     stored = image.file(file_path)
     if stored is not None:
         _use_backup_budget(work, stored.length)

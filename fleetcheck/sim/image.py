@@ -1461,6 +1461,12 @@ def build_image(spec: ImageSpec, name: str, now: datetime) -> HostImage:
             image.put_file(_file_from_spec(full, fspec))
         for cert in pspec.certificates:
             _install_certificate(image, prof, cert)
+        # Every used profile has its file-based Personal store folder (CryptoAPI makes it on first
+        # use), so importing a certificate adds a file there and removing it leaves the folder.
+        try:
+            image.make_dir(user_personal_store_dir(image, prof))
+        except ImageError:
+            pass  # an AppData that uses a variable this user lacks: nothing to create
     for index, proc in enumerate(spec.processes):
         owner = None
         if proc.user:

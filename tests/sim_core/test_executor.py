@@ -207,7 +207,9 @@ def test_dir_query_lists_the_appdata_store() -> None:
     assert answer is not None and answer.status == "ok" and len(answer.files) == 1
     element = parse_element(answer.files[0].content_bytes())  # type: ignore[arg-type]
     assert answer.files[0].path.endswith(certgen.thumbprint(element.der))
-    assert resp.answer("d", ADMIN_SID).status == "absent"  # type: ignore[union-attr]
+    # Every used profile has the (empty) file store folder, as CryptoAPI makes it on first use.
+    admin = resp.answer("d", ADMIN_SID)
+    assert admin is not None and admin.status == "ok" and admin.files == []
 
 
 def test_pnp_lists_feitian_devices_with_children() -> None:
@@ -387,9 +389,15 @@ def test_import_pfx_adds_the_certificate_with_a_software_key(win10: HostImage) -
     result = response.actions[0]
     thumb = certgen.thumbprint(cert.public_bytes(certgen.serialization.Encoding.DER))
     assert (result.status, result.changed, result.thumbprint) == ("ok", True, thumb)
+    # Windows keeps CurrentUser\\My as files in the user's roaming AppData (W42): the import lands
+    # there; the old certificate (in the registry store here) is kept.
     store = read(win10, "HKU", CERT_STORE_KEY, OPERATOR_SID, depth=1)
-    assert store is not None and len(store.subkeys) == 2  # the old one is kept
-    element = parse_element(store.subkey(thumb).value("Blob").as_bytes())  # type: ignore[union-attr]
+    assert store is not None and len(store.subkeys) == 1 and thumb not in store.subkeys
+    prof = win10.profile(OPERATOR_SID)
+    assert prof is not None
+    stored = win10.file(prof.path + r"\AppData\Roaming\Microsoft\SystemCertificates\My\Certificates" + "\\" + thumb)
+    assert stored is not None
+    element = parse_element(stored.read())
     assert element.key_prov is not None and element.key_prov.is_software
     assert x509.load_der_x509_certificate(element.der).not_valid_after_utc - NOW == timedelta(
         days=565
