@@ -283,10 +283,14 @@ function Test-UserSid {
 }
 
 function Expand-HostPath {
-    # %VARS% expanded; surrounding quotes stripped (a quoted path may be
-    # followed by arguments, e.g. "C:\x.exe" /s: keep the quoted part).
-    param([string]$Path)
-    $text = [Environment]::ExpandEnvironmentVariables($Path).Trim()
+    # %VARS% expanded (unless $Expand is false: a REG_SZ value is literal, only
+    # REG_EXPAND_SZ is expanded); surrounding quotes stripped (a quoted path may
+    # be followed by arguments, e.g. "C:\x.exe" /s: keep the quoted part).
+    param([string]$Path, [bool]$Expand = $true)
+    $text = $Path.Trim()
+    if ($Expand) {
+        $text = [Environment]::ExpandEnvironmentVariables($Path).Trim()
+    }
     if ($text.StartsWith('"')) {
         $end = $text.IndexOf('"', 1)
         if ($end -gt 0) {
@@ -305,14 +309,17 @@ function ConvertTo-Wow64Path {
     # %CommonProgramFiles% are the (x86) folders; the File System Redirector
     # maps %windir%\System32 to SysWOW64 (except its exempt subfolders) and
     # %windir%\Sysnative to System32. 32-bit Windows: Expand-HostPath only.
-    param([string]$Path)
+    param([string]$Path, [bool]$Expand = $true)
     $pf86 = [Environment]::GetEnvironmentVariable('ProgramFiles(x86)')
     if ([string]::IsNullOrEmpty($pf86)) {
-        return (Expand-HostPath $Path)
+        return (Expand-HostPath $Path $Expand)
     }
-    $text = $Path -replace '(?i)%ProgramFiles%', '%ProgramFiles(x86)%'
-    $text = $text -replace '(?i)%CommonProgramFiles%', '%CommonProgramFiles(x86)%'
-    $text = Expand-HostPath $text
+    $text = $Path
+    if ($Expand) {
+        $text = $text -replace '(?i)%ProgramFiles%', '%ProgramFiles(x86)%'
+        $text = $text -replace '(?i)%CommonProgramFiles%', '%CommonProgramFiles(x86)%'
+    }
+    $text = Expand-HostPath $text $Expand
     $windir = [Environment]::GetEnvironmentVariable('SystemRoot').TrimEnd('\')
     $system32 = $windir + '\System32\'
     $sysnative = $windir + '\Sysnative\'
@@ -937,11 +944,13 @@ function Invoke-RegistryQuery {
             }
             $data = $key.GetValue($name, $null, [Microsoft.Win32.RegistryValueOptions]::DoNotExpandEnvironmentNames)
             if ($data -is [string] -and $data.Trim() -ne '') {
+                # Only REG_EXPAND_SZ holds %VARS% that Windows expands; a REG_SZ is literal.
+                $expand = ($key.GetValueKind($name) -eq [Microsoft.Win32.RegistryValueKind]::ExpandString)
                 if ($wow64) {
-                    $target = ConvertTo-Wow64Path $data
+                    $target = ConvertTo-Wow64Path $data $expand
                 }
                 else {
-                    $target = Expand-HostPath $data
+                    $target = Expand-HostPath $data $expand
                 }
                 $followed[$name] = Get-FileFacts $target $withContent $maxBytes
             }

@@ -179,7 +179,9 @@ def _find_registration(spec: Spec, ctx: EvalContext) -> tuple[str, str, str | No
         if ans is None or ans.key is None:
             continue
         default = ans.key.value("")
-        path = default.as_str() if default is not None else None
+        path = default.v if default is not None and default.t in ("SZ", "EXPAND_SZ") else None
+        if not isinstance(path, str) or not path.strip():
+            continue  # no server path here: COM looks on in the merged view (machine classes)
         sid = ctx.operator.sid if (reg.user and ctx.operator) else None
         return reg.label, reg_location(reg.query.hive, reg.query.path, sid), path, ans.followed.get("")
     return None
@@ -206,18 +208,27 @@ def _invisible_64bit(spec: Spec, ctx: EvalContext) -> str | None:
 class PolicyState:
     """What the Add-on List policies say about one CLSID."""
 
-    value: int | None  # 0 / 1 / 2 from the deciding layer, None when unlisted
+    value: int | None  # 0 / 1 / 2 (or LIST_OTHER) from the deciding layer, None when unlisted
     source: str | None
     restrict: bool  # "deny all add-ons unless listed" in force
     restrict_source: str | None
 
 
-def _list_value(entry: RegValue) -> int | None:
-    """An Add-on List entry: "0" / "1" / "2" as REG_SZ (what the ADMX list writes) or a DWORD."""
+LIST_OTHER = -1  # an entry present but not "0", "1" or "2": decides its layer, allows nothing
+
+
+def _list_value(entry: RegValue) -> int:
+    """An Add-on List entry: exactly "0" / "1" / "2" as REG_SZ (what the ADMX list writes) or a DWORD.
+
+    Anything else present (``"abc"``, ``"01"``, ``"1.0"``, non-ASCII digits) is
+    :data:`LIST_OTHER`: it takes the machine layer's place (the user list is not
+    consulted) and counts neither as off nor as allowed.
+    """
     if entry.t in ("SZ", "EXPAND_SZ") and isinstance(entry.v, str):
         text = entry.v.strip()
-        return int(text) if text.isdigit() and len(text) < 4 else None
-    return dword(entry)
+        return int(text) if text in ("0", "1", "2") else LIST_OTHER
+    number = dword(entry)
+    return number if number in (LIST_OFF, LIST_ON_LOCKED, LIST_ON_USER) else LIST_OTHER
 
 
 def policy_state(ctx: EvalContext, clsid: str) -> PolicyState:
@@ -313,7 +324,11 @@ def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
     if info is not None and not info.exists:
         msg = T(f"控件 {name} 已注册，但文件 {path} 不存在", f"control {name} is registered but its file {path} is missing")
         return Outcome(FindingStatus.fail, expected, "文件缺失 file missing", source, msg, details)
-    version = version or unit_version
+    if info is None:  # no file facts for a registered path: the version cannot be earned
+        msg = T(f"无法读取控件 {name} 的文件 {path}", f"the file {path} of control {name} could not be read")
+        return Outcome(FindingStatus.error, expected, None, source, msg, details)
+    # The version is the file's own FileVersion: a CAB's InstalledVersion is evidence of an
+    # install, never a stand-in for a file whose version cannot be read.
     details["version"] = version
     problems: list[Text] = []
     if spec.version is not None:

@@ -34,6 +34,7 @@ is R8's ``ie_mode_site`` check.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
@@ -119,9 +120,19 @@ class EdgeSetting(BaseModel):
         return text
 
 
+def edge_int(value: RegValue) -> int | None:
+    """An integer policy value as Edge (Chromium's registry loader) reads it: a REG_DWORD or
+    QWORD, or a REG_SZ that is a plain decimal integer (no spaces, no hex)."""
+    if value.t in ("DWORD", "QWORD") and isinstance(value.v, int):
+        return value.v
+    if value.t == "SZ" and isinstance(value.v, str) and re.fullmatch("-?[0-9]{1,10}", value.v):
+        return int(value.v)
+    return None
+
+
 def _same(value: RegValue, want: Scalar) -> bool:
     if isinstance(want, int):
-        return value.as_int() == want
+        return edge_int(value) == want
     got = value.as_str()
     return got is not None and got.strip().lower() == want.strip().lower()
 

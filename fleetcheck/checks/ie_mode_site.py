@@ -64,6 +64,7 @@ from fleetcheck.checks.base import (
     reg_query,
     register,
 )
+from fleetcheck.checks.edge_policy import edge_int
 from fleetcheck.checks.facts import NO_OPERATOR, FactError, answer_of, reg_location
 from fleetcheck.findings import FindingStatus
 from fleetcheck.i18n import T, Text
@@ -259,7 +260,7 @@ def _effective_policy(ctx: EvalContext) -> _Policy:
     list_path = list_val.as_str() if list_val is not None else None
     source = level_where if list_where == level_where else f"{level_where} [{LEVEL}]; {list_where}"
     return _Policy(
-        level_val.as_int() if level_val is not None else None,
+        edge_int(level_val) if level_val is not None else None,
         list_path,
         followed,
         source,

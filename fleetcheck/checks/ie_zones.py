@@ -45,6 +45,7 @@ site trusted.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from urllib.parse import urlsplit
@@ -211,7 +212,7 @@ def _zone_number(val: RegValue) -> int | None:
     """A "Site to Zone Assignment List" entry: REG_SZ digits (as the ADMX list writes them) or a DWORD."""
     if val.t in ("SZ", "EXPAND_SZ") and isinstance(val.v, str):
         text = val.v.strip()
-        return int(text) if text.isdigit() and len(text) < 4 else None
+        return int(text) if re.fullmatch("[0-9]{1,3}", text) else None  # ASCII digits only
     return dword(val)
 
 

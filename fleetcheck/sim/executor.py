@@ -261,12 +261,13 @@ def _file_info(
     )
 
 
-def host_path(text: str, env: dict[str, str]) -> str:
-    """agent.ps1's Expand-HostPath: expand, trim, keep a leading quoted part.
+def host_path(text: str, env: dict[str, str], expand: bool = True) -> str:
+    """agent.ps1's Expand-HostPath: expand (unless ``expand`` is false: a REG_SZ is literal),
+    trim, keep a leading quoted part.
 
     ``"C:\\x.exe" /s`` -> ``C:\\x.exe``; an unterminated quote is just dropped.
     """
-    text = expand_env(text, env).strip()
+    text = (expand_env(text, env) if expand else text).strip()
     if text.startswith('"'):
         end = text.find('"', 1)
         text = text[1:end] if end > 0 else text[1:]
@@ -276,16 +277,17 @@ def host_path(text: str, env: dict[str, str]) -> str:
 _FS_REDIRECT_EXEMPT = ("catroot\\", "catroot2\\", "drivers\\etc\\", "logfiles\\", "spool\\")
 
 
-def wow64_host_path(text: str, env: dict[str, str]) -> str:
+def wow64_host_path(text: str, env: dict[str, str], expand: bool = True) -> str:
     """agent.ps1's ConvertTo-Wow64Path: a path as a 32-bit process on 64-bit Windows sees it.
 
     No ``ProgramFiles(x86)`` in the environment (32-bit Windows): :func:`host_path`.
     """
     if not env.get("ProgramFiles(x86)"):
-        return host_path(text, env)
-    text = re.sub(r"(?i)%ProgramFiles%", "%ProgramFiles(x86)%", text)
-    text = re.sub(r"(?i)%CommonProgramFiles%", "%CommonProgramFiles(x86)%", text)
-    text = host_path(text, env)
+        return host_path(text, env, expand)
+    if expand:
+        text = re.sub(r"(?i)%ProgramFiles%", "%ProgramFiles(x86)%", text)
+        text = re.sub(r"(?i)%CommonProgramFiles%", "%CommonProgramFiles(x86)%", text)
+    text = host_path(text, env, expand)
     windir = env.get("SystemRoot", r"C:\Windows").rstrip("\\")
     system32, sysnative = windir + "\\System32\\", windir + "\\Sysnative\\"
     low = text.lower()
@@ -324,7 +326,11 @@ def _read_key(
             continue
         if not value.v.strip():
             continue
-        target = wow64_host_path(value.v, env) if query.follow_wow64 else host_path(value.v, env)
+        expand = value.t == "EXPAND_SZ"  # only REG_EXPAND_SZ holds %VARS% Windows expands
+        if query.follow_wow64:
+            target = wow64_host_path(value.v, env, expand)
+        else:
+            target = host_path(value.v, env, expand)
         followed[name] = _file_info(
             image, target, query.follow_content, query.max_content_bytes, work
         )

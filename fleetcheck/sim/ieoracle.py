@@ -230,7 +230,7 @@ def _zonemapkey_match(node: KeyNode, host: str, scheme: str) -> tuple[int, int] 
     for name, value in node.values.values():
         text = _text(value)
         zone: int | None
-        if text is not None and text.strip().isdigit():
+        if text is not None and re.fullmatch("[0-9]{1,3}", text.strip()):  # ASCII digits, as the ADMX writes
             zone = int(text.strip())
         else:
             zone = _dword(value)
@@ -509,11 +509,16 @@ def addon_state(image: HostImage, clsid: str, sid: str | None) -> AddonAnswer:
         entry = _list_entry(user_list, clsid)
     if entry == "0":
         answer.disabled_by.append("Add-on List policy")
-    restrict = any(
-        (node := reader.key(hive, EXT_POLICY)) is not None
-        and _dword(node.get("RestrictToList")) == 1
-        for hive in ("HKLM", "HKCU")
-    )
+    # "Deny all add-ons unless specifically allowed": computer policy over user policy when
+    # both are configured (Group Policy precedence: "Computer policy settings ... take
+    # precedence over user settings", Microsoft Learn "Group Policy processing and precedence").
+    restrict = False
+    for hive in ("HKLM", "HKCU"):
+        node = reader.key(hive, EXT_POLICY)
+        setting = _dword(node.get("RestrictToList")) if node is not None else None
+        if setting is not None:
+            restrict = setting == 1
+            break
     if restrict and entry not in ("1", "2"):
         answer.disabled_by.append("RestrictToList policy")
     if entry != "1":
@@ -594,5 +599,10 @@ def edge_policy(image: HostImage, name: str, sid: str | None) -> EdgeAnswer:
         if value.t in ("DWORD", "QWORD") and isinstance(value.v, int):
             return EdgeAnswer(value.v, f"{hive} {kind}")
         if isinstance(value.v, str) and value.t in ("SZ", "EXPAND_SZ"):
+            # Chromium's Windows registry loader accepts an integer policy written as a
+            # string of a plain decimal integer (base::StringToInt: no spaces, no hex);
+            # community-sourced: chromium components/policy registry_dict.cc.
+            if value.t == "SZ" and re.fullmatch("-?[0-9]{1,10}", value.v):
+                return EdgeAnswer(int(value.v), f"{hive} {kind}")
             return EdgeAnswer(value.v, f"{hive} {kind}")
     return EdgeAnswer(None, None)

@@ -96,6 +96,9 @@ def file_locations(arch: str, name: str) -> list[tuple[str, str, list[str]]]:
         ("EXPAND_SZ", "%ProgramFiles%\\JIT\\" + name, [pf, pf86]),
         ("SZ", wow, [wow]),
         ("SZ", pf86, [pf86]),
+        # %VARS% in a REG_SZ are literal (only REG_EXPAND_SZ is expanded): the file at the
+        # expanded place does not make the control loadable.
+        ("SZ", "%SystemRoot%\\Downloaded Program Files\\" + name, [dpf]),
     ]
 
 
@@ -155,10 +158,13 @@ _ZONEMAPKEY_SITES = (
     "*://biz.sccc.com",
     "https://oa.example-sec.com.cn",
 )
-_EDGE_VALUES = {
-    "InternetExplorerIntegrationLevel": (0, 1, 2),
-    "InternetExplorerIntegrationReloadInIEModeAllowed": (0, 1),
-    "DownloadRestrictions": (0, 1, 2, 3, 4),
+# Plain DWORDs mostly; also what admins write by hand: string-encoded integers (plain,
+# padded, hex), which Edge reads only when they are plain decimal.
+_EDGE_STRINGS: tuple[dict[str, str], ...] = ({"t": "SZ", "v": "1"}, {"t": "SZ", "v": " 1"}, {"t": "SZ", "v": "0x1"})
+_EDGE_VALUES: dict[str, tuple[object, ...]] = {
+    "InternetExplorerIntegrationLevel": (0, 1, 2, *_EDGE_STRINGS),
+    "InternetExplorerIntegrationReloadInIEModeAllowed": (0, 1, *_EDGE_STRINGS),
+    "DownloadRestrictions": (0, 1, 2, 3, 4, {"t": "SZ", "v": "0"}),
 }
 
 
@@ -240,9 +246,10 @@ def pcs(draw: st.DrawFn) -> dict[str, Any]:
             _put(tree, base, "ListBox_Support_CLSID", draw(st.sampled_from([1, 0])))
         if _chance(draw, 2):
             for clsid in some(CONTROLS):
-                _put(tree, base + r"\CLSID", clsid, draw(st.sampled_from(["1", "2", "0"])))
+                entry = draw(st.sampled_from(["1", "2", "0", "1", "2", "0", "01", "abc", 1, 5]))
+                _put(tree, base + r"\CLSID", clsid, entry)
         if _chance(draw, 8):
-            _put(tree, base, "RestrictToList", 1)
+            _put(tree, base, "RestrictToList", draw(st.sampled_from([1, 1, 0])))
     if _chance(draw, 2):
         for clsid in some(CONTROLS, max_size=2):
             root = draw(st.sampled_from(roots))

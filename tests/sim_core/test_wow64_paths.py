@@ -49,3 +49,10 @@ def test_the_agent_knows_the_same_exempt_folders() -> None:
     for folder in ("catroot\\", "catroot2\\", "drivers\\etc\\", "logfiles\\", "spool\\"):
         assert f"'{folder}'" in body
     assert "SysWOW64" in body and "Sysnative" in body and "ProgramFiles(x86)" in body
+
+
+def test_a_reg_sz_path_is_literal() -> None:
+    raw = r"%SystemRoot%\System32\x.dll"
+    assert host_path(raw, X64, expand=False) == raw
+    assert wow64_host_path(raw, X64, expand=False) == raw  # no %VARS% expansion, no System32 match
+    assert wow64_host_path(r"C:\Windows\System32\x.dll", X64, expand=False) == r"C:\Windows\SysWOW64\x.dll"
