@@ -12,6 +12,10 @@
    action gets a unique action id and a ``changes`` row with status
    ``pending`` and that prior state, and the audit log a ``sent`` entry
    ("outcome unknown") — all committed before the agent receives anything.
+   A ``schedule_reboot`` gets its task's name here (``token``; the row's
+   ``after`` holds ``\\fleetcheck-reboot-<token>``), so rollback can cancel
+   the reboot whatever moment a crash hit; the next contact confirms it by
+   the task's folder.
    A step whose prior state cannot be read completely (a read error, a key
    tree deeper than the agent backs up, a file larger than its backup limit)
    is not sent at all. If the process dies or the connection breaks at any
@@ -499,7 +503,9 @@ def _backup(action: Action, prior: ProbeResponse | None) -> tuple[dict[str, Any]
                            f"{action.path} is larger than {MAX_BACKUP_BYTES // 2**20} MB and cannot be backed up: "
                            "this step was not sent")
         return {"file": _file_backup(ans.file), "from": "write-ahead"}, None
-    return None, None  # not reversible (reboot, installer, certificates): nothing to back up
+    # Nothing to back up: an installer or certificates are not reversible; a reboot's task did not
+    # exist before, and its name (chosen here, sent as ``token``) is in the row's ``after``.
+    return None, None
 
 
 def _truncated(tree: RegKey) -> bool:
