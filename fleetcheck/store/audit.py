@@ -110,6 +110,27 @@ def scrub(value: Any) -> Any:
     return value
 
 
+def clean_state(value: Any) -> Any:
+    """A JSON-ready copy of a PC's prior/after state, exactly as read, for rollback.
+
+    Unlike :func:`scrub` no key is masked: a registry value that happens to be named
+    ``Password`` is data to restore, not a fleetcheck secret (masking it made the
+    backed-up tree unrestorable). Strings are only made storable (lone surrogates,
+    which PostgreSQL's JSON refuses, kept visibly as by the transport).
+    """
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {(clean_text(k) if isinstance(k, str) else k): clean_state(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_state(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return clean_state(value.model_dump(mode="json"))
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
 def canonical_json(data: Any) -> str:
     """Keys sorted, no whitespace, UTF-8 characters as they are: the hash input."""
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -323,8 +344,10 @@ class ChangeLog:
         self._engine: sa.engine.Engine = store._engine
 
     def record(self, change: ChangeRecord) -> None:
-        row = {**change.__dict__, "action": scrub(change.action), "before": scrub(change.before),
-               "after": scrub(change.after), "error": scrub(change.error)}
+        # The action may carry fleetcheck's own secrets (an ImportPfx password): scrubbed. The
+        # before/after states are the PC's data, kept exactly (rollback restores from them).
+        row = {**change.__dict__, "action": scrub(change.action), "before": clean_state(change.before),
+               "after": clean_state(change.after), "error": scrub(change.error)}
         with self._engine.begin() as conn:
             conn.execute(changes.delete().where(changes.c.action_id == change.action_id))
             conn.execute(changes.insert().values(**row))
