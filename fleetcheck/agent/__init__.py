@@ -47,8 +47,11 @@ def minify_powershell(text: str) -> str:
     """
     out: list[str] = []
     here: str | None = None
-    for line in text.split("\n"):
+    for number, line in enumerate(text.split("\n"), 1):
         stripped = line.strip()
+        if here is None and stripped.endswith("`"):
+            # A line continuation followed by a removed comment line would join other lines.
+            raise ValueError(f"line {number}: a backtick line continuation cannot be minified safely")
         if here is not None:
             out.append(line)
             if stripped.startswith(here):

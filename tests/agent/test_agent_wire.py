@@ -10,6 +10,7 @@ would fail here.
 
 from __future__ import annotations
 
+import pytest
 from agent_ps_lint import parse, syntax_errors, walk  # type: ignore[import-not-found]
 
 from fleetcheck.agent import (
@@ -58,3 +59,8 @@ def test_a_minifier_that_broke_a_string_would_be_caught() -> None:
 def test_payload_carries_the_wire_form() -> None:
     agent, _ = parse_payload(build_payload(ProbeRequest(queries=[])))
     assert agent == agent_wire()
+
+
+def test_a_line_continuation_is_refused() -> None:
+    with pytest.raises(ValueError, match="line 1"):
+        minify_powershell("Get-Item `\n  # comment\n  -Path x\n")
