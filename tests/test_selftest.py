@@ -35,7 +35,7 @@ from fleetcheck.selftest import (
     throwaway_certificate,
 )
 from fleetcheck.sim.executor import execute
-from fleetcheck.sim.image import HostImage, SimFile, UserProfile, instantiate
+from fleetcheck.sim.image import HostImage, UserProfile, instantiate
 from fleetcheck.sim.office import OfficeSpec, start_office
 
 NOW = datetime(2026, 11, 25, 8, 30, tzinfo=timezone.utc)

@@ -543,13 +543,18 @@ def test_follow_keeps_the_quoted_part_of_a_command_line(win10: HostImage) -> Non
         path=r"SOFTWARE\Test",
         name="Cmd",
         value=RegValue(
-            t="SZ", v=' "%SystemRoot%\\Downloaded Program Files\\JITCertEnroll.ocx" /s '
+            t="EXPAND_SZ", v=' "%SystemRoot%\\Downloaded Program Files\\JITCertEnroll.ocx" /s '
         ),
     )
     run(win10, actions=(setv,))
     query = RegistryQuery(id="f", hive="HKLM", path=r"SOFTWARE\Test", follow=["cmd"])
     info = run(win10, query).answer("f").followed["cmd"]  # type: ignore[union-attr]
     assert info.exists and info.version == "2.0.4.8"
+    # The same text as a REG_SZ is literal: Windows expands %VARS% only in REG_EXPAND_SZ.
+    literal = setv.model_copy(update={"value": RegValue(t="SZ", v=setv.value.v)})
+    run(win10, actions=(literal,))
+    info = run(win10, query).answer("f").followed["cmd"]  # type: ignore[union-attr]
+    assert not info.exists and info.path.startswith("%SystemRoot%")
 
 
 def test_processes_carry_an_owner_only_for_explorer() -> None:
