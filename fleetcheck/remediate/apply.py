@@ -114,6 +114,8 @@ CRASH_STEPS = ("before-send", "after-act", "mid-record", "after-record")
 MAX_BACKUP_BYTES = 16 * 1024 * 1024  # agent.ps1 refuses to overwrite a larger file (its backup limit)
 TREE_DEPTH = 8  # agent.ps1 backs up (and so deletes) key trees down to this depth
 UNRESOLVED = ("pending", "unknown")
+# Actions that can leave a PC half-changed when the agent reports an error (not single-value writes).
+MAYBE_PARTIAL = frozenset({"delete_key", "write_file", "restore_key", "remove_cert"})
 
 ProbeFn = Callable[[HostSpec, ProbeRequest, Deadline, "threading.Event | None"], ProbeResponse]
 StepStatus = Literal["applied", "failed", "refused", "unknown"]
@@ -338,7 +340,15 @@ class Remediator:
                 record.before = _before(record, result, response)
                 if record.kind == "schedule_reboot" and result.status == "ok" and result.task:
                     record.after = {**(record.after or {}), "task": result.task}  # the name the agent used
-                record.status = "applied" if result.status == "ok" else "failed"
+                if result.status == "ok":
+                    record.status = "applied"
+                elif record.kind in MAYBE_PARTIAL:
+                    # The agent failed partway (e.g. DeleteSubKeyTree stopped at one subkey, a file
+                    # truncated before a full disk): the PC may be half-changed. "unknown" keeps the
+                    # write-ahead prior state undoable; the next contact decides what is in place.
+                    record.status = "unknown"
+                else:
+                    record.status = "failed"
                 record.error = result.error
                 self.changes.record(record)
                 self.audit.append(self.who, host.name, record.status, action=record.action, before=record.before,
@@ -591,8 +601,10 @@ def _created_key(action: dict[str, Any], response: ProbeResponse) -> str | None:
 
 def _confirm_query(record: ChangeRecord, qid: str) -> Query | None:
     a = record.action
-    if record.kind in ("set_value", "delete_value", "delete_key"):
+    if record.kind in ("set_value", "delete_value"):
         return key_query(qid, a["hive"], a.get("sid"), str(a["path"]))
+    if record.kind == "delete_key":  # the whole tree: a partial deletion is neither state
+        return key_query(qid, a["hive"], a.get("sid"), str(a["path"]), depth=TREE_DEPTH)
     if record.kind == "write_file":
         return FileQuery(id=qid, path=str(a["path"]), content=True, max_content_bytes=MAX_BACKUP_BYTES)
     if record.kind == "schedule_reboot" and (task := recorded_reboot_task(record)) is not None:
@@ -619,7 +631,13 @@ def _in_place(record: ChangeRecord, facts: ProbeResponse, qid: str) -> bool | No
     if record.kind == "delete_key":
         if ans.status == "absent":
             return True
-        return False if before.get("tree") is not None else None
+        tree = before.get("tree")
+        if tree is None or ans.key is None:
+            return None
+        # Still exactly the prior tree: not applied. Anything else (some subkeys gone, an agent
+        # that failed partway) cannot be told apart from other changes: undecided, so rollback
+        # restores the recorded tree.
+        return False if ans.key == RegKey.model_validate(tree) else None
     if record.kind == "schedule_reboot":
         return ans.status == "ok" and ans.file is not None and ans.file.exists
     if record.kind == "write_file":

@@ -40,3 +40,34 @@ def test_a_deleted_tree_with_secret_looking_value_names_is_restored_exactly(
         undone = rollback_host(SPEC, changes.for_host(SPEC.name), audit, changes, who="t", probe=real)
         assert undone.ok, undone.error
     assert sim.snapshot() == before
+
+
+def test_an_action_that_failed_partway_is_still_rolled_back_exactly(
+        sim: Any, tmp_path: Path) -> None:  # noqa: F811
+    """The agent reports an error after DeleteSubKeyTree removed part of a tree (an ACL on one
+    subkey, say): the change is recorded as possibly made, and rollback restores the tree."""
+    scan, _, policies = plan_for(sim)
+    for sub in ("a", "b"):
+        sim.image.hklm.ensure(f"SOFTWARE\\fleetcheck-test\\{sub}").values["v"] = ("v", RegValue(t="SZ", v=sub))
+    before = sim.snapshot()
+    real = probe_of(sim)
+
+    def half_done(host: Any, request: Any, deadline: Any, cancel: Any) -> Any:
+        response = real(host, request, deadline, cancel)
+        if not request.actions:
+            return response
+        sim.image.hklm.ensure("SOFTWARE\\fleetcheck-test\\b")  # the part that could not be deleted
+        failed = [r.model_copy(update={"status": "error", "error": "Access to the registry key is denied."})
+                  for r in response.actions]
+        return response.model_copy(update={"actions": failed})
+
+    step = FixStep("p", "k", T("删除", "delete"),
+                   (DeleteKey(id="d", hive="HKLM", path="SOFTWARE\\fleetcheck-test"),), (T("删除", "delete"),))
+    with Store.open(f"sqlite:///{tmp_path / 'x.db'}") as store:
+        remediator(store, policies, half_done).apply_host(SPEC, scan, HostPlan(SPEC.name, None, (step,)))
+        changes, audit = ChangeLog(store), AuditLog(store)
+        assert [c.status for c in changes.for_host(SPEC.name)] == ["unknown"]
+        undone = rollback_host(SPEC, changes.for_host(SPEC.name), audit, changes, who="t", probe=real)
+        assert undone.ok, undone.error
+        assert audit.verify() == []  # the chain is intact
+    assert sim.snapshot() == before
