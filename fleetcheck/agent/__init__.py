@@ -147,6 +147,39 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _bounded_int(text: str) -> int:
+    """json.loads' ``parse_int``: an integer out of 64 bits is refused while parsing."""
+    if len(text) > 20:
+        raise ValueError("integer out of range (more than 64 bits)")
+    value = int(text)
+    if not -MAX_INT - 1 <= value <= MAX_INT:
+        raise ValueError("integer out of range (more than 64 bits)")
+    return value
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _check_text_bounds(text: str) -> None:
+    """Depth and size of a JSON text before it is parsed (fast: strings removed, brackets scanned).
+
+    The same bounds :func:`_check_bounds` applies to a parsed document; integers are
+    bounded by :func:`_bounded_int` during parsing.
+    """
+    bare = _JSON_STRING.sub('""', text)
+    if bare.count(",") + bare.count("[") + bare.count("{") > MAX_NODES:
+        raise AgentOutputError(f"output holds more than {MAX_NODES} values")
+    depth = 0
+    for match in _JSON_BRACKET.finditer(bare):
+        if match.group() in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise AgentOutputError(f"output is nested more than {MAX_DEPTH} levels deep")
+        else:
+            depth -= 1
+
+
 def _check_bounds(doc: Any) -> None:
     """Depth, size and integer range of a parsed answer; AgentOutputError when out of bounds. Iterative."""
     stack: list[tuple[Any, int]] = [(doc, 1)] if isinstance(doc, (dict, list)) else []
@@ -198,8 +231,9 @@ def parse_output(stdout: bytes) -> ProbeResponse:
         ) from None
     if len(text_bytes) > MAX_OUTPUT_BYTES:
         raise AgentOutputError(f"output larger than {MAX_OUTPUT_BYTES // 2**20} MB")
+    _check_text_bounds(text)
     try:
-        doc = json.loads(text, parse_constant=_no_constant)
+        doc = json.loads(text, parse_constant=_no_constant, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
         where = "truncated" if exc.pos >= len(text) - 1 else f"invalid at offset {exc.pos}"
         raise AgentOutputError(f"output is not JSON ({where}: {exc.msg})") from None
@@ -209,7 +243,6 @@ def parse_output(stdout: bytes) -> ProbeResponse:
         raise AgentOutputError(f"output holds an impossible number ({str(exc)[:80]})") from None
     if not isinstance(doc, dict):
         raise AgentOutputError("output is JSON but not an object")
-    _check_bounds(doc)
     if _ESCAPED_SURROGATE.search(text):
         # A Windows string may hold an unpaired UTF-16 surrogate: kept visibly (fleetcheck.textsafe).
         doc = clean(doc)

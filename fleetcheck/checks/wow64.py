@@ -26,6 +26,7 @@ same source.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Literal
 
 Hive = Literal["HKLM", "HKU"]
@@ -109,6 +110,7 @@ def is_64bit(arch: str) -> bool:
     return arch != "x86"
 
 
+@cache  # pure, and asked for the same few keys for every host
 def ie32_path(hive: Hive, path: str, arch: str) -> str:
     """The physical key 32-bit IE opens when it asks for ``hive\\path`` on a PC of ``arch``.
 
