@@ -99,7 +99,7 @@ def registration_trees(clsid: str) -> tuple[Registration, ...]:
         ("HKLM", r"SOFTWARE\Classes", False, ("32 位 32-bit", "64 位/本机 native")),
     ):
         logical = rf"{root}\CLSID\{clsid}\InprocServer32"
-        wow_path = ie32_path(hive, logical, "x64")  # type: ignore[arg-type]
+        wow_path = ie32_path(hive, logical, "x64")
         out.append(Registration(
             labels[0], reg_query(hive, wow_path, follow=("",), follow_wow64=True), user, True  # type: ignore[arg-type]
         ))
