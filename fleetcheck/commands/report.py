@@ -98,9 +98,11 @@ def report_cmd(run_id: str | None, results: Path | None, fmt: ReportFormat, out:
 @_db_option
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--keep-runs", type=click.IntRange(min=0), default=None,
-              help="只保留最近 N 次扫描 / keep only the newest N runs")
+              help="只保留最近 N 次扫描（各办公室最新一次永不删除） / "
+                   "keep only the newest N runs (the latest run of each office is never deleted)")
 @click.option("--keep-days", type=click.IntRange(min=0), default=None,
-              help="删除 D 天前的扫描 / delete runs older than D days")
+              help="删除 D 天前的扫描（各办公室最新一次永不删除） / "
+                   "delete runs older than D days (the latest run of each office is never deleted)")
 def history_cmd(db_url: str | None, limit: int, keep_runs: int | None, keep_days: int | None) -> None:
     """扫描历史与合规率 / Recorded runs with their compliance."""
     lang = lang_of()

@@ -389,7 +389,9 @@ class Store:
         """Delete runs beyond the newest ``keep_runs`` or older than ``keep_days``.
 
         Returns the deleted run ids. With both limits a run is deleted when either
-        says so. ``prune(keep_runs=10)`` keeps the last ten sweeps.
+        says so. ``prune(keep_runs=10)`` keeps the last ten sweeps. The newest run
+        of each office (inventory) is never deleted, whatever the limits say:
+        ``keep_days=0`` or ``keep_runs=0`` leaves the latest run of every office.
         """
         if keep_runs is not None and keep_runs < 0 or keep_days is not None and keep_days < 0:
             raise StoreError(T("保留数量/天数不能为负数。", "keep-runs / keep-days must not be negative."))
@@ -400,6 +402,10 @@ class Store:
         if keep_days is not None:
             cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=keep_days)
             doomed.update(r.run_id for r in runs if r.started < cutoff)
+        latest: dict[str | None, str] = {}
+        for r in runs:  # newest first: the first run seen per office is its latest
+            latest.setdefault(r.inventory, r.run_id)
+        doomed.difference_update(latest.values())
         ordered = [r.run_id for r in runs if r.run_id in doomed]
         with self._engine.begin() as conn:
             self._delete_runs(conn, ordered)

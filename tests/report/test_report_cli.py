@@ -103,3 +103,12 @@ def test_hostile_names_are_not_rich_markup(tmp_path: Path, monkeypatch: pytest.M
     record_and_report(run, tmp_path)
     _, out = run_cli("certs")
     assert "[bold red]TRADE\\x[/bold red]" in out
+
+
+def test_history_keep_days_zero_keeps_the_latest_run(db: str) -> None:
+    code, out = run_cli("--lang", "en", "history", "--keep-days", "0")
+    assert code == 0 and "removed 1 old run(s)" in out
+    listed = out.split("removed")[1]
+    assert "run-b" in listed and "run-a" not in listed
+    code, out = run_cli("--lang", "en", "history", "--keep-runs", "0")
+    assert code == 0 and "removed 0 old run(s)" in out and "run-b" in out

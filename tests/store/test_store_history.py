@@ -208,3 +208,11 @@ def test_default_location_respects_xdg_and_env(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("FLEETCHECK_DB", "postgresql://fleet@db/fleetcheck")
     assert resolve_db_url() == "postgresql://fleet@db/fleetcheck"
     assert resolve_db_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_prune_never_deletes_the_latest_run_of_an_office(store: Store) -> None:
+    for i in range(3):
+        store.record_run(golden_run(f"r{i}", T0 + timedelta(days=i)))
+    assert store.prune(keep_days=0, now=T0 + timedelta(days=10)) == ["r1", "r0"]
+    assert store.prune(keep_runs=0) == []
+    assert [r.run_id for r in store.list_runs()] == ["r2"]
