@@ -88,6 +88,7 @@ def _build_spec(
                 "Do not repeat the program name after --; start with the subcommand (e.g. scan …).",
             )
         )
+    _check_scheduled_command(fleetcheck_args)
     base = Path(workdir).expanduser() if workdir else Path.cwd()
     base = base.absolute()
     try:
@@ -102,6 +103,46 @@ def _build_spec(
         )
     except sched.ScheduleError as exc:
         fail(exc.text, EXIT_USAGE)
+
+
+def _check_scheduled_command(fleetcheck_args: tuple[str, ...]) -> None:
+    """Reject a scheduled command whose (sub)command names or group options fleetcheck does not know.
+
+    Walks the command groups from the root: options of a group are checked by name
+    (a value-taking option skips its value), the next word must name one of its
+    subcommands. The leaf command's own arguments are left to the scheduled run:
+    an environment variable or file it needs may only exist at that time.
+    """
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    command: click.Command = root.command
+    path = ["fleetcheck"]
+    words = list(fleetcheck_args)
+    index = 0
+    while isinstance(command, click.Group) and index < len(words):
+        word = words[index]
+        index += 1
+        if word.startswith("-") and word != "-":
+            name = word.split("=", 1)[0]
+            option = next((p for p in command.get_params(ctx) if isinstance(p, click.Option)
+                           and name in (*p.opts, *p.secondary_opts)), None)
+            if option is None:
+                fail(T(f"要定时运行的命令中，{' '.join(path)} 没有选项 {name}。",
+                       f"in the command to schedule, {' '.join(path)} has no option {name}."), EXIT_USAGE)
+            if "=" not in word and not option.is_flag and not option.count:
+                index += 1
+            continue
+        sub = command.get_command(ctx, word)
+        if sub is None:
+            known = ", ".join(sorted(command.list_commands(ctx)))
+            fail(T(f"要定时运行的命令中，{' '.join(path)} 没有子命令 {word!r}（可用：{known}）。",
+                   f"in the command to schedule, {' '.join(path)} has no subcommand {word!r} "
+                   f"(known: {known})."), EXIT_USAGE)
+        command = sub
+        path.append(word)
+    if isinstance(command, click.Group):
+        fail(T(f"要定时运行的命令不完整：{' '.join(path)} 之后还需要子命令。",
+               f"the command to schedule is incomplete: {' '.join(path)} needs a subcommand."), EXIT_USAGE)
 
 
 def _windows_spec(

@@ -168,3 +168,27 @@ def test_missing_crontab_program_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["schedule", "install", "--cron", "-y", "--crontab", str(tmp_path / "nope"),
                                        "--at", "07:30", "--workdir", str(tmp_path), "--", "scan"])
     assert result.exit_code == 2 and "请安装 cron" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["scna", "-i", "inv.yaml"], "no subcommand 'scna'"),
+    (["--lnag", "en", "scan"], "has no option --lnag"),
+    (["inventory", "chek"], "fleetcheck inventory has no subcommand 'chek'"),
+    (["--lang", "en"], "needs a subcommand"),
+])
+def test_show_rejects_an_unknown_scheduled_command(tmp_path: Path, args: list[str], needle: str) -> None:
+    show = ["schedule", "show", "--at", "07:30", "--workdir", str(tmp_path), "--", *args]
+    result = CliRunner().invoke(main, ["--lang", "en", *show])
+    assert result.exit_code == 2, result.output
+    assert needle in result.output and "command to schedule" in result.output
+    zh = CliRunner().invoke(main, show)
+    assert zh.exit_code == 2 and "要定时运行的命令" in zh.output
+
+
+def test_show_accepts_global_options_before_the_subcommand(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["schedule", "show", "--at", "07:30", "--workdir", str(tmp_path), "--target", "cron",
+               "--", "--lang=en", "inventory", "check", "-i", "inv.yaml"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "--lang=en inventory check -i inv.yaml" in result.output
