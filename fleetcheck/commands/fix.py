@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,11 +32,13 @@ from fleetcheck.commands.common import (
     EXIT_NONCOMPLIANT,
     EXIT_OK,
     EXIT_UNREACHABLE,
+    EXIT_USAGE,
     fail,
     lang_of,
     load_targets,
+    say,
 )
-from fleetcheck.findings import HostResult, HostStatus
+from fleetcheck.findings import FixMode, HostResult, HostStatus
 from fleetcheck.i18n import Lang, T, tr
 from fleetcheck.inventory import (
     Inventory,
@@ -97,6 +99,34 @@ def _installers(items: Sequence[str], args: str | None) -> dict[str, tuple[str, 
             fail(T(f"--installer {item!r} 应写成 检查ID=安装程序路径", f"--installer {item!r} must be CHECK_ID=INSTALLER_PATH"))
         out[check.strip()] = (path.strip(), tuple((args or "").split()))
     return out
+
+
+def _check_installers(policies: Sequence[Any], installers: Mapping[str, object]) -> None:
+    """An ``--installer`` for an unknown check is an error; one the plan would ignore is a warning.
+
+    The plan runs an installer only for an ``installed_program`` check with
+    ``fix: auto``; for any other check the option would silently do nothing.
+    """
+    checks = {c.id: c for p in policies for c in p.checks}
+    for check_id in installers:
+        check = checks.get(check_id)
+        if check is None:
+            known = ", ".join(sorted(c for c, spec in checks.items() if spec.type == "installed_program")) or "—"
+            fail(T(f"--installer：策略中没有检查 {check_id!r}（安装程序类检查：{known}）",
+                   f"--installer: no check {check_id!r} in the policies (installed_program checks: {known})"),
+                 EXIT_USAGE)
+        if check.type != "installed_program":
+            say(T(f"警告：--installer {check_id} 被忽略：该检查的类型是 {check.type}，不是 installed_program，"
+                  "不会运行安装程序",
+                  f"warning: --installer {check_id} ignored: the check's type is {check.type}, not "
+                  "installed_program; no installer is run"), err=True)
+        elif check.fix is not FixMode.auto:
+            mode = check.fix.value
+            say(T(f"警告：--installer {check_id} 被忽略：策略中检查 {check_id} 的修复方式是 fix: {mode}"
+                  f"（{'人工修复' if mode == 'manual' else '不自动修复'}），不会运行安装程序",
+                  f"warning: --installer {check_id} ignored: the policy makes the fix of check {check_id} "
+                  f"fix: {mode} ({'done by hand' if mode == 'manual' else 'never fixed automatically'}); "
+                  "no installer is run"), err=True)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -249,8 +279,10 @@ def fix(host: str | None, inventory_path: Path, limit: str | None, policy_paths:
         fail(exc.text)
     inventory, names = _inventory(inventory_path, host, limit)
     policies = _load_policies(policy_paths)
+    given_installers = _installers(installers, installer_args)
+    _check_installers(policies, given_installers)
     options = PlanOptions(strategy=strategy, site_list_path=site_list,  # type: ignore[arg-type]
-                          installers=_installers(installers, installer_args), calendar=calendar)
+                          installers=given_installers, calendar=calendar)
     hosts = [inventory.hosts[n] for n in names]
     outcome = policy_sweep(policies, hosts, forks=forks, timeout_s=timeout_s, clock=clock,
                            inventory=inventory.source).run()
