@@ -20,8 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fleetcheck.checks import load_all
-from fleetcheck.i18n import T
+from fleetcheck.checks import REGISTRY, load_all
+from fleetcheck.i18n import T, Text
 from fleetcheck.policy.models import Policy, policy_model
 from fleetcheck.policy.waivers import Waiver, WaiverFile
 from fleetcheck.policy.yamlload import (
@@ -123,11 +123,44 @@ def _line_of_item(seq: Any, index: int) -> int | str:
 
 
 def _templates(data: Any) -> Iterable[RawIssue]:
-    """Template syntax of every string inside ``checks`` (rendering happens per host later)."""
+    """Template syntax of every string inside ``checks`` (rendering happens per host later).
+
+    Only the fields a check type declares in ``templated_fields`` are rendered; template
+    syntax anywhere else would be used literally (a path probed as ``C:\\{{ x }}``), so it
+    is an error at its position, naming the fields of that type that are templated.
+    """
+    checks = data.get("checks") if isinstance(data, Mapping) else None
     for loc, text in template_sites(data):
         problem = template_problem(text)
         if problem is not None:
             yield RawIssue(loc, problem)
+            continue
+        misplaced = _misplaced_template(checks, loc)
+        if misplaced is not None:
+            yield RawIssue(loc, misplaced)
+
+
+def _misplaced_template(checks: Any, loc: tuple[str | int, ...]) -> Text | None:
+    """Why a template at ``loc`` (inside ``checks``) would not be rendered, or None if it is."""
+    if len(loc) < 3 or not isinstance(checks, list) or not isinstance(loc[1], int):
+        return None
+    check = checks[loc[1]] if loc[1] < len(checks) else None
+    kind = check.get("type") if isinstance(check, Mapping) else None
+    registered = REGISTRY.get(kind) if isinstance(kind, str) else None
+    if registered is None:
+        return None  # an unknown type is reported by the model's validation
+    allowed: frozenset[str] = getattr(registered.spec, "templated_fields", frozenset())
+    if len(loc) == 3 and loc[2] in allowed:
+        return None
+    field = ".".join(str(part) for part in loc[2:])
+    names = ", ".join(sorted(allowed))
+    return T(
+        f"字段 '{field}' 不支持模板（{{{{ … }}}} / {{% … %}} 会被原样使用）；"
+        + (f"检查类型 {kind} 仅以下字段支持模板：{names}" if names else f"检查类型 {kind} 没有支持模板的字段"),
+        f"field '{field}' is not templated ({{{{ … }}}} / {{% … %}} would be used literally); "
+        + (f"the templated fields of check type {kind} are: {names}" if names
+           else f"check type {kind} has no templated fields"),
+    )
 
 
 def template_sites(data: Any) -> Iterable[tuple[tuple[str | int, ...], str]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import pytest
 
@@ -25,6 +25,8 @@ FIXTURE_TYPE = "fixture_control"
 
 class FixtureControl(CheckBase):
     """A test-only check type: an ActiveX-like control with a templated owner."""
+
+    templated_fields: ClassVar[frozenset[str]] = frozenset({"owner"})
 
     type: Literal["fixture_control"]
     clsid: Clsid
