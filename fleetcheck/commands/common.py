@@ -15,9 +15,9 @@ from fleetcheck.inventory import (
     InventoryError,
     PasswordSources,
     PatternError,
-    load_inventory,
     select_hosts,
 )
+from fleetcheck.inventory.load import credential_error, load_inventory_deferring_credentials
 
 EXIT_OK = 0
 EXIT_NONCOMPLIANT = 1
@@ -55,8 +55,12 @@ def load_targets(path: Path, pattern: str | None, *, ask_pass: bool = False,
         sources.prompted = SecretStr(click.prompt(tr(T("WinRM 密码", "WinRM password"), lang_of()),
                                                   hide_input=True, err=True))
     try:
-        inventory = load_inventory(path, sources)
+        inventory, credential_issues = load_inventory_deferring_credentials(path, sources)
         names, warnings = select_hosts(inventory, pattern)
+        # Credentials matter only for the hosts selected (an unset {env: …} elsewhere is not an error).
+        error = credential_error(credential_issues, names)
+        if error is not None:
+            raise error
     except InventoryError as exc:
         fail(exc.format(lang_of()))
     except PatternError as exc:

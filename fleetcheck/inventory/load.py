@@ -230,6 +230,19 @@ class _Resolver:
         self.sources = sources
         self.literal_at: list[Pos] = []
         self.cache: dict[tuple[str, str], SecretStr | None] = {}
+        # The issue a failed lookup gave, repeated for every host using the reference
+        # (credentials may be checked for the selected hosts only).
+        self.failed: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def _fail(self, key: tuple[str, str], pos: Pos, zh: str, en: str) -> None:
+        self.failed[key] = (zh, en)
+        self.cache[key] = None
+        self.walk.issue(pos, zh, en)
+
+    def _cached(self, key: tuple[str, str], pos: Pos) -> SecretStr | None:
+        if key in self.failed:
+            self.walk.issue(pos, *self.failed[key])
+        return self.cache[key]
 
     def resolve(self, value: Any, pos: Pos) -> SecretStr | None:
         if value is None:
@@ -251,18 +264,20 @@ class _Resolver:
 
     def _env(self, name: str, pos: Pos) -> SecretStr | None:
         key = ("env", name)
-        if key not in self.cache:
-            value = self.sources.environ.get(name)
-            if value is None:
-                self.walk.issue(pos, f"环境变量 {name} 未设置：请先 export {name}=… 或改用 --ask-pass",
-                                f"environment variable {name} is not set: export {name}=… or use --ask-pass")
-            self.cache[key] = None if value is None else SecretStr(value)
+        if key in self.cache:
+            return self._cached(key, pos)
+        value = self.sources.environ.get(name)
+        if value is None:
+            self._fail(key, pos, f"环境变量 {name} 未设置：请先 export {name}=… 或改用 --ask-pass",
+                       f"environment variable {name} is not set: export {name}=… or use --ask-pass")
+            return None
+        self.cache[key] = SecretStr(value)
         return self.cache[key]
 
     def _keyring(self, ref: str, pos: Pos) -> SecretStr | None:
         key = ("keyring", ref)
         if key in self.cache:
-            return self.cache[key]
+            return self._cached(key, pos)
         service, _, user = ref.partition("/")
         if not service or not user:
             self.walk.issue(pos, f"keyring 引用 {ref!r} 应写成 服务/用户", f"keyring reference {ref!r} must be service/user")
@@ -271,17 +286,18 @@ class _Resolver:
         try:
             value = lookup(service, user)
         except ImportError:
-            self.walk.issue(pos, "使用 {keyring: …} 需要安装 keyring：pip install 'fleetcheck[keyring]'",
-                            "{keyring: …} needs the keyring package: pip install 'fleetcheck[keyring]'")
+            self._fail(key, pos, "使用 {keyring: …} 需要安装 keyring：pip install 'fleetcheck[keyring]'",
+                       "{keyring: …} needs the keyring package: pip install 'fleetcheck[keyring]'")
             return None
         except Exception as exc:  # noqa: BLE001 - keyring backends raise many kinds; no secret in the message
-            self.walk.issue(pos, f"读取 keyring {ref} 失败：{type(exc).__name__}",
-                            f"reading keyring {ref} failed: {type(exc).__name__}")
+            self._fail(key, pos, f"读取 keyring {ref} 失败：{type(exc).__name__}",
+                       f"reading keyring {ref} failed: {type(exc).__name__}")
             return None
         if value is None:
-            self.walk.issue(pos, f"keyring 中没有 {ref} 的密码：keyring set {service} {user}",
-                            f"no password for {ref} in the keyring: run keyring set {service} {user}")
-        self.cache[key] = None if value is None else SecretStr(value)
+            self._fail(key, pos, f"keyring 中没有 {ref} 的密码：keyring set {service} {user}",
+                       f"no password for {ref} in the keyring: run keyring set {service} {user}")
+            return None
+        self.cache[key] = SecretStr(value)
         return self.cache[key]
 
 
@@ -293,7 +309,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 
 
 def _host_spec(walk: _Walk, name: str, merged: dict[str, tuple[Any, Pos]], groups: list[str],
-               resolver: _Resolver, base_dir: Path) -> HostSpec | None:
+               resolver: _Resolver, base_dir: Path,
+               credential_issues: dict[str, list[Issue]] | None = None) -> HostSpec | None:
     before = len(walk.issues)
     values = {k: v for k, (v, _) in merged.items()}
 
@@ -330,7 +347,14 @@ def _host_spec(walk: _Walk, name: str, merged: dict[str, tuple[Any, Pos]], group
                        f"CA trust file not found: {path}")
         ca_trust = str(path)
     user = values.get("ansible_user")
+    before_password = len(walk.issues)
     password = resolver.resolve(values.get("ansible_password"), pos("ansible_password"))
+    found = walk.issues[before_password:]
+    del walk.issues[before_password:]
+    if credential_issues is not None and found:
+        credential_issues[name] = found  # kept aside: only a selected host's credentials matter
+    else:
+        walk.issues.extend(_unique([i for i in found if i not in walk.issues]))  # one per shared reference
     if len(walk.issues) > before:
         return None
     host_vars = {k: _plain(v) for k, v in values.items() if k not in SECRET_VARS}
@@ -361,7 +385,8 @@ def parse_inventory(text: str, source: str, sources: PasswordSources | None = No
     return _build(parse_text(text, source), sources or PasswordSources(), base_dir or Path("."))
 
 
-def _build(doc: YamlDocument, sources: PasswordSources, base_dir: Path) -> Inventory:
+def _build(doc: YamlDocument, sources: PasswordSources, base_dir: Path,
+           credential_issues: dict[str, list[Issue]] | None = None) -> Inventory:
     source = doc.file
     walk = _Walk(source, doc.lines, doc=doc)
     walk.issues = [walk.redact(i) for i in doc.issues]
@@ -386,13 +411,15 @@ def _build(doc: YamlDocument, sources: PasswordSources, base_dir: Path) -> Inven
         for group in order:
             merged.update(group.vars)
         merged.update(walk.host_vars[name])
-        spec = _host_spec(walk, name, merged, sorted(member_of - {"all"}), resolver, base_dir)
+        spec = _host_spec(walk, name, merged, sorted(member_of - {"all"}), resolver, base_dir,
+                          credential_issues)
         if spec is not None:
             hosts[name] = spec
     if not walk.host_order and not walk.issues:
         walk.issue((1, 1), "清单中没有任何主机", "the inventory lists no hosts")
     if walk.issues:
-        raise InventoryError(walk.issues)
+        deferred = [i for found in (credential_issues or {}).values() for i in found]
+        raise InventoryError([*walk.issues, *_unique(deferred)])
     groups = {g.name: tuple(h for h in walk.host_order if g.name in hosts[h].groups or g.name == "all")
               for g in walk.groups.values()}
     return Inventory(source=source, hosts=hosts, groups=groups,
@@ -418,3 +445,33 @@ def load_inventory(path: str | Path, sources: PasswordSources | None = None) -> 
     """Read and parse an inventory file (UTF-8, BOM allowed); problems raise InventoryError."""
     path = Path(path)
     return _build(read_document(path), sources or PasswordSources(), path.resolve().parent)
+
+
+def _unique(issues: list[Issue]) -> list[Issue]:
+    out: list[Issue] = []
+    for issue in issues:
+        if issue not in out:
+            out.append(issue)
+    return out
+
+
+def load_inventory_deferring_credentials(
+    path: str | Path, sources: PasswordSources | None = None
+) -> tuple[Inventory, dict[str, list[Issue]]]:
+    """Like ``load_inventory``, but a password that cannot be resolved is not yet an error.
+
+    Returns the inventory (such hosts have no password) and each such host's
+    issues; the caller raises ``credential_error(issues, names)`` for the hosts it
+    selected, so an unset ``{env: …}`` on a host outside ``--limit`` does not stop
+    the run. Any other problem still raises InventoryError (with every issue).
+    """
+    path = Path(path)
+    issues: dict[str, list[Issue]] = {}
+    inventory = _build(read_document(path), sources or PasswordSources(), path.resolve().parent, issues)
+    return inventory, issues
+
+
+def credential_error(issues: dict[str, list[Issue]], names: list[str]) -> InventoryError | None:
+    """The credential problems of the hosts ``names``, one line per reference; None when none."""
+    found = _unique([i for n in names for i in issues.get(n, ())])
+    return InventoryError(found) if found else None
