@@ -215,7 +215,7 @@ def _finding(policy_id: str, spec: CheckBase, outcome: Outcome) -> Finding:
         observed=outcome.observed,
         source=outcome.source,
         message=outcome.message,
-        remedy=spec.remedy,
+        remedy=outcome.remedy or spec.remedy,
         guide=spec.guide,
         requirement=spec.requirement,
         fix=spec.fix,

@@ -75,6 +75,9 @@ class Outcome:
     # Optional override of the check's severity for this finding (e.g. an expired
     # certificate is critical even when the check's own severity is high).
     severity: Severity | None = None
+    # Optional override of the check's remedy for this finding (an expired certificate
+    # needs another remedy than one about to expire).
+    remedy: Text | None = None
 
 
 @dataclass(frozen=True)

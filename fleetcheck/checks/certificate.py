@@ -12,6 +12,7 @@
 - id: gateway-cert-validity         # R14
   type: certificate
   min_days_left: 30                 # expired => critical, message says expired
+  remedy_expired: {zh: ..., en: ...}  # the remedy of an expired one (``remedy``: one about to expire)
 ```
 
 The store is the operator's, never the WinRM account's: the registry store
@@ -62,6 +63,13 @@ from fleetcheck.i18n import T, Text, TextValueError
 REG_STORE = r"Software\Microsoft\SystemCertificates\My\Certificates"
 FILE_STORE = r"{appdata}\Microsoft\SystemCertificates\My\Certificates"
 DEFAULT_CN = "{{ host.gateway_cert }}"
+# The remedy of an expired certificate when the policy gives no ``remedy_expired``: the
+# check's own ``remedy`` speaks of renewing one that is about to expire.
+EXPIRED_REMEDY = T(
+    "证书已过期：已过期的证书无法在线更新，需按证书颁发机构的流程线下更新或重新申请。",
+    "The certificate has expired: an expired certificate cannot be renewed online; "
+    "renew or re-issue it offline by the CA's procedure.",
+)
 DETAIL_KEYS = ("subject_cn", "issuer", "not_after", "days_left", "thumbprint", "kind", "has_private_key", "store", "user")
 
 
@@ -77,6 +85,8 @@ class Spec(CheckBase):
     require_private_key: bool = False
     naming_rule: bool = False
     issuer: str | None = None
+    # The remedy of an expired certificate (``remedy`` speaks of one about to expire).
+    remedy_expired: Text | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -238,6 +248,7 @@ def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
     observed = f"{info.subject_cn} ({info.kind}, {info.not_after.date().isoformat()}, {info.thumbprint[:8]}…)"
     problems: list[Text] = []
     severity: Severity | None = None
+    remedy: Text | None = None
     if spec.require_private_key and not info.has_private_key:
         problems.append(T("证书没有关联私钥（导入 PFX 时未带私钥？）", "the certificate has no private key (PFX imported without its key?)"))
     if spec.naming_rule:
@@ -246,6 +257,7 @@ def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
         left = info.days_left(ctx.now)
         if left < 0:
             severity = Severity.critical
+            remedy = spec.remedy_expired or EXPIRED_REMEDY
             problems.append(T(f"证书已于 {info.not_after.date().isoformat()} 过期", f"the certificate expired on {info.not_after.date().isoformat()}"))
         elif left < spec.min_days_left:
             problems.append(T(f"证书还剩 {left} 天到期（阈值 {spec.min_days_left} 天），需要更新", f"the certificate expires in {left} days (threshold {spec.min_days_left}): renew it"))
@@ -254,7 +266,7 @@ def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
     if not problems:
         return Outcome(FindingStatus.passed, expected, observed, chosen.location, details=details)
     msg = T("；".join(p.zh for p in problems), "; ".join(p.en for p in problems))
-    return Outcome(FindingStatus.fail, expected, observed, chosen.location, msg, details, severity)
+    return Outcome(FindingStatus.fail, expected, observed, chosen.location, msg, details, severity, remedy)
 
 
 def _naming_problem(info: CertInfo) -> list[Text]:

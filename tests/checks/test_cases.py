@@ -120,6 +120,10 @@ def test_case(case: dict[str, Any]) -> None:
             assert part in text, shown
     for key, want in (expect.get("details") or {}).items():
         assert finding.details.get(key) == want, f"details[{key!r}] = {finding.details.get(key)!r}; {shown}"
+    if "remedy" in expect:
+        remedy = f"{finding.remedy.zh} | {finding.remedy.en}" if finding.remedy else ""
+        for part in expect["remedy"] if isinstance(expect["remedy"], list) else [expect["remedy"]]:
+            assert part in remedy, f"remedy={remedy!r}; {shown}"
     if "severity" in expect:
         assert finding.severity.value == expect["severity"], shown
     if "waived_from" in expect:
