@@ -178,9 +178,9 @@ def render_summary(summary: ScanSummary, lang: Lang, elapsed_s: float) -> str:
     return "\n".join(lines)
 
 
-def summary_json(summary: ScanSummary, results_path: Path) -> str:
+def summary_json(summary: ScanSummary, results_path: Path, run_id: str) -> str:
     return json.dumps({
-        "hosts": summary.total, "swept": summary.swept, "compliant": summary.compliant,
+        "run_id": run_id, "hosts": summary.total, "swept": summary.swept, "compliant": summary.compliant,
         "noncompliant": summary.noncompliant, "unprobed": dict(summary.unprobed),
         "interrupted": summary.interrupted,
         "top_failing_checks": [{"check": k, "hosts": n, "title": t.model_dump()} for k, n, t in summary.failing_checks],
@@ -383,7 +383,7 @@ def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[An
     previous = previous or fallback_previous
     summary = summarize(outcome.run, len(hosts), certificate_thresholds(policies), interrupted=outcome.interrupted)
     if fmt == "json":
-        click.echo(summary_json(summary, results_path))
+        click.echo(summary_json(summary, results_path, outcome.run.run_id))
     else:
         click.echo(render_summary(summary, lang, elapsed))
         click.echo(("  结果文件：" if lang == "zh" else "  results: ") + ", ".join(str(p) for p in [results_path, *extra]))

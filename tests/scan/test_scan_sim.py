@@ -149,6 +149,9 @@ def test_limit_and_json_format(office: Path, tmp_path: Path) -> None:
     summary = json.loads(result.stdout)
     assert result.exit_code == 0, result.output
     assert summary["hosts"] == HEALTHY and summary["compliant"] == HEALTHY and summary["exit_code"] == 0
+    # the run's id, the same as in results.json (to find the run in history/report)
+    results = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert isinstance(summary["run_id"], str) and summary["run_id"] == results["run_id"]
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
