@@ -319,7 +319,7 @@ def render_systemd(spec: ScheduleSpec, *, flock: str = "/usr/bin/flock") -> Syst
         "[Service]\n"
         "Type=oneshot\n"
         f"WorkingDirectory={_systemd_path(spec.workdir)}\n"
-        "# Secrets for the sweep (e.g. FLEETCHECK_WINRM_PASSWORD) go here, chmod 600.\n"
+        "# Secrets for the sweep (e.g. FC_WINRM_PASSWORD=..., as the inventory's {env: FC_WINRM_PASSWORD}) go here, chmod 600.\n"
         "EnvironmentFile=-%h/.config/fleetcheck/fleetcheck.env\n"
         f"ExecStart={exec_start}\n"
         "# 1 = some host non-compliant, 3 = some host unreachable: the sweep itself worked.\n"
