@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import click
 from pydantic import SecretStr
@@ -18,6 +20,8 @@ from fleetcheck.inventory import (
     select_hosts,
 )
 from fleetcheck.inventory.load import credential_error, load_inventory_deferring_credentials
+
+FC = TypeVar("FC", bound=Callable[..., object])
 
 EXIT_OK = 0
 EXIT_NONCOMPLIANT = 1
@@ -36,6 +40,28 @@ def lang_of(ctx: click.Context | None = None) -> Lang:
 
 def say(text: Text | str, *, err: bool = False) -> None:
     click.echo(tr(text, lang_of()), err=err)
+
+
+def now_option(func: FC) -> FC:
+    """The hidden ``--now ISO-8601`` of the guarded commands (fix, renew, rollback): the guard's clock.
+
+    For tests, and for checking "would it be allowed at 16:00?"; the default is the real clock.
+    """
+    return click.option("--now", "now_text", hidden=True,
+                        help="ISO 8601 time for the guard's clock (tests)")(func)
+
+
+def clock_of(now_text: str | None) -> Callable[[], datetime]:
+    """The clock ``--now`` asks for: that instant (UTC when it names no zone), else the real time."""
+    if now_text is None:
+        return lambda: datetime.now(timezone.utc)
+    try:
+        when = datetime.fromisoformat(now_text)
+    except ValueError:
+        fail(T(f"--now {now_text!r} 不是 ISO 8601 时间（如 2026-03-04T10:00+08:00）",
+               f"--now {now_text!r} is not an ISO 8601 time (e.g. 2026-03-04T10:00+08:00)"))
+    fixed = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return lambda: fixed
 
 
 def fail(text: Text | str, code: int = EXIT_USAGE) -> NoReturn:

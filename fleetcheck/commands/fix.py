@@ -22,7 +22,6 @@ import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +32,11 @@ from fleetcheck.commands.common import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    clock_of,
     fail,
     lang_of,
     load_targets,
+    now_option,
     say,
 )
 from fleetcheck.findings import FixMode, HostResult, HostStatus
@@ -65,17 +66,6 @@ def register(main: click.Group) -> None:
     main.add_command(fix)
     main.add_command(rollback)
     main.add_command(audit)
-
-
-def _now_option(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        fail(T(f"--now {value!r} 不是 ISO 8601 时间（如 2026-03-04T10:00+08:00）",
-               f"--now {value!r} is not an ISO 8601 time (e.g. 2026-03-04T10:00+08:00)"))
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def _open_store(db_url: str | None) -> Store:
@@ -258,7 +248,7 @@ def render_fix_summary(results: Sequence[HostFix], unreachable: Sequence[str], l
 @click.option("--db", "db_url", envvar="FLEETCHECK_DB", default=None, help=_DB_HELP)
 @click.option("--forks", type=click.IntRange(1, 1000), default=DEFAULT_FORKS, show_default=True)
 @click.option("--timeout", "timeout_s", type=click.FloatRange(5, 3600), default=DEFAULT_TIMEOUT_S, show_default=True)
-@click.option("--now", "now_text", hidden=True, help="ISO 8601 time for the guard's clock (tests)")
+@now_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def fix(host: str | None, inventory_path: Path, limit: str | None, policy_paths: tuple[str, ...], do_apply: bool,
         force: bool, strategy: str, canary: int | None, wave: int | None, calendar_path: Path | None,
@@ -268,10 +258,7 @@ def fix(host: str | None, inventory_path: Path, limit: str | None, policy_paths:
     from fleetcheck.commands.scan import _load_policies
 
     lang = lang_of()
-    fixed_now = _now_option(now_text)
-
-    def clock() -> datetime:
-        return fixed_now if fixed_now is not None else datetime.now(timezone.utc)
+    clock = clock_of(now_text)
 
     try:
         calendar = TradingCalendar.load(calendar_path) if calendar_path else TradingCalendar()
@@ -401,9 +388,12 @@ def _plan_json(plan: HostPlan | None) -> Any:
               help="清单文件 / inventory file")
 @click.option("--db", "db_url", envvar="FLEETCHECK_DB", default=None, help=_DB_HELP)
 @click.option("--timeout", "timeout_s", type=click.FloatRange(5, 3600), default=DEFAULT_TIMEOUT_S, show_default=True)
-def rollback(action_id: str | None, run_id: str | None, inventory_path: Path, db_url: str | None, timeout_s: float) -> None:
+@now_option
+def rollback(action_id: str | None, run_id: str | None, inventory_path: Path, db_url: str | None, timeout_s: float,
+             now_text: str | None) -> None:
     """回滚修复并读回验证 / undo fixes exactly and verify by reading back."""
     lang = lang_of()
+    clock = clock_of(now_text)
     if bool(action_id) == bool(run_id):
         fail(T("给出 ACTION_ID 或 --run RUN_ID（二选一）", "give ACTION_ID or --run RUN_ID (one of them)"))
     inventory, _ = _inventory(inventory_path, None, None)
@@ -423,7 +413,8 @@ def rollback(action_id: str | None, run_id: str | None, inventory_path: Path, db
                 # like fixes, without the trading guard (audited as forced).
                 from fleetcheck.commands.renew import rollback_renewal_run
 
-                renewal_code = rollback_renewal_run(store, str(run_id), inventory, timeout_s, force=True)
+                renewal_code = rollback_renewal_run(store, str(run_id), inventory, timeout_s, force=True,
+                                                    guard=Guard(clock=clock))
                 if renewal_code is not None:
                     sys.exit(renewal_code)
                 fail(T(f"找不到修复运行 {run_id} 的变更记录", f"no changes recorded for fix run {run_id}"))

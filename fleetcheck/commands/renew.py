@@ -18,7 +18,16 @@ from typing import Any
 
 import click
 
-from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of, load_targets, say
+from fleetcheck.commands.common import (
+    EXIT_OK,
+    EXIT_USAGE,
+    clock_of,
+    fail,
+    lang_of,
+    load_targets,
+    now_option,
+    say,
+)
 from fleetcheck.i18n import T, tr
 from fleetcheck.inventory import (
     Inventory,
@@ -43,12 +52,12 @@ def register(main: click.Group) -> None:
     main.add_command(renew)
 
 
-def _guard(calendar_path: Path | None, processes: tuple[str, ...]) -> Guard:
+def _guard(calendar_path: Path | None, processes: tuple[str, ...], now_text: str | None = None) -> Guard:
     try:
         calendar = TradingCalendar.load(calendar_path) if calendar_path is not None else TradingCalendar()
     except CalendarError as exc:
         fail(exc.text)
-    return Guard(calendar, trading_processes=processes or DEFAULT_TRADING_PROCESSES)
+    return Guard(calendar, trading_processes=processes or DEFAULT_TRADING_PROCESSES, clock=clock_of(now_text))
 
 
 def _passwords(passwords_path: Path | None, ask: bool, stems: list[str]) -> dict[str, PfxPassword]:
@@ -103,18 +112,20 @@ def _passwords(passwords_path: Path | None, ask: bool, stems: list[str]) -> dict
               help="每台主机的时限（秒）/ deadline per host, seconds")
 @click.option("--forks", type=click.IntRange(1, 200), default=10, show_default=True, help="并发主机数 / hosts at once")
 @click.option("--ask-pass", is_flag=True, help="提示输入一次 WinRM 密码 / prompt once for the WinRM password")
+@now_option
 def renew(drop_dir: Path | None, passwords_path: Path | None, ask: bool, inventory_path: Path,
           policy_paths: tuple[str, ...], limit: str | None, do_apply: bool, remove_old: bool, force: bool,
           issuer: str | None, ca_files: tuple[Path, ...], calendar_path: Path | None,
           trading_processes: tuple[str, ...],
-          rollback_run: str | None, db_url: str | None, timeout_s: float, forks: int, ask_pass: bool) -> None:
+          rollback_run: str | None, db_url: str | None, timeout_s: float, forks: int, ask_pass: bool,
+          now_text: str | None) -> None:
     """导入更新后的文件证书（PFX）到操作员的个人证书存储 / import renewed file certificates into operators' stores."""
     from fleetcheck.commands.scan import _load_policies
 
     lang = lang_of()
     inventory, names = load_targets(inventory_path, limit, ask_pass=ask_pass)
     policies = _load_policies(policy_paths)
-    guard = _guard(calendar_path, trading_processes)
+    guard = _guard(calendar_path, trading_processes, now_text)
     if rollback_run is not None:
         sys.exit(_rollback(rollback_run, db_url, inventory, policies, guard, force, timeout_s))
     if drop_dir is None:

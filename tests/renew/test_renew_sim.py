@@ -397,3 +397,19 @@ def test_pfx_passwords_appear_nowhere(office: Office) -> None:
     assert len(texts) > 20
     for secret in office.passwords:
         assert all(secret not in text for text in texts), secret
+
+
+def test_now_sets_the_guards_clock_for_renew(office: Office) -> None:
+    host = "RN-TRADE-1"
+    cn = office.cns[host]
+    folder, secrets = _drop(office, "drop-now", {cn: (_pfx(cn, "Pfx-Trade-now", days_left=RENEWED_DAYS + 20),
+                                                      "Pfx-Trade-now")})
+    snapshot = office.host(host).snapshot()
+    # The default calendar; Wednesday 2026-03-04 10:00 Shanghai is inside the morning session.
+    result = CliRunner().invoke(main, ["--lang", "en", "renew", "-i", str(office.inventory), "--db", str(office.db),
+                                       "--drop", str(folder), "--passwords", str(secrets), "--limit", host,
+                                       "--apply", "--trading-process", "NoSuchClient.exe", "--timeout", "30",
+                                       "--now", "2026-03-04T10:00+08:00"])
+    office.outputs += [result.stdout, result.stderr]
+    assert result.exit_code == 1 and "inside a trading session" in result.stdout, result.output
+    assert office.host(host).snapshot() == snapshot
