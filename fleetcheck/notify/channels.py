@@ -192,7 +192,7 @@ def _post_bytes(
         transient = exc.code >= 500 or exc.code == 429
         what = T(
             f"{label}：{shown} 返回 HTTP {exc.code}。"
-            + ("服务暂时不可用，稍后会重试。" if transient else "请检查地址和密钥是否正确。"),
+            + ("服务暂时不可用。" if transient else "请检查地址和密钥是否正确。"),
             f"{label}: {shown} answered HTTP {exc.code}. "
             + ("The service is unavailable for now." if transient else "Check the URL and key."),
         )

@@ -99,9 +99,13 @@ def _failure(label: str, channel_type: str, attempts: int, text: Text) -> Delive
     text = T(text.zh.removeprefix(f"{label}："), text.en.removeprefix(f"{label}: "))
     kind_zh = "" if label.startswith(channel_type) else f"（{channel_type}）"
     kind_en = "" if label.startswith(channel_type) else f" ({channel_type})"
+    # Say what happens next: the retries (if any) are over, and nothing resends this notification
+    # later; the next scan sends its own, about what changed since this one.
     full = T(
-        f"通知渠道 {label}{kind_zh}{what_zh}：{text.zh} 扫描结果不受影响。",
-        f"Notification channel {label}{kind_en} {what_en}: {text.en} The scan results are unaffected.",
+        f"通知渠道 {label}{kind_zh}{what_zh}：{text.zh} 本次通知不会再重发（下次扫描会发送它自己的通知）；"
+        "扫描结果不受影响。",
+        f"Notification channel {label}{kind_en} {what_en}: {text.en} This notification will not be resent "
+        "(the next scan sends its own). The scan results are unaffected.",
     )
     return DeliveryResult(channel=label, type=channel_type, ok=False, attempts=attempts, error=full)
 

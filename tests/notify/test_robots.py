@@ -123,6 +123,20 @@ def test_transient_errors_are_retried_with_backoff(robots: RobotServer, fake_sle
     assert len(robots.of("flaky")) == 1
 
 
+def test_a_failure_after_the_last_retry_does_not_promise_a_later_retry(
+    robots: RobotServer, fake_sleep: FakeSleep
+) -> None:
+    robots.flaky_failures = 10
+    cfg = NotifyConfig.model_validate({"notify_on": "always", "channels": [{"type": "webhook", "url": robots.url("/flaky")}]})
+    (result,) = notify_after_scan(cfg, office(), None, None, retry=fake_sleep.policy())
+    assert not result.ok and result.attempts == 3 and fake_sleep.delays == [2.0, 4.0]
+    assert result.error is not None
+    assert "稍后会重试" not in result.error.zh and "retry later" not in result.error.en.lower()
+    assert "尝试 3 次均失败" in result.error.zh and "failed after 3 attempts" in result.error.en
+    assert "不会再重发" in result.error.zh and "will not be resent" in result.error.en
+    assert robots.of("flaky") == []
+
+
 def test_wecom_message_stays_under_4096_bytes(robots: RobotServer) -> None:
     many = {f"PC_SZ_{i:03d}": down_host(f"PC-SZ-{i:03d}-交易终端-很长的主机名") for i in range(100, 200)}
     cfg = NotifyConfig.model_validate({"notify_on": "always", "channels": [
