@@ -195,7 +195,8 @@ def rollback_renewal_run(store: Store, run_id: str, inventory: Inventory, timeou
     None when ``run_id`` has no renewal to undo (so ``fleetcheck rollback --run``
     can tell a renewal run from a fix run).
     """
-    if not RenewalLog(store).for_run(run_id):
+    records = RenewalLog(store).for_run(run_id)
+    if not records:
         return None
     if policies is None:
         from fleetcheck.commands.scan import _load_policies
@@ -204,7 +205,15 @@ def rollback_renewal_run(store: Store, run_id: str, inventory: Inventory, timeou
     results = rollback_renewals(run_id, store, inventory, policies, guard=guard or Guard(), force=force,
                                 who=local_user(), timeout_s=timeout_s)
     if not results:
-        return None
+        undone = sorted(r.rolled_back_at for r in records if r.rolled_back_at)
+        if undone:
+            # The state asked for already holds (like "already installed"): exit 0.
+            say(T(f"证书更新 {run_id} 已于 {undone[-1]} 回滚，没有可再回滚的内容",
+                  f"the renewal run {run_id} was already rolled back (at {undone[-1]}): nothing left to undo"))
+            return EXIT_OK
+        say(T(f"证书更新 {run_id} 没有导入任何证书，没有可回滚的内容",
+              f"the renewal run {run_id} imported no certificate: nothing to roll back"))
+        return EXIT_USAGE
     for result in results:
         mark = "✓" if result.ok else "✗"
         say(T(f"  {mark} {result.record.cn}  {result.message.zh}", f"  {mark} {result.record.cn}  {result.message.en}"))

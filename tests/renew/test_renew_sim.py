@@ -371,7 +371,17 @@ def test_remove_old_then_rollback_restores_the_store(office: Office) -> None:
         assert [e.event for e in entries].count("applied") == 4  # import + remove, twice
         assert AuditLog(store).verify() == []
     nothing = _renew(office, "--rollback", run_id)  # already rolled back: nothing left to undo
-    assert nothing.exit_code == 2 and "nothing to roll back" in nothing.stdout
+    assert nothing.exit_code == 0 and f"the renewal run {run_id} was already rolled back" in nothing.stdout
+    # `rollback --run` of the run `renew --rollback latest` undid says the same (not "no changes recorded").
+    latest = next(w for w in again.stdout.split() if w.startswith("renew-"))
+    repeated = CliRunner().invoke(main, ["--lang", "en", "rollback", "--run", latest, "-i", str(office.inventory),
+                                         "--db", str(office.db), "--timeout", "30"])
+    office.outputs += [repeated.stdout, repeated.stderr]
+    assert repeated.exit_code == 0, repeated.output
+    assert f"the renewal run {latest} was already rolled back" in repeated.stdout
+    assert "no changes recorded" not in repeated.output and office.host(ROLLBACK_HOST).snapshot() == before
+    zh = CliRunner().invoke(main, ["rollback", "--run", latest, "-i", str(office.inventory), "--db", str(office.db)])
+    assert zh.exit_code == 0 and "已于" in zh.stdout and "回滚" in zh.stdout
 
 
 # --------------------------------------------------------------------------- 6. no password anywhere
