@@ -103,6 +103,11 @@ class Digest:
     report_url: str | None = None
 
     @property
+    def first_run(self) -> bool:
+        """No earlier run of this office to compare with: every problem is listed as news."""
+        return "first_run" in self.change_reasons
+
+    @property
     def delta_pct(self) -> float | None:
         if self.compliance_pct is None or self.previous_pct is None:
             return None
@@ -233,10 +238,12 @@ def build_digest(
     (0, True)
     """
     before = {h.host: h for h in previous.hosts} if previous else {}
+    # On an office's first run every non-compliant host is news: listed, not only counted.
     newly_failing = tuple(
         FailingHost(h.host, _failing_titles(h))
         for h in current.hosts
-        if h.compliant is False and h.host in before and before[h.host].compliant is True
+        if h.compliant is False
+        and (previous is None or (h.host in before and before[h.host].compliant is True))
     )
     unreachable = tuple(
         UnreachableHost(
@@ -327,7 +334,8 @@ def render_subject(digest: Digest, lang: Lang = "zh") -> str:
     if lang == "zh":
         head = f"fleetcheck 合规报告：合规率 {_pct_text(digest.compliance_pct)}{shown_delta}"
         if digest.newly_failing:
-            parts.append(f"新增不合规 {len(digest.newly_failing)} 台")
+            label = "不合规" if digest.first_run else "新增不合规"
+            parts.append(f"{label} {len(digest.newly_failing)} 台")
         if digest.expiring:
             parts.append(f"证书即将到期/已过期 {len(digest.expiring)} 张")
         if digest.unreachable:
@@ -336,7 +344,8 @@ def render_subject(digest: Digest, lang: Lang = "zh") -> str:
     en_delta = "" if delta is None else f" ({'+' if delta > 0 else ''}{delta:.1f})"
     head = f"fleetcheck compliance report: {_pct_text(digest.compliance_pct)} compliant{en_delta}"
     if digest.newly_failing:
-        parts.append(f"{len(digest.newly_failing)} newly non-compliant")
+        label = "non-compliant" if digest.first_run else "newly non-compliant"
+        parts.append(f"{len(digest.newly_failing)} {label}")
     if digest.expiring:
         parts.append(f"{len(digest.expiring)} certificates expiring/expired")
     if digest.unreachable:
@@ -398,11 +407,14 @@ def render_lines(digest: Digest, lang: Lang = "zh") -> tuple[str, list[Section]]
             else f"{h.host}: {'; '.join(tr(t, lang) for t in h.failing_checks[:5]) or '—'}"
             for h in digest.newly_failing
         ]
-        title = (
-            f"新增不合规主机（{len(items)} 台）"
-            if lang == "zh"
-            else f"Newly non-compliant hosts ({len(items)})"
-        )
+        if digest.first_run:
+            title = f"不合规主机（{len(items)} 台）" if lang == "zh" else f"Non-compliant hosts ({len(items)})"
+        else:
+            title = (
+                f"新增不合规主机（{len(items)} 台）"
+                if lang == "zh"
+                else f"Newly non-compliant hosts ({len(items)})"
+            )
         sections.append(Section(title, tuple(_capped(items, lang))))
     if digest.expiring:
         items = [_cert_line(c, lang) for c in digest.expiring]

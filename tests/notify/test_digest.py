@@ -121,3 +121,12 @@ def test_long_lists_are_capped_with_a_count_of_the_rest() -> None:
     text = render_text(digest)
     assert text.count("HostTimeout") == 20
     assert "另有 26 项" in text  # 45 + PC-SZ-008 = 46 unreachable
+
+
+def test_the_first_notification_lists_the_non_compliant_hosts() -> None:
+    digest = build_digest(office(), None)
+    listed = [h.host for h in digest.newly_failing]
+    assert len(listed) == digest.noncompliant_hosts == 2 and all(h.failing_checks for h in digest.newly_failing)
+    zh, en = render_subject(digest), render_subject(digest, "en")
+    assert "不合规 2 台" in zh and "新增" not in zh
+    assert "2 non-compliant" in en and "newly" not in en
