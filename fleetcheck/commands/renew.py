@@ -32,6 +32,7 @@ from fleetcheck.i18n import T, tr
 from fleetcheck.inventory import (
     Inventory,
 )
+from fleetcheck.officetime import OFFICE_TZ, office_time
 from fleetcheck.remediate.guard import (
     DEFAULT_TRADING_PROCESSES,
     CalendarError,
@@ -208,8 +209,9 @@ def rollback_renewal_run(store: Store, run_id: str, inventory: Inventory, timeou
         undone = sorted(r.rolled_back_at for r in records if r.rolled_back_at)
         if undone:
             # The state asked for already holds (like "already installed"): exit 0.
-            say(T(f"证书更新 {run_id} 已于 {undone[-1]} 回滚，没有可再回滚的内容",
-                  f"the renewal run {run_id} was already rolled back (at {undone[-1]}): nothing left to undo"))
+            at = f"{office_time(undone[-1])} ({OFFICE_TZ.key})"  # stored UTC, shown in office time
+            say(T(f"证书更新 {run_id} 已于 {at} 回滚，没有可再回滚的内容",
+                  f"the renewal run {run_id} was already rolled back (at {at}): nothing left to undo"))
             return EXIT_OK
         say(T(f"证书更新 {run_id} 没有导入任何证书，没有可回滚的内容",
               f"the renewal run {run_id} imported no certificate: nothing to roll back"))

@@ -372,6 +372,7 @@ def test_remove_old_then_rollback_restores_the_store(office: Office) -> None:
         assert AuditLog(store).verify() == []
     nothing = _renew(office, "--rollback", run_id)  # already rolled back: nothing left to undo
     assert nothing.exit_code == 0 and f"the renewal run {run_id} was already rolled back" in nothing.stdout
+    assert "(Asia/Shanghai)" in nothing.stdout and "+00:00" not in nothing.stdout  # office time, zone named
     # `rollback --run` of the run `renew --rollback latest` undid says the same (not "no changes recorded").
     latest = next(w for w in again.stdout.split() if w.startswith("renew-"))
     repeated = CliRunner().invoke(main, ["--lang", "en", "rollback", "--run", latest, "-i", str(office.inventory),
