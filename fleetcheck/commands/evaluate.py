@@ -85,7 +85,7 @@ def read_facts(path: Path) -> ProbeResponse:
 def read_host_vars(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
-    from fleetcheck.policy.yamlload import PolicyError, read_data
+    from fleetcheck.yamlfile import PolicyError, read_data
 
     try:  # the bounded loader: every problem is file:line:col, secrets never quoted
         data = read_data(path)

@@ -26,8 +26,8 @@ from fleetcheck.policy.loader import (
 )
 from fleetcheck.policy.models import Policy
 from fleetcheck.policy.schema import policy_schema_json
-from fleetcheck.policy.yamlload import Issue, format_issues, read_document
 from fleetcheck.templating import render_problem
+from fleetcheck.yamlfile import Issue, format_issues, read_document
 
 
 def register(main: click.Group) -> None:

@@ -81,8 +81,8 @@ def check_bind(host: str, port: int) -> None:
 
 def load_config(path: Path) -> dict[str, Any]:
     """The dashboard config file (YAML): ``users``, ``session_secret``, ``calendar``, ``trading_processes``."""
-    from fleetcheck.policy.yamlload import PolicyError, read_data
     from fleetcheck.web.auth import check_hash_format
+    from fleetcheck.yamlfile import PolicyError, read_data
 
     try:  # the bounded loader: every problem is file:line:col, secrets never quoted
         data = read_data(path) or {}

@@ -43,7 +43,7 @@ from fleetcheck.inventory.model import (
     Inventory,
     InventoryError,
 )
-from fleetcheck.policy.yamlload import Issue, YamlDocument, parse_text, read_document
+from fleetcheck.yamlfile import Issue, YamlDocument, parse_text, read_document
 
 GROUP_KEYS = ("hosts", "children", "vars")
 Pos = tuple[int, int]  # 1-based line, column

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from fleetcheck.i18n import Text
-from fleetcheck.policy.yamlload import PolicyError
+from fleetcheck.yamlfile import PolicyError
 
 AuthTransport = Literal["ntlm", "kerberos", "credssp", "basic"]
 Scheme = Literal["http", "https"]
@@ -42,7 +42,7 @@ SECRET_VARS = frozenset({"ansible_password"})
 class InventoryError(PolicyError):
     """A bad inventory: every issue as ``file:line:col: message`` with the source line.
 
-    Shares the policy loader's issue format (``fleetcheck.policy.yamlload``);
+    Shares the policy loader's issue format (``fleetcheck.yamlfile``);
     ``format(lang)`` renders all of them.
     """
 

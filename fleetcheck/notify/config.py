@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from fleetcheck.i18n import Lang, T, Text
 from fleetcheck.loopback import is_loopback
-from fleetcheck.policy.yamlload import PolicyError, load_model
+from fleetcheck.yamlfile import PolicyError, load_model
 
 __all__ = [
     "Channel",

@@ -24,7 +24,9 @@ from fleetcheck.checks import REGISTRY, load_all
 from fleetcheck.i18n import T, Text
 from fleetcheck.policy.models import Policy, policy_model
 from fleetcheck.policy.waivers import Waiver, WaiverFile
-from fleetcheck.policy.yamlload import (
+from fleetcheck.resources import policies_dir
+from fleetcheck.templating import is_template, template_problem
+from fleetcheck.yamlfile import (
     Issue,
     PolicyError,
     RawIssue,
@@ -32,8 +34,6 @@ from fleetcheck.policy.yamlload import (
     parse_text,
     read_document,
 )
-from fleetcheck.resources import policies_dir
-from fleetcheck.templating import is_template, template_problem
 
 __all__ = [
     "PolicyError",

@@ -133,7 +133,7 @@ class TradingCalendar:
     @classmethod
     def load(cls, path: Path) -> TradingCalendar:
         """Read a calendar YAML file (see the module docstring); errors name the file."""
-        from fleetcheck.policy.yamlload import PolicyError, read_data
+        from fleetcheck.yamlfile import PolicyError, read_data
 
         try:  # the bounded loader: every problem is file:line:col
             data = read_data(path)

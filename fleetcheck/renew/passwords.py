@@ -30,7 +30,7 @@ import stat
 from pathlib import Path
 
 from fleetcheck.i18n import T, Text
-from fleetcheck.policy.yamlload import parse_text
+from fleetcheck.yamlfile import parse_text
 
 __all__ = ["PasswordFileError", "PfxPassword", "load_password_file"]
 

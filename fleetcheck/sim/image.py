@@ -855,7 +855,7 @@ def _link_wow_classes(hklm: KeyNode) -> None:
 @lru_cache(maxsize=64)
 def _parse_yaml_cached(text: str, source: str) -> Any:
     # the bounded loader: aliases, depth, sizes and value errors are file:line:col messages
-    from fleetcheck.policy.yamlload import PolicyError, parse_data
+    from fleetcheck.yamlfile import PolicyError, parse_data
 
     try:
         return parse_data(text, source)
@@ -1051,7 +1051,7 @@ def _is_shipped_image(name: str) -> bool:
 
 @lru_cache(maxsize=64)
 def _round_trip(text: str) -> Any:
-    from fleetcheck.policy.yamlload import parse_text
+    from fleetcheck.yamlfile import parse_text
 
     doc = parse_text(text, "<image>")  # bounded; only used to find a line for a message
     return doc.data if doc.loaded else None

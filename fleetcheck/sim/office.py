@@ -127,7 +127,7 @@ class OfficeSpec(BaseModel):
     @classmethod
     def load(cls, path: Path) -> OfficeSpec:
         """Read an office file; every error names the file, line and column, and what is wrong."""
-        from fleetcheck.policy.yamlload import PolicyError, load_model
+        from fleetcheck.yamlfile import PolicyError, load_model
 
         try:
             spec = load_model(path, cls)

@@ -142,10 +142,10 @@ KINDS = {
 
 def _errors() -> tuple[type[BaseException], ...]:
     from fleetcheck.inventory import InventoryError
-    from fleetcheck.policy.yamlload import PolicyError
     from fleetcheck.remediate.guard import CalendarError
     from fleetcheck.sim.image import ImageError
     from fleetcheck.sim.office import OfficeError
+    from fleetcheck.yamlfile import PolicyError
 
     return (PolicyError, InventoryError, CalendarError, ImageError, OfficeError)
 

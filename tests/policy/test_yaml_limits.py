@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 
 from fleetcheck.cli import main
-from fleetcheck.policy.yamlload import (
+from fleetcheck.yamlfile import (
     MAX_ALIAS_EXPANSION,
     PolicyError,
     parse_data,

@@ -21,7 +21,7 @@ are skipped.
 
 Example::
 
-    from fleetcheck.policy.yamlload import load_model, PolicyError
+    from fleetcheck.yamlfile import load_model, PolicyError
     try:
         waivers = load_model("waivers.yaml", WaiverFile)
     except PolicyError as exc:
