@@ -45,6 +45,9 @@ Status = Literal["ok", "absent", "error"]
 REBOOT_TOKEN_PATTERN: Final = r"^[0-9a-f]{32}$"
 REBOOT_TASK_PATTERN: Final = r"^\\fleetcheck-reboot-[0-9a-f]{32}$"
 REBOOT_TEMP: Final = "%SystemRoot%\\Temp"  # + task name = the folder
+# The SIDs whose loaded hive is a real user's (a domain/local account or an
+# Entra ID account): the agent answers a per-user query once for each of them.
+USER_SID_PREFIXES: Final = ("S-1-5-21-", "S-1-12-")
 
 
 class _Model(BaseModel):

@@ -82,6 +82,7 @@ from fleetcheck.agent import agent_script
 from fleetcheck.agent.contract import (
     REBOOT_TASK_PATTERN,
     REBOOT_TOKEN_PATTERN,
+    USER_SID_PREFIXES,
     Action,
     ActionResult,
     Answer,
@@ -1093,7 +1094,7 @@ def _profiles(image: HostImage) -> list[Profile]:
             interactive=p.interactive and p.loaded,
         )
         for p in sorted(image.profiles, key=lambda prof: prof.sid)
-        if p.sid.upper().startswith(("S-1-5-21-", "S-1-12-"))
+        if p.sid.upper().startswith(USER_SID_PREFIXES)
     ]
 
 

@@ -112,7 +112,7 @@ from typing import Any, Literal
 from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from fleetcheck.agent.contract import OsFacts, RegKey, RegValue
+from fleetcheck.agent.contract import USER_SID_PREFIXES, OsFacts, RegKey, RegValue
 from fleetcheck.sim import certgen, wow64
 
 IMAGES_DIR = Path(__file__).resolve().parent / "images"
@@ -569,7 +569,7 @@ class HostImage:
         return [
             p
             for p in self.profiles
-            if p.loaded and p.sid.upper().startswith(("S-1-5-21-", "S-1-12-"))
+            if p.loaded and p.sid.upper().startswith(USER_SID_PREFIXES)
         ]
 
     def file(self, path: str) -> SimFile | None:
