@@ -1,16 +1,20 @@
-"""Helpers shared by the command modules: language, bilingual output, error exits."""
+"""Helpers shared by the command modules: language, bilingual output, error exits, loading targets.
+
+The options several commands share are in :mod:`fleetcheck.commands.options`.
+"""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import NoReturn
 
 import click
 from pydantic import SecretStr
 
+from fleetcheck.errors import EXIT_NONCOMPLIANT, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.inventory import (
     Inventory,
@@ -20,13 +24,21 @@ from fleetcheck.inventory import (
     select_hosts,
 )
 from fleetcheck.inventory.load import credential_error, load_inventory_deferring_credentials
+from fleetcheck.policy.loader import PolicyError, load_policy_files
+from fleetcheck.policy.models import Policy
 
-FC = TypeVar("FC", bound=Callable[..., object])
-
-EXIT_OK = 0
-EXIT_NONCOMPLIANT = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
+__all__ = [
+    "EXIT_NONCOMPLIANT",
+    "EXIT_OK",
+    "EXIT_UNREACHABLE",
+    "EXIT_USAGE",
+    "clock_of",
+    "fail",
+    "lang_of",
+    "load_policies_for",
+    "load_targets",
+    "say",
+]
 
 
 def lang_of(ctx: click.Context | None = None) -> Lang:
@@ -40,15 +52,6 @@ def lang_of(ctx: click.Context | None = None) -> Lang:
 
 def say(text: Text | str, *, err: bool = False) -> None:
     click.echo(tr(text, lang_of()), err=err)
-
-
-def now_option(func: FC) -> FC:
-    """The hidden ``--now ISO-8601`` of the guarded commands (fix, renew, rollback): the guard's clock.
-
-    For tests, and for checking "would it be allowed at 16:00?"; the default is the real clock.
-    """
-    return click.option("--now", "now_text", hidden=True,
-                        help="ISO 8601 time for the guard's clock (tests)")(func)
 
 
 def clock_of(now_text: str | None) -> Callable[[], datetime]:
@@ -68,6 +71,14 @@ def fail(text: Text | str, code: int = EXIT_USAGE) -> NoReturn:
     """Print a clear error (no traceback) and exit."""
     click.echo(tr(text, lang_of()), err=True)
     sys.exit(code)
+
+
+def load_policies_for(paths: Sequence[str | Path]) -> list[Policy]:
+    """The policies ``-p/--policy`` names (the shipped pack when none); a bad file exits 2 with every problem."""
+    try:
+        return load_policy_files(paths)
+    except PolicyError as exc:
+        fail(exc.format(lang_of()))
 
 
 def load_targets(path: Path, pattern: str | None, *, ask_pass: bool = False,

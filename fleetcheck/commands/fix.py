@@ -35,10 +35,11 @@ from fleetcheck.commands.common import (
     clock_of,
     fail,
     lang_of,
+    load_policies_for,
     load_targets,
-    now_option,
     say,
 )
+from fleetcheck.commands.options import now_option
 from fleetcheck.findings import FixMode, HostResult, HostStatus
 from fleetcheck.i18n import Lang, T, tr
 from fleetcheck.inventory import (
@@ -255,8 +256,6 @@ def fix(host: str | None, inventory_path: Path, limit: str | None, policy_paths:
         trading_processes: tuple[str, ...], site_list: str, installers: tuple[str, ...], installer_args: str | None,
         db_url: str | None, forks: int, timeout_s: float, now_text: str | None, fmt: str) -> None:
     """修复主机（默认预演）/ fix hosts (dry run unless --apply)."""
-    from fleetcheck.commands.scan import _load_policies
-
     lang = lang_of()
     clock = clock_of(now_text)
 
@@ -265,7 +264,7 @@ def fix(host: str | None, inventory_path: Path, limit: str | None, policy_paths:
     except CalendarError as exc:
         fail(exc.text)
     inventory, names = _inventory(inventory_path, host, limit)
-    policies = _load_policies(policy_paths)
+    policies = load_policies_for(policy_paths)
     given_installers = _installers(installers, installer_args)
     _check_installers(policies, given_installers)
     options = PlanOptions(strategy=strategy, site_list_path=site_list,  # type: ignore[arg-type]

@@ -24,9 +24,18 @@ from fleetcheck.commands.common import (
     clock_of,
     fail,
     lang_of,
+    load_policies_for,
     load_targets,
-    now_option,
     say,
+)
+from fleetcheck.commands.options import (
+    db_option,
+    forks_option,
+    inventory_option,
+    limit_option,
+    now_option,
+    policy_option,
+    timeout_option,
 )
 from fleetcheck.i18n import T, tr
 from fleetcheck.inventory import (
@@ -90,11 +99,9 @@ def _passwords(passwords_path: Path | None, ask: bool, stems: list[str]) -> dict
 @click.option("--passwords", "passwords_path", type=click.Path(path_type=Path, dir_okay=False),
               help="证书名 → 密码 的 YAML 文件 / YAML file mapping CN to password")
 @click.option("--ask", is_flag=True, help="逐个提示输入 PFX 密码 / prompt for each PFX password")
-@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(path_type=Path),
-              help="清单文件 / inventory file")
-@click.option("-p", "--policy", "policy_paths", multiple=True, type=click.Path(),
-              help="策略文件或目录；默认为内置策略 / policy file or folder; default: shipped pack")
-@click.option("--limit", help="主机模式 / host pattern")
+@inventory_option
+@policy_option
+@limit_option
 @click.option("--apply", "do_apply", is_flag=True, help="执行导入（默认只演练）/ import for real (default: dry run)")
 @click.option("--remove-old", is_flag=True, help="验证后删除旧证书（有备份，可回滚）/ remove the old certificate after verification (backed up)")
 @click.option("--force", is_flag=True, help="忽略交易时段与交易软件保护 / override the trading-hours and trading-client guard")
@@ -108,10 +115,9 @@ def _passwords(passwords_path: Path | None, ask: bool, stems: list[str]) -> dict
               help="交易软件进程名，可重复（替换默认列表）/ trading client process name, repeatable (replaces the defaults)")
 @click.option("--rollback", "rollback_run", default=None, metavar="RUN_ID",
               help="回滚一次已执行的更新（RUN_ID 或 latest）/ undo an applied renewal run (RUN_ID or latest)")
-@click.option("--db", "db_url", envvar="FLEETCHECK_DB", default=None, help="历史数据库 / history database URL or path")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(5, 3600), default=DEFAULT_TIMEOUT_S, show_default=True,
-              help="每台主机的时限（秒）/ deadline per host, seconds")
-@click.option("--forks", type=click.IntRange(1, 200), default=10, show_default=True, help="并发主机数 / hosts at once")
+@db_option
+@timeout_option
+@forks_option.variant(type=click.IntRange(1, 200), default=10)
 @click.option("--ask-pass", is_flag=True, help="提示输入一次 WinRM 密码 / prompt once for the WinRM password")
 @now_option
 def renew(drop_dir: Path | None, passwords_path: Path | None, ask: bool, inventory_path: Path,
@@ -121,11 +127,9 @@ def renew(drop_dir: Path | None, passwords_path: Path | None, ask: bool, invento
           rollback_run: str | None, db_url: str | None, timeout_s: float, forks: int, ask_pass: bool,
           now_text: str | None) -> None:
     """导入更新后的文件证书（PFX）到操作员的个人证书存储 / import renewed file certificates into operators' stores."""
-    from fleetcheck.commands.scan import _load_policies
-
     lang = lang_of()
     inventory, names = load_targets(inventory_path, limit, ask_pass=ask_pass)
-    policies = _load_policies(policy_paths)
+    policies = load_policies_for(policy_paths)
     guard = _guard(calendar_path, trading_processes, now_text)
     if rollback_run is not None:
         sys.exit(_rollback(rollback_run, db_url, inventory, policies, guard, force, timeout_s))
@@ -200,9 +204,7 @@ def rollback_renewal_run(store: Store, run_id: str, inventory: Inventory, timeou
     if not records:
         return None
     if policies is None:
-        from fleetcheck.commands.scan import _load_policies
-
-        policies = _load_policies(())
+            policies = load_policies_for(())
     results = rollback_renewals(run_id, store, inventory, policies, guard=guard or Guard(), force=force,
                                 who=local_user(), timeout_s=timeout_s)
     if not results:

@@ -37,8 +37,18 @@ from fleetcheck.commands.common import (
     EXIT_UNREACHABLE,
     fail,
     lang_of,
+    load_policies_for,
     load_targets,
     say,
+)
+from fleetcheck.commands.options import (
+    db_option,
+    forks_option,
+    format_option,
+    inventory_option,
+    limit_option,
+    policy_option,
+    timeout_option,
 )
 from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import Lang, T, Text, tr
@@ -440,15 +450,6 @@ def _notify(notify: NotifyConfig | None, run: RunResult, previous: RunResult | N
             click.echo(result.describe(lang), err=True)
 
 
-def _load_policies(paths: Sequence[str]) -> list[Any]:
-    from fleetcheck.policy.loader import PolicyError, load_policies, shipped_policy_paths
-
-    try:
-        return load_policies(list(paths) if paths else shipped_policy_paths())
-    except PolicyError as exc:
-        fail(exc.format(lang_of()))
-
-
 def _load_waivers(path: str | None, policies: list[Any]) -> list[Any]:
     if path is None:
         return []
@@ -461,33 +462,27 @@ def _load_waivers(path: str | None, policies: list[Any]) -> list[Any]:
 
 
 @click.command(name="scan")
-@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(path_type=Path),
-              help="清单文件（Ansible YAML）/ inventory file (Ansible YAML)")
-@click.option("-p", "--policy", "policy_paths", multiple=True, type=click.Path(),
-              help="策略文件或目录，可重复；默认为内置策略 / policy file or folder, repeatable; default: shipped pack")
+@inventory_option
+@policy_option
 @click.option("--waivers", "waivers_path", type=click.Path(), help="豁免文件 / waivers file")
-@click.option("--limit", help="主机模式，如 'shenzhen:!PC-SZ-003' / host pattern, e.g. 'shenzhen:!PC-SZ-003'")
-@click.option("--forks", type=click.IntRange(1, 1000), default=DEFAULT_FORKS, show_default=True,
-              help="并发主机数 / hosts at once")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(5, 3600), default=DEFAULT_TIMEOUT_S,
-              show_default=True, help="每台主机的时限（秒）/ deadline per host, seconds")
+@limit_option
+@forks_option
+@timeout_option
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path(DEFAULT_OUT), show_default=True,
               help="结果目录 / output folder")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@format_option(["table", "json"], "table")
 @click.option("--ask-pass", is_flag=True, help="提示输入一次 WinRM 密码 / prompt once for the WinRM password")
 @click.option("--notify", "notify_path", type=click.Path(dir_okay=False),
               help="扫描后按此配置发送通知（见 notify.example.yaml）/ send notifications after the sweep")
 @click.option("--notify-on", type=click.Choice(["always", "change", "problems"]),
               help="何时发送（覆盖配置中的 notify_on）/ when to send (overrides the config's notify_on)")
-@click.option("--db", "db_url", envvar="FLEETCHECK_DB",
-              help="历史库（SQLAlchemy URL 或 SQLite 文件）；默认 ~/.local/share/fleetcheck/fleetcheck.db / "
-                   "history store (URL or SQLite file)")
+@db_option
 def scan(inventory_path: Path, policy_paths: tuple[str, ...], waivers_path: str | None, limit: str | None,
          forks: int, timeout_s: float, out_dir: Path, fmt: str, ask_pass: bool, notify_path: str | None,
          notify_on: str | None, db_url: str | None) -> None:
     """扫描清单中的主机 / sweep the hosts of an inventory over WinRM."""
     inventory, names = load_targets(inventory_path, limit, ask_pass=ask_pass)
-    policies = _load_policies(policy_paths)
+    policies = load_policies_for(policy_paths)
     waivers = _load_waivers(waivers_path, policies)
     notify = _load_notify(notify_path, notify_on)
     _check_store(db_url)
@@ -553,7 +548,7 @@ def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: i
                 inventory = load_inventory(inventory_path, PasswordSources(literal_ok=True))
             except InventoryError as exc:
                 fail(exc.format(lang))
-            policies = _load_policies(())
+            policies = load_policies_for(())
             code = run_sweep(inventory, list(inventory.hosts), policies, [], forks=forks,
                              timeout_s=DEFAULT_TIMEOUT_S, out_dir=out_dir, fmt="table",
                              db_url=db_url or str(out_dir.resolve() / "fleetcheck.db"))

@@ -39,6 +39,7 @@ __all__ = [
     "PolicyError",
     "load_policies",
     "load_policy",
+    "load_policy_files",
     "load_policy_text",
     "load_waivers",
     "policy_files",
@@ -240,6 +241,15 @@ def load_policies(paths: Iterable[str | Path]) -> list[Policy]:
     if issues:
         raise PolicyError(issues)
     return policies
+
+
+def load_policy_files(paths: Iterable[str | Path] = ()) -> list[Policy]:
+    """The policies of ``paths`` (files or folders), or the shipped pack when none are given.
+
+    What every command's ``-p/--policy`` means; raises :class:`PolicyError` with every problem.
+    """
+    chosen = list(paths)
+    return load_policies(chosen or shipped_policy_paths())
 
 
 def load_waivers(path: str | Path, policies: Sequence[Policy] | None = None) -> list[Waiver]:
