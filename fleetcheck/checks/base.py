@@ -56,7 +56,7 @@ class CheckBase(BaseModel):
     severity: Severity = Severity.medium
     when: Condition | None = None
     guide: str | None = None
-    requirement: str | None = None  # R1..R15 of REQUIREMENTS.md, for traceability
+    requirement: str | None = None  # R1..R15 of docs/requirements.md, for traceability
     remedy: Text | None = None
     fix: FixMode = FixMode.none
     description: Text | None = None

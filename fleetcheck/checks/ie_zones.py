@@ -1,7 +1,7 @@
 """Internet Explorer security zones: which value IE really uses, and which zone a URL is in.
 
 This is the domain logic behind the ``zone_action`` and ``trusted_site`` check
-types (REQUIREMENTS.md "Effective values, not raw values"). Pure; the agent
+types (docs/requirements.md "Effective values, not raw values"). Pure; the agent
 only ships raw keys.
 
 Effective zone action value, highest precedence first::

@@ -1,6 +1,6 @@
 """The shipped images mean what their names say: the shipped SCCC policy, compiled
 into one request, executed against each image and evaluated, fails exactly the
-requirements (R1-R15 of REQUIREMENTS.md) the image was built to break — and every
+requirements (R1-R15 of docs/requirements.md) the image was built to break — and every
 compliant image passes all of them. This holds the images to the requirements and
 the simulator to the evaluator's reading of the contract."""
 
