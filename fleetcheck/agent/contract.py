@@ -54,6 +54,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _Item(_Model):
+    """What every query and action starts with: its ``kind`` and the ``id`` its answer carries.
+
+    Each query and action narrows ``kind`` to its own literal (the discriminator);
+    pydantic keeps an overridden field where the base declared it, so ``kind``
+    and ``id`` stay the first two fields on the wire.
+    """
+
+    kind: str
+    id: str
+
+
 # --------------------------------------------------------------------------- values
 
 
@@ -143,7 +155,7 @@ class FileInfo(_Model):
 # --------------------------------------------------------------------------- queries
 
 
-class RegistryQuery(_Model):
+class RegistryQuery(_Item):
     """Read one key: its values, subkeys down to ``depth`` (0 = values only).
 
     ``follow`` names values whose data is a file path (env vars expanded, quotes
@@ -161,7 +173,6 @@ class RegistryQuery(_Model):
     """
 
     kind: Literal["registry"] = "registry"
-    id: str
     hive: Hive
     path: str  # below the hive; for HKU, below the user's SID
     per_user: bool = False
@@ -172,18 +183,22 @@ class RegistryQuery(_Model):
     max_content_bytes: int = 262144
 
 
-class FileQuery(_Model):
-    """Existence, size, FileVersion and optionally content of one file."""
+class _FileSystemQuery(_Item):
+    """A file or folder on the PC, once per loaded user when ``per_user`` (``{profile}``, ``{appdata}``)."""
 
-    kind: Literal["file"] = "file"
-    id: str
     path: str
     per_user: bool = False
     content: bool = False
+
+
+class FileQuery(_FileSystemQuery):
+    """Existence, size, FileVersion and optionally content of one file."""
+
+    kind: Literal["file"] = "file"
     max_content_bytes: int = 262144
 
 
-class DirQuery(_Model):
+class DirQuery(_FileSystemQuery):
     """The files of one directory (not recursive), optionally with contents.
 
     Used for the operator's ``%APPDATA%`` certificate store
@@ -191,15 +206,11 @@ class DirQuery(_Model):
     """
 
     kind: Literal["dir"] = "dir"
-    id: str
-    path: str
-    per_user: bool = False
-    content: bool = False
     max_files: int = 200
     max_content_bytes: int = 65536
 
 
-class PnpQuery(_Model):
+class PnpQuery(_Item):
     """Win32_PnPEntity instances whose DeviceID starts with ``USB\\VID_<vendor_id>``.
 
     On Windows 10/11 these include devices that are not connected (phantoms,
@@ -209,15 +220,13 @@ class PnpQuery(_Model):
     """
 
     kind: Literal["pnp"] = "pnp"
-    id: str
     vendor_id: str = Field(pattern=r"^[0-9A-Fa-f]{4}$")
 
 
-class TcpQuery(_Model):
+class TcpQuery(_Item):
     """A TCP connect test from the host itself."""
 
     kind: Literal["tcp"] = "tcp"
-    id: str
     host: str
     port: int = Field(ge=1, le=65535)
     timeout_ms: int = Field(default=5000, ge=100, le=30000)
@@ -231,57 +240,58 @@ Query = Annotated[
 # --------------------------------------------------------------------------- actions (writes)
 
 
-class SetValue(_Model):
-    kind: Literal["set_value"] = "set_value"
-    id: str
+class _KeyAction(_Item):
+    """A write to one registry key: ``path`` below the hive, below ``sid`` for HKU."""
+
     hive: Hive
     sid: str | None = None  # required when hive == "HKU"
     path: str
+
+
+class _ValueAction(_KeyAction):
+    """A write to one value of a key (``""`` is the key's default value)."""
+
     name: str
+
+
+class SetValue(_ValueAction):
+    kind: Literal["set_value"] = "set_value"
     value: RegValue
 
 
-class DeleteValue(_Model):
+class DeleteValue(_ValueAction):
     kind: Literal["delete_value"] = "delete_value"
-    id: str
-    hive: Hive
-    sid: str | None = None
-    path: str
-    name: str
 
 
-class DeleteKey(_Model):
+class DeleteKey(_KeyAction):
     """Delete a key tree; the result's ``before`` holds the whole tree as a RegKey."""
 
     kind: Literal["delete_key"] = "delete_key"
-    id: str
-    hive: Hive
-    sid: str | None = None
-    path: str
 
 
-class RestoreKey(_Model):
+class RestoreKey(_KeyAction):
     """Recreate a key tree exactly as a DeleteKey backup described it (rollback)."""
 
     kind: Literal["restore_key"] = "restore_key"
-    id: str
-    hive: Hive
-    sid: str | None = None
-    path: str
     tree: RegKey
 
 
-class WriteFile(_Model):
+class WriteFile(_Item):
     """Write a file (creating folders); the previous content comes back as backup."""
 
     kind: Literal["write_file"] = "write_file"
-    id: str
     path: str
     content: str  # base64
     delete: bool = False  # remove the file instead (rollback of a created file)
 
 
-class ImportPfx(_Model):
+class _UserStoreAction(_Item):
+    """A change to the Personal certificate store of the user with ``sid``."""
+
+    sid: str
+
+
+class ImportPfx(_UserStoreAction):
     """Import a PFX into the Personal store of the user with ``sid``.
 
     The agent does it in the user's own session (a one-shot scheduled task with
@@ -290,8 +300,6 @@ class ImportPfx(_Model):
     """
 
     kind: Literal["import_pfx"] = "import_pfx"
-    id: str
-    sid: str
     # Kept out of repr (so out of logs, tracebacks and validation errors); the
     # wire dump still carries both, which is the point of the action.
     pfx: str = Field(repr=False)  # base64
@@ -299,16 +307,14 @@ class ImportPfx(_Model):
     timeout_ms: int = 60000
 
 
-class RemoveCert(_Model):
+class RemoveCert(_UserStoreAction):
     """Remove a certificate (by thumbprint) from the user's Personal store; backup returned."""
 
     kind: Literal["remove_cert"] = "remove_cert"
-    id: str
-    sid: str
     thumbprint: str = Field(pattern=r"^[0-9A-Fa-f]{40}$")
 
 
-class RunInstaller(_Model):
+class RunInstaller(_Item):
     """Run an installer on the PC and wait for it, at most ``timeout_ms``.
 
     WinRM ends a shell's processes when the shell is deleted, so an installer
@@ -318,13 +324,12 @@ class RunInstaller(_Model):
     """
 
     kind: Literal["run_installer"] = "run_installer"
-    id: str
     path: str
     args: list[str] = Field(default_factory=list)
     timeout_ms: int = 600000
 
 
-class ScheduleReboot(_Model):
+class ScheduleReboot(_Item):
     """A reboot in ``delay_s`` seconds that never force-closes applications.
 
     The agent registers a one-time SYSTEM task; at that time the task reboots
@@ -340,14 +345,13 @@ class ScheduleReboot(_Model):
     """
 
     kind: Literal["schedule_reboot"] = "schedule_reboot"
-    id: str
     delay_s: int = Field(ge=0, le=86400)
     message: str = ""
     guard_processes: list[str] = Field(default_factory=list, max_length=64)
     token: str | None = Field(default=None, pattern=REBOOT_TOKEN_PATTERN)
 
 
-class CancelReboot(_Model):
+class CancelReboot(_Item):
     """Cancel a reboot a ScheduleReboot registered and that has not happened (rollback).
 
     ``task`` is ``\\fleetcheck-reboot-<32 hex>``, nothing else. A task still
@@ -359,7 +363,6 @@ class CancelReboot(_Model):
     """
 
     kind: Literal["cancel_reboot"] = "cancel_reboot"
-    id: str
     task: str = Field(pattern=REBOOT_TASK_PATTERN)
 
 
