@@ -410,12 +410,14 @@ def rollback(action_id: str | None, run_id: str | None, inventory_path: Path, db
             if not selected:
                 # A `fleetcheck renew --apply` run keeps its own records (renewals table); undone
                 # like fixes, without the trading guard (audited as forced).
-                from fleetcheck.commands.renew import rollback_renewal_run
+                from fleetcheck.renew.rollback import rollback_renewal_run
 
-                renewal_code = rollback_renewal_run(store, str(run_id), inventory, timeout_s, force=True,
-                                                    guard=Guard(clock=clock))
-                if renewal_code is not None:
-                    sys.exit(renewal_code)
+                renewal = rollback_renewal_run(store, str(run_id), inventory, timeout_s, force=True,
+                                               guard=Guard(clock=clock))
+                if renewal is not None:
+                    for line in renewal.lines():
+                        say(line)
+                    sys.exit(renewal.exit_code)
                 fail(T(f"找不到修复运行 {run_id} 的变更记录", f"no changes recorded for fix run {run_id}"))
         by_host: dict[str, list[Any]] = {}
         for record in selected:

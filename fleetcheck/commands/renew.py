@@ -19,7 +19,6 @@ from typing import Any
 import click
 
 from fleetcheck.commands.common import (
-    EXIT_OK,
     EXIT_USAGE,
     clock_of,
     fail,
@@ -41,19 +40,18 @@ from fleetcheck.i18n import T, tr
 from fleetcheck.inventory import (
     Inventory,
 )
-from fleetcheck.officetime import OFFICE_TZ, office_time
 from fleetcheck.remediate.guard import (
     DEFAULT_TRADING_PROCESSES,
     CalendarError,
     Guard,
     TradingCalendar,
 )
-from fleetcheck.renew.apply import DropError, Renewal, RenewalOptions, read_drop, rollback_renewals
+from fleetcheck.renew.apply import DropError, Renewal, RenewalOptions, read_drop
 from fleetcheck.renew.passwords import PasswordFileError, PfxPassword, load_password_file
 from fleetcheck.renew.plan import exit_code, render_items
 from fleetcheck.renew.records import RenewalLog
+from fleetcheck.renew.rollback import rollback_renewal_run
 from fleetcheck.renew.validate import load_ca_file
-from fleetcheck.runner import DEFAULT_TIMEOUT_S
 from fleetcheck.store import Store, StoreError
 from fleetcheck.store.audit import local_user
 
@@ -182,43 +180,13 @@ def _rollback(run_id: str, db_url: str | None, inventory: Inventory, policies: l
                 if found is None:
                     fail(T("没有可回滚的证书更新记录", "no applied renewal to roll back"))
                 run_id = found
-            code = rollback_renewal_run(store, run_id, inventory, timeout_s, policies=policies, guard=guard,
-                                        force=force)
+            outcome = rollback_renewal_run(store, run_id, inventory, timeout_s, policies=policies, guard=guard,
+                                           force=force)
     except StoreError as exc:
         fail(exc.text)
-    if code is None:
+    if outcome is None:
         say(T(f"{run_id} 中没有可回滚的证书导入", f"nothing to roll back in {run_id}"))
         return EXIT_USAGE
-    return code
-
-
-def rollback_renewal_run(store: Store, run_id: str, inventory: Inventory, timeout_s: float = DEFAULT_TIMEOUT_S, *,
-                         policies: list[Any] | None = None, guard: Guard | None = None,
-                         force: bool = False) -> int | None:
-    """Undo the renewal run ``run_id`` and print one line per certificate; the exit code.
-
-    None when ``run_id`` has no renewal to undo (so ``fleetcheck rollback --run``
-    can tell a renewal run from a fix run).
-    """
-    records = RenewalLog(store).for_run(run_id)
-    if not records:
-        return None
-    if policies is None:
-            policies = load_policies_for(())
-    results = rollback_renewals(run_id, store, inventory, policies, guard=guard or Guard(), force=force,
-                                who=local_user(), timeout_s=timeout_s)
-    if not results:
-        undone = sorted(r.rolled_back_at for r in records if r.rolled_back_at)
-        if undone:
-            # The state asked for already holds (like "already installed"): exit 0.
-            at = f"{office_time(undone[-1])} ({OFFICE_TZ.key})"  # stored UTC, shown in office time
-            say(T(f"证书更新 {run_id} 已于 {at} 回滚，没有可再回滚的内容",
-                  f"the renewal run {run_id} was already rolled back (at {at}): nothing left to undo"))
-            return EXIT_OK
-        say(T(f"证书更新 {run_id} 没有导入任何证书，没有可回滚的内容",
-              f"the renewal run {run_id} imported no certificate: nothing to roll back"))
-        return EXIT_USAGE
-    for result in results:
-        mark = "✓" if result.ok else "✗"
-        say(T(f"  {mark} {result.record.cn}  {result.message.zh}", f"  {mark} {result.record.cn}  {result.message.en}"))
-    return EXIT_OK if all(r.ok for r in results) else 1
+    for line in outcome.lines():
+        say(line)
+    return outcome.exit_code
