@@ -117,8 +117,7 @@ def parse_days(value: str) -> tuple[int, ...]:
     if text in ("daily", "everyday", "*"):
         return tuple(range(7))
     days: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
+    for part in (piece.strip() for piece in text.split(",")):
         if "-" in part:
             first, _, last = part.partition("-")
             start, end = _day_number(first, value), _day_number(last, value)

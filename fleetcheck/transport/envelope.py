@@ -82,7 +82,9 @@ def _find_text(root: ET.Element, suffix: str) -> str:
 class AgentProtocol(Protocol):
     """pywinrm's Protocol with template-built envelopes for the calls a probe makes."""
 
-    def open_shell(self, i_stream: str = "stdin", o_stream: str = "stdout stderr",
+    # The positional parameters are pywinrm's Protocol.open_shell, which this overrides
+    # (its callers may pass them positionally): the signature is not ours to bundle.
+    def open_shell(self, i_stream: str = "stdin", o_stream: str = "stdout stderr",  # noqa: PLR0917
                    working_directory: str | None = None, env_vars: dict[str, str] | None = None,
                    noprofile: bool = False, codepage: int = 437, lifetime: None = None,
                    idle_timeout: str | int | None = None) -> str:

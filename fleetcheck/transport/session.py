@@ -33,7 +33,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import requests
@@ -192,6 +192,17 @@ def classify(exc: BaseException, endpoint: str) -> TransportError:
     """Map a pywinrm/requests/spnego exception to our typed error (never echoing secrets)."""
     if isinstance(exc, TransportError):
         return exc
+    # Network-level causes first: a TLS failure wrapped by pywinrm is still a TLS failure.
+    for family in (_network_error, _winrm_error):
+        error = family(exc, endpoint)
+        if error is not None:
+            return error
+    return TransportError(message(f"意外错误：{type(exc).__name__}", f"unexpected error: {type(exc).__name__}",
+                                  endpoint))
+
+
+def _network_error(exc: BaseException, endpoint: str) -> TransportError | None:
+    """TLS, connect/read timeouts and broken connections (requests), or None."""
     if isinstance(exc, requests.exceptions.SSLError) or _caused_by(exc, (ssl.SSLError,)):
         return TlsError(message(
             "TLS 证书校验失败：请配置 ansible_winrm_ca_trust_path 指向签发该证书的 CA，"
@@ -208,15 +219,25 @@ def classify(exc: BaseException, endpoint: str) -> TransportError:
         return Unreachable(message("连接在传输应答途中断开", "the connection broke while an answer was being sent",
                                    endpoint), transient=True)
     if isinstance(exc, requests.exceptions.ConnectionError):
-        if _caused_by(exc, (ConnectionRefusedError,)):
-            return Refused(message("连接被拒绝：WinRM 未启用或端口不对（winrm quickconfig；5985=http，5986=https）",
-                                   "connection refused: WinRM not enabled or wrong port "
-                                   "(winrm quickconfig; 5985=http, 5986=https)", endpoint))
-        if _caused_by(exc, (ConnectionResetError, http.client.RemoteDisconnected, BrokenPipeError)):
-            return Unreachable(message("连接在交换中途被重置", "the connection was reset mid-exchange", endpoint),
-                               transient=True)
-        return Unreachable(message("无法连接主机（地址、DNS 或网络问题）",
-                                   "cannot connect (address, DNS or network problem)", endpoint))
+        return _connection_error(exc, endpoint)
+    return None
+
+
+def _connection_error(exc: requests.exceptions.ConnectionError, endpoint: str) -> TransportError:
+    """A connection that could not be made or broke: refused, reset, or anything else."""
+    if _caused_by(exc, (ConnectionRefusedError,)):
+        return Refused(message("连接被拒绝：WinRM 未启用或端口不对（winrm quickconfig；5985=http，5986=https）",
+                               "connection refused: WinRM not enabled or wrong port "
+                               "(winrm quickconfig; 5985=http, 5986=https)", endpoint))
+    if _caused_by(exc, (ConnectionResetError, http.client.RemoteDisconnected, BrokenPipeError)):
+        return Unreachable(message("连接在交换中途被重置", "the connection was reset mid-exchange", endpoint),
+                           transient=True)
+    return Unreachable(message("无法连接主机（地址、DNS 或网络问题）",
+                               "cannot connect (address, DNS or network problem)", endpoint))
+
+
+def _winrm_error(exc: BaseException, endpoint: str) -> TransportError | None:
+    """Rejected credentials, WS-Management faults and timeouts, malformed answers (pywinrm, spnego), or None."""
     if isinstance(exc, (AuthenticationError, spnego.exceptions.SpnegoError, PermissionError)):
         return AuthRejected(message("主机拒绝了凭据：请检查 ansible_user / 密码以及认证方式（ansible_winrm_transport）",
                                     "the host rejected the credentials: check ansible_user / the password "
@@ -234,8 +255,7 @@ def classify(exc: BaseException, endpoint: str) -> TransportError:
     if isinstance(exc, WinRMError):
         return ConfigurationError(message(f"WinRM 配置错误：{type(exc).__name__}",
                                           f"WinRM configuration error: {exc}", endpoint))
-    return TransportError(message(f"意外错误：{type(exc).__name__}", f"unexpected error: {type(exc).__name__}",
-                                  endpoint))
+    return None
 
 
 def _fault(exc: WSManFaultError, endpoint: str) -> WsmanFault:
@@ -378,16 +398,14 @@ class AgentSession:
         budget = Deadline.after(CLEANUP_BUDGET_S)
         self._timeouts(protocol, CLEANUP_BUDGET_S, poll=False)
         try:
+            # Best effort, bounded by the budget: any cleanup failure is dropped on
+            # purpose, so that it never hides the real error of the probe.
             if shell_id is not None and running_command is not None and budget.remaining() > 1:
-                try:
+                with suppress(Exception):
                     protocol.cleanup_command(shell_id, running_command)
-                except Exception:  # noqa: BLE001, S110 - cleanup must not hide the real error
-                    pass
             if shell_id is not None and budget.remaining() > 1:
-                try:
+                with suppress(Exception):
                     protocol.close_shell(shell_id, close_session=False)
-                except Exception:  # noqa: BLE001, S110 - best effort, bounded by the budget
-                    pass
         finally:
             protocol.transport.close_session()
 
