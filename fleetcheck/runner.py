@@ -28,8 +28,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
@@ -37,7 +37,11 @@ from fleetcheck.agent.contract import ProbeRequest, ProbeResponse, Profile
 from fleetcheck.findings import Finding, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import T
 from fleetcheck.inventory.model import HostSpec
+from fleetcheck.officetime import Clock, utc_now
 from fleetcheck.transport import Cancelled, Deadline, TransportError, probe_host
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 DEFAULT_FORKS = 50
 DEFAULT_TIMEOUT_S = 120.0
@@ -45,14 +49,9 @@ MAX_RETRIES = 2
 BACKOFF_S = (0.5, 2.0)
 CANCEL_GRACE_S = 5.0
 
-Clock = Callable[[], datetime]
 ProbeFn = Callable[[HostSpec, ProbeRequest, Deadline, "threading.Event | None"], ProbeResponse]
 # (host, facts, now) -> (findings, operator profile or None); pure, no I/O.
 HostEvaluator = Callable[[HostSpec, ProbeResponse, datetime], "tuple[list[Finding], Profile | None]"]
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class SweepJob(BaseModel):
@@ -110,7 +109,7 @@ def serializable(result: HostResult) -> HostResult:
     try:
         result.model_dump_json()
         return result
-    except Exception:  # noqa: BLE001, S110 - repaired or reported below
+    except Exception:  # noqa: BLE001 - any failure to serialize is repaired or reported below
         pass
     try:
         from fleetcheck.textsafe import clean
@@ -315,20 +314,31 @@ class Sweep:
         })
 
 
-def policy_sweep(
-    policies: Sequence[Any],
-    hosts: Sequence[HostSpec],
-    *,
-    waivers: Sequence[Any] = (),
-    forks: int = DEFAULT_FORKS,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    clock: Clock = utc_now,
-    inventory: str | None = None,
-    probe: ProbeFn = probe_host,
-    on_grace: Callable[[int, float], None] | None = None,
-) -> Sweep:
+class SweepOptions(TypedDict, total=False):
+    """The keyword options of :func:`policy_sweep`; each is optional (default in brackets).
+
+    ``waivers`` [()]: applied when evaluating; ``forks`` [DEFAULT_FORKS]: worker
+    threads; ``timeout_s`` [DEFAULT_TIMEOUT_S]: each host's deadline; ``clock``
+    [utc_now]; ``inventory`` [None]: the run's inventory source, recorded in the
+    run; ``probe`` [probe_host]: how one host is asked; ``on_grace`` [None]: told
+    (hosts in flight, seconds) when a cancel starts the grace period.
+    """
+
+    waivers: Sequence[Any]
+    forks: int
+    timeout_s: float
+    clock: Clock
+    inventory: str | None
+    probe: ProbeFn
+    on_grace: Callable[[int, float], None] | None
+
+
+def policy_sweep(policies: Sequence[Any], hosts: Sequence[HostSpec], **options: Unpack[SweepOptions]) -> Sweep:
     """A sweep of ``hosts`` against ``policies`` (compiled once), evaluated with ``waivers``."""
     from fleetcheck.evaluate import compile_request, evaluate_host
+
+    waivers = tuple(options.get("waivers", ()))
+    clock = options.get("clock", utc_now)
 
     # One request for all hosts: host variables only change how answers are
     # judged, so they are not needed to decide what to ask.
@@ -336,9 +346,11 @@ def policy_sweep(
 
     def evaluator(host: HostSpec, facts: ProbeResponse, now: datetime) -> tuple[list[Finding], Profile | None]:
         evaluation = evaluate_host(list(policies), facts, host_vars=host.host_vars, now=now,
-                                   waivers=tuple(waivers), host=host.name, groups=tuple(host.groups))
+                                   waivers=waivers, host=host.name, groups=tuple(host.groups))
         return list(evaluation.findings), evaluation.operator
 
-    return Sweep(hosts, request, evaluator, timeout_s=timeout_s,
-                 executor=ThreadExecutor(forks=forks, probe=probe, clock=clock, on_grace=on_grace), clock=clock,
-                 policies=[getattr(p, "id", str(p)) for p in policies], inventory=inventory)
+    executor = ThreadExecutor(forks=options.get("forks", DEFAULT_FORKS), probe=options.get("probe", probe_host),
+                              clock=clock, on_grace=options.get("on_grace"))
+    return Sweep(hosts, request, evaluator, timeout_s=options.get("timeout_s", DEFAULT_TIMEOUT_S),
+                 executor=executor, clock=clock,
+                 policies=[getattr(p, "id", str(p)) for p in policies], inventory=options.get("inventory"))
