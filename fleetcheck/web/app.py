@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -42,6 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.report.render import labels, trend_chart
 from fleetcheck.resources import templates_dir
+from fleetcheck.store import StoreError
 from fleetcheck.store.audit import AuditLog
 from fleetcheck.web.auth import (
     DEFAULT_SESSION_S,
@@ -54,12 +58,14 @@ from fleetcheck.web.auth import (
 )
 from fleetcheck.web.fleet import Fleet, Preview
 from fleetcheck.web.jobs import HostBusy, JobBoard
-from fleetcheck.web.views import HostFilter, audit_rows, filter_hosts, reasons_text
+from fleetcheck.web.officeview import OfficeView, OfficeViews, ViewUnavailable
+from fleetcheck.web.views import HostFilter, audit_rows, filter_hosts, page_of, reasons_text
 
 __all__ = ["SESSION_COOKIE", "create_app"]
 
 SESSION_COOKIE = "fleetcheck_session"
 MAX_BODY_BYTES = 64 * 1024  # forms here are tiny
+PREVIEW_PROBES = 4  # previews probing at once (each may take the WinRM timeout); more wait, off the event loop
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 STATIC_FILES = {
@@ -131,6 +137,11 @@ WEB_LABELS: dict[str, Text] = {
                       "Request refused: no valid session or CSRF token. Reload the page and try again."),
     "busy": T("已有任务在运行", "already running"),
     "view_job": T("查看任务", "view the job"),
+    "view_not_ready": T("正在从历史数据库准备页面数据，请几秒后刷新。",
+                        "the page data is still being prepared from the history database; reload in a few seconds."),
+    "page": T("页", "page"),
+    "prev_page": T("上一页", "previous"),
+    "next_page": T("下一页", "next"),
 }
 
 
@@ -185,10 +196,22 @@ def safe_next(target: str | None) -> str:
 
 
 Handler = Callable[[Request], Awaitable[Response]]
+SyncHandler = Callable[[Request], Response]
+WARM_JOIN_S = 5.0  # at shutdown, wait this long for the start-up view build
 
 
 class Dashboard:
-    """Routes and their shared state (fleet, jobs, credentials)."""
+    """Routes and their shared state (fleet, jobs, credentials, the office view).
+
+    Threads: every handler but :meth:`static` is a plain function that the
+    wrappers (:meth:`page`, :meth:`action`, :meth:`offload`) run in a worker
+    thread, so no store read, password hash, template render or probe ever runs
+    on the event loop. Previews (a WinRM probe, up to the host timeout) have
+    their own :data:`PREVIEW_PROBES` threads, so slow PCs cannot use up the
+    threads the pages need. Shared state is thread-safe: the session store,
+    throttle and job board lock; the office views are immutable snapshots;
+    the fleet's caches lock; the store's engine pools its connections.
+    """
 
     def __init__(self, fleet: Fleet, credentials: Credentials, board: JobBoard,
                  sessions: SessionStore | None = None) -> None:
@@ -197,6 +220,8 @@ class Dashboard:
         self.board = board
         self.throttle = LoginThrottle()
         self.sessions = sessions or SessionStore()
+        self.views = OfficeViews(fleet.store)
+        self.preview_limiter = CapacityLimiter(PREVIEW_PROBES)
 
     def update_credentials(self, credentials: Credentials) -> None:
         """New users/password hashes: sessions opened with a changed credential end at their next request."""
@@ -244,32 +269,60 @@ class Dashboard:
         lang = request_lang(request)
         return Response(tr(WEB_LABELS["refused_csrf"], lang), status_code=403, media_type="text/plain; charset=utf-8")
 
-    def page(self, handler: Handler) -> Handler:
-        """A GET page: log in first."""
+    def view(self) -> OfficeView:
+        """The current office view (blocking: only from a worker thread)."""
+        return self.views.current()
+
+    @staticmethod
+    async def _in_thread(handler: SyncHandler, request: Request, limiter: CapacityLimiter | None = None) -> Response:
+        try:
+            return await anyio.to_thread.run_sync(handler, request, limiter=limiter)
+        except ViewUnavailable:
+            return Response(tr(WEB_LABELS["view_not_ready"], request_lang(request)), status_code=503,
+                            media_type="text/plain; charset=utf-8", headers={"Retry-After": "5"})
+
+    def offload(self, handler: SyncHandler) -> Handler:
+        """Any GET: run the handler in a worker thread, off the event loop."""
+        async def wrapped(request: Request) -> Response:
+            return await self._in_thread(handler, request)
+        return wrapped
+
+    def page(self, handler: SyncHandler, *, limiter: CapacityLimiter | None = None) -> Handler:
+        """A GET page: log in first; the handler runs in a worker thread (``limiter``: whose threads)."""
         async def wrapped(request: Request) -> Response:
             if self.session(request) is None:
                 return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
-            return await handler(request)
+            return await self._in_thread(handler, request, limiter)
         return wrapped
 
-    def action(self, handler: Handler, *, login: bool = True) -> Handler:
-        """A POST: refused with 403 unless the session exists (and is logged in) and the CSRF token matches."""
+    def action(self, handler: SyncHandler, *, login: bool = True) -> Handler:
+        """A POST: refused with 403 unless the session exists (and is logged in) and the CSRF token matches.
+
+        A form body is read here (on the event loop, it is I/O) and left in ``request.state.form``;
+        the handler then runs in a worker thread."""
         async def wrapped(request: Request) -> Response:
             live = self.session(request)
             if login and live is None:
                 return self.refused(request)
             expected = live.csrf if live is not None else request.session.get("csrf")
+            request.state.form = None
+            content_type = request.headers.get("content-type", "")
+            if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+                request.state.form = await request.form()
             given = request.headers.get("x-csrf-token")
-            if given is None:
-                content_type = request.headers.get("content-type", "")
-                if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
-                    form = await request.form()
-                    value = form.get("csrf")
-                    given = value if isinstance(value, str) else None
+            if given is None and request.state.form is not None:
+                value = request.state.form.get("csrf")
+                given = value if isinstance(value, str) else None
             if not same_token(given, expected if isinstance(expected, str) else None):
                 return self.refused(request)
-            return await handler(request)
+            return await self._in_thread(handler, request)
         return wrapped
+
+    @staticmethod
+    def form_value(request: Request, name: str) -> str:
+        form = getattr(request.state, "form", None)
+        value = form.get(name) if form is not None else None
+        return value if isinstance(value, str) else ""
 
     @staticmethod
     def wants_json(request: Request) -> bool:
@@ -278,18 +331,26 @@ class Dashboard:
     def who(self, request: Request) -> str:
         return f"web:{self.user_of(request)}"
 
+    def warm(self) -> threading.Thread:
+        """Build the first office view in the background (a large store takes seconds)."""
+        def build() -> None:
+            with contextlib.suppress(StoreError, ViewUnavailable):  # the first page shows the store's error
+                self.views.current()
+        thread = threading.Thread(target=build, name="fleetcheck-web-view", daemon=True)
+        thread.start()
+        return thread
+
     # ------------------------------------------------------------------ login
-    async def login_form(self, request: Request) -> Response:
+    def login_form(self, request: Request) -> Response:
         if self.session(request) is not None:
             return RedirectResponse(safe_next(request.query_params.get("next")), status_code=303)
         return self.render(request, "web/login.html.j2", error=None, next=safe_next(request.query_params.get("next")),
                            token_mode=not self.credentials.users)
 
-    async def login(self, request: Request) -> Response:
-        form = await request.form()
-        target = safe_next(str(form.get("next") or "/"))
+    def login(self, request: Request) -> Response:
+        target = safe_next(self.form_value(request, "next") or "/")
         lang = request_lang(request)
-        user = str(form.get("username") or "")
+        user = self.form_value(request, "username")
         address = self.client_address(request)
         wait = self.throttle.retry_after(user, address)
         if wait > 0:
@@ -298,7 +359,7 @@ class Dashboard:
                                    next=target, token_mode=not self.credentials.users)
             response.headers["Retry-After"] = str(int(wait) + 1)
             return response
-        name = self.credentials.authenticate(user, str(form.get("password") or ""))
+        name = self.credentials.authenticate(user, self.form_value(request, "password"))  # scrypt: CPU, off the loop
         if name is None:
             self.throttle.failed(user, address)
             return self.render(request, "web/login.html.j2", status=401, error=tr(WEB_LABELS["login_failed"], lang),
@@ -310,35 +371,36 @@ class Dashboard:
         request.session["sid"] = sid
         return RedirectResponse(target, status_code=303)
 
-    async def logout(self, request: Request) -> Response:
+    def logout(self, request: Request) -> Response:
         self.sessions.revoke(request.session.get("sid"))  # the old cookie is worthless from now on
         request.session.clear()
         return RedirectResponse("/login", status_code=303)
 
     # ------------------------------------------------------------------ pages
-    async def overview(self, request: Request) -> Response:
+    def overview(self, request: Request) -> Response:
         lang = request_lang(request)
-        model = self.fleet.report(lang)
+        view = self.view()
+        model = view.report(lang)
         flt = HostFilter.from_query(request.query_params)
-        hosts = filter_hosts(model, flt) if model is not None else []
+        hosts = page_of(filter_hosts(model, flt) if model is not None else [], request.query_params.get("page"))
         return self.render(request, "web/overview.html.j2", m=model, hosts=hosts, flt=flt,
-                           chart=trend_chart(model.trend) if model is not None else None,
-                           groups=sorted({g for h in (model.hosts if model else []) for g in h.groups}),
+                           chart=trend_chart(model.trend) if model is not None else None, groups=list(view.groups),
                            inventory_groups=sorted(self.fleet.inventory.groups) if self.fleet.inventory else [])
 
-    async def host_page(self, request: Request) -> Response:
+    def host_page(self, request: Request) -> Response:
         name = request.path_params["name"]
         lang = request_lang(request)
-        model = self.fleet.report(lang)
-        view = next((h for h in model.hosts if h.host == name), None) if model is not None else None
-        if view is None and self.fleet.host_spec(name) is None:
+        view = self.view()
+        host = view.host(lang, name)
+        if host is None and self.fleet.host_spec(name) is None:
             return self.render(request, "web/error.html.j2", status=404, message=tr(WEB_LABELS["not_found"], lang))
         entries = AuditLog(self.fleet.store).entries(host=name, limit=20)
         job = next((j for j in self.board.recent(200) if name in j.hosts), None)
-        return self.render(request, "web/host.html.j2", m=model, h=view, name=name, audit=audit_rows(entries),
-                           job=job.view(lang) if job else None)
+        return self.render(request, "web/host.html.j2", m=view.report(lang), h=host, name=name,
+                           audit=audit_rows(entries), job=job.view(lang) if job else None)
 
-    async def host_preview(self, request: Request) -> Response:
+    def host_preview(self, request: Request) -> Response:
+        """The planned fix: probes the PC (blocking, up to its timeout) in one of the preview threads."""
         name = request.path_params["name"]
         lang = request_lang(request)
         busy = self.board.busy_job(name)
@@ -352,24 +414,23 @@ class Dashboard:
                                                        f"cannot preview this host's fix ({why}); please report it"))
             return self.render(request, "web/_preview.html.j2", p=failed, name=name, busy=None, reasons="")
 
-    async def certificates(self, request: Request) -> Response:
-        return self.render(request, "web/certificates.html.j2", m=self.fleet.report(request_lang(request)))
+    def certificates(self, request: Request) -> Response:
+        return self.render(request, "web/certificates.html.j2", m=self.view().report(request_lang(request)))
 
-    async def history(self, request: Request) -> Response:
-        runs = self.fleet.store.list_runs(limit=200)
-        lang = request_lang(request)
-        model = self.fleet.report(lang)
-        return self.render(request, "web/history.html.j2", runs=runs,
+    def history(self, request: Request) -> Response:
+        view = self.view()
+        model = view.report(request_lang(request))
+        return self.render(request, "web/history.html.j2", runs=list(view.runs),
                            chart=trend_chart(model.trend) if model is not None else None)
 
-    async def audit(self, request: Request) -> Response:
+    def audit(self, request: Request) -> Response:
         log = AuditLog(self.fleet.store)
         host = request.query_params.get("host") or None
         rows = audit_rows(log.entries(host=host, limit=500))
         problems = log.verify()
         return self.render(request, "web/audit.html.j2", rows=rows, host=host or "", problems=problems)
 
-    async def job_page(self, request: Request) -> Response:
+    def job_page(self, request: Request) -> Response:
         job_id = request.path_params["job_id"]
         lang = request_lang(request)
         job = self.board.get(job_id.removesuffix(".json"))
@@ -412,7 +473,7 @@ class Dashboard:
             return JSONResponse({"error": message}, status_code=404)
         return self.render(request, "web/error.html.j2", status=404, message=message)
 
-    async def fix(self, request: Request) -> Response:
+    def fix(self, request: Request) -> Response:
         name = request.path_params["name"]
         refusal = self._read_only(request) or self._known(request, name)
         if refusal is not None:
@@ -421,7 +482,7 @@ class Dashboard:
         return self._started(request, lambda: self.board.submit(
             "fix", [name], who, lambda job: self.fleet.fix(job, name, who)))
 
-    async def rescan_host(self, request: Request) -> Response:
+    def rescan_host(self, request: Request) -> Response:
         name = request.path_params["name"]
         refusal = self._read_only(request) or self._known(request, name)
         if refusal is not None:
@@ -429,7 +490,7 @@ class Dashboard:
         return self._started(request, lambda: self.board.submit(
             "rescan", [name], self.who(request), lambda job: self.fleet.rescan(job, [name])))
 
-    async def rescan_group(self, request: Request) -> Response:
+    def rescan_group(self, request: Request) -> Response:
         group = request.path_params["group"]
         refusal = self._read_only(request)
         if refusal is not None:
@@ -451,6 +512,11 @@ class Dashboard:
         return FileResponse(path, media_type=entry[1])
 
 
+def _no_icon(request: Request) -> Response:
+    """Browsers ask for it on every visit; no icon, and no 404 in their consoles."""
+    return Response(status_code=204)
+
+
 def create_app(fleet: Fleet, credentials: Credentials, *, secret_key: str | None = None,
                workers: int = 4, board: JobBoard | None = None,
                session_s: float = DEFAULT_SESSION_S) -> Starlette:
@@ -458,12 +524,12 @@ def create_app(fleet: Fleet, credentials: Credentials, *, secret_key: str | None
     sessions themselves live on the server for ``session_s`` seconds, so a restart logs everyone out."""
     dash = Dashboard(fleet, credentials, board or JobBoard(workers), SessionStore(session_s))
     routes = [
-        Route("/login", dash.login_form, methods=["GET"]),
+        Route("/login", dash.offload(dash.login_form), methods=["GET"]),
         Route("/login", dash.action(dash.login, login=False), methods=["POST"]),
         Route("/logout", dash.action(dash.logout), methods=["POST"]),
         Route("/", dash.page(dash.overview), methods=["GET"]),
         Route("/hosts/{name}", dash.page(dash.host_page), methods=["GET"]),
-        Route("/hosts/{name}/preview", dash.page(dash.host_preview), methods=["GET"]),
+        Route("/hosts/{name}/preview", dash.page(dash.host_preview, limiter=dash.preview_limiter), methods=["GET"]),
         Route("/hosts/{name}/fix", dash.action(dash.fix), methods=["POST"]),
         Route("/hosts/{name}/rescan", dash.action(dash.rescan_host), methods=["POST"]),
         Route("/groups/{group}/rescan", dash.action(dash.rescan_group), methods=["POST"]),
@@ -472,8 +538,7 @@ def create_app(fleet: Fleet, credentials: Credentials, *, secret_key: str | None
         Route("/audit", dash.page(dash.audit), methods=["GET"]),
         Route("/jobs/{job_id}", dash.page(dash.job_page), methods=["GET"]),
         Route("/static/{file}", dash.static, methods=["GET"]),
-        # Browsers ask for it on every visit; no icon, and no 404 in their consoles.
-        Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
+        Route("/favicon.ico", _no_icon, methods=["GET"]),
     ]
     middleware = [
         Middleware(SecurityHeaders),
@@ -482,10 +547,12 @@ def create_app(fleet: Fleet, credentials: Credentials, *, secret_key: str | None
     ]
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        warming = dash.warm()
         try:
             yield
         finally:
             dash.board.shutdown()
+            await anyio.to_thread.run_sync(warming.join, WARM_JOIN_S)
 
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan, max_body_size=MAX_BODY_BYTES)
     app.state.dashboard = dash

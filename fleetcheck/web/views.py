@@ -9,14 +9,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from fleetcheck.findings import HostResult, HostStatus
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.report.model import HostView, ReportModel
 
-__all__ = ["AuditRow", "HostFilter", "audit_rows", "filter_hosts", "fix_step_lines", "host_line"]
+__all__ = ["PAGE_SIZE", "AuditRow", "HostFilter", "HostPage", "audit_rows", "filter_hosts", "fix_step_lines",
+           "host_line", "page_of"]
 
 STATES = ("failing", "unreachable", "compliant")
+PAGE_SIZE = 200  # host rows per overview page (5,000 rows would be megabytes of HTML per request)
+MAX_PAGE = 10_000
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,48 @@ class HostFilter:
     def active(self) -> bool:
         return bool(self.branch or self.group or self.status or self.q)
 
+    def query(self, page: int) -> str:
+        """The overview's query string for ``page`` of this filter (for the page links)."""
+        fields = {"status": self.status, "branch": self.branch, "group": self.group, "q": self.q}
+        params = {k: v for k, v in fields.items() if v}
+        if page > 1:
+            params["page"] = str(page)
+        return urlencode(params)
+
 
 def filter_hosts(model: ReportModel, flt: HostFilter) -> list[HostView]:
     """Hosts of the report that pass the filter, in the report's order (failing first)."""
     return [h for h in model.hosts if flt.matches(h)]
+
+
+@dataclass(frozen=True)
+class HostPage:
+    """One page of the overview's host table: ``total`` rows match the filter, ``rows`` are shown."""
+
+    rows: Sequence[HostView]
+    number: int  # 1-based
+    pages: int
+    total: int
+
+    @property
+    def has_prev(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+
+def page_of(hosts: Sequence[HostView], asked: object, size: int = PAGE_SIZE) -> HostPage:
+    """Page ``asked`` (a query value; junk or out of range is clamped) of ``hosts``."""
+    try:
+        number = int(str(asked)) if asked is not None else 1
+    except ValueError:
+        number = 1
+    pages = max(1, -(-len(hosts) // size))
+    number = min(max(1, number), pages, MAX_PAGE)
+    start = (number - 1) * size
+    return HostPage(hosts[start:start + size], number, pages, len(hosts))
 
 
 def host_line(result: HostResult) -> Text:
