@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 from fleetcheck.findings import RunResult
 from fleetcheck.i18n import Lang, T, Text, tr
@@ -37,6 +38,9 @@ from fleetcheck.notify.config import (
     load_notify_config,
 )
 from fleetcheck.notify.digest import Digest, build_digest, should_send
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["DeliveryResult", "RetryPolicy", "deliver", "load_previous_results", "notify_after_scan"]
 
@@ -160,17 +164,28 @@ def load_previous_results(path: Path) -> RunResult | None:
         return None
 
 
+class NotifyOptions(TypedDict, total=False):
+    """The keyword options of :func:`notify_after_scan`; each is optional (default in brackets).
+
+    ``lang`` ["zh"]: the message language unless the config sets one; ``retry``
+    [RetryPolicy()]; ``env`` [None: os.environ]: where referenced secrets are
+    read; ``now`` [time.time]: wall-clock seconds (signatures); ``report``
+    [None: log]: told each failure once, secrets masked.
+    """
+
+    lang: Lang
+    retry: RetryPolicy | None
+    env: Mapping[str, str] | None
+    now: Callable[[], float]
+    report: Callable[[str], None] | None
+
+
 def notify_after_scan(
     config: str | Path | NotifyConfig,
     current: RunResult,
     previous: RunResult | None,
     report_html: Path | None,
-    *,
-    lang: Lang = "zh",
-    retry: RetryPolicy | None = None,
-    env: Mapping[str, str] | None = None,
-    now: Callable[[], float] = time.time,
-    report: Callable[[str], None] | None = None,
+    **options: Unpack[NotifyOptions],
 ) -> list[DeliveryResult]:
     """Notify every configured channel about ``current`` (compared with ``previous``).
 
@@ -191,6 +206,8 @@ def notify_after_scan(
         for r in results:
             print(r.describe("zh"))
     """
+    lang: Lang = options.get("lang", "zh")
+    report = options.get("report")
     try:
         cfg = config if isinstance(config, NotifyConfig) else load_notify_config(config)
     except NotifyConfigError as exc:
@@ -207,20 +224,20 @@ def notify_after_scan(
     if not should_send(digest, cfg.notify_on):
         return [
             DeliveryResult(channel=label, type=ch.type, ok=True, skipped=True)
-            for ch, label in zip(cfg.channels, labels)
+            for ch, label in zip(cfg.channels, labels, strict=True)
         ]
     results: list[DeliveryResult] = []
-    for channel, label in zip(cfg.channels, labels):
+    for channel, label in zip(cfg.channels, labels, strict=True):  # one label per channel
         redactor = Redactor()
         ctx = SendContext(
             lang=msg_lang,
             redactor=redactor,
-            now=now,
-            env=env,
+            now=options.get("now", time.time),
+            env=options.get("env"),
             report_html=report_html,
             base_dir=cfg.base_dir,
         )
-        result = deliver(channel, label, digest, ctx, retry or RetryPolicy())
+        result = deliver(channel, label, digest, ctx, options.get("retry") or RetryPolicy())
         if not result.ok and result.error is not None:
             _report(report, redactor(tr(result.error, msg_lang)))
         results.append(result)
