@@ -506,64 +506,95 @@ def rollback_renewals(
     policies: Sequence[Any],
     *,
     guard: Guard,
-    force: bool = False,
-    who: str = "unknown",
-    timeout_s: float = DEFAULT_TIMEOUT_S,
+    options: RenewalOptions | None = None,
     probe: ProbeFn = probe_host,
     clock: Callable[[], datetime] = utc_now,
 ) -> list[RollbackResult]:
-    """Undo the renewals of ``run_id`` (see the module docstring); one result per undone record."""
+    """Undo the renewals of ``run_id`` (see the module docstring); one result per undone record.
+
+    Of ``options`` only ``force`` (past the guard), ``who`` (audited) and
+    ``timeout_s`` count: a rollback always applies.
+    """
+    given = options or RenewalOptions()
     log = RenewalLog(store)
-    audit = AuditLog(store)
     records = [r for r in log.for_run(run_id) if r.new_thumbprint and r.state in ("installed", "failed")
                and r.operator_sid]
-    options = RenewalOptions(apply=True, timeout_s=timeout_s, who=who)
-    helper = Renewal(inventory, list(inventory.hosts), policies, store=store, guard=guard, options=options,
+    helper = Renewal(inventory, list(inventory.hosts), policies, store=store, guard=guard,
+                     options=RenewalOptions(apply=True, timeout_s=given.timeout_s, who=given.who),
                      probe=probe, clock=clock)
-    results: list[RollbackResult] = []
-    for record in records:
-        results.append(_rollback_one(record, helper, audit, log, force, who, run_id))
-    return results
+    rollback = _Rollback(helper, AuditLog(store), log, run_id=run_id, force=given.force, who=given.who)
+    return [rollback.one(record) for record in records]
 
 
-def _rollback_one(record: RenewalRecord, helper: Renewal, audit: AuditLog, log: RenewalLog, force: bool,
-                  who: str, run_id: str) -> RollbackResult:
-    host = helper.inventory.hosts.get(record.host or "")
+@dataclass
+class _Rollback:
+    """Undoing the records of one renewal run, one at a time; every outcome is audited."""
 
-    def done(ok: bool, text: Text, event: str, action: Any = None) -> RollbackResult:
-        audit.append(who, record.host or "-", event, action=action, result=text.en, forced=force, run_id=run_id,
-                     details={"renewal": True, "cn": record.cn, "file": record.file_name,
-                              "new_thumbprint": record.new_thumbprint, "restored": record.removed_old})
+    helper: Renewal
+    audit: AuditLog
+    log: RenewalLog
+    run_id: str
+    force: bool
+    who: str
+
+    def one(self, record: RenewalRecord) -> RollbackResult:
+        """Re-probe, guard, restore, verify one record's host; never raises for a host's failure."""
+        host = self.helper.inventory.hosts.get(record.host or "")
+        if host is None:
+            return self._done(record, False, T(f"{record.host} 不在清单中", f"{record.host} is not in the inventory"),
+                              "rollback_failed")
+        refusal = self._refusal(record, host)
+        if refusal is not None:
+            text, event = refusal
+            return self._done(record, False, text, event)
+        actions = _restore_actions(record, f"{self.run_id}-rb-{record.id}")
+        failure = self._restore(host, actions) or self._verify(record, host)
+        if failure is not None:
+            return self._done(record, False, failure, "rollback_failed", actions)
+        self.log.mark_rolled_back(record.id)
+        return self._done(record, True, T(f"{record.host}：已恢复更新前的证书存储",
+                                          f"{record.host}: the certificate store is as before the renewal"),
+                          "rolled_back", actions)
+
+    def _refusal(self, record: RenewalRecord, host: HostSpec) -> tuple[Text, str] | None:
+        """Why this host may not be rolled back now (text, audit event), or None."""
+        fresh = self.helper._evaluate(host)
+        if fresh.status is not HostStatus.ok:
+            return fresh.error or T("主机无法连接", "host unreachable"), "rollback_failed"
+        if fresh.operator_sid != record.operator_sid:
+            return T("导入时的操作员未登录：登录后再回滚",
+                     "the operator of the import is not logged on: roll back once they are"), "rollback_failed"
+        decision = self.helper.guard.check(fresh.facts)
+        if not decision.allowed and not self.force:
+            return decision.summary(), "refused"
+        return None
+
+    def _restore(self, host: HostSpec, actions: list[Action]) -> Text | None:
+        """Run the restoring actions; the failure, or None when every action answered ok."""
+        outcome = self.helper._act(host, actions)
+        if isinstance(outcome, Text):
+            return outcome
+        bad = [a for a in outcome.actions if a.status != "ok"]
+        if bad:
+            text = "; ".join(f"{a.id}: {a.error}" for a in bad)
+            return T(f"回滚失败：{text}", f"rollback failed: {text}")
+        return None
+
+    def _verify(self, record: RenewalRecord, host: HostSpec) -> Text | None:
+        """A fresh probe shows the store as before the renewal; else what it still shows."""
+        after = self.helper._evaluate(host)
+        if after.status is HostStatus.ok and after.facts is not None and record.operator_sid:
+            thumbs = {c.thumbprint for c in operator_store(after.facts, record.operator_sid)}
+            if record.new_thumbprint and record.new_thumbprint != record.old_thumbprint and record.new_thumbprint in thumbs:
+                return T("回滚后复查仍看到新证书", "re-probe after rollback still shows the new certificate")
+            if record.removed_old and record.removed_old not in thumbs:
+                return T("回滚后复查没有看到恢复的旧证书",
+                         "re-probe after rollback does not show the restored old certificate")
+        return None
+
+    def _done(self, record: RenewalRecord, ok: bool, text: Text, event: str, action: Any = None) -> RollbackResult:
+        self.audit.append(self.who, record.host or "-", event, action=action, result=text.en, forced=self.force,
+                          run_id=self.run_id,
+                          details={"renewal": True, "cn": record.cn, "file": record.file_name,
+                                   "new_thumbprint": record.new_thumbprint, "restored": record.removed_old})
         return RollbackResult(record, ok, text)
-
-    if host is None:
-        return done(False, T(f"{record.host} 不在清单中", f"{record.host} is not in the inventory"), "rollback_failed")
-    fresh = helper._evaluate(host)
-    if fresh.status is not HostStatus.ok:
-        return done(False, fresh.error or T("主机无法连接", "host unreachable"), "rollback_failed")
-    if fresh.operator_sid != record.operator_sid:
-        return done(False, T("导入时的操作员未登录：登录后再回滚", "the operator of the import is not logged on: roll back once they are"),
-                    "rollback_failed")
-    decision = helper.guard.check(fresh.facts)
-    if not decision.allowed and not force:
-        return done(False, decision.summary(), "refused")
-    actions = _restore_actions(record, f"{run_id}-rb-{record.id}")
-    outcome = helper._act(host, actions)
-    if isinstance(outcome, Text):
-        return done(False, outcome, "rollback_failed", actions)
-    bad = [a for a in outcome.actions if a.status != "ok"]
-    if bad:
-        text = "; ".join(f"{a.id}: {a.error}" for a in bad)
-        return done(False, T(f"回滚失败：{text}", f"rollback failed: {text}"), "rollback_failed", actions)
-    after = helper._evaluate(host)
-    if after.status is HostStatus.ok and after.facts is not None and record.operator_sid:
-        thumbs = {c.thumbprint for c in operator_store(after.facts, record.operator_sid)}
-        if record.new_thumbprint and record.new_thumbprint != record.old_thumbprint and record.new_thumbprint in thumbs:
-            return done(False, T("回滚后复查仍看到新证书", "re-probe after rollback still shows the new certificate"),
-                        "rollback_failed", actions)
-        if record.removed_old and record.removed_old not in thumbs:
-            return done(False, T("回滚后复查没有看到恢复的旧证书", "re-probe after rollback does not show the restored old certificate"),
-                        "rollback_failed", actions)
-    log.mark_rolled_back(record.id)
-    return done(True, T(f"{record.host}：已恢复更新前的证书存储", f"{record.host}: the certificate store is as before the renewal"),
-                "rolled_back", actions)

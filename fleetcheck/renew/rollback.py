@@ -22,7 +22,7 @@ from fleetcheck.inventory import Inventory
 from fleetcheck.officetime import OFFICE_TZ, office_time
 from fleetcheck.policy.loader import load_policy_files
 from fleetcheck.remediate.guard import Guard
-from fleetcheck.renew.apply import RollbackResult, rollback_renewals
+from fleetcheck.renew.apply import RenewalOptions, RollbackResult, rollback_renewals
 from fleetcheck.renew.records import RenewalLog
 from fleetcheck.runner import DEFAULT_TIMEOUT_S
 from fleetcheck.store import Store
@@ -72,8 +72,8 @@ def rollback_renewal_run(store: Store, run_id: str, inventory: Inventory, timeou
     if not records:
         return None
     chosen = list(policies) if policies is not None else load_policy_files()
-    results = rollback_renewals(run_id, store, inventory, chosen, guard=guard or Guard(), force=force,
-                                who=who or local_user(), timeout_s=timeout_s)
+    results = rollback_renewals(run_id, store, inventory, chosen, guard=guard or Guard(),
+                                options=RenewalOptions(force=force, who=who or local_user(), timeout_s=timeout_s))
     undone = sorted(r.rolled_back_at for r in records if r.rolled_back_at)
     return RenewalRollback(run_id=run_id, results=tuple(results),
                            already_rolled_back_at=undone[-1] if undone and not results else None)
