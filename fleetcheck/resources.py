@@ -27,3 +27,9 @@ def templates_dir() -> Path:
 def agent_dir() -> Path:
     """agent.ps1 and the bootstrap."""
     return _PACKAGE_DIR / "agent"
+
+
+def examples_dir() -> Path:
+    """``inventory.example.yaml`` and ``notify.example.yaml``: in the wheel, or the checkout's top level."""
+    installed = _PACKAGE_DIR / "examples"
+    return installed if installed.is_dir() else _PACKAGE_DIR.parent
