@@ -38,7 +38,7 @@ from fleetcheck.policy.waivers import Waiver
 from fleetcheck.templating import TemplateError, is_template, render
 from fleetcheck.versions import VersionError
 
-__all__ = ["HostEvaluation", "compile_request", "evaluate_host", "select_operator"]
+__all__ = ["HostEvaluation", "compile_request", "evaluate_host", "render_spec", "select_operator"]
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +73,12 @@ class HostEvaluation:
 # --------------------------------------------------------------------------- compile
 
 
-def compile_request(policies: Iterable[PolicyLike], host_vars: Mapping[str, Any] | None = None) -> ProbeRequest:
+def compile_request(policies: Iterable[PolicyLike]) -> ProbeRequest:
     """One ProbeRequest answering every check of every policy.
 
-    ``host_vars`` is accepted for symmetry and deliberately unused: queries are
-    built from the checks alone, so one compiled request serves a whole sweep.
+    Queries are built from the checks alone (no host variables), so one
+    compiled request serves a whole sweep.
     """
-    del host_vars
     seen: dict[str, Query] = {}
     for policy in policies:
         for check in policy.checks:
@@ -155,16 +154,26 @@ _RANK = {
 }
 
 
-def _render_spec(spec: CheckBase, variables: Mapping[str, Any], memo: dict[str, str]) -> CheckBase:
-    """The spec with its templated fields rendered (``memo``: per host and policy)."""
+def render_spec(spec: CheckBase, variables: Mapping[str, Any], memo: dict[str, str] | None = None) -> CheckBase:
+    """The spec with its templated fields (its type's ``templated_fields``) rendered for ``variables``.
+
+    The one renderer of check specs (the evaluator and the fix planner both
+    use it); :func:`fleetcheck.templating.render` applies the template budgets
+    and raises :class:`~fleetcheck.templating.TemplateError` naming a missing
+    variable. ``memo`` maps a template source to its text for one host and
+    policy (the same variables), so a template shared by several checks is
+    rendered once; None renders without one. A spec without templates is
+    returned as is.
+    """
     names: frozenset[str] = getattr(type(spec), "templated_fields", frozenset())
+    cache: dict[str, str] = {} if memo is None else memo
     update: dict[str, Any] = {}
     for name in names:
         value = getattr(spec, name, None)
         if isinstance(value, str) and is_template(value):
-            text = memo.get(value)
+            text = cache.get(value)
             if text is None:
-                text = memo[value] = render(value, dict(variables))
+                text = cache[value] = render(value, dict(variables))
             update[name] = text
     return spec.model_copy(update=update) if update else spec
 
@@ -266,6 +275,7 @@ def evaluate_host(
     base_vars = dict(host_vars)
     contexts = {p.sid: EvalContext(facts, base_vars, now, p) for p in profiles}
     machine_ctx = contexts[operator.sid] if operator else EvalContext(facts, base_vars, now, None)
+    scope = _HostScope(facts, contexts, machine_ctx, operator, note)
     day = today or office_date(now)
     group_list = list(groups)
     findings: list[Finding] = []
@@ -275,7 +285,7 @@ def evaluate_host(
         memo: dict[str, str] = {}
         for check in policy.checks:
             where = f"{policy.id}/{check.id}@{host}"
-            outcome, spec = _evaluate_check(check, facts, variables, memo, contexts, machine_ctx, operator, note, where)
+            outcome, spec = _evaluate_check(check, scope, variables, memo, where)
             finding = _finding(policy.id, spec, outcome)
             if waivers:
                 finding = _apply_waiver(finding, waivers, host, group_list, day)
@@ -283,38 +293,45 @@ def evaluate_host(
     return HostEvaluation(findings, operator, note if operator is None else None, profiles)
 
 
+@dataclass(frozen=True)
+class _HostScope:
+    """One host's evaluation state shared by all its checks: facts, per-profile contexts, the operator."""
+
+    facts: ProbeResponse
+    contexts: dict[str, EvalContext]  # per evaluated profile SID
+    machine_ctx: EvalContext  # the operator's context (machine-scoped checks), or one without operator
+    operator: Profile | None
+    note: Text | None  # why there is no operator
+
+
 def _evaluate_check(
     check: CheckBase,
-    facts: ProbeResponse,
+    scope: _HostScope,
     variables: Mapping[str, Any],
     memo: dict[str, str],
-    contexts: dict[str, EvalContext],
-    machine_ctx: EvalContext,
-    operator: Profile | None,
-    note: Text | None,
     where: str,
 ) -> tuple[Outcome, CheckBase]:
     if check.type not in REGISTRY:
         msg = T(f"未知的检查类型 {check.type}", f"unknown check type {check.type}")
         return Outcome(FindingStatus.error, message=msg), check
     try:
-        applies = holds(check.when, facts.os, dict(variables))
+        applies = holds(check.when, scope.facts.os, dict(variables))
     except ValueError as exc:  # a malformed fact (os.version "abc"): this check's error, the rest evaluated
         return Outcome(FindingStatus.error, message=T(
             f"主机报告的系统信息无法读取，无法判断此检查是否适用：{exc}",
             f"the host's OS facts cannot be read, so whether this check applies cannot be decided: {exc}"),
-            details={"os.version": facts.os.version}), check
+            details={"os.version": scope.facts.os.version}), check
     if not applies:
         return Outcome(FindingStatus.not_applicable), check
     try:
-        spec = _render_spec(check, variables, memo)
+        spec = render_spec(check, variables, memo)
     except TemplateError as exc:
         return Outcome(FindingStatus.error, message=exc.message, details={"variable": exc.variable}), check
     if check.scope != "user":
-        return _run(spec, machine_ctx, where), spec
-    if operator is None:
-        return Outcome(FindingStatus.not_evaluated, message=note or NO_OPERATOR), spec
-    if len(contexts) == 1:
-        return _run(spec, machine_ctx, where), spec
-    per_profile = [(ctx.operator, _run(spec, ctx, where)) for ctx in contexts.values() if ctx.operator]
+        return _run(spec, scope.machine_ctx, where), spec
+    if scope.operator is None:
+        return Outcome(FindingStatus.not_evaluated, message=scope.note or NO_OPERATOR), spec
+    if len(scope.contexts) == 1:
+        return _run(spec, scope.machine_ctx, where), spec
+    per_profile = [(ctx.operator, _run(spec, ctx, where)) for ctx in scope.contexts.values() if ctx.operator]
     return _combine(per_profile), spec

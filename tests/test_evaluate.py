@@ -49,8 +49,10 @@ def test_compile_deduplicates_and_is_stable(pack: Any) -> None:
     assert req.want_processes is True
 
 
-def test_compile_ignores_host_vars(pack: Any) -> None:
-    assert compile_request([pack], {"gateway_cert": "A"}) == compile_request([pack], {"gateway_cert": "B"})
+def test_compile_takes_no_host_vars(pack: Any) -> None:
+    # One compiled request serves a whole sweep: the function has no place for host variables.
+    with pytest.raises(TypeError):
+        compile_request([pack], {"gateway_cert": "A"})  # type: ignore[call-arg]
 
 
 def test_compliant_hosts_pass_everything(pack: Any) -> None:

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from fleetcheck.agent.contract import FileInfo, Query, RegistryQuery, RegValue
 from fleetcheck.checks.base import CheckBase, Description, EvalContext, Outcome, reg_query, register
@@ -170,8 +170,22 @@ def _arch(ctx: EvalContext) -> str:
     return ctx.facts.os.arch
 
 
-def _find_registration(spec: Spec, ctx: EvalContext) -> tuple[str, str, str | None, FileInfo | None] | None:
-    """(view label, source key, DLL path, file info) of the registration 32-bit IE uses."""
+class FoundRegistration(NamedTuple):
+    """The registration 32-bit IE uses for a control (what :func:`find_registration` returns)."""
+
+    label: str  # the view, e.g. "32 位 32-bit"
+    source: str  # the key, as findings show it (``HKLM\\...\\InprocServer32``)
+    path: str | None  # the DLL/OCX server path (the key's default value)
+    info: FileInfo | None  # the agent's file facts for ``path`` (None: not read)
+
+
+def find_registration(spec: Spec, ctx: EvalContext) -> FoundRegistration | None:
+    """The registration of ``spec.clsid`` that 32-bit IE uses on this host, or None (not registered).
+
+    Trees in the order IE looks (user classes before machine classes, the
+    WOW6432Node view on 64-bit Windows); a key without a server path falls
+    through to the next. Used by the check and by its fix planner.
+    """
     for reg in ie_registrations(spec.clsid, _arch(ctx)):
         if reg.user and ctx.operator is None:
             continue
@@ -183,7 +197,7 @@ def _find_registration(spec: Spec, ctx: EvalContext) -> tuple[str, str, str | No
         if not isinstance(path, str) or not path.strip():
             continue  # no server path here: COM looks on in the merged view (machine classes)
         sid = ctx.operator.sid if (reg.user and ctx.operator) else None
-        return reg.label, reg_location(reg.query.hive, reg.query.path, sid), path, ans.followed.get("")
+        return FoundRegistration(reg.label, reg_location(reg.query.hive, reg.query.path, sid), path, ans.followed.get(""))
     return None
 
 
@@ -217,8 +231,8 @@ class PolicyState:
 LIST_OTHER = -1  # an entry present but not "0", "1" or "2": decides its layer, allows nothing
 
 
-def _list_value(entry: RegValue) -> int:
-    """An Add-on List entry: exactly "0" / "1" / "2" as REG_SZ (what the ADMX list writes) or a DWORD.
+def list_value(entry: RegValue) -> int:
+    """The meaning of an Add-on List entry: exactly "0" / "1" / "2" as REG_SZ (what the ADMX list writes) or a DWORD.
 
     Anything else present (``"abc"``, ``"01"``, ``"1.0"``, non-ASCII digits) is
     :data:`LIST_OTHER`: it takes the machine layer's place (the user list is not
@@ -256,7 +270,7 @@ def policy_state(ctx: EvalContext, clsid: str) -> PolicyState:
             lst = registry_key(ctx, list_q, user=user)
             entry = lst.value(clsid) if lst is not None else None
             if entry is not None:
-                value = _list_value(entry)
+                value = list_value(entry)
                 source = f"{layer}: {reg_location(list_q.hive, list_q.path, sid)} [{clsid}={entry.v}]"
         if restrict is None:
             flag = ext.value("RestrictToList") if ext is not None else None
@@ -291,7 +305,8 @@ def _disabled_by(spec: Spec, ctx: EvalContext) -> str | None:
     return None
 
 
-def _unit_version(ctx: EvalContext, clsid: str) -> str | None:
+def unit_version(ctx: EvalContext, clsid: str) -> str | None:
+    """The ``InstalledVersion`` of the control's CAB install (``Distribution Units``, the view IE uses), or None."""
     key = registry_key(ctx, dist_unit_query(clsid, _arch(ctx)))
     sub = key.subkey("InstalledVersion") if key is not None else None
     val = sub.value("") if sub is not None else None
@@ -301,11 +316,11 @@ def _unit_version(ctx: EvalContext, clsid: str) -> str | None:
 def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
     name = spec.name or spec.clsid
     expected = f"{name} {spec.version or ''} {'已启用 enabled' if spec.enabled else ''}".strip()
-    reg = _find_registration(spec, ctx)
-    unit_version = _unit_version(ctx, spec.clsid)
-    details: dict[str, Any] = {"clsid": spec.clsid, "cab_version": unit_version}
+    reg = find_registration(spec, ctx)
+    cab_version = unit_version(ctx, spec.clsid)
+    details: dict[str, Any] = {"clsid": spec.clsid, "cab_version": cab_version}
     if reg is None:
-        stale = T("；但 Distribution Units 里还有它的残留登记", "; a stale Distribution Units entry remains") if unit_version else T("", "")
+        stale = T("；但 Distribution Units 里还有它的残留登记", "; a stale Distribution Units entry remains") if cab_version else T("", "")
         if not spec.required:
             note = T(f"可选控件 {name} 未安装{stale.zh}", f"optional control {name} is not installed{stale.en}")
             return Outcome(FindingStatus.passed, expected, "未安装（可选）not installed (optional)", None, note, details)
@@ -332,7 +347,7 @@ def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
     details["version"] = version
     problems: list[Text] = []
     if spec.version is not None:
-        problems += _version_problem(spec, name, version)
+        problems += version_problems(spec, name, version)
     if spec.enabled:
         why = _disabled_by(spec, ctx)
         if why is not None:
@@ -347,7 +362,11 @@ def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
     return Outcome(FindingStatus.fail, expected, observed, source, msg, details)
 
 
-def _version_problem(spec: Spec, name: str, version: str | None) -> list[Text]:
+def version_problems(spec: Spec, name: str, version: str | None) -> list[Text]:
+    """Why ``version`` (the control's file version, None: unreadable) does not meet ``spec.version``; [] if it does.
+
+    ``spec.version`` must be set; ``name`` is the control as messages show it.
+    """
     assert spec.version is not None
     if version is None:
         return [T(f"无法读取控件 {name} 的版本", f"the version of control {name} cannot be read")]

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -118,22 +118,6 @@ class EvalContext:
     def answer(self, query: Query, sid: str | None = None) -> Answer | None:
         """The answer to ``query``; for per-user queries, the one for ``sid``."""
         return self._index.get((query.id, sid))
-
-    def user_answer(self, query: Query) -> Answer | None:
-        """The operator's answer to a per-user query (None without operator)."""
-        if self.operator is None:
-            return None
-        return self._index.get((query.id, self.operator.sid))
-
-
-class CheckType(Protocol):
-    Spec: type[CheckBase]
-
-    def queries(self, spec: Any) -> list[Query]: ...
-
-    def evaluate(self, spec: Any, ctx: EvalContext) -> Outcome: ...
-
-    def describe(self, spec: Any) -> Description: ...
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from fleetcheck.agent.contract import FileInfo, Query
+from fleetcheck.agent.contract import FileInfo, Query, RegistryQuery
 from fleetcheck.checks.base import (
     CheckBase,
     Description,
@@ -91,7 +91,8 @@ class Spec(CheckBase):
 
 
 @cache  # queries are frozen; building them is the hot path
-def _policy_query() -> Any:
+def policy_query() -> RegistryQuery:
+    """The machine Edge policy key, following the site list path to its content (check and fix planner)."""
     return reg_query("HKLM", EDGE, follow=(SITE_LIST,), follow_content=True)
 
 
@@ -106,7 +107,7 @@ def _user_policy_query() -> Any:
 
 
 def queries(spec: Spec) -> list[Query]:
-    qs: list[Query] = [_policy_query(), _user_policy_query()]
+    qs: list[Query] = [policy_query(), _user_policy_query()]
     if spec.use_user_list:
         qs.append(_prefs_query())
     return qs
@@ -238,7 +239,7 @@ class _Policy:
 
 
 def _effective_policy(ctx: EvalContext) -> _Policy:
-    m_ans = answer_of(ctx, _policy_query())
+    m_ans = answer_of(ctx, policy_query())
     m_key = m_ans.key if m_ans is not None else None
     u_ans = None
     if ctx.operator is not None:

@@ -47,9 +47,9 @@ def wow64_path(path: str) -> str:
     if "wow6432node" in low:
         return path
     if len(parts) >= 2 and low[0] == "software" and low[1] == "classes":
-        return "\\".join(parts[:2] + ["WOW6432Node"] + parts[2:])
+        return "\\".join([*parts[:2], "WOW6432Node", *parts[2:]])
     if low and low[0] == "software":
-        return "\\".join(parts[:1] + ["WOW6432Node"] + parts[1:])
+        return "\\".join([*parts[:1], "WOW6432Node", *parts[1:]])
     return path  # SYSTEM and others are not redirected
 
 
@@ -86,7 +86,8 @@ class Spec(CheckBase):
         return self
 
 
-def _queries(spec: Spec) -> list[tuple[str, RegistryQuery]]:
+def view_queries(spec: Spec) -> list[tuple[str, RegistryQuery]]:
+    """(view ``"64"``/``"32"``, query) per registry view the spec reads, in order, one per distinct path."""
     path = spec.path.strip("\\")
     views = {"64": [("64", path)], "32": [("32", wow64_path(path))], "both": [("64", path), ("32", wow64_path(path))]}
     out: list[tuple[str, RegistryQuery]] = []
@@ -98,7 +99,7 @@ def _queries(spec: Spec) -> list[tuple[str, RegistryQuery]]:
 
 
 def queries(spec: Spec) -> list[Query]:
-    return [q for _, q in _queries(spec)]
+    return [q for _, q in view_queries(spec)]
 
 
 def _expected(spec: Spec) -> str:
@@ -142,7 +143,7 @@ def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
     expected = _expected(spec)
     first: tuple[str, RegValue, str] | None = None
     looked: list[str] = []
-    for view, query in _queries(spec):
+    for view, query in view_queries(spec):
         where = reg_location(query.hive, query.path, sid)
         looked.append(where)
         key = registry_key(ctx, query, user=user)
@@ -166,7 +167,7 @@ def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
 
 def describe(spec: Spec) -> Description:
     return Description(
-        where=[f"{q.hive}\\{q.path} [{spec.name}] ({view}-bit)" for view, q in _queries(spec)],
+        where=[f"{q.hive}\\{q.path} [{spec.name}] ({view}-bit)" for view, q in view_queries(spec)],
         expected=_expected(spec),
     )
 

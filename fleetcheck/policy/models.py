@@ -29,7 +29,6 @@ which also reports positions (``file:line:col``) and checks templates.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Union
 
@@ -135,8 +134,3 @@ def policy_model() -> type[Policy]:
     )
     _CACHE[key] = model
     return model
-
-
-def is_policy_id(text: str) -> bool:
-    """True when ``text`` is a well-formed policy or check id."""
-    return re.match(POLICY_ID_PATTERN, text) is not None

@@ -10,9 +10,12 @@ reboot, plus :class:`ManualStep` s for what the person at the PC must do.
 Only findings with ``status: fail`` and ``fix: auto`` are planned; ``fix:
 manual`` findings become manual steps with the policy's remedy text; ``fix:
 none`` findings are left alone. The per-check-type planners live in
-:mod:`fleetcheck.remediate.fixes` (decision: kept in the remediate package,
-registered by check type name with :func:`fleetcheck.remediate.fixes.register_fix`,
-so the check modules stay read-only; a new check type adds its planner there).
+:mod:`fleetcheck.remediate.fixes`, one module per check type (decision: kept in
+the remediate package, registered by check type name with
+:func:`fleetcheck.remediate.fixes.register_fix`, so the check modules stay
+read-only; a new check type adds its planner there). What a planner gets and
+returns is in :mod:`fleetcheck.remediate.proposal`, which both import: the
+planners never import this module.
 
 Strategies (``PlanOptions.strategy``, CLI ``--strategy``):
 
@@ -35,17 +38,26 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
-from fleetcheck.agent.contract import Action, ProbeResponse, Profile, RegValue
+from fleetcheck.agent.contract import Action, ProbeResponse, Profile
 from fleetcheck.checks.base import CheckBase, EvalContext
-from fleetcheck.evaluate import select_operator
+from fleetcheck.evaluate import render_spec, select_operator
 from fleetcheck.findings import Finding, FindingStatus, FixMode
 from fleetcheck.i18n import T, Text
-from fleetcheck.remediate.guard import TradingCalendar
-from fleetcheck.templating import TemplateError, is_template, render
+from fleetcheck.remediate.fixes import FIX_PLANNERS
+from fleetcheck.remediate.proposal import (
+    DEFAULT_SITE_LIST,
+    FixContext,
+    PlanOptions,
+    Proposal,
+    Strategy,
+    reboot_delay,
+    show_value,
+)
+from fleetcheck.templating import TemplateError
 
 __all__ = [
     "DEFAULT_SITE_LIST",
@@ -58,26 +70,6 @@ __all__ = [
     "reboot_delay",
     "show_value",
 ]
-
-Strategy = Literal["user", "machine-policy"]
-DEFAULT_SITE_LIST = r"C:\ProgramData\fleetcheck\sccc-sites.xml"
-DEFAULT_REBOOT_AT = time(19, 0)
-MIN_REBOOT_DELAY_S = 300
-
-
-@dataclass(frozen=True)
-class PlanOptions:
-    """How to fix (CLI options and policy-level choices).
-
-    ``installers`` maps a check id to (installer path on the PC, silent
-    arguments), for ``installed_program`` checks with ``fix: auto``.
-    """
-
-    strategy: Strategy = "user"
-    site_list_path: str = DEFAULT_SITE_LIST
-    installers: Mapping[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
-    calendar: TradingCalendar = field(default_factory=TradingCalendar)
-    reboot_at: time = DEFAULT_REBOOT_AT
 
 
 @dataclass(frozen=True)
@@ -132,74 +124,21 @@ class HostPlan:
 
 
 @dataclass(frozen=True)
-class FixContext:
-    """What a per-type planner may look at (pure data)."""
+class _Spec:
+    """A policy's check as the planner needs it: the spec, the policy's variable defaults, its render memo."""
 
-    ctx: EvalContext
-    finding: Finding
-    options: PlanOptions
-    now: datetime
-
-    @property
-    def operator(self) -> Profile | None:
-        return self.ctx.operator
+    check: CheckBase
+    defaults: Mapping[str, Any]
+    memo: dict[str, str]
 
 
-@dataclass(frozen=True)
-class Proposal:
-    """A per-type planner's answer: actions + diff, or a reason it cannot be done automatically."""
-
-    actions: tuple[Action, ...] = ()
-    diff: tuple[Text, ...] = ()
-    needs_reboot: bool = False
-    verify: Literal["pass", "removed"] = "pass"
-    follow_up: Text | None = None
-    manual: Text | None = None  # set: not automatically fixable, this says why
-
-
-def show_value(value: RegValue | None) -> str:
-    """A registry value as a diff shows it: ``3 (DWORD)``, ``(不存在 absent)``."""
-    if value is None:
-        return "(不存在 absent)"
-    shown = value.v if not isinstance(value.v, list) else "; ".join(value.v)
-    if value.t in ("BINARY", "NONE") and isinstance(value.v, str) and len(value.v) > 24:
-        shown = value.v[:24] + "…"
-    return f"{shown} ({value.t})"
-
-
-def reboot_delay(calendar: TradingCalendar, now: datetime, at: time = DEFAULT_REBOOT_AT) -> int:
-    """Seconds from ``now`` to the reboot: today's ``at`` (office time) when still ahead, else soon.
-
-    Never inside a trading session: a candidate inside one moves to the
-    session's end. Bounded by the contract's one day.
-
-    >>> from datetime import timezone
-    >>> reboot_delay(TradingCalendar(), datetime(2026, 3, 4, 8, 0, tzinfo=timezone.utc))  # 16:00 -> 19:00
-    10800
-    """
-    local = calendar.local(now)
-    target = local.replace(hour=at.hour, minute=at.minute, second=0, microsecond=0)
-    target = max(local + timedelta(seconds=MIN_REBOOT_DELAY_S), target)
-    for _ in range(8):  # at most a few sessions to skip
-        session = calendar.session_at(target)
-        if session is None:
-            break
-        target = target.replace(hour=session[1].hour, minute=session[1].minute, second=0, microsecond=0)
-    return max(0, min(86400, int((target - local).total_seconds())))
-
-
-def _render(spec: CheckBase, variables: Mapping[str, Any]) -> CheckBase:
-    names: frozenset[str] = getattr(type(spec), "templated_fields", frozenset())
-    update = {n: render(getattr(spec, n), dict(variables)) for n in names if is_template(getattr(spec, n, None))}
-    return spec.model_copy(update=update) if update else spec
-
-
-def _specs(policies: Iterable[Any]) -> dict[tuple[str, str], tuple[CheckBase, Mapping[str, Any]]]:
-    found: dict[tuple[str, str], tuple[CheckBase, Mapping[str, Any]]] = {}
+def _specs(policies: Iterable[Any]) -> dict[tuple[str, str], _Spec]:
+    found: dict[tuple[str, str], _Spec] = {}
     for policy in policies:
         defaults = getattr(policy, "vars", None) or {}
+        memo: dict[str, str] = {}  # per host and policy, as the evaluator renders
         for check in policy.checks:
-            found[(policy.id, check.id)] = (check, defaults)
+            found[(policy.id, check.id)] = _Spec(check, defaults, memo)
     return found
 
 
@@ -214,8 +153,6 @@ def plan_host(
     options: PlanOptions | None = None,
 ) -> HostPlan:
     """Plan the fixes of one host (see the module docstring). Pure."""
-    from fleetcheck.remediate.fixes import FIX_PLANNERS
-
     opts = options or PlanOptions()
     variables = dict(host_vars or {})
     operator = select_operator(facts, variables)
@@ -227,39 +164,44 @@ def plan_host(
     for finding in findings:
         if finding.status is not FindingStatus.fail:
             continue
-        remedy = finding.remedy or finding.message or T("请按指南处理", "follow the guide")
-        if finding.fix is FixMode.none:
-            manual.append(ManualStep(finding.policy_id, finding.check_id, finding.title, remedy,
-                                     T("没有自动修复（fix: none）", "no automatic fix (fix: none)")))
-            continue
-        if finding.fix is FixMode.manual:
-            manual.append(ManualStep(finding.policy_id, finding.check_id, finding.title, remedy,
-                                     T("策略规定需人工处理（fix: manual）", "the policy says fix: manual")))
-            continue
-        entry = specs.get((finding.policy_id, finding.check_id))
-        planner = FIX_PLANNERS.get(finding.check_type)
-        if entry is None or planner is None:
-            manual.append(ManualStep(finding.policy_id, finding.check_id, finding.title, remedy,
-                                     T(f"检查类型 {finding.check_type} 没有自动修复", f"check type {finding.check_type} has no automatic fix")))
-            continue
-        spec, defaults = entry
-        try:
-            spec = _render(spec, {**defaults, **variables})
-            proposal = planner(spec, FixContext(ctx, finding, opts, now))
-        except TemplateError as exc:
-            proposal = Proposal(manual=exc.message)
-        except Exception as exc:  # noqa: BLE001 - one planner bug must not lose the host's other fixes
-            proposal = Proposal(manual=T(f"规划修复时出现内部错误（{type(exc).__name__}）",
-                                         f"internal error while planning the fix ({type(exc).__name__})"))
-        if proposal.manual is not None:
-            manual.append(ManualStep(finding.policy_id, finding.check_id, finding.title, remedy, proposal.manual))
-            continue
-        if not proposal.actions:
-            notes.append(T(f"{finding.check_id}：没有需要修改的值", f"{finding.check_id}: nothing to change"))
-            continue
-        steps.append(FixStep(finding.policy_id, finding.check_id, finding.title, proposal.actions, proposal.diff,
-                             proposal.needs_reboot, proposal.verify, proposal.follow_up))
+        result = _plan_finding(finding, specs.get((finding.policy_id, finding.check_id)), ctx, opts)
+        if isinstance(result, FixStep):
+            steps.append(result)
+        elif isinstance(result, ManualStep):
+            manual.append(result)
+        else:
+            notes.append(result)
     return HostPlan(host, operator, tuple(_dedupe(steps)), tuple(manual), tuple(notes))
+
+
+def _plan_finding(finding: Finding, entry: _Spec | None, ctx: EvalContext, opts: PlanOptions) -> FixStep | ManualStep | Text:
+    """One failing finding: its fix step, a manual step saying why not, or a note that nothing changes."""
+    remedy = finding.remedy or finding.message or T("请按指南处理", "follow the guide")
+
+    def manual(reason: Text) -> ManualStep:
+        return ManualStep(finding.policy_id, finding.check_id, finding.title, remedy, reason)
+
+    if finding.fix is FixMode.none:
+        return manual(T("没有自动修复（fix: none）", "no automatic fix (fix: none)"))
+    if finding.fix is FixMode.manual:
+        return manual(T("策略规定需人工处理（fix: manual）", "the policy says fix: manual"))
+    planner = FIX_PLANNERS.get(finding.check_type)
+    if entry is None or planner is None:
+        return manual(T(f"检查类型 {finding.check_type} 没有自动修复", f"check type {finding.check_type} has no automatic fix"))
+    try:
+        spec = render_spec(entry.check, {**entry.defaults, **ctx.host_vars}, entry.memo)
+        proposal = planner(spec, FixContext(ctx, finding, opts, ctx.now))
+    except TemplateError as exc:
+        proposal = Proposal(manual=exc.message)
+    except Exception as exc:  # noqa: BLE001 - one planner bug must not lose the host's other fixes
+        proposal = Proposal(manual=T(f"规划修复时出现内部错误（{type(exc).__name__}）",
+                                     f"internal error while planning the fix ({type(exc).__name__})"))
+    if proposal.manual is not None:
+        return manual(proposal.manual)
+    if not proposal.actions:
+        return T(f"{finding.check_id}：没有需要修改的值", f"{finding.check_id}: nothing to change")
+    return FixStep(finding.policy_id, finding.check_id, finding.title, proposal.actions, proposal.diff,
+                   proposal.needs_reboot, proposal.verify, proposal.follow_up)
 
 
 def _dedupe(steps: list[FixStep]) -> list[FixStep]:
