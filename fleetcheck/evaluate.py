@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from fleetcheck.agent.contract import ProbeRequest, ProbeResponse, Profile, Query
+from fleetcheck.agent.contract import USER_SID_PREFIXES, ProbeRequest, ProbeResponse, Profile, Query
 from fleetcheck.checks import REGISTRY
 from fleetcheck.checks.base import CheckBase, EvalContext, Outcome
 from fleetcheck.checks.conditions import holds
@@ -42,8 +42,6 @@ __all__ = ["HostEvaluation", "compile_request", "evaluate_host", "render_spec", 
 
 log = logging.getLogger(__name__)
 
-# Waiver expiry dates are office dates; the offices are in mainland China.
-USER_SID_PREFIXES = ("S-1-5-21-", "S-1-12-")
 ALL_OPERATORS = "all"
 
 

@@ -165,3 +165,20 @@ def test_cli_evaluate_table_json_and_bad_facts(tmp_path: Path, pack: Any) -> Non
     bad.write_text('{"schema_version": 1, "os": {}', encoding="utf-8")
     res = runner.invoke(main, ["--lang", "en", "evaluate", "--facts", str(bad), "--policy", policy])
     assert res.exit_code == 2 and "not JSON" in res.output and "Traceback" not in res.output
+
+
+def test_user_sid_prefixes_are_defined_once_in_the_contract() -> None:
+    import ast
+
+    import fleetcheck.evaluate as evaluate_module
+    from fleetcheck.agent import contract
+
+    assert evaluate_module.USER_SID_PREFIXES is contract.USER_SID_PREFIXES
+    package = Path(__file__).resolve().parents[1] / "fleetcheck"
+    defining = sorted(
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant) and node.value in ("S-1-5-21-", "S-1-12-")
+    )
+    assert set(defining) == {"agent/contract.py"}

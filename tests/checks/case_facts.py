@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from fleetcheck.agent.contract import (
+    USER_SID_PREFIXES,
     Answer,
     DirQuery,
     FileInfo,
@@ -75,7 +76,6 @@ DEFAULT_OS = {
 }
 FILE_PROVIDER = "Microsoft Enhanced Cryptographic Provider v1.0"
 TOKEN_PROVIDER = "EnterSafe ePass2003 CSP v1.0"
-USER_SID_PREFIXES = ("S-1-5-21-", "S-1-12-")
 
 
 # --------------------------------------------------------------------------- certificates
