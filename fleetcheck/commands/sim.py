@@ -125,14 +125,14 @@ def register(main: click.Group) -> None:
         on the simulated copy.
         """
         from fleetcheck.sim import regimport
-        from fleetcheck.sim.image import ImageError, load_spec
+        from fleetcheck.sim.image import ImageError, image_yaml_from_reg, load_spec
 
         if out.exists() and not force:
             fail(T(f"{out} 已存在；用 --force 覆盖。", f"{out} exists; use --force to overwrite it."),
                  EXIT_USAGE)
         try:
             regs = [regimport.read_reg_file(path) for path in reg_files]
-            text, trees = regimport.image_yaml_from_reg(
+            text, trees = image_yaml_from_reg(
                 regs, os_name=os_name, hostname=hostname, arch=arch, user_sid=user_sid,
                 user=user_name)
         except regimport.RegImportError as exc:
@@ -175,7 +175,7 @@ def register(main: click.Group) -> None:
         IMAGE_REF 为内置镜像名或 YAML 路径 / a shipped image name or a YAML path.
         """
         from fleetcheck.sim import regimport
-        from fleetcheck.sim.image import ImageError, instantiate
+        from fleetcheck.sim.image import ImageError, image_to_reg, instantiate
 
         if out.exists() and not force:
             fail(T(f"{out} 已存在；用 --force 覆盖。", f"{out} exists; use --force to overwrite it."),
@@ -184,7 +184,7 @@ def register(main: click.Group) -> None:
             live = instantiate(Path(image_ref) if image_ref.endswith((".yaml", ".yml")) else image_ref)
         except ImageError as exc:
             fail(T(f"镜像有误：{exc}", f"Bad image: {exc}"), EXIT_USAGE)
-        text = regimport.image_to_reg(live)
+        text = image_to_reg(live)
         try:
             out.write_bytes(regimport.encode_reg_text(text))
         except OSError as exc:

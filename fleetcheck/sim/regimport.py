@@ -41,7 +41,7 @@ from typing import Any
 
 from fleetcheck.agent.contract import RegValue
 from fleetcheck.i18n import T, Text
-from fleetcheck.sim.image import KeyNode, split_path
+from fleetcheck.sim.regtree import KeyNode, split_path
 
 REG5_HEADER = "Windows Registry Editor Version 5.00"
 REG4_HEADER = "REGEDIT4"
@@ -64,7 +64,7 @@ _ROOTS: dict[str, tuple[str, str]] = {
     "hkey_current_config": ("HKLM", "SYSTEM\\CurrentControlSet\\Hardware Profiles\\Current"),
     "hkcc": ("HKLM", "SYSTEM\\CurrentControlSet\\Hardware Profiles\\Current"),
 }
-_SID = re.compile(r"^S-1-[0-9-]+$", re.IGNORECASE)
+SID_PATTERN = re.compile(r"^S-1-[0-9-]+$", re.IGNORECASE)
 
 
 class Notes:
@@ -429,7 +429,7 @@ def locate(path: str, where: str) -> Location | None:
     classes = sid.lower().endswith("_classes")
     if classes:
         sid = sid[: -len("_classes")]
-    if not _SID.match(sid):
+    if not SID_PATTERN.match(sid):
         return None  # .DEFAULT and the like: not a user profile
     below = (["Software", "Classes"] if classes else []) + rest[1:]
     return Location("USER", sid.upper(), "\\".join(below))
@@ -540,23 +540,24 @@ def format_value(name: str, value: RegValue) -> list[str]:
     return _hex_lines(head + tag, data)
 
 
-def _walk(
+def walk(
     node: KeyNode, path: str, depth: int, seen: tuple[int, ...]
 ) -> Iterator[tuple[str, KeyNode]]:
+    """(full path, key) of ``node`` and every key below it, sorted, never looping, at most MAX_DEPTH deep."""
     yield path, node
     if depth >= MAX_DEPTH:
         return
     for _low, (name, sub) in sorted(node.subkeys.items()):
         if id(sub) in seen:  # a link back up the tree: never loop
             continue
-        yield from _walk(sub, f"{path}\\{name}", depth + 1, (*seen, id(sub)))
+        yield from walk(sub, f"{path}\\{name}", depth + 1, (*seen, id(sub)))
 
 
 def format_reg(roots: list[tuple[str, KeyNode]]) -> str:
     """Version 5 .reg text (CRLF lines) of each (full root path, tree): every key, every value."""
     out = [REG5_HEADER, ""]
     for root_path, node in roots:
-        for path, key in _walk(node, root_path, 0, (id(node),)):
+        for path, key in walk(node, root_path, 0, (id(node),)):
             out.append(f"[{path}]")
             entries = sorted(key.values.values(), key=lambda nv: (nv[0] != "", nv[0].lower()))
             for name, value in entries:
@@ -573,7 +574,7 @@ def encode_reg_text(text: str) -> bytes:
 def flatten(node: KeyNode, prefix: str = "") -> dict[str, dict[str, RegValue]]:
     """Every key of a tree (lower-case path) -> its values (lower-case name); for comparisons."""
     result: dict[str, dict[str, RegValue]] = {}
-    for path, key in _walk(node, prefix, 0, (id(node),)):
+    for path, key in walk(node, prefix, 0, (id(node),)):
         result[path.lower()] = {low: value for low, (_n, value) in key.values.items()}
     return result
 
@@ -864,260 +865,3 @@ def build_trees(imports: list[Any], profile_sids: list[str], name: str) -> Trees
         _mount(trees, spec.mount, sid, tree, where)
         trees.notes.extend(hive.notes)
     return trees
-
-
-# --------------------------------------------------------------------------- .reg <-> image YAML
-
-DEFAULT_USER_SID = "S-1-5-21-1000000000-1000000000-1000000000-1001"
-OS_BASES = {"win10": "win10-compliant", "win11": "win11-compliant", "win7": "win7-compliant"}
-_NT = r"SOFTWARE\Microsoft\Windows NT\CurrentVersion"
-_PLACEHOLDER_NAME = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def yaml_scalar(value: str | int) -> str:
-    """One YAML scalar that the image loader reads back as exactly ``value``.
-
-    Text is single-quoted when every character is printable, otherwise
-    double-quoted with ``\\xXX`` / ``\\uXXXX`` escapes for the rest (control
-    characters, format characters, an unpaired surrogate: YAML forbids them raw).
-    """
-    if isinstance(value, int):
-        return str(value)
-    if all(ch.isprintable() for ch in value):
-        return "'" + value.replace("'", "''") + "'"
-    out = ['"']
-    for ch in value:
-        code = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif ch.isprintable() and not 0xD800 <= code <= 0xDFFF:
-            out.append(ch)
-        elif code <= 0xFF:
-            out.append(f"\\x{code:02x}")
-        elif code <= 0xFFFF:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    return "".join(out) + '"'
-
-
-def _yaml_value(value: RegValue) -> str:
-    if value.t == "SZ" and isinstance(value.v, str):
-        return yaml_scalar(value.v)
-    if value.t == "DWORD" and isinstance(value.v, int):
-        return str(value.v)
-    if value.t == "MULTI_SZ" and isinstance(value.v, list):
-        return "[" + ", ".join(yaml_scalar(item) for item in value.v) + "]"
-    inner = (
-        "[" + ", ".join(yaml_scalar(item) for item in value.v) + "]"
-        if isinstance(value.v, list)
-        else yaml_scalar(value.v)
-    )
-    return f"{{t: {value.t}, v: {inner}}}"
-
-
-def _registry_yaml(node: KeyNode, indent: str) -> list[str]:
-    """``'path': {values}`` lines for every key that has values or no subkeys."""
-    lines: list[str] = []
-    for path, key in _walk(node, "", 0, (id(node),)):
-        if (not path and not key.values) or (path and not key.values and key.subkeys):
-            continue
-        head = f"{indent}{yaml_scalar(path.lstrip(chr(92)))}:"
-        if not key.values:
-            lines.append(head + " {}")
-            continue
-        lines.append(head)
-        for name, value in sorted(key.values.values(), key=lambda nv: nv[0].lower()):
-            lines.append(f"{indent}  {yaml_scalar(name)}: {_yaml_value(value)}")
-    return lines
-
-
-def _text_of(node: KeyNode, path: str, name: str) -> str | None:
-    key = node.find(path)
-    value = key.get(name) if key is not None else None
-    return value.v if value is not None and isinstance(value.v, str) else None
-
-
-def _os_section(
-    hklm: KeyNode, os_name: str, hostname: str | None, arch: str | None
-) -> tuple[list[str], str]:
-    """The ``os:`` lines (each commented with where its value came from), and the hostname."""
-    from fleetcheck.sim.image import load_spec  # the shipped base images' os sections
-
-    base = load_spec(OS_BASES[os_name]).os
-    fields: dict[str, tuple[str | int | None, str]] = {
-        name: (getattr(base, name), f"{os_name} default")
-        for name in ("version", "build", "caption", "edition", "arch", "ps_version",
-                     "clr_version", "acp", "oem_cp", "domain", "ie_version", "edge_version")
-    }
-    build_text = _text_of(hklm, _NT, "CurrentBuild") or _text_of(hklm, _NT, "CurrentBuildNumber")
-    if build_text and build_text.strip().isdigit():
-        build = int(build_text)
-        nt = hklm.find(_NT)
-        major = nt.get("CurrentMajorVersionNumber") if nt is not None else None
-        minor = nt.get("CurrentMinorVersionNumber") if nt is not None else None
-        if major is not None and minor is not None:
-            version = f"{major.v}.{minor.v}.{build}"
-        elif build >= 10240:  # Windows 10/11 kept CurrentVersion at "6.3"
-            version = f"10.0.{build}"
-        else:
-            version = f"{_text_of(hklm, _NT, 'CurrentVersion') or '6.1'}.{build}"
-        fields["build"] = (build, f"export: {_NT}\\CurrentBuild")
-        fields["version"] = (version, "export: Windows NT\\CurrentVersion")
-    product = _text_of(hklm, _NT, "ProductName")
-    if product:
-        caption = "Microsoft " + product
-        if isinstance(fields["build"][0], int) and fields["build"][0] >= 22000:
-            caption = caption.replace("Windows 10", "Windows 11")  # Windows 11 keeps "Windows 10"
-        fields["caption"] = (caption, "export: ProductName (WMI's caption may differ in language)")
-    edition = _text_of(hklm, _NT, "EditionID")
-    if edition:
-        fields["edition"] = (edition, "export: EditionID")
-    ie = _text_of(hklm, r"SOFTWARE\Microsoft\Internet Explorer", "svcVersion")
-    if ie:
-        fields["ie_version"] = (ie, "export: Internet Explorer\\svcVersion")
-    for edge_key in (EDGE_CLIENT, EDGE_CLIENT.replace("WOW6432Node\\", "")):
-        edge = _text_of(hklm, edge_key, "pv")
-        if edge:
-            fields["edge_version"] = (edge, "export: EdgeUpdate client pv")
-            break
-    for set_name in ("CurrentControlSet", "ControlSet001"):
-        cp = f"SYSTEM\\{set_name}\\Control\\Nls\\CodePage"
-        for field_name, value_name in (("acp", "ACP"), ("oem_cp", "OEMCP")):
-            text = _text_of(hklm, cp, value_name)
-            if text and text.isdigit():
-                fields[field_name] = (int(text), f"export: Nls\\CodePage\\{value_name}")
-        found = _text_of(
-            hklm, f"SYSTEM\\{set_name}\\Control\\ComputerName\\ComputerName", "ComputerName"
-        )
-        if found and hostname is None:
-            hostname = found
-    if arch is not None:
-        fields["arch"] = (arch, "--arch")
-    elif hklm.find(r"SOFTWARE\WOW6432Node") is not None:
-        fields["arch"] = ("x64", "export has SOFTWARE\\WOW6432Node")
-    lines = ["os:"]
-    for name, (value, origin) in fields.items():
-        text = "null" if value is None else yaml_scalar(value)
-        lines.append(f"  {name}: {text}  # {origin}")
-    lines.insert(1, "  hostname: ${hostname}  # vars: hostname (an office may give each PC its own)")
-    return lines, hostname or "REAL-PC01"
-
-
-EDGE_CLIENT = (
-    r"SOFTWARE\WOW6432Node\Microsoft\EdgeUpdate\Clients\{56EB18F8-B008-4CBD-B6D2-8C97FE7E9062}"
-)
-
-
-def image_yaml_from_reg(
-    regs: list[RegFile],
-    *,
-    os_name: str = "win10",
-    hostname: str | None = None,
-    arch: str | None = None,
-    user_sid: str | None = None,
-    user: str | None = None,
-) -> tuple[str, Trees]:
-    """Image YAML text built from .reg files (applied in order), and the trees it holds.
-
-    HKEY_LOCAL_MACHINE becomes ``registry:``; HKEY_CURRENT_USER the profile
-    ``user_sid`` (default :data:`DEFAULT_USER_SID`); HKEY_USERS\\<SID>
-    (and <SID>_Classes) that SID's profile. Each profile gets a stub (user,
-    path from ProfileList when the export has it); the HKCU one — or else the
-    first — is the console user, so user checks have an operator.
-    """
-    if os_name not in OS_BASES:
-        raise RegImportError(T(f"未知的系统 {os_name}", f"unknown os {os_name}; use win10, win11 or win7"))
-    hkcu = (user_sid or DEFAULT_USER_SID).upper()
-    if not _SID.match(hkcu):
-        raise RegImportError(T(f"SID 无效：{hkcu}", f"not a SID: {hkcu}"))
-    trees = Trees()
-    uses_hkcu = False
-    for reg in regs:
-        uses_hkcu = uses_hkcu or any(
-            (loc := locate(e.path, f"{reg.name}:{e.line}")) is not None
-            and loc.hive == "USER" and loc.sid is None
-            for e in reg.entries
-        )
-        apply_reg(reg, trees, hkcu)
-    os_lines, host = _os_section(trees.hklm, os_name, hostname, arch)
-    placeholders: set[str] = set()
-    body = ["registry:"] + (_registry_yaml(trees.hklm, "  ") or ["  {}"])
-    if len(body) == 2 and body[1] == "  {}":
-        body = ["registry: {}"]
-    profile_lines: list[str] = []
-    sids = sorted(trees.users, key=lambda s: (s != hkcu, s))
-    domain = None
-    for line in os_lines:
-        if line.startswith("  domain: ") and not line.startswith("  domain: null"):
-            domain = line.split(":", 1)[1].split("#")[0].strip().strip("'")
-    for index, sid in enumerate(sids):
-        image_path = _text_of(
-            trees.hklm, "SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\ProfileList\\" + sid,
-            "ProfileImagePath",
-        )
-        name = (image_path or "").rstrip("\\").rsplit("\\", 1)[-1] or f"user{sid.rsplit('-', 1)[-1]}"
-        path = image_path or f"C:\\Users\\{name}"
-        owner = user if (user and sid == hkcu) else f"{domain or host}\\{name}"
-        main = index == 0
-        origin = "HKEY_CURRENT_USER" if (sid == hkcu and uses_hkcu) else f"HKEY_USERS\\{sid}"
-        profile_lines += [
-            f"  - sid: {sid}  # from {origin}",
-            f"    user: {yaml_scalar(owner)}",
-            f"    path: {yaml_scalar(path)}" + ("" if image_path else "  # no ProfileList in the export"),
-            "    loaded: true",
-            f"    console: {'true' if main else 'false'}"
-            + ("  # the operator whose settings the user checks read" if main else ""),
-            f"    interactive: {'true' if main else 'false'}",
-        ]
-        reg_lines = _registry_yaml(trees.users[sid], "      ")
-        profile_lines += ["    registry:", *reg_lines] if reg_lines else ["    registry: {}"]
-    text_for_scan = "\n".join(body + profile_lines)
-    placeholders.update(_PLACEHOLDER_NAME.findall(text_for_scan))
-    placeholders.discard("hostname")
-    files = sorted({reg.name for reg in regs})
-    header = [
-        "# Simulated PC built by `fleetcheck sim image from-reg` from a real PC's exported keys:",
-        *(f"#   {name}" for name in files),
-        "# Rehearse scan, fix and rollback on it (fleetcheck sim serve with an office using it).",
-        "# HKEY_LOCAL_MACHINE -> registry:, HKEY_CURRENT_USER / HKEY_USERS\\<SID> -> profiles.",
-        "# The os: section is not in a .reg export: values come from the export where it has",
-        "# them (commented 'export: ...'), otherwise from the shipped image named after --os.",
-        "# Files, certificates' private keys, processes and devices are not in a .reg export;",
-        "# add them below (see fleetcheck/sim/image.py) if the rehearsal needs them.",
-        f"description: {yaml_scalar('Real PC from ' + ', '.join(Path(n).name for n in files))}",
-        "vars:",
-        f"  hostname: {yaml_scalar(host)}",
-    ]
-    # "${name}" in real data is kept literally: the placeholder resolves to itself.
-    header += [f"  {name}: {yaml_scalar('${' + name + '}')}" for name in sorted(placeholders)]
-    out = header + os_lines + body
-    out += (["profiles:"] + profile_lines) if profile_lines else []
-    return "\n".join(out) + "\n", trees
-
-
-def spec_trees(spec: Any) -> tuple[KeyNode, dict[str, KeyNode]]:
-    """HKLM and per-SID trees of exactly what an ImageSpec's ``registry:`` sections declare."""
-    from fleetcheck.sim.image import encode_value
-
-    def build(registry: dict[str, dict[str, Any]]) -> KeyNode:
-        root = KeyNode()
-        for path, values in registry.items():
-            node = root.ensure(path)
-            for name, value in values.items():
-                node.set(name, encode_value(value))
-        return root
-
-    return build(spec.registry), {p.sid.upper(): build(p.registry) for p in spec.profiles}
-
-
-def image_to_reg(image: Any, *, loaded_only: bool = True) -> str:
-    """A live image's registry as ``reg export`` would write it (HKLM, then HKEY_USERS\\<SID>).
-
-    As on Windows only loaded user hives are under HKEY_USERS.
-    """
-    roots: list[tuple[str, KeyNode]] = [("HKEY_LOCAL_MACHINE", image.hklm)]
-    for prof in sorted(image.profiles, key=lambda p: p.sid):
-        if prof.loaded or not loaded_only:
-            roots.append((f"HKEY_USERS\\{prof.sid}", prof.hive))
-    return format_reg(roots)

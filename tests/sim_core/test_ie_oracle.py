@@ -186,17 +186,17 @@ def test_x64_image_keeps_redirected_keys_apart() -> None:
 
 
 def test_view_32_sugar_lands_where_the_redirector_puts_it() -> None:
-    from fleetcheck.sim.image import _view_path
+    from fleetcheck.sim.image import view_path
 
-    assert _view_path("x64", 32, r"SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall\X") == (
+    assert view_path("x64", 32, r"SOFTWARE\Microsoft\Windows\CurrentVersion\Uninstall\X") == (
         r"SOFTWARE\WOW6432Node\Microsoft\Windows\CurrentVersion\Uninstall\X"
     )
-    assert _view_path("x64", 32, r"SOFTWARE\Policies\X") == r"SOFTWARE\Policies\X"
+    assert view_path("x64", 32, r"SOFTWARE\Policies\X") == r"SOFTWARE\Policies\X"
     assert (
-        _view_path("x64", 32, r"SOFTWARE\Classes\CLSID\{X}")
+        view_path("x64", 32, r"SOFTWARE\Classes\CLSID\{X}")
         == r"SOFTWARE\WOW6432Node\Classes\CLSID\{X}"
     )
-    assert _view_path("x86", 32, r"SOFTWARE\Classes\CLSID\{X}") == r"SOFTWARE\Classes\CLSID\{X}"
+    assert view_path("x86", 32, r"SOFTWARE\Classes\CLSID\{X}") == r"SOFTWARE\Classes\CLSID\{X}"
 
 
 # --------------------------------------------------------------------------- zones
@@ -634,8 +634,8 @@ def test_persisting_an_image_keeps_both_registry_views(generated: dict[str, Any]
 
     assert answers(again) == answers(image)
     if generated["arch"] == "x64":  # each shared key is still one node under both paths
-        from fleetcheck.sim.image import _wow_links
+        from fleetcheck.sim.image import wow_links
 
-        for alias, target, _always in _wow_links():
+        for alias, target, _always in wow_links():
             node = again.hklm.find(target)
             assert node is None or again.hklm.find(alias) is node, alias

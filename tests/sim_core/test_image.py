@@ -380,13 +380,14 @@ def test_shipped_schema_file_is_in_sync() -> None:
 def test_every_shipped_image_validates_against_the_schema() -> None:
     import jsonschema
 
-    from fleetcheck.sim.image import IMAGES_DIR, _parse_yaml_cached
+    from fleetcheck.sim.image import IMAGES_DIR
+    from fleetcheck.yamlfile import parse_data
 
     names = shipped_images()
     assert len(names) >= 25 and "win7-compliant" in names  # a packaging loss must not pass silently
     for name in names:
         text = (IMAGES_DIR / f"{name}.yaml").read_text(encoding="utf-8")
-        raw = _parse_yaml_cached(text, name)
+        raw = parse_data(text, name)
         # YAML integer keys (value names like 1803) are strings once loaded.
         jsonschema.validate(json.loads(json.dumps(raw, default=str)), image_schema())
 

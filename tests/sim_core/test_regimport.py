@@ -14,7 +14,15 @@ from click.testing import CliRunner
 from fleetcheck.agent.contract import RegValue
 from fleetcheck.cli import main
 from fleetcheck.sim import regimport
-from fleetcheck.sim.image import ImageError, KeyNode, instantiate, load_spec
+from fleetcheck.sim.image import (
+    ImageError,
+    KeyNode,
+    image_to_reg,
+    image_yaml_from_reg,
+    instantiate,
+    load_spec,
+    spec_trees,
+)
 
 from .conftest import NOW, OPERATOR_SID
 
@@ -209,7 +217,7 @@ def _flat(trees: regimport.Trees) -> tuple[dict[str, dict[str, RegValue]], ...]:
 
 
 def _spec_reg(image_file: Path) -> str:
-    hklm, users = regimport.spec_trees(load_spec(image_file))
+    hklm, users = spec_trees(load_spec(image_file))
     roots = [("HKEY_LOCAL_MACHINE", hklm)]
     roots += [(f"HKEY_USERS\\{sid}", users[sid]) for sid in sorted(users)]
     return regimport.format_reg(roots)
@@ -221,7 +229,7 @@ def test_reg_to_image_to_reg_keeps_every_key_value_and_type(tmp_path: Path) -> N
     )
     reg_file = tmp_path / "pc.reg"
     reg_file.write_bytes(regimport.encode_reg_text(original))
-    text, _ = regimport.image_yaml_from_reg([regimport.read_reg_file(reg_file)], user_sid=SID)
+    text, _ = image_yaml_from_reg([regimport.read_reg_file(reg_file)], user_sid=SID)
     image_file = tmp_path / "pc.yaml"
     image_file.write_text(text, encoding="utf-8")
     again = _spec_reg(image_file)
@@ -236,13 +244,13 @@ def test_reg_to_image_to_reg_keeps_every_key_value_and_type(tmp_path: Path) -> N
 
 def test_export_of_an_image_imports_back_to_the_same_registry(tmp_path: Path) -> None:
     shipped = instantiate("win10-compliant", now=NOW)
-    exported = regimport.image_to_reg(shipped)
+    exported = image_to_reg(shipped)
     reg_file = tmp_path / "pc07.reg"
     reg_file.write_bytes(regimport.encode_reg_text(exported))
-    text, _ = regimport.image_yaml_from_reg([regimport.read_reg_file(reg_file)])
+    text, _ = image_yaml_from_reg([regimport.read_reg_file(reg_file)])
     (tmp_path / "pc07.yaml").write_text(text, encoding="utf-8")
     copy = instantiate(tmp_path / "pc07.yaml", now=NOW)
-    assert _flat(_trees(regimport.image_to_reg(copy))) == _flat(_trees(exported))
+    assert _flat(_trees(image_to_reg(copy))) == _flat(_trees(exported))
     assert copy.os.build == shipped.os.build and copy.os.ie_version == shipped.os.ie_version
     assert {p.sid for p in copy.profiles} == {p.sid for p in shipped.profiles if p.loaded}
 
@@ -377,9 +385,9 @@ def test_characters_yaml_forbids_raw_survive_reg_to_image(tmp_path: Path) -> Non
     )
     reg_file = tmp_path / "nasty.reg"
     reg_file.write_bytes(regimport.encode_reg_text(text))
-    yaml_text, _ = regimport.image_yaml_from_reg([regimport.read_reg_file(reg_file)])
+    yaml_text, _ = image_yaml_from_reg([regimport.read_reg_file(reg_file)])
     (tmp_path / "nasty.yaml").write_text(yaml_text, encoding="utf-8")
-    hklm, _users = regimport.spec_trees(load_spec(tmp_path / "nasty.yaml"))
+    hklm, _users = spec_trees(load_spec(tmp_path / "nasty.yaml"))
     key = hklm.find(r"SOFTWARE\Nasty")
     assert key is not None
     assert key.get(nasty) == RegValue(t="SZ", v=nasty)
@@ -393,7 +401,7 @@ def test_a_real_hive_exported_as_reg_becomes_an_image_with_the_same_tree(tmp_pat
     reg_file.write_bytes(regimport.encode_reg_text(
         regimport.format_reg([(f"HKEY_USERS\\{SID}", hive.root)])
     ))
-    yaml_text, _ = regimport.image_yaml_from_reg([regimport.read_reg_file(reg_file)])
+    yaml_text, _ = image_yaml_from_reg([regimport.read_reg_file(reg_file)])
     (tmp_path / "ntuser.yaml").write_text(yaml_text, encoding="utf-8")
-    _hklm, users = regimport.spec_trees(load_spec(tmp_path / "ntuser.yaml"))
+    _hklm, users = spec_trees(load_spec(tmp_path / "ntuser.yaml"))
     assert regimport.flatten(users[SID]) == regimport.flatten(hive.root)
