@@ -93,8 +93,9 @@ def test_a_mangling_agent_fails_the_round_trip_item() -> None:
         for answer in response.answers:
             if answer.key is not None and "dword_max" in answer.key.values:
                 values = {**answer.key.values, "dword_max": RegValue(t="DWORD", v=-1)}
-                answer = answer.model_copy(update={"key": answer.key.model_copy(update={"values": values})})
-            answers.append(answer)
+                answers.append(answer.model_copy(update={"key": answer.key.model_copy(update={"values": values})}))
+            else:
+                answers.append(answer)
         return response.model_copy(update={"answers": answers})
 
     items = run_selftest(mangling_probe, write=True)

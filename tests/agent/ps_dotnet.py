@@ -221,7 +221,7 @@ def _inner(node: Node) -> Node:
     """Through wrappers, single-element pipelines and parentheses to the expression."""
     for _ in range(64):
         node = ps.unwrap(node)
-        if node.type == "parenthesized_expression" or node.type == "pipeline":
+        if node.type in {"parenthesized_expression", "pipeline"}:
             named = [c for c in node.named_children if c.type != "comment"]
             if len(named) != 1:
                 return node
@@ -576,7 +576,7 @@ class Checker:
             ):
                 return None
             return name
-        if kind == "string_literal" or kind == "expandable_string_literal":
+        if kind in {"string_literal", "expandable_string_literal"}:
             return "System.String"
         if kind == "variable":
             return self.variable_type(node)

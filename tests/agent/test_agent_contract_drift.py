@@ -284,7 +284,7 @@ def test_every_function_is_used() -> None:
 def defined_variables(node: Node) -> set[str]:
     names = set()
     for n in ps.walk(node):
-        if n.type == "script_parameter" or n.type == "foreach_statement":
+        if n.type in {"script_parameter", "foreach_statement"}:
             var = [ch for ch in n.children if ch.type == "variable"]
             names.update(ps.text(v).lower() for v in var)
         elif n.type == "left_assignment_expression":

@@ -58,9 +58,9 @@ def _paths(doc: Any, limit: int = 20_000) -> list[tuple[Any, ...]]:
         path, node = stack.pop()
         out.append(path)
         if isinstance(node, dict):
-            stack.extend((path + (k,), v) for k, v in node.items())
+            stack.extend(((*path, k), v) for k, v in node.items())
         elif isinstance(node, list):
-            stack.extend((path + (i,), v) for i, v in enumerate(node))
+            stack.extend(((*path, i), v) for i, v in enumerate(node))
     out.sort(key=repr)
     return out
 

@@ -71,7 +71,7 @@ def test_scan_notifies_once_per_change_and_a_dead_channel_changes_nothing(
 ) -> None:
     # A down SMTP server (nothing listens on the port): retried with backoff (no real waiting
     # here), reported once, and the sweep's results and exit code are untouched.
-    monkeypatch.setattr(dispatch, "RetryPolicy", lambda: fake_sleep.policy())
+    monkeypatch.setattr(dispatch, "RetryPolicy", fake_sleep.policy)
     url, received = hook
     config = tmp_path / "notify.yaml"
     config.write_text(

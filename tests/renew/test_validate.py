@@ -40,7 +40,7 @@ def test_valid_pfx_opens_with_its_facts() -> None:
 
 
 @pytest.mark.parametrize(("make", "password", "code"), [
-    (lambda: _valid(), PfxPassword("not-it"), "wrong_password"),
+    (_valid, PfxPassword("not-it"), "wrong_password"),
     (lambda: b"\x30\x03\x02\x01\x03", PW, "unreadable"),
     (lambda: b"hello, not a pfx", PW, "unreadable"),
     (lambda: _valid(cn="F00504Y0007"), PW, "not_file_certificate"),

@@ -9,6 +9,7 @@ runs for benchmarks. No clock, no randomness: the same call gives the same run.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -121,21 +122,32 @@ def finding(check_id: str, status: FindingStatus, *, observed: str | None = None
     )
 
 
-def host(name: str, *, branch: str = "深圳总部", groups: list[str] | None = None,
-         overrides: dict[str, Finding] | None = None, days_left: int = 200,
-         operator: str | None = "auto", status: HostStatus = HostStatus.ok,
-         error_class: str | None = None, error: Text | None = None,
-         checks: list[str] | None = None, cert_cn: str | None = None,
-         cert_user: str | None = None) -> HostResult:
-    """A host: every check passes unless overridden; ``operator=None`` ⇒ user checks not evaluated."""
-    op = f"TRADE\\trader{name[-3:]}" if operator == "auto" else operator
-    base: dict[str, Any] = {
+@dataclass(frozen=True)
+class Cert:
+    """The gateway certificate's subject CN and holder, when not the defaults derived from the host name."""
+
+    cn: str | None = None
+    user: str | None = None
+
+
+def _base(name: str, branch: str, groups: list[str] | None) -> dict[str, Any]:
+    return {
         "address": f"10.1.{int(name[-3:]) // 250}.{int(name[-3:]) % 250 + 1}",
         "groups": groups or ["traders"], "branch": branch,
         "started": T0, "finished": T0 + timedelta(seconds=2)}
-    if status is not HostStatus.ok:
-        return HostResult(host=name, status=status, error_class=error_class, error=error,
-                          attempts=2, **base)
+
+
+def down_host(name: str, status: HostStatus, error_class: str, error: Text, *, branch: str = "深圳总部") -> HostResult:
+    """A host that was not probed (``status`` is not ok): no findings, two attempts."""
+    return HostResult(host=name, status=status, error_class=error_class, error=error, attempts=2,
+                      **_base(name, branch, None))
+
+
+def host(name: str, *, branch: str = "深圳总部", groups: list[str] | None = None,
+         overrides: dict[str, Finding] | None = None, days_left: int = 200,
+         operator: str | None = "auto", checks: list[str] | None = None, cert: Cert = Cert()) -> HostResult:
+    """A probed host: every check passes unless overridden; ``operator=None`` ⇒ user checks not evaluated."""
+    op = f"TRADE\\trader{name[-3:]}" if operator == "auto" else operator
     findings: list[Finding] = []
     for spec in CHECKS:
         cid = spec[0]
@@ -147,7 +159,7 @@ def host(name: str, *, branch: str = "深圳总部", groups: list[str] | None = 
             findings.append(finding(cid, FindingStatus.not_evaluated,
                                     message=T("没有操作员登录", "no operator session")))
         elif cid.startswith("gateway-cert"):
-            det = cert_details(name, days_left, cn=cert_cn, user=cert_user)
+            det = cert_details(name, days_left, cn=cert.cn, user=cert.user)
             st = FindingStatus.passed
             obs = f"{det['subject_cn']} (private key)"
             if cid == "gateway-cert-due":
@@ -158,8 +170,8 @@ def host(name: str, *, branch: str = "深圳总部", groups: list[str] | None = 
             findings.append(finding(cid, FindingStatus.not_applicable))
         else:
             findings.append(finding(cid, FindingStatus.passed))
-    return HostResult(host=name, status=status, operator=op,
-                      operator_sid="S-1-5-21-1004" if op else None, findings=findings, **base)
+    return HostResult(host=name, status=HostStatus.ok, operator=op,
+                      operator_sid="S-1-5-21-1004" if op else None, findings=findings, **_base(name, branch, groups))
 
 
 def golden_run(run_id: str = "run-20250303-0930", started: datetime = T0) -> RunResult:
@@ -172,14 +184,14 @@ def golden_run(run_id: str = "run-20250303-0930", started: datetime = T0) -> Run
             "zone2-unsigned-activex": finding("zone2-unsigned-activex", fail, observed="3 (Disable)",
                                               message=T("值为 3（禁用）", "value is 3 (Disable)")),
         }),
-        host("pc-sz-004", status=HostStatus.timeout, error_class="HostTimeout",
-             error=T("10.1.0.5 在 60 秒内没有响应。检查主机是否开机、WinRM 是否运行。",
-                     "10.1.0.5 did not answer within 60 s. Check the PC is on and WinRM runs.")),
+        down_host("pc-sz-004", HostStatus.timeout, "HostTimeout",
+                  T("10.1.0.5 在 60 秒内没有响应。检查主机是否开机、WinRM 是否运行。",
+                    "10.1.0.5 did not answer within 60 s. Check the PC is on and WinRM runs.")),
         host("pc-sh-005", branch="上海分公司", operator=None),
         host("pc-sh-006", branch="上海分公司", days_left=-3),  # expired
-        host("pc-sh-007", branch="上海分公司", status=HostStatus.auth_failed, error_class="AuthFailed",
-             error=T("用户名或密码错误（NTLM）。", "wrong user name or password (NTLM).")),
-        host("pc-sh-008", branch="上海分公司", days_left=25, cert_cn=XSS, cert_user=XSS, overrides={
+        down_host("pc-sh-007", HostStatus.auth_failed, "AuthFailed",
+                  T("用户名或密码错误（NTLM）。", "wrong user name or password (NTLM)."), branch="上海分公司"),
+        host("pc-sh-008", branch="上海分公司", days_left=25, cert=Cert(cn=XSS, user=XSS), overrides={
             "feitian-driver": finding("feitian-driver", FindingStatus.waived, observed="absent",
                                       waiver={"reason": "hardware token not used", "approver": "it-lead",
                                               "expires": "2025-12-31"}),
@@ -206,9 +218,8 @@ def big_run(n_hosts: int = 5000, n_checks: int = 15, run_id: str = "bench") -> R
         name = f"pc-{i:05d}"
         branch = branches[i % len(branches)]
         if i % 10 == 9:
-            hosts.append(host(name, branch=branch, status=HostStatus.unreachable,
-                              error_class="ConnectionRefused",
-                              error=T("连接被拒绝（5985）。", "connection refused (5985).")))
+            hosts.append(down_host(name, HostStatus.unreachable, "ConnectionRefused",
+                                   T("连接被拒绝（5985）。", "connection refused (5985)."), branch=branch))
             continue
         overrides: dict[str, Finding] = {}
         if i % 5 == 1:

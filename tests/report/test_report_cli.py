@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from report_factory import T0, finding, golden_run, host  # type: ignore[import-not-found]
+from report_factory import T0, Cert, finding, golden_run, host  # type: ignore[import-not-found]
 
 from fleetcheck.cli import main
 from fleetcheck.findings import FindingStatus
@@ -99,7 +99,7 @@ def test_certs_expiring(db: str) -> None:
 def test_hostile_names_are_not_rich_markup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLEETCHECK_DB", f"sqlite:///{tmp_path / 'h.db'}")
     run = golden_run()
-    run.hosts[0] = host("pc-sz-001", cert_user="[bold red]TRADE\\x[/bold red]")
+    run.hosts[0] = host("pc-sz-001", cert=Cert(user="[bold red]TRADE\\x[/bold red]"))
     record_and_report(run, tmp_path)
     _, out = run_cli("certs")
     assert "[bold red]TRADE\\x[/bold red]" in out

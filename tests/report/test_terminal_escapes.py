@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from report_factory import golden_run, host  # type: ignore[import-not-found]
+from report_factory import Cert, golden_run, host  # type: ignore[import-not-found]
 
 from fleetcheck.cli import main
 from fleetcheck.report.publish import record_and_report
@@ -40,7 +40,7 @@ def test_safe_terminal_keeps_newlines_when_asked_and_escapes_markup() -> None:
 def test_certs_escapes_hostile_cn_and_operator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLEETCHECK_DB", f"sqlite:///{tmp_path / 'h.db'}")
     run = golden_run()
-    run.hosts[0] = host("pc-sz-001", cert_cn="F0050\x1b]0;PWNED\x07#0", cert_user="TRADE\\op\x9b2J")
+    run.hosts[0] = host("pc-sz-001", cert=Cert(cn="F0050\x1b]0;PWNED\x07#0", user="TRADE\\op\x9b2J"))
     record_and_report(run, tmp_path)
     result = CliRunner().invoke(main, ["--lang", "en", "certs"], catch_exceptions=False)
     assert result.exit_code == 0, result.output

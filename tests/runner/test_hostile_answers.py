@@ -301,9 +301,10 @@ def _with_preferences(facts: ProbeResponse, content: bytes) -> ProbeResponse:
     answers = []
     for ans in facts.answers:
         if ans.file is not None and ans.file.path.endswith("\\Preferences"):
-            ans = ans.model_copy(update={"status": "ok", "file": ans.file.model_copy(update={
-                "exists": True, "size": len(content), "content": base64.b64encode(content).decode("ascii")})})
-        answers.append(ans)
+            answers.append(ans.model_copy(update={"status": "ok", "file": ans.file.model_copy(update={
+                "exists": True, "size": len(content), "content": base64.b64encode(content).decode("ascii")})}))
+        else:
+            answers.append(ans)
     return facts.model_copy(update={"answers": answers})
 
 
@@ -352,9 +353,10 @@ def test_file_content_that_is_not_base64_is_that_checks_error(no_site_list_facts
     answers = []
     for ans in no_site_list_facts.answers:
         if ans.file is not None and ans.file.path.endswith("\\Preferences"):
-            ans = ans.model_copy(update={"status": "ok", "file": ans.file.model_copy(update={
-                "exists": True, "content": content})})
-        answers.append(ans)
+            answers.append(ans.model_copy(update={"status": "ok", "file": ans.file.model_copy(update={
+                "exists": True, "content": content})}))
+        else:
+            answers.append(ans)
     findings = _evaluate(no_site_list_facts.model_copy(update={"answers": answers}))
     ie_mode = findings["portal-ie-mode"]
     assert ie_mode.status.value == "error" and ie_mode.message is not None

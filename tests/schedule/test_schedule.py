@@ -111,7 +111,7 @@ def _parse_cron(line: str) -> tuple[list[str], str]:
     fields = line.split(None, 5)
     assert len(fields) == 6
     limits = [(0, 59), (0, 23), (1, 31), (1, 12), (0, 7)]
-    for value, (low, high) in zip(fields[:5], limits):
+    for value, (low, high) in zip(fields[:5], limits, strict=True):
         assert _CRON_FIELD.match(value), value
         for number in re.findall(r"\d+", value):
             assert low <= int(number) <= high
