@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -177,7 +178,7 @@ def profiled_sweep(policies: list[Any], hosts: list[HostSpec], forks: int, timeo
     print("\n".join(out.getvalue().splitlines()[:top + 12]))
 
 
-def main() -> int:
+def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hosts", type=int, default=200)
     parser.add_argument("--forks", type=int, default=50)
@@ -191,7 +192,73 @@ def main() -> int:
     args = parser.parse_args()
     if not 1 <= args.hosts <= 5000 or not 1 <= args.forks <= 1000:
         parser.error("--hosts must be 1..5000 and --forks 1..1000")
+    return args
 
+
+@dataclass(frozen=True)
+class SweepFigures:
+    """What one measured sweep gives: its wall time and the figures printed for it."""
+
+    wall: float
+    ratio: float
+    requests_per_host: float
+    cpu_ms_per_host: float
+    rss_mb: float
+
+
+def measured_sweep(args: argparse.Namespace, policies: list[Any], hosts: list[HostSpec], counter: RequestCounter,
+                   out_dir: Path) -> SweepFigures:
+    """As `fleetcheck scan` runs it: every host written to hosts.jsonl as it
+    finishes, facts not kept in memory, results.json streamed at the end."""
+    sweep = policy_sweep(policies, hosts, forks=args.forks, timeout_s=args.timeout)
+    out_dir.mkdir()
+    log = HostLog(out_dir)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    outcome = sweep.run(on_result=log.write, retain_facts=False)
+    wall = time.perf_counter() - wall0
+    log.close()
+    write_results(outcome.run, out_dir, host_lines=log.path)
+    cpu = time.process_time() - cpu0
+    requests_total = counter.take()
+    ok = sum(1 for r in outcome.run.hosts if r.status.value == "ok")
+    requests_per_host = requests_total / max(1, len(hosts))
+    per_host_min = requests_per_host * args.latency_ms / 1000 + args.agent_ms / 1000
+    ideal = math.ceil(args.hosts / args.forks) * per_host_min
+    figures = SweepFigures(
+        wall=wall, ratio=wall / ideal if ideal > 0 else float("nan"), requests_per_host=requests_per_host,
+        cpu_ms_per_host=cpu * 1000 / max(1, len(hosts)),
+        rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
+    print(f"sweep: {ok}/{len(hosts)} hosts ok in {wall:.2f} s ({len(hosts) / wall:.1f} hosts/s)")
+    print(f"ideal: ceil({args.hosts}/{args.forks}) × ({requests_per_host:.2f} × {args.latency_ms} ms"
+          f" + {args.agent_ms} ms) = {ideal:.2f} s; ratio {figures.ratio:.3f}")
+    print(f"requests/host {requests_per_host:.2f}; controller CPU {figures.cpu_ms_per_host:.2f} ms/host;"
+          f" peak RSS {figures.rss_mb:.0f} MB")
+    return figures
+
+
+def baseline_ratio(args: argparse.Namespace, policies: list[Any], hosts: list[HostSpec], wall: float) -> float:
+    """How many times slower the per-check way sweeps (hosts/s of the sweep over hosts/s of the baseline)."""
+    subset = hosts[: args.baseline_hosts or min(len(hosts), args.forks)]
+    baseline_wall = per_check_sweep(policies, subset, args.forks, args.timeout * 10)
+    checks = sum(len(p.checks) for p in policies)
+    baseline_hps = len(subset) / baseline_wall
+    ratio = (len(hosts) / wall) / baseline_hps
+    print(f"per-check way ({checks} commands/host, fresh shell each): {len(subset)} hosts in"
+          f" {baseline_wall:.2f} s ({baseline_hps:.2f} hosts/s) → {ratio:.1f}× slower")
+    return ratio
+
+
+def stop_simulator(sim: subprocess.Popen[bytes]) -> None:
+    sim.terminate()
+    try:
+        sim.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        sim.kill()
+
+
+def main() -> int:
+    args = _arguments()
     policies = load_policies(shipped_policy_paths())
     with tempfile.TemporaryDirectory(prefix="fleetcheck-bench-") as tmp:
         work = Path(tmp)
@@ -211,49 +278,15 @@ def main() -> int:
                 raise SystemExit(f"warm-up probe failed: {warm.error}")
             counter.take()
 
-            # As `fleetcheck scan` runs it: every host written to hosts.jsonl as it
-            # finishes, facts not kept in memory, results.json streamed at the end.
-            sweep = policy_sweep(policies, hosts, forks=args.forks, timeout_s=args.timeout)
-            out_dir = work / "out"
-            out_dir.mkdir()
-            log = HostLog(out_dir)
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            outcome = sweep.run(on_result=log.write, retain_facts=False)
-            wall = time.perf_counter() - wall0
-            log.close()
-            write_results(outcome.run, out_dir, host_lines=log.path)
-            cpu = time.process_time() - cpu0
-            requests_total = counter.take()
-            ok = sum(1 for r in outcome.run.hosts if r.status.value == "ok")
-            requests_per_host = requests_total / max(1, len(hosts))
-            per_host_min = requests_per_host * args.latency_ms / 1000 + args.agent_ms / 1000
-            ideal = math.ceil(args.hosts / args.forks) * per_host_min
-            ratio = wall / ideal if ideal > 0 else float("nan")
-            cpu_ms_per_host = cpu * 1000 / max(1, len(hosts))
-            rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(f"sweep: {ok}/{len(hosts)} hosts ok in {wall:.2f} s ({len(hosts) / wall:.1f} hosts/s)")
-            print(f"ideal: ceil({args.hosts}/{args.forks}) × ({requests_per_host:.2f} × {args.latency_ms} ms"
-                  f" + {args.agent_ms} ms) = {ideal:.2f} s; ratio {ratio:.3f}")
-            print(f"requests/host {requests_per_host:.2f}; controller CPU {cpu_ms_per_host:.2f} ms/host;"
-                  f" peak RSS {rss_mb:.0f} MB")
-
-            subset = hosts[: args.baseline_hosts or min(len(hosts), args.forks)]
-            baseline_wall = per_check_sweep(policies, subset, args.forks, args.timeout * 10)
-            checks = sum(len(p.checks) for p in policies)
-            baseline_hps = len(subset) / baseline_wall
-            baseline_ratio = (len(hosts) / wall) / baseline_hps
-            print(f"per-check way ({checks} commands/host, fresh shell each): {len(subset)} hosts in"
-                  f" {baseline_wall:.2f} s ({baseline_hps:.2f} hosts/s) → {baseline_ratio:.1f}× slower")
+            figures = measured_sweep(args, policies, hosts, counter, work / "out")
+            slower = baseline_ratio(args, policies, hosts, figures.wall)
             if args.profile:
                 profiled_sweep(policies, hosts, args.forks, args.timeout, args.top, args.sort)
-            print(f"ratio={ratio:.3f} requests_per_host={requests_per_host:.2f} cpu_ms_per_host={cpu_ms_per_host:.2f}"
-                  f" rss_mb={rss_mb:.0f} baseline_ratio={baseline_ratio:.1f}")
+            print(f"ratio={figures.ratio:.3f} requests_per_host={figures.requests_per_host:.2f}"
+                  f" cpu_ms_per_host={figures.cpu_ms_per_host:.2f} rss_mb={figures.rss_mb:.0f}"
+                  f" baseline_ratio={slower:.1f}")
         finally:
-            sim.terminate()
-            try:
-                sim.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                sim.kill()
+            stop_simulator(sim)
     return 0
 
 
