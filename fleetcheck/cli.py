@@ -5,34 +5,93 @@ Every user-facing message is bilingual; Chinese by default, ``--lang en`` or
 
 Exit codes (stable, documented in README): 0 compliant, 1 non-compliant,
 2 usage/configuration error, 3 some hosts unreachable.
+
+Errors are mapped to exit codes in one place, :class:`FleetcheckGroup`: a
+:class:`~fleetcheck.errors.FleetcheckError` raised anywhere inside a command is
+printed in the chosen language (no traceback) and exits with its ``exit_code``;
+Click's own usage errors are shown in the chosen language too (exit 2).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
 from fleetcheck import __version__
+from fleetcheck.commands.common import lang_of
+from fleetcheck.commands.usage import LocalizedUsageError, lang_from_args
+from fleetcheck.errors import FleetcheckError
+from fleetcheck.i18n import Lang
 
-# Command modules register their commands on ``main``; each lives in
-# fleetcheck/commands/<name>.py and defines ``register(main)``.
-_COMMAND_MODULES = (
-    "policy",
-    "evaluate",
-    "sim",
-    "scan",
-    "inventory",
-    "report",
-    "fix",
-    "renew",
-    "serve",
-    "schedule",
-    "selftest",
-)
+#: The command registry: command name → (module, attribute). Each module is
+#: fleetcheck/commands/<name>.py and defines the click command (or group) named
+#: here; a missing module or attribute is an ImportError when the CLI starts.
+COMMANDS: Mapping[str, tuple[str, str]] = {
+    "audit": ("fleetcheck.commands.audit", "audit"),
+    "certs": ("fleetcheck.commands.certs", "certs_cmd"),
+    "demo": ("fleetcheck.commands.demo", "demo"),
+    "diff": ("fleetcheck.commands.diff", "diff_cmd"),
+    "evaluate": ("fleetcheck.commands.evaluate", "evaluate_cmd"),
+    "fix": ("fleetcheck.commands.fix", "fix"),
+    "history": ("fleetcheck.commands.history", "history_cmd"),
+    "inventory": ("fleetcheck.commands.inventory", "inventory"),
+    "policy": ("fleetcheck.commands.policy", "policy"),
+    "renew": ("fleetcheck.commands.renew", "renew"),
+    "report": ("fleetcheck.commands.report", "report_cmd"),
+    "rollback": ("fleetcheck.commands.rollback", "rollback"),
+    "scan": ("fleetcheck.commands.scan", "scan"),
+    "schedule": ("fleetcheck.commands.schedule", "schedule_group"),
+    "selftest": ("fleetcheck.commands.selftest", "selftest"),
+    "serve": ("fleetcheck.commands.serve", "serve"),
+    "sim": ("fleetcheck.commands.sim", "sim"),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def load_command(name: str) -> click.Command:
+    """The click command registered as ``name``; ImportError when its module or attribute is missing."""
+    module_name, attribute = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    command = getattr(module, attribute, None)
+    if not isinstance(command, click.Command):
+        raise ImportError(f"{module_name} defines no click command {attribute!r} (registered as {name!r})",
+                          name=module_name)
+    if command.name != name:
+        raise ImportError(f"{module_name}.{attribute} is the command {command.name!r}, registered as {name!r}",
+                          name=module_name)
+    return command
+
+
+class FleetcheckGroup(click.Group):
+    """The root group: the one place errors become messages and exit codes."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        # The root's own options fail before --lang is parsed: read it from the arguments
+        # (a copy: Click's parser consumes the list it is given).
+        given = list(args)
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise LocalizedUsageError(exc, lang_from_args(given)) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FleetcheckError as exc:
+            click.echo(exc.format(lang_of(ctx)), err=True)
+            ctx.exit(exc.exit_code)
+        except LocalizedUsageError:
+            raise
+        except click.UsageError as exc:
+            # An unknown command fails before main() ran: --lang is then only in the parsed params.
+            lang: Lang = "en" if ctx.params.get("lang") == "en" else lang_of(ctx)
+            raise LocalizedUsageError(exc, lang) from None
+
+
+@click.group(cls=FleetcheckGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fleetcheck")
 @click.option(
     "--lang",
@@ -49,11 +108,5 @@ def main(ctx: click.Context, lang: str) -> None:
     ctx.obj["lang"] = lang
 
 
-for _name in _COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"fleetcheck.commands.{_name}")
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"fleetcheck.commands.{_name}":
-            raise
-        continue
-    _module.register(main)
+for _name in COMMANDS:
+    main.add_command(load_command(_name), _name)

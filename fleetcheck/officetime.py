@@ -2,15 +2,27 @@
 
 Instants are stored and exchanged as UTC ISO 8601; what a person reads, and
 which calendar day a waiver or the trading calendar means, is office time.
-Pure: callers pass the instant; nothing here reads the clock.
+Pure: callers pass the instant. The one exception is :func:`utc_now`, the
+real clock every :data:`Clock` parameter defaults to (tests inject another).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
+__all__ = ["OFFICE_TZ", "Clock", "office_date", "office_time", "utc_now"]
+
 OFFICE_TZ = ZoneInfo("Asia/Shanghai")
+
+#: A source of the current instant (aware, UTC): the sweep's, the guard's, the applier's clock.
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The real clock: now, aware, in UTC."""
+    return datetime.now(timezone.utc)
 
 
 def office_date(now: datetime) -> date:

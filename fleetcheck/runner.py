@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from pydantic import BaseModel, ConfigDict
@@ -37,6 +37,7 @@ from fleetcheck.agent.contract import ProbeRequest, ProbeResponse, Profile
 from fleetcheck.findings import Finding, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import T
 from fleetcheck.inventory.model import HostSpec
+from fleetcheck.officetime import Clock, utc_now
 from fleetcheck.transport import Cancelled, Deadline, TransportError, probe_host
 
 if TYPE_CHECKING:
@@ -48,14 +49,9 @@ MAX_RETRIES = 2
 BACKOFF_S = (0.5, 2.0)
 CANCEL_GRACE_S = 5.0
 
-Clock = Callable[[], datetime]
 ProbeFn = Callable[[HostSpec, ProbeRequest, Deadline, "threading.Event | None"], ProbeResponse]
 # (host, facts, now) -> (findings, operator profile or None); pure, no I/O.
 HostEvaluator = Callable[[HostSpec, ProbeResponse, datetime], "tuple[list[Finding], Profile | None]"]
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class SweepJob(BaseModel):

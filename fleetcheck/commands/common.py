@@ -24,6 +24,7 @@ from fleetcheck.inventory import (
     select_hosts,
 )
 from fleetcheck.inventory.load import credential_error, load_inventory_deferring_credentials
+from fleetcheck.officetime import utc_now
 from fleetcheck.policy.loader import PolicyError, load_policy_files
 from fleetcheck.policy.models import Policy
 
@@ -57,7 +58,7 @@ def say(text: Text | str, *, err: bool = False) -> None:
 def clock_of(now_text: str | None) -> Callable[[], datetime]:
     """The clock ``--now`` asks for: that instant (UTC when it names no zone), else the real time."""
     if now_text is None:
-        return lambda: datetime.now(timezone.utc)
+        return utc_now
     try:
         when = datetime.fromisoformat(now_text)
     except ValueError:

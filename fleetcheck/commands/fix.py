@@ -1,15 +1,23 @@
-"""``fleetcheck fix``, ``fleetcheck rollback``, ``fleetcheck audit verify|show``.
+"""``fleetcheck fix``: parse the options, run the fix campaign, render it, exit.
 
 ``fix HOST|--limit PATTERN -i INVENTORY``: scans the selected hosts (fresh
 facts), plans (dry run by default: per host every value ``before → after``,
 what needs a reboot, what a person must do); ``--apply`` guards, applies,
 re-probes and verifies (see :mod:`fleetcheck.remediate.apply`). ``--canary N``
 applies to N hosts first and stops if any of them fails; ``--wave N`` then
-goes on N hosts at a time, stopping after a wave with a failure.
+goes on N hosts at a time, stopping after a wave with a failure. Canary and
+waves are drawn only from hosts that have something to change. The sequence
+itself is :class:`fleetcheck.remediate.campaign.Campaign`, which the
+dashboard's Fix runs too.
+
+The summary separates the hosts changed (or to change), compliant, with
+nothing automatically fixable (the items for a person listed), not evaluated
+(with why: e.g. no operator logged on) and not probed.
 
 Exit codes (as ``scan``): 0 nothing left to fix; 1 something planned (dry
-run), refused, failed verification, or needs a person; 2 usage/configuration
-error; 3 some hosts could not be reached (wins over 1).
+run), refused, failed verification, not applied (the campaign stopped), not
+evaluated, or needs a person; 2 usage/configuration error; 3 some hosts could
+not be reached (wins over 1).
 
 ``--now ISO-8601`` fixes the guard's clock (tests, and checking "would it be
 allowed at 16:00?"); the default is the real clock.
@@ -19,9 +27,8 @@ from __future__ import annotations
 
 import json
 import sys
-import uuid
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +46,28 @@ from fleetcheck.commands.common import (
     load_targets,
     say,
 )
-from fleetcheck.commands.options import now_option
+from fleetcheck.commands.options import (
+    db_option,
+    forks_option,
+    format_option,
+    inventory_option,
+    limit_option,
+    now_option,
+    policy_option,
+    timeout_option,
+)
 from fleetcheck.findings import FixMode, HostResult, HostStatus
 from fleetcheck.i18n import Lang, T, tr
-from fleetcheck.inventory import (
-    Inventory,
-)
+from fleetcheck.officetime import Clock
 from fleetcheck.remediate.apply import HostFix, Remediator
+from fleetcheck.remediate.campaign import (
+    Campaign,
+    CampaignHooks,
+    CampaignOptions,
+    CampaignOutcome,
+    HostOutcome,
+    sweep_probe,
+)
 from fleetcheck.remediate.guard import (
     DEFAULT_TRADING_PROCESSES,
     CalendarError,
@@ -53,33 +75,16 @@ from fleetcheck.remediate.guard import (
     GuardDecision,
     TradingCalendar,
 )
-from fleetcheck.remediate.plan import DEFAULT_SITE_LIST, HostPlan, PlanOptions, plan_host
-from fleetcheck.remediate.rollback import rollback_host
-from fleetcheck.runner import DEFAULT_FORKS, DEFAULT_TIMEOUT_S, policy_sweep
+from fleetcheck.remediate.plan import DEFAULT_SITE_LIST, HostPlan, PlanOptions
 from fleetcheck.store import Store, StoreError
 from fleetcheck.store.audit import AuditLog, ChangeLog, local_user
 from fleetcheck.termsafe import safe_terminal
 
-_DB_HELP = "历史数据库 URL 或 SQLite 路径（或 FLEETCHECK_DB）/ database URL or SQLite path (or FLEETCHECK_DB)"
+__all__ = ["fix", "render_campaign_summary", "render_fix", "render_plan"]
 
 
 def register(main: click.Group) -> None:
     main.add_command(fix)
-    main.add_command(rollback)
-    main.add_command(audit)
-
-
-def _open_store(db_url: str | None) -> Store:
-    try:
-        return Store.open(db_url)
-    except StoreError as exc:
-        fail(exc.text)
-
-
-def _inventory(path: Path, host: str | None, limit: str | None) -> tuple[Inventory, list[str]]:
-    if host and limit:
-        fail(T("HOST 与 --limit 只能给一个", "give HOST or --limit, not both"))
-    return load_targets(path, host or limit)
 
 
 def _installers(items: Sequence[str], args: str | None) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -135,26 +140,30 @@ def _host_head(host: str, plan: HostPlan, zh: bool) -> str:
     return f"{host} [{'没有操作员登录：用户设置未检查' if zh else 'no operator logged on: user settings not checked'}]"
 
 
-def render_plan(scan: HostResult, plan: HostPlan | None, lang: Lang, decision: GuardDecision | None = None) -> list[str]:
-    """The dry-run lines of one host; ``decision``: what the guard would say to ``--apply`` now."""
+def _plan_headline(head: str, plan: HostPlan, decision: GuardDecision | None, lang: Lang) -> list[str]:
     zh = lang == "zh"
-    if scan.status is not HostStatus.ok or plan is None:
-        return [f"{scan.host}: {'无法检查' if zh else 'not probed'} ({scan.error_class}) {tr(scan.error, lang)}"]
-    head = _host_head(scan.host, plan, zh)
     if not plan.actions:
         if plan.manual:
             what = f"没有可自动修复的项；{len(plan.manual)} 项需人工处理" if zh else \
                 f"nothing to fix automatically; {len(plan.manual)} to do by hand"
         else:
             what = "无需修改" if zh else "nothing to change"
-        lines = [f"{head}: {what}"]
-    else:
-        lines = [f"{head}: {len(plan.actions)} {'个动作' if zh else _plural(len(plan.actions), 'action')}"
-                 + (f"，{'需要重启' if zh else 'needs a reboot'}" if plan.needs_reboot else "")]
-        if decision is not None and not decision.allowed:
-            lines.append("  " + tr(T(f"注意：现在 --apply 会被拒绝（{decision.summary().zh}）；--force 可强制执行，并记入审计",
-                                     f"note: --apply would be refused now ({decision.summary().en}); "
-                                     "--force overrides it and is audited"), lang))
+        return [f"{head}: {what}"]
+    lines = [f"{head}: {len(plan.actions)} {'个动作' if zh else _plural(len(plan.actions), 'action')}"
+             + (f"，{'需要重启' if zh else 'needs a reboot'}" if plan.needs_reboot else "")]
+    if decision is not None and not decision.allowed:
+        lines.append("  " + tr(T(f"注意：现在 --apply 会被拒绝（{decision.summary().zh}）；--force 可强制执行，并记入审计",
+                                 f"note: --apply would be refused now ({decision.summary().en}); "
+                                 "--force overrides it and is audited"), lang))
+    return lines
+
+
+def render_plan(scan: HostResult, plan: HostPlan | None, lang: Lang, decision: GuardDecision | None = None) -> list[str]:
+    """The dry-run lines of one host; ``decision``: what the guard would say to ``--apply`` now."""
+    zh = lang == "zh"
+    if scan.status is not HostStatus.ok or plan is None:
+        return [f"{scan.host}: {'无法检查' if zh else 'not probed'} ({scan.error_class}) {tr(scan.error, lang)}"]
+    lines = _plan_headline(_host_head(scan.host, plan, zh), plan, decision, lang)
     for step in plan.steps:
         lines.append(f"  [{step.check_id}] {tr(step.title, lang)}" + (f"  ({'需要重启' if zh else 'needs a reboot'})"
                                                                       if step.needs_reboot else ""))
@@ -167,6 +176,12 @@ def render_plan(scan: HostResult, plan: HostPlan | None, lang: Lang, decision: G
     return lines
 
 
+def _render_host_plan(host: HostOutcome, lang: Lang) -> list[str]:
+    if host.scan is None:
+        return [f"{host.name}: {tr(host.unreachable_reason, lang)}"]
+    return render_plan(host.scan, host.plan, lang, host.decision)
+
+
 _HOST_LABELS = {"nothing": T("无需修复", "nothing to fix"), "refused": T("被拒绝，未做任何修改", "refused, nothing changed"),
                 "fixed": T("已修复", "fixed"), "failed": T("失败", "failed"), "error": T("出错", "error")}
 _STEP_LABELS = {"applied": T("已应用并验证", "applied and verified"), "failed": T("失败", "failed"),
@@ -174,8 +189,7 @@ _STEP_LABELS = {"applied": T("已应用并验证", "applied and verified"), "fai
 _REMOVED_VERIFIED = T("（旧注册已删除，已安排重启）", " (stale registration removed, reboot scheduled)")
 
 
-def render_fix(result: HostFix, lang: Lang) -> list[str]:
-    """The ``--apply`` lines of one host: its status, each step's, and what a person still has to do."""
+def _fix_label(result: HostFix, lang: Lang) -> str:
     zh = lang == "zh"
     label = tr(_HOST_LABELS[result.status], lang)
     if result.status == "nothing" and result.plan.manual:
@@ -185,7 +199,12 @@ def render_fix(result: HostFix, lang: Lang) -> list[str]:
         label += "，但还需操作员完成下面 → 所列的步骤" if zh else ", but the operator still has to do the step marked →"
     if result.decision is not None and result.decision.forced:
         label += " (--force: " + tr(result.decision.summary(), lang) + ")"
-    lines = [f"{result.host}: {label}"]
+    return label
+
+
+def render_fix(result: HostFix, lang: Lang) -> list[str]:
+    """The ``--apply`` lines of one host: its status, each step's, and what a person still has to do."""
+    lines = [f"{result.host}: {_fix_label(result, lang)}"]
     if result.status == "refused" and result.decision is not None:
         lines += [f"  {tr(r, lang)}" for r in result.decision.reasons]
     for outcome in result.steps:
@@ -202,166 +221,90 @@ def render_fix(result: HostFix, lang: Lang) -> list[str]:
     return lines
 
 
-def render_fix_summary(results: Sequence[HostFix], unreachable: Sequence[str], lang: Lang) -> list[str]:
-    """The closing lines of ``--apply``: counts, and which hosts still need a person or a retry."""
-    count = {status: [r.host for r in results if r.status == status] for status in _HOST_LABELS}
+def _names(hosts: Sequence[HostOutcome]) -> str:
+    return ", ".join(h.name for h in hosts)
+
+
+def _category_lines(outcome: CampaignOutcome, lang: Lang) -> list[str]:
+    """Compliant / nothing auto-fixable (the items listed) / not evaluated (why) / not probed: one line each."""
+    lines: list[str] = []
+    compliant = outcome.by_category("compliant")
+    if compliant:
+        lines.append(tr(T(f"  合规，无需修改 {len(compliant)} 台：{_names(compliant)}",
+                          f"  compliant, nothing to change: {len(compliant)} ({_names(compliant)})"), lang))
+    for host in outcome.by_category("manual"):
+        assert host.plan is not None
+        items = ", ".join(m.check_id for m in host.plan.manual)
+        lines.append(tr(T(f"  没有可自动修复的项，需人工处理：{host.name} [{items}]",
+                          f"  nothing to fix automatically, to do by hand: {host.name} [{items}]"), lang))
+    for host in outcome.by_category("not_evaluated"):
+        why = "; ".join(tr(r, lang) for r in host.not_evaluated())
+        lines.append(tr(T(f"  未评估（不能说无需修改）：{host.name}（{why}）",
+                          f"  not evaluated (cannot say nothing to change): {host.name} ({why})"), lang))
+    for host in outcome.by_category("unreachable"):
+        lines.append(tr(T(f"  无法检查：{host.name}（{host.unreachable_reason.zh}）",
+                          f"  not probed: {host.name} ({host.unreachable_reason.en})"), lang))
+    return lines
+
+
+def _dry_run_headline(outcome: CampaignOutcome, lang: Lang) -> str:
+    change = outcome.by_category("change")
+    total = sum(len(h.plan.actions) for h in change if h.plan is not None)
+    busy = len(change)
+    counts = {c: len(outcome.by_category(c)) for c in ("compliant", "manual", "not_evaluated", "unreachable")}
+    return tr(T(f"预演：{busy} 台主机共 {total} 个动作（加 --apply 执行）；合规 {counts['compliant']} 台；"
+                f"没有可自动修复的项 {counts['manual']} 台；未评估 {counts['not_evaluated']} 台；"
+                f"无法检查 {counts['unreachable']} 台",
+                f"dry run: {total} {_plural(total, 'action')} in all on {busy} {_plural(busy, 'host')} "
+                f"(add --apply to carry them out); compliant {counts['compliant']}; nothing to fix automatically "
+                f"{counts['manual']}; not evaluated {counts['not_evaluated']}; not probed {counts['unreachable']}"),
+              lang)
+
+
+def _apply_headline(outcome: CampaignOutcome, lang: Lang) -> str:
     zh = lang == "zh"
     unit = " 台" if zh else ""
-    parts = [f"{tr(_HOST_LABELS[s], lang).split('，')[0].split(',')[0]} {len(count[s])}{unit}" for s in
-             ("fixed", "refused", "failed", "error", "nothing") if count[s]]
-    if unreachable:
-        parts.append(f"{'无法检查' if zh else 'not probed'} {len(unreachable)}{unit}")
-    lines = [("汇总：" if zh else "summary: ") + ("，" if zh else ", ").join(parts)]
-    follow = [r.host for r in results if any(o.status == "applied" and o.step.follow_up is not None for o in r.steps)]
+    fixes = outcome.fixes
+    parts = []
+    for status in ("fixed", "refused", "failed", "error"):
+        count = sum(1 for f in fixes if f.status == status)
+        if count:
+            parts.append(f"{tr(_HOST_LABELS[status], lang).split('，')[0].split(',')[0]} {count}{unit}")
+    if outcome.not_applied:
+        parts.append(tr(T(f"未执行（已停止）{len(outcome.not_applied)} 台", f"not applied (stopped) {len(outcome.not_applied)}"),
+                        lang))
+    for category, label in (("compliant", T("合规", "compliant")), ("manual", T("没有可自动修复的项", "nothing to fix automatically")),
+                            ("not_evaluated", T("未评估", "not evaluated")), ("unreachable", T("无法检查", "not probed"))):
+        count = len(outcome.by_category(category))  # type: ignore[arg-type]
+        if count:
+            parts.append(f"{tr(label, lang)} {count}{unit}")
+    return ("汇总：" if zh else "summary: ") + ("，" if zh else ", ").join(parts)
+
+
+def render_campaign_summary(outcome: CampaignOutcome, lang: Lang) -> list[str]:
+    """The closing lines: counts by outcome, the hosts of each category, what is left for a person or a retry."""
+    if not outcome.applied:
+        return [_dry_run_headline(outcome, lang), *_category_lines(outcome, lang)]
+    lines = [_apply_headline(outcome, lang), *_category_lines(outcome, lang)]
+    if outcome.not_applied:
+        lines.append(tr(T(f"  因修复失败而停止，未修改：{_names(outcome.not_applied)}",
+                          f"  stopped after a failure, not changed: {_names(outcome.not_applied)}"), lang))
+    fixes = outcome.fixes
+    follow = [r.host for r in fixes if any(o.status == "applied" and o.step.follow_up is not None for o in r.steps)]
     if follow:
         lines.append(tr(T(f"还需操作员（重启后在 IE 中打开 https://biz.sccc.com 重新安装控件）：{', '.join(follow)}",
                           f"still to do by the operator (after the reboot, open https://biz.sccc.com in IE to reinstall "
                           f"the control): {', '.join(follow)}"), lang))
-    if count["refused"]:
-        lines.append(tr(T(f"被拒绝的主机未做任何修改（{', '.join(count['refused'])}）：收盘、关闭交易软件后再运行，"
+    refused = [r.host for r in fixes if r.status == "refused"]
+    if refused:
+        lines.append(tr(T(f"被拒绝的主机未做任何修改（{', '.join(refused)}）：收盘、关闭交易软件后再运行，"
                           "或加 --force 强制执行（记入审计）",
-                          f"refused hosts were not changed ({', '.join(count['refused'])}): run again after the close "
+                          f"refused hosts were not changed ({', '.join(refused)}): run again after the close "
                           "with the trading client closed, or add --force (audited)"), lang))
+    if outcome.run_id is not None:
+        lines.append(tr(T(f"修复运行 {outcome.run_id}（回滚：fleetcheck rollback --run {outcome.run_id}）",
+                          f"fix run {outcome.run_id} (undo: fleetcheck rollback --run {outcome.run_id})"), lang))
     return lines
-
-
-# --------------------------------------------------------------------------- fix
-
-
-@click.command(name="fix")
-@click.argument("host", required=False)
-@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(path_type=Path),
-              help="清单文件 / inventory file")
-@click.option("--limit", help="主机模式 / host pattern")
-@click.option("-p", "--policy", "policy_paths", multiple=True, type=click.Path(), help="策略文件 / policy file")
-@click.option("--apply", "do_apply", is_flag=True, help="真正执行（默认只预演）/ carry it out (default: dry run)")
-@click.option("--force", is_flag=True, help="忽略交易时段与交易软件保护（会记入审计）/ override the guard (audited)")
-@click.option("--strategy", type=click.Choice(["user", "machine-policy"]), default="user", show_default=True,
-              help="用户设置写入操作员配置单元，或写入 HKLM 策略 / operator's hive, or HKLM policy keys")
-@click.option("--canary", type=click.IntRange(1, 100000), help="先修复 N 台，失败则停止 / fix N hosts first, stop on failure")
-@click.option("--wave", type=click.IntRange(1, 100000), help="每批 N 台，某批失败则停止 / N hosts at a time")
-@click.option("--calendar", "calendar_path", type=click.Path(path_type=Path), help="交易日历 YAML / trading calendar YAML")
-@click.option("--trading-process", "trading_processes", multiple=True,
-              help="交易软件进程名，可重复（默认内置列表）/ trading-client process name, repeatable")
-@click.option("--site-list", default=DEFAULT_SITE_LIST, show_default=True, help="IE 模式站点列表路径 / IE-mode site list path")
-@click.option("--installer", "installers", multiple=True, help="CHECK_ID=安装程序路径 / CHECK_ID=installer path on the PC")
-@click.option("--installer-args", help="安装程序静默参数 / silent installer arguments")
-@click.option("--db", "db_url", envvar="FLEETCHECK_DB", default=None, help=_DB_HELP)
-@click.option("--forks", type=click.IntRange(1, 1000), default=DEFAULT_FORKS, show_default=True)
-@click.option("--timeout", "timeout_s", type=click.FloatRange(5, 3600), default=DEFAULT_TIMEOUT_S, show_default=True)
-@now_option
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def fix(host: str | None, inventory_path: Path, limit: str | None, policy_paths: tuple[str, ...], do_apply: bool,
-        force: bool, strategy: str, canary: int | None, wave: int | None, calendar_path: Path | None,
-        trading_processes: tuple[str, ...], site_list: str, installers: tuple[str, ...], installer_args: str | None,
-        db_url: str | None, forks: int, timeout_s: float, now_text: str | None, fmt: str) -> None:
-    """修复主机（默认预演）/ fix hosts (dry run unless --apply)."""
-    lang = lang_of()
-    clock = clock_of(now_text)
-
-    try:
-        calendar = TradingCalendar.load(calendar_path) if calendar_path else TradingCalendar()
-    except CalendarError as exc:
-        fail(exc.text)
-    inventory, names = _inventory(inventory_path, host, limit)
-    policies = load_policies_for(policy_paths)
-    given_installers = _installers(installers, installer_args)
-    _check_installers(policies, given_installers)
-    options = PlanOptions(strategy=strategy, site_list_path=site_list,  # type: ignore[arg-type]
-                          installers=given_installers, calendar=calendar)
-    hosts = [inventory.hosts[n] for n in names]
-    outcome = policy_sweep(policies, hosts, forks=forks, timeout_s=timeout_s, clock=clock,
-                           inventory=inventory.source).run()
-    scans = {r.host: r for r in outcome.run.hosts}
-    plans: dict[str, HostPlan] = {}
-    for name in names:
-        scan = scans.get(name)
-        if scan is not None and scan.status is HostStatus.ok and scan.facts is not None:
-            plans[name] = plan_host(scan.findings, scan.facts, policies, host=name,
-                                    host_vars=inventory.hosts[name].host_vars, now=clock(), options=options)
-    unreachable = [n for n in names if n not in plans]
-    report: dict[str, Any] = {"hosts": {}, "apply": do_apply}
-    guard = Guard(calendar, trading_processes or DEFAULT_TRADING_PROCESSES, clock=clock)
-    if not do_apply:
-        for name in names:
-            plan = plans.get(name)
-            # The guard is pure: the dry run says now which hosts --apply would refuse.
-            decision = guard.check(scans[name].facts) if plan is not None and plan.actions else None
-            if fmt == "table":
-                for line in render_plan(scans[name], plan, lang, decision) if name in scans else [name]:
-                    click.echo(safe_terminal(line))
-            report["hosts"][name] = _plan_json(plan)
-        total = sum(len(p.actions) for p in plans.values())
-        if fmt == "table":
-            busy = sum(1 for p in plans.values() if p.actions)
-            manual = sum(1 for p in plans.values() if p.manual)
-            click.echo(tr(T(f"预演：{busy} 台主机共 {total} 个动作（加 --apply 执行）；{manual} 台有需人工处理的项；"
-                            f"{len(unreachable)} 台无法检查",
-                            f"dry run: {total} {_plural(total, 'action')} in all on {busy} {_plural(busy, 'host')} "
-                            f"(add --apply to carry them out); {manual} {_plural(manual, 'host')} with something to do "
-                            f"by hand; {len(unreachable)} not probed"), lang))
-        else:
-            report["actions"] = total
-            click.echo(json.dumps(report, ensure_ascii=False, indent=1))
-        needs = total > 0 or any(p.manual for p in plans.values())
-        sys.exit(EXIT_UNREACHABLE if unreachable else (EXIT_NONCOMPLIANT if needs else EXIT_OK))
-
-    store = _open_store(db_url)
-    run_id = uuid.uuid4().hex[:12]
-    remediator = Remediator(policies, AuditLog(store), ChangeLog(store), guard, who=local_user(), run_id=run_id,
-                            timeout_s=timeout_s, clock=clock)
-    results: dict[str, HostFix] = {}
-    order = [n for n in names if n in plans]
-    batches = _batches(order, canary, wave)
-    stopped = False
-    try:
-        for batch in batches:
-            with ThreadPoolExecutor(max_workers=max(1, min(forks, len(batch)))) as pool:
-                done = list(pool.map(lambda n: remediator.apply_host(inventory.hosts[n], scans[n], plans[n], force=force),
-                                     batch))
-            for result in done:
-                results[result.host] = result
-                if fmt == "table":
-                    for line in render_fix(result, lang):
-                        click.echo(safe_terminal(line))
-            if any(r.status in ("failed", "error") for r in done) and (canary or wave) and batch is not batches[-1]:
-                stopped = True
-                click.echo(tr(T("本批有主机修复失败：停止，其余主机未修改", "a host in this batch failed: stopping, the other hosts are untouched"), lang))
-                break
-    except StoreError as exc:
-        fail(exc.text)
-    finally:
-        store.close()
-    for name in unreachable:
-        if fmt == "table":
-            for line in render_plan(scans[name], None, lang) if name in scans else [name]:
-                click.echo(safe_terminal(line))
-    if fmt == "json":
-        report.update(run_id=run_id, stopped=stopped, hosts={n: {"status": r.status, "steps": [
-            {"check": o.step.check_id, "status": o.status, "error": o.error.model_dump() if o.error else None}
-            for o in r.steps]} for n, r in results.items()})
-        click.echo(json.dumps(report, ensure_ascii=False, indent=1))
-    else:
-        for line in render_fix_summary(list(results.values()), unreachable, lang):
-            click.echo(safe_terminal(line))
-        click.echo(tr(T(f"修复运行 {run_id}（回滚：fleetcheck rollback --run {run_id}）",
-                        f"fix run {run_id} (undo: fleetcheck rollback --run {run_id})"), lang))
-    bad = stopped or any(r.status in ("failed", "error", "refused") for r in results.values()) or any(
-        p.manual for p in plans.values())
-    sys.exit(EXIT_UNREACHABLE if unreachable or any(r.status == "error" for r in results.values())
-             else (EXIT_NONCOMPLIANT if bad else EXIT_OK))
-
-
-def _batches(order: list[str], canary: int | None, wave: int | None) -> list[list[str]]:
-    """Canary hosts first, then waves (the rest at once without ``--wave``)."""
-    batches: list[list[str]] = []
-    rest = list(order)
-    if canary:
-        batches.append(rest[:canary])
-        rest = rest[canary:]
-    size = wave or len(rest) or 1
-    batches += [rest[i:i + size] for i in range(0, len(rest), size)]
-    return [b for b in batches if b]
 
 
 def _plan_json(plan: HostPlan | None) -> Any:
@@ -377,147 +320,177 @@ def _plan_json(plan: HostPlan | None) -> Any:
     }
 
 
-# --------------------------------------------------------------------------- rollback
+def _summary_json(outcome: CampaignOutcome) -> dict[str, Any]:
+    summary: dict[str, Any] = {c: [h.name for h in outcome.by_category(c)] for c in
+                               ("change", "compliant", "manual", "not_evaluated", "unreachable")}
+    summary["not_evaluated_why"] = {h.name: [r.model_dump() for r in h.not_evaluated()]
+                                    for h in outcome.by_category("not_evaluated")}
+    if outcome.applied:
+        summary["not_applied"] = [h.name for h in outcome.not_applied]
+    return summary
 
 
-@click.command(name="rollback")
-@click.argument("action_id", required=False)
-@click.option("--run", "run_id", help="回滚整个修复运行 / undo a whole fix run")
-@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(path_type=Path),
-              help="清单文件 / inventory file")
-@click.option("--db", "db_url", envvar="FLEETCHECK_DB", default=None, help=_DB_HELP)
-@click.option("--timeout", "timeout_s", type=click.FloatRange(5, 3600), default=DEFAULT_TIMEOUT_S, show_default=True)
+def render_json(outcome: CampaignOutcome) -> str:
+    """The machine-readable outcome (``--format json``)."""
+    report: dict[str, Any] = {"apply": outcome.applied, "summary": _summary_json(outcome)}
+    if not outcome.applied:
+        report["hosts"] = {n: _plan_json(h.plan) for n, h in outcome.hosts.items()}
+        report["actions"] = sum(len(h.plan.actions) for h in outcome.hosts.values() if h.plan is not None)
+    else:
+        report.update(run_id=outcome.run_id, stopped=outcome.stopped_after is not None, hosts={
+            n: {"status": h.fix.status, "batch": h.batch, "steps": [
+                {"check": o.step.check_id, "status": o.status, "error": o.error.model_dump() if o.error else None}
+                for o in h.fix.steps]} for n, h in outcome.hosts.items() if h.fix is not None})
+    return json.dumps(report, ensure_ascii=False, indent=1)
+
+
+def exit_code(outcome: CampaignOutcome) -> int:
+    """0 nothing left to do; 1 something planned / refused / failed / not applied / needs a person; 3 unreachable."""
+    fixes = outcome.fixes
+    if outcome.by_category("unreachable") or any(f.status == "error" for f in fixes):
+        return EXIT_UNREACHABLE
+    left = bool(outcome.by_category("manual") or outcome.by_category("not_evaluated"))
+    if not outcome.applied:
+        left = left or bool(outcome.by_category("change"))
+    else:
+        left = left or outcome.stopped_after is not None or any(f.status in ("failed", "refused") for f in fixes)
+    return EXIT_NONCOMPLIANT if left else EXIT_OK
+
+
+# --------------------------------------------------------------------------- fix
+
+
+@dataclass(frozen=True)
+class FixRequest:
+    """Every option of ``fix``, as click parses them (the command's argument bundle)."""
+
+    host: str | None
+    inventory_path: Path
+    limit: str | None
+    policy_paths: tuple[str, ...]
+    do_apply: bool
+    force: bool
+    strategy: str
+    canary: int | None
+    wave: int | None
+    calendar_path: Path | None
+    trading_processes: tuple[str, ...]
+    site_list: str
+    installers: tuple[str, ...]
+    installer_args: str | None
+    db_url: str | None
+    forks: int
+    timeout_s: float
+    now_text: str | None
+    fmt: str
+
+
+def _echo(lines: Sequence[str]) -> None:
+    for line in lines:
+        click.echo(safe_terminal(line))
+
+
+def _table_hooks(lang: Lang, do_apply: bool) -> CampaignHooks:
+    """Print each host as the campaign reaches it: its plan (dry run) or its fix result (apply)."""
+    planned: Callable[[HostOutcome], None] = (lambda h: None) if do_apply else (lambda h: _echo(_render_host_plan(h, lang)))
+    return CampaignHooks(
+        planned=planned,
+        fixed=lambda h: _echo(render_fix(h.fix, lang)) if h.fix is not None else None,
+        stopped=lambda why: click.echo(tr(why, lang)),
+    )
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What ``fix`` loaded before the campaign starts."""
+
+    policies: list[Any]
+    guard: Guard
+    plan: PlanOptions
+    clock: Clock
+    hosts: list[Any]
+    inventory_source: str | None
+
+
+def _run(req: FixRequest, setup: _Setup, hooks: CampaignHooks) -> CampaignOutcome:
+    options = CampaignOptions(apply=req.do_apply, force=req.force, canary=req.canary, wave=req.wave,
+                              forks=req.forks, plan=setup.plan)
+    policies, guard, clock = setup.policies, setup.guard, setup.clock
+    probe = sweep_probe(policies, forks=req.forks, timeout_s=req.timeout_s, clock=clock,
+                        inventory=setup.inventory_source)
+    if not req.do_apply:
+        return Campaign(policies, guard, options, probe=probe, clock=clock, hooks=hooks).run(setup.hosts)
+    try:
+        store = Store.open(req.db_url)
+    except StoreError as exc:
+        fail(exc.text)
+    try:
+        applier = Remediator(policies, AuditLog(store), ChangeLog(store), guard, who=local_user(),
+                             timeout_s=req.timeout_s, clock=clock)
+        campaign = Campaign(policies, guard, options, probe=probe, applier=applier, clock=clock, hooks=hooks)
+        return campaign.run(setup.hosts)
+    except StoreError as exc:
+        fail(exc.text)
+    finally:
+        store.close()
+
+
+def _load_calendar(path: Path | None) -> TradingCalendar:
+    try:
+        return TradingCalendar.load(path) if path else TradingCalendar()
+    except CalendarError as exc:
+        fail(exc.text)
+
+
+def _unreachable_lines(outcome: CampaignOutcome, lang: Lang) -> list[str]:
+    return [line for h in outcome.by_category("unreachable") for line in _render_host_plan(h, lang)]
+
+
+@click.command(name="fix")
+@click.argument("host", required=False)
+@inventory_option
+@limit_option
+@policy_option
+@click.option("--apply", "do_apply", is_flag=True, help="真正执行（默认只预演）/ carry it out (default: dry run)")
+@click.option("--force", is_flag=True, help="忽略交易时段与交易软件保护（会记入审计）/ override the guard (audited)")
+@click.option("--strategy", type=click.Choice(["user", "machine-policy"]), default="user", show_default=True,
+              help="用户设置写入操作员配置单元，或写入 HKLM 策略 / operator's hive, or HKLM policy keys")
+@click.option("--canary", type=click.IntRange(1, 100000),
+              help="先修复 N 台需要修改的主机，失败则停止 / fix N hosts that need it first, stop on failure")
+@click.option("--wave", type=click.IntRange(1, 100000), help="每批 N 台，某批失败则停止 / N hosts at a time")
+@click.option("--calendar", "calendar_path", type=click.Path(path_type=Path), help="交易日历 YAML / trading calendar YAML")
+@click.option("--trading-process", "trading_processes", multiple=True,
+              help="交易软件进程名，可重复（默认内置列表）/ trading-client process name, repeatable")
+@click.option("--site-list", default=DEFAULT_SITE_LIST, show_default=True, help="IE 模式站点列表路径 / IE-mode site list path")
+@click.option("--installer", "installers", multiple=True, help="CHECK_ID=安装程序路径 / CHECK_ID=installer path on the PC")
+@click.option("--installer-args", help="安装程序静默参数 / silent installer arguments")
+@db_option
+@forks_option
+@timeout_option
 @now_option
-def rollback(action_id: str | None, run_id: str | None, inventory_path: Path, db_url: str | None, timeout_s: float,
-             now_text: str | None) -> None:
-    """回滚修复并读回验证 / undo fixes exactly and verify by reading back."""
+@format_option(["table", "json"], "table")
+def fix(**given: Any) -> None:
+    """修复主机（默认预演）/ fix hosts (dry run unless --apply)."""
+    req = FixRequest(**given)
     lang = lang_of()
-    clock = clock_of(now_text)
-    if bool(action_id) == bool(run_id):
-        fail(T("给出 ACTION_ID 或 --run RUN_ID（二选一）", "give ACTION_ID or --run RUN_ID (one of them)"))
-    inventory, _ = _inventory(inventory_path, None, None)
-    store = _open_store(db_url)
-    try:
-        changes, log = ChangeLog(store), AuditLog(store)
-        if action_id:
-            one = changes.get(action_id)
-            if one is None:
-                fail(T(f"找不到动作 {action_id}：用 fleetcheck audit show 查看", f"action {action_id} not found: see fleetcheck audit show"))
-            run_records = changes.for_run(one.run_id)
-            selected = [one]
-        else:
-            selected = run_records = changes.for_run(str(run_id))
-            if not selected:
-                # A `fleetcheck renew --apply` run keeps its own records (renewals table); undone
-                # like fixes, without the trading guard (audited as forced).
-                from fleetcheck.renew.rollback import rollback_renewal_run
-
-                renewal = rollback_renewal_run(store, str(run_id), inventory, timeout_s, force=True,
-                                               guard=Guard(clock=clock))
-                if renewal is not None:
-                    for line in renewal.lines():
-                        say(line)
-                    sys.exit(renewal.exit_code)
-                fail(T(f"找不到修复运行 {run_id} 的变更记录", f"no changes recorded for fix run {run_id}"))
-        by_host: dict[str, list[Any]] = {}
-        for record in selected:
-            by_host.setdefault(record.host, []).append(record)
-        ids = {r.action_id for r in selected}
-        code = EXIT_OK
-        for name, records in by_host.items():
-            spec = inventory.hosts.get(name)
-            if spec is None:
-                click.echo(tr(T(f"{name}：不在清单中，跳过", f"{name}: not in the inventory, skipped"), lang))
-                code = EXIT_UNREACHABLE
-                continue
-            keep = [r for r in run_records if r.host == name and r.action_id not in ids and r.status == "applied"]
-            result = rollback_host(spec, records, log, changes, who=local_user(), keep=keep, timeout_s=timeout_s)
-            label = T("已回滚并验证", "rolled back and verified") if result.ok else T("回滚失败", "rollback failed")
-            counts = T(f"恢复 {len(result.restored)} 项，跳过 {len(result.skipped)} 项",
-                       f"{len(result.restored)} restored, {len(result.skipped)} skipped")
-            click.echo(safe_terminal(f"{name}: {tr(label, lang)} ({tr(counts, lang)})"))
-            if result.confirmed:
-                reached = sum(1 for s in result.confirmed.values() if s == "applied")
-                click.echo(tr(T(f"  中断的修复留下 {len(result.confirmed)} 项状态未知的修改：已读取主机确认，"
-                                f"其中 {reached} 项已生效（已记入审计）",
-                                f"  an interrupted fix left {len(result.confirmed)} changes undecided: read back from "
-                                f"the PC, {reached} had taken effect (audited)"), lang))
-            for aid, why in {**result.failed, **result.skipped}.items():
-                click.echo(safe_terminal(f"  {aid}: {tr(why, lang)}"))
-            if result.error is not None:
-                code = EXIT_UNREACHABLE
-            elif not result.ok and code == EXIT_OK:
-                code = EXIT_NONCOMPLIANT
-    except StoreError as exc:
-        fail(exc.text)
-    finally:
-        store.close()
-    sys.exit(code)
-
-
-# --------------------------------------------------------------------------- audit
-
-
-@click.group(name="audit")
-def audit() -> None:
-    """审计日志 / the audit log of every change."""
-
-
-@audit.command(name="verify")
-@click.option("--db", "db_url", envvar="FLEETCHECK_DB", default=None, help=_DB_HELP)
-@click.option("--expect-head", help="期望的最新条目哈希（外部留存）/ expected newest hash, kept elsewhere")
-def audit_verify(db_url: str | None, expect_head: str | None) -> None:
-    """校验哈希链，指出被修改或删除的条目 / check the hash chain; name edited or removed entries."""
-    lang = lang_of()
-    store = _open_store(db_url)
-    try:
-        log = AuditLog(store)
-        problems = log.verify(expect_head)
-        count = len(log.entries())
-    except StoreError as exc:  # a damaged file found while reading it
-        fail(exc.text)
-    finally:
-        store.close()
-    for problem in problems:
-        click.echo(tr(problem.text, lang))
-    if problems:
-        click.echo(tr(T(f"审计日志校验失败：{len(problems)} 个问题", f"audit log verification FAILED: {len(problems)} problems"), lang))
-        sys.exit(EXIT_NONCOMPLIANT)
-    click.echo(tr(T(f"审计日志完整：{count} 条", f"audit log intact: {count} entries"), lang))
-
-
-@audit.command(name="show")
-@click.option("--db", "db_url", envvar="FLEETCHECK_DB", default=None, help=_DB_HELP)
-@click.option("--host", help="只看这台主机 / one host only")
-@click.option("--run", "run_id", help="只看这次修复运行 / one fix run only")
-@click.option("--limit", type=click.IntRange(1, 1_000_000), help="最新 N 条 / newest N entries")
-@click.option("--head", "head_only", is_flag=True, help="只显示最新条目的哈希 / only the newest hash")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def audit_show(db_url: str | None, host: str | None, run_id: str | None, limit: int | None, head_only: bool,
-               fmt: str) -> None:
-    """显示审计日志 / show the audit log."""
-    store = _open_store(db_url)
-    try:
-        log = AuditLog(store)
-        if head_only:
-            seq, digest = log.head()
-            click.echo(f"{seq}:{digest}")
-            return
-        entries = log.entries(host=host, run_id=run_id, limit=limit)
-    except StoreError as exc:
-        fail(exc.text)
-    finally:
-        store.close()
-    if fmt == "json":
-        click.echo(json.dumps([{**e.hashed_fields(), "hash": e.hash} for e in entries], ensure_ascii=False, indent=1))
-        return
-    for e in entries:
-        forced = " FORCED" if e.forced else ""
-        check = (e.details or {}).get("check", "") if isinstance(e.details, dict) else ""
-        click.echo(safe_terminal(f"#{e.seq} {e.at} {e.who} {e.host} {e.event}{forced} {e.action_id or '-'} {check} {e.result}"))
-        if e.before is not None or e.after is not None:
-            click.echo(safe_terminal(f"     {json.dumps(e.before, ensure_ascii=False)} → {json.dumps(e.after, ensure_ascii=False)}"))
-
-
-
-__all__ = ["audit", "fix", "render_fix", "render_fix_summary", "render_plan", "rollback"]
+    clock = clock_of(req.now_text)
+    calendar = _load_calendar(req.calendar_path)
+    if req.host and req.limit:
+        fail(T("HOST 与 --limit 只能给一个", "give HOST or --limit, not both"))
+    inventory, names = load_targets(req.inventory_path, req.host or req.limit)
+    policies = load_policies_for(req.policy_paths)
+    given_installers = _installers(req.installers, req.installer_args)
+    _check_installers(policies, given_installers)
+    plan = PlanOptions(strategy=req.strategy, site_list_path=req.site_list,  # type: ignore[arg-type]
+                       installers=given_installers, calendar=calendar)
+    guard = Guard(calendar, req.trading_processes or DEFAULT_TRADING_PROCESSES, clock=clock)
+    setup = _Setup(policies, guard, plan, clock, [inventory.hosts[n] for n in names], inventory.source)
+    hooks = _table_hooks(lang, req.do_apply) if req.fmt == "table" else CampaignHooks()
+    outcome = _run(req, setup, hooks)
+    if req.fmt == "json":
+        click.echo(render_json(outcome))
+    else:
+        if req.do_apply:
+            _echo(_unreachable_lines(outcome, lang))
+        _echo(render_campaign_summary(outcome, lang))
+    sys.exit(exit_code(outcome))

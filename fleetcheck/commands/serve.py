@@ -26,11 +26,6 @@ from fleetcheck.remediate.guard import DEFAULT_TRADING_PROCESSES, CalendarError,
 from fleetcheck.runner import DEFAULT_TIMEOUT_S
 
 DEFAULT_BIND = "127.0.0.1:8765"
-CONFIG_KEYS = {"users", "session_secret", "calendar", "trading_processes"}
-
-
-def register(main: click.Group) -> None:
-    main.add_command(serve)
 
 
 class BindError(ValueError):
@@ -81,27 +76,12 @@ def check_bind(host: str, port: int) -> None:
 
 def load_config(path: Path) -> dict[str, Any]:
     """The dashboard config file (YAML): ``users``, ``session_secret``, ``calendar``, ``trading_processes``."""
-    from fleetcheck.web.auth import check_hash_format
-    from fleetcheck.yamlfile import PolicyError, read_data
+    from fleetcheck.web.config import ServeConfigError, load_serve_config
 
-    try:  # the bounded loader: every problem is file:line:col, secrets never quoted
-        data = read_data(path) or {}
-    except PolicyError as exc:
+    try:  # the one loader: every problem is file:line:col, secrets never quoted
+        return load_serve_config(path)
+    except ServeConfigError as exc:
         fail(T(exc.format("zh"), exc.format("en")))
-    if not isinstance(data, dict):
-        fail(T(f"{path}：配置文件必须是映射（users: …）", f"{path}: the config file must be a mapping (users: …)"))
-    unknown = sorted(str(k) for k in set(data) - CONFIG_KEYS)
-    if unknown:
-        fail(T(f"{path}：未知的键 {', '.join(unknown)}（可用：{', '.join(sorted(CONFIG_KEYS))}）",
-               f"{path}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(CONFIG_KEYS))})"))
-    users = data.get("users") or {}
-    if not isinstance(users, dict):
-        fail(T(f"{path}：users 应为 用户名: 密码哈希 的映射", f"{path}: users must map user name to password hash"))
-    for name, stored in users.items():
-        if not isinstance(stored, str) or not check_hash_format(stored):
-            fail(T(f"{path}：用户 {name} 的密码哈希无效；用 fleetcheck serve --hash-password 生成",
-                   f"{path}: the password hash of user {name} is not valid; make one with fleetcheck serve --hash-password"))
-    return data
 
 
 def _fake_clock(text: str) -> Any:
@@ -206,10 +186,11 @@ def build(db_url: str | None, inventory_path: Path | None, policy_paths: tuple[s
           fake_now: str | None, secret: Any, session_s: float = 8 * 3600) -> tuple[Any, Any]:
     """The app and its Fleet, or a clear error exit (bad store, inventory or policy)."""
     from fleetcheck.inventory import InventoryError
+    from fleetcheck.officetime import utc_now
     from fleetcheck.store import StoreError
     from fleetcheck.web.app import create_app
     from fleetcheck.web.auth import Credentials
-    from fleetcheck.web.fleet import DashboardError, Fleet, FleetSettings, utc_now
+    from fleetcheck.web.fleet import DashboardError, Fleet, FleetSettings
 
     clock = _fake_clock(fake_now) if fake_now else utc_now
     settings = FleetSettings(db_url=db_url, inventory=inventory_path, policy_paths=policy_paths, clock=clock,

@@ -54,6 +54,7 @@ crash-injection tests use it; it is never set in production.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -62,8 +63,7 @@ import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from fleetcheck.agent.budget import action_wait_ms, explain_action_error
 from fleetcheck.agent.contract import (
@@ -91,10 +91,14 @@ from fleetcheck.evaluate import compile_request, evaluate_host
 from fleetcheck.findings import Finding, FindingStatus, HostResult
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory.model import HostSpec
+from fleetcheck.officetime import Clock, utc_now
 from fleetcheck.remediate.guard import Guard, GuardDecision
 from fleetcheck.remediate.plan import FixStep, HostPlan
 from fleetcheck.store.audit import AuditLog, ChangeLog, ChangeRecord
 from fleetcheck.transport import Deadline, TransportError, probe_host
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "CRASH_ENV",
@@ -104,7 +108,6 @@ __all__ = [
     "StepOutcome",
     "confirm_unresolved",
     "key_query",
-    "read_value",
     "reboot_task",
     "recorded_reboot_task",
 ]
@@ -149,28 +152,36 @@ def key_query(qid: str, hive: Hive, sid: str | None, path: str, depth: int = 0) 
     return RegistryQuery(id=qid, hive=hive, path=full, per_user=False, depth=depth)
 
 
-def read_value(facts: ProbeResponse, hive: str, sid: str | None, path: str, name: str) -> tuple[bool, RegValue | None]:
-    """(key was read, value or None) of ``name`` in the scan's answer for key ``path``."""
-    from fleetcheck.checks.base import reg_query
-
-    qid = reg_query(hive, path).id  # type: ignore[arg-type]  # the id the checks' queries use
-    for ans in facts.answers:
-        if ans.id != qid or (hive == "HKU" and ans.sid != sid):
-            continue
-        if ans.status == "absent":
-            return True, None
-        if ans.status == "ok" and ans.key is not None:
-            return True, ans.key.value(name)
-    return False, None
-
-
 def _prefixes(path: str) -> list[str]:
     parts = [p for p in path.split("\\") if p]
     return ["\\".join(parts[: i + 1]) for i in range(len(parts))]
 
 
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+class RemediatorOptions(TypedDict, total=False):
+    """The optional keywords of :class:`Remediator` (default in brackets).
+
+    ``run_id`` [a new random id]: the fix run the changes belong to;
+    ``probe`` [probe_host]: how one host is asked; ``timeout_s`` [120]: each
+    round trip's deadline; ``clock`` [utc_now]: the instant verification
+    evaluates at.
+    """
+
+    run_id: str | None
+    probe: ProbeFn
+    timeout_s: float
+    clock: Clock
+
+
+@dataclass
+class _Sent:
+    """The write-ahead batch of one apply: the steps sent, their action ids (per step), their change rows."""
+
+    steps: Sequence[FixStep]
+    ids: list[list[str]]
+    records: dict[str, ChangeRecord]
+
+    def per_step(self) -> list[tuple[FixStep, list[str]]]:
+        return list(zip(self.steps, self.ids, strict=True))  # one id list per step, built together
 
 
 class Remediator:
@@ -184,20 +195,17 @@ class Remediator:
         guard: Guard,
         *,
         who: str,
-        run_id: str | None = None,
-        probe: ProbeFn = probe_host,
-        timeout_s: float = 120.0,
-        clock: Callable[[], datetime] = _utc_now,
+        **options: Unpack[RemediatorOptions],
     ) -> None:
         self.policies = list(policies)
         self.audit = audit
         self.changes = changes
         self.guard = guard
         self.who = who
-        self.run_id = run_id or uuid.uuid4().hex[:12]
-        self.probe = probe
-        self.timeout_s = timeout_s
-        self.clock = clock
+        self.run_id = options.get("run_id") or uuid.uuid4().hex[:12]
+        self.probe: ProbeFn = options.get("probe", probe_host)
+        self.timeout_s: float = options.get("timeout_s", 120.0)
+        self.clock: Clock = options.get("clock", utc_now)
         self.request = compile_request(self.policies)
 
     # ------------------------------------------------------------------ public
@@ -232,29 +240,28 @@ class Remediator:
                            error=text)
         backups, problems = _backups(plan, prior)
         sendable = [s for s in plan.steps if s.key not in problems]
-        ids, records = self._pre_record(host, sendable, backups, forced)
+        sent = self._pre_record(host, sendable, backups, forced)
         outcomes: list[StepOutcome] = []
-        if records:
+        if sent.records:
             _crash_point("before-send")
-            request = self._apply_request(sendable, ids, records)
+            request = self._apply_request(sent)
             try:
                 response = self.probe(host, request, Deadline.after(self.timeout_s), None)
             except TransportError as exc:
-                return self._lost(host, plan, decision, sendable, ids, records, exc, problems)
+                return self._lost(host, plan, decision, sent, exc, problems)
             _crash_point("after-act")
-            results = {r.id: r for r in response.actions}
-            outcomes = self._record_results(host, sendable, ids, records, response, results, forced)
+            outcomes = self._record_results(host, sent, response, forced)
             _crash_point("after-record")
         outcomes += [StepOutcome(s, "failed", error=problems[s.key]) for s in plan.steps if s.key in problems]
         order = {s.key: i for i, s in enumerate(plan.steps)}
         outcomes.sort(key=lambda o: order[o.step.key])
-        after = self._verify(host, plan, outcomes) if records else []
+        after = self._verify(host, plan, outcomes) if sent.records else []
         status: HostFixStatus = "fixed" if all(o.status == "applied" for o in outcomes) else "failed"
         return HostFix(host.name, plan, status, decision, outcomes, after=after)
 
     # ------------------------------------------------------------------ steps
     def _pre_record(self, host: HostSpec, steps: Sequence[FixStep], backups: dict[int, dict[str, Any] | None],
-                    forced: bool) -> tuple[list[list[str]], dict[str, ChangeRecord]]:
+                    forced: bool) -> _Sent:
         """Write-ahead: a ``pending`` change row with the exact prior state and a ``sent`` audit entry per action."""
         ids: list[list[str]] = []
         records: dict[str, ChangeRecord] = {}
@@ -269,11 +276,11 @@ class Remediator:
                     # The task's name, recorded before sending: rollback can cancel it after any crash.
                     update["token"] = uuid.uuid4().hex
                 before = backups.get(id(action))
-                action = action.model_copy(update=update)
+                sent = action.model_copy(update=update)
                 record = ChangeRecord(
                     action_id=aid, run_id=self.run_id, position=position, host=host.name, check_id=step.key,
-                    kind=action.kind, action=action.model_dump(),
-                    before=before, after=_after(action), status="pending", who=self.who,
+                    kind=sent.kind, action=sent.model_dump(),
+                    before=before, after=_after(sent), status="pending", who=self.who,
                     forced=forced,
                 )
                 self.changes.record(record)
@@ -285,20 +292,30 @@ class Remediator:
                               after=record.after, result="outcome unknown until the agent's answer is recorded",
                               forced=forced, run_id=self.run_id, action_id=record.action_id,
                               details={"check": record.check_id, "outcome": "unknown"})
-        return ids, records
+        return _Sent(steps, ids, records)
 
-    def _apply_request(self, steps: Sequence[FixStep], ids: list[list[str]],
-                       records: dict[str, ChangeRecord] | None = None) -> ProbeRequest:
+    def apply_request(self, steps: Sequence[FixStep], ids: list[list[str]],
+                      records: dict[str, ChangeRecord] | None = None) -> ProbeRequest:
+        """The apply round trip for ``steps``: their actions under ``ids`` (one list per step, one id per action).
+
+        Installers get a wait inside the host deadline, reboots the guarded
+        trading processes (and the task name of their write-ahead row in
+        ``records``); reads of every ancestor key of each value set ride along.
+        """
+        return self._apply_request(_Sent(steps, ids, records or {}))
+
+    def _apply_request(self, sent: _Sent) -> ProbeRequest:
         queries: dict[str, RegistryQuery] = {}
         actions: list[Action] = []
-        for step, step_ids in zip(steps, ids):
-            for action, aid in zip(step.actions, step_ids):
+        records = sent.records
+        for step, step_ids in sent.per_step():
+            for action, aid in zip(step.actions, step_ids, strict=True):  # one id per action (_pre_record)
                 update: dict[str, Any] = {"id": aid}
                 if isinstance(action, RunInstaller):
                     # Waited for inside the host deadline: WinRM ends it with the shell.
                     update["timeout_ms"] = action_wait_ms(self.timeout_s, action.timeout_ms)
                 elif isinstance(action, ScheduleReboot):
-                    if records is not None and aid in records:
+                    if aid in records:
                         update["token"] = records[aid].action["token"]  # the name the write-ahead record holds
                     if not action.guard_processes:
                         # The reboot task re-checks these at reboot time.
@@ -310,30 +327,28 @@ class Remediator:
                         queries.setdefault(qid, key_query(qid, action.hive, action.sid, prefix))
         return ProbeRequest(queries=list(queries.values()), actions=actions, want_processes=True)
 
-    def _lost(self, host: HostSpec, plan: HostPlan, decision: GuardDecision, steps: Sequence[FixStep],
-              ids: list[list[str]], records: dict[str, ChangeRecord], exc: TransportError,
+    def _lost(self, host: HostSpec, plan: HostPlan, decision: GuardDecision, sent: _Sent, exc: TransportError,
               problems: dict[str, Text]) -> HostFix:
         text = T(f"应用修复时连接中断：主机状态未知（动作要么全部执行，要么都未执行）。请重新运行 fleetcheck fix。{exc.text.zh}",
                  f"connection lost while applying: host state unknown (the agent runs all actions or none). "
                  f"Run fleetcheck fix again. {exc.text.en}")
-        for aid, record in records.items():
+        for aid, record in sent.records.items():
             self.changes.mark(aid, "unknown", error=text.en)
             self.audit.append(self.who, host.name, "unknown", action=record.action, before=record.before,
                               after=record.after, result=text.en, forced=decision.forced, run_id=self.run_id,
                               action_id=aid, details={"check": record.check_id, "outcome": "unknown"})
-        outcomes = [StepOutcome(s, "unknown", step_ids, text) for s, step_ids in zip(steps, ids)]
+        outcomes = [StepOutcome(s, "unknown", step_ids, text) for s, step_ids in sent.per_step()]
         outcomes += [StepOutcome(s, "failed", error=problems[s.key]) for s in plan.steps if s.key in problems]
         return HostFix(host.name, plan, "error", decision, outcomes, error=text)
 
-    def _record_results(self, host: HostSpec, steps: Sequence[FixStep], ids: list[list[str]],
-                        records: dict[str, ChangeRecord], response: ProbeResponse, results: dict[str, ActionResult],
-                        forced: bool) -> list[StepOutcome]:
+    def _record_results(self, host: HostSpec, sent: _Sent, response: ProbeResponse, forced: bool) -> list[StepOutcome]:
+        results = {r.id: r for r in response.actions}
         outcomes = []
         recorded = 0
-        for step, step_ids in zip(steps, ids):
+        for step, step_ids in sent.per_step():
             errors: list[Text] = []
             for aid in step_ids:
-                record = records[aid]
+                record = sent.records[aid]
                 result = results.get(aid)
                 if result is None:
                     result = ActionResult(id=aid, status="error", error="the agent did not answer this action")

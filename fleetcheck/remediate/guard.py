@@ -34,7 +34,7 @@ or the policy option; see README "Fixing hosts / 修复".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timezone
 from pathlib import Path
@@ -43,6 +43,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fleetcheck.agent.contract import ProbeResponse
 from fleetcheck.i18n import T, Text
+from fleetcheck.officetime import Clock, utc_now
+from fleetcheck.yamlfile import Issue, RawIssue, UserFileError, read_document, to_plain
 
 __all__ = [
     "DEFAULT_SESSIONS",
@@ -51,9 +53,8 @@ __all__ = [
     "Guard",
     "GuardDecision",
     "TradingCalendar",
+    "calendar_problems",
 ]
-
-Clock = Callable[[], datetime]
 
 DEFAULT_SESSIONS: tuple[tuple[time, time], ...] = ((time(9, 15), time(11, 30)), (time(13, 0), time(15, 0)))
 
@@ -72,12 +73,8 @@ DEFAULT_TRADING_PROCESSES: tuple[str, ...] = (
 )
 
 
-class CalendarError(ValueError):
-    """A calendar file that cannot be used; ``text`` names the file and what to fix."""
-
-    def __init__(self, text: Text) -> None:
-        super().__init__(text.en)
-        self.text = text
+class CalendarError(UserFileError):
+    """A trading calendar file that cannot be used: every problem at ``file:line:col``."""
 
 
 def _norm_process(name: str) -> str:
@@ -132,70 +129,135 @@ class TradingCalendar:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, path: Path) -> TradingCalendar:
-        """Read a calendar YAML file (see the module docstring); errors name the file."""
-        from fleetcheck.yamlfile import PolicyError, read_data
-
-        try:  # the bounded loader: every problem is file:line:col
-            data = read_data(path)
-        except PolicyError as exc:
-            raise CalendarError(T(exc.format("zh"), exc.format("en"))) from None
-        return cls.from_mapping(data or {}, str(path))
+        """Read a calendar YAML file (see the module docstring); every problem is ``file:line:col``."""
+        doc = read_document(path)  # the one loader: bounded, positioned, secrets never quoted
+        doc.fail((), CalendarError)  # syntax errors, duplicate keys
+        data = {} if doc.data is None else doc.data
+        doc.fail(calendar_problems(data), CalendarError)
+        return cls._build(to_plain(data))
 
     @classmethod
     def from_mapping(cls, data: Any, source: str = "<calendar>") -> TradingCalendar:
         """Build from a parsed mapping (``timezone``, ``sessions``, ``holidays``, ``extra_trading_days``)."""
-        if not isinstance(data, dict):
-            raise CalendarError(T(f"{source}：交易日历必须是映射", f"{source}: the trading calendar must be a mapping"))
-        unknown = sorted(str(k) for k in set(data) - {"timezone", "sessions", "holidays", "extra_trading_days"})
-        if unknown:
-            raise CalendarError(T(f"{source}：未知的键 {', '.join(unknown)}", f"{source}: unknown keys {', '.join(unknown)}"))
-        tz = str(data.get("timezone", "Asia/Shanghai"))
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
-            shown = tz if len(tz) <= 60 else tz[:59] + "…"
-            raise CalendarError(T(f"{source}：未知时区 {shown}", f"{source}: unknown time zone {shown}")) from None
+        problems = list(calendar_problems(data))
+        if problems:
+            raise CalendarError([Issue(source, None, None, p.message) for p in problems])
+        return cls._build(data)
+
+    @classmethod
+    def _build(cls, data: Mapping[str, Any]) -> TradingCalendar:
+        """The calendar of data :func:`calendar_problems` found nothing wrong with."""
         sessions = DEFAULT_SESSIONS
         if "sessions" in data:
-            sessions = tuple(_session(item, source) for item in _listed(data["sessions"], source, "sessions"))
+            pairs = ((_clock_time(a), _clock_time(b)) for a, b in data["sessions"])
+            sessions = tuple((a, b) for a, b in pairs if a is not None and b is not None)
         return cls(
-            tz=tz,
+            tz=str(data.get("timezone", "Asia/Shanghai")),
             sessions=sessions,
-            holidays=frozenset(_day(d, source, "holidays") for d in _listed(data.get("holidays"), source, "holidays")),
-            extra_trading_days=frozenset(
-                _day(d, source, "extra_trading_days")
-                for d in _listed(data.get("extra_trading_days"), source, "extra_trading_days")
-            ),
+            holidays=_days(data.get("holidays")),
+            extra_trading_days=_days(data.get("extra_trading_days")),
         )
 
 
-def _listed(value: Any, source: str, key: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise CalendarError(T(f"{source}：{key} 应为列表", f"{source}: {key} must be a list"))
-    return value
+_CALENDAR_KEYS = ("timezone", "sessions", "holidays", "extra_trading_days")
 
 
-def _clock_time(value: Any, source: str) -> time:
-    text = str(value).strip()
+def calendar_problems(data: Any) -> Iterator[RawIssue]:
+    """Every problem of a calendar mapping, each at its place in the data (all at once)."""
+    if not isinstance(data, Mapping):
+        yield RawIssue((), T("交易日历必须是映射（timezone: …）", "the trading calendar must be a mapping (timezone: …)"))
+        return
+    for key in data:
+        if key not in _CALENDAR_KEYS:
+            yield RawIssue(
+                (key,) if isinstance(key, (str, int)) else (),
+                T(f"未知的键 '{key}'（允许：{', '.join(_CALENDAR_KEYS)}）",
+                  f"unknown key '{key}' (allowed: {', '.join(_CALENDAR_KEYS)})"),
+                key=True,
+            )
+    if "timezone" in data and not _known_zone(data["timezone"]):
+        tz = str(data["timezone"])
+        shown = tz if len(tz) <= 60 else tz[:59] + "…"
+        yield RawIssue(("timezone",), T(f"未知时区 '{shown}'（例如 Asia/Shanghai）", f"unknown time zone '{shown}' (e.g. Asia/Shanghai)"))
+    if "sessions" in data:
+        yield from _session_problems(data["sessions"])
+    for key in ("holidays", "extra_trading_days"):
+        yield from _day_problems(data.get(key), key)
+
+
+def _known_zone(value: Any) -> bool:
+    if not isinstance(value, str) or not value.strip():
+        return False
     try:
-        hours, minutes = text.split(":")
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file
+        return False
+    return True
+
+
+def _not_a_list(value: Any, key: str) -> RawIssue | None:
+    if isinstance(value, (list, tuple)):
+        return None
+    return RawIssue((key,), T(f"{key} 应为列表", f"{key} must be a list"))
+
+
+def _session_problems(sessions: Any) -> Iterator[RawIssue]:
+    bad = _not_a_list(sessions, "sessions")
+    if bad is not None:
+        yield bad
+        return
+    for index, item in enumerate(sessions):
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            yield RawIssue(("sessions", index), T(
+                '交易时段应写成 ["09:15", "11:30"]', 'a session is written ["09:15", "11:30"]'
+            ))
+            continue
+        times = [_clock_time(value) for value in item]
+        for part, (value, parsed) in enumerate(zip(item, times, strict=True)):
+            if parsed is None:
+                text = str(value).strip()
+                yield RawIssue(("sessions", index, part), T(
+                    f"时间 '{text}' 应写成 HH:MM", f"time '{text}' must be HH:MM"
+                ))
+        start, end = times
+        if start is not None and end is not None and not start < end:
+            yield RawIssue(("sessions", index), T(
+                f"时段 {start:%H:%M}–{end:%H:%M} 的开始晚于结束", f"session {start:%H:%M}-{end:%H:%M} starts after it ends"
+            ))
+
+
+def _day_problems(days: Any, key: str) -> Iterator[RawIssue]:
+    if days is None:
+        return
+    bad = _not_a_list(days, key)
+    if bad is not None:
+        yield bad
+        return
+    for index, value in enumerate(days):
+        if _day(value) is None:
+            yield RawIssue((key, index), T(
+                f"{key} 中的日期 '{value}' 应写成 YYYY-MM-DD", f"date '{value}' in {key} must be YYYY-MM-DD"
+            ))
+
+
+def _clock_time(value: Any) -> time | None:
+    """``HH:MM`` as a time, None when it is not one."""
+    text = str(value).strip()
+    hours, sep, minutes = text.partition(":")
+    if not sep or not (hours.isdigit() and minutes.isdigit()) or len(text) > 5:
+        return None
+    try:
         return time(int(hours), int(minutes))
     except ValueError:
-        raise CalendarError(T(f"{source}：时间 {text!r} 应写成 HH:MM", f"{source}: time {text!r} must be HH:MM")) from None
+        return None
 
 
-def _session(item: Any, source: str) -> tuple[time, time]:
-    if not isinstance(item, (list, tuple)) or len(item) != 2:
-        raise CalendarError(T(f"{source}：交易时段应写成 [\"09:15\", \"11:30\"]", f"{source}: a session is written [\"09:15\", \"11:30\"]"))
-    start, end = _clock_time(item[0], source), _clock_time(item[1], source)
-    if not start < end:
-        raise CalendarError(T(f"{source}：时段 {start}–{end} 的开始晚于结束", f"{source}: session {start}-{end} starts after it ends"))
-    return start, end
+def _days(values: Any) -> frozenset[date]:
+    return frozenset(d for d in map(_day, values or ()) if d is not None)
 
 
-def _day(value: Any, source: str, key: str) -> date:
+def _day(value: Any) -> date | None:
+    """A date (``YYYY-MM-DD`` or a YAML date), None when it is not one."""
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):
@@ -203,7 +265,7 @@ def _day(value: Any, source: str, key: str) -> date:
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise CalendarError(T(f"{source}：{key} 中的日期 {value!r} 应写成 YYYY-MM-DD", f"{source}: date {value!r} in {key} must be YYYY-MM-DD")) from None
+        return None
 
 
 @dataclass(frozen=True)
@@ -232,10 +294,6 @@ class GuardDecision:
         return T("；".join(r.zh for r in self.reasons), "; ".join(r.en for r in self.reasons))
 
 
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class Guard:
     """Refuses changes during trading sessions or while a trading client runs.
 
@@ -248,7 +306,7 @@ class Guard:
         self,
         calendar: TradingCalendar | None = None,
         trading_processes: Iterable[str] = DEFAULT_TRADING_PROCESSES,
-        clock: Clock = _utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         self.calendar = calendar or TradingCalendar()
         self.trading_processes: tuple[str, ...] = tuple(trading_processes)

@@ -66,6 +66,7 @@ from fleetcheck.checks.certificate import REG_STORE
 from fleetcheck.findings import Finding, FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory.model import HostSpec, Inventory
+from fleetcheck.officetime import utc_now
 from fleetcheck.remediate.guard import Guard, GuardDecision
 from fleetcheck.renew.match import match_host
 from fleetcheck.renew.passwords import PfxPassword
@@ -73,7 +74,7 @@ from fleetcheck.renew.personal_store import STORE_QUERIES, holds, installed_in_s
 from fleetcheck.renew.plan import RenewalItem, RenewalState
 from fleetcheck.renew.records import RenewalLog, RenewalRecord
 from fleetcheck.renew.validate import Refusal, check_renewal, open_pfx
-from fleetcheck.runner import DEFAULT_TIMEOUT_S, ProbeFn, Sweep, ThreadExecutor, utc_now
+from fleetcheck.runner import DEFAULT_TIMEOUT_S, ProbeFn, Sweep, ThreadExecutor
 from fleetcheck.store import RunNotFound, Store
 from fleetcheck.store.audit import AuditLog
 from fleetcheck.transport import Deadline, TransportError, probe_host

@@ -3,10 +3,10 @@
 No HTTP here: :class:`Fleet` is the dashboard's domain layer, used by the
 routes (:mod:`fleetcheck.web.app`) and by the background jobs. It shares every
 rule with the CLI: the same policies and inventory, the same sweep
-(:func:`fleetcheck.runner.policy_sweep`), the same planner
-(:func:`fleetcheck.remediate.plan.plan_host`), guard
-(:class:`fleetcheck.remediate.guard.Guard`), applier
-(:class:`fleetcheck.remediate.apply.Remediator`) and audit log.
+(:func:`fleetcheck.runner.policy_sweep`), and its Fix is the CLI's fix
+campaign (:class:`fleetcheck.remediate.campaign.Campaign`: plan, guard, apply
+through :class:`fleetcheck.remediate.apply.Remediator`, verify) for one host,
+with the same audit log.
 
 Decisions:
 
@@ -30,43 +30,47 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from fleetcheck.errors import FleetcheckError
 from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory import Inventory, InventoryError, PasswordSources, load_inventory
 from fleetcheck.inventory.model import HostSpec
+from fleetcheck.officetime import Clock, utc_now
+from fleetcheck.policy.loader import PolicyError, load_policy_files
+from fleetcheck.readiness import run_certificates
+from fleetcheck.remediate.apply import Remediator
+from fleetcheck.remediate.campaign import (
+    Campaign,
+    CampaignHooks,
+    CampaignOptions,
+    HostOutcome,
+    plan_scan,
+)
 from fleetcheck.remediate.guard import (
     DEFAULT_TRADING_PROCESSES,
     Guard,
     GuardDecision,
     TradingCalendar,
 )
-from fleetcheck.remediate.plan import HostPlan, PlanOptions, plan_host
+from fleetcheck.remediate.plan import HostPlan, PlanOptions
 from fleetcheck.report.model import ReportModel, TrendPoint, build_report
 from fleetcheck.runner import DEFAULT_TIMEOUT_S, policy_sweep
 from fleetcheck.store import RunNotFound, Store
+from fleetcheck.store.audit import AuditLog, ChangeLog
 from fleetcheck.web.jobs import Job, JobState
 
 __all__ = ["DashboardError", "Fleet", "FleetSettings", "Preview"]
 
-Clock = Callable[[], datetime]
 FACTS_TTL_S = 120.0
 RESCAN_FORKS = 16
 
 
-class DashboardError(Exception):
+class DashboardError(FleetcheckError):
     """A configuration problem the person starting the dashboard can fix; ``text`` is bilingual."""
-
-    def __init__(self, text: Text) -> None:
-        super().__init__(text.en)
-        self.text = text
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -100,10 +104,8 @@ class Preview:
 
 
 def _load_policies(paths: Sequence[str]) -> list[Any]:
-    from fleetcheck.policy.loader import PolicyError, load_policies, shipped_policy_paths
-
     try:
-        return load_policies(list(paths) if paths else shipped_policy_paths())
+        return load_policy_files(paths)
     except PolicyError as exc:
         raise DashboardError(T(exc.format("zh"), exc.format("en"))) from None
 
@@ -204,7 +206,7 @@ class Fleet:
                             policies=[getattr(p, "id", str(p)) for p in self.policies],
                             inventory=latest.inventory if latest is not None else str(self.settings.inventory),
                             hosts=hosts)
-            return self.store.record_run(run)
+            return self.store.record_run(run, certificates=run_certificates(run))
 
     def rescan(self, job: Job, names: Sequence[str]) -> None:
         """Job body: rescan hosts, record the run, report each host as it finishes."""
@@ -231,17 +233,24 @@ class Fleet:
                                                     f"cannot read the host's current state: {why.en}"))
         return Preview(name, self.guard.check(scan.facts), self._plan(scan), scan.finished)
 
+    def _plan_options(self) -> PlanOptions:
+        return PlanOptions(calendar=self.settings.calendar)
+
     def _plan(self, scan: HostResult) -> HostPlan:
         spec = self.host_spec(scan.host)
-        assert spec is not None and scan.facts is not None
-        options = PlanOptions(calendar=self.settings.calendar)
-        return plan_host(scan.findings, scan.facts, self.policies, host=scan.host, host_vars=spec.host_vars,
-                         now=self.clock(), options=options)
+        assert spec is not None
+        plan = plan_scan(scan, spec, self.policies, self._plan_options(), self.clock)
+        assert plan is not None  # the caller checked the scan has facts
+        return plan
+
+    def _fresh_probe(self, specs: Sequence[HostSpec]) -> list[HostResult]:
+        """The campaign's probe: always a new read (the fix must not act on cached facts)."""
+        for spec in specs:
+            self.forget_facts(spec.name)
+        return self.probe([s.name for s in specs])
 
     def fix(self, job: Job, name: str, who: str) -> None:
-        """Job body: fresh probe, guard, plan, apply, verify, rescan and record (see apply.Remediator)."""
-        from fleetcheck.remediate.apply import Remediator
-        from fleetcheck.store.audit import AuditLog, ChangeLog
+        """Job body: the fix campaign for one host (fresh probe, plan, guard, apply, verify), then rescan and record."""
         from fleetcheck.web.views import fix_step_lines
 
         spec = self.host_spec(name)
@@ -249,37 +258,35 @@ class Fleet:
             job.finish("failed", self.why_read_only() or T(f"清单中没有主机 {name}", f"host {name} is not in the inventory"))
             return
         job.say(T("正在读取主机当前状态…", "reading the host's current state…"))
-        self.forget_facts(name)
-        scans = self.probe([name])
-        scan = scans[0] if scans else None
-        if scan is None or scan.status is not HostStatus.ok or scan.facts is None:
-            why = scan.error if scan is not None and scan.error else T("无法探测", "could not probe")
+        applier = Remediator(self.policies, AuditLog(self.store), ChangeLog(self.store), self.guard,
+                             who=who, timeout_s=self.settings.timeout_s, clock=self.clock)
+        hooks = CampaignHooks(batch=lambda _i, names: job.say(
+            T("检查交易时段与交易软件，正在应用修复…", "checking trading hours and trading clients; applying the fixes…")),
+            planned=lambda host: _say_planned(job, host))
+        campaign = Campaign(self.policies, self.guard, CampaignOptions(apply=True, forks=1, plan=self._plan_options()),
+                            probe=self._fresh_probe, applier=applier, clock=self.clock, hooks=hooks)
+        host = campaign.run([spec]).hosts[name]
+        if host.scan is None or host.plan is None:
+            why = host.unreachable_reason if host.scan is not None else T("无法探测", "could not probe")
             job.finish("failed", T(f"无法探测主机：{why.zh}", f"cannot probe the host: {why.en}"))
             return
-        plan = self._plan(scan)
-        if not plan.steps:
-            self.record([scan])
-            job.finish("done", T("没有可自动修复的项目", "nothing to fix automatically"), compliant=bool(scan.compliant))
+        outcome = host.fix
+        if host.category != "change" or outcome is None:
+            self.record([host.scan])
+            job.finish("done", T("没有可自动修复的项目", "nothing to fix automatically"),
+                       compliant=bool(host.scan.compliant))
             return
-        job.say(T(f"计划 {len(plan.steps)} 项修复，检查交易时段与交易软件…",
-                  f"{len(plan.steps)} fixes planned; checking trading hours and trading clients…"))
-        remediator = Remediator(self.policies, AuditLog(self.store), ChangeLog(self.store), self.guard,
-                                who=who, timeout_s=self.settings.timeout_s, clock=self.clock)
-        outcome = remediator.apply_host(spec, scan, plan)
         if outcome.status == "refused":
             reasons = outcome.decision.summary() if outcome.decision else T("已拒绝", "refused")
             job.finish("refused", T(f"已拒绝，未做任何修改：{reasons.zh}", f"refused, nothing changed: {reasons.en}"),
-                       fix_run=remediator.run_id)
+                       fix_run=applier.run_id)
             return
-        if outcome.status == "error":  # connection lost while applying: state unknown, say so plainly
-            for line in fix_step_lines(outcome):
-                job.say(line)
-            job.finish("failed", outcome.error or T("应用修复时出错", "applying the fixes failed"),
-                       fix_run=remediator.run_id, status=outcome.status)
-            return
-        job.say(T("修复已发送，正在验证…", "fixes sent; verifying…"))
         for line in fix_step_lines(outcome):
             job.say(line)
+        if outcome.status == "error":  # connection lost while applying: state unknown, say so plainly
+            job.finish("failed", outcome.error or T("应用修复时出错", "applying the fixes failed"),
+                       fix_run=applier.run_id, status=outcome.status)
+            return
         job.say(T("正在重新扫描并记录…", "rescanning and recording…"))
         after = self.probe([name])
         run_id = self.record(after)
@@ -290,8 +297,13 @@ class Fleet:
         now_state = T("主机现已合规", "the host is now compliant") if compliant else T("主机仍不合规（见下方检查结果）",
                                                                                    "the host is still non-compliant (see the findings)")
         job.finish(state, T(f"{verdict}；{now_state}", f"{verdict}; {now_state}"), run_id=run_id,
-                   fix_run=remediator.run_id, compliant=compliant, status=outcome.status)
+                   fix_run=applier.run_id, compliant=compliant, status=outcome.status)
 
     def failing_hosts(self, run: RunResult) -> list[str]:
         return [h.host for h in run.hosts if h.status is HostStatus.ok and any(
             f.status is FindingStatus.fail for f in h.findings)]
+
+
+def _say_planned(job: Job, host: HostOutcome) -> None:
+    if host.plan is not None and host.plan.steps:
+        job.say(T(f"计划 {len(host.plan.steps)} 项修复", f"{len(host.plan.steps)} fixes planned"))
