@@ -55,12 +55,14 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
+from fleetcheck.errors import FleetcheckError
 from fleetcheck.i18n import DEFAULT_LANG, Lang, T, Text, TextValueError
 
 __all__ = [
     "Issue",
     "PolicyError",
     "RawIssue",
+    "UserFileError",
     "YamlDocument",
     "document_data",
     "format_issues",
@@ -71,6 +73,7 @@ __all__ = [
     "read_data",
     "read_document",
     "to_plain",
+    "validation_issues",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -123,22 +126,28 @@ def format_issues(issues: Sequence[Issue], lang: Lang = DEFAULT_LANG) -> str:
     return "\n".join(i.format(lang) for i in ordered)
 
 
-class PolicyError(ValueError):
-    """A YAML file (policy, waivers, inventory, ...) that cannot be used.
+class UserFileError(FleetcheckError):
+    """A user-editable YAML file that cannot be used: every problem, each at ``file:line:col``.
 
-    ``issues`` holds every problem found; ``str()`` is the formatted block in
-    the default language (Chinese), :meth:`format` picks a language.
+    The base of one family of siblings: :class:`PolicyError` (policies),
+    ``WaiverError``, ``InventoryError``, ``NotifyConfigError``,
+    ``CalendarError``, ``ServeConfigError``, ``PasswordFileError``, the
+    simulator's image and office errors. Catch this base where any bad file
+    will do. ``issues`` holds every problem, sorted by file and position;
+    ``str()`` is the English block, :meth:`format` picks a language.
     """
 
     def __init__(self, issues: Sequence[Issue]) -> None:
-        self.issues: list[Issue] = sorted(issues, key=lambda i: (i.file, i.line or 0, i.col or 0))
-        super().__init__(self.format())
+        ordered = sorted(issues, key=lambda i: (i.file, i.line or 0, i.col or 0))
+        self.issues: list[Issue] = ordered
+        super().__init__(T(format_issues(ordered, "zh"), format_issues(ordered, "en")))
 
     def format(self, lang: Lang = DEFAULT_LANG) -> str:
         return format_issues(self.issues, lang)
 
-    def __str__(self) -> str:
-        return self.format()
+
+class PolicyError(UserFileError):
+    """A policy file (or several: ``load_policies``) that cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -170,13 +179,22 @@ class YamlDocument:
     # never quoted in a message
     secret_lines: set[int] = field(default_factory=set)
     secret_values: set[str] = field(default_factory=set)
+    # compare mapping keys without case when placing a location (registry-like
+    # data, e.g. simulator images, where ``HKLM`` and ``hklm`` are one key)
+    ignore_case: bool = False
 
     # -- positions ---------------------------------------------------------
 
     def position(self, loc: Loc, *, key: bool = False) -> tuple[int, int] | None:
         """1-based (line, col) of the data at ``loc`` (as far as it exists)."""
-        path, _ = _data_path(self.data, loc)
+        path, _ = _data_path(self.data, loc, self.ignore_case)
         return self._position_of_path(path, key=key)
+
+    def depth_of(self, loc: Loc) -> int:
+        """How many leading parts of ``loc`` this document spells out (0: none)."""
+        if not self.loaded:
+            return 0
+        return len(_data_path(self.data, loc, self.ignore_case)[0])
 
     def _position_of_path(self, path: Loc, *, key: bool = False) -> tuple[int, int] | None:
         if not self.loaded:
@@ -250,8 +268,9 @@ class YamlDocument:
         labels: Mapping[str, Text] | None = None,
         extra_checks: Iterable[Callable[[Any], Iterable[RawIssue]]] = (),
         ignore_types: Iterable[str] = (),
+        error: type[UserFileError] = UserFileError,
     ) -> M:
-        """Validate the data against ``model``; raise :class:`PolicyError` with every issue.
+        """Validate the data against ``model``; raise ``error`` with every issue.
 
         ``labels`` names discriminator fields for messages, e.g. ``{"type": T("检查类型", "check type")}``
         gives "unknown check type 'foo'". ``extra_checks`` see the raw data and
@@ -259,13 +278,14 @@ class YamlDocument:
         even when validation fails, so all problems come out together.
         ``ignore_types`` drops pydantic errors of those types (when an extra
         check already reports the same problem with a better position).
+        ``error`` is the kind of file (:class:`PolicyError`, ``InventoryError``...).
         """
         issues = list(self.issues)
         if not self.loaded:
-            raise PolicyError(issues)
+            raise error(issues)
         if self.data is None:
             issues.append(self._issue_at(None, T("文件为空", "the file is empty")))
-            raise PolicyError(issues)
+            raise error(issues)
         result: M | None = None
         try:
             result = model.model_validate(self.data, context=context)
@@ -279,8 +299,19 @@ class YamlDocument:
         if result is None and not issues:
             issues.append(self._issue_at(None, T("内容无效", "the content is not valid")))
         if issues or result is None:
-            raise PolicyError(_dedupe(issues))
+            raise error(_dedupe(issues))
         return result
+
+    def fail(self, problems: Iterable[RawIssue], error: type[UserFileError] = UserFileError) -> None:
+        """Raise ``error`` with the document's own issues and ``problems``, if there are any.
+
+        For checks a loader makes on the data itself (no pydantic model): each
+        :class:`RawIssue` is placed at its location, so it reads
+        ``file:line:col`` like every other problem.
+        """
+        issues = list(self.issues) + [self.issue(p.loc, p.message, key=p.key) for p in problems]
+        if issues:
+            raise error(_dedupe(issues))
 
     def _translate(
         self, errors: list[ErrorDetails], model: type[BaseModel], labels: Mapping[str, Text]
@@ -291,14 +322,14 @@ class YamlDocument:
         paths: dict[tuple[Any, ...], Loc] = {}
         for err in errors:
             loc = tuple(err["loc"])
-            path, _ = _data_path(self.data, loc)
+            path, _ = _data_path(self.data, loc, self.ignore_case)
             # a missing key is its own problem; other errors at one place are alternatives
             if err["type"] == "union_tag_invalid":
                 # point at the tag's value (``type: foo``), not the whole item
                 disc = str((err.get("ctx") or {}).get("discriminator", "")).strip("'")
                 node = _follow(self.data, path)
                 if isinstance(node, Mapping) and disc in node:
-                    path = path + (disc,)
+                    path = (*path, disc)
             gkey: tuple[Any, ...] = ("missing", path, loc[-1]) if err["type"] == "missing" else ("at", path)
             groups.setdefault(gkey, []).append(err)
             paths[gkey] = path
@@ -785,38 +816,71 @@ def load_model(
     labels: Mapping[str, Text] | None = None,
     extra_checks: Iterable[Callable[[Any], Iterable[RawIssue]]] = (),
     display_name: str | None = None,
+    error: type[UserFileError] = UserFileError,
 ) -> M:
-    """Read ``path`` and validate it as ``model``; raise :class:`PolicyError` listing every issue.
+    """Read ``path`` and validate it as ``model``; raise ``error`` listing every issue.
 
-    >>> load_model("waivers.yaml", WaiverFile)  # doctest: +SKIP
+    >>> load_model("waivers.yaml", WaiverFile, error=WaiverError)  # doctest: +SKIP
     """
     doc = read_document(path, display_name=display_name)
-    return doc.validate(model, context=context, labels=labels, extra_checks=extra_checks)
+    return doc.validate(model, context=context, labels=labels, extra_checks=extra_checks, error=error)
 
 
-def document_data(doc: YamlDocument) -> Any:
-    """The plain data of a parsed document, or :class:`PolicyError` with its issues.
+def document_data(doc: YamlDocument, error: type[UserFileError] = UserFileError) -> Any:
+    """The plain data of a parsed document, or ``error`` with its issues.
 
     Plain: ``dict``/``list``/``str``/``int``/``float``/``bool``/``None``/dates
     (no ruamel types, no positions). Duplicate keys are errors here too.
     """
     if not doc.loaded or doc.issues:
-        raise PolicyError(doc.issues)
+        raise error(doc.issues)
     return to_plain(doc.data)
 
 
-def read_data(path: str | Path, *, display_name: str | None = None) -> Any:
-    """Read a YAML file into plain data through the bounded loader; raise :class:`PolicyError`.
+def read_data(
+    path: str | Path, *, display_name: str | None = None, error: type[UserFileError] = UserFileError
+) -> Any:
+    """Read a YAML file into plain data through the bounded loader; raise ``error``.
 
-    For files without a pydantic model (configs, calendars, images): the same
-    limits and ``file:line:col`` messages as :func:`load_model`.
+    For files without a pydantic model: the same limits and ``file:line:col``
+    messages as :func:`load_model`. A loader that checks the data itself
+    should keep the :class:`YamlDocument` (:func:`read_document`) and report
+    through :meth:`YamlDocument.fail`, so its problems are positioned too.
     """
-    return document_data(read_document(path, display_name=display_name))
+    return document_data(read_document(path, display_name=display_name), error)
 
 
-def parse_data(text: str, name: str) -> Any:
+def parse_data(text: str, name: str, error: type[UserFileError] = UserFileError) -> Any:
     """:func:`read_data` for text already in memory; ``name`` stands for the file."""
-    return document_data(parse_text(text, name))
+    return document_data(parse_text(text, name), error)
+
+
+def validation_issues(
+    exc: ValidationError,
+    model: type[BaseModel],
+    documents: Sequence[YamlDocument],
+    *,
+    labels: Mapping[str, Text] | None = None,
+) -> list[Issue]:
+    """Plain, positioned issues for ``exc``, raised on data merged from ``documents``.
+
+    For data built from several files (an image and the images it extends):
+    each error is placed in the document that spells out most of its
+    location (the first, i.e. the child, on a tie), with the same plain
+    messages as :meth:`YamlDocument.validate`. Set ``ignore_case`` on the
+    documents whose keys compare without case.
+    """
+    if not documents:
+        raise ValueError("validation_issues needs at least one document")
+    buckets: dict[int, list[ErrorDetails]] = {}
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        best = max(range(len(documents)), key=lambda i: (documents[i].depth_of(loc), -i))
+        buckets.setdefault(best, []).append(err)
+    issues: list[Issue] = []
+    for index, errors in sorted(buckets.items()):
+        issues.extend(documents[index]._translate(errors, model, labels or {}))
+    return _dedupe(issues)
 
 
 def _plain_key(key: Any, depth: int) -> Any:
@@ -829,22 +893,22 @@ def _plain_key(key: Any, depth: int) -> Any:
     return plain
 
 
+# Scalar round-trip types to their plain type, in this order (bool before int:
+# a bool is an int); ruamel's ScalarFloat, ScalarInt, ScalarString... subclass these.
+_PLAIN_SCALARS: tuple[type, ...] = (bool, int, float, str)
+
+
 def to_plain(value: Any, _depth: int = 0) -> Any:
     """ruamel round-trip types to plain Python (bounded: the loader bounds depth and size)."""
     if _depth > MAX_DEPTH + 5:
         raise RecursionError("data nested too deeply")
     if isinstance(value, Mapping):
         return {_plain_key(k, _depth + 1): to_plain(v, _depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, set, frozenset)):
         return [to_plain(v, _depth + 1) for v in value]
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
+    for kind in _PLAIN_SCALARS:
+        if isinstance(value, kind):
+            return kind(value)
     if isinstance(value, datetime):
         return datetime(
             value.year, value.month, value.day, value.hour, value.minute, value.second,
@@ -852,8 +916,6 @@ def to_plain(value: Any, _depth: int = 0) -> Any:
         )
     if isinstance(value, TaggedScalar):
         return to_plain(value.value, _depth + 1)
-    if isinstance(value, (set, frozenset)):
-        return [to_plain(v, _depth + 1) for v in value]
     return value
 
 
@@ -867,7 +929,7 @@ def _follow(data: Any, path: Loc) -> Any:
     return node
 
 
-def _data_path(data: Any, loc: Loc) -> tuple[Loc, Loc]:
+def _data_path(data: Any, loc: Loc, ignore_case: bool = False) -> tuple[Loc, Loc]:
     """Split a pydantic location into the part that exists in ``data`` and the rest.
 
     Parts that do not exist (union tags, validator names) are skipped, except
@@ -877,8 +939,8 @@ def _data_path(data: Any, loc: Loc) -> tuple[Loc, Loc]:
     node = data
     rest: list[str | int] = []
     for index, part in enumerate(loc):
-        if isinstance(node, Mapping) and _has_key(node, part):
-            key = _actual_key(node, part)
+        key: Any = _actual_key(node, part, ignore_case) if isinstance(node, Mapping) else _MISSING
+        if key is not _MISSING:
             path.append(key)
             node = node[key]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
@@ -890,22 +952,19 @@ def _data_path(data: Any, loc: Loc) -> tuple[Loc, Loc]:
     return tuple(path), tuple(rest)
 
 
-def _has_key(node: Mapping[Any, Any], part: str | int) -> bool:
-    try:
-        return _actual_key(node, part) is not _MISSING
-    except TypeError:
-        return False
-
-
 _MISSING = object()
 
 
-def _actual_key(node: Mapping[Any, Any], part: str | int) -> Any:
+def _actual_key(node: Mapping[Any, Any], part: str | int, ignore_case: bool = False) -> Any:
     """The key of ``node`` that pydantic reports as ``part`` (it stringifies some keys)."""
-    if part in node:
-        return part
+    try:
+        if part in node:
+            return part
+    except TypeError:  # an unhashable part never is a key
+        return _MISSING
+    wanted = str(part).casefold() if ignore_case else str(part)
     for key in node:
-        if str(key) == str(part):
+        if (str(key).casefold() if ignore_case else str(key)) == wanted:
             return key
     return _MISSING
 
@@ -1021,102 +1080,157 @@ def _plain(err: ErrorDetails) -> Text:
     return T(f"取值无效：{msg}", msg)
 
 
+@dataclass(frozen=True)
+class _ErrorView:
+    """One pydantic error, as the message builders read it."""
+
+    code: str
+    loc: Loc
+    value: Any
+    ctx: dict[str, Any]
+    err: ErrorDetails
+    model: type[BaseModel]
+    labels: Mapping[str, Text]
+
+    @property
+    def shown(self) -> str:
+        return _show(self.value)
+
+
+# Errors whose message only quotes the value: (zh, en) templates with {shown}.
+_VALUE_MESSAGES: dict[str, tuple[str, str]] = {
+    "int_parsing": ("{shown} 不是整数", "{shown} is not a whole number"),
+    "int_type": ("{shown} 不是整数", "{shown} is not a whole number"),
+    "int_from_float": ("{shown} 不是整数", "{shown} is not a whole number"),
+    "float_parsing": ("{shown} 不是数字", "{shown} is not a number"),
+    "float_type": ("{shown} 不是数字", "{shown} is not a number"),
+    "bool_parsing": ("{shown} 不是 true/false", "{shown} is not true or false"),
+    "bool_type": ("{shown} 不是 true/false", "{shown} is not true or false"),
+    "string_too_short": ("不能为空", "must not be empty"),
+    "too_short": ("不能为空", "must not be empty"),
+    "string_too_long": ("内容过长", "is too long"),
+    "too_long": ("内容过长", "is too long"),
+    "no_check_types": ("没有安装任何检查类型", "no check types are installed"),
+    **dict.fromkeys(
+        ("date_parsing", "date_type", "date_from_datetime_parsing", "date_from_datetime_inexact"),
+        (
+            "{shown} 不是日期（写成 YYYY-MM-DD，例如 2026-12-31）",
+            "{shown} is not a date (write YYYY-MM-DD, e.g. 2026-12-31)",
+        ),
+    ),
+}
+
+# Errors of the wrong kind of value: (zh, en) templates with {zh}/{en}, the kind found.
+_KIND_MESSAGES: dict[str, tuple[str, str]] = {
+    "string_type": ("这里应为文本，而不是{zh}", "expected text here, not {en}"),
+    "str_type": ("这里应为文本，而不是{zh}", "expected text here, not {en}"),
+    "list_type": ("这里应为列表，而不是{zh}", "expected a list here, not {en}"),
+    **dict.fromkeys(
+        ("dict_type", "model_type", "model_attributes_type"),
+        ("这里应为映射（键: 值），而不是{zh}", "expected a mapping (key: value) here, not {en}"),
+    ),
+}
+
+_BOUND_WORDS: dict[str, tuple[str, str]] = {
+    "greater_than_equal": ("至少为", "must be at least"),
+    "greater_than": ("必须大于", "must be greater than"),
+    "less_than_equal": ("最多为", "must be at most"),
+    "less_than": ("必须小于", "must be less than"),
+}
+
+
 def _message(
     err: ErrorDetails, data: Any, model: type[BaseModel], labels: Mapping[str, Text]
 ) -> tuple[Text, bool]:
-    t = err["type"]
-    loc = tuple(err["loc"])
-    value = err.get("input")
-    ctx: dict[str, Any] = dict(err.get("ctx") or {})
-    shown = _show(value)
+    """The plain message of one pydantic error; True when it points at the key."""
+    view = _ErrorView(
+        err["type"], tuple(err["loc"]), err.get("input"), dict(err.get("ctx") or {}), err, model, labels
+    )
+    if view.code in _VALUE_MESSAGES:
+        zh, en = _VALUE_MESSAGES[view.code]
+        return T(zh.format(shown=view.shown), en.format(shown=view.shown)), False
+    if view.code in _KIND_MESSAGES:
+        zh, en = _KIND_MESSAGES[view.code]
+        kind = _kind(view.value)
+        return T(zh.format(zh=kind.zh), en.format(en=kind.en)), False
+    if view.code in _BOUND_WORDS:
+        return _bound_message(view), False
+    builder = _MESSAGE_BUILDERS.get(view.code)
+    if builder is not None:
+        return builder(view)
+    # value errors and custom errors (PydanticCustomError) carry a plain message already
+    return _plain(err), False
 
-    if t == "missing":
-        name = loc[-1] if loc else "?"
-        return T(f"缺少必填的键 '{name}'", f"missing required key '{name}'"), False
-    if t == "extra_forbidden":
-        name = loc[-1] if loc else "?"
-        allowed = _allowed_keys(model, loc[:-1])
-        return _unknown_key(str(name), allowed), True
-    if t in ("union_tag_invalid", "union_tag_not_found"):
-        disc = str(ctx.get("discriminator", "type")).strip("'")
-        label = labels.get(disc, T(disc, disc))
-        if t == "union_tag_not_found":
-            return (
-                T(f"缺少键 '{disc}'（{label.zh}）", f"missing key '{disc}' (the {label.en})"),
-                False,
-            )
-        tag = str(ctx.get("tag", ""))
-        tags = sorted(x.strip().strip("'") for x in str(ctx.get("expected_tags", "")).split(","))
-        known = ", ".join(tags)
-        close = difflib.get_close_matches(tag, tags, n=1)
-        hint_en = f"; did you mean '{close[0]}'?" if close else ""
-        hint_zh = f"；是否应为 '{close[0]}'？" if close else ""
+
+def _missing_message(view: _ErrorView) -> tuple[Text, bool]:
+    name = view.loc[-1] if view.loc else "?"
+    return T(f"缺少必填的键 '{name}'", f"missing required key '{name}'"), False
+
+
+def _extra_message(view: _ErrorView) -> tuple[Text, bool]:
+    name = view.loc[-1] if view.loc else "?"
+    return _unknown_key(str(name), _allowed_keys(view.model, view.loc[:-1])), True
+
+
+def _tag_message(view: _ErrorView) -> tuple[Text, bool]:
+    disc = str(view.ctx.get("discriminator", "type")).strip("'")
+    label = view.labels.get(disc, T(disc, disc))
+    if view.code == "union_tag_not_found":
+        return T(f"缺少键 '{disc}'（{label.zh}）", f"missing key '{disc}' (the {label.en})"), False
+    tag = str(view.ctx.get("tag", ""))
+    tags = sorted(x.strip().strip("'") for x in str(view.ctx.get("expected_tags", "")).split(","))
+    known = ", ".join(tags)
+    close = difflib.get_close_matches(tag, tags, n=1)
+    hint_en = f"; did you mean '{close[0]}'?" if close else ""
+    hint_zh = f"；是否应为 '{close[0]}'？" if close else ""
+    return (
+        T(
+            f"未知的{label.zh} '{tag}'（已知：{known}）{hint_zh}",
+            f"unknown {label.en} '{tag}' (known {label.en}s: {known}){hint_en}",
+        ),
+        False,
+    )
+
+
+def _choice_message(view: _ErrorView) -> tuple[Text, bool]:
+    expected = str(view.ctx.get("expected", "")).replace("'", "")
+    shown = view.shown
+    return (
+        T(f"{shown} 不是允许的值（可选：{expected}）", f"{shown} is not allowed here (choose from: {expected})"),
+        False,
+    )
+
+
+def _pattern_message(view: _ErrorView) -> tuple[Text, bool]:
+    pattern = str(view.ctx.get("pattern", ""))
+    shown = view.shown
+    if "a-z0-9" in pattern:
         return (
             T(
-                f"未知的{label.zh} '{tag}'（已知：{known}）{hint_zh}",
-                f"unknown {label.en} '{tag}' (known {label.en}s: {known}){hint_en}",
+                f"{shown} 格式不对：只能用小写字母、数字和 '-'，且以字母或数字开头",
+                f"{shown} is not a valid id: use lowercase letters, digits and '-', starting with a letter or digit",
             ),
             False,
         )
-    if t in ("int_parsing", "int_type", "int_from_float"):
-        return T(f"{shown} 不是整数", f"{shown} is not a whole number"), False
-    if t in ("float_parsing", "float_type"):
-        return T(f"{shown} 不是数字", f"{shown} is not a number"), False
-    if t in ("bool_parsing", "bool_type"):
-        return T(f"{shown} 不是 true/false", f"{shown} is not true or false"), False
-    if t in ("string_type", "str_type"):
-        k = _kind(value)
-        return T(f"这里应为文本，而不是{k.zh}", f"expected text here, not {k.en}"), False
-    if t == "list_type":
-        k = _kind(value)
-        return T(f"这里应为列表，而不是{k.zh}", f"expected a list here, not {k.en}"), False
-    if t in ("dict_type", "model_type", "model_attributes_type"):
-        k = _kind(value)
-        return (
-            T(f"这里应为映射（键: 值），而不是{k.zh}", f"expected a mapping (key: value) here, not {k.en}"),
-            False,
-        )
-    if t in ("literal_error", "enum"):
-        expected = str(ctx.get("expected", "")).replace("'", "")
-        return (
-            T(f"{shown} 不是允许的值（可选：{expected}）", f"{shown} is not allowed here (choose from: {expected})"),
-            False,
-        )
-    if t == "string_pattern_mismatch":
-        pattern = str(ctx.get("pattern", ""))
-        if "a-z0-9" in pattern:
-            return (
-                T(
-                    f"{shown} 格式不对：只能用小写字母、数字和 '-'，且以字母或数字开头",
-                    f"{shown} is not a valid id: use lowercase letters, digits and '-', starting with a letter or digit",
-                ),
-                False,
-            )
-        return T(f"{shown} 格式不对（应匹配 {pattern}）", f"{shown} has the wrong form (must match {pattern})"), False
-    if t in ("string_too_short", "too_short"):
-        return T("不能为空", "must not be empty"), False
-    if t in ("string_too_long", "too_long"):
-        return T("内容过长", "is too long"), False
-    if t in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
-        words = {
-            "greater_than_equal": ("至少为", "must be at least"),
-            "greater_than": ("必须大于", "must be greater than"),
-            "less_than_equal": ("最多为", "must be at most"),
-            "less_than": ("必须小于", "must be less than"),
-        }[t]
-        bound = next(iter(ctx.values()), "?")
-        return T(f"{shown} 无效：{words[0]} {bound}", f"{shown} is out of range: {words[1]} {bound}"), False
-    if t in ("date_parsing", "date_type", "date_from_datetime_parsing", "date_from_datetime_inexact"):
-        return (
-            T(f"{shown} 不是日期（写成 YYYY-MM-DD，例如 2026-12-31）", f"{shown} is not a date (write YYYY-MM-DD, e.g. 2026-12-31)"),
-            False,
-        )
-    if t in ("value_error", "assertion_error"):
-        return _plain(err), False
-    if t == "no_check_types":
-        return T("没有安装任何检查类型", "no check types are installed"), False
-    # custom errors (PydanticCustomError) carry a plain message already
-    return _plain(err), False
+    return T(f"{shown} 格式不对（应匹配 {pattern}）", f"{shown} has the wrong form (must match {pattern})"), False
+
+
+def _bound_message(view: _ErrorView) -> Text:
+    words = _BOUND_WORDS[view.code]
+    bound = next(iter(view.ctx.values()), "?")
+    shown = view.shown
+    return T(f"{shown} 无效：{words[0]} {bound}", f"{shown} is out of range: {words[1]} {bound}")
+
+
+_MESSAGE_BUILDERS: dict[str, Callable[[_ErrorView], tuple[Text, bool]]] = {
+    "missing": _missing_message,
+    "extra_forbidden": _extra_message,
+    "union_tag_invalid": _tag_message,
+    "union_tag_not_found": _tag_message,
+    "literal_error": _choice_message,
+    "enum": _choice_message,
+    "string_pattern_mismatch": _pattern_message,
+}
 
 
 def _unknown_key(name: str, allowed: list[str] | None) -> Text:

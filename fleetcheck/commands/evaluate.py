@@ -28,7 +28,13 @@ from fleetcheck.commands.common import EXIT_NONCOMPLIANT, EXIT_OK, fail, lang_of
 from fleetcheck.evaluate import compile_request, evaluate_host
 from fleetcheck.findings import Finding, FindingStatus
 from fleetcheck.i18n import T, tr
-from fleetcheck.policy.loader import PolicyError, load_policies, load_waivers, shipped_policy_paths
+from fleetcheck.policy.loader import (
+    PolicyError,
+    WaiverError,
+    load_policies,
+    load_waivers,
+    shipped_policy_paths,
+)
 
 _OK = {FindingStatus.passed, FindingStatus.not_applicable, FindingStatus.waived}
 _STATUS = {
@@ -85,11 +91,11 @@ def read_facts(path: Path) -> ProbeResponse:
 def read_host_vars(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
-    from fleetcheck.yamlfile import PolicyError, read_data
+    from fleetcheck.yamlfile import UserFileError, read_data
 
     try:  # the bounded loader: every problem is file:line:col, secrets never quoted
         data = read_data(path)
-    except PolicyError as exc:
+    except UserFileError as exc:
         fail(T(exc.format("zh"), exc.format("en")))
     if data is None:
         return {}
@@ -147,7 +153,7 @@ def evaluate_cmd(facts_path: Path, policy_paths: tuple[Path, ...], vars_path: Pa
     try:
         policies = load_policies(policy_paths or shipped_policy_paths())
         waivers = load_waivers(waivers_path, policies) if waivers_path else []
-    except PolicyError as exc:
+    except (PolicyError, WaiverError) as exc:
         fail(exc.format(lang))
     facts = read_facts(facts_path)
     host_vars = read_host_vars(vars_path)

@@ -18,6 +18,7 @@ from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.policy.loader import (
     PolicyError,
+    WaiverError,
     load_policies,
     load_waivers,
     policy_files,
@@ -73,7 +74,7 @@ def lint(paths: tuple[Path, ...], waivers_path: Path | None, inventory_path: Pat
     if waivers_path is not None:
         try:
             waivers = load_waivers(waivers_path, policies)
-        except PolicyError as exc:
+        except WaiverError as exc:
             click.echo(exc.format(lang))
             _summary_fail(len(exc.issues), lang)
     files, _ = policy_files(paths)

@@ -453,11 +453,11 @@ def _notify(notify: NotifyConfig | None, run: RunResult, previous: RunResult | N
 def _load_waivers(path: str | None, policies: list[Any]) -> list[Any]:
     if path is None:
         return []
-    from fleetcheck.policy.loader import PolicyError, load_waivers
+    from fleetcheck.policy.loader import WaiverError, load_waivers
 
     try:
         return load_waivers(path, policies)
-    except PolicyError as exc:
+    except WaiverError as exc:
         fail(exc.format(lang_of()))
 
 

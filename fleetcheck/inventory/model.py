@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from fleetcheck.i18n import Text
-from fleetcheck.yamlfile import PolicyError
+from fleetcheck.yamlfile import UserFileError
 
 AuthTransport = Literal["ntlm", "kerberos", "credssp", "basic"]
 Scheme = Literal["http", "https"]
@@ -39,11 +39,11 @@ CONNECTION_VARS = frozenset(
 SECRET_VARS = frozenset({"ansible_password"})
 
 
-class InventoryError(PolicyError):
+class InventoryError(UserFileError):
     """A bad inventory: every issue as ``file:line:col: message`` with the source line.
 
-    Shares the policy loader's issue format (``fleetcheck.yamlfile``);
-    ``format(lang)`` renders all of them.
+    A sibling of ``PolicyError`` in the one family of bad user files
+    (``fleetcheck.yamlfile.UserFileError``); ``format(lang)`` renders all issues.
     """
 
 

@@ -43,9 +43,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from fleetcheck.i18n import Lang, T, Text
+from fleetcheck.errors import FleetcheckError
+from fleetcheck.i18n import Lang, T
 from fleetcheck.loopback import is_loopback
-from fleetcheck.yamlfile import PolicyError, load_model
+from fleetcheck.yamlfile import UserFileError, load_model
 
 __all__ = [
     "Channel",
@@ -64,7 +65,8 @@ __all__ = [
     "resolve_secret",
 ]
 
-NotifyConfigError = PolicyError  # same error type (file:line:col issues) as every other YAML file
+class NotifyConfigError(UserFileError):
+    """A notification config file that cannot be used (every issue at ``file:line:col``)."""
 
 
 class _Strict(BaseModel):
@@ -88,19 +90,15 @@ SecretRef = EnvSecret | KeyringSecret
 
 def _refuse_literal(value: Any, what_zh: str, what_en: str) -> Any:
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        raise ValueError(  # noqa: TRY004 - pydantic turns ValueError into a located issue
+        raise ValueError(  # pydantic turns a ValueError into a located issue
             f"不接受明文{what_zh}，请写成 {{env: 变量名}} 或 {{keyring: 服务/用户}} / "
             f"a literal {what_en} is refused: write {{env: NAME}} or {{keyring: service/user}}"
         )
     return value
 
 
-class SecretUnavailable(Exception):
+class SecretUnavailable(FleetcheckError):
     """A referenced secret could not be read; ``text`` says which and what to do."""
-
-    def __init__(self, text: Text) -> None:
-        super().__init__(text.en)
-        self.text = text
 
 
 def resolve_secret(ref: SecretRef | str, env: Mapping[str, str] | None = None) -> str:
@@ -289,5 +287,7 @@ def channel_labels(channels: list[Channel]) -> list[str]:
 
 def load_notify_config(path: str | Path) -> NotifyConfig:
     """Read and validate ``path``; raise :class:`NotifyConfigError` listing every ``file:line:col`` issue."""
-    config = load_model(path, NotifyConfig, labels={"type": T("通知渠道类型", "channel type")})
+    config = load_model(
+        path, NotifyConfig, labels={"type": T("通知渠道类型", "channel type")}, error=NotifyConfigError
+    )
     return config.model_copy(update={"base_dir": Path(path).resolve().parent})

@@ -30,6 +30,7 @@ from fleetcheck.yamlfile import (
     Issue,
     PolicyError,
     RawIssue,
+    UserFileError,
     YamlDocument,
     parse_text,
     read_document,
@@ -37,6 +38,7 @@ from fleetcheck.yamlfile import (
 
 __all__ = [
     "PolicyError",
+    "WaiverError",
     "load_policies",
     "load_policy",
     "load_policy_files",
@@ -51,6 +53,10 @@ POLICY_SUFFIXES = (".yaml", ".yml")
 _LABELS = {"type": T("检查类型", "check type")}
 # Bounds a directory walk: a policy folder holds a handful of files.
 _MAX_FILES = 10_000
+
+
+class WaiverError(UserFileError):
+    """A waivers file that cannot be used (a sibling of :class:`PolicyError`)."""
 
 
 def shipped_policy_paths() -> list[Path]:
@@ -178,9 +184,9 @@ def template_sites(data: Any) -> Iterable[tuple[tuple[str | int, ...], str]]:
             if is_template(node):
                 yield loc, node
         elif isinstance(node, Mapping):
-            stack.extend((loc + (k,), v) for k, v in node.items() if isinstance(k, (str, int)))
+            stack.extend(((*loc, k), v) for k, v in node.items() if isinstance(k, (str, int)))
         elif isinstance(node, list):
-            stack.extend((loc + (i,), v) for i, v in enumerate(node))
+            stack.extend(((*loc, i), v) for i, v in enumerate(node))
 
 
 def _validate_policy(doc: YamlDocument) -> Policy:
@@ -190,6 +196,7 @@ def _validate_policy(doc: YamlDocument) -> Policy:
         labels=_LABELS,
         extra_checks=(_check_ids, _templates),
         ignore_types=("duplicate_check_id",),
+        error=PolicyError,
     )
 
 
@@ -253,14 +260,14 @@ def load_policy_files(paths: Iterable[str | Path] = ()) -> list[Policy]:
 
 
 def load_waivers(path: str | Path, policies: Sequence[Policy] | None = None) -> list[Waiver]:
-    """Load a waivers file (``waivers: [...]``); raise :class:`PolicyError` on any problem.
+    """Load a waivers file (``waivers: [...]``); raise :class:`WaiverError` on any problem.
 
     With ``policies``, each waiver's ``check`` must name a check in them, as
     ``check-id`` or ``policy-id/check-id``.
     """
     doc = read_document(path)
     extra = (_waiver_targets(policies),) if policies is not None else ()
-    return list(doc.validate(WaiverFile, extra_checks=extra).waivers)
+    return list(doc.validate(WaiverFile, extra_checks=extra, error=WaiverError).waivers)
 
 
 def _waiver_targets(policies: Sequence[Policy]) -> Any:

@@ -127,11 +127,11 @@ class OfficeSpec(BaseModel):
     @classmethod
     def load(cls, path: Path) -> OfficeSpec:
         """Read an office file; every error names the file, line and column, and what is wrong."""
-        from fleetcheck.yamlfile import PolicyError, load_model
+        from fleetcheck.yamlfile import UserFileError, load_model
 
         try:
             spec = load_model(path, cls)
-        except PolicyError as exc:
+        except UserFileError as exc:
             raise OfficeError(T(exc.format("zh"), exc.format("en"))) from None
         return spec.model_copy(update={"source": path})
 

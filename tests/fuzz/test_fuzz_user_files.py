@@ -145,9 +145,10 @@ def _errors() -> tuple[type[BaseException], ...]:
     from fleetcheck.remediate.guard import CalendarError
     from fleetcheck.sim.image import ImageError
     from fleetcheck.sim.office import OfficeError
-    from fleetcheck.yamlfile import PolicyError
+    from fleetcheck.yamlfile import UserFileError
 
-    return (PolicyError, InventoryError, CalendarError, ImageError, OfficeError)
+    # UserFileError: the one family of bad user files (policy, waivers, notify, ...)
+    return (UserFileError, InventoryError, CalendarError, ImageError, OfficeError)
 
 
 # --------------------------------------------------------------------------- mutations

@@ -62,8 +62,9 @@ def test_invalid_policy_is_rejected_with_positions(case: Path) -> None:
             assert f"{case}:{issue.line}:{issue.col}: " in block
     assert "Traceback" not in block
     assert "pydantic" not in block and "Input should be" not in block
-    # the Chinese rendering exists and is the default str()
-    assert str(info.value) == info.value.format("zh")
+    # every error's str() is English (the root's rule); the Chinese block is format("zh")
+    assert str(info.value) == info.value.format("en")
+    assert info.value.format("zh") != info.value.format("en")
 
 
 def test_issue_format_shows_source_and_caret() -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from fleetcheck.policy.loader import (
     PolicyError,
+    WaiverError,
     load_policies,
     load_policy,
     load_policy_text,
@@ -200,7 +201,7 @@ waivers:
     colour: red
 """
     path = _write(tmp_path / "waivers.yaml", text)
-    with pytest.raises(PolicyError) as info:
+    with pytest.raises(WaiverError) as info:
         load_waivers(path, [load_policy(FIXTURE)])
     got = {(i.line, i.col): i.message.en for i in info.value.issues}
     assert "waiver names unknown check 'certenrol-control'" in got[(2, 12)]
@@ -218,7 +219,7 @@ waivers:
 
 def test_waiver_without_targets(tmp_path: Path) -> None:
     text = "waivers:\n  - check: x\n    reason: r\n    approver: a\n    expires: 2026-12-31\n"
-    with pytest.raises(PolicyError) as info:
+    with pytest.raises(WaiverError) as info:
         load_waivers(_write(tmp_path / "w.yaml", text))
     (issue,) = info.value.issues
     assert (issue.line, issue.col) == (2, 5)

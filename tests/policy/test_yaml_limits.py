@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from fleetcheck.cli import main
 from fleetcheck.yamlfile import (
     MAX_ALIAS_EXPANSION,
-    PolicyError,
+    UserFileError,
     parse_data,
     parse_text,
     read_data,
@@ -60,7 +60,7 @@ HOSTILE: dict[str, tuple[str, str]] = {
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 def test_hostile_yaml_is_one_positioned_issue(name: str) -> None:
     text, expected = HOSTILE[name]
-    with pytest.raises(PolicyError) as caught:
+    with pytest.raises(UserFileError) as caught:
         parse_data(text, "f.yaml")
     english = caught.value.format("en")
     assert expected in english
@@ -140,7 +140,8 @@ def _errors() -> tuple[type[Exception], ...]:
     from fleetcheck.sim.image import ImageError
     from fleetcheck.sim.office import OfficeError
 
-    return (PolicyError, InventoryError, CalendarError, ImageError, OfficeError)
+    # UserFileError: the one family of bad user files (policy, waivers, notify, ...)
+    return (UserFileError, InventoryError, CalendarError, ImageError, OfficeError)
 
 
 LOADERS: dict[str, Callable[[Path], object]] = {
@@ -166,7 +167,7 @@ def test_every_loader_reports_hostile_yaml_with_a_position(
     path.write_text(text, encoding="utf-8")
     with pytest.raises(_errors()) as caught:
         LOADERS[loader](path)
-    message = caught.value.format("en") if isinstance(caught.value, PolicyError) else str(caught.value)
+    message = caught.value.format("en") if isinstance(caught.value, UserFileError) else str(caught.value)
     if hasattr(caught.value, "text"):
         message = caught.value.text.en
     assert expected in message, message
@@ -179,7 +180,9 @@ def test_waiver_with_an_impossible_date_is_positioned(tmp_path: Path) -> None:
         "waivers:\n  - check: gateway-cert\n    host: PC-1\n    reason: r\n    until: 2027-13-01\n",
         encoding="utf-8",
     )
-    with pytest.raises(PolicyError) as caught:
+    from fleetcheck.policy.loader import WaiverError
+
+    with pytest.raises(WaiverError) as caught:
         _waivers(path)
     assert caught.value.issues[0].line == 5
     assert "'2027-13-01' is not a valid date" in caught.value.format("en")

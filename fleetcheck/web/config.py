@@ -1,0 +1,73 @@
+"""The dashboard's config file (``fleetcheck serve --config``), read through the one YAML loader.
+
+Keys (all optional)::
+
+    users:                      # user name: password hash (fleetcheck serve --hash-password)
+      admin: scrypt$16384$8$1$...
+    session_secret: {env: FC_SESSION_SECRET}
+    calendar: calendar.yaml     # the trading calendar (see fleetcheck.remediate.guard)
+    trading_processes: [TdxW.exe, xiadan.exe]
+
+Every problem is reported at its ``file:line:col`` with the source line and a
+caret, like every other user file (:mod:`fleetcheck.yamlfile`); the value of
+``session_secret`` is never quoted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from fleetcheck.i18n import T
+from fleetcheck.yamlfile import RawIssue, UserFileError, read_document, to_plain
+
+__all__ = ["CONFIG_KEYS", "ServeConfigError", "load_serve_config", "serve_config_problems"]
+
+CONFIG_KEYS = ("users", "session_secret", "calendar", "trading_processes")
+
+
+class ServeConfigError(UserFileError):
+    """A dashboard config file that cannot be used: every problem at ``file:line:col``."""
+
+
+def load_serve_config(path: Path) -> dict[str, Any]:
+    """The config as plain data; raise :class:`ServeConfigError` listing every problem."""
+    doc = read_document(path)
+    doc.fail((), ServeConfigError)  # syntax errors, duplicate keys
+    data = {} if doc.data is None else doc.data
+    doc.fail(serve_config_problems(data), ServeConfigError)
+    plain = to_plain(data)
+    return dict(plain)
+
+
+def serve_config_problems(data: Any) -> Iterator[RawIssue]:
+    """Every problem of a config mapping, each placed at its key or value."""
+    from fleetcheck.web.auth import check_hash_format
+
+    if not isinstance(data, Mapping):
+        yield RawIssue((), T("配置文件必须是映射（users: …）", "the config file must be a mapping (users: …)"))
+        return
+    known = ", ".join(CONFIG_KEYS)
+    for key in data:
+        if key not in CONFIG_KEYS:
+            yield RawIssue(
+                (key,) if isinstance(key, (str, int)) else (),
+                T(f"未知的键 '{key}'（可用：{known}）", f"unknown key '{key}' (known: {known})"),
+                key=True,
+            )
+    users = data.get("users")
+    if not users:  # absent or empty: no users (a --password-hash may give one)
+        return
+    if not isinstance(users, Mapping):
+        yield RawIssue(("users",), T("users 应为 用户名: 密码哈希 的映射", "users must map user name to password hash"))
+        return
+    for name, stored in users.items():
+        if not isinstance(stored, str) or not check_hash_format(stored):
+            yield RawIssue(
+                ("users", name) if isinstance(name, (str, int)) else ("users",),
+                T(
+                    f"用户 {name} 的密码哈希无效；用 fleetcheck serve --hash-password 生成",
+                    f"the password hash of user {name} is not valid; make one with fleetcheck serve --hash-password",
+                ),
+            )
