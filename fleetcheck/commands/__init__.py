@@ -1,1 +1,4 @@
-"""CLI command modules; each defines ``register(main)``. Only fleetcheck.cli imports them."""
+"""CLI command modules, one per command, named after it; fleetcheck.cli registers them (its COMMANDS).
+
+Shared options are in :mod:`.options`, shared helpers in :mod:`.common`. Only fleetcheck.cli imports them.
+"""

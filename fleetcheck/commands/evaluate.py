@@ -47,10 +47,6 @@ _STATUS = {
 }
 
 
-def register(main: click.Group) -> None:
-    main.add_command(evaluate_cmd)
-
-
 def read_facts(path: Path) -> ProbeResponse:
     """The ProbeResponse in ``path``; exits 2 with a clear reason when it is not one."""
     try:

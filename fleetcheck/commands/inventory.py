@@ -23,10 +23,6 @@ from fleetcheck.inventory.csvimport import (
 )
 
 
-def register(main: click.Group) -> None:
-    main.add_command(inventory)
-
-
 @click.group(name="inventory")
 def inventory() -> None:
     """清单：检查与导入 / inventory: check and import."""

@@ -31,10 +31,6 @@ from fleetcheck.templating import render_problem
 from fleetcheck.yamlfile import Issue, format_issues, read_document
 
 
-def register(main: click.Group) -> None:
-    main.add_command(policy)
-
-
 @click.group(name="policy")
 def policy() -> None:
     """编写与检查策略 / write and check policies (lint, explain, schema)."""

@@ -56,10 +56,6 @@ from fleetcheck.store import Store, StoreError
 from fleetcheck.store.audit import local_user
 
 
-def register(main: click.Group) -> None:
-    main.add_command(renew)
-
-
 def _guard(calendar_path: Path | None, processes: tuple[str, ...], now_text: str | None = None) -> Guard:
     try:
         calendar = TradingCalendar.load(calendar_path) if calendar_path is not None else TradingCalendar()

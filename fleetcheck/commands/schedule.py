@@ -10,12 +10,15 @@ import dataclasses
 import os
 import shutil
 from pathlib import Path, PureWindowsPath
+from typing import Any
 
 import click
 
 from fleetcheck import schedule as sched
 from fleetcheck.commands.common import EXIT_USAGE, fail, lang_of, say
 from fleetcheck.i18n import T
+
+__all__ = ["schedule_group"]
 
 
 def _common_options(func: click.decorators.FC) -> click.decorators.FC:
@@ -64,16 +67,23 @@ def _common_options(func: click.decorators.FC) -> click.decorators.FC:
     return func
 
 
-def _build_spec(
-    at: str,
-    days: str,
-    name: str,
-    workdir: str | None,
-    log: str | None,
-    lock: str | None,
-    executable: str | None,
-    fleetcheck_args: tuple[str, ...],
-) -> sched.ScheduleSpec:
+@dataclasses.dataclass(frozen=True)
+class SpecOptions:
+    """The options every ``schedule`` subcommand takes (:func:`_common_options`): what to run, when, where."""
+
+    at: str
+    days: str
+    name: str
+    workdir: str | None
+    log: str | None
+    lock: str | None
+    executable: str | None
+    fleetcheck_args: tuple[str, ...]
+
+
+def _build_spec(options: SpecOptions) -> sched.ScheduleSpec:
+    at, days, name, workdir = options.at, options.days, options.name, options.workdir
+    log, lock, fleetcheck_args = options.log, options.lock, options.fleetcheck_args
     if not fleetcheck_args:
         fail(
             T(
@@ -99,7 +109,7 @@ def _build_spec(
             workdir=base,
             log=(base / Path(log).expanduser()) if log else base / f"{name}.log",
             lock=(base / Path(lock).expanduser()) if lock else base / f".{name}.lock",
-            command=[*sched.default_command(executable), *fleetcheck_args],
+            command=[*sched.default_command(options.executable), *fleetcheck_args],
         )
     except sched.ScheduleError as exc:
         fail(exc.text, EXIT_USAGE)
@@ -170,188 +180,164 @@ def _windows_spec(
     )
 
 
-def register(main: click.Group) -> None:
-    @main.group("schedule")
-    def schedule_group() -> None:
-        """定时扫描（cron / systemd / Windows 任务计划）/ scheduled sweeps on the OS scheduler."""
+@click.group("schedule")
+def schedule_group() -> None:
+    """定时扫描（cron / systemd / Windows 任务计划）/ scheduled sweeps on the OS scheduler."""
 
-    @schedule_group.command(
-        "show", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
-    )
-    @_common_options
-    @click.option(
-        "--target",
-        type=click.Choice(["all", "cron", "systemd", "windows"]),
-        default="all",
-        show_default=True,
-        help="显示哪种调度器 / which scheduler",
-    )
-    @click.option(
-        "--windows-executable",
-        default=None,
-        help="Windows 上 fleetcheck.exe 的路径 / fleetcheck.exe path on the Windows machine",
-    )
-    @click.option(
-        "--xml-out",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="把任务计划 XML 写入此文件（UTF-16）/ write the task XML here (UTF-16)",
-    )
-    def show(
-        at: str,
-        days: str,
-        name: str,
-        workdir: str | None,
-        log: str | None,
-        lock: str | None,
-        executable: str | None,
-        fleetcheck_args: tuple[str, ...],
-        target: str,
-        windows_executable: str | None,
-        xml_out: str | None,
-    ) -> None:
-        """打印可直接安装的定时任务定义 / print ready-to-install schedule definitions."""
-        spec = _build_spec(at, days, name, workdir, log, lock, executable, fleetcheck_args)
-        flock = sched.find_flock()
-        if target in ("all", "cron"):
-            say(T("# cron：用 crontab -e 加入这一行", "# cron: add this line with crontab -e"))
-            click.echo(sched.render_cron(spec, flock=flock))
-            click.echo()
-        if target in ("all", "systemd"):
-            units = sched.render_systemd(spec, flock=flock)
-            unit_dir = sched.systemd_user_dir()
-            for filename, content in ((units.service_file, units.service), (units.timer_file, units.timer)):
-                say(T(f"# systemd：{unit_dir / filename}", f"# systemd: {unit_dir / filename}"))
-                click.echo(content)
-            say(
-                T(
-                    f"# 然后运行：systemctl --user daemon-reload && systemctl --user enable --now {units.timer_file}",
-                    f"# then run: systemctl --user daemon-reload && systemctl --user enable --now {units.timer_file}",
-                )
-            )
-            click.echo()
-        if target in ("all", "windows"):
-            _show_windows(spec, fleetcheck_args, windows_executable, xml_out, target == "windows")
-
-    def _show_windows(
-        spec: sched.ScheduleSpec,
-        fleetcheck_args: tuple[str, ...],
-        windows_executable: str | None,
-        xml_out: str | None,
-        only_windows: bool,
-    ) -> None:
-        wspec = _windows_spec(spec, fleetcheck_args, windows_executable)
-        try:
-            task = sched.render_windows(wspec, xml_file=xml_out or f"{spec.name}.xml")
-        except sched.ScheduleError as exc:
-            if only_windows:
-                fail(exc.text, EXIT_USAGE)
-            # cron and systemd were printed fine; say why Windows is missing and keep exit 0.
-            say(T("# Windows 任务计划：未生成。", "# Windows Task Scheduler: not generated."))
-            say(exc.text)
-            return
-        if wspec is not spec:
-            say(
-                T(
-                    "# Windows 任务计划：以下路径是示例（本机不是 Windows），请按目标电脑修改，"
-                    "或用 --windows-executable 并在 Windows 上运行本命令。",
-                    "# Windows Task Scheduler: paths below are placeholders (this is not Windows);"
-                    " adjust them for the target PC, or run this command on Windows.",
-                )
-            )
-        say(T(f"# 保存为 {spec.name}.xml（UTF-16），然后在命令提示符中运行：",
-              f"# save as {spec.name}.xml (UTF-16), then run in a command prompt:"))
-        click.echo(task.create_command)
+@schedule_group.command(
+    "show", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@_common_options
+@click.option(
+    "--target",
+    type=click.Choice(["all", "cron", "systemd", "windows"]),
+    default="all",
+    show_default=True,
+    help="显示哪种调度器 / which scheduler",
+)
+@click.option(
+    "--windows-executable",
+    default=None,
+    help="Windows 上 fleetcheck.exe 的路径 / fleetcheck.exe path on the Windows machine",
+)
+@click.option(
+    "--xml-out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="把任务计划 XML 写入此文件（UTF-16）/ write the task XML here (UTF-16)",
+)
+def show(*, target: str, windows_executable: str | None, xml_out: str | None, **common: Any) -> None:
+    """打印可直接安装的定时任务定义 / print ready-to-install schedule definitions."""
+    options = SpecOptions(**common)
+    spec = _build_spec(options)
+    fleetcheck_args = options.fleetcheck_args
+    flock = sched.find_flock()
+    if target in ("all", "cron"):
+        say(T("# cron：用 crontab -e 加入这一行", "# cron: add this line with crontab -e"))
+        click.echo(sched.render_cron(spec, flock=flock))
         click.echo()
-        click.echo(task.xml)
-        if xml_out:
-            Path(xml_out).write_text(task.xml, encoding="utf-16")
-            say(T(f"# 已写入 {xml_out}", f"# written to {xml_out}"))
-
-    @schedule_group.command(
-        "install", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
-    )
-    @_common_options
-    @click.option("--systemd", "kind", flag_value="systemd", help="安装 systemd 用户定时器 / user timer")
-    @click.option("--cron", "kind", flag_value="cron", help="加入用户 crontab / user crontab")
-    @click.option("--yes", "-y", is_flag=True, help="不再确认 / do not ask")
-    @click.option(
-        "--enable",
-        is_flag=True,
-        help="写入后运行 systemctl --user enable --now / also enable the timer",
-    )
-    @click.option(
-        "--unit-dir",
-        type=click.Path(file_okay=False),
-        default=None,
-        help="systemd 单元目录（默认 ~/.config/systemd/user）/ unit directory",
-    )
-    @click.option(
-        "--crontab",
-        "crontab_cmd",
-        default="crontab",
-        show_default=True,
-        help="crontab 程序 / crontab program",
-    )
-    def install(
-        at: str,
-        days: str,
-        name: str,
-        workdir: str | None,
-        log: str | None,
-        lock: str | None,
-        executable: str | None,
-        fleetcheck_args: tuple[str, ...],
-        kind: str | None,
-        yes: bool,
-        enable: bool,
-        unit_dir: str | None,
-        crontab_cmd: str,
-    ) -> None:
-        """为当前用户安装定时扫描 / install the schedule for the current user."""
-        if kind is None:
-            fail(T("请选择 --systemd 或 --cron。", "Choose --systemd or --cron."))
-        spec = _build_spec(at, days, name, workdir, log, lock, executable, fleetcheck_args)
-        flock = sched.find_flock()
-        try:
-            if kind == "systemd":
-                _install_systemd(spec, flock, yes, enable, unit_dir)
-            else:
-                _install_cron(spec, flock, yes, crontab_cmd)
-        except sched.ScheduleError as exc:
-            fail(exc.text, EXIT_USAGE)
-        except OSError as exc:
-            fail(T(f"安装失败：{exc}", f"Installation failed: {exc}"), EXIT_USAGE)
-
-    def _install_systemd(
-        spec: sched.ScheduleSpec, flock: str, yes: bool, enable: bool, unit_dir: str | None
-    ) -> None:
+    if target in ("all", "systemd"):
         units = sched.render_systemd(spec, flock=flock)
-        target_dir = Path(unit_dir).expanduser() if unit_dir else sched.systemd_user_dir()
+        unit_dir = sched.systemd_user_dir()
         for filename, content in ((units.service_file, units.service), (units.timer_file, units.timer)):
-            say(T(f"# 将写入 {target_dir / filename}", f"# will write {target_dir / filename}"))
+            say(T(f"# systemd：{unit_dir / filename}", f"# systemd: {unit_dir / filename}"))
             click.echo(content)
-        if not yes:
-            click.confirm(T("写入这两个文件？", "Write these two files?").get(lang_of()), abort=True)
-        systemctl = shutil.which("systemctl") if enable else None
-        if enable and systemctl is None:
-            say(T("未找到 systemctl，不自动启用。", "systemctl not found; not enabling."), err=True)
-        outcome = sched.install_systemd(units, target_dir, enable=enable, systemctl=systemctl)
-        for path in outcome.written:
-            say(T(f"已写入 {path}", f"Written {path}"))
-        for cmd in outcome.ran:
-            say(T(f"已运行 {cmd}", f"Ran {cmd}"))
-        for step in outcome.next_steps:
-            say(T(f"下一步请运行：{step}", f"Next, run: {step}"))
+        say(
+            T(
+                f"# 然后运行：systemctl --user daemon-reload && systemctl --user enable --now {units.timer_file}",
+                f"# then run: systemctl --user daemon-reload && systemctl --user enable --now {units.timer_file}",
+            )
+        )
+        click.echo()
+    if target in ("all", "windows"):
+        _show_windows(spec, fleetcheck_args, windows_executable, xml_out, target == "windows")
 
-    def _install_cron(spec: sched.ScheduleSpec, flock: str, yes: bool, crontab_cmd: str) -> None:
-        line = sched.render_cron(spec, flock=flock)
-        say(T("# 将在 crontab 中加入（或替换同名的）这一行：",
-              "# will add (or replace the same-named) crontab line:"))
-        click.echo(line)
-        if not yes:
-            click.confirm(T("修改 crontab？", "Change the crontab?").get(lang_of()), abort=True)
-        sched.install_cron(line, spec.name, crontab=crontab_cmd)
-        say(T(f"crontab 已更新（标记 {sched.CRON_MARKER_PREFIX}{spec.name}）。",
-              f"crontab updated (marker {sched.CRON_MARKER_PREFIX}{spec.name})."))
+def _show_windows(
+    spec: sched.ScheduleSpec,
+    fleetcheck_args: tuple[str, ...],
+    windows_executable: str | None,
+    xml_out: str | None,
+    only_windows: bool,
+) -> None:
+    wspec = _windows_spec(spec, fleetcheck_args, windows_executable)
+    try:
+        task = sched.render_windows(wspec, xml_file=xml_out or f"{spec.name}.xml")
+    except sched.ScheduleError as exc:
+        if only_windows:
+            fail(exc.text, EXIT_USAGE)
+        # cron and systemd were printed fine; say why Windows is missing and keep exit 0.
+        say(T("# Windows 任务计划：未生成。", "# Windows Task Scheduler: not generated."))
+        say(exc.text)
+        return
+    if wspec is not spec:
+        say(
+            T(
+                "# Windows 任务计划：以下路径是示例（本机不是 Windows），请按目标电脑修改，"
+                "或用 --windows-executable 并在 Windows 上运行本命令。",
+                "# Windows Task Scheduler: paths below are placeholders (this is not Windows);"
+                " adjust them for the target PC, or run this command on Windows.",
+            )
+        )
+    say(T(f"# 保存为 {spec.name}.xml（UTF-16），然后在命令提示符中运行：",
+          f"# save as {spec.name}.xml (UTF-16), then run in a command prompt:"))
+    click.echo(task.create_command)
+    click.echo()
+    click.echo(task.xml)
+    if xml_out:
+        Path(xml_out).write_text(task.xml, encoding="utf-16")
+        say(T(f"# 已写入 {xml_out}", f"# written to {xml_out}"))
+
+@schedule_group.command(
+    "install", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+)
+@_common_options
+@click.option("--systemd", "kind", flag_value="systemd", help="安装 systemd 用户定时器 / user timer")
+@click.option("--cron", "kind", flag_value="cron", help="加入用户 crontab / user crontab")
+@click.option("--yes", "-y", is_flag=True, help="不再确认 / do not ask")
+@click.option(
+    "--enable",
+    is_flag=True,
+    help="写入后运行 systemctl --user enable --now / also enable the timer",
+)
+@click.option(
+    "--unit-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="systemd 单元目录（默认 ~/.config/systemd/user）/ unit directory",
+)
+@click.option(
+    "--crontab",
+    "crontab_cmd",
+    default="crontab",
+    show_default=True,
+    help="crontab 程序 / crontab program",
+)
+def install(*, kind: str | None, yes: bool, enable: bool, unit_dir: str | None, crontab_cmd: str,
+            **common: Any) -> None:
+    """为当前用户安装定时扫描 / install the schedule for the current user."""
+    if kind is None:
+        fail(T("请选择 --systemd 或 --cron。", "Choose --systemd or --cron."))
+    spec = _build_spec(SpecOptions(**common))
+    flock = sched.find_flock()
+    try:
+        if kind == "systemd":
+            _install_systemd(spec, flock, yes, enable, unit_dir)
+        else:
+            _install_cron(spec, flock, yes, crontab_cmd)
+    except sched.ScheduleError as exc:
+        fail(exc.text, EXIT_USAGE)
+    except OSError as exc:
+        fail(T(f"安装失败：{exc}", f"Installation failed: {exc}"), EXIT_USAGE)
+
+def _install_systemd(
+    spec: sched.ScheduleSpec, flock: str, yes: bool, enable: bool, unit_dir: str | None
+) -> None:
+    units = sched.render_systemd(spec, flock=flock)
+    target_dir = Path(unit_dir).expanduser() if unit_dir else sched.systemd_user_dir()
+    for filename, content in ((units.service_file, units.service), (units.timer_file, units.timer)):
+        say(T(f"# 将写入 {target_dir / filename}", f"# will write {target_dir / filename}"))
+        click.echo(content)
+    if not yes:
+        click.confirm(T("写入这两个文件？", "Write these two files?").get(lang_of()), abort=True)
+    systemctl = shutil.which("systemctl") if enable else None
+    if enable and systemctl is None:
+        say(T("未找到 systemctl，不自动启用。", "systemctl not found; not enabling."), err=True)
+    outcome = sched.install_systemd(units, target_dir, enable=enable, systemctl=systemctl)
+    for path in outcome.written:
+        say(T(f"已写入 {path}", f"Written {path}"))
+    for cmd in outcome.ran:
+        say(T(f"已运行 {cmd}", f"Ran {cmd}"))
+    for step in outcome.next_steps:
+        say(T(f"下一步请运行：{step}", f"Next, run: {step}"))
+
+def _install_cron(spec: sched.ScheduleSpec, flock: str, yes: bool, crontab_cmd: str) -> None:
+    line = sched.render_cron(spec, flock=flock)
+    say(T("# 将在 crontab 中加入（或替换同名的）这一行：",
+          "# will add (or replace the same-named) crontab line:"))
+    click.echo(line)
+    if not yes:
+        click.confirm(T("修改 crontab？", "Change the crontab?").get(lang_of()), abort=True)
+    sched.install_cron(line, spec.name, crontab=crontab_cmd)
+    say(T(f"crontab 已更新（标记 {sched.CRON_MARKER_PREFIX}{spec.name}）。",
+          f"crontab updated (marker {sched.CRON_MARKER_PREFIX}{spec.name})."))
 

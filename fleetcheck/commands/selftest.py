@@ -20,10 +20,6 @@ from fleetcheck.selftest import run_selftest
 from fleetcheck.transport import Deadline, TransportError, probe_host
 
 
-def register(main: click.Group) -> None:
-    main.add_command(selftest)
-
-
 @click.command(name="selftest")
 @click.argument("host")
 @click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(path_type=Path),

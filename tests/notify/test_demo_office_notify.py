@@ -16,7 +16,7 @@ from aiosmtpd.controller import Controller
 from click.testing import CliRunner
 
 from fleetcheck.cli import main
-from fleetcheck.commands.scan import demo_office_path
+from fleetcheck.commands.demo import demo_office_path
 from fleetcheck.sim.office import start_office
 
 from .conftest import free_port

@@ -39,7 +39,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from fleetcheck.cli import main
-from fleetcheck.commands.scan import demo_office_path
+from fleetcheck.commands.demo import demo_office_path
 from fleetcheck.sim.office import RunningOffice, start_office
 
 pytestmark = pytest.mark.sim

@@ -115,7 +115,7 @@ def _stub_probe(host: HostSpec, request: ProbeRequest, deadline: Deadline, cance
 
 
 def test_a_stubbed_answer_with_a_lone_surrogate_spoils_only_its_own_host(tmp_path: Path) -> None:
-    from fleetcheck.commands.scan import write_results
+    from fleetcheck.report.results import write_results
 
     hosts = [HostSpec(name="PC-GOOD", address="127.0.0.1"), HostSpec(name="PC-BAD", address="127.0.0.2")]
     run = policy_sweep([], hosts, probe=_stub_probe, timeout_s=5).run().run

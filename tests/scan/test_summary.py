@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from fleetcheck.commands.scan import render_summary, summarize
+from fleetcheck.report.summary import render_summary, summarize
 from fleetcheck.findings import Finding, FindingStatus, HostResult, HostStatus, RunResult, Severity
 from fleetcheck.i18n import T
 

@@ -1,0 +1,50 @@
+"""``fleetcheck certs``: every gateway certificate of a recorded run, days left, renewal readiness and blockers."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from fleetcheck.commands.common import fail, lang_of, say
+from fleetcheck.commands.options import db_option
+from fleetcheck.commands.tables import add_row, bold, console
+from fleetcheck.i18n import T
+from fleetcheck.readiness import host_readiness
+from fleetcheck.report.model import build_report
+from fleetcheck.report.render import labels
+from fleetcheck.store import Store, StoreError
+
+__all__ = ["certs_cmd"]
+
+
+@click.command("certs")
+@click.option("--expiring", type=int, default=None, metavar="DAYS",
+              help="只列出 DAYS 天内到期的证书 / only certificates expiring within DAYS days")
+@click.option("--run", "run_id", default="latest", show_default=True)
+@db_option
+def certs_cmd(expiring: int | None, run_id: str, db_url: str | None) -> None:
+    """全网关证书到期与更新就绪情况 / Every gateway certificate with days left and readiness."""
+    lang = lang_of()
+    lab = labels(lang)
+    try:
+        with Store.open(db_url) as store:
+            run = store.load_run(run_id)
+    except StoreError as exc:
+        fail(exc.text)
+    rows = build_report(run, lang=lang).certificates
+    if expiring is not None:
+        rows = [c for c in rows if c.days_left is not None and c.days_left <= expiring]
+    if not rows:
+        say(T(f"扫描 {run.run_id} 中没有符合条件的证书。", f"no matching certificates in run {run.run_id}."))
+        return
+    table = Table(title=bold(f"{lab['certificates']} — {run.run_id}"))
+    for key in ("days_left", "host", "user", "subject", "not_after", "kind", "readiness"):
+        table.add_column(lab[key], justify="right" if key == "days_left" else "left")
+    table.add_column(T("阻碍项", "blocking checks").get(lang))  # BLOCKED: which checks (issue 7)
+    readiness = {h.host: host_readiness(h) for h in run.hosts}
+    for c in rows:
+        days = "—" if c.days_left is None else str(c.days_left)
+        blockers = readiness[c.host].blockers if c.host in readiness else []
+        add_row(table, days, c.host, c.user or "", c.subject_cn or "", (c.not_after or "")[:10],
+                      c.kind or "", c.readiness_label, ", ".join(b.check_id for b in blockers))
+    console().print(table)

@@ -1,0 +1,127 @@
+"""``fleetcheck demo``: start a simulated office (about 40 PCs) on loopback and sweep it.
+
+The office runs from :mod:`fleetcheck.sim` in a temporary folder (removed after,
+also on Ctrl-C or SIGTERM); the sweep is ``scan``'s (:func:`fleetcheck.commands.scan.run_sweep`),
+its results and history store under ``--out`` so the demo keeps out of the real history.
+Exit codes as ``scan``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from fleetcheck.commands.common import fail, lang_of, load_policies_for
+from fleetcheck.commands.options import forks_option
+from fleetcheck.commands.scan import SweepSettings, run_sweep
+from fleetcheck.i18n import Lang, T, tr
+from fleetcheck.inventory import InventoryError, PasswordSources, load_inventory
+from fleetcheck.runner import DEFAULT_TIMEOUT_S
+
+__all__ = ["DEMO_OUT", "demo", "demo_office_path"]
+
+DEMO_OUT = "fleetcheck-demo"
+
+
+def demo_office_path() -> Path:
+    import fleetcheck.sim
+
+    return Path(fleetcheck.sim.__file__).resolve().parent / "offices" / "demo.yaml"
+
+
+@click.command(name="demo")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path(DEMO_OUT), show_default=True,
+              help="结果目录 / output folder")
+@click.option("--keep-running", is_flag=True,
+              help="扫描后继续运行模拟办公室，直到 Ctrl-C / keep the simulated office up until Ctrl-C")
+@click.option("--inventory-out", type=click.Path(path_type=Path),
+              help="与 --keep-running 一起：写出办公室清单 / with --keep-running: write the office inventory here")
+@forks_option
+@click.option("--db", "db_url", help="历史库；默认 DIR/fleetcheck.db（演示不写入你的正式历史库）/ "
+                                     "history store; default DIR/fleetcheck.db (the demo keeps out of your real history)")
+@click.option("--first-address", default=None, metavar="127.0.x.y",
+              help="模拟 PC 的起始回环地址（默认 127.0.1.1）/ first loopback address of the simulated PCs")
+def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: int, db_url: str | None,
+         first_address: str | None) -> None:
+    """启动模拟办公室（约 40 台 PC）并扫描 / start a simulated office (~40 PCs) and sweep it."""
+    from fleetcheck.sim.office import OfficeError, start_office
+
+    lang = lang_of()
+    if inventory_out is not None and not keep_running:
+        fail(T("--inventory-out 需要与 --keep-running 一起使用", "--inventory-out needs --keep-running"))
+    # SIGTERM (systemd, kill, a closing terminal's supervisor) stops the demo like Ctrl-C, so the
+    # office is shut down and its temporary folder (the simulated CA's private key) removed.
+    with _sigterm_as_interrupt(), tempfile.TemporaryDirectory(prefix="fleetcheck-demo-") as state:
+        click.echo(tr(T("正在启动模拟办公室…", "starting the simulated office…"), lang), err=True)
+        try:
+            # The office's certificates are made relative to today, like a real office's.
+            running = start_office(demo_office_path(), Path(state), now=datetime.now(timezone.utc),
+                                   first_address=first_address)
+        except OfficeError as exc:
+            fail(exc.text)
+        except OSError as exc:
+            fail(T(f"无法监听模拟地址（{exc.strerror or exc}）：是否已有演示或模拟器在运行？"
+                   "先停止它，或用 --first-address 换一段地址（如 127.0.2.1）",
+                   f"cannot listen on the simulated addresses ({exc.strerror or exc}): is another demo or "
+                   "simulator running? Stop it, or pick another range with --first-address (e.g. 127.0.2.1)"))
+        with running as office:
+            # The office's inventory goes beside the results (or where --inventory-out says),
+            # so the report's `fleetcheck fix HOST -i …` commands name a file that exists.
+            inventory_path = inventory_out or out_dir / "inventory.yaml"
+            try:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                office.write_inventory(inventory_path)
+            except OSError as exc:
+                fail(T(f"无法写入清单 {inventory_path}：{exc.strerror}",
+                       f"cannot write the inventory {inventory_path}: {exc.strerror}"))
+            try:
+                inventory = load_inventory(inventory_path, PasswordSources(literal_ok=True))
+            except InventoryError as exc:
+                fail(exc.format(lang))
+            policies = load_policies_for(())
+            settings = SweepSettings(forks=forks, timeout_s=DEFAULT_TIMEOUT_S, out_dir=out_dir, fmt="table",
+                                     db_url=db_url or str(out_dir.resolve() / "fleetcheck.db"))
+            code = run_sweep(inventory, list(inventory.hosts), policies, [], settings)
+            if keep_running:
+                _serve_until_interrupted(office, inventory_path, lang)
+    sys.exit(code)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt (main thread only); restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve_until_interrupted(office: Any, inventory_out: Path, lang: Lang, max_hours: float = 24.0) -> None:
+    office.write_inventory(inventory_out)
+    click.echo(tr(T(f"模拟办公室运行中；清单：{inventory_out}\n  试试：fleetcheck scan -i {inventory_out}\n  按 Ctrl-C 停止",
+                    f"the simulated office is running; inventory: {inventory_out}\n"
+                    f"  try: fleetcheck scan -i {inventory_out}\n  press Ctrl-C to stop"), lang))
+    deadline = time.monotonic() + max_hours * 3600
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        click.echo(tr(T("正在停止模拟办公室…", "stopping the simulated office…"), lang), err=True)

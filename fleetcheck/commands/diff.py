@@ -1,0 +1,57 @@
+"""``fleetcheck diff RUN_A RUN_B``: what changed between two recorded runs (new failures, fixes, hosts)."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from fleetcheck.commands.common import fail, lang_of, say
+from fleetcheck.commands.options import db_option
+from fleetcheck.commands.tables import add_row, bold, console, status_text
+from fleetcheck.i18n import T
+from fleetcheck.report.diff import diff_runs
+from fleetcheck.report.render import labels
+from fleetcheck.store import Store, StoreError
+
+__all__ = ["diff_cmd"]
+
+
+@click.command("diff")
+@click.argument("run_a")
+@click.argument("run_b")
+@db_option
+def diff_cmd(run_a: str, run_b: str, db_url: str | None) -> None:
+    """比较两次扫描 / What changed between two runs (RUN_B newer)."""
+    lang = lang_of()
+    try:
+        with Store.open(db_url) as store:
+            a, b = store.load_run(run_a), store.load_run(run_b)
+    except StoreError as exc:
+        fail(exc.text)
+    delta = diff_runs(a, b)
+    if delta.empty:
+        say(T(f"{a.run_id} → {b.run_id}：没有变化。", f"{a.run_id} → {b.run_id}: no changes."))
+        return
+    lab = labels(lang)
+    table = Table(title=bold(f"{a.run_id} → {b.run_id}"))
+    for head in (T("变化", "Change"), T("主机", "Host"), T("检查项", "Check"),
+                 T("之前", "Before"), T("之后", "After")):
+        table.add_column(head.get(lang))
+    for c in delta.new_failures:
+        add_row(table, T("新增问题", "new failure").get(lang), c.host, f"{c.title.get(lang)} ({c.check_id})",
+                      status_text(c.before, lang), status_text(c.after, lang))
+    for c in delta.fixed:
+        add_row(table, T("已修复", "fixed").get(lang), c.host, f"{c.title.get(lang)} ({c.check_id})",
+                      status_text(c.before, lang), status_text(c.after, lang))
+    for h in delta.hosts_appeared:
+        add_row(table, T("新增主机", "host appeared").get(lang), h, "", "—", "")
+    for h in delta.hosts_disappeared:
+        add_row(table, T("主机消失", "host disappeared").get(lang), h, "", "", "—")
+    for s in delta.host_status_changed:
+        add_row(table, T("主机状态变化", "host status changed").get(lang), s.host, lab["host_status"],
+                      status_text(s.before, lang), status_text(s.after, lang))
+    console().print(table)
+    say(T(f"新增问题 {len(delta.new_failures)}，已修复 {len(delta.fixed)}，新增主机 {len(delta.hosts_appeared)}，"
+          f"消失主机 {len(delta.hosts_disappeared)}",
+          f"new failures {len(delta.new_failures)}, fixed {len(delta.fixed)}, hosts appeared "
+          f"{len(delta.hosts_appeared)}, disappeared {len(delta.hosts_disappeared)}"))

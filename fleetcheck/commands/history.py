@@ -1,0 +1,53 @@
+"""``fleetcheck history``: the recorded runs with their compliance; ``--keep-runs``/``--keep-days`` prune.
+
+The latest run of each office is never pruned. Reads the history store (``--db``).
+"""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from fleetcheck.commands.common import fail, lang_of, say
+from fleetcheck.commands.options import db_option
+from fleetcheck.commands.tables import add_row, bold, console
+from fleetcheck.i18n import T
+from fleetcheck.report.render import labels
+from fleetcheck.store import Store, StoreError, safe_url
+
+__all__ = ["history_cmd"]
+
+
+@click.command("history")
+@db_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--keep-runs", type=click.IntRange(min=0), default=None,
+              help="只保留最近 N 次扫描（各办公室最新一次永不删除） / "
+                   "keep only the newest N runs (the latest run of each office is never deleted)")
+@click.option("--keep-days", type=click.IntRange(min=0), default=None,
+              help="删除 D 天前的扫描（各办公室最新一次永不删除） / "
+                   "delete runs older than D days (the latest run of each office is never deleted)")
+def history_cmd(db_url: str | None, limit: int, keep_runs: int | None, keep_days: int | None) -> None:
+    """扫描历史与合规率 / Recorded runs with their compliance."""
+    lang = lang_of()
+    lab = labels(lang)
+    try:
+        with Store.open(db_url) as store:
+            if keep_runs is not None or keep_days is not None:
+                removed = store.prune(keep_runs=keep_runs, keep_days=keep_days)
+                say(T(f"已删除 {len(removed)} 次旧扫描。", f"removed {len(removed)} old run(s)."))
+            runs = store.list_runs(limit=limit)
+            where = safe_url(store.url)
+    except StoreError as exc:
+        fail(exc.text)
+    if not runs:
+        say(T(f"{where} 中还没有扫描记录。", f"no runs recorded in {where}."))
+        return
+    table = Table(title=bold(f"{lab['run']} — {where}"))
+    for key in ("run_id", "started", "hosts", "probed", "compliant", "not_probed", "compliance"):
+        table.add_column(lab[key], justify="right" if key not in ("run_id", "started") else "left")
+    for r in runs:
+        pct = "—" if r.compliance_pct is None else f"{r.compliance_pct:.1f}%"
+        add_row(table, r.run_id, r.started.strftime("%Y-%m-%d %H:%M"), str(r.hosts_total),
+                      str(r.hosts_probed), str(r.hosts_compliant), str(r.hosts_failed), pct)
+    console().print(table)

@@ -1,0 +1,160 @@
+"""What the console shows after a sweep: counts, top failing checks, expiring certificates.
+
+Pure (no I/O, no clock): :func:`summarize` reads a :class:`~fleetcheck.findings.RunResult`
+and returns a :class:`ScanSummary`, whose :attr:`~ScanSummary.exit_code` is the scan's:
+0 every host compliant, 1 some host non-compliant, 3 some host not probed (or the
+sweep interrupted before every host was swept) — 3 wins over 1, a sweep with
+holes is not a compliance verdict. :func:`render_summary` and :func:`summary_json`
+are its two renderings (``scan --format table|json``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fleetcheck.errors import EXIT_NONCOMPLIANT, EXIT_OK, EXIT_UNREACHABLE
+from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
+from fleetcheck.i18n import Lang, Text, tr
+from fleetcheck.officetime import office_time
+
+__all__ = [
+    "DEFAULT_CERT_THRESHOLD_DAYS",
+    "ExpiringCertificate",
+    "ScanSummary",
+    "certificate_thresholds",
+    "render_summary",
+    "summarize",
+    "summary_json",
+]
+
+DEFAULT_CERT_THRESHOLD_DAYS = 30
+
+
+@dataclass
+class ExpiringCertificate:
+    host: str
+    subject_cn: str
+    days_left: int
+    not_after: str | None
+    kind: str | None
+
+
+@dataclass
+class ScanSummary:
+    """What the console shows after a sweep; built from the RunResult alone."""
+
+    total: int
+    swept: int
+    compliant: int = 0
+    noncompliant: int = 0
+    unprobed: Counter[str] = field(default_factory=Counter)  # error class -> hosts
+    failing_checks: list[tuple[str, int, Text]] = field(default_factory=list)  # check, hosts, title
+    expiring: list[ExpiringCertificate] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.unprobed or self.swept < self.total:
+            return EXIT_UNREACHABLE
+        return EXIT_NONCOMPLIANT if self.noncompliant else EXIT_OK
+
+
+def summarize(run: RunResult, total: int, thresholds: dict[str, int], *, interrupted: bool = False,
+              top: int = 10) -> ScanSummary:
+    """Counts, top failing checks, expiring certificates. ``thresholds``: check id → min days left."""
+    summary = ScanSummary(total=total, swept=len(run.hosts), interrupted=interrupted)
+    failing: Counter[str] = Counter()
+    titles: dict[str, Text] = {}
+    seen_certs: set[tuple[str, str]] = set()
+    for host in run.hosts:
+        if host.status is not HostStatus.ok:
+            summary.unprobed[host.error_class or host.status.value] += 1
+            continue
+        if host.compliant:
+            summary.compliant += 1
+        else:
+            summary.noncompliant += 1
+        for finding in host.findings:
+            key = f"{finding.policy_id}/{finding.check_id}"
+            if finding.status in (FindingStatus.fail, FindingStatus.error):
+                failing[key] += 1
+                titles[key] = finding.title
+            if finding.check_type == "certificate":
+                cert = _expiring(host, finding.details, thresholds.get(key, DEFAULT_CERT_THRESHOLD_DAYS))
+                # Several checks (present, kind, validity) look at the same certificate.
+                ident = (host.host, str(finding.details.get("thumbprint") or finding.details.get("subject_cn")))
+                if cert is not None and ident not in seen_certs:
+                    seen_certs.add(ident)
+                    summary.expiring.append(cert)
+    summary.failing_checks = [(key, count, titles[key]) for key, count in failing.most_common(top)]
+    summary.expiring.sort(key=lambda c: (c.days_left, c.host))
+    return summary
+
+
+def _expiring(host: HostResult, details: dict[str, Any], threshold: int) -> ExpiringCertificate | None:
+    days = details.get("days_left")
+    if not isinstance(days, int) or days >= threshold:
+        return None
+    return ExpiringCertificate(host=host.host, subject_cn=str(details.get("subject_cn") or "?"), days_left=days,
+                               not_after=None if details.get("not_after") is None else str(details["not_after"]),
+                               kind=details.get("kind"))
+
+
+def certificate_thresholds(policies: Sequence[Any]) -> dict[str, int]:
+    """``policy/check`` → ``min_days_left`` of every certificate check that sets one."""
+    found: dict[str, int] = {}
+    for policy in policies:
+        for check in policy.checks:
+            days = getattr(check, "min_days_left", None)
+            if check.type == "certificate" and isinstance(days, int):
+                found[f"{policy.id}/{check.id}"] = days
+    return found
+
+
+def render_summary(summary: ScanSummary, lang: Lang, elapsed_s: float) -> str:
+    """The bilingual table printed after a sweep."""
+    zh = lang == "zh"
+    lines = [
+        (f"扫描完成：{summary.swept}/{summary.total} 台主机，用时 {elapsed_s:.1f} 秒" if zh else
+         f"Sweep finished: {summary.swept}/{summary.total} hosts in {elapsed_s:.1f} s"),
+    ]
+    if summary.interrupted:
+        lines.append(f"  已中断（Ctrl-C）：{summary.total - summary.swept} 台未检查" if zh else
+                     f"  interrupted (Ctrl-C): {summary.total - summary.swept} hosts not swept")
+    unprobed = sum(summary.unprobed.values())
+    lines.append(f"  合规 {summary.compliant}   不合规 {summary.noncompliant}   无法检查 {unprobed}" if zh else
+                 f"  compliant {summary.compliant}   non-compliant {summary.noncompliant}   not probed {unprobed}")
+    if summary.unprobed:
+        parts = ", ".join(f"{name} {count}" for name, count in summary.unprobed.most_common())
+        lines.append(("  无法检查（按错误类型）：" if zh else "  not probed, by error class: ") + parts)
+    if summary.failing_checks:
+        lines.append("  失败最多的检查：" if zh else "  top failing checks:")
+        for key, count, title in summary.failing_checks:
+            unit = "台" if zh else ("host " if count == 1 else "hosts")
+            lines.append(f"    {count:>4} {unit}  {key}  {tr(title, lang)}")
+    if summary.expiring:
+        lines.append("  即将到期或已过期的证书：" if zh else "  certificates expiring or expired:")
+        for cert in summary.expiring[:20]:
+            left = (f"剩余 {cert.days_left} 天" if cert.days_left >= 0 else f"已过期 {-cert.days_left} 天") if zh else \
+                   (f"{cert.days_left} days left" if cert.days_left >= 0 else f"expired {-cert.days_left} days ago")
+            until = office_time(cert.not_after)[:10] if cert.not_after else ""
+            lines.append(f"    {cert.host}  {cert.subject_cn}  {left}  {until}".rstrip())
+        if len(summary.expiring) > 20:
+            lines.append(f"    …另有 {len(summary.expiring) - 20} 个" if zh else f"    … and {len(summary.expiring) - 20} more")
+    return "\n".join(lines)
+
+
+def summary_json(summary: ScanSummary, results_path: Path, run_id: str) -> str:
+    return json.dumps({
+        "run_id": run_id, "hosts": summary.total, "swept": summary.swept, "compliant": summary.compliant,
+        "noncompliant": summary.noncompliant, "unprobed": dict(summary.unprobed),
+        "interrupted": summary.interrupted,
+        "top_failing_checks": [{"check": k, "hosts": n, "title": t.model_dump()} for k, n, t in summary.failing_checks],
+        "expiring_certificates": [c.__dict__ for c in summary.expiring],
+        "results": str(results_path), "exit_code": summary.exit_code,
+    }, ensure_ascii=False, indent=2)
