@@ -35,7 +35,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from fleetcheck.findings import Finding, FindingStatus, HostResult, HostStatus
+from fleetcheck.findings import Finding, FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import T, Text
 
 SCCC_PACK = "sccc-gateway-cert"
@@ -187,6 +187,15 @@ def gateway_certificates(host: HostResult) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def run_certificates(run: RunResult) -> list[dict[str, Any]]:
+    """Every host's :func:`gateway_certificates`, in host order: what the store records with a run.
+
+    ``store.record_run(run, certificates=run_certificates(run))``; the store itself
+    does not read findings' details.
+    """
+    return [cert for host in run.hosts for cert in gateway_certificates(host)]
 
 
 def _str_or_none(value: Any) -> str | None:

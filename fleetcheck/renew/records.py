@@ -2,7 +2,9 @@
 
 Only applied runs are recorded (a dry run changes nothing and records
 nothing). What is stored is what :mod:`fleetcheck.store.renewal_schema`
-lists: never a password, never PFX bytes.
+lists: never a password, never PFX bytes. The SQL is in
+:mod:`fleetcheck.store.renewals`; this module turns renewal items into rows
+and knows what the states mean.
 
 Example::
 
@@ -15,69 +17,27 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import sqlalchemy as sa
-
 from fleetcheck.renew.plan import RenewalItem, RenewalState
 from fleetcheck.store import Store
-from fleetcheck.store.renewal_schema import renewals
+from fleetcheck.store.renewals import RenewalRecord, RenewalTable
+from fleetcheck.store.values import iso_utc
 
 __all__ = ["RenewalLog", "RenewalRecord"]
 
 
-def _iso(when: datetime | None) -> str | None:
-    if when is None:
-        return None
-    aware = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
-    return aware.astimezone(timezone.utc).isoformat()
-
-
-@dataclass(frozen=True)
-class RenewalRecord:
-    """One stored row (see the schema module for the columns' meaning)."""
-
-    id: int
-    run_id: str
-    host: str | None
-    cn: str
-    file_name: str
-    pfx_sha256: str | None
-    state: str
-    reasons: list[dict[str, str]]
-    operator: str | None
-    operator_sid: str | None
-    old_thumbprint: str | None
-    old_not_after: str | None
-    new_thumbprint: str | None
-    new_not_after: str | None
-    removed_old: str | None
-    old_backup: dict[str, Any] | None
-    forced: bool
-    who: str
-    created_at: str
-    rolled_back_at: str | None
-
-
-def _record(row: Any) -> RenewalRecord:
-    return RenewalRecord(**{c.name: getattr(row, c.name) for c in renewals.columns})
-
-
 class RenewalLog:
-    """Read and write the ``renewals`` table of a :class:`Store`."""
+    """Renewal history of a :class:`Store`: what was installed, what is pending, what rollback undoes."""
 
     def __init__(self, store: Store) -> None:
-        self._engine: sa.engine.Engine = store._engine
+        self._table = RenewalTable(store)
 
     def record(self, run_id: str, items: list[RenewalItem], who: str, now: datetime | None = None) -> None:
         """Store every item of an applied run (one transaction)."""
-        when = _iso(now or datetime.now(timezone.utc))
-        rows = [self._row(run_id, item, who, when or "") for item in items]
-        if rows:
-            with self._engine.begin() as conn:
-                conn.execute(renewals.insert(), rows)
+        when = iso_utc(now or datetime.now(timezone.utc)) or ""
+        self._table.insert([self._row(run_id, item, who, when) for item in items])
 
     @staticmethod
     def _row(run_id: str, item: RenewalItem, who: str, when: str) -> dict[str, Any]:
@@ -94,9 +54,9 @@ class RenewalLog:
             "operator": item.operator,
             "operator_sid": item.operator_sid,
             "old_thumbprint": old.thumbprint if old else None,
-            "old_not_after": _iso(old.not_after) if old else None,
+            "old_not_after": iso_utc(old.not_after) if old else None,
             "new_thumbprint": item.new_thumbprint,
-            "new_not_after": _iso(pfx.not_after) if pfx else None,
+            "new_not_after": iso_utc(pfx.not_after) if pfx else None,
             "removed_old": item.removed_old,
             "old_backup": item.old_backup,
             "forced": item.forced,
@@ -107,22 +67,14 @@ class RenewalLog:
 
     def all(self) -> list[RenewalRecord]:
         """Every row, oldest first."""
-        with self._engine.connect() as conn:
-            return [_record(r) for r in conn.execute(sa.select(renewals).order_by(renewals.c.id))]
+        return self._table.all()
 
     def for_run(self, run_id: str) -> list[RenewalRecord]:
-        with self._engine.connect() as conn:
-            rows = conn.execute(sa.select(renewals).where(renewals.c.run_id == run_id).order_by(renewals.c.id))
-            return [_record(r) for r in rows]
+        return self._table.for_run(run_id)
 
     def latest_run_id(self) -> str | None:
         """The newest run that installed something (what ``--rollback latest`` means)."""
-        with self._engine.connect() as conn:
-            found = conn.execute(
-                sa.select(renewals.c.run_id).where(renewals.c.state == RenewalState.installed.value)
-                .order_by(renewals.c.id.desc()).limit(1)
-            ).scalar()
-        return None if found is None else str(found)
+        return self._table.latest_run_with_state(RenewalState.installed.value)
 
     def pending(self) -> list[RenewalRecord]:
         """Renewals whose latest record for their (host, CN) is ``pending``."""
@@ -132,6 +84,5 @@ class RenewalLog:
         return [r for r in latest.values() if r.state == RenewalState.pending.value]
 
     def mark_rolled_back(self, record_id: int, now: datetime | None = None) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(renewals.update().where(renewals.c.id == record_id).values(
-                state=RenewalState.rolled_back.value, rolled_back_at=_iso(now or datetime.now(timezone.utc))))
+        self._table.set_state(record_id, RenewalState.rolled_back.value,
+                              rolled_back_at=iso_utc(now or datetime.now(timezone.utc)))

@@ -19,22 +19,19 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlalchemy as sa
 from pydantic import ValidationError
 
+from fleetcheck.errors import FleetcheckError
 from fleetcheck.findings import RunResult
 from fleetcheck.i18n import Lang, T, Text
+from fleetcheck.readiness import run_certificates
 from fleetcheck.report.model import ReportModel, TrendPoint, build_report
 from fleetcheck.report.render import write_report
-from fleetcheck.store import RunSummary, Store, StoreError, resolve_db_url, safe_url
+from fleetcheck.store import RunSummary, Store, StoreError, database_exists, safe_url
 
 
-class ResultsFileError(Exception):
+class ResultsFileError(FleetcheckError):
     """A results.json that cannot be read; ``text`` names the file and what to do."""
-
-    def __init__(self, text: Text) -> None:
-        super().__init__(text.en)
-        self.text = text
 
 
 def load_results(path: Path) -> RunResult:
@@ -68,18 +65,6 @@ def load_results(path: Path) -> RunResult:
         ) from None
 
 
-def _store_exists(db_url: str | None) -> bool:
-    """False for a SQLite file that does not exist yet (other databases: assume yes)."""
-    try:
-        url = sa.engine.make_url(resolve_db_url(db_url))
-    except sa.exc.ArgumentError:
-        return True  # let Store.open report the bad URL
-    if url.get_backend_name() != "sqlite":
-        return True
-    database = url.database
-    return bool(database) and database != ":memory:" and Path(str(database)).exists()
-
-
 def trend_points(summaries: list[RunSummary]) -> list[TrendPoint]:
     """Store run summaries (oldest first) as chart points."""
     return [TrendPoint(s.run_id, s.started.isoformat(), s.compliance_pct) for s in summaries]
@@ -110,7 +95,7 @@ def record_and_report(
     error: Text | None = None
     try:
         with Store.open(db_url) as store:
-            store.record_run(run)
+            store.record_run(run, certificates=run_certificates(run))
             if keep_runs is not None or keep_days is not None:
                 store.prune(keep_runs=keep_runs, keep_days=keep_days)
             trend = trend_points(store.trend(run.run_id))
@@ -137,7 +122,7 @@ def model_for(
     if results is not None:
         run = load_results(results)
         trend: list[TrendPoint] = []
-        if not _store_exists(db_url):
+        if not database_exists(db_url):
             return build_report(run, lang=lang, trend=trend)
         try:
             with Store.open(db_url) as store:

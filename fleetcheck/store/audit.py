@@ -38,19 +38,23 @@ import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from fleetcheck.i18n import T, Text
-from fleetcheck.store import Store
 from fleetcheck.store.audit_schema import audit_head, audit_log, changes
+from fleetcheck.store.database import Store
 from fleetcheck.textsafe import clean_text
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "GENESIS",
     "AuditEntry",
+    "AuditFields",
     "AuditLog",
     "AuditProblem",
     "ChangeLog",
@@ -91,8 +95,8 @@ def scrub(value: Any) -> Any:
         return clean_text(value)  # a lone surrogate from a PC cannot be hashed or stored as UTF-8
     if isinstance(value, dict):
         out: dict[str, Any] = {}
-        for key, item in value.items():
-            key = clean_text(key) if isinstance(key, str) else key
+        for raw_key, item in value.items():
+            key = clean_text(raw_key) if isinstance(raw_key, str) else raw_key
             low = str(key).lower()
             if low in _SECRET_KEYS:
                 out[key] = "***"
@@ -191,34 +195,42 @@ def _row_entry(row: Any) -> AuditEntry:
     )
 
 
+class AuditFields(TypedDict, total=False):
+    """The optional parts of an audit entry, as keywords of :meth:`AuditLog.append`."""
+
+    action: Any
+    before: Any
+    after: Any
+    result: str
+    forced: bool
+    run_id: str | None
+    action_id: str | None
+    details: Any
+    at: datetime | None
+
+
 class AuditLog:
     """Append-only, hash-chained log of every change attempt (see the module docstring)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._engine: sa.engine.Engine = store._engine
+        self._engine: sa.engine.Engine = store.engine
 
-    def append(
-        self,
-        who: str,
-        host: str,
-        event: str,
-        *,
-        action: Any = None,
-        before: Any = None,
-        after: Any = None,
-        result: str = "",
-        forced: bool = False,
-        run_id: str | None = None,
-        action_id: str | None = None,
-        details: Any = None,
-        at: datetime | None = None,
-    ) -> AuditEntry:
-        """Append one entry (chained to the newest one) and return it as stored."""
+    def append(self, who: str, host: str, event: str, **fields: Unpack[AuditFields]) -> AuditEntry:
+        """Append one entry (chained to the newest one) and return it as stored.
+
+        ``fields`` are the optional parts of an entry (:class:`AuditFields`); the
+        action, before/after states and details are scrubbed of secrets first.
+        """
         if event not in EVENTS:
             raise ValueError(f"unknown audit event {event!r}; one of {', '.join(EVENTS)}")
-        when = _iso(at or datetime.now(timezone.utc))
-        payload = {"action": scrub(action), "before": scrub(before), "after": scrub(after), "details": scrub(details)}
+        unknown = set(fields) - set(AuditFields.__annotations__)
+        if unknown:
+            raise TypeError(f"unknown audit fields {sorted(unknown)}")
+        when = _iso(fields.get("at") or datetime.now(timezone.utc))
+        payload = {key: scrub(fields.get(key)) for key in ("action", "before", "after", "details")}
+        result, forced = fields.get("result", ""), bool(fields.get("forced", False))
+        run_id, action_id = fields.get("run_id"), fields.get("action_id")
         for attempt in range(_APPEND_RETRIES):
             try:
                 with _LOCK, self._engine.begin() as conn:
@@ -228,7 +240,7 @@ class AuditLog:
                     seq = (last.seq + 1) if last is not None else 1
                     prev = last.hash if last is not None else GENESIS
                     entry = AuditEntry(seq=seq, at=when, who=who, host=host, run_id=run_id, action_id=action_id,
-                                       event=event, result=clean_text(result), forced=bool(forced), prev_hash=prev, hash="",
+                                       event=event, result=clean_text(result), forced=forced, prev_hash=prev, hash="",
                                        **payload)
                     digest = entry_hash(entry.hashed_fields())
                     conn.execute(audit_log.insert().values(**entry.hashed_fields(), hash=digest))
@@ -341,7 +353,7 @@ class ChangeLog:
     """The ``changes`` table: prior values of everything a fix changed, for rollback."""
 
     def __init__(self, store: Store) -> None:
-        self._engine: sa.engine.Engine = store._engine
+        self._engine: sa.engine.Engine = store.engine
 
     def record(self, change: ChangeRecord) -> None:
         # The action may carry fleetcheck's own secrets (an ImportPfx password): scrubbed. The

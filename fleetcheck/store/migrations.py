@@ -21,7 +21,9 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from fleetcheck.store import schema
+from fleetcheck.i18n import T
+from fleetcheck.store import audit_schema, renewal_schema, schema
+from fleetcheck.store.errors import SchemaError
 
 # --- v1: the first released shape (runs, hosts without branch, findings without details) ---
 _v1 = sa.MetaData()
@@ -145,15 +147,11 @@ def _v2_branch_details_certificates(conn: Connection) -> None:
 
 def _v3_changes_audit(conn: Connection) -> None:
     """Fix actions with their rollback data, and the hash-chained audit log (new tables only)."""
-    from fleetcheck.store import audit_schema
-
     audit_schema.create_v3(conn)
 
 
 def _v4_renewals(conn: Connection) -> None:
     """Certificate renewal records (``fleetcheck renew``): a new table only."""
-    from fleetcheck.store import renewal_schema
-
     renewal_schema.create_v4(conn)
 
 
@@ -167,17 +165,13 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
 CURRENT_VERSION = len(MIGRATIONS)
 
 
-class SchemaError(Exception):
-    """The database is not a fleetcheck store, or newer than this fleetcheck."""
-
-
 def current_version(conn: Connection) -> int:
     """The schema version of the database behind ``conn`` (0 = empty database)."""
     inspector = sa.inspect(conn)
     tables = set(inspector.get_table_names())
     if "schema_version" not in tables:
         if "runs" in tables:
-            raise SchemaError("runs table without schema_version")
+            raise SchemaError(T("有 runs 表但没有 schema_version 表", "runs table without schema_version"))
         return 0
     version = conn.execute(sa.select(sa.func.max(schema.schema_version.c.version))).scalar()
     return int(version or 0)
@@ -187,7 +181,10 @@ def upgrade(conn: Connection) -> list[int]:
     """Apply every missing migration in order; returns the versions applied."""
     version = current_version(conn)
     if version > CURRENT_VERSION:
-        raise SchemaError(f"schema version {version} is newer than this fleetcheck ({CURRENT_VERSION})")
+        raise SchemaError(T(
+            f"数据库结构版本 {version} 比本 fleetcheck 支持的（{CURRENT_VERSION}）更新",
+            f"schema version {version} is newer than this fleetcheck ({CURRENT_VERSION})",
+        ))
     applied: list[int] = []
     for number in range(version + 1, CURRENT_VERSION + 1):
         MIGRATIONS[number - 1](conn)

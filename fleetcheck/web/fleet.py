@@ -39,6 +39,7 @@ from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory import Inventory, InventoryError, PasswordSources, load_inventory
 from fleetcheck.inventory.model import HostSpec
+from fleetcheck.readiness import run_certificates
 from fleetcheck.officetime import Clock, utc_now
 from fleetcheck.policy.loader import PolicyError, load_policy_files
 from fleetcheck.remediate.apply import Remediator
@@ -205,7 +206,7 @@ class Fleet:
                             policies=[getattr(p, "id", str(p)) for p in self.policies],
                             inventory=latest.inventory if latest is not None else str(self.settings.inventory),
                             hosts=hosts)
-            return self.store.record_run(run)
+            return self.store.record_run(run, certificates=run_certificates(run))
 
     def rescan(self, job: Job, names: Sequence[str]) -> None:
         """Job body: rescan hosts, record the run, report each host as it finishes."""

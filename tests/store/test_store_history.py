@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 from report_factory import T0, golden_run  # type: ignore[import-not-found]
 
-from fleetcheck.findings import HostStatus
+from fleetcheck.findings import HostStatus, RunResult
+from fleetcheck.readiness import run_certificates
 from fleetcheck.store import (
     RunNotFound,
     Store,
@@ -36,6 +37,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
+def record(store: Store, run: RunResult) -> str:
+    """Record a run as fleetcheck does: with the certificates its findings describe."""
+    return store.record_run(run, certificates=run_certificates(run))
+
+
 def test_round_trip_keeps_every_host_and_finding(store: Store) -> None:
     run = golden_run()
     assert store.record_run(run) == run.run_id
@@ -44,8 +50,8 @@ def test_round_trip_keeps_every_host_and_finding(store: Store) -> None:
 
 
 def test_recording_the_same_run_twice_replaces_it(store: Store) -> None:
-    store.record_run(golden_run())
-    store.record_run(golden_run())
+    record(store, golden_run())
+    record(store, golden_run())
     assert [r.run_id for r in store.list_runs()] == ["run-20250303-0930"]
     assert len(store.certificates()) == 6  # 7 probed, pc-sh-005 has no operator
 
@@ -66,7 +72,7 @@ def test_run_counts_and_history_order(store: Store) -> None:
 
 
 def test_certificates_from_certificate_findings_sorted_by_days_left(store: Store) -> None:
-    store.record_run(golden_run())
+    record(store, golden_run())
     certs = store.certificates("latest")
     assert [c.host for c in certs][:3] == ["pc-sh-006", "pc-sz-003", "pc-sz-002"]
     first = certs[0]
@@ -97,7 +103,7 @@ def test_unknown_run_is_a_clear_error(store: Store) -> None:
 
 def test_prune_by_count_and_age(store: Store) -> None:
     for i in range(5):
-        store.record_run(golden_run(f"r{i}", T0 + timedelta(days=i)))
+        record(store, golden_run(f"r{i}", T0 + timedelta(days=i)))
     assert store.prune(keep_runs=3) == ["r1", "r0"]
     now = T0 + timedelta(days=4, hours=1)
     assert store.prune(keep_days=2, now=now) == ["r2"]  # r2 started 2 days 1 hour before now
