@@ -39,9 +39,9 @@ from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory import Inventory, InventoryError, PasswordSources, load_inventory
 from fleetcheck.inventory.model import HostSpec
-from fleetcheck.readiness import run_certificates
 from fleetcheck.officetime import Clock, utc_now
 from fleetcheck.policy.loader import PolicyError, load_policy_files
+from fleetcheck.readiness import run_certificates
 from fleetcheck.remediate.apply import Remediator
 from fleetcheck.remediate.campaign import (
     Campaign,
