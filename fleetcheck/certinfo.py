@@ -32,7 +32,10 @@ Store = Literal["registry", "appdata"]
 
 
 class CertParseError(ValueError):
-    """A store entry that is not a readable certificate; the message says why."""
+    """A store entry that is not a readable certificate; the message says why.
+
+    Internal: host data, not the user's; checks and renewal turn it into their own result.
+    """
 
 
 @dataclass(frozen=True)

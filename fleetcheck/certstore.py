@@ -50,7 +50,10 @@ SOFTWARE_PROVIDERS = frozenset(
 
 
 class CertBlobError(ValueError):
-    """A blob that is not a serialized store element; the message says where it broke."""
+    """A blob that is not a serialized store element; the message says where it broke.
+
+    Internal: host data, not the user's; callers turn it into a finding about that entry.
+    """
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from jinja2.exceptions import TemplateError as JinjaTemplateError
 from jinja2.runtime import Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from fleetcheck.errors import FleetcheckError
 from fleetcheck.i18n import T, Text
 
 __all__ = [
@@ -77,7 +78,7 @@ TEMPLATE_NAMES = frozenset({"host"})  # the only name a template may use
 
 
 class _Breach(Exception):
-    """A budget was exceeded; ``text`` says which (bilingual)."""
+    """A budget was exceeded; ``text`` says which (bilingual). Internal: becomes a TemplateError."""
 
     def __init__(self, text: Text) -> None:
         super().__init__(text.en)
@@ -88,7 +89,7 @@ _STATE = threading.local()
 
 
 class _Timeout(Exception):
-    """The render's wall-time budget ran out."""
+    """The render's wall-time budget ran out. Internal: becomes a TemplateError."""
 
 
 def _tick() -> None:
@@ -353,11 +354,14 @@ def template_problem(text: str) -> Text | None:
     return None
 
 
-class TemplateError(ValueError):
-    """A template that cannot be rendered for this host; ``message`` is bilingual."""
+class TemplateError(FleetcheckError, ValueError):
+    """A template that cannot be rendered for this host; ``message`` (= ``text``) is bilingual.
+
+    Also a ValueError: pydantic validators raise it and turn it into a positioned issue.
+    """
 
     def __init__(self, message: Text, variable: str | None = None, *, budget: bool = False) -> None:
-        super().__init__(message.en)
+        super().__init__(message)
         self.message = message
         self.variable = variable
         self.budget = budget  # a budget was exceeded (not a missing variable or a value's type)

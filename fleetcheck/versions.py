@@ -26,7 +26,11 @@ _LEADING_RE = re.compile(r"^\s*(\d+(?:\s*[.,]\s*\d+){0,3})")
 
 
 class VersionError(ValueError):
-    """A version or version spec that cannot be read; the message says what is expected."""
+    """A version or version spec that cannot be read; the message says what is expected.
+
+    Internal: in a policy, pydantic turns it into a positioned issue; in a host's
+    facts, the evaluator into that check's error (both catch ValueError).
+    """
 
 
 def parse_version(text: str) -> tuple[int, ...]:

@@ -60,6 +60,7 @@ from fleetcheck.i18n import DEFAULT_LANG, Lang, T, Text, TextValueError
 
 __all__ = [
     "Issue",
+    "Loc",
     "PolicyError",
     "RawIssue",
     "UserFileError",
@@ -217,6 +218,14 @@ class YamlDocument:
     def issue(self, loc: Loc, message: Text, *, key: bool = False) -> Issue:
         """An :class:`Issue` placed at ``loc`` of this document."""
         pos = self.position(loc, key=key)
+        return self._issue_at(pos, message)
+
+    def issue_at(self, pos: tuple[int, int] | None, message: Text) -> Issue:
+        """An :class:`Issue` at 1-based ``(line, col)`` of this file (None: the file as a whole).
+
+        For loaders that walk the round-trip data themselves (the inventory):
+        the source line and caret come out as for every other issue, secrets redacted.
+        """
         return self._issue_at(pos, message)
 
     def _issue_at(self, pos: tuple[int, int] | None, message: Text) -> Issue:

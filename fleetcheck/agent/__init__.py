@@ -105,7 +105,10 @@ def build_payload(request: ProbeRequest) -> bytes:
 
 
 class PayloadError(ValueError):
-    """stdin that is not an agent payload (the simulator answers it like Windows would)."""
+    """stdin that is not an agent payload (the simulator answers it like Windows would).
+
+    Internal to the simulator's side: never shown to a user as an error of theirs.
+    """
 
 
 def parse_payload(data: bytes) -> tuple[bytes, ProbeRequest]:
@@ -129,7 +132,11 @@ UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class AgentOutputError(ValueError):
-    """The agent's stdout is not a valid response; ``reason`` is short and safe to show."""
+    """The agent's stdout is not a valid response; ``reason`` is short and safe to show.
+
+    Internal: the transport turns it into ``BadOutput`` (a host result), ``evaluate``
+    into its own message about the facts file.
+    """
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

@@ -24,6 +24,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from fleetcheck.errors import FleetcheckError
 from fleetcheck.i18n import T, Text
 
 _ALIASES: dict[str, tuple[str, ...]] = {
@@ -40,9 +41,11 @@ _ADDRESS_RE = re.compile(r"^[A-Za-z0-9.\-:\[\]]+$")
 _GROUP_RE = re.compile(r"^[^\s:,!&~*?\[\]]+$")
 
 
-class CsvImportError(ValueError):
+class CsvImportError(FleetcheckError):
+    """A CSV host list that cannot be imported; ``issues`` holds one message per problem."""
+
     def __init__(self, issues: list[Text]) -> None:
-        super().__init__("\n".join(i.en for i in issues))
+        super().__init__(T("\n".join(i.zh for i in issues), "\n".join(i.en for i in issues)))
         self.issues = issues
 
 

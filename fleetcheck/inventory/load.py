@@ -70,6 +70,9 @@ class _Walk:
     doc: YamlDocument | None = None
 
     def issue(self, pos: Pos, zh: str, en: str) -> None:
+        if self.doc is not None:  # the one loader's rule for the source line and caret
+            self.issues.append(self.redact(self.doc.issue_at(pos, T(zh, en))))
+            return
         line, col = pos
         text = self.lines[line - 1] if 0 < line <= len(self.lines) else None
         self.issues.append(self.redact(Issue(self.source, line, col, T(zh, en), text)))
@@ -308,9 +311,19 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _host_spec(walk: _Walk, name: str, merged: dict[str, tuple[Any, Pos]], groups: list[str],
-               resolver: _Resolver, base_dir: Path,
-               credential_issues: dict[str, list[Issue]] | None = None) -> HostSpec | None:
+@dataclass
+class _Build:
+    """What every host of one inventory is built with."""
+
+    walk: _Walk
+    resolver: _Resolver
+    base_dir: Path
+    # None: a credential problem is an issue; a dict: kept aside per host (--limit decides)
+    credential_issues: dict[str, list[Issue]] | None = None
+
+
+def _host_spec(build: _Build, name: str, merged: dict[str, tuple[Any, Pos]], groups: list[str]) -> HostSpec | None:
+    walk, resolver, base_dir, credential_issues = build.walk, build.resolver, build.base_dir, build.credential_issues
     before = len(walk.issues)
     values = {k: v for k, (v, _) in merged.items()}
 
@@ -402,6 +415,7 @@ def _build(doc: YamlDocument, sources: PasswordSources, base_dir: Path,
         if key != "all":
             _walk_group(walk, str(key), data[key], "all", 1, _key_pos(data, key))
     resolver = _Resolver(walk, sources)
+    build = _Build(walk, resolver, base_dir, credential_issues)
     hosts: dict[str, HostSpec] = {}
     for name in walk.host_order:
         direct = [g.name for g in walk.groups.values() if name in g.hosts]
@@ -411,8 +425,7 @@ def _build(doc: YamlDocument, sources: PasswordSources, base_dir: Path,
         for group in order:
             merged.update(group.vars)
         merged.update(walk.host_vars[name])
-        spec = _host_spec(walk, name, merged, sorted(member_of - {"all"}), resolver, base_dir,
-                          credential_issues)
+        spec = _host_spec(build, name, merged, sorted(member_of - {"all"}))
         if spec is not None:
             hosts[name] = spec
     if not walk.host_order and not walk.issues:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import fnmatch
 import re
 
+from fleetcheck.errors import FleetcheckError
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory.model import Inventory
 
 
-class PatternError(ValueError):
-    def __init__(self, text: Text) -> None:
-        super().__init__(text.en)
-        self.text = text
+class PatternError(FleetcheckError):
+    """A ``--limit`` host pattern that cannot be used (unknown name, bad regex)."""
 
 
 def _match_one(inv: Inventory, term: str) -> set[str]:

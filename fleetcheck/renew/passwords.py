@@ -27,10 +27,12 @@ action (:class:`fleetcheck.agent.contract.ImportPfx`) and the PFX decoder call
 from __future__ import annotations
 
 import stat
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from fleetcheck.i18n import T, Text
-from fleetcheck.yamlfile import parse_text
+from fleetcheck.yamlfile import Issue, Loc, RawIssue, UserFileError, read_document
 
 __all__ = ["PasswordFileError", "PfxPassword", "load_password_file"]
 
@@ -76,15 +78,18 @@ class PfxPassword:
         raise TypeError("PfxPassword cannot be pickled")
 
 
-class PasswordFileError(ValueError):
-    """A passwords file that cannot be used; ``text`` names the file (and line) and what to do.
+class PasswordFileError(UserFileError):
+    """A passwords file that cannot be used: every problem at ``file:line:col``, what to do.
 
-    Never contains a password: messages name keys and positions only.
+    Never contains a password: every value of the file is one, so no source
+    line is shown and YAML problems are described without their text.
     """
 
-    def __init__(self, text: Text) -> None:
-        super().__init__(text.en)
-        self.text = text
+
+_NOT_YAML = T(
+    '不是有效的 YAML；格式为每行 "证书名#0": "密码"',
+    'not valid YAML; write one line per certificate: "NAME#0": "password"',
+)
 
 
 def _world_readable(path: Path) -> bool:
@@ -95,58 +100,44 @@ def _world_readable(path: Path) -> bool:
     return bool(mode & (stat.S_IRGRP | stat.S_IROTH))
 
 
+def _opaque(issue: Issue) -> Issue:
+    """``issue`` without anything of the file's text (a YAML message may quote a value)."""
+    if issue.line is None:  # not found, unreadable, too large: our own words, no content
+        return issue
+    return Issue(issue.file, issue.line, issue.col, _NOT_YAML, None)
+
+
+def _problems(data: Any) -> Iterator[RawIssue]:
+    if not isinstance(data, Mapping):
+        yield RawIssue((), T(
+            "密码文件必须是“证书名: 密码”的映射",
+            "the passwords file must be a mapping of certificate name to password"))
+        return
+    for key, value in data.items():
+        name = str(key).strip()
+        loc: Loc = (key,) if isinstance(key, (str, int)) else ()
+        if not isinstance(value, str):
+            yield RawIssue(loc, T(f"{name} 的密码必须是带引号的字符串", f"the password of {name} must be a quoted string"), key=True)
+        elif not name:
+            yield RawIssue(loc, T("证书名为空", "empty certificate name"), key=True)
+
+
 def load_password_file(path: Path) -> tuple[dict[str, PfxPassword], list[Text]]:
     """Read a passwords file: (CN → password, warnings).
 
     Raises :class:`PasswordFileError` for a missing, unreadable or malformed
-    file; the error names ``file:line`` and never echoes a value.
+    file; the error names ``file:line:col`` and never echoes a value.
 
     >>> # load_password_file(Path("renew-passwords.yaml"))
     >>> # ({'F00504Y0007#0': PfxPassword('***')}, [])
     """
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PasswordFileError(T(
-            f"{path}：无法读取密码文件（{exc.strerror}）",
-            f"{path}: cannot read the passwords file ({exc.strerror})")) from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise PasswordFileError(T(f"{path}：密码文件必须是 UTF-8 编码", f"{path}: the passwords file must be UTF-8")) from None
-    # the bounded loader (aliases, depth, sizes, value errors such as a date that
-    # cannot be); its messages may quote a value (a password): only the line is shown
-    parsed = parse_text(text, str(path))
-    if not parsed.loaded or parsed.issues:
-        first = parsed.issues[0] if parsed.issues else None
-        where = f"{path}:{first.line}" if first is not None and first.line is not None else str(path)
-        raise PasswordFileError(T(
-            f"{where}：不是有效的 YAML；格式为每行 \"证书名#0\": \"密码\"",
-            f"{where}: not valid YAML; write one line per certificate: \"NAME#0\": \"password\""))
-    doc = parsed.data
-    if doc is None:
-        doc = {}
-    if not isinstance(doc, dict):
-        raise PasswordFileError(T(
-            f"{path}：密码文件必须是“证书名: 密码”的映射",
-            f"{path}: the passwords file must be a mapping of certificate name to password"))
-    passwords: dict[str, PfxPassword] = {}
-    lines = getattr(doc, "lc", None)
-    for key, value in doc.items():
-        line = ""
-        if lines is not None:
-            try:
-                line = f":{lines.key(key)[0] + 1}"
-            except (KeyError, TypeError):
-                line = ""
-        name = str(key).strip()
-        if not isinstance(value, str):
-            raise PasswordFileError(T(
-                f"{path}{line}：{name} 的密码必须是带引号的字符串",
-                f"{path}{line}: the password of {name} must be a quoted string"))
-        if not name:
-            raise PasswordFileError(T(f"{path}{line}：证书名为空", f"{path}{line}: empty certificate name"))
-        passwords[name] = PfxPassword(str(value))
+    doc = read_document(path)  # the one loader: bounded (aliases, depth, sizes), positioned
+    if not doc.loaded or doc.issues:
+        raise PasswordFileError([_opaque(issue) for issue in doc.issues])
+    doc.secret_lines = set(range(1, len(doc.lines) + 1))  # every value is a password
+    data = {} if doc.data is None else doc.data
+    doc.fail(_problems(data), PasswordFileError)
+    passwords = {str(key).strip(): PfxPassword(str(value)) for key, value in data.items()}
     warnings: list[Text] = []
     if _world_readable(path):
         warnings.append(T(

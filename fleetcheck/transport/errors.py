@@ -8,24 +8,30 @@ leak through ``str(exc)``.
 ``transient`` marks faults worth a retry (connection reset, quota exceeded,
 WS-Management OperationTimeout outside the output loop); the runner retries
 those at most twice with backoff, within the host's deadline.
+
+Every class is a :class:`~fleetcheck.errors.FleetcheckError`: a host that
+could not be probed maps to exit code 3 (:data:`~fleetcheck.errors.EXIT_UNREACHABLE`),
+except :class:`ConfigurationError` (the host's settings in the inventory
+cannot work: exit code 2, as every configuration error).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from fleetcheck.errors import EXIT_UNREACHABLE, EXIT_USAGE, FleetcheckError
 from fleetcheck.findings import HostStatus
 from fleetcheck.i18n import T, Text
 
 
-class TransportError(Exception):
+class TransportError(FleetcheckError):
     """Base class: a host could not be probed. ``text`` is the bilingual message."""
 
     status: ClassVar[HostStatus] = HostStatus.error
+    exit_code: ClassVar[int] = EXIT_UNREACHABLE
 
     def __init__(self, text: Text, *, transient: bool = False) -> None:
-        super().__init__(text.en)
-        self.text = text
+        super().__init__(text)
         self.transient = transient
 
 
@@ -33,6 +39,7 @@ class ConfigurationError(TransportError):
     """The host's connection settings cannot work (Basic over HTTP, missing extra...)."""
 
     status = HostStatus.error
+    exit_code = EXIT_USAGE
 
 
 class Unreachable(TransportError):
@@ -82,13 +89,16 @@ class QuotaExceeded(WsmanFault):
 
 
 class AgentFailed(TransportError):
-    """The agent ran and exited non-zero; ``stderr_head`` holds its first lines."""
+    """The agent ran and exited non-zero: ``agent_exit_code`` is its code, ``stderr_head`` its first lines.
+
+    (``exit_code`` is the process exit code fleetcheck gives this error, as for every error.)
+    """
 
     status = HostStatus.agent_failed
 
     def __init__(self, text: Text, *, exit_code: int, stderr_head: str) -> None:
         super().__init__(text)
-        self.exit_code = exit_code
+        self.agent_exit_code = exit_code
         self.stderr_head = stderr_head
 
 

@@ -289,7 +289,7 @@ def test_renew_passwords_file_goes_through_the_bounded_loader(tmp_path: Path, co
     path.write_text(content, encoding="utf-8")
     with pytest.raises(PasswordFileError) as caught:
         load_password_file(path)
-    assert re.search(r"renew-passwords\.yaml:\d+: not valid YAML", caught.value.text.en)
+    assert re.search(r"renew-passwords\.yaml:\d+:\d+: not valid YAML", caught.value.text.en)
     assert "S3cretPw" not in caught.value.text.en + caught.value.text.zh
 
 
