@@ -399,6 +399,63 @@ def _check_output_leak(node: Node) -> Iterator[Violation]:
         yield _violation("output-leak", node)
 
 
+def _check_node(node: Node, kind: str, script_creates: list[Node]) -> Iterator[Violation]:
+    """The violations of one node by its kind; ``[ScriptBlock]::Create`` calls are collected, not judged."""
+    if kind == "command":
+        yield from _check_command(node)
+    elif kind in ("class_statement", "enum_statement"):
+        yield _violation(kind.split("_", maxsplit=1)[0], node)
+    elif kind in ("workflow", "invokation_foreach_expression"):
+        yield _violation("workflow" if kind == "workflow" else ".ForEach() method (PowerShell 4)", node)
+    elif kind == "type_literal":
+        yield from _check_type_literal(node)
+    elif kind in ("invokation_expression", "member_access"):
+        yield from _check_member(node, kind, script_creates)
+    elif kind == "comparison_operator" or kind.endswith("_operator"):
+        op = text(node).lower()
+        if op in FORBIDDEN_OPERATORS:
+            yield _violation(FORBIDDEN_OPERATORS[op], node)
+    elif kind == "pipeline_chain_tail":
+        yield _violation("&& / || pipeline chain", node)
+    elif kind == "variable":
+        yield from _check_variable(node)
+
+
+def _check_type_literal(node: Node) -> Iterator[Violation]:
+    name = "".join(text(c) for c in node.children if c.type == "type_spec").lower().replace(" ", "")
+    if name in FORBIDDEN_TYPES:
+        yield _violation(FORBIDDEN_TYPES[name], node)
+
+
+def _check_member(node: Node, kind: str, script_creates: list[Node]) -> Iterator[Violation]:
+    member = (member_name(node) or "").lower()
+    if member == "new" and is_static_access(node):
+        yield _violation("::new", node)
+    elif member in FORBIDDEN_MEMBERS and (member not in ("where", "foreach") or kind == "invokation_expression"):
+        yield _violation(FORBIDDEN_MEMBERS[member], node)
+    if member == "create" and is_static_access(node):
+        owner = text(node.children[0]).lower().replace(" ", "")
+        if owner in ("[scriptblock]", "[system.management.automation.scriptblock]"):
+            script_creates.append(node)
+    if member in SCRIPT_FROM_TEXT_MEMBERS and kind == "invokation_expression":
+        yield _violation("script from text", node)
+
+
+def _check_variable(node: Node) -> Iterator[Violation]:
+    name = text(node).lower()
+    if name in FORBIDDEN_VARIABLES:
+        yield _violation(FORBIDDEN_VARIABLES[name], node)
+    if name.startswith("$using:"):
+        yield _violation("$using:", node)
+
+
+def _check_win32_product(node: Node, kind: str) -> Iterator[Violation]:
+    if node.child_count == 0 and "win32_product" in text(node).lower():
+        yield _violation("Win32_Product", node)
+    if kind in ("string_literal", "generic_token") and "win32_product" in text(node).lower():
+        yield _violation("Win32_Product", node)
+
+
 def lint(source: str | bytes, *, allowed_script_creates: int = 0) -> list[Violation]:
     """All PowerShell 2.0 / agent-rule violations in ``source``.
 
@@ -412,54 +469,8 @@ def lint(source: str | bytes, *, allowed_script_creates: int = 0) -> list[Violat
         kind = node.type
         if kind == "comment":
             continue
-        if kind == "command":
-            found.extend(_check_command(node))
-        elif kind in ("class_statement", "enum_statement"):
-            found.append(_violation(kind.split("_")[0], node))
-        elif kind in ("workflow", "invokation_foreach_expression"):
-            found.append(
-                _violation(
-                    "workflow" if kind == "workflow" else ".ForEach() method (PowerShell 4)", node
-                )
-            )
-        elif kind == "type_literal":
-            name = (
-                "".join(text(c) for c in node.children if c.type == "type_spec")
-                .lower()
-                .replace(" ", "")
-            )
-            if name in FORBIDDEN_TYPES:
-                found.append(_violation(FORBIDDEN_TYPES[name], node))
-        elif kind in ("invokation_expression", "member_access"):
-            member = (member_name(node) or "").lower()
-            if member == "new" and is_static_access(node):
-                found.append(_violation("::new", node))
-            elif member in FORBIDDEN_MEMBERS and (
-                member not in ("where", "foreach") or kind == "invokation_expression"
-            ):
-                found.append(_violation(FORBIDDEN_MEMBERS[member], node))
-            if member == "create" and is_static_access(node):
-                owner = text(node.children[0]).lower().replace(" ", "")
-                if owner in ("[scriptblock]", "[system.management.automation.scriptblock]"):
-                    script_creates.append(node)
-            if member in SCRIPT_FROM_TEXT_MEMBERS and kind == "invokation_expression":
-                found.append(_violation("script from text", node))
-        elif kind == "comparison_operator" or kind.endswith("_operator"):
-            op = text(node).lower()
-            if op in FORBIDDEN_OPERATORS:
-                found.append(_violation(FORBIDDEN_OPERATORS[op], node))
-        elif kind == "pipeline_chain_tail":
-            found.append(_violation("&& / || pipeline chain", node))
-        elif kind == "variable":
-            name = text(node).lower()
-            if name in FORBIDDEN_VARIABLES:
-                found.append(_violation(FORBIDDEN_VARIABLES[name], node))
-            if name.startswith("$using:"):
-                found.append(_violation("$using:", node))
-        if node.child_count == 0 and "win32_product" in text(node).lower():
-            found.append(_violation("Win32_Product", node))
-        if kind in ("string_literal", "generic_token") and "win32_product" in text(node).lower():
-            found.append(_violation("Win32_Product", node))
+        found.extend(_check_node(node, kind, script_creates))
+        found.extend(_check_win32_product(node, kind))
         found.extend(_check_output_leak(node))
     if len(script_creates) > allowed_script_creates:
         for node in script_creates[allowed_script_creates:]:

@@ -249,15 +249,19 @@ class _Assembly:
             return self.read_type(blob, depth + 1)
         if kind in (0x11, 0x12):  # VALUETYPE / CLASS
             return self.coded_type_name(blob.uint())
+        if kind == 0x1D:  # SZARRAY
+            element = self.read_type(blob, depth + 1)
+            return None if element is None else element + "[]"
+        return self._read_constructed_type(kind, blob, depth)
+
+    def _read_constructed_type(self, kind: int, blob: _Blob, depth: int) -> str | None:
+        """The rest of read_type's element types: generic parameters, pointers, arrays, generic instances."""
         if kind in (0x13, 0x1E):  # VAR / MVAR
             blob.uint()
             return None
         if kind == 0x0F:  # PTR
             self.read_type(blob, depth + 1)
             return None
-        if kind == 0x1D:  # SZARRAY
-            element = self.read_type(blob, depth + 1)
-            return None if element is None else element + "[]"
         if kind == 0x14:  # ARRAY: type rank numSizes sizes numLoBounds loBounds
             element = self.read_type(blob, depth + 1)
             rank = blob.uint()

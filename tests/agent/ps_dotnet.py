@@ -427,6 +427,10 @@ class Checker:
             if inner is node:
                 return None
             return self.value_count(inner)
+        return self._single_value_count(node)
+
+    def _single_value_count(self, node: Node) -> int | None:
+        """value_count of anything but a list, an array literal or parentheses."""
         if node.type == "expression_with_unary_operator" and ps.text(node).startswith(","):
             return 1  # ,$x: a one-element array
         if node.type == "variable" and ps.text(node).lower() in ("$true", "$false", "$null"):
@@ -459,42 +463,9 @@ class Checker:
 
         for node in _walk_scope(scope):
             if node.type == "script_parameter":
-                var = next((c for c in node.children if c.type == "variable"), None)
-                literals = [
-                    c
-                    for attr in node.children
-                    if attr.type == "attribute_list"
-                    for a in attr.named_children
-                    for c in a.named_children
-                    if c.type == "type_literal"
-                ]
-                if var is not None:
-                    name = ps.text(var).lower()
-                    constrained[name] = self._literal_name(literals[-1]) if literals else None
-                    if not literals:
-                        assigned.setdefault(name, []).append(None)
+                self._note_parameter(node, constrained, assigned)
             elif node.type == "assignment_expression":
-                left = node.children[0]
-                if left.type == "left_assignment_expression" and left.named_child_count == 1:
-                    left = left.named_children[0]
-                target = _inner(left)
-                op = ps.text(node.children[1]).strip() if len(node.children) > 1 else "="
-                if target.type == "cast_expression":
-                    var = _inner(target.named_children[-1])
-                    if var.type == "variable":
-                        literal = target.named_children[0]
-                        constrained[ps.text(var).lower()] = self._literal_name(literal)
-                    continue
-                if target.type != "variable":
-                    continue
-                name = ps.text(target).lower()
-                if op != "=":
-                    assigned.setdefault(name, []).append(None)
-                    continue
-                right = node.children[-1]
-                if _inner(right).type == "variable" and ps.text(_inner(right)).lower() == "$null":
-                    continue
-                assigned.setdefault(name, []).append(self._assigned_type(right))
+                self._note_assignment(node, constrained, assigned)
             elif node.type == "foreach_statement":
                 var = next((c for c in node.children if c.type == "variable"), None)
                 if var is not None:
@@ -529,6 +500,49 @@ class Checker:
             types[name] = first if all(k == first for k in kinds) else None
         types.update(constrained)
         return types
+
+    def _note_parameter(self, node: Node, constrained: dict[str, str | None],
+                        assigned: dict[str, list[str | None]]) -> None:
+        """A script parameter: its type constraint ([int]$x), or untyped."""
+        var = next((c for c in node.children if c.type == "variable"), None)
+        literals = [
+            c
+            for attr in node.children
+            if attr.type == "attribute_list"
+            for a in attr.named_children
+            for c in a.named_children
+            if c.type == "type_literal"
+        ]
+        if var is not None:
+            name = ps.text(var).lower()
+            constrained[name] = self._literal_name(literals[-1]) if literals else None
+            if not literals:
+                assigned.setdefault(name, []).append(None)
+
+    def _note_assignment(self, node: Node, constrained: dict[str, str | None],
+                         assigned: dict[str, list[str | None]]) -> None:
+        """``$x = ...`` (its value's type), ``[T]$x = ...`` (a constraint), ``$x += ...`` (unknown)."""
+        left = node.children[0]
+        if left.type == "left_assignment_expression" and left.named_child_count == 1:
+            left = left.named_children[0]
+        target = _inner(left)
+        op = ps.text(node.children[1]).strip() if len(node.children) > 1 else "="
+        if target.type == "cast_expression":
+            var = _inner(target.named_children[-1])
+            if var.type == "variable":
+                literal = target.named_children[0]
+                constrained[ps.text(var).lower()] = self._literal_name(literal)
+            return
+        if target.type != "variable":
+            return
+        name = ps.text(target).lower()
+        if op != "=":
+            assigned.setdefault(name, []).append(None)
+            return
+        right = node.children[-1]
+        if _inner(right).type == "variable" and ps.text(_inner(right)).lower() == "$null":
+            return
+        assigned.setdefault(name, []).append(self._assigned_type(right))
 
     def _literal_name(self, literal: Node) -> str | None:
         specs = [c for c in literal.children if c.type == "type_spec"]
@@ -583,36 +597,41 @@ class Checker:
         if kind == "command":
             return self._new_object_type(node)
         if kind in ("member_access", "invokation_expression"):
-            member = ps.member_name(node)
-            if member is None or not self._simple_member(node):
+            return self._member_type(node, kind, depth)
+        return None
+
+    def _member_type(self, node: Node, kind: str, depth: int) -> str | None:
+        """The type of ``$x.P`` / ``[T]::P`` / ``$x.M(...)`` when exactly one member overload decides it."""
+        member = ps.member_name(node)
+        if member is None or not self._simple_member(node):
+            return None
+        receiver = node.children[0]
+        if ps.is_static_access(node):
+            if receiver.type != "type_literal":
                 return None
-            receiver = node.children[0]
-            if ps.is_static_access(node):
-                if receiver.type != "type_literal":
-                    return None
-                owner = self._literal_name(receiver)
-                static = True
-            else:
-                owner = self.infer(receiver, depth + 1)
-                static = False
-            if owner is None or owner.endswith("]") or self._adapted(owner):
-                return None  # an adapted object's member may be a key or a child element
-            if kind == "invokation_expression":
-                arity = self.call_arity(node)
-                returns = {
-                    m.returns
-                    for m in self.api.methods(owner, member, static=static)
-                    if m.accepts(arity)
-                }
-            else:
-                values = self.api.values(owner, member, static=static)
-                # A property's setter carries no type: its getter's says what it holds.
-                returns = {v.type for v in values if v.type is not None} or {None}
-            if len(returns) == 1:
-                only = returns.pop()
-                if only is None or only in ("System.Void", "System.Object"):
-                    return None
-                return only
+            owner = self._literal_name(receiver)
+            static = True
+        else:
+            owner = self.infer(receiver, depth + 1)
+            static = False
+        if owner is None or owner.endswith("]") or self._adapted(owner):
+            return None  # an adapted object's member may be a key or a child element
+        if kind == "invokation_expression":
+            arity = self.call_arity(node)
+            returns = {
+                m.returns
+                for m in self.api.methods(owner, member, static=static)
+                if m.accepts(arity)
+            }
+        else:
+            values = self.api.values(owner, member, static=static)
+            # A property's setter carries no type: its getter's says what it holds.
+            returns = {v.type for v in values if v.type is not None} or {None}
+        if len(returns) == 1:
+            only = returns.pop()
+            if only is None or only in ("System.Void", "System.Object"):
+                return None
+            return only
         return None
 
     def _new_object_type(self, node: Node) -> str | None:
