@@ -47,7 +47,8 @@ from dataclasses import dataclass
 from datetime import time
 from pathlib import Path, PurePath
 
-from fleetcheck.i18n import T, Text
+from fleetcheck.errors import FleetcheckError
+from fleetcheck.i18n import T
 
 __all__ = [
     "CRON_MARKER_PREFIX",
@@ -78,12 +79,8 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _AT_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
-class ScheduleError(ValueError):
+class ScheduleError(FleetcheckError):
     """A schedule option or argument cannot be turned into a safe definition; ``text`` is bilingual."""
-
-    def __init__(self, text: Text) -> None:
-        super().__init__(text.en)
-        self.text = text
 
 
 def parse_at(value: str) -> time:

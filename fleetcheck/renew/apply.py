@@ -63,6 +63,7 @@ from fleetcheck.agent.contract import (
     WriteFile,
 )
 from fleetcheck.checks.certificate import REG_STORE
+from fleetcheck.errors import FleetcheckError
 from fleetcheck.findings import Finding, FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory.model import HostSpec, Inventory
@@ -95,12 +96,8 @@ NO_SESSION_MARK = "no interactive session"
 IMPORT_WAIT_MS = 60_000  # how long the agent polls for the user-session task at most
 
 
-class DropError(ValueError):
+class DropError(FleetcheckError):
     """The drop folder cannot be used; ``text`` says which folder and what to do."""
-
-    def __init__(self, text: Text) -> None:
-        super().__init__(text.en)
-        self.text = text
 
 
 @dataclass(frozen=True)
