@@ -8,9 +8,14 @@ Public API (small on purpose; ``fleetcheck fix`` and ``fleetcheck renew`` share 
     if not decision.allowed and not force: refuse(decision.reasons)
 
 * :class:`TradingCalendar` — exchange sessions in Asia/Shanghai: 09:15–11:30 and
-  13:00–15:00 on trading days (Monday–Friday minus configured holidays; extra
-  working days can be added for the rare weekend make-up session). Boundaries:
-  a session is ``[start, end)``, so 11:30 and 15:00 are outside, 09:15 inside.
+  13:00–15:00 on trading days: Monday–Friday minus the exchanges' known closures
+  (:mod:`fleetcheck.exchangecalendar`, SSE/SZSE 2016–2026) and the file's
+  ``holidays``. Weekends are never sessions — a holiday's make-up working day
+  (调休上班) is a Saturday or Sunday the exchanges stay closed. ``extra_trading_days``
+  forces a day open (should the exchanges announce an unexpected session);
+  ``builtin_holidays: false`` drops the shipped closures. A year the table does not
+  cover gets :meth:`TradingCalendar.coverage_warning`. Boundaries: a session is
+  ``[start, end)``, so 11:30 and 15:00 are outside, 09:15 inside.
 * :class:`Guard` — ``check(facts)`` is pure given its injected ``clock``: the
   time rule plus the running processes reported by the agent (names compared
   case-insensitively, ``.exe`` optional). A host whose facts carry no process
@@ -23,8 +28,9 @@ Calendar YAML::
 
     timezone: Asia/Shanghai          # optional, this is the default
     sessions: [["09:15", "11:30"], ["13:00", "15:00"]]   # optional, the default
-    holidays: [2026-01-01, 2026-02-16, 2026-02-17]        # exchange closed
-    extra_trading_days: []                                # weekend make-up sessions
+    holidays: [2027-01-01]            # closures beyond the shipped table (e.g. next year's)
+    extra_trading_days: []            # days the exchanges open although the table says closed
+    builtin_holidays: true            # optional, the default: use the shipped SSE/SZSE closures
 
 Default trading-client process names (:data:`DEFAULT_TRADING_PROCESSES`) are
 the common Chinese brokerage terminals (通达信 TdxW, 同花顺 xiadan/hexin, 大智慧,
@@ -41,6 +47,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from fleetcheck import exchangecalendar
 from fleetcheck.agent.contract import ProbeResponse
 from fleetcheck.i18n import T, Text
 from fleetcheck.officetime import Clock, utc_now
@@ -97,6 +104,7 @@ class TradingCalendar:
     sessions: tuple[tuple[time, time], ...] = DEFAULT_SESSIONS
     holidays: frozenset[date] = frozenset()
     extra_trading_days: frozenset[date] = frozenset()
+    builtin_holidays: bool = True
 
     @property
     def zone(self) -> ZoneInfo:
@@ -108,9 +116,26 @@ class TradingCalendar:
         return aware.astimezone(self.zone)
 
     def is_trading_day(self, day: date) -> bool:
+        """A weekday the exchanges open (make-up working days fall on weekends: closed).
+
+        >>> cal = TradingCalendar()
+        >>> cal.is_trading_day(date(2026, 10, 1)), cal.is_trading_day(date(2026, 9, 30))
+        (False, True)
+        >>> cal.is_trading_day(date(2026, 10, 10))  # Saturday, a make-up working day
+        False
+        """
         if day in self.extra_trading_days:
             return True
-        return day.weekday() < 5 and day not in self.holidays
+        if day.weekday() >= 5 or day in self.holidays:
+            return False
+        return not (self.builtin_holidays and day in exchangecalendar.CLOSED_WEEKDAYS.get(day.year, ()))
+
+    def coverage_warning(self, when: datetime) -> Text | None:
+        """A warning when the closures of ``when``'s year are known neither here nor in the file."""
+        year = self.local(when).year
+        if not self.builtin_holidays or any(day.year == year for day in self.holidays):
+            return None  # the admin keeps the calendar (or listed that year's closures)
+        return exchangecalendar.coverage_warning(year)
 
     def session_at(self, when: datetime) -> tuple[time, time] | None:
         """The session ``when`` falls in, or None (weekend, holiday, outside hours)."""
@@ -156,10 +181,11 @@ class TradingCalendar:
             sessions=sessions,
             holidays=_days(data.get("holidays")),
             extra_trading_days=_days(data.get("extra_trading_days")),
+            builtin_holidays=data.get("builtin_holidays", True) is not False,
         )
 
 
-_CALENDAR_KEYS = ("timezone", "sessions", "holidays", "extra_trading_days")
+_CALENDAR_KEYS = ("timezone", "sessions", "holidays", "extra_trading_days", "builtin_holidays")
 
 
 def calendar_problems(data: Any) -> Iterator[RawIssue]:
@@ -181,6 +207,9 @@ def calendar_problems(data: Any) -> Iterator[RawIssue]:
         yield RawIssue(("timezone",), T(f"未知时区 '{shown}'（例如 Asia/Shanghai）", f"unknown time zone '{shown}' (e.g. Asia/Shanghai)"))
     if "sessions" in data:
         yield from _session_problems(data["sessions"])
+    if "builtin_holidays" in data and not isinstance(data["builtin_holidays"], bool):
+        yield RawIssue(("builtin_holidays",), T("builtin_holidays 应为 true 或 false",
+                                                "builtin_holidays must be true or false"))
     for key in ("holidays", "extra_trading_days"):
         yield from _day_problems(data.get(key), key)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
+from pathlib import Path
 
 import pytest
 
 from fleetcheck import exchangecalendar as xcal
+from fleetcheck.remediate.guard import CalendarError, Guard, TradingCalendar
 
 
 def test_national_day_and_spring_festival_2026_are_closed_the_day_before_is_open() -> None:
@@ -39,3 +41,55 @@ def test_new_years_day_is_closed_whenever_it_is_a_weekday() -> None:
     for year, days in xcal.CLOSED_WEEKDAYS.items():
         if date(year, 1, 1).weekday() < 5:
             assert date(year, 1, 1) in days, year
+
+
+# --------------------------------------------------------------------- the guard uses it
+
+SHANGHAI_10AM_UTC_HOUR = 2  # 10:00 Asia/Shanghai is 02:00 UTC
+
+
+def _at(day: date, hour_utc: int = SHANGHAI_10AM_UTC_HOUR) -> datetime:
+    return datetime(day.year, day.month, day.day, hour_utc, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(("day", "session"), [
+    (date(2026, 10, 1), False),  # National Day
+    (date(2026, 2, 17), False),  # Spring Festival
+    (date(2026, 9, 30), True),   # the working day before National Day
+    (date(2026, 10, 10), False),  # Saturday make-up working day: the exchanges stay closed
+    (date(2026, 2, 28), False),  # Saturday make-up working day
+    (date(2024, 2, 9), False),   # Spring Festival Eve 2024, an exchange-only closure
+])
+def test_the_guard_knows_the_exchange_holidays(day: date, session: bool) -> None:
+    calendar = TradingCalendar()
+    assert calendar.in_session(_at(day)) is session
+    decision = Guard(calendar, clock=lambda: _at(day)).check(None)
+    assert any("交易时段内" in r.zh for r in decision.reasons) is session
+
+
+def test_a_year_the_table_does_not_cover_warns_and_counts_weekdays() -> None:
+    calendar = TradingCalendar()
+    new_years_day_2099 = date(2099, 1, 1)  # a Thursday
+    assert calendar.in_session(_at(new_years_day_2099))
+    warning = calendar.coverage_warning(_at(new_years_day_2099))
+    assert warning is not None and "2099" in warning.en
+    assert calendar.coverage_warning(_at(date(2026, 3, 4))) is None
+
+
+def test_the_admins_file_adds_closures_and_can_open_a_day(tmp_path: Path) -> None:
+    path = tmp_path / "calendar.yaml"
+    path.write_text("holidays: [2099-01-02]\nextra_trading_days: [2026-10-01]\n", encoding="utf-8")
+    calendar = TradingCalendar.load(path)
+    assert not calendar.in_session(_at(date(2099, 1, 2)))
+    assert calendar.in_session(_at(date(2026, 10, 1)))
+    assert calendar.coverage_warning(_at(date(2099, 1, 5))) is None  # the file lists 2099's closures
+
+
+def test_builtin_holidays_can_be_switched_off_and_must_be_a_boolean(tmp_path: Path) -> None:
+    path = tmp_path / "calendar.yaml"
+    path.write_text("builtin_holidays: false\n", encoding="utf-8")
+    assert TradingCalendar.load(path).in_session(_at(date(2026, 10, 1)))
+    path.write_text("builtin_holidays: 'no'\n", encoding="utf-8")
+    with pytest.raises(CalendarError) as caught:
+        TradingCalendar.load(path)
+    assert f"{path}:1:" in caught.value.format("en") and "true or false" in caught.value.format("en")
