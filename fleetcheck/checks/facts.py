@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from fleetcheck.agent.contract import (
     Answer,
-    FileInfo,
     Query,
     RegistryQuery,
     RegKey,
@@ -31,7 +30,6 @@ __all__ = [
     "FactError",
     "answer_of",
     "dword",
-    "file_info",
     "no_operator",
     "reg_location",
     "registry_key",
@@ -116,11 +114,3 @@ def registry_key(ctx: EvalContext, query: RegistryQuery, *, user: bool = False) 
     """The key tree answered for ``query``; None when the key does not exist."""
     ans = answer_of(ctx, query, user=user)
     return ans.key if ans is not None else None
-
-
-def file_info(ctx: EvalContext, query: Query, *, user: bool = False) -> FileInfo | None:
-    """The FileInfo of a file query; None when absent or not existing."""
-    ans = answer_of(ctx, query, user=user)
-    if ans is None or ans.file is None or not ans.file.exists:
-        return None
-    return ans.file

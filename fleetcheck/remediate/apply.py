@@ -71,6 +71,7 @@ from fleetcheck.agent.contract import (
     REBOOT_TEMP,
     Action,
     ActionResult,
+    Answer,
     DeleteKey,
     DeleteValue,
     FileInfo,
@@ -484,50 +485,69 @@ def _file_backup(info: FileInfo) -> dict[str, Any]:
     return out
 
 
-def _backup(action: Action, prior: ProbeResponse | None) -> tuple[dict[str, Any] | None, Text | None]:
+def _unreadable(path: str, why: str | None) -> Text:
+    return T(f"无法读取 {path} 修改前的状态（{why or '无回答'}），此步骤未发送",
+             f"could not read the prior state of {path} ({why or 'no answer'}): this step was not sent")
+
+
+Backup = tuple[dict[str, Any] | None, Text | None]  # (the prior state, or why it cannot be captured)
+
+
+def _value_backup(action: SetValue | DeleteValue, prior: ProbeResponse) -> Backup:
+    """The value (with its type) before the write, and the topmost key the write would create."""
+    created: str | None = None
+    value: RegValue | None = None
+    prefixes = _prefixes(action.path)
+    for prefix in prefixes:
+        ans = prior.answer(_prefix_id(action.hive, action.sid, prefix))
+        if ans is None or ans.status == "error":
+            return None, _unreadable(prefix, ans.error if ans is not None else None)
+        if ans.status == "absent":
+            created = prefix
+            break
+        if prefix == prefixes[-1] and ans.key is not None:  # the value's own key
+            value = ans.key.value(action.name)
+    before: dict[str, Any] = {"value": value.model_dump() if value is not None else None, "from": "write-ahead"}
+    if isinstance(action, SetValue) and value is None:
+        before["created_key"] = created
+    return before, None
+
+
+def _tree_backup(action: DeleteKey, prior: ProbeResponse) -> Backup:
+    """The whole key tree a deletion removes (refused when deeper than the agent backs up)."""
+    ans = prior.answer(_tree_id(action.hive, action.sid, action.path))
+    if ans is None or ans.status == "error":
+        return None, _unreadable(action.path, ans.error if ans is not None else None)
+    tree: RegKey | None = ans.key if ans.status == "ok" else None
+    if tree is not None and _truncated(tree):
+        return None, T(f"{action.path} 的键树超过 {TREE_DEPTH} 层，无法完整备份：此步骤未发送",
+                       f"the key tree {action.path} is deeper than {TREE_DEPTH} levels and cannot be backed up "
+                       "whole: this step was not sent")
+    return {"tree": tree.model_dump() if tree is not None else None, "from": "write-ahead"}, None
+
+
+def _file_backup_of(action: WriteFile, prior: ProbeResponse) -> Backup:
+    """The file's content before it is overwritten (refused above the agent's backup limit)."""
+    ans = prior.answer(_file_id(action.path))
+    if ans is None or ans.status == "error" or ans.file is None:
+        return None, _unreadable(action.path, ans.error if ans is not None else None)
+    if ans.file.exists and (ans.file.content is None or ans.file.content_truncated):
+        return None, T(f"{action.path} 超过 {MAX_BACKUP_BYTES // 2**20} MB，无法备份：此步骤未发送",
+                       f"{action.path} is larger than {MAX_BACKUP_BYTES // 2**20} MB and cannot be backed up: "
+                       "this step was not sent")
+    return {"file": _file_backup(ans.file), "from": "write-ahead"}, None
+
+
+def _backup(action: Action, prior: ProbeResponse | None) -> Backup:
     """(the exact prior state of what ``action`` changes, or why it cannot be captured)."""
     if prior is None:
         return None, None  # write_ahead_request had nothing to read: no action here changes a value, key or file
-    def unreadable(path: str, why: str | None) -> Text:
-        return T(f"无法读取 {path} 修改前的状态（{why or '无回答'}），此步骤未发送",
-                 f"could not read the prior state of {path} ({why or 'no answer'}): this step was not sent")
-
     if isinstance(action, (SetValue, DeleteValue)):
-        created: str | None = None
-        value: RegValue | None = None
-        prefixes = _prefixes(action.path)
-        for prefix in prefixes:
-            ans = prior.answer(_prefix_id(action.hive, action.sid, prefix))
-            if ans is None or ans.status == "error":
-                return None, unreadable(prefix, ans.error if ans is not None else None)
-            if ans.status == "absent":
-                created = prefix
-                break
-            if prefix == prefixes[-1] and ans.key is not None:  # the value's own key
-                value = ans.key.value(action.name)
-        before: dict[str, Any] = {"value": value.model_dump() if value is not None else None, "from": "write-ahead"}
-        if isinstance(action, SetValue) and value is None:
-            before["created_key"] = created
-        return before, None
+        return _value_backup(action, prior)
     if isinstance(action, DeleteKey):
-        ans = prior.answer(_tree_id(action.hive, action.sid, action.path))
-        if ans is None or ans.status == "error":
-            return None, unreadable(action.path, ans.error if ans is not None else None)
-        tree: RegKey | None = ans.key if ans.status == "ok" else None
-        if tree is not None and _truncated(tree):
-            return None, T(f"{action.path} 的键树超过 {TREE_DEPTH} 层，无法完整备份：此步骤未发送",
-                           f"the key tree {action.path} is deeper than {TREE_DEPTH} levels and cannot be backed up "
-                           "whole: this step was not sent")
-        return {"tree": tree.model_dump() if tree is not None else None, "from": "write-ahead"}, None
+        return _tree_backup(action, prior)
     if isinstance(action, WriteFile):
-        ans = prior.answer(_file_id(action.path))
-        if ans is None or ans.status == "error" or ans.file is None:
-            return None, unreadable(action.path, ans.error if ans is not None else None)
-        if ans.file.exists and (ans.file.content is None or ans.file.content_truncated):
-            return None, T(f"{action.path} 超过 {MAX_BACKUP_BYTES // 2**20} MB，无法备份：此步骤未发送",
-                           f"{action.path} is larger than {MAX_BACKUP_BYTES // 2**20} MB and cannot be backed up: "
-                           "this step was not sent")
-        return {"file": _file_backup(ans.file), "from": "write-ahead"}, None
+        return _file_backup_of(action, prior)
     # Nothing to back up: an installer or certificates are not reversible; a reboot's task did not
     # exist before, and its name (chosen here, sent as ``token``) is in the row's ``after``.
     return None, None
@@ -628,50 +648,68 @@ def _confirm_query(record: ChangeRecord, qid: str) -> Query | None:
     return None
 
 
+def _value_in_place(record: ChangeRecord, ans: Answer) -> bool | None:
+    a, before = record.action, record.before or {}
+    now = ans.key.value(str(a["name"])) if ans.status == "ok" and ans.key is not None else None
+    want = RegValue.model_validate(a["value"]) if record.kind == "set_value" else None
+    old = before.get("value")
+    if now == want:
+        return True
+    if "value" in before and now == (RegValue.model_validate(old) if old is not None else None):
+        return False
+    return None
+
+
+def _tree_in_place(record: ChangeRecord, ans: Answer) -> bool | None:
+    if ans.status == "absent":
+        return True
+    tree = (record.before or {}).get("tree")
+    if tree is None or ans.key is None:
+        return None
+    # Still exactly the prior tree: not applied. Anything else (some subkeys gone, an agent
+    # that failed partway) cannot be told apart from other changes: undecided, so rollback
+    # restores the recorded tree.
+    return False if ans.key == RegKey.model_validate(tree) else None
+
+
+def _file_in_place(record: ChangeRecord, ans: Answer) -> bool | None:
+    info = ans.file
+    if info is None:
+        return None
+    data = info.content_bytes() if info.exists else None
+    if data is not None and data == base64.b64decode(str(record.action.get("content", ""))):
+        return True
+    old = (record.before or {}).get("file")
+    if not isinstance(old, dict):
+        return None
+    if not old.get("exists") and not info.exists:
+        return False
+    if old.get("exists") and data is not None and old.get("sha256") == hashlib.sha256(data).hexdigest():
+        return False
+    return None
+
+
+def _reboot_in_place(record: ChangeRecord, ans: Answer) -> bool | None:
+    del record  # the task's folder decides
+    return ans.status == "ok" and ans.file is not None and ans.file.exists
+
+
+_IN_PLACE: dict[str, Callable[[ChangeRecord, Answer], bool | None]] = {
+    "set_value": _value_in_place,
+    "delete_value": _value_in_place,
+    "delete_key": _tree_in_place,
+    "schedule_reboot": _reboot_in_place,
+    "write_file": _file_in_place,
+}
+
+
 def _in_place(record: ChangeRecord, facts: ProbeResponse, qid: str) -> bool | None:
     """True: the change is on the PC; False: the PC still holds the prior state; None: cannot tell."""
     ans = facts.answer(qid)
     if ans is None or ans.status == "error":
         return None
-    a, before = record.action, record.before or {}
-    if record.kind in ("set_value", "delete_value"):
-        now = ans.key.value(str(a["name"])) if ans.status == "ok" and ans.key is not None else None
-        want = RegValue.model_validate(a["value"]) if record.kind == "set_value" else None
-        old = before.get("value")
-        if now == want:
-            return True
-        if "value" in before and now == (RegValue.model_validate(old) if old is not None else None):
-            return False
-        return None
-    if record.kind == "delete_key":
-        if ans.status == "absent":
-            return True
-        tree = before.get("tree")
-        if tree is None or ans.key is None:
-            return None
-        # Still exactly the prior tree: not applied. Anything else (some subkeys gone, an agent
-        # that failed partway) cannot be told apart from other changes: undecided, so rollback
-        # restores the recorded tree.
-        return False if ans.key == RegKey.model_validate(tree) else None
-    if record.kind == "schedule_reboot":
-        return ans.status == "ok" and ans.file is not None and ans.file.exists
-    if record.kind == "write_file":
-        info = ans.file
-        if info is None:
-            return None
-        data = info.content_bytes() if info.exists else None
-        import base64
-
-        if data is not None and data == base64.b64decode(str(a.get("content", ""))):
-            return True
-        old = before.get("file")
-        if isinstance(old, dict):
-            if not old.get("exists") and not info.exists:
-                return False
-            if old.get("exists") and data is not None and old.get("sha256") == hashlib.sha256(data).hexdigest():
-                return False
-        return None
-    return None
+    judge = _IN_PLACE.get(record.kind)
+    return judge(record, ans) if judge is not None else None
 
 
 def confirm_unresolved(host: HostSpec, records: Sequence[ChangeRecord], audit: AuditLog, changes: ChangeLog, *,

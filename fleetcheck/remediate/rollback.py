@@ -37,7 +37,7 @@ write-ahead existed) is never "undone" by guessing: it is reported.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,42 +105,67 @@ def undo_action(record: ChangeRecord, keep: Sequence[ChangeRecord] = ()) -> Acti
     ``keep`` are changes staying in place: a created key holding one of them is
     not deleted whole (only the value is).
     """
-    a, before, rid = record.action, record.before or {}, f"undo-{record.action_id}"
-    if _NEEDS.get(record.kind, "") not in before and record.kind in _NEEDS:
+    if _NEEDS.get(record.kind, "") not in (record.before or {}) and record.kind in _NEEDS:
         return None  # no prior state: never guess (a "deleted" file that existed, a lost key tree)
+    undo = _UNDO.get(record.kind)
+    return undo(record, keep) if undo is not None else None
+
+
+def _undo_set_value(record: ChangeRecord, keep: Sequence[ChangeRecord]) -> Action | None:
+    a, before, rid = record.action, record.before or {}, f"undo-{record.action_id}"
     hive, sid, path = a.get("hive"), a.get("sid"), a.get("path", "")
-    if record.kind == "set_value":
-        old = before.get("value")
-        if old is not None:
-            return SetValue(id=rid, hive=hive, sid=sid, path=path, name=a["name"], value=RegValue.model_validate(old))
-        created = before.get("created_key")
-        shared = created and any(
-            k.action.get("hive") == hive and k.action.get("sid") == sid and _inside(str(k.action.get("path", "")), created)
-            for k in keep
-        )
-        if created and not shared:
-            return DeleteKey(id=rid, hive=hive, sid=sid, path=created)
-        return DeleteValue(id=rid, hive=hive, sid=sid, path=path, name=a["name"])
-    if record.kind == "delete_value":
-        old = before.get("value")
-        return None if old is None else SetValue(id=rid, hive=hive, sid=sid, path=path, name=a["name"],
-                                                 value=RegValue.model_validate(old))
-    if record.kind == "delete_key":
-        tree = before.get("tree")
-        return None if tree is None else RestoreKey(id=rid, hive=hive, sid=sid, path=path, tree=RegKey.model_validate(tree))
-    if record.kind == "write_file":
-        old = before.get("file")
-        if not isinstance(old, dict):
-            return None
-        if old.get("exists") and old.get("content") is not None:
-            return WriteFile(id=rid, path=a["path"], content=old["content"])
-        if old.get("exists"):
-            return None  # content not captured (too large): cannot restore; reported
-        return WriteFile(id=rid, path=a["path"], content="", delete=True)
-    if record.kind == "schedule_reboot":
-        task = recorded_reboot_task(record)
-        return None if task is None else CancelReboot(id=rid, task=task)
-    return None
+    old = before.get("value")
+    if old is not None:
+        return SetValue(id=rid, hive=hive, sid=sid, path=path, name=a["name"], value=RegValue.model_validate(old))
+    created = before.get("created_key")
+    shared = created and any(
+        k.action.get("hive") == hive and k.action.get("sid") == sid and _inside(str(k.action.get("path", "")), created)
+        for k in keep
+    )
+    if created and not shared:
+        return DeleteKey(id=rid, hive=hive, sid=sid, path=created)
+    return DeleteValue(id=rid, hive=hive, sid=sid, path=path, name=a["name"])
+
+
+def _undo_delete_value(record: ChangeRecord, keep: Sequence[ChangeRecord]) -> Action | None:
+    del keep  # a deleted value comes back as it was
+    a, old = record.action, (record.before or {}).get("value")
+    return None if old is None else SetValue(id=f"undo-{record.action_id}", hive=a.get("hive"), sid=a.get("sid"),
+                                             path=a.get("path", ""), name=a["name"], value=RegValue.model_validate(old))
+
+
+def _undo_delete_key(record: ChangeRecord, keep: Sequence[ChangeRecord]) -> Action | None:
+    del keep  # the whole recorded tree comes back
+    a, tree = record.action, (record.before or {}).get("tree")
+    return None if tree is None else RestoreKey(id=f"undo-{record.action_id}", hive=a.get("hive"), sid=a.get("sid"),
+                                                path=a.get("path", ""), tree=RegKey.model_validate(tree))
+
+
+def _undo_write_file(record: ChangeRecord, keep: Sequence[ChangeRecord]) -> Action | None:
+    del keep
+    a, old, rid = record.action, (record.before or {}).get("file"), f"undo-{record.action_id}"
+    if not isinstance(old, dict):
+        return None
+    if old.get("exists") and old.get("content") is not None:
+        return WriteFile(id=rid, path=a["path"], content=old["content"])
+    if old.get("exists"):
+        return None  # content not captured (too large): cannot restore; reported
+    return WriteFile(id=rid, path=a["path"], content="", delete=True)
+
+
+def _undo_reboot(record: ChangeRecord, keep: Sequence[ChangeRecord]) -> Action | None:
+    del keep
+    task = recorded_reboot_task(record)
+    return None if task is None else CancelReboot(id=f"undo-{record.action_id}", task=task)
+
+
+_UNDO: dict[str, Callable[[ChangeRecord, Sequence[ChangeRecord]], Action | None]] = {
+    "set_value": _undo_set_value,
+    "delete_value": _undo_delete_value,
+    "delete_key": _undo_delete_key,
+    "write_file": _undo_write_file,
+    "schedule_reboot": _undo_reboot,
+}
 
 
 NO_REBOOT_TASK = T("没有记录重启计划任务的名称（或名称无效），无法取消：请在该电脑上删除计划任务 \\fleetcheck-reboot-*",
@@ -169,6 +194,7 @@ def _check_query(record: ChangeRecord, undo: Action, n: int) -> Query | None:
 
 
 def _restored(undo: Action, facts: ProbeResponse, qid: str) -> bool:
+    """Whether the read-back ``qid`` shows what ``undo`` restores."""
     ans = facts.answer(qid)
     if ans is None or ans.status == "error":
         return False
@@ -184,9 +210,8 @@ def _restored(undo: Action, facts: ProbeResponse, qid: str) -> bool:
         if undo.delete:
             return ans.file is None or not ans.file.exists
         return ans.file is not None and ans.file.exists and ans.file.content == undo.content
-    if isinstance(undo, CancelReboot):
-        return ans.status == "absent" or (ans.file is not None and not ans.file.exists)  # the folder is gone
-    return False
+    # A cancelled reboot: its folder is gone (anything else restores nothing this reads).
+    return isinstance(undo, CancelReboot) and (ans.status == "absent" or (ans.file is not None and not ans.file.exists))
 
 
 def _same_tree(got: RegKey, want: RegKey) -> bool:
@@ -211,71 +236,109 @@ def rollback_host(
     timeout_s: float = 120.0,
 ) -> RollbackResult:
     """Undo ``records`` on ``host`` (newest first), verify by reading back, record and audit."""
-    result = RollbackResult(host.name)
+    run = _Rollback(host, audit, changes, who, RollbackResult(host.name))
     records = list(records)
     if any(r.status in ("pending", "unknown") for r in records):
-        result.confirmed = confirm_unresolved(host, records, audit, changes, who=who, probe=probe, timeout_s=timeout_s)
-    todo: list[tuple[ChangeRecord, Action, Query]] = []
-    for record in sorted(records, key=lambda r: r.position, reverse=True):
-        if record.status not in UNDOABLE_STATUS:
-            result.skipped[record.action_id] = T(f"状态为 {record.status}，无需回滚", f"status {record.status}: nothing to undo")
-            continue
-        undo = undo_action(record, keep)
-        if undo is None:
-            if record.kind in NOT_REVERSIBLE:
-                why = T("不可回滚（卸载：手动）", "not reversible (uninstall by hand)")
-            elif record.kind == "schedule_reboot":
-                why = NO_REBOOT_TASK
-            elif record.kind in _NEEDS and _NEEDS[record.kind] not in (record.before or {}):
-                why = NO_PRIOR_STATE
-                result.failed[record.action_id] = why
-            else:
-                why = T("之前不存在，无需恢复", "nothing existed before: nothing to restore")
-            if record.action_id not in result.failed:
-                result.skipped[record.action_id] = why
-            audit.append(who, host.name, "rollback_failed" if record.action_id in result.failed else "skipped",
-                         action=record.action, before=record.before, result=why.en,
-                         run_id=record.run_id, action_id=record.action_id, details={"rollback": True})
-            continue
-        query = _check_query(record, undo, len(todo))
-        assert query is not None
-        todo.append((record, undo, query))
+        run.result.confirmed = confirm_unresolved(host, records, audit, changes, who=who, probe=probe,
+                                                  timeout_s=timeout_s)
+    todo = run.select(records, keep)
     if not todo:
-        return result
+        return run.result
     try:
-        applied = probe(host, ProbeRequest(actions=[u for _, u, _ in todo], want_processes=False),
+        applied = probe(host, ProbeRequest(actions=[u.action for u in todo], want_processes=False),
                         Deadline.after(timeout_s), None)
-        check = probe(host, ProbeRequest(queries=[q for _, _, q in todo], want_processes=False),
+        check = probe(host, ProbeRequest(queries=[u.query for u in todo], want_processes=False),
                       Deadline.after(timeout_s), None)
     except TransportError as exc:
-        result.error = T(f"回滚时连接中断，请再次运行回滚：{exc.text.zh}", f"connection lost during rollback; run it again: {exc.text.en}")
-        for record, undo, _ in todo:
-            result.failed[record.action_id] = result.error
-            audit.append(who, host.name, "rollback_failed", action=undo.model_dump(), result=result.error.en,
-                         run_id=record.run_id, action_id=record.action_id)
-        return result
-    answers = {r.id: r for r in applied.actions}
-    for record, undo, query in todo:
-        done = answers.get(undo.id)
-        if isinstance(undo, CancelReboot) and done is not None and done.status == "skipped":
-            # The reboot ran, or its task is gone: not undone, and never called restored.
-            why = _reboot_not_undone(done.error or "skipped")
-            result.skipped[record.action_id] = why
-            audit.append(who, host.name, "skipped", action=undo.model_dump(), before=record.after,
-                         after=record.before, result=why.en, run_id=record.run_id, action_id=record.action_id,
-                         details={"rollback": True, "not_undone": True})
-            continue
-        ok = done is not None and done.status == "ok" and _restored(undo, check, query.id)
-        outcome = "ok" if ok else (done.error if done is not None and done.error else "read-back differs")
-        if ok:
-            result.restored.append(record.action_id)
-            changes.mark(record.action_id, "rolled_back")
+        run.lost(todo, exc)
+        return run.result
+    run.settle(todo, applied, check)
+    return run.result
+
+
+@dataclass(frozen=True)
+class _Undo:
+    """One change to undo: its record, the undoing action and the read that verifies it."""
+
+    record: ChangeRecord
+    action: Action
+    query: Query
+
+
+@dataclass
+class _Rollback:
+    """One host's rollback: what it records and audits, and its result so far."""
+
+    host: HostSpec
+    audit: AuditLog
+    changes: ChangeLog
+    who: str
+    result: RollbackResult
+
+    def select(self, records: Sequence[ChangeRecord], keep: Sequence[ChangeRecord]) -> list[_Undo]:
+        """The undos to send, newest change first; the others are recorded as skipped or failed."""
+        todo: list[_Undo] = []
+        for record in sorted(records, key=lambda r: r.position, reverse=True):
+            if record.status not in UNDOABLE_STATUS:
+                self.result.skipped[record.action_id] = T(f"状态为 {record.status}，无需回滚",
+                                                          f"status {record.status}: nothing to undo")
+                continue
+            undo = undo_action(record, keep)
+            if undo is None:
+                self._not_undoable(record)
+                continue
+            query = _check_query(record, undo, len(todo))
+            assert query is not None  # every action undo_action returns has its read-back
+            todo.append(_Undo(record, undo, query))
+        return todo
+
+    def _not_undoable(self, record: ChangeRecord) -> None:
+        failed = record.kind in _NEEDS and _NEEDS[record.kind] not in (record.before or {})
+        if record.kind in NOT_REVERSIBLE:
+            why = T("不可回滚（卸载：手动）", "not reversible (uninstall by hand)")
+        elif record.kind == "schedule_reboot":
+            why = NO_REBOOT_TASK
+        elif failed:
+            why = NO_PRIOR_STATE
         else:
-            result.failed[record.action_id] = T(f"回滚未生效：{outcome}", f"rollback did not take effect: {outcome}")
-        audit.append(who, host.name, "rolled_back" if ok else "rollback_failed", action=undo.model_dump(),
-                     before=record.after, after=record.before, result=outcome, run_id=record.run_id,
-                     action_id=record.action_id, details=_undo_details(done))
-    return result
+            why = T("之前不存在，无需恢复", "nothing existed before: nothing to restore")
+        (self.result.failed if failed else self.result.skipped)[record.action_id] = why
+        self.audit.append(self.who, self.host.name, "rollback_failed" if failed else "skipped",
+                          action=record.action, before=record.before, result=why.en,
+                          run_id=record.run_id, action_id=record.action_id, details={"rollback": True})
+
+    def lost(self, todo: Sequence[_Undo], exc: TransportError) -> None:
+        error = T(f"回滚时连接中断，请再次运行回滚：{exc.text.zh}", f"connection lost during rollback; run it again: {exc.text.en}")
+        self.result.error = error
+        for undo in todo:
+            self.result.failed[undo.record.action_id] = error
+            self.audit.append(self.who, self.host.name, "rollback_failed", action=undo.action.model_dump(),
+                              result=error.en, run_id=undo.record.run_id, action_id=undo.record.action_id)
+
+    def settle(self, todo: Sequence[_Undo], applied: ProbeResponse, check: ProbeResponse) -> None:
+        """Each undo's answer and read-back: restored (marked rolled back), not undone, or failed."""
+        answers = {r.id: r for r in applied.actions}
+        for undo in todo:
+            record, done = undo.record, answers.get(undo.action.id)
+            if isinstance(undo.action, CancelReboot) and done is not None and done.status == "skipped":
+                # The reboot ran, or its task is gone: not undone, and never called restored.
+                why = _reboot_not_undone(done.error or "skipped")
+                self.result.skipped[record.action_id] = why
+                self.audit.append(self.who, self.host.name, "skipped", action=undo.action.model_dump(),
+                                  before=record.after, after=record.before, result=why.en, run_id=record.run_id,
+                                  action_id=record.action_id, details={"rollback": True, "not_undone": True})
+                continue
+            ok = done is not None and done.status == "ok" and _restored(undo.action, check, undo.query.id)
+            outcome = "ok" if ok else (done.error if done is not None and done.error else "read-back differs")
+            if ok:
+                self.result.restored.append(record.action_id)
+                self.changes.mark(record.action_id, "rolled_back")
+            else:
+                self.result.failed[record.action_id] = T(f"回滚未生效：{outcome}", f"rollback did not take effect: {outcome}")
+            self.audit.append(self.who, self.host.name, "rolled_back" if ok else "rollback_failed",
+                              action=undo.action.model_dump(), before=record.after, after=record.before,
+                              result=outcome, run_id=record.run_id, action_id=record.action_id,
+                              details=_undo_details(done))
 
 
 def _undo_details(done: Any) -> dict[str, Any] | None:

@@ -354,7 +354,7 @@ def test_fix_passes_the_guarded_processes_and_a_wait_inside_its_deadline(tmp_pat
         RunInstaller(id="i", path=r"C:\Windows\Temp\setup.exe"),  # the contract's 10-minute default
         ScheduleReboot(id="r", delay_s=600),
     ), ())
-    request = fixer._apply_request([step], [["a1", "a2"]])
+    request = fixer.apply_request([step], [["a1", "a2"]])
     store.close()
     installer, reboot = request.actions
     assert isinstance(installer, RunInstaller) and installer.timeout_ms == 90_000  # 120 s deadline - 30 s
