@@ -176,6 +176,22 @@ def _bomb() -> str:
     return "\n".join(lines) + "\n"
 
 
+_WHERE = st.floats(0, 1)
+# What each mutation kind draws besides its kind (``bomb`` and ``alias-use``: a position only).
+_MUTATION_ARGS: dict[str, st.SearchStrategy[Any]] = {
+    **{kind: st.tuples(_WHERE, _WHERE) for kind in ("delete", "duplicate", "truncate", "flip", "dup-line",
+                                                      "del-line", "indent")},
+    "insert-bytes": st.tuples(_WHERE, st.binary(min_size=1, max_size=12)),
+    "control": st.tuples(_WHERE, st.sampled_from(["\x00", "\x01", "\x1b", "\x7f", "\x85", "\u2028", "\ufeff", "\t", "\r"])),
+    "bad-utf8": st.tuples(_WHERE, st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xe4\xb8", b"\xd6\xd0"])),
+    "bom": st.sampled_from([b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf\xef\xbb\xbf"]),
+    "value": st.tuples(_WHERE, st.sampled_from(HOSTILE_VALUES) | st.text(max_size=20)),
+    "tag-key": st.tuples(_WHERE, st.sampled_from(["!!int", "!!float", "!!bool", "!!timestamp", "!!seq", "!!map", "!custom"])),
+    "deep": st.tuples(_WHERE, st.sampled_from([50, 99, 101, 150, 5000])),
+    "long": st.tuples(_WHERE, st.sampled_from([10_000, 200_000, 1_000_001])),
+}
+
+
 @st.composite
 def mutation(draw: st.DrawFn) -> tuple[str, Any]:
     kind = draw(
@@ -187,25 +203,7 @@ def mutation(draw: st.DrawFn) -> tuple[str, Any]:
             ]
         )
     )
-    if kind in ("delete", "duplicate", "truncate", "flip", "dup-line", "del-line", "indent"):
-        return kind, (draw(st.floats(0, 1)), draw(st.floats(0, 1)))
-    if kind == "insert-bytes":
-        return kind, (draw(st.floats(0, 1)), draw(st.binary(min_size=1, max_size=12)))
-    if kind == "control":
-        return kind, (draw(st.floats(0, 1)), draw(st.sampled_from(["\x00", "\x01", "\x1b", "\x7f", "\x85", "\u2028", "\ufeff", "\t", "\r"])))
-    if kind == "bad-utf8":
-        return kind, (draw(st.floats(0, 1)), draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xe4\xb8", b"\xd6\xd0"])))
-    if kind == "bom":
-        return kind, draw(st.sampled_from([b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf\xef\xbb\xbf"]))
-    if kind == "value":
-        return kind, (draw(st.floats(0, 1)), draw(st.sampled_from(HOSTILE_VALUES) | st.text(max_size=20)))
-    if kind == "tag-key":
-        return kind, (draw(st.floats(0, 1)), draw(st.sampled_from(["!!int", "!!float", "!!bool", "!!timestamp", "!!seq", "!!map", "!custom"])))
-    if kind == "deep":
-        return kind, (draw(st.floats(0, 1)), draw(st.sampled_from([50, 99, 101, 150, 5000])))
-    if kind == "long":
-        return kind, (draw(st.floats(0, 1)), draw(st.sampled_from([10_000, 200_000, 1_000_001])))
-    return kind, draw(st.floats(0, 1))
+    return kind, draw(_MUTATION_ARGS.get(kind, _WHERE))
 
 
 def _at(data: bytes, where: float) -> int:
@@ -227,69 +225,63 @@ def _replace_value(line: bytes, value: str) -> bytes:
     return (head + ": " + value).encode("utf-8", "surrogatepass")
 
 
+_LINE_KINDS = frozenset({"value", "tag-key", "dup-line", "del-line", "indent", "deep", "long", "alias-use"})
+
+
 def apply(seed: bytes, mutations: list[tuple[str, Any]]) -> bytes:
     data = seed
     for kind, arg in mutations:
-        lines = data.split(b"\n")
-        if kind == "delete":
-            a, b = sorted((_at(data, arg[0]), _at(data, arg[1])))
-            data = data[:a] + data[min(b, a + 400) :]
-        elif kind == "duplicate":
-            a, b = sorted((_at(data, arg[0]), _at(data, arg[1])))
-            b = min(b, a + 400)
-            data = data[:b] + data[a:b] + data[b:]
-        elif kind == "truncate":
-            data = data[: _at(data, arg[0])]
-        elif kind == "flip":
-            i = _at(data, arg[0])
-            if i < len(data):
-                data = data[:i] + bytes([data[i] ^ (1 << int(arg[1] * 7.99))]) + data[i + 1 :]
-        elif kind == "insert-bytes":
-            i = _at(data, arg[0])
-            data = data[:i] + arg[1] + data[i:]
-        elif kind == "control":
-            i = _at(data, arg[0])
-            data = data[:i] + arg[1].encode("utf-8") + data[i:]
-        elif kind == "bad-utf8":
-            i = _at(data, arg[0])
-            data = data[:i] + arg[1] + data[i:]
-        elif kind == "bom":
-            data = arg + data
-        elif kind == "value":
-            i = _line_index(lines, arg[0])
-            lines[i] = _replace_value(lines[i], arg[1])
-            data = b"\n".join(lines)
-        elif kind == "tag-key":
-            i = _line_index(lines, arg[0])
-            lines[i] = lines[i].replace(b": ", b": " + arg[1].encode() + b" ", 1)
-            data = b"\n".join(lines)
-        elif kind == "dup-line":
-            i = _line_index(lines, arg[0])
-            lines.insert(i, lines[i])
-            data = b"\n".join(lines)
-        elif kind == "del-line":
-            i = _line_index(lines, arg[0])
-            del lines[i]
-            data = b"\n".join(lines)
-        elif kind == "indent":
-            i = _line_index(lines, arg[0])
-            lines[i] = b" " * int(arg[1] * 9) + lines[i].lstrip(b" ")
-            data = b"\n".join(lines)
-        elif kind == "deep":
-            i = _line_index(lines, arg[0])
-            lines[i] = _replace_value(lines[i], _deep(arg[1]))
-            data = b"\n".join(lines)
-        elif kind == "long":
-            i = _line_index(lines, arg[0])
-            lines[i] = _replace_value(lines[i], "x" * arg[1])
-            data = b"\n".join(lines)
-        elif kind == "bomb":
-            data = _bomb().encode() + data
-        elif kind == "alias-use":
-            i = _line_index(lines, arg)
-            lines[i] = _replace_value(lines[i], "*b8")
-            data = _bomb().encode() + b"\n".join(lines)
+        data = _mutate_line(data, kind, arg) if kind in _LINE_KINDS else _mutate_bytes(data, kind, arg)
     return data
+
+
+def _mutate_bytes(data: bytes, kind: str, arg: Any) -> bytes:
+    """A mutation at a byte position (or of the whole file: ``bom``, ``bomb``)."""
+    if kind == "delete":
+        a, b = sorted((_at(data, arg[0]), _at(data, arg[1])))
+        return data[:a] + data[min(b, a + 400) :]
+    if kind == "duplicate":
+        a, b = sorted((_at(data, arg[0]), _at(data, arg[1])))
+        b = min(b, a + 400)
+        return data[:b] + data[a:b] + data[b:]
+    if kind == "truncate":
+        return data[: _at(data, arg[0])]
+    if kind == "flip":
+        i = _at(data, arg[0])
+        return data[:i] + bytes([data[i] ^ (1 << int(arg[1] * 7.99))]) + data[i + 1 :] if i < len(data) else data
+    if kind in ("insert-bytes", "bad-utf8", "control"):
+        i = _at(data, arg[0])
+        inserted = arg[1].encode("utf-8") if kind == "control" else arg[1]
+        return data[:i] + inserted + data[i:]
+    if kind == "bom":
+        return arg + data
+    if kind == "bomb":
+        return _bomb().encode() + data
+    return data
+
+
+def _mutate_line(data: bytes, kind: str, arg: Any) -> bytes:
+    """A mutation of one line, chosen by position (``alias-use``'s argument is the position itself)."""
+    lines = data.split(b"\n")
+    i = _line_index(lines, arg if kind == "alias-use" else arg[0])
+    if kind == "value":
+        lines[i] = _replace_value(lines[i], arg[1])
+    elif kind == "tag-key":
+        lines[i] = lines[i].replace(b": ", b": " + arg[1].encode() + b" ", 1)
+    elif kind == "dup-line":
+        lines.insert(i, lines[i])
+    elif kind == "del-line":
+        del lines[i]
+    elif kind == "indent":
+        lines[i] = b" " * int(arg[1] * 9) + lines[i].lstrip(b" ")
+    elif kind == "deep":
+        lines[i] = _replace_value(lines[i], _deep(arg[1]))
+    elif kind == "long":
+        lines[i] = _replace_value(lines[i], "x" * arg[1])
+    elif kind == "alias-use":
+        lines[i] = _replace_value(lines[i], "*b8")
+        return _bomb().encode() + b"\n".join(lines)
+    return b"\n".join(lines)
 
 
 def _check(kind: Kind, path: Path, data: bytes) -> str:
