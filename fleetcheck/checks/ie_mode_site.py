@@ -54,7 +54,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from fleetcheck.agent.contract import FileInfo, Query, RegistryQuery
+from fleetcheck.agent.contract import FileInfo, FileQuery, Query, RegistryQuery
 from fleetcheck.checks.base import (
     CheckBase,
     Description,
@@ -97,12 +97,12 @@ def policy_query() -> RegistryQuery:
 
 
 @cache  # queries are frozen; building them is the hot path
-def _prefs_query() -> Any:
+def _prefs_query() -> FileQuery:
     return file_query(PREFERENCES, per_user=True, content=True)
 
 
 @cache  # queries are frozen; building them is the hot path
-def _user_policy_query() -> Any:
+def _user_policy_query() -> RegistryQuery:
     return reg_query("HKU", USER_EDGE, follow=(SITE_LIST,), follow_content=True)
 
 
