@@ -73,6 +73,7 @@ __all__ = [
     "parse_text",
     "read_data",
     "read_document",
+    "syntax_message",
     "to_plain",
     "validation_issues",
 ]
@@ -755,24 +756,171 @@ def _syntax_issue(doc: YamlDocument, exc: MarkedYAMLError) -> Issue:
     elif isinstance(exc, MaxDepthExceededError):
         message = T(f"嵌套过深（超过 {MAX_DEPTH} 层）", f"nested too deeply (over {MAX_DEPTH} levels)")
     else:
-        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "invalid YAML"
-        problem = problem if len(problem) <= 200 else problem[:199] + "…"
-        hint_zh, hint_en = _syntax_hint(problem)
-        message = T(f"YAML 语法错误：{problem}{hint_zh}", f"YAML syntax error: {problem}{hint_en}")
+        message = syntax_message(exc.context, exc.problem)
     if mark is None:
         return Issue(doc.file, None, None, message)
     return doc._issue_at((mark.line + 1, mark.column + 1), message)
 
 
-def _syntax_hint(problem: str) -> tuple[str, str]:
-    if "tab" in problem.lower():
-        return "（YAML 缩进只能用空格，不能用 Tab）", " (indent YAML with spaces, never tabs)"
-    if "mapping values are not allowed" in problem:
+# ruamel's token names in "but found ..." as a user reads them: (zh, en)
+_TOKENS: dict[str, tuple[str, str]] = {
+    "<block mapping start>": ("新的键", "a new key"),
+    "<block sequence start>": ("列表项", "a list item"),
+    "<block end>": ("上一级的结束", "the end of the block"),
+    "<scalar>": ("一个值", "a value"),
+    "<stream end>": ("文件结尾", "the end of the file"),
+    "<document start>": ("新文档 (---)", "a new document (---)"),
+    "-": ("列表项 '-'", "a list item '-'"),
+    "?": ("新的键", "a new key"),
+    ":": ("冒号 ':'", "a colon ':'"),
+    "\\n": ("行尾", "the end of the line"),
+}
+
+
+def _token(found: str) -> tuple[str, str]:
+    name = found.strip().strip("(),").strip("'")
+    return _TOKENS.get(name, (f"'{name}'", f"'{name}'"))
+
+
+def _found_char(match: re.Match[str], _context: str) -> tuple[str, str]:
+    char = match.group(1)
+    if char == "\\t":
         return (
-            "（值里有冒号时请加引号，例如 title: \"a: b\"）",
-            ' (quote values that contain a colon, e.g. title: "a: b")',
+            "这里有 Tab 字符：YAML 缩进只能用空格，不能用 Tab",
+            "a tab character here: indent YAML with spaces, never tabs",
         )
-    return "", ""
+    return (
+        f"字符 '{char}' 不能作为值的开头（请给这个值加引号）",
+        f"the character '{char}' cannot start a value (put the value in quotes)",
+    )
+
+
+def _block_end(match: re.Match[str], _context: str) -> tuple[str, str]:
+    if "<scalar>" in match.group(1):
+        return (
+            "这里多出一个值：引号里的值后面不能再跟文字，或者缩进不对",
+            "an unexpected value here: nothing may follow a quoted value, or the indentation is wrong",
+        )
+    zh, en = _token(match.group(1))
+    return (
+        f"缩进不对：这里的{zh}与上面同级的内容没有对齐",
+        f"wrong indentation: {en} here does not line up with the entries above it",
+    )
+
+
+def _unclosed_flow(match: re.Match[str], _context: str) -> tuple[str, str]:
+    bracket = match.group(1)
+    opening = "[" if bracket == "]" else "{"
+    zh, en = _token(match.group(2))
+    return (
+        f"'{opening}' 没有闭合：这里应为 ',' 或 '{bracket}'，却是{zh}",
+        f"an unclosed '{opening}': expected ',' or '{bracket}' here, but found {en}",
+    )
+
+
+def _end_of_stream(_match: re.Match[str], context: str) -> tuple[str, str]:
+    if "quoted" in context:
+        return ("引号没有闭合：文件在字符串结束之前就结束了", "an unclosed quote: the file ends inside a quoted string")
+    return ("文件意外结束", "the file ends unexpectedly")
+
+
+def _undefined_alias(match: re.Match[str], _context: str) -> tuple[str, str]:
+    name = match.group(1)
+    return (
+        f"别名 *{name} 没有定义（先用 &{name} 定义锚点）",
+        f"the alias *{name} is not defined (define the anchor &{name} first)",
+    )
+
+
+def _bad_escape(match: re.Match[str], _context: str) -> tuple[str, str]:
+    char = match.group(1)
+    return (
+        f"双引号字符串里有未知的转义 '\\{char}'（改用单引号，或把 \\ 写成 \\\\）",
+        f"unknown escape '\\{char}' in a double-quoted string (use single quotes, or write \\ as \\\\)",
+    )
+
+
+def _node_content(match: re.Match[str], _context: str) -> tuple[str, str]:
+    zh, en = _token(match.group(1))
+    return f"这里应为一个值，却是{zh}", f"expected a value here, but found {en}"
+
+
+def _fixed(zh: str, en: str) -> Callable[[re.Match[str], str], tuple[str, str]]:
+    def build(_match: re.Match[str], _context: str) -> tuple[str, str]:
+        return zh, en
+
+    return build
+
+
+# The common ruamel problem texts (regex on the problem) and their plain bilingual form.
+_SYNTAX_PROBLEMS: list[tuple[re.Pattern[str], Callable[[re.Match[str], str], tuple[str, str]]]] = [
+    (re.compile(r"mapping values are not allowed here"), _fixed(
+        "这里不能出现“键: 值”（值里有冒号时请加引号，例如 title: \"a: b\"）",
+        'a "key: value" is not allowed here (quote values that contain a colon, e.g. title: "a: b")',
+    )),
+    (re.compile(r"found character '(.+?)' that cannot start any token"), _found_char),
+    (re.compile(r"expected '<document start>', but found"), _fixed(
+        "顶层已经是一个完整的值，这里又出现了内容（检查缩进和引号）",
+        "more content after a complete value at the top level (check the indentation and quotes)",
+    )),
+    (re.compile(r"expected <block end>, but found (.+)"), _block_end),
+    (re.compile(r"expected ',' or '([\]}])', but got (.+)"), _unclosed_flow),
+    (re.compile(r"found unexpected end of stream"), _end_of_stream),
+    (re.compile(r"found undefined alias '(.+?)'"), _undefined_alias),
+    (re.compile(r"expected alphabetic or numeric character"), _fixed(
+        "锚点或别名缺少名字（写成 &名字 / *名字）", "an anchor or alias without a name (write &name / *name)",
+    )),
+    (re.compile(r"found unknown escape character '(.+?)'"), _bad_escape),
+    (re.compile(r"expected escape sequence of (\d+) hexdecimal numbers"), _fixed(
+        "转义序列不完整（\\x、\\u、\\U 后应跟十六进制数字）",
+        "an incomplete escape (\\x, \\u and \\U are followed by hexadecimal digits)",
+    )),
+    (re.compile(r"could not find expected ':'"), _fixed(
+        "缺少 ':'：这一行既不是“键: 值”，也不是列表项", "expected ':': this line is neither \"key: value\" nor a list item",
+    )),
+    (re.compile(r"expected the node content, but found (.+)"), _node_content),
+    (re.compile(r"expected a single document in the stream"), _fixed(
+        "文件只能包含一个 YAML 文档（不要用 --- 再开始一个）",
+        "the file must hold a single YAML document (no second one after ---)",
+    )),
+    (re.compile(r"mapping keys are not allowed here"), _fixed(
+        "这里不能出现以 '?' 开头的键", "a '?' key is not allowed here",
+    )),
+    (re.compile(r"expected chomping or indentation indicators"), _fixed(
+        "块文本（| 或 >）后面只能跟 +、- 或缩进数字", "after | or > only +, - or an indentation digit may follow",
+    )),
+    (re.compile(r"found undefined tag handle|expected '>' but found|expected URI"), _fixed(
+        "标签（!…）写法无效", "an invalid tag (!…)",
+    )),
+    (re.compile(r"found incompatible YAML document"), _fixed(
+        "不支持的 %YAML 版本（需要 1.x）", "an unsupported %YAML version (1.x is required)",
+    )),
+    (re.compile(r"found duplicate (YAML|TAG) directive"), _fixed(
+        "重复的 % 指令", "a repeated % directive",
+    )),
+]
+
+
+def syntax_message(context: Any, problem: Any) -> Text:
+    """A ruamel syntax error (its ``context`` and ``problem``) as a plain bilingual message.
+
+    The common problems are said in both languages; an unknown one keeps
+    ruamel's English text (in both), so nothing is lost.
+
+    >>> syntax_message("while scanning for the next token", "found character '\\\\t' that cannot start any token").en
+    'YAML syntax error: a tab character here: indent YAML with spaces, never tabs'
+    """
+    context_text = str(context or "")
+    problem_text = str(problem or "")
+    both = f"{context_text} {problem_text}"
+    for pattern, build in _SYNTAX_PROBLEMS:
+        match = pattern.search(both)
+        if match is not None:
+            zh, en = build(match, context_text)
+            return T(f"YAML 语法错误：{zh}", f"YAML syntax error: {en}")
+    original = " ".join(p for p in (context_text, problem_text) if p) or "invalid YAML"
+    original = original if len(original) <= 200 else original[:199] + "…"
+    return T(f"YAML 语法错误：{original}", f"YAML syntax error: {original}")
 
 
 def _duplicate_keys(doc: YamlDocument, root: Node) -> list[Issue]:
