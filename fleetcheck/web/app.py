@@ -23,8 +23,8 @@ DENY``, ``nosniff`` and ``no-referrer``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import secrets
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
@@ -137,6 +137,9 @@ WEB_LABELS: dict[str, Text] = {
                       "Request refused: no valid session or CSRF token. Reload the page and try again."),
     "busy": T("已有任务在运行", "already running"),
     "view_job": T("查看任务", "view the job"),
+    "view_updating": T("数据库有新的扫描结果，页面数据正在更新；当前显示的是更新前的数据，请稍后刷新。",
+                       "the history database has new results and the page data is being updated; this page shows "
+                       "the data before that, reload in a moment."),
     "view_not_ready": T("正在从历史数据库准备页面数据，请几秒后刷新。",
                         "the page data is still being prepared from the history database; reload in a few seconds."),
     "page": T("页", "page"),
@@ -197,7 +200,7 @@ def safe_next(target: str | None) -> str:
 
 Handler = Callable[[Request], Awaitable[Response]]
 SyncHandler = Callable[[Request], Response]
-WARM_JOIN_S = 5.0  # at shutdown, wait this long for the start-up view build
+WARM_JOIN_S = 5.0  # at shutdown, wait this long for a view rebuild to end
 
 
 class Dashboard:
@@ -254,7 +257,8 @@ class Dashboard:
         lang = request_lang(request)
         body = _environment().get_template(template).render(
             L=_labels(lang), lang=lang, html_lang="en" if lang == "en" else "zh-CN", user=self.user_of(request),
-            csrf=self.csrf(request), path=request.url.path, read_only=self.fleet.why_read_only(), tr=tr, **context)
+            csrf=self.csrf(request), path=request.url.path, read_only=self.fleet.why_read_only(), tr=tr,
+            updating=getattr(request.state, "view_updating", False), **context)
         response = HTMLResponse(body, status_code=status)
         self._remember_lang(request, response)
         return response
@@ -269,9 +273,12 @@ class Dashboard:
         lang = request_lang(request)
         return Response(tr(WEB_LABELS["refused_csrf"], lang), status_code=403, media_type="text/plain; charset=utf-8")
 
-    def view(self) -> OfficeView:
-        """The current office view (blocking: only from a worker thread)."""
-        return self.views.current()
+    def view(self, request: Request) -> OfficeView:
+        """The office view for this request (blocking: only from a worker thread). A view older than
+        the store (its rebuild still running) makes the page say so."""
+        view, fresh = self.views.lookup()
+        request.state.view_updating = not fresh
+        return view
 
     @staticmethod
     async def _in_thread(handler: SyncHandler, request: Request, limiter: CapacityLimiter | None = None) -> Response:
@@ -331,15 +338,6 @@ class Dashboard:
     def who(self, request: Request) -> str:
         return f"web:{self.user_of(request)}"
 
-    def warm(self) -> threading.Thread:
-        """Build the first office view in the background (a large store takes seconds)."""
-        def build() -> None:
-            with contextlib.suppress(StoreError, ViewUnavailable):  # the first page shows the store's error
-                self.views.current()
-        thread = threading.Thread(target=build, name="fleetcheck-web-view", daemon=True)
-        thread.start()
-        return thread
-
     # ------------------------------------------------------------------ login
     def login_form(self, request: Request) -> Response:
         if self.session(request) is not None:
@@ -379,18 +377,19 @@ class Dashboard:
     # ------------------------------------------------------------------ pages
     def overview(self, request: Request) -> Response:
         lang = request_lang(request)
-        view = self.view()
+        view = self.view(request)
         model = view.report(lang)
         flt = HostFilter.from_query(request.query_params)
         hosts = page_of(filter_hosts(model, flt) if model is not None else [], request.query_params.get("page"))
         return self.render(request, "web/overview.html.j2", m=model, hosts=hosts, flt=flt,
+                           page_link=lambda number: "/?" + flt.query(number),
                            chart=trend_chart(model.trend) if model is not None else None, groups=list(view.groups),
                            inventory_groups=sorted(self.fleet.inventory.groups) if self.fleet.inventory else [])
 
     def host_page(self, request: Request) -> Response:
         name = request.path_params["name"]
         lang = request_lang(request)
-        view = self.view()
+        view = self.view(request)
         host = view.host(lang, name)
         if host is None and self.fleet.host_spec(name) is None:
             return self.render(request, "web/error.html.j2", status=404, message=tr(WEB_LABELS["not_found"], lang))
@@ -415,10 +414,16 @@ class Dashboard:
             return self.render(request, "web/_preview.html.j2", p=failed, name=name, busy=None, reasons="")
 
     def certificates(self, request: Request) -> Response:
-        return self.render(request, "web/certificates.html.j2", m=self.view().report(request_lang(request)))
+        """One page of certificates (soonest expiry first); the readiness summary counts them all."""
+        model = self.view(request).report(request_lang(request))
+        if model is None:
+            return self.render(request, "web/certificates.html.j2", m=None)
+        certs = page_of(model.certificates, request.query_params.get("page"))
+        return self.render(request, "web/certificates.html.j2", m=dataclasses.replace(model, certificates=list(certs.rows)),
+                           certs=certs, page_link=lambda number: f"/certificates?page={number}")
 
     def history(self, request: Request) -> Response:
-        view = self.view()
+        view = self.view(request)
         model = view.report(request_lang(request))
         return self.render(request, "web/history.html.j2", runs=list(view.runs),
                            chart=trend_chart(model.trend) if model is not None else None)
@@ -547,12 +552,13 @@ def create_app(fleet: Fleet, credentials: Credentials, *, secret_key: str | None
     ]
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        warming = dash.warm()
+        with contextlib.suppress(StoreError):  # the first page shows the store's error
+            await anyio.to_thread.run_sync(dash.views.refresh)  # build the first view now, in its own thread
         try:
             yield
         finally:
             dash.board.shutdown()
-            await anyio.to_thread.run_sync(warming.join, WARM_JOIN_S)
+            await anyio.to_thread.run_sync(dash.views.wait_idle, WARM_JOIN_S)
 
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan, max_body_size=MAX_BODY_BYTES)
     app.state.dashboard = dash

@@ -1,29 +1,35 @@
 """The office view: what every dashboard page shows, built once from the store, rebuilt when it changed.
 
-Building the report view model of the newest run costs about a second per
-language at 5,000 hosts (``benchmarks/dashboard.py``), far too slow for a page.
-So the pages read an :class:`OfficeView` (both languages' report models, a
-host index, the run history and the trend), and :class:`OfficeViews` keeps the
-current one:
+Reading the newest run back and building its report view model takes seconds
+at 5,000 hosts (``benchmarks/dashboard.py``; most of it ``Store.load_run``),
+far too slow for a page. So the pages read an :class:`OfficeView` (both
+languages' report models, a host index, the run history and the trend), and
+:class:`OfficeViews` keeps the current one:
 
 * **Change marker.** Each request asks the store one cheap question: the
-  newest :data:`HISTORY_RUNS` run summaries (ids, start times, counts). When
-  they equal the view's, the view is current. A rescan, a scan from the CLI or
-  a pruned history changes them. The summaries are also the history page's
-  rows, so a current view is exactly what the store says.
-* **One rebuild at a time.** The request that first sees a new marker
-  rebuilds (in its worker thread, never on the event loop) and waits for it;
-  requests arriving meanwhile get the previous view at once, or wait for the
-  rebuild when there is none yet (the first build). A request whose marker is
-  newer than the rebuild in progress waits for it and looks again (at most
-  :data:`MAX_ROUNDS` times, each wait bounded by :data:`REBUILD_WAIT_S`).
+  newest :data:`HISTORY_RUNS` run summaries (ids, start times, counts), about
+  2 ms. When they equal the view's, the view is current. A rescan, a scan from
+  the CLI or a pruned history changes them. The summaries are also the history
+  page's rows, so a current view is exactly what the store says.
+* **One rebuild at a time, never on a request's clock for long.** The request
+  that first sees a new marker starts the rebuild in a thread of its own and
+  waits for it at most :data:`FRESH_WAIT_S` (a small office is rebuilt within
+  that, so whoever rescanned sees the result at once); after that, and for
+  every request arriving while the rebuild runs, the previous view is served,
+  marked not up to date (the page says it is being updated). Only the very
+  first view is waited for (up to :data:`REBUILD_WAIT_S`; the app starts it
+  when it starts). A request whose marker is newer than the rebuild in
+  progress waits for that one and starts its own (at most :data:`MAX_ROUNDS`
+  rounds within the same bound).
 * **Consistent.** The view is built from the run the marker names (by id, not
   ``latest``), so a run recorded during a rebuild cannot mix into it; the next
-  request sees the newer marker and rebuilds.
+  request sees the newer marker and rebuilds. A failed rebuild publishes
+  nothing: its error goes to a request that has no view to fall back on, and
+  the next request tries again.
 
 Views are immutable once published and shared by all request threads (nothing
 renders by mutating them). No HTTP here; blocking store reads, so call
-:meth:`OfficeViews.current` from a worker thread.
+:meth:`OfficeViews.lookup` from a worker thread.
 """
 
 from __future__ import annotations
@@ -42,7 +48,8 @@ __all__ = ["HISTORY_RUNS", "OfficeView", "OfficeViews", "ViewUnavailable", "buil
 
 HISTORY_RUNS = 200  # rows of the history page
 TREND_RUNS = 20  # points of the trend chart (as Store.trend)
-REBUILD_WAIT_S = 120.0  # one wait for somebody else's rebuild
+FRESH_WAIT_S = 2.0  # a request that finds the store changed waits this long for the new view
+REBUILD_WAIT_S = 120.0  # the first view: nothing to show before it
 MAX_ROUNDS = 3  # a request looks at most this often for a current view
 LANGS: tuple[Lang, ...] = ("zh", "en")
 
@@ -107,14 +114,17 @@ class OfficeViews:
 
     def __init__(self, store: Store, *, marker: Callable[[Store], Marker] = read_marker,
                  loader: Callable[[Store, Marker], OfficeView] = load_view,
-                 wait_s: float = REBUILD_WAIT_S) -> None:
+                 fresh_s: float = FRESH_WAIT_S, wait_s: float = REBUILD_WAIT_S) -> None:
         self._store = store
         self._marker = marker
         self._loader = loader
+        self._fresh_s = fresh_s
         self._wait_s = wait_s
         self._cond = threading.Condition()
         self._view: OfficeView | None = None
         self._building: Marker | None = None  # marker of the rebuild in progress
+        self._thread: threading.Thread | None = None
+        self._failed: tuple[Marker, Exception] | None = None  # the last rebuild's error, for its waiters
         self.rebuilds = 0  # finished rebuilds (for tests and the benchmark)
 
     def peek(self) -> OfficeView | None:
@@ -122,50 +132,83 @@ class OfficeViews:
         with self._cond:
             return self._view
 
-    def current(self) -> OfficeView:
-        """A view no older than the store's state when this call began (see the rules above). Blocking."""
-        marker = self._marker(self._store)
-        for _ in range(MAX_ROUNDS):
-            with self._cond:
-                view = self._view
-                if view is not None and view.marker == marker:
-                    return view
-                if self._building is None:
-                    self._building = marker
-                    break  # this thread rebuilds, outside the lock
-                if self._building == marker and view is not None:
-                    return view  # a rebuild of this very state is running: the previous view meanwhile
-                self._wait_for(self._building)
-            marker = self._marker(self._store)  # the store may have moved on while we waited
-        else:
-            return self._after_rounds()
-        return self._rebuild(marker)
-
-    def _wait_for(self, started: Marker) -> None:
-        """Wait (lock held) until the rebuild of ``started`` has ended, at most ``wait_s``."""
-        self._cond.wait_for(lambda: self._building is not started, timeout=self._wait_s)
-
-    def _after_rounds(self) -> OfficeView:
+    @property
+    def rebuilding(self) -> bool:
         with self._cond:
+            return self._building is not None
+
+    def current(self) -> OfficeView:
+        return self.lookup()[0]
+
+    def lookup(self) -> tuple[OfficeView, bool]:
+        """(view, up to date): the view of the store's state now, or the previous one while that is
+        being built (see the module docstring). Blocking: call from a worker thread."""
+        with self._cond:
+            seen = self.rebuilds
+        marker = self._marker(self._store)
+        with self._cond:
+            view = self._view
+            if view is not None and marker in (view.marker, self._building):
+                return view, view.marker == marker
+            deadline = time.monotonic() + (self._fresh_s if view is not None else self._wait_s)
+            for _ in range(MAX_ROUNDS):
+                if self.rebuilds != seen:
+                    # A view was published after our marker was read: the store may be past our marker
+                    # (building ours would bring an older state back). Ask again (lock held, rare).
+                    seen, marker = self.rebuilds, self._marker(self._store)
+                    if self._view is not None and self._view.marker == marker:
+                        return self._view, True
+                if self._building is None:
+                    self._start(marker)
+                self._cond.wait_for(lambda: self._building is None, timeout=max(0.0, deadline - time.monotonic()))
+                if self._view is not None and self._view.marker == marker:
+                    return self._view, True
+                if self._building is not None or time.monotonic() >= deadline:
+                    break  # still building: the previous view, marked as not up to date
+                if self._failed is not None and self._failed[0] == marker:
+                    if self._view is None:
+                        raise self._failed[1]
+                    break
+                # another state's rebuild has just ended: look again and build ours (next round)
             if self._view is not None:
-                return self._view
+                return self._view, False
         raise ViewUnavailable("the office view is not ready yet")
 
-    def _rebuild(self, marker: Marker) -> OfficeView:
+    def refresh(self) -> None:
+        """Start building the view of the store's state now, unless it is built or being built (no wait)."""
+        marker = self._marker(self._store)
+        with self._cond:
+            if self._building is None and (self._view is None or self._view.marker != marker):
+                self._start(marker)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no rebuild runs (shutdown, tests); False when one still runs after ``timeout`` s."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._building is None, timeout=timeout)
+
+    def _start(self, marker: Marker) -> None:
+        """Start the rebuild of ``marker`` in its own thread (lock held)."""
+        self._building = marker
+        self._failed = None
+        self._thread = threading.Thread(target=self._rebuild, args=(marker,), name="fleetcheck-office-view",
+                                        daemon=True)
+        self._thread.start()
+
+    def _rebuild(self, marker: Marker) -> None:
+        view: OfficeView | None = None
+        failed: Exception | None = None
         try:
             try:
                 view = self._loader(self._store, marker)
             except RunNotFound:  # the named run was pruned in between: build what the store holds now
-                marker = self._marker(self._store)
-                view = self._loader(self._store, marker)
-        except BaseException:
-            with self._cond:
-                self._building = None
-                self._cond.notify_all()
-            raise
+                view = self._loader(self._store, self._marker(self._store))
+        except Exception as exc:  # noqa: BLE001 - handed to the requests waiting for this rebuild, which raise it
+            failed = exc
         with self._cond:
-            self._view = view
+            if view is not None:
+                self._view = view
+                self.rebuilds += 1
+            else:
+                self._failed = (marker, failed) if failed is not None else None
             self._building = None
-            self.rebuilds += 1
             self._cond.notify_all()
-        return view

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from fleetcheck.findings import HostResult, HostStatus
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.report.model import HostView, ReportModel
 
-__all__ = ["PAGE_SIZE", "AuditRow", "HostFilter", "HostPage", "audit_rows", "filter_hosts", "fix_step_lines",
+__all__ = ["PAGE_SIZE", "AuditRow", "HostFilter", "Page", "audit_rows", "filter_hosts", "fix_step_lines",
            "host_line", "page_of"]
 
 STATES = ("failing", "unreachable", "compliant")
 PAGE_SIZE = 200  # host rows per overview page (5,000 rows would be megabytes of HTML per request)
 MAX_PAGE = 10_000
+Row = TypeVar("Row")
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,10 @@ def filter_hosts(model: ReportModel, flt: HostFilter) -> list[HostView]:
 
 
 @dataclass(frozen=True)
-class HostPage:
-    """One page of the overview's host table: ``total`` rows match the filter, ``rows`` are shown."""
+class Page(Generic[Row]):
+    """One page of a long table (hosts, certificates): ``total`` rows in all, ``rows`` shown."""
 
-    rows: Sequence[HostView]
+    rows: Sequence[Row]
     number: int  # 1-based
     pages: int
     total: int
@@ -86,16 +87,16 @@ class HostPage:
         return self.number < self.pages
 
 
-def page_of(hosts: Sequence[HostView], asked: object, size: int = PAGE_SIZE) -> HostPage:
-    """Page ``asked`` (a query value; junk or out of range is clamped) of ``hosts``."""
+def page_of(rows: Sequence[Row], asked: object, size: int = PAGE_SIZE) -> Page[Row]:
+    """Page ``asked`` (a query value; junk or out of range is clamped) of ``rows``."""
     try:
         number = int(str(asked)) if asked is not None else 1
     except ValueError:
         number = 1
-    pages = max(1, -(-len(hosts) // size))
+    pages = max(1, -(-len(rows) // size))
     number = min(max(1, number), pages, MAX_PAGE)
     start = (number - 1) * size
-    return HostPage(hosts[start:start + size], number, pages, len(hosts))
+    return Page(rows[start:start + size], number, pages, len(rows))
 
 
 def host_line(result: HostResult) -> Text:

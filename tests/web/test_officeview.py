@@ -24,7 +24,13 @@ from fleetcheck.store import RunNotFound, RunSummary, Store
 from fleetcheck.web.app import create_app
 from fleetcheck.web.auth import Credentials, hash_password
 from fleetcheck.web.fleet import Fleet, FleetSettings
-from fleetcheck.web.officeview import OfficeView, OfficeViews, ViewUnavailable, read_marker
+from fleetcheck.web.officeview import (
+    OfficeView,
+    OfficeViews,
+    ViewUnavailable,
+    load_view,
+    read_marker,
+)
 from fleetcheck.web.views import PAGE_SIZE, HostFilter, page_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "report"))
@@ -48,8 +54,16 @@ class FakeStore:
     entered: threading.Event = field(default_factory=threading.Event)
     fail_once: BaseException | None = None
 
+    hold_read: threading.Event | None = None  # the next marker read waits for it after reading
+    read_taken: threading.Event = field(default_factory=threading.Event)
+
     def read(self, _: Any) -> tuple[RunSummary, ...]:
-        return self.marker
+        value = self.marker
+        hold, self.hold_read = self.hold_read, None
+        if hold is not None:
+            self.read_taken.set()
+            assert hold.wait(JOIN_S)
+        return value
 
     def load(self, _: Any, marker: tuple[RunSummary, ...]) -> OfficeView:
         self.loads.append(marker[0].run_id)
@@ -63,7 +77,8 @@ class FakeStore:
 
 
 def _views(fake: FakeStore) -> OfficeViews:
-    return OfficeViews(fake, marker=fake.read, loader=fake.load, wait_s=JOIN_S)  # type: ignore[arg-type]
+    return OfficeViews(fake, marker=fake.read, loader=fake.load,  # type: ignore[arg-type]
+                       fresh_s=JOIN_S, wait_s=JOIN_S)
 
 
 def _in_thread(call: Callable[[], OfficeView]) -> tuple[threading.Thread, list[OfficeView]]:
@@ -134,6 +149,37 @@ def test_a_request_newer_than_the_rebuild_in_progress_waits_and_rebuilds_again()
     assert fake.loads == ["r1", "r2", "r3"]
 
 
+def test_the_request_that_finds_a_change_waits_a_bounded_time_then_gets_the_previous_view() -> None:
+    fake = FakeStore()
+    views = OfficeViews(fake, marker=fake.read, loader=fake.load,  # type: ignore[arg-type]
+                        fresh_s=0.05, wait_s=JOIN_S)
+    old = views.current()
+    fake.marker = (_summary("r2"), *fake.marker)
+    fake.gate, fake.entered = threading.Event(), threading.Event()
+    assert views.lookup() == (old, False)  # the rebuild is held open: not up to date, but an answer
+    assert views.rebuilding and views.lookup() == (old, False) and fake.loads == ["r1", "r2"]
+    fake.gate.set()
+    assert views.wait_idle(JOIN_S)
+    new, fresh = views.lookup()
+    assert fresh and new.marker[0].run_id == "r2" and fake.loads == ["r1", "r2"]
+
+
+def test_a_request_with_an_outdated_marker_never_brings_an_older_state_back() -> None:
+    fake = FakeStore()
+    views = _views(fake)
+    views.current()
+    fake.marker = (_summary("r2"), *fake.marker)
+    hold = fake.hold_read = threading.Event()
+    slow_reader, got = _in_thread(views.current)  # reads r2, then is held before it looks at the views
+    assert fake.read_taken.wait(JOIN_S)
+    fake.marker = (_summary("r3"), *fake.marker)
+    assert views.current().marker[0].run_id == "r3"  # somebody else builds r3 meanwhile
+    hold.set()
+    slow_reader.join(JOIN_S)
+    assert got[0].marker[0].run_id == "r3" and views.peek().marker[0].run_id == "r3"  # type: ignore[union-attr]
+    assert fake.loads == ["r1", "r3"], "the outdated marker was built and published over a newer view"
+
+
 def test_a_failed_rebuild_is_not_published_and_the_next_request_retries() -> None:
     fake = FakeStore(fail_once=OSError("disk"))
     views = _views(fake)
@@ -177,7 +223,7 @@ def test_page_of_clamps_and_links_keep_the_filter() -> None:
 def big_store(tmp_path: Path) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'history.db'}"
     with Store.open(url) as store:
-        store.record_run(big_run(450, 3))
+        store.record_run(big_run(450, 15))
     yield url
 
 
@@ -218,4 +264,34 @@ def test_the_overview_pages_a_large_host_table(big_store: str) -> None:
         assert 'id="page-count">3<' in last
         one = client.get("/", params={"q": "pc-00001", "page": "5"}).text
         assert 'id="pages"' not in one and 'id="f-shown">1<' in one and 'data-host="pc-00001"' in one
+        failing = client.get("/", params={"status": "failing"}).text
+        assert 'id="pages"' not in failing or 'href="/?status=failing&amp;page=2"' in failing
+        certs = client.get("/certificates").text
+        assert certs.count("<tr class=") == PAGE_SIZE and 'id="page-next" href="/certificates?page=2"' in certs
+        assert client.get("/certificates", params={"page": "2"}).text.count("<tr class=") > 0
+    fleet.close()
+
+
+def test_while_a_rebuild_runs_the_page_shows_the_previous_view_and_says_it_is_updating(big_store: str) -> None:
+    client, fleet = _client(big_store)
+    gate = threading.Event()
+
+    def gated(store: Store, marker: Any) -> OfficeView:
+        if marker[0].run_id == "run-after":
+            assert gate.wait(JOIN_S)
+        return load_view(store, marker)
+
+    with client:
+        dash = client.app.state.dashboard  # type: ignore[attr-defined]
+        dash.views = OfficeViews(fleet.store, loader=gated, fresh_s=0.0)
+        login(client)
+        assert 'id="view-updating"' not in client.get("/").text
+        with Store.open(big_store) as store:
+            store.record_run(big_run(3, 3, run_id="run-after").model_copy(update={"started": T0 + timedelta(days=9)}))
+        during = client.get("/").text
+        assert 'id="view-updating"' in during and 'id="run-id">bench<' in during
+        gate.set()
+        assert dash.views.wait_idle(JOIN_S)
+        after = client.get("/").text
+        assert 'id="view-updating"' not in after and 'id="run-id">run-after<' in after
     fleet.close()

@@ -1,0 +1,220 @@
+"""Dashboard benchmark: page latency over a 5,000-host store, and what a store change costs.
+
+    python benchmarks/dashboard.py --hosts 5000 --checks 15 --requests 100
+
+1. Writes a SQLite store through the store's public API (``Store.record_run``):
+   ``--history`` small older runs, then one run of N synthetic hosts × C checks
+   (``tests/report/report_factory.big_run``: ~10% unreachable, ~20% failing,
+   varied certificates).
+2. Starts the dashboard (``create_app``, read-only: no inventory) under uvicorn
+   in a thread on 127.0.0.1, logs in, and times the first overview (the office
+   view is built once, in a worker thread, at start-up or on first use).
+3. Asks each page ``--requests`` times from ``--clients`` concurrent clients and
+   prints p50 / p95 / max and the page size. The clients run in this process
+   (they share the GIL with the server), so the figures are on the safe side.
+4. Records a new run and measures the overview while the view is rebuilt:
+   requests meanwhile are answered from the previous view.
+
+Target (issue 17): overview p95 <= 200 ms at 5,000 hosts. The last line is
+machine-readable: ``hosts=… overview_p50_ms=… overview_p95_ms=… host_p95_ms=…
+history_p95_ms=… rebuild_s=… during_rebuild_p95_ms=…``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "report"))
+
+from report_factory import T0, big_run
+
+from fleetcheck.store import Store
+from fleetcheck.web.app import create_app
+from fleetcheck.web.auth import Credentials, hash_password
+from fleetcheck.web.fleet import Fleet, FleetSettings
+
+PASSWORD = "bench-dashboard-password"
+CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
+TARGET_P95_MS = 200.0
+
+
+@dataclass(frozen=True)
+class Figures:
+    page: str
+    count: int
+    p50_ms: float
+    p95_ms: float
+    max_ms: float
+    kbytes: float
+
+
+def quantile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def figures(page: str, samples: list[float], size: int) -> Figures:
+    return Figures(page, len(samples), quantile(samples, 0.5) * 1000, quantile(samples, 0.95) * 1000,
+                   max(samples) * 1000, size / 1024)
+
+
+def build_store(url: str, hosts: int, checks: int, history: int) -> float:
+    """Older small runs, then the big one; returns the seconds the big one took to record."""
+    with Store.open(url) as store:
+        for i in range(history):
+            older = big_run(20, checks, run_id=f"old-{i:03d}").model_copy(
+                update={"started": T0 - timedelta(days=history - i)})
+            store.record_run(older)
+        run = big_run(hosts, checks, run_id="bench")
+        began = time.perf_counter()
+        store.record_run(run)
+        return time.perf_counter() - began
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="dashboard-bench", daemon=True)
+    thread.start()
+    for _ in range(400):  # at most ~20 s
+        if server.started:
+            break
+        thread.join(0.05)
+    if not server.started:
+        raise SystemExit("the dashboard did not start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def logged_in(base: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=120, follow_redirects=False)
+    page = client.get("/login")
+    token = CSRF_RE.search(page.text)
+    assert token is not None
+    done = client.post("/login", data={"csrf": token.group(1), "username": "admin", "password": PASSWORD, "next": "/"})
+    assert done.status_code == 303, done.status_code
+    return client
+
+
+def timed_get(client: httpx.Client, path: str) -> tuple[float, int]:
+    began = time.perf_counter()
+    response = client.get(path)
+    elapsed = time.perf_counter() - began
+    if response.status_code != 200:
+        raise SystemExit(f"GET {path}: HTTP {response.status_code}")
+    return elapsed, len(response.content)
+
+
+def measure(clients: list[httpx.Client], path: str, requests: int) -> Figures:
+    """``requests`` GETs of ``path`` spread over the clients, concurrently."""
+    def one(i: int) -> tuple[float, int]:
+        return timed_get(clients[i % len(clients)], path)
+
+    with ThreadPoolExecutor(max_workers=len(clients)) as pool:
+        results = list(pool.map(one, range(requests)))
+    return figures(path, [r[0] for r in results], results[-1][1])
+
+
+def during_rebuild(url: str, clients: list[httpx.Client], views: Any, requests: int, checks: int,
+                   hosts: int) -> tuple[Figures, float]:
+    """Record a new run; time the overview while its view is rebuilt. Returns (figures, rebuild seconds)."""
+    with Store.open(url) as store:
+        store.record_run(big_run(hosts, checks, run_id="bench-2").model_copy(update={"started": T0 + timedelta(hours=1)}))
+    before = views.rebuilds
+    trigger = threading.Thread(target=timed_get, args=(clients[0], "/"), daemon=True)
+    began = time.perf_counter()
+    trigger.start()  # this request sees the new marker and rebuilds (in its worker thread)
+    samples: list[float] = []
+    size = 0
+    deadline = began + 120
+    while views.rebuilds == before and len(samples) < requests and time.perf_counter() < deadline:
+        elapsed, size = timed_get(clients[1 % len(clients)], "/")
+        samples.append(elapsed)
+    trigger.join(120)
+    rebuild_s = time.perf_counter() - began
+    return figures("/ (during rebuild)", samples or [0.0], size), rebuild_s
+
+
+def print_table(rows: list[Figures]) -> None:
+    print(f"{'page':<28} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9} {'KiB':>9}")
+    for r in rows:
+        print(f"{r.page:<28} {r.count:>5} {r.p50_ms:>9.1f} {r.p95_ms:>9.1f} {r.max_ms:>9.1f} {r.kbytes:>9.1f}")
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hosts", type=int, default=5000)
+    parser.add_argument("--checks", type=int, default=15)
+    parser.add_argument("--history", type=int, default=30, help="older (small) runs recorded before the big one")
+    parser.add_argument("--requests", type=int, default=100, help="GETs per page")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent clients (one session each)")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = _arguments()
+    with tempfile.TemporaryDirectory(prefix="fc-dashboard-bench-") as tmp:
+        url = f"sqlite:///{Path(tmp) / 'history.db'}"
+        began = time.perf_counter()
+        record_s = build_store(url, args.hosts, args.checks, args.history)
+        print(f"store: {args.hosts} hosts × {args.checks} checks (+{args.history} older runs) in "
+              f"{time.perf_counter() - began:.1f} s; the big run recorded in {record_s:.2f} s")
+        fleet = Fleet(FleetSettings(db_url=url))
+        app = create_app(fleet, Credentials(users={"admin": hash_password(PASSWORD)}))
+        views = app.state.dashboard.views
+        try:
+            with serving(app) as base:
+                clients = [logged_in(base) for _ in range(max(1, args.clients))]
+                first, _ = timed_get(clients[0], "/")
+                view = views.peek()
+                print(f"first overview {first:.2f} s (office view built in {view.build_s:.2f} s at start-up/first use)")
+                rows = [measure(clients, path, args.requests) for path in (
+                    "/", "/?status=failing", "/?q=pc-0499&lang=en", "/hosts/pc-00001", "/hosts/pc-04999?lang=en",
+                    "/history", "/certificates")]
+                rebuilding, rebuild_s = during_rebuild(url, clients, views, args.requests, args.checks, args.hosts)
+                rows.append(rebuilding)
+                print_table(rows)
+                print(f"rebuild after a new run: {rebuild_s:.2f} s (view build {views.peek().build_s:.2f} s); "
+                      f"{views.rebuilds} builds in all")
+                for c in clients:
+                    c.close()
+        finally:
+            fleet.close()
+    by_page: dict[str, Figures] = {r.page: r for r in rows}
+    overview = by_page["/"]
+    verdict = "meets" if overview.p95_ms <= TARGET_P95_MS else "MISSES"
+    print(f"overview p95 {overview.p95_ms:.1f} ms {verdict} the {TARGET_P95_MS:.0f} ms target")
+    print(f"hosts={args.hosts} overview_p50_ms={overview.p50_ms:.1f} overview_p95_ms={overview.p95_ms:.1f} "
+          f"host_p95_ms={by_page['/hosts/pc-00001'].p95_ms:.1f} history_p95_ms={by_page['/history'].p95_ms:.1f} "
+          f"rebuild_s={rebuild_s:.2f} during_rebuild_p95_ms={rebuilding.p95_ms:.1f}")
+
+
+if __name__ == "__main__":
+    main()
