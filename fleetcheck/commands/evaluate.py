@@ -87,17 +87,12 @@ def read_facts(path: Path) -> ProbeResponse:
 def read_host_vars(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
-    from fleetcheck.yamlfile import UserFileError, read_data
+    from fleetcheck.inventory import HostVarsError, load_host_vars
 
-    try:  # the bounded loader: every problem is file:line:col, secrets never quoted
-        data = read_data(path)
-    except UserFileError as exc:
+    try:  # the one loader: every problem is file:line:col
+        return load_host_vars(path)
+    except HostVarsError as exc:
         fail(T(exc.format("zh"), exc.format("en")))
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        fail(T(f"{path}: 主机变量应为映射（name: value）", f"{path}: host vars must be a mapping (name: value)"))
-    return {str(k): v for k, v in data.items()}
 
 
 def _now(text: str | None) -> dt.datetime:

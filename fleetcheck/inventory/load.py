@@ -28,7 +28,7 @@ variables beyond the WinRM ones listed in ``CONNECTION_VARS``, INI inventories.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,10 +40,11 @@ from fleetcheck.i18n import T, Text
 from fleetcheck.inventory.model import (
     SECRET_VARS,
     HostSpec,
+    HostVarsError,
     Inventory,
     InventoryError,
 )
-from fleetcheck.yamlfile import Issue, YamlDocument, parse_text, read_document
+from fleetcheck.yamlfile import Issue, RawIssue, YamlDocument, parse_text, read_document, to_plain
 
 GROUP_KEYS = ("hosts", "children", "vars")
 Pos = tuple[int, int]  # 1-based line, column
@@ -488,3 +489,21 @@ def credential_error(issues: dict[str, list[Issue]], names: list[str]) -> Invent
     """The credential problems of the hosts ``names``, one line per reference; None when none."""
     found = _unique([i for n in names for i in issues.get(n, ())])
     return InventoryError(found) if found else None
+
+
+def load_host_vars(path: str | Path) -> dict[str, Any]:
+    """A host variables file (YAML or JSON: ``name: value``) as plain data.
+
+    The one loader's rules (bounded, ``file:line:col``, secrets never quoted);
+    raise :class:`HostVarsError` listing every problem. An empty file is no variables.
+    """
+    doc = read_document(path)
+    doc.fail((), HostVarsError)  # syntax errors, duplicate keys
+    if doc.data is None:
+        return {}
+    if not isinstance(doc.data, Mapping):
+        doc.fail(
+            [RawIssue((), T("主机变量应为映射（名称: 值）", "host vars must be a mapping (name: value)"))],
+            HostVarsError,
+        )
+    return {str(k): v for k, v in to_plain(doc.data).items()}

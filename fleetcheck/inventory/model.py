@@ -47,6 +47,10 @@ class InventoryError(UserFileError):
     """
 
 
+class HostVarsError(UserFileError):
+    """A host variables file (``evaluate --host-vars``) that cannot be used; issues at ``file:line:col``."""
+
+
 class HostSpec(BaseModel):
     """One PC: where it is, how to connect, and its inventory variables.
 
