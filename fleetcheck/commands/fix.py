@@ -42,7 +42,6 @@ from fleetcheck.commands.common import (
     clock_of,
     fail,
     lang_of,
-    load_policies_for,
     load_targets,
     say,
 )
@@ -59,6 +58,7 @@ from fleetcheck.commands.options import (
 from fleetcheck.findings import FixMode, HostResult, HostStatus
 from fleetcheck.i18n import Lang, T, tr
 from fleetcheck.officetime import Clock
+from fleetcheck.policy.loader import load_policy_files
 from fleetcheck.remediate.apply import HostFix, Remediator
 from fleetcheck.remediate.campaign import (
     Campaign,
@@ -237,6 +237,10 @@ def _category_lines(outcome: CampaignOutcome, lang: Lang) -> list[str]:
         items = ", ".join(m.check_id for m in host.plan.manual)
         lines.append(tr(T(f"  没有可自动修复的项，需人工处理：{host.name} [{items}]",
                           f"  nothing to fix automatically, to do by hand: {host.name} [{items}]"), lang))
+    for host in outcome.by_category("change"):
+        if host.plan is not None and host.plan.manual:
+            items = ", ".join(m.check_id for m in host.plan.manual)
+            lines.append(tr(T(f"  另需人工处理：{host.name} [{items}]", f"  also to do by hand: {host.name} [{items}]"), lang))
     for host in outcome.by_category("not_evaluated"):
         why = "; ".join(tr(r, lang) for r in host.not_evaluated())
         lines.append(tr(T(f"  未评估（不能说无需修改）：{host.name}（{why}）",
@@ -349,7 +353,8 @@ def exit_code(outcome: CampaignOutcome) -> int:
     fixes = outcome.fixes
     if outcome.by_category("unreachable") or any(f.status == "error" for f in fixes):
         return EXIT_UNREACHABLE
-    left = bool(outcome.by_category("manual") or outcome.by_category("not_evaluated"))
+    by_hand = any(h.plan is not None and h.plan.manual for h in outcome.hosts.values())
+    left = by_hand or bool(outcome.by_category("not_evaluated"))
     if not outcome.applied:
         left = left or bool(outcome.by_category("change"))
     else:
@@ -478,7 +483,7 @@ def fix(**given: Any) -> None:
     if req.host and req.limit:
         fail(T("HOST 与 --limit 只能给一个", "give HOST or --limit, not both"))
     inventory, names = load_targets(req.inventory_path, req.host or req.limit)
-    policies = load_policies_for(req.policy_paths)
+    policies = load_policy_files(req.policy_paths)
     given_installers = _installers(req.installers, req.installer_args)
     _check_installers(policies, given_installers)
     plan = PlanOptions(strategy=req.strategy, site_list_path=req.site_list,  # type: ignore[arg-type]

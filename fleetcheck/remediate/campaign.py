@@ -30,8 +30,8 @@ Steps:
    its empty plan: nothing is sent, but changes an interrupted earlier run
    left undecided are read back and decided (read-only on the PC).
 
-Dependencies are injected (probe, applier, clock), so tests drive the whole
-sequence without a network or monkeypatching.
+Dependencies are injected (probe, applier, planner, clock), so tests drive the
+whole sequence without a network or monkeypatching.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ __all__ = [
     "Category",
     "FixApplier",
     "HostOutcome",
+    "Planner",
     "ProbeHosts",
     "batches",
     "plan_scan",
@@ -70,6 +71,8 @@ CATEGORIES: tuple[Category, ...] = ("change", "manual", "not_evaluated", "compli
 
 #: Sweeps hosts now and returns their results (one per host probed, any order).
 ProbeHosts = Callable[[Sequence[HostSpec]], Sequence[HostResult]]
+#: Plans one probed host (None: not probed); default :func:`plan_scan` with the campaign's options.
+Planner = Callable[[HostResult, HostSpec], "HostPlan | None"]
 
 STOPPED = T("本批有主机修复失败：停止，其余主机未修改", "a host in this batch failed: stopping, the other hosts are untouched")
 NO_OPERATOR = T("没有操作员登录：用户设置未检查", "no operator logged on: user settings not checked")
@@ -224,7 +227,7 @@ class Campaign:
 
     def __init__(self, policies: Sequence[object], guard: Guard, options: CampaignOptions, *, probe: ProbeHosts,
                  applier: FixApplier | None = None, clock: Clock = utc_now,
-                 hooks: CampaignHooks | None = None) -> None:
+                 hooks: CampaignHooks | None = None, planner: Planner | None = None) -> None:
         if options.apply and applier is None:
             raise ValueError("an applying campaign needs an applier")
         self.policies = list(policies)
@@ -234,6 +237,10 @@ class Campaign:
         self.applier = applier
         self.clock = clock
         self.hooks = hooks or CampaignHooks()
+        self.planner: Planner = planner or self._plan_scan
+
+    def _plan_scan(self, scan: HostResult, spec: HostSpec) -> HostPlan | None:
+        return plan_scan(scan, spec, self.policies, self.options.plan, self.clock)
 
     def run(self, hosts: Sequence[HostSpec]) -> CampaignOutcome:
         """Sweep, plan, and (``apply``) carry out the plans batch by batch."""
@@ -256,7 +263,7 @@ class Campaign:
             scan = scans.get(spec.name)
             host = HostOutcome(spec.name, scan)
             if scan is not None:
-                host.plan = plan_scan(scan, spec, self.policies, self.options.plan, self.clock)
+                host.plan = self.planner(scan, spec)
             if host.category == "change" and scan is not None:
                 host.decision = self.guard.check(scan.facts)  # pure: what --apply would meet now
             outcome.hosts[spec.name] = host

@@ -58,7 +58,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningOf
     trading.write_text(TRADING_ZONE_FLAGS_IMAGE, encoding="utf-8")
     images = [str(trading) if img == "win10-zone-flags-wrong" else img for img in IMAGES]  # FX-00 trades
     groups = [{"name": img.replace("-", "_"), "image": path, "count": 1, "vars": {"hostname": f"FX-{i:02}"}}
-              for i, (img, path) in enumerate(zip(IMAGES, images))]
+              for i, (img, path) in enumerate(zip(IMAGES, images, strict=True))]
     spec = OfficeSpec.model_validate({
         "defaults": {
             "credentials": {"user": "TRADE\\fcadmin", "password": "Fix-Secret-2026"},
@@ -179,9 +179,9 @@ def test_reset_mid_apply_leaves_host_consistent_and_rerun_converges(
     endpoint = next(e for e in running.server.endpoints if e.name == "FX-02")
     original = endpoint.faults
     # Scan (clean), then every Receive with output is cut: the apply round trip breaks.
-    from fleetcheck.commands import fix as fix_module
+    from fleetcheck.remediate.apply import Remediator
 
-    real_apply = fix_module.Remediator.apply_host
+    real_apply = Remediator.apply_host
 
     def apply_with_reset(self: Any, *args: Any, **kwargs: Any) -> Any:
         real_probe = self.probe
@@ -201,7 +201,7 @@ def test_reset_mid_apply_leaves_host_consistent_and_rerun_converges(
             self.probe = real_probe
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(fix_module.Remediator, "apply_host", apply_with_reset)
+        mp.setattr(Remediator, "apply_host", apply_with_reset)
         broken = cli("fix", "FX-02", "-i", str(inventory), "--apply", "--db", db, "--now", AT_1600, *NOT_RUNNING)
     assert broken.exit_code == 3, broken.output
     assert "connection lost while applying" in broken.output
