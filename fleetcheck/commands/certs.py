@@ -5,14 +5,14 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from fleetcheck.commands.common import fail, lang_of, say
+from fleetcheck.commands.common import lang_of, say
 from fleetcheck.commands.options import db_option
 from fleetcheck.commands.tables import add_row, bold, console
 from fleetcheck.i18n import T
 from fleetcheck.readiness import host_readiness
 from fleetcheck.report.model import build_report
 from fleetcheck.report.render import labels
-from fleetcheck.store import Store, StoreError
+from fleetcheck.store import Store
 
 __all__ = ["certs_cmd"]
 
@@ -26,11 +26,8 @@ def certs_cmd(expiring: int | None, run_id: str, db_url: str | None) -> None:
     """全网关证书到期与更新就绪情况 / Every gateway certificate with days left and readiness."""
     lang = lang_of()
     lab = labels(lang)
-    try:
-        with Store.open(db_url) as store:
-            run = store.load_run(run_id)
-    except StoreError as exc:
-        fail(exc.text)
+    with Store.open(db_url) as store:
+        run = store.load_run(run_id)
     rows = build_report(run, lang=lang).certificates
     if expiring is not None:
         rows = [c for c in rows if c.days_left is not None and c.days_left <= expiring]

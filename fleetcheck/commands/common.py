@@ -6,7 +6,7 @@ The options several commands share are in :mod:`fleetcheck.commands.options`.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NoReturn
@@ -18,15 +18,12 @@ from fleetcheck.errors import EXIT_NONCOMPLIANT, EXIT_OK, EXIT_UNREACHABLE, EXIT
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.inventory import (
     Inventory,
-    InventoryError,
     PasswordSources,
     PatternError,
     select_hosts,
 )
 from fleetcheck.inventory.load import credential_error, load_inventory_deferring_credentials
 from fleetcheck.officetime import utc_now
-from fleetcheck.policy.loader import PolicyError, load_policy_files
-from fleetcheck.policy.models import Policy
 
 __all__ = [
     "EXIT_NONCOMPLIANT",
@@ -36,7 +33,6 @@ __all__ = [
     "clock_of",
     "fail",
     "lang_of",
-    "load_policies_for",
     "load_targets",
     "say",
 ]
@@ -74,14 +70,6 @@ def fail(text: Text | str, code: int = EXIT_USAGE) -> NoReturn:
     sys.exit(code)
 
 
-def load_policies_for(paths: Sequence[str | Path]) -> list[Policy]:
-    """The policies ``-p/--policy`` names (the shipped pack when none); a bad file exits 2 with every problem."""
-    try:
-        return load_policy_files(paths)
-    except PolicyError as exc:
-        fail(exc.format(lang_of()))
-
-
 def load_targets(path: Path, pattern: str | None, *, ask_pass: bool = False,
                  sources: PasswordSources | None = None) -> tuple[Inventory, list[str]]:
     """The inventory and the host names ``pattern`` selects; warnings printed, errors exit 2.
@@ -99,8 +87,6 @@ def load_targets(path: Path, pattern: str | None, *, ask_pass: bool = False,
         error = credential_error(credential_issues, names)
         if error is not None:
             raise error
-    except InventoryError as exc:
-        fail(exc.format(lang_of()))
     except PatternError as exc:
         fail(exc.text)
     for text in [*inventory.warnings, *warnings]:

@@ -21,11 +21,12 @@ from typing import Any
 
 import click
 
-from fleetcheck.commands.common import fail, lang_of, load_policies_for
+from fleetcheck.commands.common import fail, lang_of
 from fleetcheck.commands.options import forks_option
 from fleetcheck.commands.scan import SweepSettings, run_sweep
 from fleetcheck.i18n import Lang, T, tr
-from fleetcheck.inventory import InventoryError, PasswordSources, load_inventory
+from fleetcheck.inventory import PasswordSources, load_inventory
+from fleetcheck.policy.loader import load_policy_files
 from fleetcheck.runner import DEFAULT_TIMEOUT_S
 
 __all__ = ["DEMO_OUT", "demo", "demo_office_path"]
@@ -84,11 +85,8 @@ def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: i
             except OSError as exc:
                 fail(T(f"无法写入清单 {inventory_path}：{exc.strerror}",
                        f"cannot write the inventory {inventory_path}: {exc.strerror}"))
-            try:
-                inventory = load_inventory(inventory_path, PasswordSources(literal_ok=True))
-            except InventoryError as exc:
-                fail(exc.format(lang))
-            policies = load_policies_for(())
+            inventory = load_inventory(inventory_path, PasswordSources(literal_ok=True))
+            policies = load_policy_files(())
             settings = SweepSettings(forks=forks, timeout_s=DEFAULT_TIMEOUT_S, out_dir=out_dir, fmt="table",
                                      db_url=db_url or str(out_dir.resolve() / "fleetcheck.db"))
             code = run_sweep(inventory, list(inventory.hosts), policies, [], settings)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from fleetcheck.commands.common import fail, lang_of, say
+from fleetcheck.commands.common import lang_of, say
 from fleetcheck.commands.options import db_option
 from fleetcheck.commands.tables import add_row, bold, console, status_text
 from fleetcheck.i18n import T
 from fleetcheck.report.diff import diff_runs
 from fleetcheck.report.render import labels
-from fleetcheck.store import Store, StoreError
+from fleetcheck.store import Store
 
 __all__ = ["diff_cmd"]
 
@@ -23,11 +23,8 @@ __all__ = ["diff_cmd"]
 def diff_cmd(run_a: str, run_b: str, db_url: str | None) -> None:
     """比较两次扫描 / What changed between two runs (RUN_B newer)."""
     lang = lang_of()
-    try:
-        with Store.open(db_url) as store:
-            a, b = store.load_run(run_a), store.load_run(run_b)
-    except StoreError as exc:
-        fail(exc.text)
+    with Store.open(db_url) as store:
+        a, b = store.load_run(run_a), store.load_run(run_b)
     delta = diff_runs(a, b)
     if delta.empty:
         say(T(f"{a.run_id} → {b.run_id}：没有变化。", f"{a.run_id} → {b.run_id}: no changes."))

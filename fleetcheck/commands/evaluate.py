@@ -25,16 +25,11 @@ from pydantic import ValidationError
 
 from fleetcheck.agent.contract import ProbeResponse
 from fleetcheck.commands.common import EXIT_NONCOMPLIANT, EXIT_OK, fail, lang_of
+from fleetcheck.commands.options import format_option, policy_option
 from fleetcheck.evaluate import compile_request, evaluate_host
 from fleetcheck.findings import Finding, FindingStatus
 from fleetcheck.i18n import T, tr
-from fleetcheck.policy.loader import (
-    PolicyError,
-    WaiverError,
-    load_policies,
-    load_waivers,
-    shipped_policy_paths,
-)
+from fleetcheck.policy.loader import load_policy_files, load_waivers
 
 _OK = {FindingStatus.passed, FindingStatus.not_applicable, FindingStatus.waived}
 _STATUS = {
@@ -87,12 +82,9 @@ def read_facts(path: Path) -> ProbeResponse:
 def read_host_vars(path: Path | None) -> dict[str, Any]:
     if path is None:
         return {}
-    from fleetcheck.inventory import HostVarsError, load_host_vars
+    from fleetcheck.inventory import load_host_vars
 
-    try:  # the one loader: every problem is file:line:col
-        return load_host_vars(path)
-    except HostVarsError as exc:
-        fail(T(exc.format("zh"), exc.format("en")))
+    return load_host_vars(path)  # the one loader: every problem is file:line:col (HostVarsError, exit 2)
 
 
 def _now(text: str | None) -> dt.datetime:
@@ -129,23 +121,19 @@ def _table(findings: list[Finding], lang: str) -> str:
 @click.command(name="evaluate")
 @click.option("--facts", "facts_path", required=True, type=click.Path(path_type=Path),
               help="代理应答 JSON / an agent response (ProbeResponse) JSON file")
-@click.option("--policy", "policy_paths", multiple=True, type=click.Path(path_type=Path),
-              help="策略文件或目录（默认内置策略）/ policy file or folder (default: shipped packs)")
+@policy_option
 @click.option("--host-vars", "vars_path", type=click.Path(path_type=Path),
               help="主机变量 YAML/JSON（如 gateway_cert、operator）/ host variables file")
 @click.option("--waivers", "waivers_path", type=click.Path(path_type=Path), help="豁免文件 / waivers file")
 @click.option("--host", "host", default="", help="主机名（用于豁免匹配）/ host name, for waivers")
 @click.option("--now", "now_text", help="评估时刻 ISO 8601 / evaluation time, ISO 8601")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def evaluate_cmd(facts_path: Path, policy_paths: tuple[Path, ...], vars_path: Path | None,
+@format_option(["table", "json"], "table")
+def evaluate_cmd(facts_path: Path, policy_paths: tuple[str, ...], *, vars_path: Path | None,
                  waivers_path: Path | None, host: str, now_text: str | None, fmt: str) -> None:
     """离线评估已采集的事实 / evaluate recorded facts offline against policies."""
     lang = lang_of()
-    try:
-        policies = load_policies(policy_paths or shipped_policy_paths())
-        waivers = load_waivers(waivers_path, policies) if waivers_path else []
-    except (PolicyError, WaiverError) as exc:
-        fail(exc.format(lang))
+    policies = load_policy_files(policy_paths)
+    waivers = load_waivers(waivers_path, policies) if waivers_path else []
     facts = read_facts(facts_path)
     host_vars = read_host_vars(vars_path)
     now = _now(now_text)

@@ -8,12 +8,12 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from fleetcheck.commands.common import fail, lang_of, say
+from fleetcheck.commands.common import lang_of, say
 from fleetcheck.commands.options import db_option
 from fleetcheck.commands.tables import add_row, bold, console
 from fleetcheck.i18n import T
 from fleetcheck.report.render import labels
-from fleetcheck.store import Store, StoreError, safe_url
+from fleetcheck.store import Store, safe_url
 
 __all__ = ["history_cmd"]
 
@@ -31,15 +31,12 @@ def history_cmd(db_url: str | None, limit: int, keep_runs: int | None, keep_days
     """扫描历史与合规率 / Recorded runs with their compliance."""
     lang = lang_of()
     lab = labels(lang)
-    try:
-        with Store.open(db_url) as store:
-            if keep_runs is not None or keep_days is not None:
-                removed = store.prune(keep_runs=keep_runs, keep_days=keep_days)
-                say(T(f"已删除 {len(removed)} 次旧扫描。", f"removed {len(removed)} old run(s)."))
-            runs = store.list_runs(limit=limit)
-            where = safe_url(store.url)
-    except StoreError as exc:
-        fail(exc.text)
+    with Store.open(db_url) as store:
+        if keep_runs is not None or keep_days is not None:
+            removed = store.prune(keep_runs=keep_runs, keep_days=keep_days)
+            say(T(f"已删除 {len(removed)} 次旧扫描。", f"removed {len(removed)} old run(s)."))
+        runs = store.list_runs(limit=limit)
+        where = safe_url(store.url)
     if not runs:
         say(T(f"{where} 中还没有扫描记录。", f"no runs recorded in {where}."))
         return

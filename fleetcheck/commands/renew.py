@@ -13,6 +13,7 @@ error; 3 a target host could not be reached.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,6 @@ from fleetcheck.commands.common import (
     clock_of,
     fail,
     lang_of,
-    load_policies_for,
     load_targets,
     say,
 )
@@ -40,9 +40,9 @@ from fleetcheck.i18n import T, tr
 from fleetcheck.inventory import (
     Inventory,
 )
+from fleetcheck.policy.loader import load_policy_files
 from fleetcheck.remediate.guard import (
     DEFAULT_TRADING_PROCESSES,
-    CalendarError,
     Guard,
     TradingCalendar,
 )
@@ -57,10 +57,7 @@ from fleetcheck.store.audit import local_user
 
 
 def _guard(calendar_path: Path | None, processes: tuple[str, ...], now_text: str | None = None) -> Guard:
-    try:
-        calendar = TradingCalendar.load(calendar_path) if calendar_path is not None else TradingCalendar()
-    except CalendarError as exc:
-        fail(exc.text)
+    calendar = TradingCalendar.load(calendar_path) if calendar_path is not None else TradingCalendar()
     return Guard(calendar, trading_processes=processes or DEFAULT_TRADING_PROCESSES, clock=clock_of(now_text))
 
 
@@ -85,6 +82,31 @@ def _passwords(passwords_path: Path | None, ask: bool, stems: list[str]) -> dict
                 prompted[stem] = PfxPassword(value)
         return prompted
     return {}
+
+
+@dataclass(frozen=True)
+class RenewRequest:
+    """The options of ``fleetcheck renew``, as click parsed them."""
+
+    drop_dir: Path | None
+    passwords_path: Path | None
+    ask: bool
+    inventory_path: Path
+    policy_paths: tuple[str, ...]
+    limit: str | None
+    do_apply: bool
+    remove_old: bool
+    force: bool
+    issuer: str | None
+    ca_files: tuple[Path, ...]
+    calendar_path: Path | None
+    trading_processes: tuple[str, ...]
+    rollback_run: str | None
+    db_url: str | None
+    timeout_s: float
+    forks: int
+    ask_pass: bool
+    now_text: str | None
 
 
 @click.command(name="renew")
@@ -114,43 +136,29 @@ def _passwords(passwords_path: Path | None, ask: bool, stems: list[str]) -> dict
 @forks_option.variant(type=click.IntRange(1, 200), default=10)
 @click.option("--ask-pass", is_flag=True, help="提示输入一次 WinRM 密码 / prompt once for the WinRM password")
 @now_option
-def renew(drop_dir: Path | None, passwords_path: Path | None, ask: bool, inventory_path: Path,
-          policy_paths: tuple[str, ...], limit: str | None, do_apply: bool, remove_old: bool, force: bool,
-          issuer: str | None, ca_files: tuple[Path, ...], calendar_path: Path | None,
-          trading_processes: tuple[str, ...],
-          rollback_run: str | None, db_url: str | None, timeout_s: float, forks: int, ask_pass: bool,
-          now_text: str | None) -> None:
+def renew(**given: Any) -> None:
     """导入更新后的文件证书（PFX）到操作员的个人证书存储 / import renewed file certificates into operators' stores."""
+    req = RenewRequest(**given)
     lang = lang_of()
-    inventory, names = load_targets(inventory_path, limit, ask_pass=ask_pass)
-    policies = load_policies_for(policy_paths)
-    guard = _guard(calendar_path, trading_processes, now_text)
-    if rollback_run is not None:
-        sys.exit(_rollback(rollback_run, db_url, inventory, policies, guard, force, timeout_s))
-    if drop_dir is None:
+    inventory, names = load_targets(req.inventory_path, req.limit, ask_pass=req.ask_pass)
+    policies = load_policy_files(req.policy_paths)
+    guard = _guard(req.calendar_path, req.trading_processes, req.now_text)
+    if req.rollback_run is not None:
+        sys.exit(_rollback(req.rollback_run, req.db_url, inventory, policies, guard=guard, force=req.force,
+                           timeout_s=req.timeout_s))
+    if req.drop_dir is None:
         fail(T("需要 --drop 文件夹（或 --rollback RUN_ID）", "--drop FOLDER is required (or --rollback RUN_ID)"))
     try:
-        files = read_drop(drop_dir)
+        files = read_drop(req.drop_dir)
     except DropError as exc:
         fail(exc.text)
-    trusted_cas: list[Any] = []
-    for ca_file in ca_files:
-        try:
-            trusted_cas += load_ca_file(ca_file)
-        except (OSError, ValueError) as exc:
-            fail(T(f"无法读取 CA 证书 {ca_file}：{exc}", f"cannot read the CA certificate {ca_file}: {exc}"))
-    passwords = _passwords(passwords_path, ask, [f.stem for f in files])
+    trusted_cas = _trusted_cas(req.ca_files)
+    passwords = _passwords(req.passwords_path, req.ask, [f.stem for f in files])
+    store = _store_for(req.db_url, req.do_apply)
     try:
-        store = Store.open(db_url)
-    except StoreError as exc:
-        if do_apply:
-            fail(T(f"--apply 需要历史数据库（记录与回滚）：{exc.text.zh}",
-                   f"--apply needs the history database (records and rollback): {exc.text.en}"))
-        click.echo(tr(exc.text, lang), err=True)
-        store = None
-    try:
-        options = RenewalOptions(apply=do_apply, remove_old=remove_old, force=force, issuer=issuer,
-                                 trusted_cas=tuple(trusted_cas), timeout_s=timeout_s, forks=forks, who=local_user())
+        options = RenewalOptions(apply=req.do_apply, remove_old=req.remove_old, force=req.force, issuer=req.issuer,
+                                 trusted_cas=tuple(trusted_cas), timeout_s=req.timeout_s, forks=req.forks,
+                                 who=local_user())
         outcome = Renewal(inventory, names, policies, store=store, guard=guard, options=options).run(files, passwords)
     finally:
         if store is not None:
@@ -158,28 +166,47 @@ def renew(drop_dir: Path | None, passwords_path: Path | None, ask: bool, invento
     if outcome.pending_before:
         say(T(f"上次待处理的更新 {len(outcome.pending_before)} 个，本次重试", f"{len(outcome.pending_before)} pending renewal(s) from earlier runs retried"))
     for record in outcome.pending_missing:
-        say(T(f"提示：待处理的 {record.cn}（{record.host}）的 PFX 已不在 {drop_dir} 中",
-              f"note: the PFX of pending {record.cn} ({record.host}) is no longer in {drop_dir}"), err=True)
-    click.echo("\n".join(render_items(outcome.items, lang, applied=do_apply)))
-    if do_apply:
+        say(T(f"提示：待处理的 {record.cn}（{record.host}）的 PFX 已不在 {req.drop_dir} 中",
+              f"note: the PFX of pending {record.cn} ({record.host}) is no longer in {req.drop_dir}"), err=True)
+    click.echo("\n".join(render_items(outcome.items, lang, applied=req.do_apply)))
+    if req.do_apply:
         say(T(f"记录编号：{outcome.run_id}（回滚：fleetcheck renew -i … --rollback {outcome.run_id}）",
               f"run id: {outcome.run_id} (undo: fleetcheck renew -i … --rollback {outcome.run_id})"))
     sys.exit(exit_code(outcome.items))
 
 
-def _rollback(run_id: str, db_url: str | None, inventory: Inventory, policies: list[Any], guard: Guard,
-              force: bool, timeout_s: float) -> int:
+def _trusted_cas(ca_files: tuple[Path, ...]) -> list[Any]:
+    trusted: list[Any] = []
+    for ca_file in ca_files:
+        try:
+            trusted += load_ca_file(ca_file)
+        except (OSError, ValueError) as exc:
+            fail(T(f"无法读取 CA 证书 {ca_file}：{exc}", f"cannot read the CA certificate {ca_file}: {exc}"))
+    return trusted
+
+
+def _store_for(db_url: str | None, do_apply: bool) -> Store | None:
+    """The history store; a dry run goes on without one (said once), ``--apply`` needs it (records, rollback)."""
     try:
-        with Store.open(db_url) as store:
-            if run_id == "latest":
-                found = RenewalLog(store).latest_run_id()
-                if found is None:
-                    fail(T("没有可回滚的证书更新记录", "no applied renewal to roll back"))
-                run_id = found
-            outcome = rollback_renewal_run(store, run_id, inventory, timeout_s, policies=policies, guard=guard,
-                                           force=force)
+        return Store.open(db_url)
     except StoreError as exc:
-        fail(exc.text)
+        if do_apply:
+            fail(T(f"--apply 需要历史数据库（记录与回滚）：{exc.text.zh}",
+                   f"--apply needs the history database (records and rollback): {exc.text.en}"))
+        click.echo(tr(exc.text, lang_of()), err=True)
+        return None
+
+
+def _rollback(run_id: str, db_url: str | None, inventory: Inventory, policies: list[Any], *, guard: Guard,
+              force: bool, timeout_s: float) -> int:
+    with Store.open(db_url) as store:
+        if run_id == "latest":
+            found = RenewalLog(store).latest_run_id()
+            if found is None:
+                fail(T("没有可回滚的证书更新记录", "no applied renewal to roll back"))
+            run_id = found
+        outcome = rollback_renewal_run(store, run_id, inventory, timeout_s, policies=policies, guard=guard,
+                                       force=force)
     if outcome is None:
         say(T(f"{run_id} 中没有可回滚的证书导入", f"nothing to roll back in {run_id}"))
         return EXIT_USAGE

@@ -14,9 +14,8 @@ import click
 from fleetcheck.commands.common import fail, lang_of, say
 from fleetcheck.commands.options import db_option, format_option
 from fleetcheck.i18n import Lang, T
-from fleetcheck.report.publish import ResultsFileError, model_for
+from fleetcheck.report.publish import model_for
 from fleetcheck.report.render import FORMATS, ReportFormat, write_report
-from fleetcheck.store import StoreError
 
 __all__ = ["report_cmd"]
 
@@ -39,10 +38,7 @@ def report_cmd(run_id: str | None, results: Path | None, fmt: ReportFormat, out:
     if run_id is not None and results is not None:
         fail(T("--run 和 --results 只能选一个。", "use either --run or --results, not both."))
     lang: Lang = "en" if (report_lang or lang_of()) == "en" else "zh"
-    try:
-        model = model_for(run_id=run_id, results=results, db_url=db_url, lang=lang)
-    except (StoreError, ResultsFileError) as exc:
-        fail(exc.text)
+    model = model_for(run_id=run_id, results=results, db_url=db_url, lang=lang)
     target = out or Path(f"report.{_EXT[fmt]}")
     try:
         write_report(model, fmt, target)

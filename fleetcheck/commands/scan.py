@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from fleetcheck.commands.common import fail, lang_of, load_policies_for, load_targets, say
+from fleetcheck.commands.common import fail, lang_of, load_targets, say
 from fleetcheck.commands.options import (
     db_option,
     forks_option,
@@ -38,6 +38,7 @@ from fleetcheck.errors import FleetcheckError
 from fleetcheck.findings import HostResult, HostStatus, RunResult
 from fleetcheck.i18n import Lang, T, tr
 from fleetcheck.inventory import HostSpec, Inventory
+from fleetcheck.policy.loader import load_policy_files
 from fleetcheck.report.results import HostLog, write_results
 from fleetcheck.report.summary import (
     certificate_thresholds,
@@ -99,12 +100,9 @@ def publish(run: RunResult, out_dir: Path, db_url: str | None, lang: Lang) -> tu
 def _check_store(db_url: str | None) -> None:
     """Open the history store once before the sweep: a wrong ``--db`` is a usage
     error (exit 2) found in a second, not a note after every host was probed."""
-    from fleetcheck.store import Store, StoreError
+    from fleetcheck.store import Store
 
-    try:
-        Store.open(db_url).close()
-    except StoreError as exc:
-        fail(exc.text)
+    Store.open(db_url).close()  # a StoreError: the CLI root prints it, exit 2
 
 
 # --------------------------------------------------------------------------- progress
@@ -254,12 +252,9 @@ def _load_notify(path: str | None, notify_on: str | None = None) -> NotifyConfig
         if notify_on is not None:
             fail(T("--notify-on 需要与 --notify 一起使用", "--notify-on needs --notify CONFIG"))
         return None
-    from fleetcheck.notify import NotifyConfigError, load_notify_config
+    from fleetcheck.notify import load_notify_config
 
-    try:
-        config = load_notify_config(path)
-    except NotifyConfigError as exc:
-        fail(exc.format(lang_of()))
+    config = load_notify_config(path)
     return config.model_copy(update={"notify_on": notify_on}) if notify_on else config
 
 
@@ -287,12 +282,9 @@ def _notify(notify: NotifyConfig | None, run: RunResult, previous: RunResult | N
 def _load_waivers(path: str | None, policies: list[Any]) -> list[Any]:
     if path is None:
         return []
-    from fleetcheck.policy.loader import WaiverError, load_waivers
+    from fleetcheck.policy.loader import load_waivers
 
-    try:
-        return load_waivers(path, policies)
-    except WaiverError as exc:
-        fail(exc.format(lang_of()))
+    return load_waivers(path, policies)
 
 
 @dataclass(frozen=True)
@@ -333,7 +325,7 @@ def scan(**given: Any) -> None:
     """扫描清单中的主机 / sweep the hosts of an inventory over WinRM."""
     options = ScanOptions(**given)
     inventory, names = load_targets(options.inventory_path, options.limit, ask_pass=options.ask_pass)
-    policies = load_policies_for(options.policy_paths)
+    policies = load_policy_files(options.policy_paths)
     waivers = _load_waivers(options.waivers_path, policies)
     notify = _load_notify(options.notify_path, options.notify_on)
     _check_store(options.db_url)

@@ -13,27 +13,25 @@ from __future__ import annotations
 import socket
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import click
 
-from fleetcheck.commands.common import fail, lang_of, say
-from fleetcheck.i18n import T, Text
+from fleetcheck.commands.common import fail, say
+from fleetcheck.commands.options import db_option, inventory_option, policy_option, timeout_option
+from fleetcheck.errors import FleetcheckError
+from fleetcheck.i18n import T
 from fleetcheck.loopback import is_loopback
-from fleetcheck.remediate.guard import DEFAULT_TRADING_PROCESSES, CalendarError, TradingCalendar
-from fleetcheck.runner import DEFAULT_TIMEOUT_S
+from fleetcheck.remediate.guard import DEFAULT_TRADING_PROCESSES, TradingCalendar
 
 DEFAULT_BIND = "127.0.0.1:8765"
 
 
-class BindError(ValueError):
-    """A ``--bind`` value that cannot be used; ``text`` says why, in both languages."""
-
-    def __init__(self, text: Text) -> None:
-        super().__init__(text.en)
-        self.text = text
+class BindError(FleetcheckError, ValueError):
+    """A ``--bind`` value that cannot be used (exit 2); ``text`` says why, in both languages."""
 
 
 def parse_bind(bind: str) -> tuple[str, int]:
@@ -95,13 +93,41 @@ def _fake_clock(text: str) -> Any:
     return lambda: start + timedelta(seconds=time.monotonic() - began)
 
 
+@dataclass(frozen=True)
+class ServeRequest:
+    """The options of ``fleetcheck serve``, as click parsed them."""
+
+    db_url: str | None
+    bind: str
+    inventory_path: Path | None
+    policy_paths: tuple[str, ...]
+    config_path: Path | None
+    password_hash: str | None
+    user_name: str
+    hash_password: bool
+    calendar_path: Path | None
+    trading_processes: tuple[str, ...]
+    workers: int
+    timeout_s: float
+    session_hours: float | None
+    fake_now: str | None
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may log in (users → password hash, or the one-run token), and for how long."""
+
+    users: dict[str, str]
+    token: str | None
+    secret: Any
+    session_s: float = 8 * 3600
+
+
 @click.command(name="serve")
-@click.option("--db", "db_url", help="历史数据库 URL 或路径 / history database URL or path (default: FLEETCHECK_DB or the user's)")
+@db_option
 @click.option("--bind", default=DEFAULT_BIND, show_default=True, help="监听地址 / listen address HOST:PORT")
-@click.option("-i", "--inventory", "inventory_path", type=click.Path(path_type=Path),
-              help="清单；无清单时只读 / inventory; without it the dashboard is read-only")
-@click.option("-p", "--policy", "policy_paths", multiple=True, type=click.Path(),
-              help="策略文件或目录 / policy file or folder (default: shipped pack)")
+@inventory_option.variant(required=False, help="清单；无清单时只读 / inventory; without it the dashboard is read-only")
+@policy_option
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               help="仪表盘配置（users、calendar…）/ dashboard config file (users, calendar…)")
 @click.option("--password-hash", help="管理员密码哈希 / password hash of the admin user")
@@ -112,54 +138,55 @@ def _fake_clock(text: str) -> Any:
 @click.option("--trading-process", "trading_processes", multiple=True,
               help="交易软件进程名，可重复 / trading client process name, repeatable")
 @click.option("--workers", type=click.IntRange(1, 32), default=4, show_default=True, help="后台任务线程数 / job threads")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(5, 3600), default=DEFAULT_TIMEOUT_S, show_default=True,
-              help="每台主机的时限（秒）/ deadline per host, seconds")
+@timeout_option
 @click.option("--session-hours", type=click.FloatRange(0.05, 168), default=None,
               help="登录会话有效期（小时，默认 8；配置键 session_hours）/ session lifetime, hours (default 8)")
 @click.option("--fake-now", hidden=True, help="tests: the clock starts at this ISO time")
-def serve(db_url: str | None, bind: str, inventory_path: Path | None, policy_paths: tuple[str, ...],
-          config_path: Path | None, password_hash: str | None, user_name: str, hash_password: bool,
-          calendar_path: Path | None, trading_processes: tuple[str, ...], workers: int, timeout_s: float,
-          session_hours: float | None, fake_now: str | None) -> None:
+def serve(**given: Any) -> None:
     """网页仪表盘 / the web dashboard (login required; binds 127.0.0.1 by default)."""
     from fleetcheck.web import auth
 
-    if hash_password:
+    req = ServeRequest(**given)
+    if req.hash_password:
         password = click.prompt("密码 / password", hide_input=True, confirmation_prompt=True, err=True)
         click.echo(auth.hash_password(password))
         return
-    try:
-        host, port = parse_bind(bind)
-        check_bind(host, port)
-    except BindError as exc:
-        fail(exc.text)
-    config = load_config(config_path) if config_path is not None else {}
-    users: dict[str, str] = {str(k): str(v) for k, v in (config.get("users") or {}).items()}
-    if password_hash is not None:
-        if not auth.check_hash_format(password_hash):
-            fail(T("--password-hash 无效；用 fleetcheck serve --hash-password 生成",
-                   "--password-hash is not valid; make one with fleetcheck serve --hash-password"))
-        users[user_name] = password_hash
-    token = None if users else auth.new_token()
-    calendar = _calendar(calendar_path or config.get("calendar"))
-    processes = tuple(trading_processes) or tuple(config.get("trading_processes") or DEFAULT_TRADING_PROCESSES)
-    hours = session_hours if session_hours is not None else _session_hours(config.get("session_hours"))
-    app, fleet = build(db_url, inventory_path, policy_paths, users, token, calendar, processes, workers, timeout_s,
-                       fake_now, config.get("session_secret"), session_s=hours * 3600)
+    host, port = parse_bind(req.bind)
+    check_bind(host, port)
+    config = load_config(req.config_path) if req.config_path is not None else {}
+    access = _access(req, config)
+    calendar = _calendar(req.calendar_path or config.get("calendar"))
+    processes = tuple(req.trading_processes) or tuple(config.get("trading_processes") or DEFAULT_TRADING_PROCESSES)
+    app, fleet = build(req, access, calendar, processes)
     if not is_loopback(host):
         say(T(f"警告：仪表盘监听 {host}，局域网内的其他电脑也能访问；请确保只有管理员能连到这里。",
               f"warning: the dashboard listens on {host}, reachable from other computers; "
               "make sure only admins can connect."), err=True)
-    say(T(f"仪表盘：http://{bind}/", f"dashboard: http://{bind}/"), err=True)
-    if token is not None:
-        say(T(f"登录令牌（本次运行有效，用作密码）：{token}", f"login token (valid while this runs; use it as the password): {token}"),
-            err=True)
+    say(T(f"仪表盘：http://{req.bind}/", f"dashboard: http://{req.bind}/"), err=True)
+    if access.token is not None:
+        say(T(f"登录令牌（本次运行有效，用作密码）：{access.token}",
+              f"login token (valid while this runs; use it as the password): {access.token}"), err=True)
     import uvicorn
 
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, server_header=False)
     finally:
         fleet.close()
+
+
+def _access(req: ServeRequest, config: dict[str, Any]) -> Access:
+    """The users of the config plus ``--password-hash``; with none, a token for this run."""
+    from fleetcheck.web import auth
+
+    users: dict[str, str] = {str(k): str(v) for k, v in (config.get("users") or {}).items()}
+    if req.password_hash is not None:
+        if not auth.check_hash_format(req.password_hash):
+            fail(T("--password-hash 无效；用 fleetcheck serve --hash-password 生成",
+                   "--password-hash is not valid; make one with fleetcheck serve --hash-password"))
+        users[req.user_name] = req.password_hash
+    hours = req.session_hours if req.session_hours is not None else _session_hours(config.get("session_hours"))
+    return Access(users=users, token=None if users else auth.new_token(), secret=config.get("session_secret"),
+                  session_s=hours * 3600)
 
 
 def _session_hours(value: Any) -> float:
@@ -175,41 +202,31 @@ def _session_hours(value: Any) -> float:
 def _calendar(path: Any) -> TradingCalendar:
     if path is None:
         return TradingCalendar()
-    try:
-        return TradingCalendar.load(Path(path))
-    except CalendarError as exc:
-        fail(exc.text)
+    return TradingCalendar.load(Path(path))
 
 
-def build(db_url: str | None, inventory_path: Path | None, policy_paths: tuple[str, ...], users: dict[str, str],
-          token: str | None, calendar: TradingCalendar, processes: tuple[str, ...], workers: int, timeout_s: float,
-          fake_now: str | None, secret: Any, session_s: float = 8 * 3600) -> tuple[Any, Any]:
-    """The app and its Fleet, or a clear error exit (bad store, inventory or policy)."""
-    from fleetcheck.inventory import InventoryError
+def build(req: ServeRequest, access: Access, calendar: TradingCalendar,
+          processes: tuple[str, ...]) -> tuple[Any, Any]:
+    """The app and its Fleet (a bad store, inventory or policy is a FleetcheckError: the CLI root says it)."""
     from fleetcheck.officetime import utc_now
-    from fleetcheck.store import StoreError
     from fleetcheck.web.app import create_app
     from fleetcheck.web.auth import Credentials
-    from fleetcheck.web.fleet import DashboardError, Fleet, FleetSettings
+    from fleetcheck.web.fleet import Fleet, FleetSettings
 
-    clock = _fake_clock(fake_now) if fake_now else utc_now
-    settings = FleetSettings(db_url=db_url, inventory=inventory_path, policy_paths=policy_paths, clock=clock,
-                             calendar=calendar, trading_processes=processes, timeout_s=timeout_s)
-    try:
-        fleet = Fleet(settings)
-    except (StoreError, DashboardError) as exc:
-        fail(exc.text)
-    except InventoryError as exc:
-        fail(exc.format(lang_of()))
+    clock = _fake_clock(req.fake_now) if req.fake_now else utc_now
+    settings = FleetSettings(db_url=req.db_url, inventory=req.inventory_path, policy_paths=req.policy_paths,
+                             clock=clock, calendar=calendar, trading_processes=processes, timeout_s=req.timeout_s)
+    fleet = Fleet(settings)
     if fleet.inventory is not None:
         for warning in fleet.inventory.warnings:
             say(warning, err=True)
-    app = create_app(fleet, Credentials(users=users, token=token), secret_key=str(secret) if secret else None,
-                     workers=workers, session_s=session_s)
+    app = create_app(fleet, Credentials(users=access.users, token=access.token),
+                     secret_key=str(access.secret) if access.secret else None, workers=req.workers,
+                     session_s=access.session_s)
     return app, fleet
 
 
-__all__ = ["BindError", "build", "check_bind", "is_loopback", "load_config", "parse_bind", "serve"]
+__all__ = ["Access", "BindError", "ServeRequest", "build", "check_bind", "is_loopback", "load_config", "parse_bind", "serve"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("run: fleetcheck serve")
