@@ -3,20 +3,32 @@
 ``verify`` checks the hash chain and names edited or removed entries (exit 1
 when any); ``show`` prints the entries (``--format json``: as stored, with
 their hashes; ``--head``: only the newest hash, to keep elsewhere).
+
+The table is for a person, in the chosen language: times in office time with
+the zone named, the result in that language, and the before/after states
+rendered (``3 (DWORD) → 0 (DWORD)``, ``absent``, a file's path and hash), not
+raw JSON. Results were stored in English only before entries carried a
+bilingual ``details.result_text``; for those, a refusal is shown from its
+stored (bilingual) reasons, the fixed phrases fleetcheck itself writes are
+translated, and anything else (an agent's or Windows' own error text) is
+shown as stored.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
 from fleetcheck.commands.common import EXIT_NONCOMPLIANT, fail, lang_of
 from fleetcheck.commands.options import db_option, format_option
-from fleetcheck.i18n import T, tr
+from fleetcheck.i18n import Lang, T, Text, tr
+from fleetcheck.officetime import OFFICE_TZ, office_time
 from fleetcheck.store import Store, StoreError
-from fleetcheck.store.audit import AuditLog
+from fleetcheck.store.audit import AuditEntry, AuditLog
 from fleetcheck.termsafe import safe_terminal
 
 __all__ = ["audit"]
@@ -86,9 +98,115 @@ def audit_show(db_url: str | None, host: str | None, run_id: str | None, limit: 
     if fmt == "json":
         click.echo(json.dumps([{**e.hashed_fields(), "hash": e.hash} for e in entries], ensure_ascii=False, indent=1))
         return
+    lang = lang_of()
     for e in entries:
-        forced = " FORCED" if e.forced else ""
-        check = (e.details or {}).get("check", "") if isinstance(e.details, dict) else ""
-        click.echo(safe_terminal(f"#{e.seq} {e.at} {e.who} {e.host} {e.event}{forced} {e.action_id or '-'} {check} {e.result}"))
-        if e.before is not None or e.after is not None:
-            click.echo(safe_terminal(f"     {json.dumps(e.before, ensure_ascii=False)} → {json.dumps(e.after, ensure_ascii=False)}"))
+        for line in render_entry(e, lang):
+            click.echo(safe_terminal(line))
+
+
+# --------------------------------------------------------------------------- rendering
+
+#: The fixed English results fleetcheck itself writes (old entries hold only these words).
+_KNOWN_RESULTS: Mapping[str, Text] = {
+    "ok": T("成功", "ok"),
+    "outcome unknown until the agent's answer is recorded": T("结果未知，等待记录代理的回答",
+                                                              "outcome unknown until the agent's answer is recorded"),
+    "the change is on the PC": T("修改已在 PC 上生效", "the change is on the PC"),
+    "the change did not reach the PC": T("修改未到达 PC", "the change did not reach the PC"),
+    "allowed": T("允许", "allowed"),
+    "read-back differs": T("读回的状态与预期不同", "read-back differs"),
+    "already installed": T("已安装", "already installed"),
+    "pending: no operator logged on": T("待处理：没有操作员登录", "pending: no operator logged on"),
+    "imported": T("已导入", "imported"),
+    "old certificate removed (backup kept)": T("旧证书已删除（备份已保留）", "old certificate removed (backup kept)"),
+}
+_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("verification failed: ", "验证失败："),
+    ("verification: ", "验证："),
+    ("pending: ", "待处理："),
+)
+
+
+def _text_of(value: Any) -> Text | None:
+    """A stored ``{"zh": ..., "en": ...}`` as Text, else None."""
+    if isinstance(value, Mapping) and isinstance(value.get("zh"), str) and isinstance(value.get("en"), str):
+        return T(value["zh"], value["en"])
+    return None
+
+
+def entry_result(entry: AuditEntry, lang: Lang) -> str:
+    """The entry's result in ``lang`` (see the module docstring for entries stored in English only)."""
+    details = entry.details if isinstance(entry.details, Mapping) else {}
+    stored = _text_of(details.get("result_text"))
+    if stored is not None:
+        return tr(stored, lang)
+    reasons = [t for t in (_text_of(r) for r in details.get("reasons") or ()) if t is not None]
+    if entry.event == "refused" and reasons:
+        return ("；" if lang == "zh" else "; ").join(tr(r, lang) for r in reasons)
+    known = _KNOWN_RESULTS.get(entry.result)
+    if known is not None:
+        return tr(known, lang)
+    for english, chinese in _PREFIXES:
+        if lang == "zh" and entry.result.startswith(english):
+            return chinese + entry.result[len(english):]
+    return entry.result
+
+
+def _value(value: Any, lang: Lang) -> str:
+    """A registry value as stored (``{"t": "DWORD", "v": 3}``) → ``3 (DWORD)``."""
+    if isinstance(value, Mapping) and "t" in value and "v" in value:
+        data = value["v"]
+        shown = "; ".join(str(v) for v in data) if isinstance(data, list) else str(data)
+        return f"{shown} ({value['t']})"
+    if value is None:
+        return "不存在" if lang == "zh" else "absent"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _file(info: Mapping[str, Any], lang: Lang) -> str:
+    path = info.get("path", "")
+    if info.get("exists") is False:
+        return (f"文件 {path} 不存在" if lang == "zh" else f"file {path} absent").replace("  ", " ")
+    digest = str(info.get("sha256") or "")[:12]
+    return (f"文件 {path} sha256 {digest}…" if lang == "zh" else f"file {path} sha256 {digest}…").replace("  ", " ")
+
+
+def render_state(state: Any, lang: Lang) -> str:
+    """A before/after state as a person reads it; unknown shapes fall back to compact JSON."""
+    zh = lang == "zh"
+    if state is None:
+        return "—"
+    if not isinstance(state, Mapping):
+        return json.dumps(state, ensure_ascii=False)
+    parts: list[str] = []
+    if state.get("absent"):
+        parts.append("不存在" if zh else "absent")
+    if "value" in state:
+        parts.append(_value(state["value"], lang))
+    if state.get("created_key"):
+        parts.append(f"（键 {state['created_key']} 由修复创建）" if zh else f"(key {state['created_key']} created by the fix)")
+    if "tree" in state:
+        parts.append(("键树（已备份）" if zh else "key tree (backed up)") if state["tree"] is not None
+                     else ("键不存在" if zh else "key absent"))
+    if isinstance(state.get("file"), Mapping):
+        parts.append(_file(state["file"], lang))
+    if state.get("task"):
+        parts.append(f"计划任务 {state['task']}" if zh else f"task {state['task']}")
+    known = {"absent", "value", "created_key", "tree", "file", "task"}
+    rest = {k: v for k, v in state.items() if k not in known}
+    if rest or not parts:
+        parts.append(json.dumps(rest or dict(state), ensure_ascii=False))
+    return " ".join(parts)
+
+
+def render_entry(entry: AuditEntry, lang: Lang) -> list[str]:
+    """One entry's lines: seq, office time (zone named), who, host, event, action, check, result; then the states."""
+    forced = " FORCED" if entry.forced else ""
+    check = entry.details.get("check", "") if isinstance(entry.details, Mapping) else ""
+    at = f"{office_time(entry.at)} ({OFFICE_TZ.key})"
+    head = [f"#{entry.seq}", at, entry.who, entry.host, entry.event + forced, entry.action_id or "-", str(check),
+            entry_result(entry, lang)]
+    lines = [" ".join(part for part in head if part)]
+    if entry.before is not None or entry.after is not None:
+        lines.append(f"     {render_state(entry.before, lang)} → {render_state(entry.after, lang)}")
+    return lines
