@@ -27,13 +27,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests" / "checks"))
-
-from case_facts import build_facts, compliant_host
-
 from fleetcheck.evaluate import compile_request, evaluate_host
 from fleetcheck.policy.loader import load_policy
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests" / "checks"))
+# The check tests' fact builders are importable only once their folder is on sys.path.
+from case_facts import build_facts, compliant_host  # noqa: E402
 
 NOW = dt.datetime(2025, 6, 1, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 ZONES = r"Software\Microsoft\Windows\CurrentVersion\Internet Settings\Zones\2"

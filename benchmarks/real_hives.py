@@ -18,15 +18,16 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
 from fleetcheck.evaluate import compile_request, evaluate_host
 from fleetcheck.policy.loader import load_policies, shipped_policy_paths
 from fleetcheck.sim import regimport
 from fleetcheck.sim.executor import execute
 from fleetcheck.sim.image import instantiate
-from tests.sim_core.test_real_hives import CASES, COUNTS, HIVES, _image_text
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+# The test module's cases are importable only once the checkout is on sys.path.
+from tests.sim_core.test_real_hives import CASES, COUNTS, HIVES, _image_text  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
