@@ -6,7 +6,6 @@ The options several commands share are in :mod:`fleetcheck.commands.options`.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NoReturn
@@ -23,7 +22,7 @@ from fleetcheck.inventory import (
     select_hosts,
 )
 from fleetcheck.inventory.load import credential_error, load_inventory_deferring_credentials
-from fleetcheck.officetime import utc_now
+from fleetcheck.officetime import Clock, utc_now
 
 __all__ = [
     "EXIT_NONCOMPLIANT",
@@ -51,7 +50,7 @@ def say(text: Text | str, *, err: bool = False) -> None:
     click.echo(tr(text, lang_of()), err=err)
 
 
-def clock_of(now_text: str | None) -> Callable[[], datetime]:
+def clock_of(now_text: str | None) -> Clock:
     """The clock ``--now`` asks for: that instant (UTC when it names no zone), else the real time."""
     if now_text is None:
         return utc_now

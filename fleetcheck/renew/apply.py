@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -67,7 +67,7 @@ from fleetcheck.errors import FleetcheckError
 from fleetcheck.findings import Finding, FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory.model import HostSpec, Inventory
-from fleetcheck.officetime import utc_now
+from fleetcheck.officetime import Clock, utc_now
 from fleetcheck.remediate.guard import Guard, GuardDecision
 from fleetcheck.renew.match import match_host
 from fleetcheck.renew.passwords import PfxPassword
@@ -188,7 +188,7 @@ class Renewal:
         guard: Guard,
         options: RenewalOptions,
         probe: ProbeFn = probe_host,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         self.inventory = inventory
         self.selected = set(selected)
@@ -506,7 +506,7 @@ def rollback_renewals(
     guard: Guard,
     options: RenewalOptions | None = None,
     probe: ProbeFn = probe_host,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Clock = utc_now,
 ) -> list[RollbackResult]:
     """Undo the renewals of ``run_id`` (see the module docstring); one result per undone record.
 
