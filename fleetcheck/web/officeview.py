@@ -6,11 +6,12 @@ far too slow for a page. So the pages read an :class:`OfficeView` (both
 languages' report models, a host index, the run history and the trend), and
 :class:`OfficeViews` keeps the current one:
 
-* **Change marker.** Each request asks the store one cheap question: the
-  newest :data:`HISTORY_RUNS` run summaries (ids, start times, counts), about
-  2 ms. When they equal the view's, the view is current. A rescan, a scan from
-  the CLI or a pruned history changes them. The summaries are also the history
-  page's rows, so a current view is exactly what the store says.
+* **Change marker.** Each request asks the store one cheap question
+  (:meth:`fleetcheck.store.Store.change_marker`, one query): the newest run's
+  id, the number of runs, the last recording time and host row. When they
+  equal the view's, the view is current. A rescan, a scan from the CLI, a run
+  recorded again or a pruned history changes them; audit entries do not (the
+  audit tables are read live by the pages that show them).
 * **One rebuild at a time, never on a request's clock for long.** The request
   that first sees a new marker starts the rebuild in a thread of its own and
   waits for it at most :data:`FRESH_WAIT_S` (a small office is rebuilt within
@@ -21,9 +22,10 @@ languages' report models, a host index, the run history and the trend), and
   when it starts). A request whose marker is newer than the rebuild in
   progress waits for that one and starts its own (at most :data:`MAX_ROUNDS`
   rounds within the same bound).
-* **Consistent.** The view is built from the run the marker names (by id, not
-  ``latest``), so a run recorded during a rebuild cannot mix into it; the next
-  request sees the newer marker and rebuilds. A failed rebuild publishes
+* **Consistent.** The view's report is built from the run the marker names
+  (by id, not ``latest``) and its trend from the runs up to it, so a run
+  recorded during a rebuild cannot mix into it; the next request sees the newer
+  marker and rebuilds. A failed rebuild publishes
   nothing: its error goes to a request that has no view to fall back on, and
   the next request tries again.
 
@@ -53,7 +55,7 @@ REBUILD_WAIT_S = 120.0  # the first view: nothing to show before it
 MAX_ROUNDS = 3  # a request looks at most this often for a current view
 LANGS: tuple[Lang, ...] = ("zh", "en")
 
-Marker = tuple[RunSummary, ...]
+Marker = tuple[object, ...]  # equal markers: no run was recorded, re-recorded or pruned in between
 
 
 class ViewUnavailable(RuntimeError):
@@ -65,7 +67,7 @@ class OfficeView:
     """One snapshot of the store for the pages: ``reports`` is empty before any run."""
 
     marker: Marker
-    runs: tuple[RunSummary, ...]  # newest first, up to HISTORY_RUNS
+    runs: tuple[RunSummary, ...]  # newest first, up to HISTORY_RUNS (the history page)
     reports: dict[str, ReportModel] = field(default_factory=dict)
     hosts: dict[str, dict[str, HostView]] = field(default_factory=dict)  # lang -> host -> view
     groups: tuple[str, ...] = ()  # the groups hosts of the newest run are in
@@ -80,8 +82,10 @@ class OfficeView:
 
 
 def read_marker(store: Store) -> Marker:
-    """The store's change marker: its newest run summaries (one small query)."""
-    return tuple(store.list_runs(limit=HISTORY_RUNS))
+    """The runs part of the store's change marker (one query): audit, change and renewal records
+    do not change what the view shows (the pages read those live), so they do not force a rebuild."""
+    m = store.change_marker()
+    return (m.latest_run_id, m.runs, m.last_recorded, m.last_host_id)
 
 
 def _trend(runs: Sequence[RunSummary]) -> list[TrendPoint]:
@@ -89,22 +93,26 @@ def _trend(runs: Sequence[RunSummary]) -> list[TrendPoint]:
     return [TrendPoint(r.run_id, r.started.isoformat(), r.compliance_pct) for r in reversed(runs[:TREND_RUNS])]
 
 
-def build_view(marker: Marker, run: RunResult | None, *, build_s: float = 0.0) -> OfficeView:
-    """The view of ``run`` (the run ``marker`` names first), both languages. Pure."""
+def build_view(marker: Marker, runs: Sequence[RunSummary], run: RunResult | None, *,
+               build_s: float = 0.0) -> OfficeView:
+    """The view of ``run`` (the newest run), both languages; ``runs``: the newest runs, newest first. Pure."""
     if run is None:
-        return OfficeView(marker=marker, runs=marker, build_s=build_s)
-    trend = _trend(marker)
+        return OfficeView(marker=marker, runs=tuple(runs), build_s=build_s)
+    upto = [r for r in runs if (r.started, r.run_id) <= (run.started, run.run_id)]
+    trend = _trend(upto)
     reports: dict[str, ReportModel] = {lang: build_report(run, lang=lang, trend=trend) for lang in LANGS}
     hosts: dict[str, dict[str, HostView]] = {lang: {h.host: h for h in model.hosts} for lang, model in reports.items()}
     groups = tuple(sorted({g for h in run.hosts for g in h.groups}))
-    return OfficeView(marker=marker, runs=marker, reports=reports, hosts=hosts, groups=groups, build_s=build_s)
+    return OfficeView(marker=marker, runs=tuple(runs), reports=reports, hosts=hosts, groups=groups, build_s=build_s)
 
 
 def load_view(store: Store, marker: Marker) -> OfficeView:
-    """Read the run ``marker`` names and build its view (blocking)."""
+    """Read the run ``marker`` names (its newest run, by id) and the history, and build the view (blocking)."""
     began = time.perf_counter()
-    run = store.load_run(marker[0].run_id) if marker else None
-    view = build_view(marker, run)
+    newest = marker[0] if marker else None
+    runs = store.list_runs(limit=HISTORY_RUNS)
+    run = store.load_run(newest) if isinstance(newest, str) else None
+    view = build_view(marker, runs, run)
     return OfficeView(marker=view.marker, runs=view.runs, reports=view.reports, hosts=view.hosts,
                       groups=view.groups, build_s=time.perf_counter() - began)
 

@@ -277,7 +277,7 @@ def test_while_a_rebuild_runs_the_page_shows_the_previous_view_and_says_it_is_up
     gate = threading.Event()
 
     def gated(store: Store, marker: Any) -> OfficeView:
-        if marker[0].run_id == "run-after":
+        if marker[0] == "run-after":
             assert gate.wait(JOIN_S)
         return load_view(store, marker)
 
@@ -295,3 +295,19 @@ def test_while_a_rebuild_runs_the_page_shows_the_previous_view_and_says_it_is_up
         after = client.get("/").text
         assert 'id="view-updating"' not in after and 'id="run-id">run-after<' in after
     fleet.close()
+
+
+def test_the_marker_follows_runs_not_audit_entries(big_store: str) -> None:
+    from fleetcheck.store.audit import AuditLog
+
+    with Store.open(big_store) as store:
+        before = read_marker(store)
+        AuditLog(store).append("alice", "pc-00001", "applied", result="ok")
+        assert read_marker(store) == before, "an audit entry would rebuild the whole office view"
+        store.record_run(big_run(3, 3, run_id="bench"))  # the same run id recorded again, other hosts
+        again = read_marker(store)
+        assert again != before
+        store.prune(keep_runs=0)
+        assert read_marker(store) == again  # the latest run is always kept: nothing deleted
+        view = load_view(store, again)
+        assert view.runs[0].run_id == "bench" and len(view.report("zh").hosts) == 3  # type: ignore[union-attr]
