@@ -1,9 +1,12 @@
 """The web dashboard (``fleetcheck serve``): fleet status at a glance, one-click fix per host.
 
-Modules: :mod:`.app` (Starlette routes, login, CSRF, security headers),
-:mod:`.fleet` (store, rescans, previews and fixes: the same code as the CLI),
-:mod:`.jobs` (bounded background jobs, one per host), :mod:`.auth` (password
-hashes, start-up token, CSRF tokens), :mod:`.views` (pure page helpers).
+Modules: :mod:`.app` (Starlette routes, login, CSRF, security headers; every
+handler runs in a worker thread, never on the event loop), :mod:`.officeview`
+(what the pages show, built once from the store and rebuilt when a run is
+recorded), :mod:`.fleet` (store, rescans, previews and fixes: the same code as
+the CLI), :mod:`.jobs` (bounded background jobs, one per host), :mod:`.auth`
+(password hashes, start-up token, CSRF tokens), :mod:`.views` (pure page
+helpers: filters, paging, progress lines).
 Templates live in ``reports_templates/web/`` and share ``reports_templates/partials/``
 with the HTML report.
 
