@@ -47,6 +47,8 @@ def T(zh: str, en: str) -> Text:
 class TextValueError(ValueError):
     """A validation failure with a bilingual message (raise it from pydantic validators).
 
+    Internal: pydantic turns it into a positioned issue of the file being loaded.
+
     ``str()`` is the English text, so pydantic and plain callers still read it;
     the policy loader shows ``text`` in the user's language.
 

@@ -379,7 +379,10 @@ MAX_INT_DIGITS = 100
 
 
 class YamlLimitError(MarkedYAMLError):
-    """A problem found while composing or constructing, with a bilingual message."""
+    """A problem found while composing or constructing, with a bilingual message.
+
+    Internal: :func:`parse_text` turns it into a positioned issue.
+    """
 
     def __init__(self, text: Text, mark: Any) -> None:
         super().__init__(problem=text.en, problem_mark=mark)
@@ -1351,9 +1354,11 @@ def _tag_message(view: _ErrorView) -> tuple[Text, bool]:
 
 def _choice_message(view: _ErrorView) -> tuple[Text, bool]:
     expected = str(view.ctx.get("expected", "")).replace("'", "")
+    # pydantic lists the choices in English ("a, b or c"): in Chinese they are joined with "、".
+    choices = [c.strip() for part in expected.split(" or ") for c in part.split(",") if c.strip()]
     shown = view.shown
     return (
-        T(f"{shown} 不是允许的值（可选：{expected}）", f"{shown} is not allowed here (choose from: {expected})"),
+        T(f"{shown} 不是允许的值（可选：{'、'.join(choices)}）", f"{shown} is not allowed here (choose from: {expected})"),
         False,
     )
 

@@ -39,7 +39,7 @@ NO_OPERATOR = T("未评估：没有操作员登录", "not evaluated: no operator
 
 
 class FactError(Exception):
-    """A fact the check needs could not be read; ``message`` is shown in the finding.
+    """A fact the check needs could not be read; ``message`` is shown in the finding (internal).
 
     ``status`` is ``error`` (the host could not answer) or ``not_evaluated`` (a
     view the verdict depends on was not available, e.g. no operator logged on):

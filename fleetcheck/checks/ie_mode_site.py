@@ -114,7 +114,7 @@ def queries(spec: Spec) -> list[Query]:
 
 
 class SiteListError(ValueError):
-    """The site list XML cannot be used; the message says why."""
+    """The site list XML cannot be used; the message says why (internal: host data, becomes a finding)."""
 
 
 @dataclass(frozen=True)

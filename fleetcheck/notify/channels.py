@@ -83,7 +83,10 @@ _SECRET_PARAMS = {"key", "access_token", "token", "sign", "secret", "signature",
 
 
 class DeliveryError(Exception):
-    """One failed attempt. ``text`` is bilingual; ``transient`` says whether a retry can help."""
+    """One failed attempt. ``text`` is bilingual; ``transient`` says whether a retry can help.
+
+    Internal: the dispatcher reports it as the notification's outcome, never as the command's error.
+    """
 
     def __init__(self, text: Text, *, transient: bool) -> None:
         super().__init__(text.en)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
+from fleetcheck.errors import FleetcheckError
 from fleetcheck.i18n import Lang, T, Text
 
 __all__ = ["HostBusy", "Job", "JobBoard", "JobState"]
@@ -41,14 +42,13 @@ KEEP_JOBS = 200
 MAX_PROGRESS_LINES = 500
 
 
-class HostBusy(Exception):
-    """A host is already in a queued or running job."""
+class HostBusy(FleetcheckError):
+    """A host is already in a queued or running job (the dashboard answers 409 with ``text``)."""
 
     def __init__(self, host: str, job_id: str) -> None:
-        super().__init__(host)
+        super().__init__(T(f"{host} 已有任务在运行（{job_id}），请等它结束", f"a job is already running for {host} ({job_id}); wait for it to finish"))
         self.host = host
         self.job_id = job_id
-        self.text = T(f"{host} 已有任务在运行（{job_id}），请等它结束", f"a job is already running for {host} ({job_id}); wait for it to finish")
 
 
 @dataclass
