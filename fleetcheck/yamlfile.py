@@ -1,6 +1,8 @@
 """Load a YAML file into a pydantic model, reporting every problem as ``file:line:col``.
 
-Used for policies, waivers, inventories and any other YAML the user writes.
+The one loader for every YAML file the user writes: policies, waivers,
+inventories, host variables, notification config, the dashboard config, the
+trading calendar, the PFX passwords file, simulator images and offices.
 What it guarantees:
 
 * every problem of a file is reported in one go: YAML syntax errors, duplicate
@@ -21,15 +23,29 @@ are skipped.
 
 Example::
 
-    from fleetcheck.yamlfile import load_model, PolicyError
+    from fleetcheck.yamlfile import load_model, UserFileError
     try:
-        waivers = load_model("waivers.yaml", WaiverFile)
-    except PolicyError as exc:
+        waivers = load_model("waivers.yaml", WaiverFile, error=WaiverError)
+    except UserFileError as exc:    # any bad user file; WaiverError for this kind only
         print(exc.format("en"))     # every issue, file:line:col + source + caret
         for issue in exc.issues: ...
 
 For several files or extra checks that need the raw data (duplicate ids,
-template syntax), use :func:`read_document` and :meth:`YamlDocument.validate`.
+template syntax), use :func:`read_document` and :meth:`YamlDocument.validate`;
+for checks a loader makes by hand (no pydantic model: the trading calendar,
+the dashboard config, the PFX passwords file), :meth:`YamlDocument.fail` with
+:class:`RawIssue` locations; for data merged from several files (a simulator
+image and the images it extends), :func:`validation_issues`.
+
+Errors: :class:`UserFileError` (a :class:`~fleetcheck.errors.FleetcheckError`,
+exit code 2) is the base of one family of siblings, one per kind of file
+(``PolicyError``, ``WaiverError``, ``InventoryError``, ``HostVarsError``,
+``NotifyConfigError``, ``CalendarError``, ``ServeConfigError``,
+``PasswordFileError``, the simulator's ``ImageError``). Every function here
+takes ``error=`` (the kind to raise; :class:`UserFileError` by default).
+
+YAML syntax errors (ruamel's English problem texts) are said in both
+languages by :func:`syntax_message`; an unknown one keeps ruamel's text.
 """
 
 from __future__ import annotations
