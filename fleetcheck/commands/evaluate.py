@@ -26,10 +26,12 @@ from pydantic import ValidationError
 from fleetcheck.agent.contract import ProbeResponse
 from fleetcheck.commands.common import EXIT_NONCOMPLIANT, EXIT_OK, fail, lang_of
 from fleetcheck.commands.options import format_option, policy_option
+from fleetcheck.commands.tables import SEVERITY_LABELS, observed_text
 from fleetcheck.evaluate import compile_request, evaluate_host
 from fleetcheck.findings import Finding, FindingStatus
-from fleetcheck.i18n import T, tr
+from fleetcheck.i18n import Lang, T, tr
 from fleetcheck.policy.loader import load_policy_files, load_waivers
+from fleetcheck.termsafe import safe_terminal
 
 _OK = {FindingStatus.passed, FindingStatus.not_applicable, FindingStatus.waived}
 _STATUS = {
@@ -98,9 +100,10 @@ def _now(text: str | None) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
-def _table(findings: list[Finding], lang: str) -> str:
+def _table(findings: list[Finding], lang: Lang) -> str:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text as RichText
 
     zh = lang != "en"
     table = Table(show_lines=False)
@@ -109,9 +112,12 @@ def _table(findings: list[Finding], lang: str) -> str:
         table.add_column(head[0] if zh else head[1])
     for f in findings:
         label = _STATUS[f.status.value][0 if zh else 1]
-        message = tr(f.message, "zh" if zh else "en")
-        table.add_row(f"{tr(f.title, 'zh' if zh else 'en')}\n[dim]{f.check_id}[/dim]", label,
-                      f.severity.value, f.observed or "", message, )
+        # Host data is plain text: never rich markup, never terminal escapes.
+        title = RichText(safe_terminal(tr(f.title, lang)) + "\n")
+        title.append(safe_terminal(f.check_id), style="dim")
+        severity = SEVERITY_LABELS[f.severity.value].get(lang) if f.severity.value in SEVERITY_LABELS else f.severity.value
+        table.add_row(title, label, severity,
+                      *(RichText(safe_terminal(c)) for c in (observed_text(f.observed, lang), tr(f.message, lang))))
     console = Console(record=True, width=140, force_terminal=False)
     with console.capture() as cap:
         console.print(table)

@@ -15,6 +15,7 @@ import click
 from fleetcheck.checks import REGISTRY, load_all
 from fleetcheck.checks.base import CheckBase
 from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of
+from fleetcheck.commands.tables import SEVERITY_LABELS
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.policy.loader import (
     PolicyError,
@@ -238,13 +239,7 @@ _FIX = {
     "manual": T("手动", "manual"),
     "none": T("无（仅报告）", "none (report only)"),
 }
-_SEVERITY = {
-    "critical": T("严重", "critical"),
-    "high": T("高", "high"),
-    "medium": T("中", "medium"),
-    "low": T("低", "low"),
-    "info": T("信息", "info"),
-}
+_SEVERITY = SEVERITY_LABELS
 
 
 def _explain(policy_: Policy, check: CheckBase, lang: Lang) -> str:

@@ -10,11 +10,28 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text as RichText
 
-from fleetcheck.i18n import Lang
+from fleetcheck.i18n import Lang, T, Text
 from fleetcheck.report.model import FINDING_STATUS_LABELS, HOST_STATUS_LABELS
 from fleetcheck.termsafe import safe_terminal
 
-__all__ = ["add_row", "bold", "console", "status_text"]
+__all__ = ["SEVERITY_LABELS", "add_row", "bold", "console", "observed_text", "status_text"]
+
+#: A check's severity as the user reads it.
+SEVERITY_LABELS: dict[str, Text] = {
+    "critical": T("严重", "critical"),
+    "high": T("高", "high"),
+    "medium": T("中", "medium"),
+    "low": T("低", "low"),
+    "info": T("信息", "info"),
+}
+
+# Observed values the checks record in both languages at once (Finding.observed is one string):
+# shown in the chosen language. Longest first, so "(不存在 absent)" is not split by "不存在 absent".
+_MIXED_OBSERVED: tuple[tuple[str, Text], ...] = (
+    ("未安装（可选）not installed (optional)", T("未安装（可选）", "not installed (optional)")),
+    ("(不存在 absent)", T("(不存在)", "(absent)")),
+    ("不存在 absent", T("不存在", "absent")),
+)
 
 
 def console() -> Console:
@@ -31,6 +48,14 @@ def add_row(table: Table, *cells: str) -> None:
 def bold(text: str) -> RichText:
     """A table title."""
     return RichText(text, style="bold")
+
+
+def observed_text(observed: str | None, lang: Lang) -> str:
+    """A finding's observed value in ``lang``: the bilingual markers the checks write ("不存在 absent") in one language."""
+    text = observed or ""
+    for mixed, plain in _MIXED_OBSERVED:
+        text = text.replace(mixed, plain.get(lang))
+    return text
 
 
 def status_text(status: str | None, lang: Lang) -> str:
