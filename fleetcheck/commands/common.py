@@ -18,7 +18,6 @@ from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.inventory import (
     Inventory,
     PasswordSources,
-    PatternError,
     select_hosts,
 )
 from fleetcheck.inventory.load import credential_error, load_inventory_deferring_credentials
@@ -79,15 +78,13 @@ def load_targets(path: Path, pattern: str | None, *, ask_pass: bool = False,
     if ask_pass:
         sources.prompted = SecretStr(click.prompt(tr(T("WinRM 密码", "WinRM password"), lang_of()),
                                                   hide_input=True, err=True))
-    try:
-        inventory, credential_issues = load_inventory_deferring_credentials(path, sources)
-        names, warnings = select_hosts(inventory, pattern)
-        # Credentials matter only for the hosts selected (an unset {env: …} elsewhere is not an error).
-        error = credential_error(credential_issues, names)
-        if error is not None:
-            raise error
-    except PatternError as exc:
-        fail(exc.text)
+    # A bad inventory or pattern is a FleetcheckError: the CLI root prints it, exit 2.
+    inventory, credential_issues = load_inventory_deferring_credentials(path, sources)
+    names, warnings = select_hosts(inventory, pattern)
+    # Credentials matter only for the hosts selected (an unset {env: …} elsewhere is not an error).
+    error = credential_error(credential_issues, names)
+    if error is not None:
+        raise error
     for text in [*inventory.warnings, *warnings]:
         say(text, err=True)
     return inventory, names

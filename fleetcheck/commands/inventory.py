@@ -14,9 +14,8 @@ import click
 
 from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of, say
 from fleetcheck.i18n import T, tr
-from fleetcheck.inventory import InventoryError, PatternError, load_inventory, select_hosts
+from fleetcheck.inventory import InventoryError, load_inventory, select_hosts
 from fleetcheck.inventory.csvimport import (
-    CsvImportError,
     inventory_document,
     parse_spreadsheet,
     write_inventory_yaml,
@@ -40,8 +39,6 @@ def check(path: Path, limit: str | None) -> None:
     except InventoryError as exc:
         click.echo(exc.format(lang), err=True)
         fail(T(f"清单有 {len(exc.issues)} 个问题", f"the inventory has {len(exc.issues)} problem(s)"))
-    except PatternError as exc:
-        fail(exc.text)
     for warning in [*inv.warnings, *warnings]:
         say(warning, err=True)
     groups = [g for g in inv.groups if g != "all"]
@@ -60,10 +57,7 @@ def check(path: Path, limit: str | None) -> None:
 def import_(csv_path: Path, output: Path | None, skip_bad: bool) -> None:
     """从表格导出的 CSV（UTF-8 或 GBK）生成清单 / build an inventory from a spreadsheet CSV (UTF-8 or GBK)."""
     lang = lang_of()
-    try:
-        parsed = parse_spreadsheet(csv_path.read_bytes(), str(csv_path))
-    except CsvImportError as exc:
-        fail(T("\n".join(i.zh for i in exc.issues), "\n".join(i.en for i in exc.issues)))
+    parsed = parse_spreadsheet(csv_path.read_bytes(), str(csv_path))  # a CsvImportError: every problem, exit 2
     for row in parsed.bad_rows:
         click.echo(tr(row, lang), err=True)
     if parsed.bad_rows and not skip_bad:

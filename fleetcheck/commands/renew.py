@@ -46,8 +46,8 @@ from fleetcheck.remediate.guard import (
     Guard,
     TradingCalendar,
 )
-from fleetcheck.renew.apply import DropError, Renewal, RenewalOptions, read_drop
-from fleetcheck.renew.passwords import PasswordFileError, PfxPassword, load_password_file
+from fleetcheck.renew.apply import Renewal, RenewalOptions, read_drop
+from fleetcheck.renew.passwords import PfxPassword, load_password_file
 from fleetcheck.renew.plan import exit_code, render_items
 from fleetcheck.renew.records import RenewalLog
 from fleetcheck.renew.rollback import rollback_renewal_run
@@ -66,10 +66,7 @@ def _passwords(passwords_path: Path | None, ask: bool, stems: list[str]) -> dict
     if passwords_path is not None and ask:
         fail(T("--passwords 与 --ask 只能选一个", "use either --passwords or --ask, not both"))
     if passwords_path is not None:
-        try:
-            found, warnings = load_password_file(passwords_path)
-        except PasswordFileError as exc:
-            fail(exc.text)
+        found, warnings = load_password_file(passwords_path)
         for warning in warnings:
             click.echo(tr(warning, lang), err=True)
         return found
@@ -148,10 +145,7 @@ def renew(**given: Any) -> None:
                            timeout_s=req.timeout_s))
     if req.drop_dir is None:
         fail(T("需要 --drop 文件夹（或 --rollback RUN_ID）", "--drop FOLDER is required (or --rollback RUN_ID)"))
-    try:
-        files = read_drop(req.drop_dir)
-    except DropError as exc:
-        fail(exc.text)
+    files = read_drop(req.drop_dir)
     trusted_cas = _trusted_cas(req.ca_files)
     passwords = _passwords(req.passwords_path, req.ask, [f.stem for f in files])
     store = _store_for(req.db_url, req.do_apply)

@@ -101,18 +101,15 @@ def _build_spec(options: SpecOptions) -> sched.ScheduleSpec:
     _check_scheduled_command(fleetcheck_args)
     base = Path(workdir).expanduser() if workdir else Path.cwd()
     base = base.absolute()
-    try:
-        return sched.ScheduleSpec(
-            name=name,
-            at=sched.parse_at(at),
-            days=sched.parse_days(days),
-            workdir=base,
-            log=(base / Path(log).expanduser()) if log else base / f"{name}.log",
-            lock=(base / Path(lock).expanduser()) if lock else base / f".{name}.lock",
-            command=[*sched.default_command(options.executable), *fleetcheck_args],
-        )
-    except sched.ScheduleError as exc:
-        fail(exc.text, EXIT_USAGE)
+    return sched.ScheduleSpec(  # a bad --at or --days is a ScheduleError: the CLI root prints it, exit 2
+        name=name,
+        at=sched.parse_at(at),
+        days=sched.parse_days(days),
+        workdir=base,
+        log=(base / Path(log).expanduser()) if log else base / f"{name}.log",
+        lock=(base / Path(lock).expanduser()) if lock else base / f".{name}.lock",
+        command=[*sched.default_command(options.executable), *fleetcheck_args],
+    )
 
 
 def _check_scheduled_command(fleetcheck_args: tuple[str, ...]) -> None:
@@ -304,8 +301,6 @@ def install(*, kind: str | None, yes: bool, enable: bool, unit_dir: str | None, 
             _install_systemd(spec, flock, yes, enable, unit_dir)
         else:
             _install_cron(spec, flock, yes, crontab_cmd)
-    except sched.ScheduleError as exc:
-        fail(exc.text, EXIT_USAGE)
     except OSError as exc:
         fail(T(f"安装失败：{exc}", f"Installation failed: {exc}"), EXIT_USAGE)
 
