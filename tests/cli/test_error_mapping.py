@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 import pytest
@@ -115,3 +116,22 @@ def test_lang_from_args_reads_the_flag_and_the_environment(monkeypatch: pytest.M
     monkeypatch.delenv("FLEETCHECK_LANG")
     assert lang_from_args(["--lang=en", "scan"]) == "en"
     assert lang_from_args(["scan", "--", "--lang", "en"]) == "zh"  # after -- it is the scheduled command's
+
+
+@pytest.mark.parametrize(("lang", "expected"), [("zh", "无法读取（No such file or directory）"),
+                                                ("en", "cannot read (No such file or directory)")])
+def test_a_library_error_reaches_the_root_without_a_catch_in_the_command(tmp_path: Path, lang: str,
+                                                                        expected: str) -> None:
+    """`report --results` no longer catches ResultsFileError itself: the root prints it and exits 2."""
+    missing = tmp_path / "results.json"
+    result = CliRunner().invoke(main, prog_name="fleetcheck", args=["--lang", lang, "report", "--results", str(missing)])
+    assert result.exit_code == 2
+    assert expected in result.stderr and str(missing) in result.stderr
+    assert "Traceback" not in result.output and result.stdout == ""
+
+
+@pytest.mark.parametrize(("lang", "expected"), [("zh", "文件不存在"), ("en", "file not found")])
+def test_a_bad_inventory_reaches_the_root(tmp_path: Path, lang: str, expected: str) -> None:
+    result = CliRunner().invoke(main, ["--lang", lang, "scan", "-i", str(tmp_path / "none.yaml")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"{tmp_path / 'none.yaml'}: {expected}"
