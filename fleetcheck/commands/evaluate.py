@@ -48,8 +48,11 @@ def read_facts(path: Path) -> ProbeResponse:
     """The ProbeResponse in ``path``; exits 2 with a clear reason when it is not one."""
     try:
         text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(T(f"无法读取事实文件 {path}：{exc}", f"cannot read the facts file {path}: {exc}"))
+    except UnicodeDecodeError:
+        fail(T(f"无法读取事实文件 {path}：不是 UTF-8 文本", f"cannot read the facts file {path}: not UTF-8 text"))
+    except OSError as exc:
+        fail(T(f"无法读取事实文件 {path}（{exc.strerror or type(exc).__name__}）",
+               f"cannot read the facts file {path} ({exc.strerror or type(exc).__name__})"))
     from fleetcheck.agent import AgentOutputError, bounded_answer
 
     try:

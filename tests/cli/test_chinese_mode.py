@@ -83,3 +83,15 @@ def test_observed_text_splits_the_bilingual_markers() -> None:
     assert observed_text("未安装（可选）not installed (optional)", "zh") == "未安装（可选）"
     assert observed_text(None, "en") == ""
     assert observed_text("3 (DWORD)", "zh") == "3 (DWORD)"
+
+
+def test_an_unreadable_facts_file_is_said_without_python_s_repr(tmp_path: Path) -> None:
+    missing = tmp_path / "none.json"
+    chinese = CliRunner().invoke(main, ["evaluate", "--facts", str(missing)])
+    assert chinese.exit_code == 2
+    assert chinese.stderr.strip() == f"无法读取事实文件 {missing}（No such file or directory）"
+    binary = tmp_path / "bin.json"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    english = CliRunner().invoke(main, ["--lang", "en", "evaluate", "--facts", str(binary)])
+    assert english.exit_code == 2
+    assert english.stderr.strip() == f"cannot read the facts file {binary}: not UTF-8 text"
