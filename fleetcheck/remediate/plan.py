@@ -44,6 +44,7 @@ from typing import Any, Literal
 
 from fleetcheck.agent.contract import Action, ProbeResponse, Profile
 from fleetcheck.checks.base import CheckBase, EvalContext
+from fleetcheck.checks.facts import FactError
 from fleetcheck.evaluate import render_spec, select_operator
 from fleetcheck.findings import Finding, FindingStatus, FixMode
 from fleetcheck.i18n import T, Text
@@ -192,6 +193,8 @@ def _plan_finding(finding: Finding, entry: _Spec | None, ctx: EvalContext, opts:
         spec = render_spec(entry.check, {**entry.defaults, **ctx.host_vars}, entry.memo)
         proposal = planner(spec, FixContext(ctx, finding, opts, ctx.now))
     except TemplateError as exc:
+        proposal = Proposal(manual=exc.message)
+    except FactError as exc:  # a fact the fix needs is missing (no operator for a user setting, an unread key)
         proposal = Proposal(manual=exc.message)
     except Exception as exc:  # noqa: BLE001 - one planner bug must not lose the host's other fixes
         proposal = Proposal(manual=T(f"规划修复时出现内部错误（{type(exc).__name__}）",

@@ -178,3 +178,18 @@ def test_a_missing_template_variable_is_a_manual_step_naming_it() -> None:
     assert plan.actions == []
     assert [m.check_id for m in plan.manual] == ["branch-code"]
     assert "branch" in plan.manual[0].reason.en
+
+
+def test_a_fix_that_needs_the_operator_hive_without_an_operator_says_so() -> None:
+    # A machine-scoped zone action set nowhere is fixed in the operator's preference (strategy "user"):
+    # with nobody logged on that is a manual step saying why, not an "internal error".
+    spec = REGISTRY["zone_action"].spec.model_validate(
+        {"id": "zone-download", "title": {"zh": "下载", "en": "download"}, "type": "zone_action", "zone": 2,
+         "action": 1803, "expected": 0, "fix": "auto", "scope": "machine"})
+    policy = _Policy("p", [spec])
+    facts = build_facts(compile_request([policy]), {"profiles": []}, NOW)
+    findings = evaluate_host([policy], facts, host_vars={}, now=NOW).findings
+    assert [f.status for f in findings] == [FindingStatus.fail]
+    plan = plan_host(findings, facts, [policy], host_vars={}, now=NOW)
+    assert plan.actions == []
+    assert [m.reason.en for m in plan.manual] == ["no operator logged on: user settings cannot be written"]
