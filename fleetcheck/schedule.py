@@ -25,12 +25,50 @@ Decisions, written down because nobody will answer questions:
 - systemd's ``Persistent=true`` and Windows' ``StartWhenAvailable`` make a run
   missed while the machine was off happen at the next boot; cron cannot do this.
 
+Office time (issue 14). ``--at`` is a time in the OFFICE's zone, whatever the
+zone of the machine that runs the scheduler:
+
+- The office zone is ``ScheduleSpec.zone``: ``--office-tz`` when given, else the
+  ``timezone`` of the trading calendar file (``--calendar``, the same file as
+  ``fix --calendar``), else :data:`fleetcheck.officetime.OFFICE_TZ`
+  (Asia/Shanghai) — the one office clock every report shows.
+- The machine's zone (:class:`Machine`, injectable) is the zone the scheduler
+  daemon uses: :func:`machine_zone` reads ``/etc/localtime`` (cron and systemd
+  read it at start; the ``TZ`` of your shell does not change when they fire).
+- systemd: ``OnCalendar=Mon..Fri *-*-* 07:30:00 Asia/Shanghai`` — a time zone
+  after the time is supported since systemd 235 (systemd.time(7), "Calendar
+  Events"). No conversion, no warning.
+- cron: Debian's and Ubuntu's cron (vixie/ISC cron) schedules in the daemon's
+  local time and honours neither ``CRON_TZ`` nor ``TZ``; cronie (RHEL, Fedora,
+  Arch) honours ``CRON_TZ`` but applies it to every later line of the crontab,
+  shifting the user's other jobs. Decision: the ACTIVE line is always in the
+  machine's zone — the office time itself when the two zones agree for the next
+  12 months, else converted (hour, minute and weekdays; 07:30 Shanghai Mon–Fri is
+  23:30 UTC Sun–Thu) with a warning that a DST or zone change needs the
+  definition regenerated (the first date the conversion stops holding is named).
+  The ``CRON_TZ=`` form is printed beside it, commented out, for a cron that
+  honours it; it is never written into the crontab.
+- Windows: ``StartBoundary`` carries the office offset
+  (``2026-12-02T07:30:00+08:00``): "when an offset is specified, the time and
+  offset are always used regardless of the time zone and daylight saving
+  settings on the local computer" (Microsoft Learn, ITrigger::put_StartBoundary,
+  Remarks). The weekly ``DaysOfWeek`` are the office's days, read in the
+  boundary's frame (not verified on a Windows machine whose date differs from
+  the office's at that time). An office zone with DST gets a warning: the fixed
+  offset is right only until its next change.
+- :func:`next_runs` gives the next run instants in office time (``schedule show``
+  prints three, with the machine's local equivalent when the zones differ).
+
 Example:
     >>> spec = ScheduleSpec(name="daily", at=parse_at("07:30"), days=parse_days("mon-fri"),
     ...     workdir=Path("/srv/fc"), log=Path("/srv/fc/fc.log"),
     ...     lock=Path("/srv/fc/.fc.lock"), command=["/venv/bin/fleetcheck", "scan"])
-    >>> render_cron(spec, flock="/usr/bin/flock").split()[:5]
+    >>> here = Machine(zone=ZoneInfo("Asia/Shanghai"), now=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    >>> render_cron(spec, here, flock="/usr/bin/flock").line.split()[:5]
     ['30', '7', '*', '*', '1-5']
+    >>> utc = Machine(zone=timezone.utc, now=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    >>> render_cron(spec, utc, flock="/usr/bin/flock").line.split()[:5]
+    ['30', '23', '*', '*', '0-4']
 """
 
 from __future__ import annotations
@@ -43,16 +81,20 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path, PurePath
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fleetcheck.errors import FleetcheckError
-from fleetcheck.i18n import T
+from fleetcheck.i18n import T, Text
+from fleetcheck.officetime import OFFICE_TZ
 
 __all__ = [
     "CRON_MARKER_PREFIX",
     "DAY_NAMES",
+    "CronDefinition",
+    "Machine",
     "ScheduleError",
     "ScheduleSpec",
     "SystemdUnits",
@@ -60,14 +102,18 @@ __all__ = [
     "default_command",
     "install_cron",
     "install_systemd",
+    "machine_zone",
     "merge_crontab",
+    "next_runs",
     "parse_at",
     "parse_days",
+    "parse_zone",
     "render_cron",
     "render_systemd",
     "render_windows",
     "systemd_quote",
     "windows_quote",
+    "zone_label",
 ]
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -145,6 +191,7 @@ class ScheduleSpec:
 
     ``command`` is the full argument vector: the fleetcheck program (one or more
     items, see :func:`default_command`) followed by the fleetcheck arguments.
+    ``at`` and ``days`` are read in ``zone``, the office's zone.
     """
 
     name: str
@@ -154,6 +201,7 @@ class ScheduleSpec:
     log: PurePath
     lock: PurePath
     command: Sequence[str]
+    zone: ZoneInfo = field(default=OFFICE_TZ)
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):
@@ -194,6 +242,149 @@ def default_command(executable: str | None = None) -> list[str]:
     return [str(Path(sys.executable).absolute()), "-c", "from fleetcheck.cli import main; main()"]
 
 
+# --------------------------------------------------------------------------- office time
+
+#: How far ahead a conversion between two zones is checked (runs of the next 12 months).
+_HORIZON_DAYS = 366
+
+
+def parse_zone(value: str, option: str = "--office-tz") -> ZoneInfo:
+    """An IANA time zone name (``Asia/Shanghai``, ``UTC``) as a ZoneInfo.
+
+    >>> parse_zone("Asia/Shanghai").key
+    'Asia/Shanghai'
+    """
+    text = value.strip()
+    try:
+        if not text or text.startswith(("/", ".")) or ".." in text:
+            raise ValueError(text)
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ScheduleError(
+            T(
+                f"{option} 的值 {value!r} 不是已知的 IANA 时区（例如 Asia/Shanghai、UTC）。",
+                f"{option} value {value!r} is not a known IANA time zone (e.g. Asia/Shanghai, UTC).",
+            )
+        ) from None
+
+
+def zone_label(zone: tzinfo, when: datetime) -> str:
+    """The name to show for ``zone``: its IANA key, else its abbreviation at ``when``.
+
+    >>> zone_label(ZoneInfo("Asia/Shanghai"), datetime(2026, 1, 1, tzinfo=timezone.utc))
+    'Asia/Shanghai'
+    >>> zone_label(timezone.utc, datetime(2026, 1, 1, tzinfo=timezone.utc))
+    'UTC'
+    """
+    if isinstance(zone, ZoneInfo) and zone.key:
+        return zone.key
+    return when.astimezone(zone).tzname() or "UTC"
+
+
+def machine_zone(localtime: Path = Path("/etc/localtime")) -> tzinfo:
+    """The zone this machine's scheduler daemons use (reads the system's zone file).
+
+    ``/etc/localtime`` (a link into the zoneinfo tree names the zone; a copied
+    file is read as is), else ``/etc/timezone``, else the fixed offset the
+    platform reports now (Windows). ``TZ`` is not read: cron and systemd are
+    started with the system's zone, not your shell's.
+    """
+    target = os.path.realpath(localtime)
+    marker = f"{os.sep}zoneinfo{os.sep}"
+    if marker in target:
+        try:
+            return ZoneInfo(target.split(marker, 1)[1])
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            pass
+    try:
+        return ZoneInfo(localtime.with_name("timezone").read_text(encoding="utf-8").strip())
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    try:
+        with localtime.open("rb") as handle:
+            return ZoneInfo.from_file(handle, key="localtime")
+    except (ValueError, OSError):
+        pass
+    return datetime.now().astimezone().tzinfo or timezone.utc
+
+
+@dataclass(frozen=True)
+class Machine:
+    """Where a definition runs: the scheduler's zone and the current instant (aware). Both injectable."""
+
+    zone: tzinfo
+    now: datetime
+
+    def __post_init__(self) -> None:
+        if self.now.tzinfo is None:
+            object.__setattr__(self, "now", self.now.replace(tzinfo=timezone.utc))
+
+
+def _office_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
+    # Normalised through UTC: a wall time skipped by a DST change becomes the instant after the gap.
+    return datetime.combine(day, at, tzinfo=zone).astimezone(timezone.utc).astimezone(zone)
+
+
+def next_runs(spec: ScheduleSpec, after: datetime, count: int = 3) -> list[datetime]:
+    """The next ``count`` run instants strictly after ``after``, in the office's zone.
+
+    >>> spec = ScheduleSpec(name="d", at=time(7, 30), days=(0, 1, 2, 3, 4), workdir=PurePath("/w"),
+    ...     log=PurePath("/w/l"), lock=PurePath("/w/k"), command=["fc"])
+    >>> [r.isoformat() for r in next_runs(spec, datetime(2026, 12, 4, 0, 0, tzinfo=timezone.utc), 2)]
+    ['2026-12-07T07:30:00+08:00', '2026-12-08T07:30:00+08:00']
+    """
+    aware = after if after.tzinfo else after.replace(tzinfo=timezone.utc)
+    start = aware.astimezone(spec.zone).date()
+    runs: list[datetime] = []
+    for offset in range(count * 7 + 8):  # count runs lie within count weeks and a day
+        day = start + timedelta(days=offset)
+        if day.weekday() not in spec.days:
+            continue
+        when = _office_instant(day, spec.at, spec.zone)
+        if when > aware:
+            runs.append(when)
+            if len(runs) == count:
+                break
+    return runs
+
+
+def _horizon_runs(spec: ScheduleSpec, after: datetime) -> list[datetime]:
+    """The runs of the next 12 months (the window a conversion is checked over)."""
+    return next_runs(spec, after, len(spec.days) * (_HORIZON_DAYS // 7 + 1))
+
+
+def _local_fields(run: datetime, zone: tzinfo) -> tuple[int, int, int]:
+    """(hour, minute, day shift) of ``run`` on a clock in ``zone`` (shift: machine date minus office date)."""
+    local = run.astimezone(zone)
+    return local.hour, local.minute, (local.date() - run.date()).days
+
+
+def _offset_change(runs: list[datetime]) -> datetime | None:
+    """The first run whose UTC offset differs from the first run's (the office zone's DST), or None."""
+    first = runs[0].utcoffset()
+    return next((run for run in runs if run.utcoffset() != first), None)
+
+
+def _day_ranges(days: tuple[int, ...]) -> list[list[int]]:
+    runs: list[list[int]] = []
+    for d in sorted(days):
+        if runs and d == runs[-1][-1] + 1:
+            runs[-1].append(d)
+        else:
+            runs.append([d])
+    return runs
+
+
+def _days_text(days: tuple[int, ...]) -> str:
+    """``mon-fri``, ``mon-thu,sun``: the days in --days spelling."""
+    if len(days) == 7:
+        return "daily"
+    return ",".join(
+        f"{DAY_NAMES[r[0]]}-{DAY_NAMES[r[-1]]}" if len(r) > 2 else ",".join(DAY_NAMES[d] for d in r)
+        for r in _day_ranges(days)
+    )
+
+
 # --------------------------------------------------------------------------- cron
 
 
@@ -215,15 +406,77 @@ def _cron_escape(shell_text: str) -> str:
     return shell_text.replace("%", "\\%")
 
 
-def render_cron(spec: ScheduleSpec, *, flock: str = "/usr/bin/flock") -> str:
-    """One crontab line (no trailing newline), ending with fleetcheck's marker comment."""
+def _cron_entry(spec: ScheduleSpec, fields: tuple[int, int, tuple[int, ...]], flock: str) -> str:
+    hour, minute, days = fields
     inner = shlex.join([flock, "-n", str(spec.lock), *spec.command])
     shell = (
         f"cd {shlex.quote(str(spec.workdir))} && {inner}"
         f" >> {shlex.quote(str(spec.log))} 2>&1"
     )
-    fields = f"{spec.at.minute} {spec.at.hour} * * {_cron_days(spec.days)}"
-    return f"{fields} {_cron_escape(shell)} {CRON_MARKER_PREFIX}{spec.name}"
+    return f"{minute} {hour} * * {_cron_days(days)} {_cron_escape(shell)} {CRON_MARKER_PREFIX}{spec.name}"
+
+
+@dataclass(frozen=True)
+class CronDefinition:
+    """fleetcheck's crontab line for one schedule, and what to tell the admin about it.
+
+    ``line`` is the one to install: its fields are in the machine's zone
+    (``converted`` when they differ from the office time). ``cron_tz_lines`` is
+    the ``CRON_TZ=`` form in office time, for a cron that honours it (cronie);
+    ``warning`` says when and why the line has to be regenerated.
+    """
+
+    line: str
+    cron_tz_lines: tuple[str, str]
+    converted: bool
+    warning: Text | None
+
+
+def render_cron(spec: ScheduleSpec, machine: Machine, *, flock: str = "/usr/bin/flock") -> CronDefinition:
+    """The crontab line for ``spec`` on ``machine`` (no trailing newline), ending with fleetcheck's marker.
+
+    The conversion is the one of the next run; it is checked against every run of
+    the next 12 months, and the first run it no longer matches is named in the warning.
+    """
+    office_fields = (spec.at.hour, spec.at.minute, spec.days)
+    office_entry = _cron_entry(spec, office_fields, flock)
+    runs = _horizon_runs(spec, machine.now)
+    hour, minute, shift = _local_fields(runs[0], machine.zone)
+    days = tuple(sorted({(d + shift) % 7 for d in spec.days}))
+    broken = next((run for run in runs if _local_fields(run, machine.zone) != (hour, minute, shift)), None)
+    converted = (hour, minute, days) != office_fields
+    warning = _cron_warning(spec, machine, (hour, minute, days), broken) if converted or broken else None
+    return CronDefinition(
+        line=_cron_entry(spec, (hour, minute, days), flock) if converted else office_entry,
+        cron_tz_lines=(f"CRON_TZ={zone_label(spec.zone, machine.now)}", office_entry),
+        converted=converted,
+        warning=warning,
+    )
+
+
+def _cron_warning(
+    spec: ScheduleSpec, machine: Machine, fields: tuple[int, int, tuple[int, ...]], broken: datetime | None
+) -> Text:
+    hour, minute, days = fields
+    office = zone_label(spec.zone, machine.now)
+    here = zone_label(machine.zone, machine.now)
+    wanted = f"{spec.at.hour:02d}:{spec.at.minute:02d} {office} ({_days_text(spec.days)})"
+    local = f"{hour:02d}:{minute:02d} {here} ({_days_text(days)})"
+    if broken is None:
+        until = T("未来 12 个月内这一换算都成立；", "it holds for every run of the next 12 months;")
+    else:
+        day = broken.date().isoformat()
+        until = T(f"从 {day}（办公室日期）起这一换算不再成立（夏令时或时区变化）；",
+                  f"it stops holding on {day} (office date: a DST or zone change);")
+    return T(
+        f"本机时区 {here} 与办公室时区 {office} 不同：cron 按本机时间触发，"
+        f"Debian/Ubuntu 的 cron 不支持 CRON_TZ，因此这一行写的是换算后的时间 {local} = {wanted}。"
+        f"{until.zh}本机或办公室时区（含夏令时）变化后，请重新生成此定义（schedule show / install --cron）。",
+        f"This machine's zone {here} differs from the office zone {office}: cron fires on the machine's"
+        f" clock and Debian's/Ubuntu's cron ignores CRON_TZ, so the line carries the converted time"
+        f" {local} = {wanted}; {until.en} regenerate the definition (schedule show / install --cron)"
+        " after any zone or DST change of this machine or the office.",
+    )
 
 
 def merge_crontab(existing: str, line: str, name: str) -> str:
@@ -269,20 +522,15 @@ def _systemd_path(path: PurePath) -> str:
 
 
 def _on_calendar(spec: ScheduleSpec) -> str:
-    clock = f"{spec.at.hour:02d}:{spec.at.minute:02d}:00"
+    """``Mon..Fri *-*-* 07:30:00 Asia/Shanghai``: the zone suffix needs systemd 235 or newer."""
+    clock = f"{spec.at.hour:02d}:{spec.at.minute:02d}:00 {spec.zone.key}"
     if len(spec.days) == 7:
         return f"*-*-* {clock}"
-    runs: list[list[int]] = []
-    for d in spec.days:
-        if runs and d == runs[-1][-1] + 1:
-            runs[-1].append(d)
-        else:
-            runs.append([d])
     parts = [
         f"{_SYSTEMD_DAYS[r[0]]}..{_SYSTEMD_DAYS[r[-1]]}"
         if len(r) > 2
         else ",".join(_SYSTEMD_DAYS[d] for d in r)
-        for r in runs
+        for r in _day_ranges(spec.days)
     ]
     return f"{','.join(parts)} *-*-* {clock}"
 
@@ -328,6 +576,8 @@ def render_systemd(spec: ScheduleSpec, *, flock: str = "/usr/bin/flock") -> Syst
         f"Description=fleetcheck scheduled sweep ({spec.name}) timer\n"
         "\n"
         "[Timer]\n"
+        f"# {spec.at.hour:02d}:{spec.at.minute:02d} in {spec.zone.key} whatever this machine's zone"
+        " (a time zone in OnCalendar= needs systemd 235 or newer, systemd.time(7)).\n"
         f"OnCalendar={_on_calendar(spec)}\n"
         "Persistent=true\n"
         f"Unit={spec.name}.service\n"
@@ -367,11 +617,12 @@ def windows_quote(arg: str) -> str:
 
 @dataclass(frozen=True)
 class WindowsTask:
-    """The Task Scheduler XML and the ``schtasks`` command that registers it."""
+    """The Task Scheduler XML, the ``schtasks`` command that registers it, and a warning when the offset will change."""
 
     name: str
     xml: str
     create_command: str
+    warning: Text | None = None
 
     @property
     def task_path(self) -> str:
@@ -393,19 +644,27 @@ def _leaf(parent: ET.Element, tag: str, text: str) -> ET.Element:
     return element
 
 
-def render_windows(spec: ScheduleSpec, *, xml_file: str | None = None) -> WindowsTask:
+def render_windows(spec: ScheduleSpec, *, now: datetime, xml_file: str | None = None) -> WindowsTask:
     """Task XML (weekly calendar trigger, ``IgnoreNew``) and the ``schtasks /Create … /XML`` line.
+
+    The trigger's ``StartBoundary`` is the next run after ``now`` with the office's
+    UTC offset (``2026-12-02T07:30:00+08:00``), so the task fires at office time
+    whatever the Windows machine's zone. An office zone whose offset changes in the
+    next 12 months (DST) gets a ``warning``: the boundary keeps the offset it was
+    written with.
 
     The task runs whether the user is logged on or not: ``/RU`` and ``/RP``
     (without a value, schtasks prompts for the password) register it with the
     account's password, so Windows Credential Manager (keyring) works in the task.
     """
+    runs = _horizon_runs(spec, now)
+    boundary = runs[0].isoformat(timespec="seconds")
     root = ET.Element("Task", {"version": "1.2", "xmlns": _TASK_NS})
     info = ET.SubElement(root, "RegistrationInfo")
     _leaf(info, "Description", f"fleetcheck scheduled sweep ({spec.name})")
     _leaf(info, "URI", f"\\fleetcheck\\{spec.name}")
     trigger = ET.SubElement(ET.SubElement(root, "Triggers"), "CalendarTrigger")
-    _leaf(trigger, "StartBoundary", f"2000-01-03T{spec.at.hour:02d}:{spec.at.minute:02d}:00")
+    _leaf(trigger, "StartBoundary", boundary)
     _leaf(trigger, "Enabled", "true")
     weekly = ET.SubElement(trigger, "ScheduleByWeek")
     days = ET.SubElement(weekly, "DaysOfWeek")
@@ -433,7 +692,21 @@ def render_windows(spec: ScheduleSpec, *, xml_file: str | None = None) -> Window
         f"schtasks /Create /TN {task_name} /XML {windows_quote(xml_path)}"
         ' /RU "%USERDOMAIN%\\%USERNAME%" /RP'
     )
-    return WindowsTask(name=spec.name, xml=xml, create_command=create)
+    return WindowsTask(name=spec.name, xml=xml, create_command=create, warning=_offset_warning(spec, runs))
+
+
+def _offset_warning(spec: ScheduleSpec, runs: list[datetime]) -> Text | None:
+    change = _offset_change(runs)
+    if change is None:
+        return None
+    first, later = runs[0].isoformat()[-6:], change.isoformat()[-6:]
+    day = change.date().isoformat()
+    return T(
+        f"办公室时区 {spec.zone.key} 有夏令时：任务的开始时间带固定偏移 {first}，从 {day} 起应为 {later}；"
+        "届时请重新生成并导入任务。",
+        f"The office zone {spec.zone.key} has DST: the task's start boundary carries the fixed offset"
+        f" {first}, which becomes {later} on {day}; regenerate and re-import the task then.",
+    )
 
 
 # --------------------------------------------------------------------------- install

@@ -2,6 +2,11 @@
 
 Everything after ``--`` is the fleetcheck command to run, e.g.
 ``fleetcheck schedule show --at 07:30 --days mon-fri -- scan -i inventory.yaml --notify notify.yaml``.
+
+``--at`` is office time: ``--office-tz``, else the ``timezone`` of ``--calendar``
+(the trading calendar file of ``fix``), else Asia/Shanghai (fleetcheck.officetime).
+The hidden ``--machine-tz`` and ``--now`` stand in for this machine's zone and
+clock in tests (see :mod:`fleetcheck.schedule`).
 """
 
 from __future__ import annotations
@@ -9,14 +14,19 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+from datetime import datetime
 from pathlib import Path, PureWindowsPath
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
 from fleetcheck import schedule as sched
-from fleetcheck.commands.common import EXIT_USAGE, fail, lang_of, say
+from fleetcheck.commands.common import EXIT_USAGE, clock_of, fail, lang_of, say
+from fleetcheck.commands.options import now_option
 from fleetcheck.i18n import T
+from fleetcheck.officetime import OFFICE_TZ
+from fleetcheck.remediate.guard import TradingCalendar
 
 __all__ = ["schedule_group"]
 
@@ -60,11 +70,27 @@ def _common_options(func: click.decorators.FC) -> click.decorators.FC:
             default=None,
             help="fleetcheck 程序的绝对路径（默认当前 venv 中的）/ fleetcheck program path",
         ),
+        click.option(
+            "--office-tz",
+            default=None,
+            help="--at 所用的办公室时区（默认 --calendar 的 timezone，否则 Asia/Shanghai）"
+            " / office time zone of --at (default: --calendar's timezone, else Asia/Shanghai)",
+        ),
+        click.option(
+            "--calendar",
+            "calendar_path",
+            type=click.Path(path_type=Path, dir_okay=False),
+            default=None,
+            help="交易日历 YAML（取其 timezone）/ trading calendar YAML (its timezone)",
+        ),
+        click.option("--machine-tz", default=None, hidden=True,
+                     help="this machine's zone instead of /etc/localtime (tests)"),
         click.argument("fleetcheck_args", nargs=-1, type=click.UNPROCESSED),
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+    # The next runs and the cron conversion are computed from this instant (default: the real clock).
+    return now_option.variant(help="ISO 8601 instant the next runs count from (tests)")(func)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,7 +104,26 @@ class SpecOptions:
     log: str | None
     lock: str | None
     executable: str | None
+    office_tz: str | None
+    calendar_path: Path | None
+    machine_tz: str | None
+    now_text: str | None
     fleetcheck_args: tuple[str, ...]
+
+
+def _office_zone(options: SpecOptions) -> ZoneInfo:
+    """``--office-tz``, else the trading calendar's ``timezone``, else the office clock's (Asia/Shanghai)."""
+    if options.office_tz:
+        return sched.parse_zone(options.office_tz)
+    if options.calendar_path is not None:
+        return TradingCalendar.load(options.calendar_path).zone  # a bad file: CalendarError, exit 2
+    return OFFICE_TZ
+
+
+def _machine(options: SpecOptions) -> sched.Machine:
+    """This machine's scheduler zone (``--machine-tz`` or the system's) and now (``--now`` or the clock)."""
+    zone = sched.parse_zone(options.machine_tz, "--machine-tz") if options.machine_tz else sched.machine_zone()
+    return sched.Machine(zone=zone, now=clock_of(options.now_text)())
 
 
 def _build_spec(options: SpecOptions) -> sched.ScheduleSpec:
@@ -102,6 +147,7 @@ def _build_spec(options: SpecOptions) -> sched.ScheduleSpec:
     base = Path(workdir).expanduser() if workdir else Path.cwd()
     base = base.absolute()
     return sched.ScheduleSpec(  # a bad --at or --days is a ScheduleError: the CLI root prints it, exit 2
+        zone=_office_zone(options),
         name=name,
         at=sched.parse_at(at),
         days=sched.parse_days(days),
@@ -207,12 +253,12 @@ def show(*, target: str, windows_executable: str | None, xml_out: str | None, **
     """打印可直接安装的定时任务定义 / print ready-to-install schedule definitions."""
     options = SpecOptions(**common)
     spec = _build_spec(options)
+    machine = _machine(options)
     fleetcheck_args = options.fleetcheck_args
     flock = sched.find_flock()
+    _show_next_runs(spec, machine)
     if target in ("all", "cron"):
-        say(T("# cron：用 crontab -e 加入这一行", "# cron: add this line with crontab -e"))
-        click.echo(sched.render_cron(spec, flock=flock))
-        click.echo()
+        _show_cron(sched.render_cron(spec, machine, flock=flock))
     if target in ("all", "systemd"):
         units = sched.render_systemd(spec, flock=flock)
         unit_dir = sched.systemd_user_dir()
@@ -227,18 +273,61 @@ def show(*, target: str, windows_executable: str | None, xml_out: str | None, **
         )
         click.echo()
     if target in ("all", "windows"):
-        _show_windows(spec, fleetcheck_args, windows_executable, xml_out, target == "windows")
+        _show_windows(spec, machine.now, fleetcheck_args, (windows_executable, xml_out), target == "windows")
+
+
+_WEEKDAYS_ZH = ("一", "二", "三", "四", "五", "六", "日")
+
+
+def _when(moment: datetime, zone_name: str) -> tuple[str, str]:
+    """``2026-12-02 周三 07:30 Asia/Shanghai`` and ``2026-12-02 Wed 07:30 Asia/Shanghai``."""
+    day, clock = moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M")
+    return (f"{day} 周{_WEEKDAYS_ZH[moment.weekday()]} {clock} {zone_name}",
+            f"{day} {moment.strftime('%a')} {clock} {zone_name}")
+
+
+def _show_next_runs(spec: sched.ScheduleSpec, machine: sched.Machine) -> None:
+    """The zones and the next three runs: office time, and this machine's clock when it differs."""
+    office = sched.zone_label(spec.zone, machine.now)
+    here = sched.zone_label(machine.zone, machine.now)
+    say(T(f"# --at {spec.at:%H:%M} 是办公室时间（{office}）；本机调度器的时区：{here}",
+          f"# --at {spec.at:%H:%M} is office time ({office}); this machine's scheduler zone: {here}"))
+    say(T("# 接下来三次运行：", "# next three runs:"))
+    for run in sched.next_runs(spec, machine.now, 3):
+        zh, en = _when(run, office)
+        local = run.astimezone(machine.zone)
+        if local.utcoffset() != run.utcoffset():
+            local_zh, local_en = _when(local, sched.zone_label(machine.zone, local))
+            zh, en = f"{zh}（本机 {local_zh}）", f"{en} (this machine: {local_en})"
+        say(T(f"#   {zh}", f"#   {en}"))
+    click.echo()
+
+
+def _show_cron(definition: sched.CronDefinition) -> None:
+    say(T("# cron：用 crontab -e 加入这一行", "# cron: add this line with crontab -e"))
+    if definition.warning is not None:
+        say(T(f"# 注意：{definition.warning.zh}", f"# Note: {definition.warning.en}"))
+    click.echo(definition.line)
+    if definition.converted:
+        say(T("# 若本机的 cron 支持 CRON_TZ（cronie：RHEL、Fedora、Arch），可改用下面两行"
+              "（CRON_TZ 会作用于 crontab 中其后的所有行）：",
+              "# if this machine's cron honours CRON_TZ (cronie: RHEL, Fedora, Arch), these two lines"
+              " can be used instead (CRON_TZ applies to every later line of the crontab):"))
+        for line in definition.cron_tz_lines:
+            click.echo(f"# {line}")
+    click.echo()
 
 def _show_windows(
     spec: sched.ScheduleSpec,
+    now: datetime,
     fleetcheck_args: tuple[str, ...],
-    windows_executable: str | None,
-    xml_out: str | None,
+    windows_files: tuple[str | None, str | None],
     only_windows: bool,
 ) -> None:
+    windows_executable, xml_out = windows_files
     wspec = _windows_spec(spec, fleetcheck_args, windows_executable)
     try:
-        task = sched.render_windows(wspec, xml_file=xml_out or f"{spec.name}.xml")
+        task = sched.render_windows(wspec, now=now, xml_file=xml_out or f"{spec.name}.xml")
     except sched.ScheduleError as exc:
         if only_windows:
             fail(exc.text, EXIT_USAGE)
@@ -255,6 +344,8 @@ def _show_windows(
                 " adjust them for the target PC, or run this command on Windows.",
             )
         )
+    if task.warning is not None:
+        say(T(f"# 注意：{task.warning.zh}", f"# Note: {task.warning.en}"))
     say(T(f"# 保存为 {spec.name}.xml（UTF-16），然后在命令提示符中运行：",
           f"# save as {spec.name}.xml (UTF-16), then run in a command prompt:"))
     click.echo(task.create_command)
@@ -294,13 +385,14 @@ def install(*, kind: str | None, yes: bool, enable: bool, unit_dir: str | None, 
     """为当前用户安装定时扫描 / install the schedule for the current user."""
     if kind is None:
         fail(T("请选择 --systemd 或 --cron。", "Choose --systemd or --cron."))
-    spec = _build_spec(SpecOptions(**common))
+    options = SpecOptions(**common)
+    spec = _build_spec(options)
     flock = sched.find_flock()
     try:
         if kind == "systemd":
             _install_systemd(spec, flock, yes, enable, unit_dir)
         else:
-            _install_cron(spec, flock, yes, crontab_cmd)
+            _install_cron(spec, sched.render_cron(spec, _machine(options), flock=flock), yes, crontab_cmd)
     except OSError as exc:
         fail(T(f"安装失败：{exc}", f"Installation failed: {exc}"), EXIT_USAGE)
 
@@ -325,8 +417,10 @@ def _install_systemd(
     for step in outcome.next_steps:
         say(T(f"下一步请运行：{step}", f"Next, run: {step}"))
 
-def _install_cron(spec: sched.ScheduleSpec, flock: str, yes: bool, crontab_cmd: str) -> None:
-    line = sched.render_cron(spec, flock=flock)
+def _install_cron(spec: sched.ScheduleSpec, definition: sched.CronDefinition, yes: bool, crontab_cmd: str) -> None:
+    line = definition.line
+    if definition.warning is not None:
+        say(definition.warning, err=True)
     say(T("# 将在 crontab 中加入（或替换同名的）这一行：",
           "# will add (or replace the same-named) crontab line:"))
     click.echo(line)

@@ -12,6 +12,9 @@ from click.testing import CliRunner
 from fleetcheck import schedule as sched
 from fleetcheck.cli import main
 
+# A controller in the office's own zone: cron lines carry the office time unchanged.
+IN_OFFICE = ["--machine-tz", "Asia/Shanghai"]
+
 
 @pytest.fixture
 def fake_crontab(tmp_path: Path) -> tuple[Path, Path]:
@@ -35,13 +38,13 @@ def fake_crontab(tmp_path: Path) -> tuple[Path, Path]:
 def test_show_prints_all_three_targets(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main, ["schedule", "show", "--at", "07:30", "--days", "mon-fri", "--workdir", str(tmp_path),
-               "--", "scan", "-i", "清单 1.yaml", "--notify", "notify.yaml"],
+               *IN_OFFICE, "--", "scan", "-i", "清单 1.yaml", "--notify", "notify.yaml"],
     )
     assert result.exit_code == 0, result.output
     out = result.output
     cron = next(line for line in out.splitlines() if line.startswith("30 7 * * 1-5 "))
     assert "'清单 1.yaml' --notify notify.yaml" in cron and "flock -n" in cron
-    assert "Type=oneshot" in out and "OnCalendar=Mon..Fri *-*-* 07:30:00" in out
+    assert "Type=oneshot" in out and "OnCalendar=Mon..Fri *-*-* 07:30:00 Asia/Shanghai" in out
     assert "systemctl --user enable --now fleetcheck-scan.timer" in out
     assert "<MultipleInstancesPolicy>IgnoreNew</MultipleInstancesPolicy>" in out
     assert "schtasks /Create /TN \"fleetcheck\\fleetcheck-scan\"" in out
@@ -66,7 +69,7 @@ def test_show_windows_xml_out_is_utf16_and_well_formed(tmp_path: Path) -> None:
 
 
 def test_show_with_a_percent_sign_still_prints_cron_and_systemd(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["schedule", "show", "--at", "07:30", "--workdir", str(tmp_path),
+    result = CliRunner().invoke(main, ["schedule", "show", "--at", "07:30", "--workdir", str(tmp_path), *IN_OFFICE,
                                        "--", "scan", "--note", "100%"])
     assert result.exit_code == 0
     cron = next(line for line in result.output.splitlines() if line.startswith("30 7 "))
@@ -94,7 +97,7 @@ def test_show_usage_errors_exit_2_without_traceback(args: list[str], message: st
 def test_install_cron_is_idempotent_and_keeps_other_lines(tmp_path: Path, fake_crontab: tuple[Path, Path]) -> None:
     program, table = fake_crontab
     table.write_text("MAILTO=ops@example.com\n0 1 * * * /usr/bin/backup\n", encoding="utf-8")
-    args = ["schedule", "install", "--cron", "--yes", "--crontab", str(program), "--at", "07:30",
+    args = ["schedule", "install", "--cron", "--yes", "--crontab", str(program), *IN_OFFICE, "--at", "07:30",
             "--workdir", str(tmp_path), "--", "scan", "-i", "inv.yaml"]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
@@ -109,8 +112,8 @@ def test_install_cron_is_idempotent_and_keeps_other_lines(tmp_path: Path, fake_c
 
 def test_install_cron_starts_a_crontab_when_there_is_none(tmp_path: Path, fake_crontab: tuple[Path, Path]) -> None:
     program, table = fake_crontab
-    result = CliRunner().invoke(main, ["schedule", "install", "--cron", "-y", "--crontab", str(program), "--at",
-                                       "06:00", "--days", "sat", "--workdir", str(tmp_path), "--", "scan", "-i", "x"])
+    result = CliRunner().invoke(main, ["schedule", "install", "--cron", "-y", "--crontab", str(program), *IN_OFFICE,
+                                       "--at", "06:00", "--days", "sat", "--workdir", str(tmp_path), "--", "scan", "-i", "x"])
     assert result.exit_code == 0, result.output
     assert table.read_text(encoding="utf-8").startswith("0 6 * * 6 cd ")
 

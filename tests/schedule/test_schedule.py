@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from datetime import time
+from datetime import datetime, time, timezone
 from pathlib import Path, PureWindowsPath
 
 import pytest
@@ -28,6 +28,8 @@ NASTY_ARGS = [
 ]
 WINDOWS_ARGS = ["scan", "-i", "清单 深圳 营业部.yaml", "--out", "C:\\报告 目录\\", "--x", "a&b|c<d>e^f(g)"]
 NS = {"t": "http://schemas.microsoft.com/windows/2004/02/mit/task"}
+NOW = datetime(2026, 12, 1, 21, 0, tzinfo=timezone.utc)  # Tuesday 21:00 UTC = Wednesday 05:00 Shanghai
+IN_OFFICE = sched.Machine(zone=sched.parse_zone("Asia/Shanghai"), now=NOW)  # a controller in the office's zone
 
 
 def _spec(tmp: Path, command: list[str], days: str = "mon-fri") -> sched.ScheduleSpec:
@@ -135,7 +137,7 @@ def _cron_to_shell(command: str) -> str:
 @pytest.mark.parametrize(("days", "field"), [("mon-fri", "1-5"), ("mon,wed,fri", "1,3,5"), ("daily", "*"),
                                              ("sat,sun", "0,6"), ("mon-wed,sun", "0-3")])
 def test_cron_line_fields(tmp_path: Path, days: str, field: str) -> None:
-    line = sched.render_cron(_spec(tmp_path, ["/opt/fc/bin/fleetcheck", "scan"], days))
+    line = sched.render_cron(_spec(tmp_path, ["/opt/fc/bin/fleetcheck", "scan"], days), IN_OFFICE).line
     fields, command = _parse_cron(line)
     assert fields == ["30", "7", "*", "*", field]
     assert command.endswith("# fleetcheck-schedule:fc-daily")
@@ -144,7 +146,7 @@ def test_cron_line_fields(tmp_path: Path, days: str, field: str) -> None:
 @pytest.mark.skipif(shutil.which("flock") is None, reason="util-linux flock not installed")
 def test_cron_command_runs_with_exact_arguments_in_workdir_and_logs(tmp_path: Path, echo_program: Path) -> None:
     spec = _spec(tmp_path, [str(echo_program), *NASTY_ARGS])
-    _, command = _parse_cron(sched.render_cron(spec, flock=sched.find_flock()))
+    _, command = _parse_cron(sched.render_cron(spec, IN_OFFICE, flock=sched.find_flock()).line)
     subprocess.run(["/bin/sh", "-c", _cron_to_shell(command)], check=True, timeout=60, cwd="/")
     record = json.loads(spec.log.read_text(encoding="utf-8"))
     assert record == {"argv": NASTY_ARGS, "cwd": str(tmp_path)}
@@ -153,7 +155,7 @@ def test_cron_command_runs_with_exact_arguments_in_workdir_and_logs(tmp_path: Pa
 @pytest.mark.skipif(shutil.which("flock") is None, reason="util-linux flock not installed")
 def test_cron_run_is_skipped_while_the_previous_one_holds_the_lock(tmp_path: Path, echo_program: Path) -> None:
     spec = _spec(tmp_path, [str(echo_program), "scan"])
-    _, command = _parse_cron(sched.render_cron(spec, flock=sched.find_flock()))
+    _, command = _parse_cron(sched.render_cron(spec, IN_OFFICE, flock=sched.find_flock()).line)
     with open(spec.lock, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         proc = subprocess.run(["/bin/sh", "-c", _cron_to_shell(command)], timeout=60, check=False)
@@ -216,15 +218,15 @@ def test_systemd_units_parse_and_carry_the_schedule(tmp_path: Path, echo_program
     assert service["Service"]["StandardError"] == f"append:{spec.log}"
     assert _systemd_split(service["Service"]["ExecStart"]) == [
         "/usr/bin/flock", "-n", str(spec.lock), str(echo_program), *NASTY_ARGS]
-    assert timer["Timer"]["OnCalendar"] == "Mon..Fri *-*-* 07:30:00"
+    assert timer["Timer"]["OnCalendar"] == "Mon..Fri *-*-* 07:30:00 Asia/Shanghai"
     assert timer["Timer"]["Persistent"] == "true"
     assert timer["Timer"]["Unit"] == "fc-daily.service"
     assert timer["Install"]["WantedBy"] == "timers.target"
 
 
-@pytest.mark.parametrize(("days", "calendar"), [("mon,wed,fri", "Mon,Wed,Fri *-*-* 07:30:00"),
-                                                ("daily", "*-*-* 07:30:00"),
-                                                ("mon-wed,sat,sun", "Mon..Wed,Sat,Sun *-*-* 07:30:00")])
+@pytest.mark.parametrize(("days", "calendar"), [("mon,wed,fri", "Mon,Wed,Fri *-*-* 07:30:00 Asia/Shanghai"),
+                                                ("daily", "*-*-* 07:30:00 Asia/Shanghai"),
+                                                ("mon-wed,sat,sun", "Mon..Wed,Sat,Sun *-*-* 07:30:00 Asia/Shanghai")])
 def test_on_calendar(tmp_path: Path, days: str, calendar: str) -> None:
     timer = sched.render_systemd(_spec(tmp_path, ["/x"], days)).timer
     assert f"OnCalendar={calendar}\n" in timer
@@ -313,7 +315,7 @@ def _task(tmp_path: Path, days: str = "mon,wed,fri") -> tuple[sched.ScheduleSpec
         log=home / "日志.log", lock=home / ".lock",
         command=["C:\\Program Files\\fleetcheck\\Scripts\\fleetcheck.exe", *WINDOWS_ARGS],
     )
-    task = sched.render_windows(spec)
+    task = sched.render_windows(spec, now=NOW)
     xml_file = tmp_path / "fc-daily.xml"
     xml_file.write_text(task.xml, encoding="utf-16")  # what show --xml-out writes
     return spec, ET.fromstring(xml_file.read_bytes())
@@ -323,7 +325,8 @@ def test_task_xml_is_well_formed_with_weekly_trigger_and_ignore_new(tmp_path: Pa
     _, root = _task(tmp_path)
     trigger = root.find("t:Triggers/t:CalendarTrigger", NS)
     assert trigger is not None
-    assert trigger.findtext("t:StartBoundary", namespaces=NS).endswith("T07:30:00")  # type: ignore[union-attr]
+    # The next Mon/Wed/Fri run after NOW, with the office's offset.
+    assert trigger.findtext("t:StartBoundary", namespaces=NS) == "2026-12-02T07:30:00+08:00"
     days = trigger.find("t:ScheduleByWeek/t:DaysOfWeek", NS)
     assert [child.tag.split("}")[1] for child in days] == ["Monday", "Wednesday", "Friday"]  # type: ignore[union-attr]
     assert trigger.findtext("t:ScheduleByWeek/t:WeeksInterval", namespaces=NS) == "1"
@@ -349,7 +352,7 @@ def test_task_command_line_round_trips_through_cmd_and_argv_rules(tmp_path: Path
 
 def test_schtasks_command_line(tmp_path: Path) -> None:
     spec, _ = _task(tmp_path)
-    task = sched.render_windows(spec, xml_file="C:\\任务\\fc-daily.xml")
+    task = sched.render_windows(spec, now=NOW, xml_file="C:\\任务\\fc-daily.xml")
     assert task.create_command == (
         'schtasks /Create /TN "fleetcheck\\fc-daily" /XML "C:\\任务\\fc-daily.xml" /RU "%USERDOMAIN%\\%USERNAME%" /RP'
     )
