@@ -12,6 +12,7 @@ interpret findings' details): each a mapping with ``host`` and the keys of
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -268,24 +269,61 @@ def run_summary(conn: Connection, run_id: str) -> RunSummary:
     return _summary(conn.execute(sa.select(schema.runs).where(schema.runs.c.run_id == run_id)).one())
 
 
-def _finding(f: Any) -> Finding:
+class _Decoder:
+    """JSON columns of one load, decoded once per distinct text.
+
+    A run repeats the same titles and remedies on every host (5,000 hosts × 15
+    checks = 75,000 findings, 15 distinct titles): each distinct ``{"zh", "en"}``
+    text becomes one shared, frozen :class:`Text`. Dicts (details, waiver) are
+    mutable and decoded per row. Bounded by the rows of the load it serves.
+    """
+
+    def __init__(self) -> None:
+        self._texts: dict[str, Text | None] = {}
+
+    def text(self, raw: str | None) -> Text | None:
+        if raw is None:
+            return None
+        if raw not in self._texts:
+            value = json.loads(raw)  # SQLAlchemy stores a None of a JSON column as JSON null
+            self._texts[raw] = None if value is None else Text.model_validate(value)
+        return self._texts[raw]
+
+    @staticmethod
+    def data(raw: str | None) -> Any:
+        return None if raw is None or raw == "null" else json.loads(raw)
+
+
+#: Findings columns read as their stored JSON text (CAST … AS TEXT: the same on SQLite and PostgreSQL).
+_FINDING_JSON = ("title", "message", "remedy", "waiver", "details")
+
+
+def _findings_query(run_id: str) -> Any:
+    c = schema.findings.c
+    columns = [sa.cast(col, sa.Text).label(col.name) if col.name in _FINDING_JSON else col for col in c]
+    return sa.select(*columns).where(c.run_id == run_id).order_by(c.host_id, c.position)
+
+
+def _finding(f: Any, decode: _Decoder) -> Finding:
+    title = decode.text(f.title)
+    assert title is not None  # NOT NULL column
     return Finding(
         policy_id=f.policy_id,
         check_id=f.check_id,
         check_type=f.check_type,
         status=FindingStatus(f.status),
         severity=f.severity,
-        title=Text.model_validate(f.title),
+        title=title,
         expected=f.expected,
         observed=f.observed,
         source=f.source,
-        message=text_or_none(f.message),
-        remedy=text_or_none(f.remedy),
+        message=decode.text(f.message),
+        remedy=decode.text(f.remedy),
         guide=f.guide,
         requirement=f.requirement,
         fix=f.fix,
-        waiver=f.waiver,
-        details=f.details or {},
+        waiver=decode.data(f.waiver),
+        details=decode.data(f.details) or {},
     )
 
 
@@ -295,12 +333,9 @@ def load_run_hosts(conn: Connection, run_id: str) -> list[HostResult]:
         sa.select(schema.hosts).where(schema.hosts.c.run_id == run_id).order_by(schema.hosts.c.position)
     ).all()
     by_host: dict[int, list[Finding]] = {r.id: [] for r in host_rows}
-    for f in conn.execute(
-        sa.select(schema.findings)
-        .where(schema.findings.c.run_id == run_id)
-        .order_by(schema.findings.c.host_id, schema.findings.c.position)
-    ):
-        by_host[f.host_id].append(_finding(f))
+    decode = _Decoder()
+    for f in conn.execute(_findings_query(run_id)):
+        by_host[f.host_id].append(_finding(f, decode))
     return [
         HostResult(
             host=h.host,

@@ -222,3 +222,15 @@ def test_prune_never_deletes_the_latest_run_of_an_office(store: Store) -> None:
     assert store.prune(keep_days=0, now=T0 + timedelta(days=10)) == ["r1", "r0"]
     assert store.prune(keep_runs=0) == []
     assert [r.run_id for r in store.list_runs()] == ["r2"]
+
+
+def test_loading_decodes_each_distinct_text_once(store: Store) -> None:
+    """Titles and remedies repeat on every host: one shared Text each, not one per finding."""
+    record(store, golden_run())
+    run = store.load_run()
+    titles = [f.title for h in run.hosts for f in h.findings]
+    remedies = [f.remedy for h in run.hosts for f in h.findings if f.remedy is not None]
+    assert len(titles) > len(set(titles))  # the office repeats its checks
+    assert len({id(t) for t in titles}) == len(set(titles))
+    assert len({id(r) for r in remedies}) == len(set(remedies))
+    assert run.model_dump() == golden_run().model_dump()  # and nothing else changed
