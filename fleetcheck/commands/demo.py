@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from fleetcheck.commands.common import fail, lang_of
-from fleetcheck.commands.options import forks_option
+from fleetcheck.commands.options import db_option, forks_option
 from fleetcheck.commands.scan import SweepSettings, run_sweep
 from fleetcheck.i18n import Lang, T, tr
 from fleetcheck.inventory import PasswordSources, load_inventory
@@ -48,8 +48,9 @@ def demo_office_path() -> Path:
 @click.option("--inventory-out", type=click.Path(path_type=Path),
               help="与 --keep-running 一起：写出办公室清单 / with --keep-running: write the office inventory here")
 @forks_option
-@click.option("--db", "db_url", help="历史库；默认 DIR/fleetcheck.db（演示不写入你的正式历史库）/ "
-                                     "history store; default DIR/fleetcheck.db (the demo keeps out of your real history)")
+@db_option.variant(envvar=None,  # the demo keeps out of the real history: FLEETCHECK_DB does not apply
+                   help="历史库；默认 DIR/fleetcheck.db（演示不写入你的正式历史库）/ "
+                        "history store; default DIR/fleetcheck.db (the demo keeps out of your real history)")
 @click.option("--first-address", default=None, metavar="127.0.x.y",
               help="模拟 PC 的起始回环地址（默认 127.0.1.1）/ first loopback address of the simulated PCs")
 def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: int, db_url: str | None,

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of, say
+from fleetcheck.commands.options import limit_option
 from fleetcheck.i18n import T, tr
 from fleetcheck.inventory import InventoryError, load_inventory, select_hosts
 from fleetcheck.inventory.csvimport import (
@@ -29,7 +30,7 @@ def inventory() -> None:
 
 @inventory.command(name="check")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--limit", help="同 scan --limit / as scan --limit")
+@limit_option
 def check(path: Path, limit: str | None) -> None:
     """校验清单并统计主机与组 / validate an inventory, count hosts and groups."""
     lang = lang_of()

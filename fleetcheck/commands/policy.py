@@ -15,6 +15,7 @@ import click
 from fleetcheck.checks import REGISTRY, load_all
 from fleetcheck.checks.base import CheckBase
 from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of
+from fleetcheck.commands.options import inventory_option, policy_option
 from fleetcheck.commands.tables import SEVERITY_LABELS
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.policy.loader import (
@@ -45,12 +46,8 @@ def policy() -> None:
     type=click.Path(path_type=Path),
     help="同时检查豁免文件 / also check this waivers file against the policies",
 )
-@click.option(
-    "-i",
-    "--inventory",
-    "inventory_path",
-    type=click.Path(path_type=Path),
-    help="用清单中每台主机的变量试渲染模板 / render templates with each inventory host's variables",
+@inventory_option.variant(
+    required=False, help="用清单中每台主机的变量试渲染模板 / render templates with each inventory host's variables"
 )
 def lint(paths: tuple[Path, ...], waivers_path: Path | None, inventory_path: Path | None) -> None:
     """检查策略文件（文件或目录），一次列出全部问题 / check policy files, listing every problem.
@@ -150,13 +147,7 @@ def _summary_fail(count: int, lang: Lang) -> NoReturn:
 
 @policy.command(name="explain")
 @click.argument("check_id")
-@click.option(
-    "--policy",
-    "policy_paths",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="策略文件或目录（默认：内置策略）/ policy file or directory (default: the shipped policies)",
-)
+@policy_option
 @click.option(
     "--lang",
     "lang_option",
@@ -164,13 +155,13 @@ def _summary_fail(count: int, lang: Lang) -> NoReturn:
     default=None,
     help="输出语言 / language",
 )
-def explain(check_id: str, policy_paths: tuple[Path, ...], lang_option: str | None) -> None:
+def explain(check_id: str, policy_paths: tuple[str, ...], lang_option: str | None) -> None:
     """说明一项检查：查什么、在 Windows 哪里查、期望值、如何修复 / explain one check.
 
     CHECK_ID is a check id, or POLICY-ID/CHECK-ID when several policies share it.
     """
     lang: Lang = "en" if lang_option == "en" else ("zh" if lang_option == "zh" else lang_of())
-    paths: list[Path] = list(policy_paths) or shipped_policy_paths()
+    paths: list[Path] = [Path(p) for p in policy_paths] or shipped_policy_paths()
     if not paths:
         fail(
             T(

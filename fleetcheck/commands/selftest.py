@@ -15,6 +15,7 @@ from fleetcheck.commands.common import (
     lang_of,
     load_targets,
 )
+from fleetcheck.commands.options import inventory_option, timeout_option
 from fleetcheck.i18n import T, tr
 from fleetcheck.selftest import run_selftest
 from fleetcheck.transport import Deadline, TransportError, probe_host
@@ -22,8 +23,7 @@ from fleetcheck.transport import Deadline, TransportError, probe_host
 
 @click.command(name="selftest")
 @click.argument("host")
-@click.option("-i", "--inventory", "inventory_path", required=True, type=click.Path(path_type=Path),
-              help="清单文件 / inventory file")
+@inventory_option
 @click.option("--write", is_flag=True,
               help="同时做写入往返测试（临时键 HKLM\\SOFTWARE\\fleetcheck\\selftest，测完删除）/ "
                    "also run write round trips under a scratch key, removed afterwards")
@@ -31,8 +31,8 @@ from fleetcheck.transport import Deadline, TransportError, probe_host
               help="同时（需 --write）向已登录操作员的个人证书存储导入一张临时自签名证书，看 Windows 把它放在哪里，"
                    "然后删除 / also (with --write) import a throw-away self-signed certificate into the logged-on "
                    "operator's Personal store, see where Windows puts it, then remove it")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(5, 600), default=120, show_default=True,
-              help="每次往返的时限（秒）/ deadline per round trip, seconds")
+@timeout_option.variant(type=click.FloatRange(5, 600), default=120,
+                        help="每次往返的时限（秒）/ deadline per round trip, seconds")
 def selftest(host: str, inventory_path: Path, write: bool, cert: bool, timeout_s: float) -> None:
     """在一台真实 PC 上检验代理脚本 / hold the agent to its contract on one real PC.
 
