@@ -198,12 +198,12 @@ def test_a_run_pruned_during_the_rebuild_builds_what_the_store_holds_now() -> No
 def test_no_view_in_time_is_an_internal_error_never_a_stale_none() -> None:
     fake = FakeStore(gate=threading.Event())
     views = OfficeViews(fake, marker=fake.read, loader=fake.load, wait_s=0.01)  # type: ignore[arg-type]
-    builder, _ = _in_thread(views.current)
+    views.refresh()  # the first build starts in its own thread and is held open
     assert fake.entered.wait(JOIN_S)
     with pytest.raises(ViewUnavailable):
         views.current()
-    fake.gate.set()
-    builder.join(JOIN_S)
+    fake.gate.set()  # type: ignore[union-attr]
+    assert views.wait_idle(JOIN_S) and views.current().marker[0].run_id == "r1"
 
 
 def test_page_of_clamps_and_links_keep_the_filter() -> None:
