@@ -23,26 +23,15 @@ from typing import Any
 
 import click
 
-from fleetcheck.commands.common import EXIT_NONCOMPLIANT, fail, lang_of
+from fleetcheck.commands.common import EXIT_NONCOMPLIANT, lang_of
 from fleetcheck.commands.options import db_option, format_option
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.officetime import OFFICE_TZ, office_time
-from fleetcheck.store import Store, StoreError
+from fleetcheck.store import Store
 from fleetcheck.store.audit import AuditEntry, AuditLog
 from fleetcheck.termsafe import safe_terminal
 
 __all__ = ["audit"]
-
-
-def register(main: click.Group) -> None:
-    main.add_command(audit)
-
-
-def _open_store(db_url: str | None) -> Store:
-    try:
-        return Store.open(db_url)
-    except StoreError as exc:
-        fail(exc.text)
 
 
 @click.group(name="audit")
@@ -56,15 +45,11 @@ def audit() -> None:
 def audit_verify(db_url: str | None, expect_head: str | None) -> None:
     """校验哈希链，指出被修改或删除的条目 / check the hash chain; name edited or removed entries."""
     lang = lang_of()
-    store = _open_store(db_url)
-    try:
+    # A store that cannot be opened or read (a damaged file): StoreError, reported by cli.main.
+    with Store.open(db_url) as store:
         log = AuditLog(store)
         problems = log.verify(expect_head)
         count = len(log.entries())
-    except StoreError as exc:  # a damaged file found while reading it
-        fail(exc.text)
-    finally:
-        store.close()
     for problem in problems:
         click.echo(tr(problem.text, lang))
     if problems:
@@ -83,18 +68,13 @@ def audit_verify(db_url: str | None, expect_head: str | None) -> None:
 def audit_show(db_url: str | None, host: str | None, run_id: str | None, limit: int | None, head_only: bool,
                fmt: str) -> None:
     """显示审计日志 / show the audit log."""
-    store = _open_store(db_url)
-    try:
+    with Store.open(db_url) as store:
         log = AuditLog(store)
         if head_only:
             seq, digest = log.head()
             click.echo(f"{seq}:{digest}")
             return
         entries = log.entries(host=host, run_id=run_id, limit=limit)
-    except StoreError as exc:
-        fail(exc.text)
-    finally:
-        store.close()
     if fmt == "json":
         click.echo(json.dumps([{**e.hashed_fields(), "hash": e.hash} for e in entries], ensure_ascii=False, indent=1))
         return

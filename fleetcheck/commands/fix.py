@@ -70,21 +70,16 @@ from fleetcheck.remediate.campaign import (
 )
 from fleetcheck.remediate.guard import (
     DEFAULT_TRADING_PROCESSES,
-    CalendarError,
     Guard,
     GuardDecision,
     TradingCalendar,
 )
 from fleetcheck.remediate.plan import DEFAULT_SITE_LIST, HostPlan, PlanOptions
-from fleetcheck.store import Store, StoreError
+from fleetcheck.store import Store
 from fleetcheck.store.audit import AuditLog, ChangeLog, local_user
 from fleetcheck.termsafe import safe_terminal
 
 __all__ = ["fix", "render_campaign_summary", "render_fix", "render_plan"]
-
-
-def register(main: click.Group) -> None:
-    main.add_command(fix)
 
 
 def _installers(items: Sequence[str], args: str | None) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -425,26 +420,17 @@ def _run(req: FixRequest, setup: _Setup, hooks: CampaignHooks) -> CampaignOutcom
                         inventory=setup.inventory_source)
     if not req.do_apply:
         return Campaign(policies, guard, options, probe=probe, clock=clock, hooks=hooks).run(setup.hosts)
-    try:
-        store = Store.open(req.db_url)
-    except StoreError as exc:
-        fail(exc.text)
-    try:
+    # A StoreError (or any FleetcheckError) is turned into its message and exit code by cli.main.
+    with Store.open(req.db_url) as store:
         applier = Remediator(policies, AuditLog(store), ChangeLog(store), guard, who=local_user(),
                              timeout_s=req.timeout_s, clock=clock)
         campaign = Campaign(policies, guard, options, probe=probe, applier=applier, clock=clock, hooks=hooks)
         return campaign.run(setup.hosts)
-    except StoreError as exc:
-        fail(exc.text)
-    finally:
-        store.close()
 
 
 def _load_calendar(path: Path | None) -> TradingCalendar:
-    try:
-        return TradingCalendar.load(path) if path else TradingCalendar()
-    except CalendarError as exc:
-        fail(exc.text)
+    """The ``--calendar`` file, or the built-in calendar; a bad file is a CalendarError (cli.main reports it)."""
+    return TradingCalendar.load(path) if path else TradingCalendar()
 
 
 def _unreachable_lines(outcome: CampaignOutcome, lang: Lang) -> list[str]:

@@ -33,15 +33,11 @@ from fleetcheck.inventory import Inventory
 from fleetcheck.remediate.guard import Guard
 from fleetcheck.remediate.rollback import RollbackResult, rollback_host
 from fleetcheck.renew.rollback import rollback_renewal_run
-from fleetcheck.store import Store, StoreError
+from fleetcheck.store import Store
 from fleetcheck.store.audit import AuditLog, ChangeLog, ChangeRecord, local_user
 from fleetcheck.termsafe import safe_terminal
 
 __all__ = ["rollback"]
-
-
-def register(main: click.Group) -> None:
-    main.add_command(rollback)
 
 
 @click.command(name="rollback")
@@ -59,11 +55,7 @@ def rollback(action_id: str | None, run_id: str | None, inventory_path: Path, db
     if bool(action_id) == bool(run_id):
         fail(T("给出 ACTION_ID 或 --run RUN_ID（二选一）", "give ACTION_ID or --run RUN_ID (one of them)"))
     inventory, _ = load_targets(inventory_path, None)
-    try:
-        store = Store.open(db_url)
-    except StoreError as exc:
-        fail(exc.text)
-    try:
+    with Store.open(db_url) as store:  # store errors: message and exit code from cli.main
         changes, log = ChangeLog(store), AuditLog(store)
         if action_id:
             selected, run_records = _one_action(changes, action_id)
@@ -80,10 +72,6 @@ def rollback(action_id: str | None, run_id: str | None, inventory_path: Path, db
                     sys.exit(renewal.exit_code)
                 fail(T(f"找不到修复运行 {run_id} 的变更记录", f"no changes recorded for fix run {run_id}"))
         code = _undo(_Undo(inventory, log, changes, timeout_s, lang), selected, run_records)
-    except StoreError as exc:
-        fail(exc.text)
-    finally:
-        store.close()
     sys.exit(code)
 
 
