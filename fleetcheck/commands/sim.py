@@ -1,17 +1,24 @@
-"""``fleetcheck sim serve``: run a simulated office on loopback until Ctrl-C / SIGTERM."""
+"""``fleetcheck sim serve``: run a simulated office on loopback until Ctrl-C / SIGTERM.
+
+The office runs on the real clock (certificates' days left count from the
+moment it starts); the hidden ``--now ISO-8601`` fixes that instant for tests.
+"""
 
 from __future__ import annotations
 
 import signal
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
 import click
 
-from fleetcheck.commands.common import EXIT_USAGE, fail, say
+from fleetcheck.commands.common import EXIT_USAGE, clock_of, fail, say
+from fleetcheck.commands.options import now_option
 from fleetcheck.i18n import T
+from fleetcheck.officetime import OFFICE_TZ
 from fleetcheck.sim.office import OfficeError, RunningOffice, start_office
 
 __all__ = ["sim"]
@@ -64,10 +71,12 @@ def sim() -> None:
               help="启动前先构建全部终端（基准测试用）/ build every PC before serving (for benchmarks)")
 @click.option("--duration", type=float, default=0.0, hidden=True,
               help="serve this many seconds then stop (0 = until Ctrl-C); for tests")
-def serve(office_path: Path, inventory_out: Path, state_dir: Path, first_address: str | None,
-          prewarm: bool, duration: float) -> None:
+@now_option.variant(help="ISO 8601 instant the simulated PCs take as now (tests); default: the real clock")
+def serve(*, office_path: Path, inventory_out: Path, state_dir: Path, first_address: str | None,
+          prewarm: bool, duration: float, now_text: str | None) -> None:
     """启动模拟办公室并写出清单 / start a simulated office and write its inventory."""
-    office = _start(office_path, state_dir, first_address, prewarm)
+    now = clock_of(now_text)()
+    office = _start(office_path, state_dir, first_address, prewarm, now)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -77,6 +86,9 @@ def serve(office_path: Path, inventory_out: Path, state_dir: Path, first_address
     try:
         office.write_inventory(inventory_out)
         _summary(office, inventory_out)
+        shown = f"{now.astimezone(OFFICE_TZ):%Y-%m-%d %H:%M:%S} {OFFICE_TZ.key}"
+        say(T(f"模拟终端的时钟：{shown}（证书剩余天数由此计算）",
+              f"Simulated PCs' clock: {shown} (certificates' days left count from it)"))
         _wait(stop, duration)
     except KeyboardInterrupt:
         pass
@@ -86,9 +98,11 @@ def serve(office_path: Path, inventory_out: Path, state_dir: Path, first_address
         say(T("模拟办公室已停止。", "Simulated office stopped."))
 
 
-def _start(office_path: Path, state_dir: Path, first_address: str | None, prewarm: bool) -> RunningOffice:
+def _start(
+    office_path: Path, state_dir: Path, first_address: str | None, prewarm: bool, now: datetime
+) -> RunningOffice:
     try:
-        return start_office(office_path, state_dir, first_address=first_address, prewarm=prewarm)
+        return start_office(office_path, state_dir, now=now, first_address=first_address, prewarm=prewarm)
     except OfficeError as exc:
         fail(T(f"办公室文件有误：{exc.text.zh}", f"Bad office file: {exc.text.en}"), EXIT_USAGE)
     except OSError as exc:
