@@ -73,7 +73,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from pydantic_core import PydanticSerializationError
@@ -171,7 +170,6 @@ MSG_INSTALLER_KILLED = (
     "installer still running after {ms} ms: WinRM ends it with this command's shell, so it did not "
     "complete; give it a longer timeout or install by hand"
 )
-MSG_UNC_SECOND_HOP_MARK = "second hop"
 MSG_UNC_SECOND_HOP = (
     "installer on a network share cannot be read from this WinRM session: {path} (second hop: "
     "an NTLM or Basic logon has no network credentials); copy the installer to the PC first, "
@@ -308,6 +306,7 @@ def _read_key(
     image: HostImage,
     env: dict[str, str],
     work: WorkReport,
+    *,
     sid: str | None,
     path: str,
 ) -> Answer:
@@ -354,20 +353,20 @@ def _answer_registry(image: HostImage, query: RegistryQuery, work: WorkReport) -
                 image,
                 env,
                 work,
-                prof.sid,
-                query.path,
+                sid=prof.sid,
+                path=query.path,
             )
             for prof in image.loaded_user_profiles()
         ]
     if query.hive == "HKLM":
-        return [_read_key(image.hklm, query, image, env, work, None, query.path)]
+        return [_read_key(image.hklm, query, image, env, work, sid=None, path=query.path)]
     # Below HKEY_USERS itself: the first path part names the hive (a SID).
     parts = [p for p in query.path.split("\\") if p]
     prof = image.profile(parts[0]) if parts else None
     if prof is None or not prof.loaded:
         work.charge("registry_key", COST_KEY_OPEN_MS)
         return [Answer(id=query.id, status="absent")]
-    return [_read_key(prof.hive, query, image, env, work, None, "\\".join(parts[1:]))]
+    return [_read_key(prof.hive, query, image, env, work, sid=None, path="\\".join(parts[1:]))]
 
 
 def _user_paths(
@@ -1173,8 +1172,3 @@ def agent_json(response: ProbeResponse) -> str:
     text holds any Windows string and ``json.loads`` gives it back unchanged.
     """
     return json.dumps(response.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":"))
-
-
-def certificate_subject(der: bytes) -> str:
-    """RFC 4514 subject of a DER certificate (a convenience for tests and the demo)."""
-    return x509.load_der_x509_certificate(der).subject.rfc4514_string()

@@ -111,14 +111,38 @@ def _with_chinese(stdout: str) -> str:
     return stdout + "\r\n模拟故障：输出使用 GBK 编码"
 
 
+# --------------------------------------------------------------------------- code pages
+
+
+def encode_for_codepage(text: str, codepage: int) -> bytes:
+    """Bytes a Windows console with ``codepage`` produces for ``text``.
+
+    Characters the code page lacks become ``?``, as Windows' best-fit-less
+    conversion does.
+
+    >>> encode_for_codepage("深圳 ok", 437)
+    b'?? ok'
+    >>> encode_for_codepage("深圳", 936)
+    b'\\xc9\\xee\\xdb\\xda'
+    """
+    if codepage == 65001:
+        return text.encode("utf-8", errors="replace")
+    codec = {936: "gbk", 437: "cp437"}.get(codepage, f"cp{codepage}")
+    try:
+        return text.encode(codec, errors="replace")
+    except LookupError:
+        return text.encode("cp437", errors="replace")
+
+
+# --------------------------------------------------------------------------- output
+
+
 def shape_output(output: HostOutput, codepage: int, faults: FaultSpec) -> tuple[bytes, bytes, int]:
     """(stdout bytes, stderr bytes, exit code) as the shell delivers them.
 
     >>> shape_output(HostOutput("{}", "", 0), 65001, FaultSpec(truncated=True))[0]
     b'{'
     """
-    from fleetcheck.sim.wsman import encode_for_codepage
-
     stdout, stderr, code = output.stdout, output.stderr, output.exit_code
     if faults.agent_exit:
         stdout, stderr, code = "", AGENT_EXIT_STDERR, faults.agent_exit

@@ -29,12 +29,13 @@ import json
 import os
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fleetcheck.agent import PayloadError, agent_wire, command_line, parse_payload
+from fleetcheck.i18n import T
 from fleetcheck.sim.executor import REBOOT_MARKERS, WorkReport, execute, run_due_tasks
 from fleetcheck.sim.image import (
     ActiveXSpec,
@@ -44,6 +45,7 @@ from fleetcheck.sim.image import (
     UserProfile,
     apply_software,
     dump_state,
+    image_error,
     instantiate,
 )
 
@@ -135,13 +137,17 @@ class SimulatedHost:
         try:
             state = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ImageError(
-                f"{path}: simulator state cannot be read ({exc}); delete it to start afresh"
-            ) from None
+            raise image_error(str(path), T(
+                f"无法读取模拟器状态（{exc}）；删除它即可重新开始",
+                f"simulator state cannot be read ({exc}); delete it to start afresh",
+            )) from None
         try:
-            return HostImage.from_state(state)
+            return HostImage.from_state(state, str(path))
         except ImageError as exc:
-            raise ImageError(f"{path}: {exc}; delete it to start afresh") from None
+            raise ImageError([
+                replace(issue, message=T(f"{issue.message.zh}；删除它即可重新开始", f"{issue.message.en}; delete it to start afresh"))
+                for issue in exc.issues
+            ]) from None
 
     def _persist(self) -> None:
         if self.state_dir is None:
@@ -179,7 +185,7 @@ class SimulatedHost:
         shipped = agent_wire()
         if agent != shipped:
             where = next(
-                (i for i, (a, b) in enumerate(zip(agent, shipped)) if a != b),
+                (i for i, (a, b) in enumerate(zip(agent, shipped, strict=False)) if a != b),
                 min(len(agent), len(shipped)),
             )
             return ProcessResult(

@@ -41,8 +41,6 @@ EDGE_POLICY = r"SOFTWARE\Policies\Microsoft\Edge"
 KILL_BIT = 0x400
 INTERNET_ZONE = 3
 
-Layer = Literal["hklm_policy", "hkcu_policy", "hkcu", "hklm"]
-
 
 # --------------------------------------------------------------------------- registry access
 

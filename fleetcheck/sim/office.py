@@ -66,27 +66,27 @@ from pydantic import BaseModel, ConfigDict, Field
 from ruamel.yaml import YAML
 from typing_extensions import Self
 
-from fleetcheck.i18n import T, Text
+from fleetcheck.errors import FleetcheckError
+from fleetcheck.i18n import T
 from fleetcheck.sim.faults import FaultSpec
+from fleetcheck.sim.host import SimulatedHost
+from fleetcheck.sim.image import ImageError, load_spec
 from fleetcheck.sim.server import Endpoint, WsmanServer, write_ntlm_accounts
 from fleetcheck.sim.tls import issue_server_credentials
 from fleetcheck.sim.wsman import HostProfile, ProcessRunner, WinRSService
+from fleetcheck.yamlfile import UserFileError, load_model
 
 HTTP_PORT = 5985
 HTTPS_PORT = 5986
 MAX_HOSTS = 20_000
 
 
-class OfficeError(ValueError):
-    """An office file that cannot be used; the message names the file and what to fix.
+class OfficeError(FleetcheckError):
+    """An office file that cannot be used; the message names the file (or group) and what to fix.
 
-    ``text`` is the bilingual message; ``str()`` is its English half (raise with
-    a plain string for simulator-internal problems: both halves are then that string).
+    ``text`` is the bilingual message (a file the YAML loader refused: its
+    ``file:line:col`` block in each language); ``str()`` is the English half.
     """
-
-    def __init__(self, message: str | Text) -> None:
-        self.text = message if isinstance(message, Text) else T(message, message)
-        super().__init__(self.text.en)
 
 
 class Credentials(BaseModel):
@@ -127,8 +127,6 @@ class OfficeSpec(BaseModel):
     @classmethod
     def load(cls, path: Path) -> OfficeSpec:
         """Read an office file; every error names the file, line and column, and what is wrong."""
-        from fleetcheck.yamlfile import UserFileError, load_model
-
         try:
             spec = load_model(path, cls)
         except UserFileError as exc:
@@ -156,7 +154,10 @@ def expand(text: str, values: dict[str, Any]) -> str:
         try:
             return format(value, spec or "")
         except (ValueError, TypeError):
-            raise OfficeError(f"placeholder ${{{name}:{spec}}}: format '{spec}' does not fit value {value!r}") from None
+            raise OfficeError(T(
+                f"占位符 ${{{name}:{spec}}}：格式 '{spec}' 不适用于值 {value!r}",
+                f"placeholder ${{{name}:{spec}}}: format '{spec}' does not fit value {value!r}",
+            )) from None
 
     return _PLACEHOLDER.sub(repl, text)
 
@@ -182,7 +183,10 @@ class PlannedHost:
 def _addresses(first: str) -> Iterator[str]:
     addr = ipaddress.IPv4Address(first)
     if not addr.is_loopback:
-        raise OfficeError(f"first_address {first} is not a loopback address (127.0.0.0/8)")
+        raise OfficeError(T(
+            f"first_address {first} 不是环回地址（127.0.0.0/8）",
+            f"first_address {first} is not a loopback address (127.0.0.0/8)",
+        ))
     while addr.is_loopback:
         last = int(addr) & 0xFF
         if last not in (0, 255):
@@ -201,11 +205,17 @@ def plan_office(spec: OfficeSpec, *, first_address: str | None = None) -> list[P
     for group in spec.groups:
         creds = group.credentials or d.credentials
         if creds is None:
-            raise OfficeError(f"group {group.name}: no credentials (set them in the group or in defaults)")
+            raise OfficeError(T(
+                f"组 {group.name}：没有凭据（在组或 defaults 中设置）",
+                f"group {group.name}: no credentials (set them in the group or in defaults)",
+            ))
         scheme = group.scheme or d.scheme or "http"
         transport = group.transport or d.transport or "ntlm"
         if transport == "basic" and scheme != "https":
-            raise OfficeError(f"group {group.name}: transport basic needs scheme https (WinRM refuses Basic over HTTP)")
+            raise OfficeError(T(
+                f"组 {group.name}：transport basic 需要 scheme https（WinRM 拒绝 HTTP 上的 Basic）",
+                f"group {group.name}: transport basic needs scheme https (WinRM refuses Basic over HTTP)",
+            ))
         faults = (d.faults or FaultSpec()).merged(group.faults)
         image = group.image
         if "/" in image or image.endswith((".yaml", ".yml")):
@@ -220,14 +230,20 @@ def plan_office(spec: OfficeSpec, *, first_address: str | None = None) -> list[P
                 values[key] = value
             name = str(host_vars.get("hostname") or f"{group.name}-{index:03}")
             if name in seen:
-                raise OfficeError(f"group {group.name}: host name {name} is used twice; use ${{index}} in hostname")
+                raise OfficeError(T(
+                    f"组 {group.name}：主机名 {name} 重复；请在 hostname 中使用 ${{index}}",
+                    f"group {group.name}: host name {name} is used twice; use ${{index}} in hostname",
+                ))
             seen.add(name)
             host_vars.setdefault("hostname", name)
             host_vars["index"] = index
             try:
                 address = next(addresses)
             except StopIteration:
-                raise OfficeError("the office does not fit in 127.0.0.0/8 from first_address") from None
+                raise OfficeError(T(
+                    "从 first_address 起，127.0.0.0/8 容纳不下这个办公室",
+                    "the office does not fit in 127.0.0.0/8 from first_address",
+                )) from None
             planned.append(
                 PlannedHost(
                     name=name, group=group.name, index=index, image=image, address=address,
@@ -272,8 +288,6 @@ class OfficeHost:
         """The SimulatedHost, instantiated from its image on first use (thread-safe)."""
         with self._lock:
             if self._host is None:
-                from fleetcheck.sim.host import SimulatedHost
-
                 self._host = SimulatedHost.from_image(
                     self.plan.image, self.plan.vars, self.now, state_dir=self.state_dir
                 )
@@ -348,12 +362,13 @@ class RunningOffice:
 
 def _image_profile(image: str, host_vars: dict[str, Any]) -> tuple[str, int]:
     """(OS version, OEM code page) of an image, for WinRM quotas and the default code page."""
-    from fleetcheck.sim.image import ImageError, load_spec
-
     try:
         spec = load_spec(image, host_vars)
-    except (ImageError, OSError) as exc:
-        raise OfficeError(f"image {image!r}: {exc}") from None
+    except ImageError as exc:
+        raise OfficeError(T(f"镜像 {image!r}：{exc.format('zh')}", f"image {image!r}: {exc}")) from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OfficeError(T(f"镜像 {image!r}：无法读取（{reason}）", f"image {image!r}: cannot be read ({reason})")) from None
     return spec.os.version, spec.os.oem_cp
 
 

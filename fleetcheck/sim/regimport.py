@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from fleetcheck.agent.contract import RegValue
-from fleetcheck.i18n import T, Text
+from fleetcheck.errors import FleetcheckError
+from fleetcheck.i18n import T
 from fleetcheck.sim.regtree import KeyNode, split_path
 
 REG5_HEADER = "Windows Registry Editor Version 5.00"
@@ -95,12 +96,8 @@ class Notes:
         return sum(self.counts.values())
 
 
-class RegImportError(ValueError):
+class RegImportError(FleetcheckError):
     """Registry data that cannot be read; ``text`` says where (file:line) and why, bilingual."""
-
-    def __init__(self, text: Text) -> None:
-        super().__init__(text.en)
-        self.text = text
 
 
 def _err(where: str, zh: str, en: str) -> RegImportError:
@@ -131,6 +128,40 @@ def _net_multi(text: str) -> list[str]:
     return parts
 
 
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _decode_dword(data: bytes, note: Callable[[str], None]) -> RegValue:
+    if len(data) > 8:
+        note(f"REG_DWORD of {len(data)} bytes: .NET returns bytes; kept as NONE")
+        return RegValue(t="NONE", v=_b64(data))
+    if len(data) != 4:
+        note(f"REG_DWORD of {len(data)} bytes read as a number")
+    return RegValue(t="DWORD", v=int.from_bytes(data, "little") % 2**32)
+
+
+def _decode_qword(data: bytes, note: Callable[[str], None]) -> RegValue:
+    if len(data) > 8:
+        note(f"REG_QWORD of {len(data)} bytes: .NET returns bytes; kept as BINARY")
+        return RegValue(t="BINARY", v=_b64(data))
+    if len(data) != 8:
+        note(f"REG_QWORD of {len(data)} bytes zero-extended")
+    return RegValue(t="QWORD", v=int.from_bytes(data, "little"))
+
+
+def _decode_bytes(kind: int, data: bytes, note: Callable[[str], None]) -> RegValue:
+    """REG_BINARY, REG_NONE, REG_DWORD_BIG_ENDIAN and the kinds .NET does not know."""
+    if kind == 3:
+        return RegValue(t="BINARY", v=_b64(data))
+    if kind in (0, 5):  # REG_NONE; REG_DWORD_BIG_ENDIAN: kind Unknown, data as bytes
+        if kind == 5:
+            note("REG_DWORD_BIG_ENDIAN seen by .NET as an unknown kind with bytes: NONE")
+        return RegValue(t="NONE", v=_b64(data))
+    note(f"registry type 0x{kind:x} is not visible to .NET (GetValue returns null): NONE, no data")
+    return RegValue(t="NONE", v="")
+
+
 def decode_data(
     kind: int, data: bytes, *, ansi: str | None = None, warn: Callable[[str], None] | None = None
 ) -> RegValue:
@@ -154,28 +185,10 @@ def decode_data(
     if kind == 7:
         return RegValue(t="MULTI_SZ", v=_net_multi(text_of(data)))
     if kind == 4:
-        if len(data) > 8:
-            note(f"REG_DWORD of {len(data)} bytes: .NET returns bytes; kept as NONE")
-            return RegValue(t="NONE", v=base64.b64encode(data).decode("ascii"))
-        number = int.from_bytes(data, "little")
-        if len(data) != 4:
-            note(f"REG_DWORD of {len(data)} bytes read as a number")
-        return RegValue(t="DWORD", v=number % 2**32)
+        return _decode_dword(data, note)
     if kind == 11:
-        if len(data) > 8:
-            note(f"REG_QWORD of {len(data)} bytes: .NET returns bytes; kept as BINARY")
-            return RegValue(t="BINARY", v=base64.b64encode(data).decode("ascii"))
-        if len(data) != 8:
-            note(f"REG_QWORD of {len(data)} bytes zero-extended")
-        return RegValue(t="QWORD", v=int.from_bytes(data, "little"))
-    if kind == 3:
-        return RegValue(t="BINARY", v=base64.b64encode(data).decode("ascii"))
-    if kind in (0, 5):  # REG_NONE; REG_DWORD_BIG_ENDIAN: kind Unknown, data as bytes
-        if kind == 5:
-            note("REG_DWORD_BIG_ENDIAN seen by .NET as an unknown kind with bytes: NONE")
-        return RegValue(t="NONE", v=base64.b64encode(data).decode("ascii"))
-    note(f"registry type 0x{kind:x} is not visible to .NET (GetValue returns null): NONE, no data")
-    return RegValue(t="NONE", v="")
+        return _decode_qword(data, note)
+    return _decode_bytes(kind, data, note)
 
 
 def encode_data(value: RegValue) -> tuple[int, bytes]:
@@ -213,7 +226,7 @@ class RegFile:
     name: str
     version: int  # 5 or 4
     entries: list[RegEntry] = field(default_factory=list)
-    notes: Notes = field(default_factory=lambda: Notes())
+    notes: Notes = field(default_factory=Notes)
 
     def counts(self) -> tuple[int, int]:
         """(key lines, value lines), deletions included."""
@@ -303,75 +316,93 @@ def _parse_data(
     )
 
 
-def parse_reg(text: str, name: str = "<reg>", ansi: str = "gbk") -> RegFile:
-    """Parse the text of a .reg file; RegImportError names ``name:line`` of a malformed line."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+def _reg_version(lines: list[str], name: str) -> tuple[int, int]:
+    """(format version 5 or 4, index of the header line) of a .reg file's lines."""
     first = 0
     while first < len(lines) and not lines[first].strip():
         first += 1
     header = lines[first].strip().lstrip("\ufeff") if first < len(lines) else ""
     if header == REG5_HEADER:
-        version = 5
-    elif header == REG4_HEADER:
-        version = 4
+        return 5, first
+    if header == REG4_HEADER:
+        return 4, first
+    raise _err(
+        f"{name}:{first + 1}",
+        f"不是 .reg 文件：第一行应为 “{REG5_HEADER}” 或 “{REG4_HEADER}”",
+        f"not a .reg file: the first line must be '{REG5_HEADER}' or '{REG4_HEADER}'",
+    )
+
+
+def _key_entry(stripped: str, where: str, lineno: int) -> RegEntry:
+    """A ``[KEY]`` or ``[-KEY]`` line."""
+    if not stripped.endswith("]"):
+        raise _err(where, "键名行缺少 “]”", "key line without a closing ']'")
+    path = stripped[1:-1]
+    delete = path.startswith("-")
+    if delete:
+        path = path[1:]
+    if not path.strip():
+        raise _err(where, "键名为空", "empty key name")
+    return RegEntry(path=path, line=lineno, delete=delete)
+
+
+def _value_head(stripped: str, where: str) -> tuple[str, str]:
+    """(value name, data text after ``=``) of a ``"name"=data`` or ``@=data`` line."""
+    if stripped.startswith("@"):
+        value_name, rest = "", stripped[1:]
+    elif stripped.startswith('"'):
+        value_name, end = _unquote(stripped, 0, where)
+        rest = stripped[end:]
     else:
         raise _err(
-            f"{name}:{first + 1}",
-            f"不是 .reg 文件：第一行应为 “{REG5_HEADER}” 或 “{REG4_HEADER}”",
-            f"not a .reg file: the first line must be '{REG5_HEADER}' or '{REG4_HEADER}'",
+            where,
+            f"无法识别的行：{stripped[:40]!r}（应为 [键]、\"名称\"=数据 或 @=数据）",
+            f"unrecognised line {stripped[:40]!r} (expected [KEY], \"name\"=data or @=data)",
         )
-    result = RegFile(name=name, version=version)
+    rest = rest.lstrip()
+    if not rest.startswith("="):
+        raise _err(where, "值名称后缺少 “=”", "missing '=' after the value name")
+    return value_name, rest[1:].strip()
 
+
+def _join_continuation(data: str, lines: list[str], i: int, where: str) -> tuple[str, int]:
+    """hex data continued with ``\\`` on the following lines; (whole data, next line index)."""
+    guard = 0
+    while data.endswith("\\") and i < len(lines) and lines[i].strip() and guard < 10**7:
+        data = data[:-1] + lines[i].strip()
+        i += 1
+        guard += 1
+    if data.endswith("\\"):
+        raise _err(
+            where,
+            "续行符 “\\” 后没有数据行",
+            "nothing follows the '\\' continuation (a blank line or the end of the file)",
+        )
+    return data, i
+
+
+def parse_reg(text: str, name: str = "<reg>", ansi: str = "gbk") -> RegFile:
+    """Parse the text of a .reg file; RegImportError names ``name:line`` of a malformed line."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    version, first = _reg_version(lines, name)
+    result = RegFile(name=name, version=version)
     warn = result.notes.add
     current: RegEntry | None = None
     i = first + 1
     while i < len(lines):
         lineno = i + 1
-        line = lines[i]
+        stripped = lines[i].strip()
         i += 1
-        stripped = line.strip()
         if not stripped or stripped.startswith(";"):
             continue
         where = f"{name}:{lineno}"
         if stripped.startswith("["):
-            if not stripped.endswith("]"):
-                raise _err(where, "键名行缺少 “]”", "key line without a closing ']'")
-            path = stripped[1:-1]
-            delete = path.startswith("-")
-            if delete:
-                path = path[1:]
-            if not path.strip():
-                raise _err(where, "键名为空", "empty key name")
-            current = RegEntry(path=path, line=lineno, delete=delete)
+            current = _key_entry(stripped, where, lineno)
             result.entries.append(current)
             continue
-        if stripped.startswith("@"):
-            value_name, rest = "", stripped[1:]
-        elif stripped.startswith('"'):
-            value_name, end = _unquote(stripped, 0, where)
-            rest = stripped[end:]
-        else:
-            raise _err(
-                where,
-                f"无法识别的行：{stripped[:40]!r}（应为 [键]、\"名称\"=数据 或 @=数据）",
-                f"unrecognised line {stripped[:40]!r} (expected [KEY], \"name\"=data or @=data)",
-            )
-        rest = rest.lstrip()
-        if not rest.startswith("="):
-            raise _err(where, "值名称后缺少 “=”", "missing '=' after the value name")
-        data = rest[1:].strip()
+        value_name, data = _value_head(stripped, where)
         if _HEX_PREFIX.match(data):
-            guard = 0
-            while data.endswith("\\") and i < len(lines) and lines[i].strip() and guard < 10**7:
-                data = data[:-1] + lines[i].strip()
-                i += 1
-                guard += 1
-            if data.endswith("\\"):
-                raise _err(
-                    where,
-                    "续行符 “\\” 后没有数据行",
-                    "nothing follows the '\\' continuation (a blank line or the end of the file)",
-                )
+            data, i = _join_continuation(data, lines, i, where)
         if current is None:
             raise _err(where, "值出现在任何 [键] 之前", "a value before any [KEY] line")
         if current.delete:
@@ -441,7 +472,7 @@ class Trees:
 
     hklm: KeyNode = field(default_factory=KeyNode)
     users: dict[str, KeyNode] = field(default_factory=dict)
-    notes: Notes = field(default_factory=lambda: Notes())
+    notes: Notes = field(default_factory=Notes)
 
     def user(self, sid: str) -> KeyNode:
         return self.users.setdefault(sid.upper(), KeyNode())
@@ -827,12 +858,16 @@ def _mount(trees: Trees, mount: str, sid: str | None, tree: KeyNode, where: str)
         link_current_control_set(tree)
 
 
-def build_trees(imports: list[Any], profile_sids: list[str], name: str) -> Trees:
-    """Apply an image's ``registry_import`` entries (RegistryImportSpec) in order."""
+def build_trees(imports: list[Any], profile_sids: list[str]) -> Trees:
+    """Apply an image's ``registry_import`` entries (RegistryImportSpec) in order.
+
+    A problem names the entry (``registry_import[1]: ...``) or the .reg line; the
+    image loader puts the image's name in front.
+    """
     known = {sid.upper() for sid in profile_sids}
     trees = Trees()
     for index, spec in enumerate(imports):
-        where = f"{name}: registry_import[{index}]"
+        where = f"registry_import[{index}]"
         if (spec.file is None) == (spec.hive is None):
             raise _err(where, "应给出 file:（.reg）或 hive:（配置单元）之一", "give one of file: (.reg) or hive:")
         sid = spec.profile

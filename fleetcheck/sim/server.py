@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import hashlib
 import logging
@@ -140,7 +141,7 @@ class Endpoint:
         domain, _, user = username.rpartition("\\")
         if user.lower() != want_user.lower() or password != self.password:
             return False
-        return domain.lower() == want_domain.lower() or domain in ("", ".") and want_domain in ("", ".")
+        return domain.lower() == want_domain.lower() or (domain in ("", ".") and want_domain in ("", "."))
 
 
 @dataclass
@@ -277,10 +278,8 @@ class WsmanServer:
     ) -> None:
         sock = writer.get_extra_info("socket")
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
         peer = writer.get_extra_info("peername")
         conn = _Connection(peer=str(peer[0]) if peer else "127.0.0.1", channel_bindings=None)
         if endpoint.scheme == "https":
@@ -327,7 +326,7 @@ class WsmanServer:
         except asyncio.IncompleteReadError:
             return None
         lines = head.decode("latin-1").split("\r\n")
-        method, path, _version = (lines[0].split(" ") + ["", ""])[:3]
+        method, path, _version = [*lines[0].split(" "), "", ""][:3]
         headers: dict[str, str] = {}
         for line in lines[1:]:
             if ":" in line:
@@ -361,49 +360,17 @@ class WsmanServer:
             return _Reply(405 if request.path.lower().startswith("/wsman") else 404)
         if request.path.split("?")[0].lower() != "/wsman":
             return _Reply(404)
-        auth = request.headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
-        scheme_l = scheme.lower()
-        user: str | None = None
-        if scheme_l in ("negotiate", "ntlm"):
-            reply = self._ntlm_step(endpoint, conn, scheme, token.strip())
-            if reply is not None:
-                return reply
-            user = conn.ntlm_user
-        elif scheme_l == "basic":
-            if not endpoint.basic_allowed() or endpoint.faults.unauthorized:
-                return self._challenge(endpoint)
-            try:
-                username, _, password = base64.b64decode(token.strip()).decode("utf-8").partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return self._challenge(endpoint)
-            if not endpoint.check_password(username, password):
-                return self._challenge(endpoint)
-            user = username
-        elif conn.ntlm is not None and conn.ntlm_user is not None:
-            user = conn.ntlm_user
-        else:
-            return self._challenge(endpoint)
-
+        user = self._authenticate(endpoint, conn, request)
+        if isinstance(user, _Reply):
+            return user
         content_type = request.headers.get("content-type", "")
         encrypted = content_type.lower().startswith("multipart/encrypted")
-        if encrypted:
-            if conn.ntlm_user is None:
-                return self._challenge(endpoint)
-            try:
-                soap = self._decrypt(conn, request.body)
-            except (ValueError, SpnegoError, struct.error):
-                return _Reply(400)
-        else:
-            soap = request.body
-            if not soap:
-                return _Reply(200)  # end of the NTLM handshake (pywinrm's empty POST)
-            if endpoint.scheme == "http":
-                # AllowUnencrypted=false: plain SOAP over HTTP is refused.
-                return self._challenge(endpoint)
+        soap = self._soap_of(endpoint, conn, request, encrypted)
+        if isinstance(soap, _Reply):
+            return soap
         if len(soap) > endpoint.max_envelope_kb * 1024:
             return _Reply(413)
-        status, answer, is_receive = await endpoint.service.handle(soap, user or "", conn.peer)
+        status, answer, is_receive = await endpoint.service.handle(soap, user, conn.peer)
         cut = endpoint.faults.reset_mid_receive and is_receive and status == 200 and b'Name="stdout"' in answer
         if encrypted:
             body = self._encrypt(conn, answer)
@@ -412,6 +379,48 @@ class WsmanServer:
             body = answer
             ctype = "application/soap+xml;charset=UTF-8"
         return _Reply(status, body, [("Content-Type", ctype)], cut_in_half=cut)
+
+    def _authenticate(self, endpoint: Endpoint, conn: _Connection, request: _Request) -> str | _Reply:
+        """The authenticated user name ("" when NTLM names none), or the reply that refuses or continues."""
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        scheme_l = scheme.lower()
+        if scheme_l in ("negotiate", "ntlm"):
+            reply = self._ntlm_step(endpoint, conn, scheme, token.strip())
+            return reply if reply is not None else conn.ntlm_user or ""
+        if scheme_l == "basic":
+            user = self._basic_user(endpoint, token.strip())
+            return user if user is not None else self._challenge(endpoint)
+        if conn.ntlm is not None and conn.ntlm_user is not None:
+            return conn.ntlm_user
+        return self._challenge(endpoint)
+
+    @staticmethod
+    def _basic_user(endpoint: Endpoint, token: str) -> str | None:
+        """The user of a Basic ``Authorization`` header, or None when it is refused."""
+        if not endpoint.basic_allowed() or endpoint.faults.unauthorized:
+            return None
+        try:
+            username, _, password = base64.b64decode(token).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return username if endpoint.check_password(username, password) else None
+
+    def _soap_of(self, endpoint: Endpoint, conn: _Connection, request: _Request, encrypted: bool) -> bytes | _Reply:
+        """The SOAP envelope of an authenticated request (decrypted), or the reply to send instead."""
+        if encrypted:
+            if conn.ntlm_user is None:
+                return self._challenge(endpoint)
+            try:
+                return self._decrypt(conn, request.body)
+            except (ValueError, SpnegoError, struct.error):
+                return _Reply(400)
+        if not request.body:
+            return _Reply(200)  # end of the NTLM handshake (pywinrm's empty POST)
+        if endpoint.scheme == "http":
+            # AllowUnencrypted=false: plain SOAP over HTTP is refused.
+            return self._challenge(endpoint)
+        return request.body
 
     def _ntlm_step(self, endpoint: Endpoint, conn: _Connection, scheme: str, token_b64: str) -> _Reply | None:
         """Advance the connection's NTLM handshake; None once authenticated (go on with the body)."""

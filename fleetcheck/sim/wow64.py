@@ -166,17 +166,6 @@ def _hklm_software_rule(rest: list[str]) -> tuple[bool, int]:
     return best
 
 
-def is_shared_hklm(path: str) -> bool:
-    """True when HKLM\\<path> is shared between the views on 64-bit Windows 7+."""
-    parts = _parts(path)
-    if not parts or parts[0].lower() != "software":
-        return True  # "HKEY_LOCAL_MACHINE: Shared"; only SOFTWARE is redirected
-    rest = parts[1:]
-    if rest and rest[0].lower() == WOW_NODE.lower():
-        return False
-    return not _hklm_software_rule(rest)[0]
-
-
 def shared_hklm_roots() -> list[str]:
     """The shared keys below HKLM\\SOFTWARE outside Classes, as SOFTWARE\\... paths.
 
@@ -209,21 +198,31 @@ def physical_path(arch: str, hive: str, path: str, view: View) -> str:
     if arch == "x86" or not parts:
         return "\\".join(parts)
     if h in ("HKCU", "HKU"):
-        lead = parts[:1] if h == "HKU" else []
-        rest = parts[1:] if h == "HKU" else parts
-        if (
-            view == 32
-            and len(rest) >= 3
-            and rest[0].lower() == "software"
-            and rest[1].lower() == "classes"
-            and rest[2].lower() in {c.lower() for c in HKCU_CLASSES_REDIRECTED}
-        ):
-            rest = [*rest[:2], WOW_NODE, *rest[2:]]
-        return "\\".join(lead + rest)
+        return _user_physical_path(h, parts, view)
     if h != "HKLM":
         raise ValueError(f"unknown hive {hive!r}")
     if parts[0].lower() != "software":
         return "\\".join(parts)
+    return _software_physical_path(parts, view)
+
+
+def _user_physical_path(hive: str, parts: list[str], view: View) -> str:
+    """:func:`physical_path` in a user hive: only some Software\\Classes subkeys are redirected."""
+    lead = parts[:1] if hive == "HKU" else []
+    rest = parts[1:] if hive == "HKU" else parts
+    if (
+        view == 32
+        and len(rest) >= 3
+        and rest[0].lower() == "software"
+        and rest[1].lower() == "classes"
+        and rest[2].lower() in {c.lower() for c in HKCU_CLASSES_REDIRECTED}
+    ):
+        rest = [*rest[:2], WOW_NODE, *rest[2:]]
+    return "\\".join(lead + rest)
+
+
+def _software_physical_path(parts: list[str], view: View) -> str:
+    """:func:`physical_path` below HKLM\\SOFTWARE (``parts[0]`` is SOFTWARE)."""
     rest = parts[1:]
     if rest and rest[0].lower() == WOW_NODE.lower():
         # Already a WOW6432Node path: opened as written (links followed); a

@@ -60,8 +60,6 @@ NS_SOAP = "http://www.w3.org/2003/05/soap-envelope"
 NS_ADDR = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
 NS_WSMAN = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
 NS_SHELL = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
-NS_TRANSFER = "http://schemas.xmlsoap.org/ws/2004/09/transfer"
-NS_MSWSMAN = "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"
 NS_FAULT = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
 
 RESOURCE_CMD = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
@@ -403,29 +401,6 @@ def action_not_supported_fault(action: str) -> SoapFault:
     )
 
 
-# --------------------------------------------------------------------------- code pages
-
-
-def encode_for_codepage(text: str, codepage: int) -> bytes:
-    """Bytes a Windows console with ``codepage`` produces for ``text``.
-
-    Characters the code page lacks become ``?``, as Windows' best-fit-less
-    conversion does.
-
-    >>> encode_for_codepage("深圳 ok", 437)
-    b'?? ok'
-    >>> encode_for_codepage("深圳", 936)
-    b'\\xc9\\xee\\xdb\\xda'
-    """
-    if codepage == 65001:
-        return text.encode("utf-8", errors="replace")
-    codec = {936: "gbk", 437: "cp437"}.get(codepage, f"cp{codepage}")
-    try:
-        return text.encode(codec, errors="replace")
-    except LookupError:
-        return text.encode("cp437", errors="replace")
-
-
 # --------------------------------------------------------------------------- shells and commands
 
 
@@ -584,7 +559,7 @@ class WinRSService:
         self.shells[shell_id] = Shell(shell_id, user, codepage, client_ip, workdir)
         address = escape(self.profile.endpoint_url)
         wd = f"<rsp:WorkingDirectory>{escape(workdir)}</rsp:WorkingDirectory>" if workdir else ""
-        owner = escape(user.split("\\")[-1] if user.startswith(".\\") else user)
+        owner = escape(user.rsplit("\\", maxsplit=1)[-1] if user.startswith(".\\") else user)
         out = (
             f"<x:ResourceCreated><a:Address>{address}</a:Address><a:ReferenceParameters>"
             f"<w:ResourceURI>{RESOURCE_CMD}</w:ResourceURI><w:SelectorSet>"

@@ -50,6 +50,20 @@ def test_bad_office_files_name_the_file_and_the_problem(tmp_path: Path):
                      first_address=next_block())
 
 
+def test_office_problems_are_bilingual_fleetcheck_errors(tmp_path: Path):
+    from fleetcheck.errors import EXIT_USAGE, FleetcheckError
+
+    with pytest.raises(OfficeError) as caught:
+        plan_office(office_spec([{"name": "x", "image": "i", "count": 1, "transport": "basic"}]))
+    assert isinstance(caught.value, FleetcheckError) and caught.value.exit_code == EXIT_USAGE
+    assert caught.value.format("zh") == "组 x：transport basic 需要 scheme https（WinRM 拒绝 HTTP 上的 Basic）"
+    with pytest.raises(OfficeError) as caught:
+        start_office(office_spec([{"name": "x", "image": "no-such-image", "count": 1}]), tmp_path / "s",
+                     first_address=next_block())
+    assert caught.value.format("zh").startswith("镜像 'no-such-image'：")
+    assert "not an image" not in caught.value.format("zh")  # the image's own message, in Chinese too
+
+
 def test_demo_office_mix():
     hosts = plan_office(OfficeSpec.load(DEMO))
     assert 35 <= len(hosts) <= 45

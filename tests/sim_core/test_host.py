@@ -151,6 +151,20 @@ def test_a_damaged_state_file_is_a_clear_error(tmp_path: Path) -> None:
         SimulatedHost.from_image("win10-compliant", now=NOW, state_dir=tmp_path)
 
 
+def test_a_state_that_is_not_one_names_its_file_in_both_languages(tmp_path: Path) -> None:
+    (tmp_path / STATE_FILE).write_text('{"format": "something else"}', encoding="utf-8")
+    with pytest.raises(ImageError) as caught:
+        SimulatedHost.from_image("win10-compliant", now=NOW, state_dir=tmp_path)
+    path = tmp_path / STATE_FILE
+    assert str(caught.value) == (
+        f"{path}: not a simulator state document (expected format fleetcheck-sim-state/1); "
+        "delete it to start afresh"
+    )
+    assert caught.value.format("zh") == (
+        f"{path}: 不是模拟器状态文档（应为格式 fleetcheck-sim-state/1）；删除它即可重新开始"
+    )
+
+
 def test_rollback_gives_an_identical_snapshot(host: SimulatedHost) -> None:
     before = host.snapshot()
     path = r"SOFTWARE\Classes\WOW6432Node\CLSID\{707C7D52-85A8-4584-8954-573EFCE77488}"

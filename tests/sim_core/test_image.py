@@ -124,8 +124,9 @@ def test_placeholder_values_are_text_not_yaml() -> None:
 def test_bad_yaml_names_file_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("os:\n  version: [1, 2\n", encoding="utf-8")
-    with pytest.raises(ImageError, match=r"bad\.yaml:\d+:\d+: not valid YAML"):
+    with pytest.raises(ImageError, match=r"bad\.yaml:3:1: YAML syntax error: an unclosed '\['") as caught:
         instantiate(path, now=NOW)
+    assert "YAML 语法错误" in caught.value.format("zh")
 
 
 def test_schema_errors_name_file_line_column_and_field(tmp_path: Path) -> None:
@@ -138,13 +139,15 @@ def test_schema_errors_name_file_line_column_and_field(tmp_path: Path) -> None:
     )
     with pytest.raises(ImageError) as caught:
         instantiate(path, now=NOW)
+    # the one YAML loader's messages: file:line:col, the source line, a caret under the column
     lines = str(caught.value).splitlines()
-    assert any(
-        line.startswith(f"{path}:4:28: profiles.0.certificates.0.kind: Input should be 'file'")
-        for line in lines
-    )
-    assert any(line.startswith(f"{path}:6:3: os.build:") for line in lines)
-    assert any(line == f"{path}:7:1: colour: Extra inputs are not permitted" for line in lines)
+    at = lines.index(f"{path}:4:34: 'floppy' is not allowed here (choose from: file or hardware)")
+    assert lines[at + 1:at + 3] == ["        certificates: [{cn: x, kind: floppy}]", " " * 37 + "^"]
+    assert f"{path}:6:10: 'many' is not a whole number" in lines
+    assert any(line.startswith(f"{path}:7:1: unknown key 'colour' (allowed: description, vars, os,") for line in lines)
+    zh = caught.value.format("zh")
+    assert f"{path}:6:10: 'many' 不是整数" in zh and "未知的键 'colour'" in zh
+    assert "Input should be" not in str(caught.value)  # no pydantic jargon
 
 
 def test_errors_in_an_inherited_part_point_at_the_parent(tmp_path: Path) -> None:
@@ -155,13 +158,45 @@ def test_errors_in_an_inherited_part_point_at_the_parent(tmp_path: Path) -> None
     )
     child = tmp_path / "child.yaml"
     child.write_text("extends: base.yaml\nenv: {X: y}\n", encoding="utf-8")
-    with pytest.raises(ImageError, match=r"base\.yaml:3:\d+: tcp\.a:1\.latency_ms"):
+    with pytest.raises(ImageError, match=r"base\.yaml:3:23: -3 is out of range: must be at least 0"):
         instantiate(child, now=NOW)
 
 
 def test_missing_parent_image_is_a_clear_error() -> None:
-    with pytest.raises(ImageError, match="extends 'win95-compliant'"):
+    with pytest.raises(ImageError, match=r"<image text>:1:10: extends 'win95-compliant', which is not an image"):
         instantiate("extends: win95-compliant\nos: {}\n", now=NOW)
+
+
+def test_an_error_in_a_child_is_placed_whatever_the_case_of_its_keys(tmp_path: Path) -> None:
+    # Windows names compare without case, so does the merge: "OS" overlays the parent's "os"
+    child = tmp_path / "child.yaml"
+    child.write_text(BASE + "OS:\n  build: many\n", encoding="utf-8")
+    with pytest.raises(ImageError) as caught:
+        instantiate(child, now=NOW)
+    assert str(caught.value).splitlines()[:3] == [
+        f"{child}:3:10: 'many' is not a whole number", "      build: many", "             ^"
+    ]
+
+
+def test_an_unknown_placeholder_points_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "pc.yaml"
+    path.write_text(BASE + "os:\n  hostname: 'PC-${nobody}'\n", encoding="utf-8")
+    with pytest.raises(ImageError) as caught:
+        instantiate(path, now=NOW)
+    assert str(caught.value).startswith(f"{path}:3:13: placeholder ${{nobody}} has no value")
+    assert caught.value.format("zh").startswith(f"{path}:3:13: 占位符 ${{nobody}} 没有值")
+
+
+def test_image_errors_are_user_file_errors_with_the_usage_exit_code() -> None:
+    from fleetcheck.errors import EXIT_USAGE, FleetcheckError
+    from fleetcheck.yamlfile import UserFileError
+
+    with pytest.raises(ImageError) as caught:
+        instantiate("extends: win10-compliant\nprocesses: [{name: x.exe, user: TRADE\\nobody}]\n", now=NOW)
+    assert isinstance(caught.value, UserFileError) and isinstance(caught.value, FleetcheckError)
+    assert caught.value.exit_code == EXIT_USAGE
+    assert str(caught.value) == "image: process x.exe runs as unknown user TRADE\\nobody; add that profile"
+    assert caught.value.format("zh") == "image: 进程 x.exe 以未知用户 TRADE\\nobody 运行；请添加该用户的配置文件"
 
 
 def test_extends_null_deletes_a_key_tree_and_values(tmp_path: Path) -> None:

@@ -140,7 +140,7 @@ from fleetcheck.sim.image.live import (
     utf16_string,
     wow_links,
 )
-from fleetcheck.sim.image.load import IMAGES_DIR, load_raw, load_spec, shipped_images
+from fleetcheck.sim.image.load import IMAGES_DIR, load_spec, shipped_images
 from fleetcheck.sim.image.regyaml import (
     DEFAULT_USER_SID,
     OS_BASES,
@@ -168,6 +168,7 @@ from fleetcheck.sim.image.spec import (
     UsbDeviceSpec,
     ValueSpec,
     encode_value,
+    image_error,
     image_schema,
 )
 from fleetcheck.sim.regtree import KeyNode, split_path
@@ -215,12 +216,12 @@ __all__ = [
     "dump_state",
     "encode_value",
     "expand_env",
+    "image_error",
     "image_schema",
     "image_to_reg",
     "image_yaml_from_reg",
     "instantiate",
     "link_wow_classes",
-    "load_raw",
     "load_spec",
     "normalize_file_path",
     "parent_dir",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from fleetcheck.agent.contract import OsFacts, RegValue
+from fleetcheck.i18n import T
 from fleetcheck.sim import certgen, regimport, wow64
 from fleetcheck.sim.image.live import (
     CERT_STORE_KEY,
@@ -39,6 +41,7 @@ from fleetcheck.sim.image.spec import (
     RegistrySpec,
     UninstallSpec,
     encode_value,
+    image_error,
 )
 from fleetcheck.sim.regtree import KeyNode, split_path
 
@@ -51,9 +54,9 @@ def _registry_imports(spec: ImageSpec, name: str) -> tuple[KeyNode, dict[str, Ke
         return KeyNode(), {}
 
     try:
-        trees = regimport.build_trees(spec.registry_import, [p.sid for p in spec.profiles], name)
+        trees = regimport.build_trees(spec.registry_import, [p.sid for p in spec.profiles])
     except regimport.RegImportError as exc:
-        raise ImageError(str(exc)) from None
+        raise image_error(name, exc.text) from None
     return trees.hklm, trees.users
 
 
@@ -101,9 +104,10 @@ def _apply_registry(root: KeyNode, spec: RegistrySpec, where: str) -> None:
             try:
                 node.set(value_name, encode_value(value))
             except ValueError as exc:
-                raise ImageError(
-                    f"{where}: registry '{path}' value '{value_name}': {exc}"
-                ) from None
+                raise image_error(where, T(
+                    f"注册表键 '{path}' 的值 '{value_name}' 无效：{exc}",
+                    f"registry '{path}' value '{value_name}': {exc}",
+                )) from None
 
 
 def view_path(arch: str, view: int, path: str) -> str:
@@ -234,7 +238,10 @@ def user_appdata_dir(image: HostImage, prof: UserProfile) -> str:
     text = raw if raw is not None and raw.strip() else DEFAULT_APPDATA
     folder = expand_env(text, image.user_env(prof)).strip()
     if _UNRESOLVED_VARIABLE.search(folder):
-        raise ImageError(f"profile {prof.sid}: AppData folder {raw!r} has a variable the user does not have")
+        raise image_error(f"profile {prof.sid}", T(
+            f"AppData 文件夹 {raw!r} 含有该用户没有的环境变量",
+            f"AppData folder {raw!r} has a variable the user does not have",
+        ))
     return folder
 
 
@@ -357,10 +364,8 @@ def build_image(spec: ImageSpec, name: str, now: datetime) -> HostImage:
             _install_certificate(image, prof, cert)
         # Every used profile has its file-based Personal store folder (CryptoAPI makes it on first
         # use), so importing a certificate adds a file there and removing it leaves the folder.
-        try:
+        with contextlib.suppress(ImageError):  # an AppData with a variable this user lacks: no folder
             image.make_dir(user_personal_store_dir(image, prof))
-        except ImageError:
-            pass  # an AppData that uses a variable this user lacks: nothing to create
     for index, proc in enumerate(spec.processes):
         owner = None
         if proc.user:
@@ -373,9 +378,10 @@ def build_image(spec: ImageSpec, name: str, now: datetime) -> HostImage:
                 None,
             )
             if owner is None:
-                raise ImageError(
-                    f"{name}: process {proc.name} runs as unknown user {proc.user}; add that profile"
-                )
+                raise image_error(name, T(
+                    f"进程 {proc.name} 以未知用户 {proc.user} 运行；请添加该用户的配置文件",
+                    f"process {proc.name} runs as unknown user {proc.user}; add that profile",
+                ))
         image.processes.append(ProcessEntry(proc.name, proc.pid or 5000 + 4 * index, owner))
     if o.arch != "x86":
         link_wow_classes(image.hklm)

@@ -15,8 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from fleetcheck.agent.contract import USER_SID_PREFIXES, OsFacts, RegKey
+from fleetcheck.i18n import T
 from fleetcheck.sim import wow64
-from fleetcheck.sim.image.spec import EndpointSpec, ImageError, InstallerSpec
+from fleetcheck.sim.image.spec import EndpointSpec, InstallerSpec, image_error
 from fleetcheck.sim.regtree import KeyNode, split_path
 
 STATE_FORMAT = "fleetcheck-sim-state/1"
@@ -222,10 +223,13 @@ class HostImage:
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> HostImage:
-        """Rebuild an image persisted with :meth:`to_state`; ImageError when it is not one."""
+    def from_state(cls, state: dict[str, Any], source: str = "<simulator state>") -> HostImage:
+        """Rebuild an image persisted with :meth:`to_state`; ImageError (naming ``source``) when it is not one."""
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            raise ImageError(f"not a simulator state document (expected format {STATE_FORMAT})")
+            raise image_error(source, T(
+                f"不是模拟器状态文档（应为格式 {STATE_FORMAT}）",
+                f"not a simulator state document (expected format {STATE_FORMAT})",
+            ))
         try:
             image = cls(
                 name=state["name"],
@@ -268,7 +272,10 @@ class HostImage:
                     SimFile(path, content, f["size"], f["version"], f["product_version"])
                 )
         except (KeyError, TypeError, ValueError) as exc:
-            raise ImageError(f"simulator state is damaged ({type(exc).__name__}: {exc})") from None
+            raise image_error(source, T(
+                f"模拟器状态已损坏（{type(exc).__name__}: {exc}）",
+                f"simulator state is damaged ({type(exc).__name__}: {exc})",
+            )) from None
         if image.os.arch != "x86":
             link_wow_classes(image.hklm)
         return image

@@ -1,43 +1,82 @@
-"""Loading an image: the YAML files of its ``extends`` chain, merged, placeholders filled, validated."""
+"""Loading an image: the YAML files of its ``extends`` chain, merged, placeholders filled, validated.
+
+Every file goes through the one positioned YAML loader (:mod:`fleetcheck.yamlfile`):
+its limits, its syntax messages, and ``file:line:col`` with the source line and a
+caret for every problem. A validation error of the merged image is placed in the
+file of the chain that spells out most of its location (the child on a tie);
+keys compare without case there, as Windows names do.
+"""
 
 from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from fleetcheck.i18n import T, Text
 from fleetcheck.sim.image.live import utf16_string
-from fleetcheck.sim.image.spec import ImageError, ImageSpec
+from fleetcheck.sim.image.spec import ImageError, ImageSpec, image_error
 from fleetcheck.sim.regtree import split_path
+from fleetcheck.yamlfile import (
+    MAX_FILE_BYTES,
+    Issue,
+    YamlDocument,
+    parse_bytes,
+    parse_text,
+    to_plain,
+    validation_issues,
+)
 
 IMAGES_DIR = Path(__file__).resolve().parent.parent / "images"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MAX_EXTENDS_DEPTH = 8
 
 
+@dataclass(frozen=True)
+class _Parsed:
+    """One image file through the loader: its document (for positions) and its plain data."""
+
+    doc: YamlDocument
+    data: Any
+
 
 @lru_cache(maxsize=64)
-def _parse_yaml_cached(text: str, source: str) -> Any:
-    # the bounded loader: aliases, depth, sizes and value errors are file:line:col messages
-    from fleetcheck.yamlfile import UserFileError, parse_data
+def _parse_cached(text: str, name: str) -> _Parsed:
+    # the bounded loader: aliases, depth, sizes and value errors are file:line:col issues
+    doc = parse_text(text, name)
+    doc.ignore_case = True  # registry paths and value names: HKLM and hklm are one key
+    if not doc.loaded or doc.issues:
+        raise ImageError(doc.issues)
+    return _Parsed(doc, to_plain(doc.data))
 
+
+def _read_text(path: Path) -> str:
+    """The image file's text (UTF-8, optional BOM), through the loader's size and encoding rules."""
     try:
-        return parse_data(text, source)
-    except UserFileError as exc:
-        lines_zh, lines_en = [], []
-        for issue in exc.issues:
-            where = issue.file + "".join(f":{n}" for n in (issue.line, issue.col) if n is not None)
-            lines_zh.append(f"{where}: 不是有效的 YAML：{issue.message.zh.removeprefix('YAML 语法错误：')}")
-            lines_en.append(f"{where}: not valid YAML: {issue.message.en.removeprefix('YAML syntax error: ')}")
-        raise ImageError("\n".join(lines_zh + lines_en)) from None
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise image_error(
+            str(path),
+            T(f"无法读取镜像（{exc.strerror}）；请检查名称", f"cannot read the image ({exc.strerror}); check the name"),
+        ) from None
+    except ValueError:  # a NUL in the path
+        raise image_error(str(path), T("不是有效的文件名", "not a valid file name")) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise image_error(str(path), T("文件过大（超过 20 MB）", "file is too large (over 20 MB)"))
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImageError(parse_bytes(raw, str(path)).issues) from None  # says where, and to save as UTF-8
 
 
-def _read_raw(source: str | Path) -> tuple[dict[str, Any], str, Path | None, str]:
-    """(raw mapping, name for messages, its directory for relative ``extends``, text)."""
+def _read_raw(source: str | Path) -> tuple[dict[str, Any], Path | None, YamlDocument]:
+    """(raw mapping, its directory for relative ``extends``, the parsed document)."""
     path: Path | None = None
     if isinstance(source, Path):
         path = source
@@ -46,21 +85,15 @@ def _read_raw(source: str | Path) -> tuple[dict[str, Any], str, Path | None, str
     ):
         path = Path(source) if source.endswith((".yaml", ".yml")) else IMAGES_DIR / f"{source}.yaml"
     if path is not None:
-        try:
-            text = path.read_bytes()[: 20 * 1024 * 1024].decode("utf-8-sig")
-        except OSError as exc:
-            raise ImageError(
-                f"{path}: cannot read the image ({exc.strerror}); check the name"
-            ) from None
-        except ValueError:  # not UTF-8, or a NUL in the path
-            raise ImageError(f"{path}: not UTF-8 text; save the image as UTF-8") from None
-        name = str(path)
+        text, name = _read_text(path), str(path)
     else:
         text, name = str(source), "<image text>"
-    raw = _parse_yaml_cached(text, name)
-    if not isinstance(raw, dict):
-        raise ImageError(f"{name}: an image must be a YAML mapping (os:, registry:, ...)")
-    return copy.deepcopy(raw), name, path.parent if path is not None else None, text
+    parsed = _parse_cached(text, name)
+    if not isinstance(parsed.data, dict):
+        raise ImageError([parsed.doc.issue((), T(
+            "镜像必须是 YAML 映射（os:、registry: 等）", "an image must be a YAML mapping (os:, registry:, ...)"
+        ))])
+    return copy.deepcopy(parsed.data), path.parent if path is not None else None, parsed.doc
 
 
 def shipped_images() -> list[str]:
@@ -68,7 +101,7 @@ def shipped_images() -> list[str]:
     return sorted(p.stem for p in IMAGES_DIR.glob("*.yaml"))
 
 
-def _resolve_extends(ref: str, base_dir: Path | None, name: str) -> Path:
+def _resolve_extends(ref: str, base_dir: Path | None, doc: YamlDocument) -> Path:
     if ref.endswith((".yaml", ".yml")):
         candidate = (base_dir or Path.cwd()) / ref
     else:
@@ -77,10 +110,14 @@ def _resolve_extends(ref: str, base_dir: Path | None, name: str) -> Path:
             candidate = IMAGES_DIR / f"{ref}.yaml"
     if not _is_file(candidate):
         if len(ref) > 80:
-            raise ImageError(f"{name}: extends '{ref[:79]}…', which is not an image; check the name")
-        raise ImageError(
-            f"{name}: extends '{ref}', which is not an image (no {candidate}); check the name"
-        )
+            shown = ref[:79] + "…"
+            message = T(f"extends '{shown}'，这不是镜像；请检查名称", f"extends '{shown}', which is not an image; check the name")
+        else:
+            message = T(
+                f"extends '{ref}'，这不是镜像（没有 {candidate}）；请检查名称",
+                f"extends '{ref}', which is not an image (no {candidate}); check the name",
+            )
+        raise ImageError([doc.issue(("extends",), message)])
     return candidate
 
 
@@ -156,12 +193,6 @@ def _merge_profiles(base: Any, child: Any) -> Any:
     return result
 
 
-def load_raw(source: str | Path, _depth: int = 0) -> tuple[dict[str, Any], str]:
-    """The image as one mapping, its ``extends`` chain merged (placeholders untouched)."""
-    raw, name, _sources = _load_chain(source, _depth)
-    return raw, name
-
-
 def _anchor_imports(raw: dict[str, Any], base_dir: Path | None) -> None:
     """Make ``registry_import`` paths relative to the file that names them (before merging)."""
     entries = raw.get("registry_import")
@@ -174,27 +205,29 @@ def _anchor_imports(raw: dict[str, Any], base_dir: Path | None) -> None:
                     entry[key] = str(base_dir / entry[key])
 
 
-def _load_chain(
-    source: str | Path, depth: int = 0
-) -> tuple[dict[str, Any], str, list[tuple[str, str]]]:
-    """Merged mapping, name, and the (name, text) of every file in the chain, child first."""
-    raw, name, base_dir, text = _read_raw(source)
+def _load_chain(source: str | Path, depth: int = 0) -> tuple[dict[str, Any], list[YamlDocument]]:
+    """The merged mapping, and the document of every file in the chain, child first."""
+    raw, base_dir, doc = _read_raw(source)
     _anchor_imports(raw, base_dir)
     parent_ref = raw.pop("extends", None)
     if parent_ref is None:
-        return raw, name, [(name, text)]
+        return raw, [doc]
     if depth >= _MAX_EXTENDS_DEPTH:
-        raise ImageError(f"{name}: 'extends' nests deeper than {_MAX_EXTENDS_DEPTH} (a cycle?)")
+        raise ImageError([doc.issue(("extends",), T(
+            f"'extends' 嵌套超过 {_MAX_EXTENDS_DEPTH} 层（是否循环？）",
+            f"'extends' nests deeper than {_MAX_EXTENDS_DEPTH} (a cycle?)",
+        ))])
     if not isinstance(parent_ref, str):
-        raise ImageError(f"{name}: 'extends' must be an image name")
-    parent, _, sources = _load_chain(_resolve_extends(parent_ref, base_dir, name), depth + 1)
+        raise ImageError([doc.issue(("extends",), T("'extends' 必须是镜像名称", "'extends' must be an image name"))])
+    parent, docs = _load_chain(_resolve_extends(parent_ref, base_dir, doc), depth + 1)
     try:
         merged = _merge_mapping(parent, raw)
     except (AttributeError, TypeError):  # e.g. a registry key given as text, not a mapping
-        raise ImageError(
-            f"{name}: cannot be laid over '{parent_ref}': a section that should be a mapping is not"
-        ) from None
-    return merged, name, [(name, text), *sources]
+        raise image_error(doc.file, T(
+            f"无法叠加在 '{parent_ref}' 之上：某个应为映射的部分不是映射",
+            f"cannot be laid over '{parent_ref}': a section that should be a mapping is not",
+        )) from None
+    return merged, [doc, *docs]
 
 
 def _is_shipped_image(name: str) -> bool:
@@ -204,52 +237,20 @@ def _is_shipped_image(name: str) -> bool:
         return False
 
 
-@lru_cache(maxsize=64)
-def _round_trip(text: str) -> Any:
-    from fleetcheck.yamlfile import parse_text
-
-    doc = parse_text(text, "<image>")  # bounded; only used to find a line for a message
-    return doc.data if doc.loaded else None
+def _placed(docs: list[YamlDocument], loc: tuple[str | int, ...], message: Text) -> Issue:
+    """``message`` at ``loc`` in the file of the chain that spells out most of it (child first)."""
+    best = max(range(len(docs)), key=lambda i: (docs[i].depth_of(loc), -i))
+    return docs[best].issue(loc, message)
 
 
-def _locate(loc: tuple[Any, ...], sources: list[tuple[str, str]]) -> str | None:
-    """``file:line:col`` of the deepest part of ``loc`` that one of the files spells out.
-
-    The merged image has no positions; each file of the ``extends`` chain is
-    searched (child first) for the same path, keys compared case-insensitively.
-    """
-    best: tuple[int, str] | None = None
-    for name, text in sources:
-        node = _round_trip(text)
-        found = 0
-        position: tuple[int, int] | None = None
-        for part in loc:
-            if isinstance(node, dict):
-                key = next((k for k in node if str(k).lower() == str(part).lower()), None)
-                if key is None:
-                    break
-                line_col = node.lc.key(key) if hasattr(node, "lc") else None
-                node = node[key]
-            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-                line_col = node.lc.item(part) if hasattr(node, "lc") else None
-                node = node[part]
-            else:
-                break
-            found += 1
-            if line_col is not None:
-                position = (line_col[0] + 1, line_col[1] + 1)
-        if position is not None and (best is None or found > best[0]):
-            best = (found, f"{name}:{position[0]}:{position[1]}")
-    return best[1] if best else None
-
-
-def _substitute(node: Any, values: dict[str, str], name: str) -> Any:
+def _substitute(node: Any, values: dict[str, str], docs: list[YamlDocument], loc: tuple[str | int, ...] = ()) -> Any:
     def repl(match: re.Match[str]) -> str:
         key = match.group(1)
         if key not in values:
-            raise ImageError(
-                f"{name}: placeholder ${{{key}}} has no value; pass it in vars or add it under 'vars:'"
-            )
+            raise ImageError([_placed(docs, loc, T(
+                f"占位符 ${{{key}}} 没有值；请在 vars 中传入，或写在 'vars:' 下",
+                f"placeholder ${{{key}}} has no value; pass it in vars or add it under 'vars:'",
+            ))])
         return values[key]
 
     if isinstance(node, str):
@@ -257,41 +258,28 @@ def _substitute(node: Any, values: dict[str, str], name: str) -> Any:
         return _PLACEHOLDER.sub(repl, node) if "${" in node else node
     if isinstance(node, dict):
         return {
-            (_substitute(k, values, name) if isinstance(k, str) else str(k)): _substitute(
-                v, values, name
+            (_substitute(k, values, docs, loc) if isinstance(k, str) else str(k)): _substitute(
+                v, values, docs, (*loc, str(k))
             )
             for k, v in node.items()
         }
     if isinstance(node, list):
-        return [_substitute(item, values, name) for item in node]
+        return [_substitute(item, values, docs, (*loc, i)) for i, item in enumerate(node)]
     return node
-
-
-def _describe_errors(exc: ValidationError, name: str, sources: list[tuple[str, str]]) -> str:
-    lines = []
-    for err in exc.errors()[:20]:
-        parts = tuple(p for p in err["loc"] if not str(p).startswith(("function-", "union[")))
-        where = _locate(parts, sources) or name
-        loc = ".".join(str(p) for p in parts)
-        lines.append(f"{where}: {loc or '(top)'}: {err['msg']}")
-    more = exc.error_count() - 20
-    if more > 0:
-        lines.append(f"... and {more} more")
-    return "\n".join(lines)
 
 
 def load_spec(source: str | Path, vars: dict[str, Any] | None = None) -> ImageSpec:
     """Load, merge and validate an image; placeholders filled from ``vars`` then ``vars:``."""
-    raw, name, sources = _load_chain(source)
+    raw, docs = _load_chain(source)
     defaults = raw.get("vars") or {}
     if not isinstance(defaults, dict):
-        raise ImageError(f"{name}: 'vars' must be a mapping of name: value")
+        raise ImageError([_placed(docs, ("vars",), T(
+            "'vars' 必须是 名称: 值 的映射", "'vars' must be a mapping of name: value"
+        ))])
     values = {str(k): str(v) for k, v in defaults.items()}
     values.update({str(k): str(v) for k, v in (vars or {}).items()})
-    raw = _substitute(raw, values, name)
+    raw = _substitute(raw, values, docs)
     try:
         return ImageSpec.model_validate(raw)
     except ValidationError as exc:
-        raise ImageError(_describe_errors(exc, name, sources)) from None
-
-
+        raise ImageError(validation_issues(exc, ImageSpec, docs)) from None

@@ -98,31 +98,30 @@ def _text_of(node: KeyNode, path: str, name: str) -> str | None:
     return value.v if value is not None and isinstance(value.v, str) else None
 
 
-def _os_section(
-    hklm: KeyNode, os_name: str, hostname: str | None, arch: str | None
-) -> tuple[list[str], str]:
-    """The ``os:`` lines (each commented with where its value came from), and the hostname."""
+_Fields = dict[str, tuple[str | int | None, str]]
 
-    base = load_spec(OS_BASES[os_name]).os
-    fields: dict[str, tuple[str | int | None, str]] = {
-        name: (getattr(base, name), f"{os_name} default")
-        for name in ("version", "build", "caption", "edition", "arch", "ps_version",
-                     "clr_version", "acp", "oem_cp", "domain", "ie_version", "edge_version")
-    }
+
+def _version_from_export(hklm: KeyNode, fields: _Fields) -> None:
+    """``build`` and ``version`` from Windows NT\\CurrentVersion, when the export has them."""
     build_text = _text_of(hklm, _NT, "CurrentBuild") or _text_of(hklm, _NT, "CurrentBuildNumber")
-    if build_text and build_text.strip().isdigit():
-        build = int(build_text)
-        nt = hklm.find(_NT)
-        major = nt.get("CurrentMajorVersionNumber") if nt is not None else None
-        minor = nt.get("CurrentMinorVersionNumber") if nt is not None else None
-        if major is not None and minor is not None:
-            version = f"{major.v}.{minor.v}.{build}"
-        elif build >= 10240:  # Windows 10/11 kept CurrentVersion at "6.3"
-            version = f"10.0.{build}"
-        else:
-            version = f"{_text_of(hklm, _NT, 'CurrentVersion') or '6.1'}.{build}"
-        fields["build"] = (build, f"export: {_NT}\\CurrentBuild")
-        fields["version"] = (version, "export: Windows NT\\CurrentVersion")
+    if not build_text or not build_text.strip().isdigit():
+        return
+    build = int(build_text)
+    nt = hklm.find(_NT)
+    major = nt.get("CurrentMajorVersionNumber") if nt is not None else None
+    minor = nt.get("CurrentMinorVersionNumber") if nt is not None else None
+    if major is not None and minor is not None:
+        version = f"{major.v}.{minor.v}.{build}"
+    elif build >= 10240:  # Windows 10/11 kept CurrentVersion at "6.3"
+        version = f"10.0.{build}"
+    else:
+        version = f"{_text_of(hklm, _NT, 'CurrentVersion') or '6.1'}.{build}"
+    fields["build"] = (build, f"export: {_NT}\\CurrentBuild")
+    fields["version"] = (version, "export: Windows NT\\CurrentVersion")
+
+
+def _products_from_export(hklm: KeyNode, fields: _Fields) -> None:
+    """``caption``, ``edition``, ``ie_version`` and ``edge_version`` from the export."""
     product = _text_of(hklm, _NT, "ProductName")
     if product:
         caption = "Microsoft " + product
@@ -140,6 +139,10 @@ def _os_section(
         if edge:
             fields["edge_version"] = (edge, "export: EdgeUpdate client pv")
             break
+
+
+def _system_from_export(hklm: KeyNode, fields: _Fields, hostname: str | None) -> str | None:
+    """Code pages from SYSTEM\\...\\Nls\\CodePage; the hostname from ComputerName when not given."""
     for set_name in ("CurrentControlSet", "ControlSet001"):
         cp = f"SYSTEM\\{set_name}\\Control\\Nls\\CodePage"
         for field_name, value_name in (("acp", "ACP"), ("oem_cp", "OEMCP")):
@@ -151,6 +154,22 @@ def _os_section(
         )
         if found and hostname is None:
             hostname = found
+    return hostname
+
+
+def _os_section(
+    hklm: KeyNode, os_name: str, hostname: str | None, arch: str | None
+) -> tuple[list[str], str]:
+    """The ``os:`` lines (each commented with where its value came from), and the hostname."""
+    base = load_spec(OS_BASES[os_name]).os  # the shipped base images' os sections
+    fields: _Fields = {
+        name: (getattr(base, name), f"{os_name} default")
+        for name in ("version", "build", "caption", "edition", "arch", "ps_version",
+                     "clr_version", "acp", "oem_cp", "domain", "ie_version", "edge_version")
+    }
+    _version_from_export(hklm, fields)
+    _products_from_export(hklm, fields)
+    hostname = _system_from_export(hklm, fields, hostname)
     if arch is not None:
         fields["arch"] = (arch, "--arch")
     elif hklm.find(r"SOFTWARE\WOW6432Node") is not None:
@@ -251,7 +270,7 @@ def image_yaml_from_reg(
     # "${name}" in real data is kept literally: the placeholder resolves to itself.
     header += [f"  {name}: {yaml_scalar('${' + name + '}')}" for name in sorted(placeholders)]
     out = header + os_lines + body
-    out += (["profiles:"] + profile_lines) if profile_lines else []
+    out += ["profiles:", *profile_lines] if profile_lines else []
     return "\n".join(out) + "\n", trees
 
 

@@ -12,11 +12,22 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fleetcheck.agent.contract import RegValue
+from fleetcheck.i18n import Text
 from fleetcheck.sim import certgen
+from fleetcheck.yamlfile import Issue, UserFileError
 
 
-class ImageError(ValueError):
-    """An image that cannot be loaded; the message names the file and what to fix."""
+class ImageError(UserFileError):
+    """An image (or a simulator state) that cannot be used: each problem at ``file:line:col``.
+
+    Problems found after the YAML is merged (a registry value, a user, a
+    registry import) name the image without a position: :func:`image_error`.
+    """
+
+
+def image_error(where: str, message: Text) -> ImageError:
+    """An :class:`ImageError` of one problem at ``where`` (an image, a profile, a state file)."""
+    return ImageError([Issue(where, None, None, message)])
 
 
 class _Spec(BaseModel):
