@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import secrets
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import lru_cache
 from pathlib import Path
@@ -225,6 +226,8 @@ class Dashboard:
         self.sessions = sessions or SessionStore()
         self.views = OfficeViews(fleet.store)
         self.preview_limiter = CapacityLimiter(PREVIEW_PROBES)
+        self._previewing: dict[str, threading.Lock] = {}  # one probe per host at a time (inventory hosts only)
+        self._previewing_lock = threading.Lock()
 
     def update_credentials(self, credentials: Credentials) -> None:
         """New users/password hashes: sessions opened with a changed credential end at their next request."""
@@ -404,7 +407,7 @@ class Dashboard:
         lang = request_lang(request)
         busy = self.board.busy_job(name)
         try:
-            preview = self.fleet.preview(name) if busy is None else None
+            preview = self._preview(name) if busy is None else None
             return self.render(request, "web/_preview.html.j2", p=preview, name=name, busy=busy,
                                reasons=reasons_text(preview.decision.reasons, lang) if preview and preview.decision else "")
         except Exception as exc:  # noqa: BLE001 - one host's odd data is that host's message, never a 500
@@ -412,6 +415,16 @@ class Dashboard:
             failed = Preview(name, None, None, None, T(f"无法预览此主机的修复（{why}），请报告此问题",
                                                        f"cannot preview this host's fix ({why}); please report it"))
             return self.render(request, "web/_preview.html.j2", p=failed, name=name, busy=None, reasons="")
+
+    def _preview(self, name: str) -> Preview:
+        """Previews of one host share its probe: a second one waits for the first, then reads its
+        cached facts (a reloaded page must not start another probe of a slow PC)."""
+        if self.fleet.host_spec(name) is None:
+            return self.fleet.preview(name)  # says why, without probing
+        with self._previewing_lock:
+            lock = self._previewing.setdefault(name, threading.Lock())
+        with lock:
+            return self.fleet.preview(name)
 
     def certificates(self, request: Request) -> Response:
         """One page of certificates (soonest expiry first); the readiness summary counts them all."""
