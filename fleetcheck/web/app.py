@@ -12,6 +12,11 @@ cookie for English):
   **Rescan**, the host's audit entries and its latest job;
 * ``/certificates``, ``/history``, ``/audit``, ``/jobs/<id>`` (+ ``.json``).
 
+Pages read the office view (:mod:`fleetcheck.web.officeview`), not the store:
+it is rebuilt in its own thread when a run is recorded. Long host tables are
+paged (``page``, 200 rows). No handler blocks the event loop (see
+:class:`Dashboard`).
+
 Every POST (login, logout, fix, rescan) must carry the session's CSRF token
 (form field ``csrf`` or header ``X-CSRF-Token``); every POST but login also
 needs a logged-in session. Anything else is refused with 403 before the
@@ -212,9 +217,11 @@ class Dashboard:
     thread, so no store read, password hash, template render or probe ever runs
     on the event loop. Previews (a WinRM probe, up to the host timeout) have
     their own :data:`PREVIEW_PROBES` threads, so slow PCs cannot use up the
-    threads the pages need. Shared state is thread-safe: the session store,
-    throttle and job board lock; the office views are immutable snapshots;
-    the fleet's caches lock; the store's engine pools its connections.
+    threads the pages need, and previews of one host share its probe. Fixes
+    and rescans are jobs (:mod:`fleetcheck.web.jobs`). Shared state is
+    thread-safe: the session store, throttle and job board lock; the office
+    views are immutable snapshots; the fleet's caches lock; the store's engine
+    pools its connections.
     """
 
     def __init__(self, fleet: Fleet, credentials: Credentials, board: JobBoard,
