@@ -302,7 +302,7 @@ def machine_zone(localtime: Path = Path("/etc/localtime")) -> tzinfo:
         pass
     try:
         with localtime.open("rb") as handle:
-            return ZoneInfo.from_file(handle, key="localtime")
+            return ZoneInfo.from_file(handle)  # no key: shown by its abbreviation (CST, UTC)
     except (ValueError, OSError):
         pass
     return datetime.now().astimezone().tzinfo or timezone.utc

@@ -308,4 +308,6 @@ def test_machine_zone_follows_the_localtime_link(tmp_path: Path) -> None:
     copied.parent.mkdir()
     copied.write_bytes(target.read_bytes())  # a copied file: read as is, no /etc/timezone beside it
     moment = datetime(2026, 7, 1, tzinfo=UTC)
-    assert sched.machine_zone(copied).utcoffset(moment) == timedelta(hours=8)
+    copy_zone = sched.machine_zone(copied)
+    assert copy_zone.utcoffset(moment) == timedelta(hours=8)
+    assert sched.zone_label(copy_zone, moment) == "CST"  # no IANA name to show: its abbreviation
