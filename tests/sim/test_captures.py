@@ -52,7 +52,7 @@ def structure(elem: ET.Element) -> tuple:
         significant = (elem.text or "").strip()
     attrs = tuple(sorted(elem.attrib))
     if elem.tag == f"{{{NS_FAULT}}}WSManFault":
-        attrs = attrs + (("Code", elem.get("Code")),)
+        attrs = (*attrs, ("Code", elem.get("Code")))
     children = tuple(sorted({structure(child) for child in elem}, key=repr))
     return (elem.tag, attrs, significant, children)
 
@@ -76,7 +76,7 @@ def replay(name: str, *, faults: FaultSpec | None = None, timeout_override: str 
     async def run() -> list[tuple[str, str]]:
         executor = ThreadPoolExecutor(2)
         profile = HostProfile(machine="192.168.56.11", endpoint_url="http://192.168.56.11:5985/wsman")
-        service = WinRSService(profile, lambda: StandInHost(), faults or FaultSpec(), executor)
+        service = WinRSService(profile, StandInHost, faults or FaultSpec(), executor)
         ids: dict[str, str] = {}
         pairs = []
         for msg in messages:
@@ -114,8 +114,8 @@ def drop_activity_id(xml: str) -> str:
      "test_winrs_unicode.yml"],
 )
 def test_answers_match_capture_structure(capture):
-    for theirs, ours in replay(capture):
-        theirs = drop_activity_id(theirs)
+    for recorded, ours in replay(capture):
+        theirs = drop_activity_id(recorded)
         assert prefixes(ours) == prefixes(theirs)
         assert structure(ET.fromstring(ours)) == structure(ET.fromstring(theirs)), (capture, ours)
 
@@ -138,7 +138,7 @@ def test_receive_answers_fit_the_clients_max_envelope_size():
     async def run() -> list[int]:
         executor = ThreadPoolExecutor(1)
         profile = HostProfile(machine="m", endpoint_url="http://m:5985/wsman")
-        service = WinRSService(profile, lambda: StandInHost(), FaultSpec(huge=True), executor)
+        service = WinRSService(profile, StandInHost, FaultSpec(huge=True), executor)
         _, created, _ = await service.handle(messages[0]["request"].encode(), "vagrant", "c")
         shell = re.search(r"<rsp:ShellId>([^<]+)<", created.decode()).group(1)
         command = messages[1]["request"].replace("4283CBDC-3706-415B-88BD-B385F3E51A53", shell)

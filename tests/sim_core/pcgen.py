@@ -178,25 +178,15 @@ def _likely(draw: st.DrawFn, k: int) -> bool:
     return draw(st.integers(0, k - 1)) != 0
 
 
-@st.composite
-def pcs(draw: st.DrawFn) -> dict[str, Any]:
-    """One PC state over the zone, add-on and Edge rules (see the module docstring).
+def _some(draw: st.DrawFn, items: Any, max_size: int = 3) -> list[Any]:
+    return draw(st.lists(st.sampled_from(list(items)), max_size=max_size, unique=True))
 
-    Every feature shrinks towards "absent", so a failing PC shrinks to the few
-    keys that matter. Weights keep each check's pass and fail both common.
-    """
-    arch = draw(st.sampled_from(["x64", "x86"]))
-    family = draw(st.sampled_from(["win10", "win7"]))
-    # logged on (most PCs) / profile present but not loaded / no profile at all
-    operator = draw(st.sampled_from([True, True, True, False, None]))
-    machine: dict[str, dict[str, Any]] = {}
-    user: dict[str, dict[str, Any]] = {}
-    roots = machine_roots(arch)
 
-    def some(items: Any, max_size: int = 3) -> list[Any]:
-        return draw(st.lists(st.sampled_from(list(items)), max_size=max_size, unique=True))
+Tree = dict[str, dict[str, Any]]
 
-    # URL actions of the Trusted zone in each layer and view.
+
+def _draw_zone_actions(draw: st.DrawFn, machine: Tree, user: Tree, roots: list[str]) -> None:
+    """URL actions of the Trusted zone in each layer and view."""
     layers = [("hkcu", "Software\\" + IS), ("hkcu_pol", "Software\\" + POL_IS)]
     layers += [(f"hklm:{r}", r + "\\" + IS) for r in roots]
     layers += [(f"hklmpol:{r}", r + "\\" + POL_IS) for r in roots]
@@ -210,15 +200,18 @@ def pcs(draw: st.DrawFn) -> dict[str, Any]:
     if _chance(draw, 3):
         root = draw(st.sampled_from(roots))
         _put(machine, root + "\\" + POL_IS, "Security_HKLM_only", draw(st.sampled_from([1, 0])))
-    # Zone maps: user, machine (each view).
+
+
+def _draw_zone_maps(draw: st.DrawFn, machine: Tree, user: Tree, roots: list[str]) -> None:
+    """Zone maps (user, machine in each view), ZoneMapKey site lists, policy zone maps."""
     zone = st.sampled_from([2, 1, 3, 4])
-    for key, value in some(_ZONEMAP_ENTRIES):
+    for key, value in _some(draw, _ZONEMAP_ENTRIES):
         _put(user, "Software\\" + IS + r"\ZoneMap\Domains" + "\\" + key, value, draw(zone))
     if _chance(draw, 10):  # the same host spelt both ways (an undocumented tie)
         for key in ("biz.sccc.com", r"sccc.com\biz"):
             _put(user, "Software\\" + IS + r"\ZoneMap\Domains" + "\\" + key, "https", draw(zone))
     for root in roots:
-        for key, value in some(_ZONEMAP_ENTRIES, max_size=2):
+        for key, value in _some(draw, _ZONEMAP_ENTRIES, max_size=2):
             _put(machine, root + "\\" + IS + r"\ZoneMap\Domains" + "\\" + key, value, draw(zone))
     # Site to Zone Assignment List (ZoneMapKey), machine and user policy.
     for tree, base in (
@@ -226,7 +219,7 @@ def pcs(draw: st.DrawFn) -> dict[str, Any]:
         (user, "Software\\" + POL_IS),
     ):
         if _chance(draw, 4):
-            for site in some(_ZONEMAPKEY_SITES, max_size=2):
+            for site in _some(draw, _ZONEMAPKEY_SITES, max_size=2):
                 _put(tree, base + r"\ZoneMapKey", site, str(draw(zone)))
     # Policy zone maps (Software\Policies\...\Internet Settings\ZoneMap\Domains): where
     # Group Policy's site list ends up as a hierarchy; one of the five ZoneMap locations.
@@ -235,9 +228,12 @@ def pcs(draw: st.DrawFn) -> dict[str, Any]:
         (user, "Software\\" + POL_IS),
     ):
         if _chance(draw, 6):
-            for key, value in some(_ZONEMAP_ENTRIES, max_size=2):
+            for key, value in _some(draw, _ZONEMAP_ENTRIES, max_size=2):
                 _put(tree, base + r"\ZoneMap\Domains" + "\\" + key, value, draw(zone))
-    # Add-on List, RestrictToList, kill bits, the user's Manage Add-ons flags.
+
+
+def _draw_addons(draw: st.DrawFn, machine: Tree, user: Tree, roots: list[str]) -> None:
+    """Add-on List, RestrictToList, kill bits, the user's Manage Add-ons flags."""
     for tree, base in (
         (machine, draw(st.sampled_from(roots)) + "\\" + EXT_POL),
         (user, "Software\\" + EXT_POL),
@@ -245,13 +241,13 @@ def pcs(draw: st.DrawFn) -> dict[str, Any]:
         if _chance(draw, 2):
             _put(tree, base, "ListBox_Support_CLSID", draw(st.sampled_from([1, 0])))
         if _chance(draw, 2):
-            for clsid in some(CONTROLS):
+            for clsid in _some(draw, CONTROLS):
                 entry = draw(st.sampled_from(["1", "2", "0", "1", "2", "0", "01", "abc", 1, 5]))
                 _put(tree, base + r"\CLSID", clsid, entry)
         if _chance(draw, 8):
             _put(tree, base, "RestrictToList", draw(st.sampled_from([1, 1, 0])))
     if _chance(draw, 2):
-        for clsid in some(CONTROLS, max_size=2):
+        for clsid in _some(draw, CONTROLS, max_size=2):
             root = draw(st.sampled_from(roots))
             _put(
                 machine,
@@ -260,22 +256,28 @@ def pcs(draw: st.DrawFn) -> dict[str, Any]:
                 draw(st.sampled_from([0, 0x400, 0x401])),
             )
     if _chance(draw, 2):
-        for clsid in some(CONTROLS, max_size=2):
+        for clsid in _some(draw, CONTROLS, max_size=2):
             _put(
                 user,
                 r"Software\Microsoft\Windows\CurrentVersion\Ext\Settings" + "\\" + clsid,
                 "Flags",
                 draw(st.sampled_from([0, 1])),
             )
-    # Edge policies: mandatory / Recommended, HKLM / HKCU.
+
+
+def _draw_edge(draw: st.DrawFn, machine: Tree, user: Tree, roots: list[str]) -> None:
+    """Edge policies: mandatory / Recommended, HKLM / HKCU."""
     for name, values in _EDGE_VALUES.items():
-        for place in some(["hklm", "hkcu", "hklm_rec", "hkcu_rec"], max_size=2):
+        for place in _some(draw, ["hklm", "hkcu", "hklm_rec", "hkcu_rec"], max_size=2):
             tree = machine if place.startswith("hklm") else user
             base = (draw(st.sampled_from(roots)) if tree is machine else "Software") + "\\" + EDGE
             if place.endswith("_rec"):
                 base += r"\Recommended"
             _put(tree, base, name, draw(st.sampled_from(values)))
-    # Registrations of the three controls in the 32/64-bit machine and user trees, and files.
+
+
+def _draw_registrations(draw: st.DrawFn, machine: Tree, user: Tree, arch: str) -> dict[str, str]:
+    """Registrations of the three controls in the 32/64-bit machine and user trees; their files."""
     files: dict[str, str] = {}
     for clsid, (fname, versions) in CONTROLS.items():
         places = [("HKLM", r) for r in classes_clsid_roots(arch, "HKLM")]
@@ -287,8 +289,30 @@ def pcs(draw: st.DrawFn) -> dict[str, Any]:
             kind, data, meanings = draw(st.sampled_from(file_locations(arch, fname)))
             tree = machine if hive == "HKLM" else user
             _put(tree, root + "\\" + clsid + r"\InprocServer32", "", {"t": kind, "v": data})
-            for path in some(meanings, max_size=len(meanings)):
+            for path in _some(draw, meanings, max_size=len(meanings)):
                 files[path] = draw(st.sampled_from(versions))
+    return files
+
+
+@st.composite
+def pcs(draw: st.DrawFn) -> dict[str, Any]:
+    """One PC state over the zone, add-on and Edge rules (see the module docstring).
+
+    Every feature shrinks towards "absent", so a failing PC shrinks to the few
+    keys that matter. Weights keep each check's pass and fail both common.
+    """
+    arch = draw(st.sampled_from(["x64", "x86"]))
+    family = draw(st.sampled_from(["win10", "win7"]))
+    # logged on (most PCs) / profile present but not loaded / no profile at all
+    operator = draw(st.sampled_from([True, True, True, False, None]))
+    machine: Tree = {}
+    user: Tree = {}
+    roots = machine_roots(arch)
+    _draw_zone_actions(draw, machine, user, roots)
+    _draw_zone_maps(draw, machine, user, roots)
+    _draw_addons(draw, machine, user, roots)
+    _draw_edge(draw, machine, user, roots)
+    files = _draw_registrations(draw, machine, user, arch)
     return {
         "arch": arch,
         "os": family,

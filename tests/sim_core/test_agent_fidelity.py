@@ -46,7 +46,7 @@ def test_simulator_messages_are_the_agents(fragment: str) -> None:
         f"agent.ps1 no longer says {fragment!r}: update fleetcheck.sim.executor"
     )
     simulator_source = Path(executor.__file__).read_text(encoding="utf-8")
-    assert fragment.split("{")[0].strip() in simulator_source
+    assert fragment.split("{", maxsplit=1)[0].strip() in simulator_source
 
 
 def test_limits_are_the_agents() -> None:

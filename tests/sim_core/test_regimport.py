@@ -211,9 +211,7 @@ def test_long_binary_is_wrapped_like_regedit_and_reads_back() -> None:
 
 
 def _flat(trees: regimport.Trees) -> tuple[dict[str, dict[str, RegValue]], ...]:
-    return (regimport.flatten(trees.hklm),) + tuple(
-        regimport.flatten(trees.users[sid]) for sid in sorted(trees.users)
-    )
+    return (regimport.flatten(trees.hklm), *(regimport.flatten(trees.users[sid]) for sid in sorted(trees.users)))
 
 
 def _spec_reg(image_file: Path) -> str:
