@@ -521,7 +521,7 @@ def _answer(image: HostImage, query: Query, work: WorkReport) -> list[Answer]:
 
 
 class ActionRefused(Exception):
-    """An action the agent would refuse; the message is safe to show."""
+    """An action the agent would refuse; the message is safe to show (internal: becomes the action's result)."""
 
 
 MAX_TREE_DEPTH = 20  # agent.ps1's $MaxTreeDepth: deeper trees are not deleted (backup incomplete)

@@ -155,7 +155,7 @@ class ProcessRunner(Protocol):
 
 
 class SoapFault(Exception):
-    """A WS-Management fault to answer with HTTP 500 (structure as on Windows)."""
+    """A WS-Management fault to answer with HTTP 500 (structure as on Windows). Internal: the server's answer."""
 
     def __init__(
         self,

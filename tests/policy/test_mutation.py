@@ -61,7 +61,7 @@ def _containers(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         found.append(path)
         items = data.items() if isinstance(data, dict) else enumerate(data)
         for key, value in items:
-            found.extend(_containers(value, path + (key,)))
+            found.extend(_containers(value, (*path, key)))
     return found
 
 

@@ -177,8 +177,19 @@ def test_a_bad_value_is_reported_at_its_line_and_column(tmp_path: Path, kind: st
     assert english != chinese
 
 
-# sim-office: OfficeError is still a ValueError (helper H4 re-bases it); its message is positioned above.
+# sim-office: OfficeError is a plain FleetcheckError (it also reports problems of the
+# office as a whole, not of one file) carrying the loader's positioned text (see above).
 FAMILY = sorted(set(CASES) - {"sim-office"})
+
+
+def test_a_bad_office_file_is_a_fleetcheck_error_with_exit_code_2(tmp_path: Path) -> None:
+    case = CASES["sim-office"]
+    path = tmp_path / "office.yaml"
+    path.write_text(case.content, encoding="utf-8")
+    with pytest.raises(FleetcheckError) as caught:
+        case.load(path)
+    assert caught.value.exit_code == EXIT_USAGE
+    assert str(caught.value).startswith(f"{path}:{case.line}:{case.col}: ")
 
 
 @pytest.mark.parametrize("kind", FAMILY)
