@@ -55,7 +55,7 @@ from fleetcheck.commands.options import (
     policy_option,
     timeout_option,
 )
-from fleetcheck.findings import FixMode, HostResult, HostStatus
+from fleetcheck.findings import FindingStatus, FixMode, HostResult, HostStatus
 from fleetcheck.i18n import Lang, T, tr
 from fleetcheck.officetime import Clock
 from fleetcheck.policy.loader import load_policy_files
@@ -135,12 +135,22 @@ def _host_head(host: str, plan: HostPlan, zh: bool) -> str:
     return f"{host} [{'没有操作员登录：用户设置未检查' if zh else 'no operator logged on: user settings not checked'}]"
 
 
-def _plan_headline(head: str, plan: HostPlan, decision: GuardDecision | None, lang: Lang) -> list[str]:
+def _unevaluated(scan: HostResult) -> int:
+    """How many of the host's checks could not be evaluated (no operator logged on, an error)."""
+    return sum(1 for f in scan.findings if f.status in (FindingStatus.not_evaluated, FindingStatus.error))
+
+
+def _plan_headline(head: str, plan: HostPlan, decision: GuardDecision | None, lang: Lang,
+                   unevaluated: int = 0) -> list[str]:
     zh = lang == "zh"
     if not plan.actions:
         if plan.manual:
             what = f"没有可自动修复的项；{len(plan.manual)} 项需人工处理" if zh else \
                 f"nothing to fix automatically; {len(plan.manual)} to do by hand"
+        elif unevaluated:
+            # Not "nothing to change": what was not evaluated may well need a change.
+            what = f"已检查的项无需修改；{unevaluated} 项未评估" if zh else \
+                f"nothing to change in what was checked; {unevaluated} not evaluated"
         else:
             what = "无需修改" if zh else "nothing to change"
         return [f"{head}: {what}"]
@@ -158,7 +168,7 @@ def render_plan(scan: HostResult, plan: HostPlan | None, lang: Lang, decision: G
     zh = lang == "zh"
     if scan.status is not HostStatus.ok or plan is None:
         return [f"{scan.host}: {'无法检查' if zh else 'not probed'} ({scan.error_class}) {tr(scan.error, lang)}"]
-    lines = _plan_headline(_host_head(scan.host, plan, zh), plan, decision, lang)
+    lines = _plan_headline(_host_head(scan.host, plan, zh), plan, decision, lang, _unevaluated(scan))
     for step in plan.steps:
         lines.append(f"  [{step.check_id}] {tr(step.title, lang)}" + (f"  ({'需要重启' if zh else 'needs a reboot'})"
                                                                       if step.needs_reboot else ""))
@@ -213,6 +223,18 @@ def render_fix(result: HostFix, lang: Lang) -> list[str]:
             lines.append(f"      → {tr(outcome.step.follow_up, lang)}")
     if result.error is not None and not result.steps:
         lines.append(f"  {tr(result.error, lang)}")
+    return lines
+
+
+def _render_host_fix(host: HostOutcome, lang: Lang) -> list[str]:
+    """A host's ``--apply`` lines; one whose checks were not all evaluated says so instead of only "nothing to fix"."""
+    if host.fix is None:
+        return []
+    lines = render_fix(host.fix, lang)
+    if host.category == "not_evaluated" and host.scan is not None:
+        count = _unevaluated(host.scan)
+        lines.append(tr(T(f"  但有 {count} 项未评估，不能确认无需修复", f"  but {count} not evaluated: cannot say nothing needs a fix"),
+                        lang))
     return lines
 
 
@@ -395,7 +417,7 @@ def _table_hooks(lang: Lang, do_apply: bool) -> CampaignHooks:
     planned: Callable[[HostOutcome], None] = (lambda h: None) if do_apply else (lambda h: _echo(_render_host_plan(h, lang)))
     return CampaignHooks(
         planned=planned,
-        fixed=lambda h: _echo(render_fix(h.fix, lang)) if h.fix is not None else None,
+        fixed=lambda h: _echo(_render_host_fix(h, lang)),
         stopped=lambda why: click.echo(tr(why, lang)),
     )
 
