@@ -55,6 +55,7 @@ from fleetcheck.commands.options import (
     policy_option,
     timeout_option,
 )
+from fleetcheck.commands.tables import observed_text
 from fleetcheck.findings import FindingStatus, FixMode, HostResult, HostStatus
 from fleetcheck.i18n import Lang, T, tr
 from fleetcheck.officetime import Clock
@@ -172,7 +173,8 @@ def render_plan(scan: HostResult, plan: HostPlan | None, lang: Lang, decision: G
     for step in plan.steps:
         lines.append(f"  [{step.check_id}] {tr(step.title, lang)}" + (f"  ({'需要重启' if zh else 'needs a reboot'})"
                                                                       if step.needs_reboot else ""))
-        lines += [f"      {tr(d, lang)}" for d in step.diff]
+        # The planners' diffs mark absence bilingually ("(不存在 absent)"): one language here.
+        lines += [f"      {observed_text(tr(d, lang), lang)}" for d in step.diff]
         if step.follow_up is not None:
             lines.append(f"      → {tr(step.follow_up, lang)}")
     for manual in plan.manual:

@@ -67,6 +67,17 @@ def test_a_host_with_unevaluated_checks_is_not_nothing_to_change() -> None:
     assert clean[0].endswith(": nothing to change")
 
 
+def test_a_diff_shows_absence_in_one_language() -> None:
+    step = FixStep("p", "zone-flags", T("区域", "zone"), STEP.actions,
+                   (T("HKU\\S-1\\Zones\\2\\1004: (不存在 absent) → 0 (DWORD)",
+                      "HKU\\S-1\\Zones\\2\\1004: (不存在 absent) → 0 (DWORD)"),))
+    plan = HostPlan("PC", None, steps=(step,))
+    en = render_plan(_scan("PC", FindingStatus.fail), plan, "en")
+    zh = render_plan(_scan("PC", FindingStatus.fail), plan, "zh")
+    assert "      HKU\\S-1\\Zones\\2\\1004: (absent) → 0 (DWORD)" in en
+    assert "      HKU\\S-1\\Zones\\2\\1004: (不存在) → 0 (DWORD)" in zh
+
+
 def test_dry_run_summary_separates_every_kind_of_host() -> None:
     en = render_campaign_summary(_office(applied=False), "en")
     assert en[0] == ("dry run: 2 actions in all on 2 hosts (add --apply to carry them out); compliant 1; "
