@@ -1,7 +1,9 @@
 """Where the store lives and how it is opened: database URLs, the engine, damaged files.
 
-SQLite by default, one file at ``$XDG_DATA_HOME/fleetcheck/fleetcheck.db``
-(``~/.local/share/fleetcheck/fleetcheck.db`` when XDG_DATA_HOME is unset);
+SQLite by default, one file ``fleetcheck.db`` in the user's data folder as
+``platformdirs`` names it: ``$XDG_DATA_HOME/fleetcheck`` (``~/.local/share/fleetcheck``
+when XDG_DATA_HOME is unset) on Linux, ``%LOCALAPPDATA%\fleetcheck`` on a Windows
+controller, ``~/Library/Application Support/fleetcheck`` on macOS;
 ``--db URL`` or ``FLEETCHECK_DB`` select another database, e.g.
 ``postgresql+psycopg://fleet@db/fleetcheck``. A plain path is taken as a SQLite file.
 
@@ -18,6 +20,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import platformdirs
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
@@ -31,9 +34,8 @@ __all__ = ["database_exists", "default_db_url", "open_engine", "resolve_db_url",
 
 
 def default_db_url() -> str:
-    """``sqlite:///`` URL of the default store file (XDG_DATA_HOME respected)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return f"sqlite:///{Path(base) / 'fleetcheck' / 'fleetcheck.db'}"
+    """``sqlite:///`` URL of the default store file, in the platform's user data folder."""
+    return f"sqlite:///{Path(platformdirs.user_data_dir('fleetcheck', appauthor=False)) / 'fleetcheck.db'}"
 
 
 def resolve_db_url(url: str | None = None) -> str:

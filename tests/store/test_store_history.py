@@ -206,6 +206,22 @@ def test_known_dialect_without_driver_is_a_clear_error(monkeypatch: pytest.Monke
     assert "s3cret" not in text.en and "s3cret" not in text.zh and "s3cret" not in str(exc.value)
 
 
+def test_default_location_is_the_platforms_user_data_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a Windows controller the store goes to %LOCALAPPDATA%, not a Linux-style ~/.local/share."""
+    from fleetcheck.store import engine
+
+    asked: list[tuple[str, object]] = []
+
+    def windows_user_data_dir(appname: str, appauthor: object = None) -> str:
+        asked.append((appname, appauthor))
+        return r"C:\Users\op\AppData\Local\fleetcheck"
+
+    monkeypatch.setattr(engine.platformdirs, "user_data_dir", windows_user_data_dir)
+    assert default_db_url().startswith("sqlite:///C:")
+    assert default_db_url().endswith("fleetcheck.db") and ".local" not in default_db_url()
+    assert asked[0] == ("fleetcheck", False)
+
+
 def test_default_location_respects_xdg_and_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     monkeypatch.delenv("FLEETCHECK_DB", raising=False)
