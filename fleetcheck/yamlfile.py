@@ -91,6 +91,7 @@ __all__ = [
     "read_document",
     "syntax_message",
     "to_plain",
+    "unknown_key",
     "validation_issues",
 ]
 
@@ -1345,7 +1346,7 @@ def _missing_message(view: _ErrorView) -> tuple[Text, bool]:
 
 def _extra_message(view: _ErrorView) -> tuple[Text, bool]:
     name = view.loc[-1] if view.loc else "?"
-    return _unknown_key(str(name), _allowed_keys(view.model, view.loc[:-1])), True
+    return unknown_key(str(name), _allowed_keys(view.model, view.loc[:-1])), True
 
 
 def _tag_message(view: _ErrorView) -> tuple[Text, bool]:
@@ -1411,7 +1412,8 @@ _MESSAGE_BUILDERS: dict[str, Callable[[_ErrorView], tuple[Text, bool]]] = {
 }
 
 
-def _unknown_key(name: str, allowed: list[str] | None) -> Text:
+def unknown_key(name: str, allowed: Sequence[str] | None) -> Text:
+    """The message for an unknown mapping key, with the allowed keys and a close match."""
     if not allowed:
         return T(f"未知的键 '{name}'", f"unknown key '{name}'")
     close = difflib.get_close_matches(name, allowed, n=1)

@@ -51,7 +51,7 @@ from fleetcheck import exchangecalendar
 from fleetcheck.agent.contract import ProbeResponse
 from fleetcheck.i18n import T, Text
 from fleetcheck.officetime import Clock, utc_now
-from fleetcheck.yamlfile import Issue, RawIssue, UserFileError, read_document, to_plain
+from fleetcheck.yamlfile import Issue, RawIssue, UserFileError, read_document, to_plain, unknown_key
 
 __all__ = [
     "DEFAULT_SESSIONS",
@@ -195,12 +195,7 @@ def calendar_problems(data: Any) -> Iterator[RawIssue]:
         return
     for key in data:
         if key not in _CALENDAR_KEYS:
-            yield RawIssue(
-                (key,) if isinstance(key, (str, int)) else (),
-                T(f"未知的键 '{key}'（允许：{', '.join(_CALENDAR_KEYS)}）",
-                  f"unknown key '{key}' (allowed: {', '.join(_CALENDAR_KEYS)})"),
-                key=True,
-            )
+            yield RawIssue((key,) if isinstance(key, (str, int)) else (), unknown_key(str(key), _CALENDAR_KEYS), key=True)
     if "timezone" in data and not _known_zone(data["timezone"]):
         tz = str(data["timezone"])
         shown = tz if len(tz) <= 60 else tz[:59] + "…"

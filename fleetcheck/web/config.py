@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from fleetcheck.i18n import T
-from fleetcheck.yamlfile import RawIssue, UserFileError, read_document, to_plain
+from fleetcheck.yamlfile import RawIssue, UserFileError, read_document, to_plain, unknown_key
 
 __all__ = ["CONFIG_KEYS", "ServeConfigError", "load_serve_config", "serve_config_problems"]
 
@@ -48,14 +48,9 @@ def serve_config_problems(data: Any) -> Iterator[RawIssue]:
     if not isinstance(data, Mapping):
         yield RawIssue((), T("配置文件必须是映射（users: …）", "the config file must be a mapping (users: …)"))
         return
-    known = ", ".join(CONFIG_KEYS)
     for key in data:
         if key not in CONFIG_KEYS:
-            yield RawIssue(
-                (key,) if isinstance(key, (str, int)) else (),
-                T(f"未知的键 '{key}'（可用：{known}）", f"unknown key '{key}' (known: {known})"),
-                key=True,
-            )
+            yield RawIssue((key,) if isinstance(key, (str, int)) else (), unknown_key(str(key), CONFIG_KEYS), key=True)
     users = data.get("users")
     if not users:  # absent or empty: no users (a --password-hash may give one)
         return
