@@ -24,6 +24,7 @@ history_p95_ms=… certificates_p95_ms=… rebuild_s=… trigger_ms=… during_r
 from __future__ import annotations
 
 import argparse
+import gc
 import re
 import socket
 import sys
@@ -62,6 +63,27 @@ class Figures:
     p95_ms: float
     max_ms: float
     kbytes: float
+
+
+class GcPauses:
+    """Full (generation 2) garbage collections in this process and how long each took."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._began = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.pauses.append(time.perf_counter() - self._began)
+
+    def take(self) -> str:
+        taken, self.pauses = self.pauses, []
+        return f"{len(taken)} full GCs, max {max(taken) * 1000:.0f} ms" if taken else "no full GC"
 
 
 def quantile(samples: list[float], q: float) -> float:
@@ -169,10 +191,11 @@ def during_rebuild(url: str, clients: list[httpx.Client], views: Any, requests: 
             figures("/ (during rebuild)", samples or [0.0], size), rebuild_s)
 
 
-def print_table(rows: list[Figures]) -> None:
-    print(f"{'page':<28} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9} {'KiB':>9}")
+def print_table(rows: list[Figures], notes: dict[str, str]) -> None:
+    print(f"{'page':<28} {'n':>5} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9} {'KiB':>9}  while measured")
     for r in rows:
-        print(f"{r.page:<28} {r.count:>5} {r.p50_ms:>9.1f} {r.p95_ms:>9.1f} {r.max_ms:>9.1f} {r.kbytes:>9.1f}")
+        print(f"{r.page:<28} {r.count:>5} {r.p50_ms:>9.1f} {r.p95_ms:>9.1f} {r.max_ms:>9.1f} {r.kbytes:>9.1f}"
+              f"  {notes.get(r.page, '')}")
 
 
 def _arguments() -> argparse.Namespace:
@@ -196,19 +219,25 @@ def main() -> None:
         fleet = Fleet(FleetSettings(db_url=url))
         app = create_app(fleet, Credentials(users={"admin": hash_password(PASSWORD)}))
         views = app.state.dashboard.views
+        pauses = GcPauses()
+        gc_notes: dict[str, str] = {}
         try:
             with serving(app) as base:
                 clients = [logged_in(base) for _ in range(max(1, args.clients))]
                 first, _ = timed_get(clients[0], "/")
                 view = views.peek()
                 print(f"first overview {first:.2f} s (office view built in {view.build_s:.2f} s at start-up/first use)")
-                rows = [measure(clients, path, args.requests) for path in (
-                    "/", "/?status=failing", "/?q=pc-0499&lang=en", "/hosts/pc-00001", "/hosts/pc-04999?lang=en",
-                    "/history", "/certificates")]
+                pauses.take()
+                rows = []
+                for path in ("/", "/?status=failing", "/?q=pc-0499&lang=en", "/hosts/pc-00001",
+                             "/hosts/pc-04999?lang=en", "/history", "/certificates"):
+                    rows.append(measure(clients, path, args.requests))
+                    gc_notes[path] = pauses.take()
                 trigger, rebuilding, rebuild_s = during_rebuild(url, clients, views, args.requests, args.checks,
                                                                 args.hosts)
                 rows.extend([trigger, rebuilding])
-                print_table(rows)
+                gc_notes["/ (during rebuild)"] = pauses.take()
+                print_table(rows, gc_notes)
                 print(f"rebuild after a new run: {rebuild_s:.2f} s (view build {views.peek().build_s:.2f} s); "
                       f"{views.rebuilds} builds in all")
                 for c in clients:

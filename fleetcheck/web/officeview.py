@@ -36,6 +36,7 @@ renders by mutating them). No HTTP here; blocking store reads, so call
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -52,6 +53,7 @@ HISTORY_RUNS = 200  # rows of the history page
 TREND_RUNS = 20  # points of the trend chart (as Store.trend)
 FRESH_WAIT_S = 2.0  # a request that finds the store changed waits this long for the new view
 REBUILD_WAIT_S = 120.0  # the first view: nothing to show before it
+SETTLE_HOSTS = 1000  # from this many hosts a published view freezes the heap (see settle_heap)
 MAX_ROUNDS = 3  # a request looks at most this often for a current view
 LANGS: tuple[Lang, ...] = ("zh", "en")
 
@@ -79,6 +81,11 @@ class OfficeView:
 
     def host(self, lang: Lang, name: str) -> HostView | None:
         return self.hosts.get(lang, {}).get(name)
+
+    @property
+    def size(self) -> int:
+        """Hosts in the newest run."""
+        return len(self.hosts.get(LANGS[0], {}))
 
 
 def read_marker(store: Store) -> Marker:
@@ -117,13 +124,36 @@ def load_view(store: Store, marker: Marker) -> OfficeView:
                       groups=view.groups, build_s=time.perf_counter() - began)
 
 
+def settle_heap(large: bool) -> None:
+    """After a view was published (the old one is gone by then): one full garbage collection,
+    and for a large view the heap frozen (:func:`gc.freeze`) until the next rebuild.
+
+    A view of 5,000 hosts is millions of objects. Left to itself the
+    interpreter runs full collections over all of them while pages render,
+    each a stop-the-world pause of 200-600 ms (``benchmarks/dashboard.py``
+    counts them). Frozen objects are skipped by collections but freed as usual
+    when the last reference goes: views hold no reference cycles, so a replaced
+    view is freed whole. What stays is a cycle that was alive at a freeze and
+    died later (a request in flight then: bytes, per large rebuild). A smaller
+    view unfreezes and collects everything. The rebuild itself runs with
+    collections paused (see ``OfficeViews._rebuild``).
+    """
+    if large:
+        gc.collect()  # the new objects only: the frozen ones are skipped (half the pause)
+        gc.freeze()
+    else:
+        gc.unfreeze()
+        gc.collect()
+
+
 class OfficeViews:
     """The current :class:`OfficeView` of one store (thread-safe; see the module docstring)."""
 
     def __init__(self, store: Store, *, marker: Callable[[Store], Marker] = read_marker,
                  loader: Callable[[Store, Marker], OfficeView] = load_view,
-                 fresh_s: float = FRESH_WAIT_S, wait_s: float = REBUILD_WAIT_S) -> None:
+                 fresh_s: float = FRESH_WAIT_S, wait_s: float = REBUILD_WAIT_S, settle_gc: bool = True) -> None:
         self._store = store
+        self._settle_gc = settle_gc
         self._marker = marker
         self._loader = loader
         self._fresh_s = fresh_s
@@ -205,6 +235,9 @@ class OfficeViews:
     def _rebuild(self, marker: Marker) -> None:
         view: OfficeView | None = None
         failed: Exception | None = None
+        paused = self._settle_gc and gc.isenabled()
+        if paused:  # no collections over the millions of objects being made (refcounting still frees)
+            gc.disable()
         try:
             try:
                 view = self._loader(self._store, marker)
@@ -212,6 +245,9 @@ class OfficeViews:
                 view = self._loader(self._store, self._marker(self._store))
         except Exception as exc:  # noqa: BLE001 - handed to the requests waiting for this rebuild, which raise it
             failed = exc
+        finally:
+            if paused:
+                gc.enable()
         with self._cond:
             if view is not None:
                 self._view = view
@@ -220,3 +256,6 @@ class OfficeViews:
                 self._failed = (marker, failed) if failed is not None else None
             self._building = None
             self._cond.notify_all()
+        if view is not None and self._settle_gc and (view.size >= SETTLE_HOSTS or gc.get_freeze_count()):
+            settle_heap(view.size >= SETTLE_HOSTS)
+

@@ -311,3 +311,32 @@ def test_the_marker_follows_runs_not_audit_entries(big_store: str) -> None:
         assert read_marker(store) == again  # the latest run is always kept: nothing deleted
         view = load_view(store, again)
         assert view.runs[0].run_id == "bench" and len(view.report("zh").hosts) == 3  # type: ignore[union-attr]
+
+
+def test_a_large_view_freezes_the_heap_and_a_small_one_unfreezes_it() -> None:
+    import gc
+
+    from fleetcheck.web.officeview import settle_heap
+
+    try:
+        settle_heap(large=True)
+        assert gc.get_freeze_count() > 0 and gc.isenabled()
+        settle_heap(large=False)
+        assert gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
+
+
+def test_the_rebuild_pauses_collections_and_restores_them() -> None:
+    import gc
+
+    seen: list[bool] = []
+
+    def loader(store: Any, marker: Any) -> OfficeView:
+        seen.append(gc.isenabled())
+        raise OSError("disk")
+
+    views = OfficeViews(None, marker=lambda s: ("r1",), loader=loader)  # type: ignore[arg-type]
+    with pytest.raises(OSError):
+        views.current()
+    assert seen == [False] and gc.isenabled(), "the collector stayed off after a failed rebuild"
