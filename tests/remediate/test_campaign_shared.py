@@ -41,7 +41,7 @@ def office(tmp_path: Path) -> Iterator[tuple[RunningOffice, Path]]:
                      "vars": {"gateway_cert": "F00504Y${index:04}#0", "cert_kind": "file"}},
         "groups": [{"name": "zones", "image": "win10-zone-flags-wrong", "count": 2, "vars": {"hostname": "SH-${n:02}"}}],
     })
-    with start_office(spec, tmp_path / "state", first_address="127.0.94.1",
+    with start_office(spec, tmp_path / "state", first_address="127.0.171.1",
                       now=datetime(2026, 3, 1, tzinfo=timezone.utc)) as running:
         yield running, running.write_inventory(tmp_path / "inventory.yaml")
 
