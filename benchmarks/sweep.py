@@ -45,9 +45,9 @@ from typing import Any
 import requests.adapters
 
 from fleetcheck.agent.contract import ProbeRequest, ProbeResponse
-from fleetcheck.report.results import HostLog, write_results
 from fleetcheck.inventory import HostSpec, PasswordSources, load_inventory
 from fleetcheck.policy.loader import load_policies, shipped_policy_paths
+from fleetcheck.report.results import HostLog, write_results
 from fleetcheck.runner import Sweep, SweepJob, ThreadExecutor, policy_sweep, sweep_one
 from fleetcheck.transport import Deadline, probe_host
 

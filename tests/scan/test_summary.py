@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from fleetcheck.report.summary import render_summary, summarize
 from fleetcheck.findings import Finding, FindingStatus, HostResult, HostStatus, RunResult, Severity
 from fleetcheck.i18n import T
+from fleetcheck.report.summary import render_summary, summarize
 
 
 def _finding(check: str, status: FindingStatus, check_type: str = "zone_action", **details: object) -> Finding:
