@@ -32,6 +32,7 @@ from fleetcheck.i18n import Lang
 COMMANDS: Mapping[str, tuple[str, str]] = {
     "audit": ("fleetcheck.commands.audit", "audit"),
     "certs": ("fleetcheck.commands.certs", "certs_cmd"),
+    "collect": ("fleetcheck.commands.collect", "collect"),
     "demo": ("fleetcheck.commands.demo", "demo"),
     "diff": ("fleetcheck.commands.diff", "diff_cmd"),
     "evaluate": ("fleetcheck.commands.evaluate", "evaluate_cmd"),

@@ -80,6 +80,14 @@ class HostStatus(str, Enum):
     error = "error"
 
 
+class LocalCollection(BaseModel):
+    """How a host's answer came by file instead of WinRM (``fleetcheck collect import``)."""
+
+    file: str  # the answer file's name, e.g. SZ-W10-01-20261201T083000Z.json
+    collected: datetime  # when the kit ran on the PC (from the file name), UTC
+    listed: bool = True  # False: the PC is not in the inventory (recorded under its own name)
+
+
 class HostResult(BaseModel):
     """Everything one sweep learned about one host."""
 
@@ -97,6 +105,7 @@ class HostResult(BaseModel):
     operator_sid: str | None = None
     facts: ProbeResponse | None = None
     findings: list[Finding] = Field(default_factory=list)
+    local_collection: LocalCollection | None = None  # set when collected locally, not over WinRM
 
     @property
     def compliant(self) -> bool | None:

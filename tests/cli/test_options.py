@@ -55,7 +55,7 @@ def test_inventory_is_required_except_where_it_is_optional() -> None:
     required = {path for path, cmd in _commands(main) if (o := _option(cmd, "inventory_path")) and o.required}
     optional = {path for path, cmd in _commands(main) if (o := _option(cmd, "inventory_path")) and not o.required}
     assert {"fleetcheck scan", "fleetcheck fix", "fleetcheck renew", "fleetcheck selftest"} <= required
-    assert optional == {"fleetcheck serve", "fleetcheck policy lint"}
+    assert optional == {"fleetcheck serve", "fleetcheck policy lint", "fleetcheck collect import"}
 
 
 def test_format_option_refuses_a_default_outside_its_choices() -> None:
