@@ -56,7 +56,7 @@ def demo_office_path() -> Path:
 def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: int, db_url: str | None,
          first_address: str | None) -> None:
     """启动模拟办公室（约 40 台 PC）并扫描 / start a simulated office (~40 PCs) and sweep it."""
-    from fleetcheck.sim.office import OfficeError, start_office
+    from fleetcheck.sim.office import start_office
 
     lang = lang_of()
     if inventory_out is not None and not keep_running:
@@ -69,8 +69,6 @@ def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: i
             # The office's certificates are made relative to today, like a real office's.
             running = start_office(demo_office_path(), Path(state), now=datetime.now(timezone.utc),
                                    first_address=first_address)
-        except OfficeError as exc:
-            fail(exc.text)
         except OSError as exc:
             fail(T(f"无法监听模拟地址（{exc.strerror or exc}）：是否已有演示或模拟器在运行？"
                    "先停止它，或用 --first-address 换一段地址（如 127.0.2.1）",

@@ -180,8 +180,8 @@ def from_reg(reg_files: tuple[Path, ...], out: Path, *, os_name: str, arch: str 
     try:
         spec = load_spec(out)
     except ImageError as exc:  # a defect of from-reg itself: say so plainly
-        fail(T(f"生成的镜像无法加载（请报告此问题）：{exc}",
-               f"The written image does not load (please report this): {exc}"), EXIT_USAGE)
+        fail(T(f"生成的镜像无法加载（请报告此问题）：{exc.format('zh')}",
+               f"The written image does not load (please report this): {exc.format('en')}"), EXIT_USAGE)
     say(T(
         f"已写出镜像 {out}：{len(spec.registry)} 个机器键，{len(spec.profiles)} 个用户配置文件"
         f"（系统 {spec.os.caption}，{spec.os.arch}）",
@@ -208,7 +208,7 @@ def to_reg(image_ref: str, out: Path, force: bool) -> None:
     try:
         live = instantiate(Path(image_ref) if image_ref.endswith((".yaml", ".yml")) else image_ref)
     except ImageError as exc:
-        fail(T(f"镜像有误：{exc}", f"Bad image: {exc}"), EXIT_USAGE)
+        fail(T(f"镜像有误：{exc.format('zh')}", f"Bad image: {exc.format('en')}"), EXIT_USAGE)
     text = image_to_reg(live)
     try:
         out.write_bytes(regimport.encode_reg_text(text))

@@ -95,3 +95,16 @@ def test_an_unreadable_facts_file_is_said_without_python_s_repr(tmp_path: Path) 
     english = CliRunner().invoke(main, ["--lang", "en", "evaluate", "--facts", str(binary)])
     assert english.exit_code == 2
     assert english.stderr.strip() == f"cannot read the facts file {binary}: not UTF-8 text"
+
+
+def test_a_bad_image_is_explained_in_the_chosen_language(tmp_path: Path) -> None:
+    image = tmp_path / "bad-image.yaml"
+    image.write_text("os: {build: many}\n", encoding="utf-8")
+    out = tmp_path / "x.reg"
+    chinese = CliRunner().invoke(main, ["sim", "image", "to-reg", str(image), "--out", str(out)])
+    assert chinese.exit_code == 2
+    assert chinese.stderr.startswith("镜像有误：") and f"{image}:1:13: 'many' 不是整数" in chinese.stderr
+    assert "whole number" not in chinese.stderr and "missing required" not in chinese.stderr
+    english = CliRunner().invoke(main, ["--lang", "en", "sim", "image", "to-reg", str(image), "--out", str(out)])
+    assert english.exit_code == 2 and f"{image}:1:13: 'many' is not a whole number" in english.stderr
+    assert not out.exists()
