@@ -273,8 +273,7 @@ class Fleet:
         outcome = host.fix
         if host.category != "change" or outcome is None:
             self.record([host.scan])
-            job.finish("done", T("没有可自动修复的项目", "nothing to fix automatically"),
-                       compliant=bool(host.scan.compliant))
+            job.finish("done", _nothing_to_fix(host), compliant=bool(host.scan.compliant), category=host.category)
             return
         if outcome.status == "refused":
             reasons = outcome.decision.summary() if outcome.decision else T("已拒绝", "refused")
@@ -302,6 +301,19 @@ class Fleet:
     def failing_hosts(self, run: RunResult) -> list[str]:
         return [h.host for h in run.hosts if h.status is HostStatus.ok and any(
             f.status is FindingStatus.fail for f in h.findings)]
+
+
+def _nothing_to_fix(host: HostOutcome) -> Text:
+    """Why a Fix changed nothing, as truthfully as the CLI's summary (compliant / by hand / not evaluated)."""
+    if host.category == "manual" and host.plan is not None:
+        items = ", ".join(m.check_id for m in host.plan.manual)
+        return T(f"没有可自动修复的项目；需人工处理：{items}", f"nothing to fix automatically; to do by hand: {items}")
+    if host.category == "not_evaluated":
+        why = host.not_evaluated()
+        return T(f"已检查的项无需修改，但 {len(why)} 项未评估：{'；'.join(t.zh for t in why)}",
+                 f"nothing to change in what was checked, but {len(why)} not evaluated: "
+                 f"{'; '.join(t.en for t in why)}")
+    return T("没有可自动修复的项目", "nothing to fix automatically")
 
 
 def _say_planned(job: Job, host: HostOutcome) -> None:

@@ -39,7 +39,8 @@ def office(tmp_path: Path) -> Iterator[tuple[RunningOffice, Path]]:
         "defaults": {"credentials": {"user": "TRADE\\fcadmin", "password": "Shared-2026"},
                      "faults": {"latency_ms": 0, "agent_ms": 0},
                      "vars": {"gateway_cert": "F00504Y${index:04}#0", "cert_kind": "file"}},
-        "groups": [{"name": "zones", "image": "win10-zone-flags-wrong", "count": 2, "vars": {"hostname": "SH-${n:02}"}}],
+        "groups": [{"name": "zones", "image": "win10-zone-flags-wrong", "count": 2, "vars": {"hostname": "SH-${n:02}"}},
+                   {"name": "nobody", "image": "win10-no-operator", "count": 1, "vars": {"hostname": "SH-03"}}],
     })
     with start_office(spec, tmp_path / "state", first_address="127.0.171.1",
                       now=datetime(2026, 3, 1, tzinfo=timezone.utc)) as running:
@@ -89,3 +90,18 @@ def test_cli_fix_and_dashboard_fix_both_run_the_campaign(office: tuple[RunningOf
         by_run.setdefault(e.run_id, set()).add((e.host, e.who))
     assert {h for h, _ in by_run[cli_outcome.run_id]} == {"SH-01"}
     assert by_run[web_outcome.run_id] == {("SH-02", "web:admin")}
+
+
+def test_the_dashboard_fix_of_a_host_nobody_is_logged_on_to_says_not_evaluated(
+        office: tuple[RunningOffice, Path], tmp_path: Path) -> None:
+    _, inventory = office
+    fleet = Fleet(FleetSettings(db_url=str(tmp_path / "web.db"), inventory=inventory, clock=lambda: AT_1630,
+                                literal_passwords_ok=True))
+    try:
+        job = Job(id=uuid.uuid4().hex, kind="fix", hosts=["SH-03"], user="admin", created=AT_1630)
+        fleet.fix(job, "SH-03", "web:admin")
+    finally:
+        fleet.close()
+    assert job.state == "done" and job.outcome is not None and job.result["category"] == "not_evaluated"
+    assert job.outcome.en.startswith("nothing to change in what was checked, but ")
+    assert " not evaluated: " in job.outcome.en and "未评估" in job.outcome.zh
