@@ -90,8 +90,7 @@ def test_the_canary_is_a_pc_that_needs_it_and_its_failure_stops_the_run(
         office: tuple[RunningOffice, Path, Path], tmp_path: Path) -> None:
     running, inventory, policy = office
     before = {name: _state(running, name) for name in HOSTS}
-    result = _fix(inventory, policy, tmp_path / "fix.db", "--apply", "--canary", "1", "--wave", "2",
-                  "--installer", MISSING_INSTALLER)
+    result = _fix(inventory, policy, tmp_path / "fix.db", "--apply", "--canary", "1", "--installer", MISSING_INSTALLER)
     assert result.exit_code == 1, result.output
     changed = [name for name in HOSTS if _state(running, name) != before[name]]
     assert changed == ["CN-03"], result.output  # exactly one PC, the first that needed it
