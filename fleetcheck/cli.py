@@ -33,7 +33,6 @@ COMMANDS: Mapping[str, tuple[str, str]] = {
     "audit": ("fleetcheck.commands.audit", "audit"),
     "certs": ("fleetcheck.commands.certs", "certs_cmd"),
     "collect": ("fleetcheck.commands.collect", "collect"),
-    "collect": ("fleetcheck.commands.collect", "collect"),
     "demo": ("fleetcheck.commands.demo", "demo"),
     "diff": ("fleetcheck.commands.diff", "diff_cmd"),
     "evaluate": ("fleetcheck.commands.evaluate", "evaluate_cmd"),
