@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from fleetcheck.i18n import Lang
 
@@ -95,8 +96,8 @@ class LocalizedUsageError(click.UsageError):
         self.lang = lang  # exit code: UsageError's 2, like Click's own
 
     def show(self, file: IO[Any] | None = None) -> None:
-        if self.lang == "en":
-            self.original.show(file)
+        if self.lang == "en" or isinstance(self.original, NoArgsIsHelpError):
+            self.original.show(file)  # a group run without a command shows its help, like Click
             return
         file = file or sys.stderr
         ctx = self.ctx

@@ -135,3 +135,11 @@ def test_a_bad_inventory_reaches_the_root(tmp_path: Path, lang: str, expected: s
     result = CliRunner().invoke(main, ["--lang", lang, "scan", "-i", str(tmp_path / "none.yaml")])
     assert result.exit_code == 2
     assert result.stderr.strip() == f"{tmp_path / 'none.yaml'}: {expected}"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_group_without_its_command_shows_its_help(lang: str) -> None:
+    result = CliRunner().invoke(main, prog_name="fleetcheck", args=["--lang", lang, "policy"])
+    assert result.exit_code == 2
+    assert "lint" in result.output and "explain" in result.output
+    assert "错误：" not in result.output and "Error:" not in result.output
