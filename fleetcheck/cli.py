@@ -35,6 +35,7 @@ COMMANDS: Mapping[str, tuple[str, str]] = {
     "collect": ("fleetcheck.commands.collect", "collect"),
     "demo": ("fleetcheck.commands.demo", "demo"),
     "diff": ("fleetcheck.commands.diff", "diff_cmd"),
+    "doctor": ("fleetcheck.commands.doctor", "doctor"),
     "evaluate": ("fleetcheck.commands.evaluate", "evaluate_cmd"),
     "fix": ("fleetcheck.commands.fix", "fix"),
     "history": ("fleetcheck.commands.history", "history_cmd"),

@@ -23,6 +23,21 @@ reset_mid_receive   the TCP connection is closed in the middle of the first Rece
   : true            that carries output (the client sees a connection error)
 slow_agent_s: 3     the agent takes this many seconds; Receive answers w:TimedOut faults
                     (the client polls) until it is done
+access_denied       the account is not an administrator: Create answers WinRM's
+  : true            w:AccessDenied fault (WSManFault code 5, "Access is denied.")
+token_filtering     UAC remote restrictions (LocalAccountTokenFilterPolicy absent or 0):
+  : true            a LOCAL account other than the built-in Administrator gets a
+                    filtered token, so Create answers the same w:AccessDenied fault;
+                    domain accounts are not filtered
+shells_in_use: 30   shells of the same user already open (leaked by other clients);
+                    they count toward MaxShellsPerUser (w:QuotaLimit when reached)
+powershell_missing  powershell.exe cannot be started: Command answers the provider fault
+  : true            "The system cannot find the file specified." (0x80070002)
+constrained_language PowerShell runs in ConstrainedLanguage mode (AppLocker/WDAC/
+  : true            __PSLockdownPolicy): the agent stops at its first .NET method call,
+                    stderr says so, exit code 1
+tls_name_mismatch   the HTTPS listener presents a certificate of the office CA whose
+  : true            names do not include the PC's address
 ==================  =========================================================================
 
 :func:`shape_output` turns a process's text output into the bytes the shell
@@ -57,6 +72,12 @@ class FaultSpec(BaseModel):
     huge: bool = False
     reset_mid_receive: bool = False
     slow_agent_s: float = Field(default=0.0, ge=0, le=3600)
+    access_denied: bool = False
+    token_filtering: bool = False
+    shells_in_use: int = Field(default=0, ge=0, le=10_000)
+    powershell_missing: bool = False
+    constrained_language: bool = False
+    tls_name_mismatch: bool = False
 
     def merged(self, other: FaultSpec | None) -> FaultSpec:
         """This spec with every field ``other`` set explicitly taking precedence."""
@@ -85,6 +106,16 @@ GARBAGE_STDOUT = (
     "版权所有 (C) Microsoft Corporation。保留所有权利。\r\n\r\n"
     "Get-WmiObject : 拒绝访问。 (异常来自 HRESULT:0x80070005 (E_ACCESSDENIED))\r\n"
     "At line:1 char:14\r\n"
+)
+
+# What PowerShell writes when a script in ConstrainedLanguage mode calls a method
+# of a type that is not a core type (about_Language_Modes); the agent's first
+# registry read does.
+CONSTRAINED_LANGUAGE_STDERR = (
+    "Cannot invoke method. Method invocation is supported only on core types in this language mode.\r\n"
+    "At line:1 char:1\r\n"
+    "    + CategoryInfo          : InvalidOperation: (:) [], RuntimeException\r\n"
+    "    + FullyQualifiedErrorId : MethodInvocationNotSupportedInConstrainedLanguage\r\n"
 )
 
 AGENT_EXIT_STDERR = (
@@ -144,6 +175,8 @@ def shape_output(output: HostOutput, codepage: int, faults: FaultSpec) -> tuple[
     b'{'
     """
     stdout, stderr, code = output.stdout, output.stderr, output.exit_code
+    if faults.constrained_language:
+        stdout, stderr, code = "", CONSTRAINED_LANGUAGE_STDERR, 1
     if faults.agent_exit:
         stdout, stderr, code = "", AGENT_EXIT_STDERR, faults.agent_exit
     if faults.garbage:

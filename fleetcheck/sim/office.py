@@ -419,12 +419,16 @@ def start_office(
         accounts = state_dir / "ntlm" / f"{p.index:05d}.smbpasswd"
         write_ntlm_accounts(accounts, p.credentials.user, p.credentials.password)
         service = WinRSService(profile, office_host.runner, p.faults, server.executor)
+        own_certificate = None
+        if p.faults.tls_name_mismatch:
+            # Same CA, but a certificate for another name (a PC renamed or re-addressed since).
+            own_certificate = issue_server_credentials(state_dir, [], now=now, out_dir=state_dir / "wrong-name" / p.name)
         endpoints.append(
             Endpoint(
                 name=p.name, address=p.address, port=p.port, scheme=p.scheme, transport=p.transport,
                 username=p.credentials.user, password=p.credentials.password, faults=p.faults,
                 service=service, ntlm_accounts=accounts, max_envelope_kb=profile.max_envelope_kb,
-                wire=[] if record_wire else None,
+                wire=[] if record_wire else None, credentials=own_certificate,
             )
         )
     if prewarm:

@@ -132,6 +132,8 @@ class Endpoint:
     ntlm_accounts: Path
     max_envelope_kb: int = 500
     wire: list[bytes] | None = None  # raw requests as received, when recording (tests)
+    # A certificate of its own instead of the office's (the tls_name_mismatch fault).
+    credentials: ServerCredentials | None = None
 
     def basic_allowed(self) -> bool:
         return self.scheme == "https" and self.transport == "basic"
@@ -197,6 +199,7 @@ class WsmanServer:
         self._writers: set[asyncio.StreamWriter] = set()
         self._stopping: asyncio.Event | None = None
         self._cbt: GssChannelBindings | None = None
+        self._own_cbt: dict[str, GssChannelBindings] = {}  # endpoints with their own certificate
         self.requests_served = 0
 
     # ---------------------------------------------------------------- lifecycle
@@ -226,11 +229,16 @@ class WsmanServer:
             digest = hashlib.sha256(self._credentials.certificate_der()).digest()
             self._cbt = GssChannelBindings(application_data=b"tls-server-end-point:" + digest)
         for endpoint in self.endpoints:
+            endpoint_ctx = ssl_ctx
+            if endpoint.scheme == "https" and endpoint.credentials is not None:
+                endpoint_ctx = endpoint.credentials.ssl_context()
+                own = hashlib.sha256(endpoint.credentials.certificate_der()).digest()
+                self._own_cbt[endpoint.name] = GssChannelBindings(application_data=b"tls-server-end-point:" + own)
             server = await asyncio.start_server(
                 functools.partial(self._serve_connection, endpoint),
                 host=endpoint.address,
                 port=endpoint.port,
-                ssl=ssl_ctx if endpoint.scheme == "https" else None,
+                ssl=endpoint_ctx if endpoint.scheme == "https" else None,
                 reuse_address=True,
                 limit=MAX_HEADER_BYTES,
                 backlog=256,
@@ -283,7 +291,7 @@ class WsmanServer:
         peer = writer.get_extra_info("peername")
         conn = _Connection(peer=str(peer[0]) if peer else "127.0.0.1", channel_bindings=None)
         if endpoint.scheme == "https":
-            conn.channel_bindings = self._cbt
+            conn.channel_bindings = self._own_cbt.get(endpoint.name, self._cbt)
         self._writers.add(writer)
         try:
             if endpoint.faults.hang:

@@ -105,7 +105,7 @@ def load_or_create_ca(state_dir: Path, now: dt.datetime | None = None) -> tuple[
 
 
 def issue_server_credentials(
-    state_dir: Path, addresses: list[str], *, now: dt.datetime | None = None
+    state_dir: Path, addresses: list[str], *, now: dt.datetime | None = None, out_dir: Path | None = None
 ) -> ServerCredentials:
     """Issue a server certificate for ``addresses`` (IP SANs) signed by the state's CA.
 
@@ -138,7 +138,10 @@ def issue_server_credentials(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    cert_path, key_path = state_dir / SERVER_CERT_NAME, state_dir / SERVER_KEY_NAME
+    # ``out_dir``: where the server certificate goes (another certificate of the same CA).
+    out = out_dir or state_dir
+    out.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = out / SERVER_CERT_NAME, out / SERVER_KEY_NAME
     _write_private(key_path, _key_pem(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return ServerCredentials(state_dir / CA_CERT_NAME, cert_path, key_path)

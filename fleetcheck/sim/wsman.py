@@ -87,6 +87,8 @@ CODE_INVALID_HEADER = 2150858767
 CODE_MAX_SHELLS = 2150859173
 CODE_INVALID_PARAMETER = 87
 CODE_ACTION_NOT_SUPPORTED = 2150858754
+CODE_ACCESS_DENIED = 5  # ERROR_ACCESS_DENIED
+CODE_FILE_NOT_FOUND = 2147942402  # HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND)
 
 STATUS_CONTROL_C_EXIT = -1073741510
 
@@ -373,6 +375,17 @@ def max_shells_fault(limit: int) -> SoapFault:
     )
 
 
+def access_denied_fault() -> SoapFault:
+    """What WinRM answers a Create from an account its plugin's SDDL does not admit (not an administrator)."""
+    return SoapFault("s:Sender", "w:AccessDenied", "Access is denied. ", CODE_ACCESS_DENIED)
+
+
+def file_not_found_fault() -> SoapFault:
+    """CreateProcess of a program that does not exist (captured: test_winrs_no_cmd_shell.yml)."""
+    return SoapFault("s:Receiver", "w:InternalError", "The system cannot find the file specified. ",
+                     CODE_FILE_NOT_FOUND, provider=True)
+
+
 def invalid_parameter_fault() -> SoapFault:
     return SoapFault(
         "s:Sender",
@@ -461,6 +474,17 @@ class HostProfile:
         return 150 if self.is_winrm2 else 500
 
 
+def _filtered_local_account(user: str) -> bool:
+    """Whether UAC remote restrictions filter ``user``'s token: a local account, not the built-in Administrator.
+
+    The NTLM principal of a local account has no domain (or ``.``); the
+    built-in Administrator (RID 500, here by its default name) is exempt while
+    FilterAdministratorToken is off, as by default.
+    """
+    domain, _, name = user.rpartition("\\")
+    return domain in ("", ".") and name.lower() != "administrator"
+
+
 @dataclass
 class ReceiveReply:
     """A Receive answer, kept apart so the HTTP layer can cut it (reset_mid_receive)."""
@@ -541,7 +565,9 @@ class WinRSService:
         return shell
 
     def _create(self, req: WsmanRequest, user: str, client_ip: str) -> bytes:
-        owned = sum(1 for s in self.shells.values() if s.owner.lower() == user.lower())
+        if self.faults.access_denied or (self.faults.token_filtering and _filtered_local_account(user)):
+            raise access_denied_fault()
+        owned = self.faults.shells_in_use + sum(1 for s in self.shells.values() if s.owner.lower() == user.lower())
         if owned >= self.profile.max_shells_per_user:
             raise max_shells_fault(self.profile.max_shells_per_user)
         codepage = self.profile.oem_codepage
@@ -586,6 +612,8 @@ class WinRSService:
         for node in body.findall(_q(NS_SHELL, "Arguments")):
             # pywinrm joins all arguments into one element; split like a command line would.
             arguments.extend((node.text or "").split())
+        if self.faults.powershell_missing and executable.lower().rsplit("\\", 1)[-1] in ("powershell", "powershell.exe"):
+            raise file_not_found_fault()
         command_id = str(uuid.uuid4()).upper()
         shell.commands[command_id] = Command(command_id, executable, arguments)
         out = f"<rsp:CommandResponse><rsp:CommandId>{command_id}</rsp:CommandId></rsp:CommandResponse>"

@@ -110,6 +110,20 @@ def _apply_registry(root: KeyNode, spec: RegistrySpec, where: str) -> None:
                 )) from None
 
 
+POWERSHELL_POLICY_KEY = r"SOFTWARE\Policies\Microsoft\Windows\PowerShell"
+
+
+def execution_policy_registry(policy: str) -> RegistrySpec:
+    """The values Group Policy's "Turn on Script Execution" writes for ``policy``.
+
+    Enabled: ``EnableScripts`` = 1 and ``ExecutionPolicy`` = the policy name;
+    Disabled (scripts not allowed, i.e. Restricted): ``EnableScripts`` = 0.
+    """
+    if policy == "Restricted":
+        return {POWERSHELL_POLICY_KEY: {"EnableScripts": 0}}
+    return {POWERSHELL_POLICY_KEY: {"EnableScripts": 1, "ExecutionPolicy": policy}}
+
+
 def view_path(arch: str, view: int, path: str) -> str:
     """Where a key written in the ``view``-bit view of HKLM physically lives.
 
@@ -331,6 +345,8 @@ def build_image(spec: ImageSpec, name: str, now: datetime) -> HostImage:
     image.make_dir(expand_env(r"%SystemRoot%\Temp", env))  # always there on Windows
     for folder in spec.dirs:
         image.make_dir(expand_env(folder, env))
+    if spec.execution_policy_gpo is not None:
+        _apply_registry(image.hklm, execution_policy_registry(spec.execution_policy_gpo), name)
     apply_software(image, spec.registry, spec.uninstall, spec.files, spec.activex, name)
     if o.ie_version:
         ie = image.hklm.ensure(r"SOFTWARE\Microsoft\Internet Explorer")
