@@ -14,6 +14,7 @@ within the budgets of ``conftest.py``.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 import sys
@@ -123,7 +124,8 @@ def _parent(doc: Any, path: tuple[Any, ...]) -> Any:
 
 def _mutate(doc: Any, path: tuple[Any, ...], op: str, draw: st.DrawFn) -> Any:
     if not path:
-        return draw(st.sampled_from([[], "x", None, {"schema_version": 1}])) if op == "replace" else doc
+        # a copy: a later mutation must never change the shared choices (hypothesis replays them)
+        return copy.deepcopy(draw(st.sampled_from([[], "x", None, {"schema_version": 1}]))) if op == "replace" else doc
     try:
         parent = _parent(doc, path)
         key = path[-1]
@@ -142,7 +144,7 @@ def _mutate(doc: Any, path: tuple[Any, ...], op: str, draw: st.DrawFn) -> Any:
             elif isinstance(value, dict) and value:
                 del value[draw(st.sampled_from(sorted(value)))]
         elif op == "replace":
-            parent[key] = draw(st.sampled_from(HOSTILE))
+            parent[key] = copy.deepcopy(draw(st.sampled_from(HOSTILE)))  # HOSTILE itself stays as it is
         elif op == "swap":
             value = parent[key]
             parent[key] = str(value) if not isinstance(value, str) else (len(value) if value else [value])
