@@ -192,7 +192,16 @@ class _Walk:
             outcome = self.options.probe(self.host, judge.doctor_request(), self.deadline)
         except TransportError as exc:
             outcome = judge.probe_failure(exc, self.host.user)
+        except Exception as exc:  # noqa: BLE001 - the per-host boundary: any failure becomes this host's result
+            outcome = _unexpected(StepId.agent, exc)
         return judge.steps_after_probe(self.host.user, outcome)
+
+
+def _unexpected(step: StepId, exc: Exception) -> Failure:
+    """A failure nobody foresaw, named by its type only (its text might carry anything)."""
+    name = type(exc).__name__
+    return Failure(step, "unexpected_error", T(f"意外错误：{name}", f"unexpected error: {name}"),
+                   T("请把 doctor 的输出报告给 fleetcheck 的维护者", "please report doctor's output to fleetcheck's maintainers"))
 
 
 def _loopback_only(address: str) -> Failure:
@@ -226,8 +235,14 @@ def diagnose(host: HostSpec, options: WalkOptions | None = None) -> Diagnosis:
     options = options or WalkOptions()
     walk = _Walk(host, options, Deadline.after(options.timeout_s))
     done: list[StepResult] = []
-    for step in (walk.resolve, walk.tcp, walk.tls, walk.listener, walk.auth_scheme, walk.clock_skew):
-        outcome = step()
+    steps = ((StepId.resolve, walk.resolve), (StepId.tcp, walk.tcp), (StepId.tls, walk.tls),
+             (StepId.listener, walk.listener), (StepId.auth_scheme, walk.auth_scheme),
+             (StepId.clock_skew, walk.clock_skew))
+    for step_id, step in steps:
+        try:
+            outcome = step()
+        except Exception as exc:  # noqa: BLE001 - the per-host boundary: any failure becomes this host's result
+            outcome = _unexpected(step_id, exc)
         if isinstance(outcome, Failure):
             return complete(host.name, host.endpoint, [*done, outcome.result()])
         done.append(outcome)

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from pydantic import SecretStr
 from ruamel.yaml import YAML
 
+from fleetcheck.agent.contract import ProbeResponse
 from fleetcheck.cli import main
 from fleetcheck.doctor import StepId, StepStatus, WalkOptions, diagnose
 from fleetcheck.inventory.model import HostSpec
@@ -173,3 +174,17 @@ def test_hosts_or_limit_not_both(office: tuple[RunningOffice, Path]) -> None:
     _running, inventory = office
     code, output = doctor(inventory, "PC-HEALTHY", "--limit", "healthy")
     assert code == 2 and "one of the two" in output
+
+
+def test_an_unexpected_error_is_this_hosts_result_named_by_type_only(office: tuple[RunningOffice, Path]) -> None:
+    running, _inventory = office
+    planned = running.hosts["PC-HEALTHY"]
+
+    def broken_probe(*_args: object) -> ProbeResponse:
+        raise RuntimeError("secret-looking text pw=hunter2")
+
+    host = HostSpec(name="PC-HEALTHY", address=planned.address, port=planned.port, scheme="http",
+                    user=DOMAIN_USER, password=SecretStr(PASSWORD))
+    failure = diagnose(host, WalkOptions(timeout_s=30, probe=broken_probe)).failure
+    assert failure is not None and (failure.step, failure.reason) == (StepId.agent, "unexpected_error")
+    assert failure.cause is not None and "hunter2" not in failure.cause.en and "RuntimeError" in failure.cause.en

@@ -157,3 +157,11 @@ def test_simulated_faults_have_windows_shape() -> None:
     if capture.is_file():
         assert _fault_shape(missing) == _fault_shape(capture.read_text(encoding="utf-8"))
     assert 'provider="Shell cmd plugin"' in missing
+
+
+
+def test_a_closed_port_ends_the_walk_at_tcp_without_raising() -> None:
+    from fleetcheck.doctor import WalkOptions, diagnose
+
+    diagnosis = diagnose(host(address="127.0.0.1", port=1), WalkOptions(timeout_s=5))
+    assert diagnosis.failure is not None and diagnosis.failure.step is StepId.tcp and diagnosis.exit_code == 3
