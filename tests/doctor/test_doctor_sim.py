@@ -188,3 +188,17 @@ def test_an_unexpected_error_is_this_hosts_result_named_by_type_only(office: tup
     failure = diagnose(host, WalkOptions(timeout_s=30, probe=broken_probe)).failure
     assert failure is not None and (failure.step, failure.reason) == (StepId.agent, "unexpected_error")
     assert failure.cause is not None and "hunter2" not in failure.cause.en and "RuntimeError" in failure.cause.en
+
+
+def test_a_scheme_the_listener_does_not_offer(office: tuple[RunningOffice, Path], tmp_path: Path) -> None:
+    """Basic over https is allowed by the inventory, but this PC's WinRM offers Negotiate only (Basic=false)."""
+    _running, inventory_path = office
+    inventory = YAML().load(inventory_path.read_text(encoding="utf-8"))
+    inventory["all"]["children"]["healthy_https"]["hosts"]["PC-HEALTHY-TLS"]["ansible_winrm_transport"] = "basic"
+    path = tmp_path / "basic-https.yml"
+    with path.open("w", encoding="utf-8") as handle:
+        YAML().dump(inventory, handle)
+    code, host = doctor_json(path, "PC-HEALTHY-TLS")
+    assert code == 1 and host["failed_step"] == "auth_scheme"
+    failed = next(s for s in host["steps"] if s["status"] == "fail")
+    assert failed["reason"] == "scheme_not_offered" and "it offers: Negotiate" in failed["cause"]
