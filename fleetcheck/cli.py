@@ -49,6 +49,7 @@ COMMANDS: Mapping[str, tuple[str, str]] = {
     "selftest": ("fleetcheck.commands.selftest", "selftest"),
     "serve": ("fleetcheck.commands.serve", "serve"),
     "sim": ("fleetcheck.commands.sim", "sim"),
+    "winrm-setup": ("fleetcheck.commands.winrm_setup", "winrm_setup"),
 }
 
 

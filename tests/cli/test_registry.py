@@ -35,7 +35,7 @@ def test_help_lists_exactly_the_registered_commands_and_every_one_it_listed_befo
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_each_command_lives_in_the_module_named_after_it(name: str) -> None:
     module_name, attribute = COMMANDS[name]
-    assert module_name == f"fleetcheck.commands.{name}"
+    assert module_name == f"fleetcheck.commands.{name.replace('-', '_')}"  # winrm-setup: winrm_setup.py
     command = getattr(importlib.import_module(module_name), attribute)
     assert isinstance(command, click.Command) and command.name == name
     assert main.commands[name] is command
@@ -64,4 +64,4 @@ def test_every_command_module_is_registered() -> None:
     folder = Path(cli.__file__).parent / "commands"
     helpers = {"__init__", "common", "options", "tables", "usage"}
     modules = {p.stem for p in folder.glob("*.py")} - helpers
-    assert modules == set(COMMANDS)
+    assert modules == {name.replace("-", "_") for name in COMMANDS}
