@@ -227,7 +227,7 @@ def import_answers(files: Sequence[Path], evaluator: Evaluator, settings: Import
         except AnswerRefused as exc:
             outcome.refused.append(Refusal(path, exc.reason))
             continue
-        hostname = answer.response.os.hostname
+        hostname = answer.response.os.hostname.strip() or answer.computer  # the file's name when the PC gave none
         spec = match_host(settings.hosts, hostname)
         listed = spec is not None
         if spec is None:

@@ -111,13 +111,20 @@ if (-not (Test-Path -LiteralPath $folder -PathType Container)) {
     Write-Line ('fleetcheck: 找不到输出文件夹 / output folder not found: ' + $folder)
     exit 2
 }
-$stamp = [DateTime]::UtcNow.ToString('yyyyMMddTHHmmssZ', [System.Globalization.CultureInfo]::InvariantCulture)
+$stamp = [DateTime]::UtcNow.ToString('yyyyMMdd''T''HHmmss''Z''', [System.Globalization.CultureInfo]::InvariantCulture)
 $target = Join-Path $folder ($env:COMPUTERNAME + '-' + $stamp + '.json')
 $partial = $target + '.partial'
-$process = Start-Agent
-$problem = Save-Answer $process $partial
+try {
+    $process = Start-Agent
+    $problem = Save-Answer $process $partial
+}
+catch {
+    $problem = $_.Exception.Message
+}
 if ($problem.Length -gt 0) {
-    Remove-Item -LiteralPath $partial -Force
+    if (Test-Path -LiteralPath $partial) {
+        Remove-Item -LiteralPath $partial -Force
+    }
     Write-Line ('fleetcheck: 采集失败 / collection failed: ' + $problem)
     exit 1
 }

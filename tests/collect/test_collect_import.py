@@ -165,3 +165,23 @@ def test_no_file_at_all_is_a_usage_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["--lang", "en", "collect", "import", str(tmp_path / "empty"),
                                        "--out", str(tmp_path / "o"), "--db", f"sqlite:///{tmp_path / 'h.db'}"])
     assert result.exit_code == 2 and "no answer file to import" in result.output
+
+
+def test_a_refused_file_means_exit_3_even_when_a_newer_file_of_that_pc_imports(tmp_path: Path, good: str) -> None:
+    answers = tmp_path / "a"
+    write(answers, "PC-01-20261130T080000Z.json", good[:-40])
+    write(answers, "PC-01-20261201T080000Z.json", good)
+    result = CliRunner().invoke(main, ["--lang", "en", "collect", "import", str(answers), "--out", str(tmp_path / "o"),
+                                       "--db", f"sqlite:///{tmp_path / 'h.db'}", "--format", "json"])
+    assert result.exit_code == 3, result.output
+    assert "PC-01-20261130T080000Z.json: refused" in result.output
+    run = json.loads((tmp_path / "o" / "results.json").read_text(encoding="utf-8"))
+    assert [(h["host"], h["status"]) for h in run["hosts"]] == [("PC-01", "ok")]
+
+
+def test_a_pc_that_gives_no_hostname_is_named_by_its_file(tmp_path: Path, good: str) -> None:
+    doc = json.loads(good)
+    doc["os"]["hostname"] = " "
+    path = write(tmp_path, "SZ-X-20261201T080000Z.json", json.dumps(doc))
+    outcome = import_answers([path], policy_evaluator(POLICIES), ImportSettings(clock=lambda: NOW))
+    assert [h.host for h in outcome.run.hosts] == ["SZ-X"]
