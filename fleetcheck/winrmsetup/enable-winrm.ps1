@@ -65,22 +65,29 @@ function Get-ListenerNames {
 
 function Save-Prior {
     # Only the first run records: a second run must not take our own values for the PC's.
+    # The record is started before anything changes (a read-only folder stops here).
     if (Test-Path -LiteralPath $PriorFile) {
         Write-Line ('fleetcheck: 已有原值记录，保留不变 / prior values already recorded, kept: ' + $PriorFile)
-        return
+        return $false
     }
     $service = Get-WmiObject -Class Win32_Service -Filter "Name='WinRM'"
+    $rule = & netsh.exe advfirewall firewall show rule ('name=' + $RuleName)
     $lines = New-Object System.Collections.ArrayList
     [void]$lines.Add('ServiceStartMode=' + $service.StartMode)
     [void]$lines.Add('ServiceState=' + $service.State)
-    $rule = & netsh.exe advfirewall firewall show rule ('name=' + $RuleName)
     [void]$lines.Add('FirewallRuleExisted=' + ($LASTEXITCODE -eq 0))
-    Start-Service -Name WinRM
+    [System.IO.File]::WriteAllLines($PriorFile, [string[]]$lines.ToArray())
+    return $true
+}
+
+function Save-PriorWsman {
+    # What only a running service can tell; appended to the record Save-Prior started.
+    $lines = New-Object System.Collections.ArrayList
     [void]$lines.Add('ListenerExisted=' + (@(Get-ListenerNames).Count -gt 0))
     [void]$lines.Add('Transport=' + $Transport)
     [void]$lines.Add('AllowUnencrypted=' + (Get-Item -Path 'WSMan:\localhost\Service\AllowUnencrypted').Value)
     [void]$lines.Add('Basic=' + (Get-Item -Path 'WSMan:\localhost\Service\Auth\Basic').Value)
-    [System.IO.File]::WriteAllLines($PriorFile, [string[]]$lines.ToArray())
+    [System.IO.File]::AppendAllText($PriorFile, [string]::Join("`r`n", [string[]]$lines.ToArray()) + "`r`n")
     Write-Line ('fleetcheck: 原值已记录 / prior values recorded: ' + $PriorFile)
 }
 
@@ -128,9 +135,12 @@ function Set-FirewallRule {
 
 Write-Line 'fleetcheck: 正在启用 WinRM / enabling WinRM...'
 try {
-    Save-Prior
+    $recording = Save-Prior
     Set-Service -Name WinRM -StartupType Automatic
     Start-Service -Name WinRM
+    if ($recording) {
+        Save-PriorWsman
+    }
     Enable-Listener
     Set-Item -Path 'WSMan:\localhost\Service\Auth\Basic' -Value $false -Force
     Set-Item -Path 'WSMan:\localhost\Service\AllowUnencrypted' -Value $false -Force

@@ -50,12 +50,15 @@ try {
     if ($prior['FirewallRuleExisted'] -ne 'True') {
         $out = & netsh.exe advfirewall firewall delete rule ('name=' + $RuleName)
     }
-    Start-Service -Name WinRM
-    if ($prior['ListenerExisted'] -ne 'True') {
-        Remove-Listener $prior['Transport']
+    # A value the record lacks was never changed (enable-winrm.ps1 stopped before it): left alone.
+    if ($prior.ContainsKey('ListenerExisted')) {
+        Start-Service -Name WinRM
+        if ($prior['ListenerExisted'] -ne 'True') {
+            Remove-Listener $prior['Transport']
+        }
+        Set-Item -Path 'WSMan:\localhost\Service\Auth\Basic' -Value ($prior['Basic'] -eq 'true') -Force
+        Set-Item -Path 'WSMan:\localhost\Service\AllowUnencrypted' -Value ($prior['AllowUnencrypted'] -eq 'true') -Force
     }
-    Set-Item -Path 'WSMan:\localhost\Service\Auth\Basic' -Value ($prior['Basic'] -eq 'true') -Force
-    Set-Item -Path 'WSMan:\localhost\Service\AllowUnencrypted' -Value ($prior['AllowUnencrypted'] -eq 'true') -Force
     $mode = $StartModes[$prior['ServiceStartMode']]
     if ($null -ne $mode) {
         Set-Service -Name WinRM -StartupType $mode

@@ -110,6 +110,16 @@ def test_scripts_use_only_the_net35_api() -> None:
         assert report.violations == [], f"{name}: " + "\n".join(map(str, report.violations))
 
 
+def test_the_api_check_sees_a_net4_member_in_the_enable_script() -> None:
+    root = dotnet_api.default_cache()
+    if not dotnet_api.is_complete(root):
+        pytest.skip(f"Mono's .NET 2.0/3.5 reference assemblies missing from {root}")
+    enable = render_kit(SetupOptions.parse("10.1.2.3"))["enable-winrm.ps1"].decode("utf-8-sig")
+    broken = enable.replace("$RuleName = ", "$x = [string]::IsNullOrWhiteSpace('a')\n$RuleName = ", 1)
+    report = ps_dotnet.check(broken, dotnet_api.ApiModel.load(root))
+    assert [v.text for v in report.violations if "IsNullOrWhiteSpace" in str(v)]
+
+
 def test_undo_reads_back_every_prior_value_enable_records() -> None:
     kit = render_kit(SetupOptions.parse("10.1.2.3"))
     enable, undo = kit["enable-winrm.ps1"].decode("utf-8-sig"), kit["undo-winrm.ps1"].decode("utf-8-sig")
