@@ -148,6 +148,10 @@ def import_cmd(**given: Any) -> None:
                f"cannot write the output folder {options.out_dir}: {exc.strerror}"))
     extra, _previous = publish(outcome.run, options.out_dir, options.db_url, lang)
     summary = summarize(outcome.run, len(outcome.run.hosts), certificate_thresholds(policies))
+    imported = sum(1 for h in outcome.run.hosts if h.local_collection is not None)
+    if options.fmt != "json":
+        say(T(f"本地采集：导入 {imported} 台电脑的答案文件，拒绝 {len(outcome.refused)} 个文件",
+              f"local collection: answers of {imported} PCs imported, {len(outcome.refused)} files refused"))
     if options.fmt == "json":
         click.echo(summary_json(summary, results_path, outcome.run.run_id))
     else:

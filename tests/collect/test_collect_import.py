@@ -75,6 +75,7 @@ def test_bad_files_are_refused_by_name_and_the_rest_import(tmp_path: Path, good:
     assert "os.build" in result.output
     assert "notes.json: refused, the name is not the kit's" in result.output
     assert "1 inventory hosts have no answer file: PC-05" in result.output
+    assert "local collection: answers of 2 PCs imported, 3 files refused" in result.output
     run = json.loads((out / "results.json").read_text(encoding="utf-8"))
     by_host = {h["host"]: h for h in run["hosts"]}
     assert by_host["PC-01"]["status"] == "ok" and by_host["PC-02"]["status"] == "ok"
