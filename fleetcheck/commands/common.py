@@ -22,6 +22,7 @@ from fleetcheck.inventory import (
 )
 from fleetcheck.inventory.load import credential_error, load_inventory_deferring_credentials
 from fleetcheck.officetime import Clock, utc_now
+from fleetcheck.remediate.guard import Guard
 
 __all__ = [
     "EXIT_NONCOMPLIANT",
@@ -88,3 +89,10 @@ def load_targets(path: Path, pattern: str | None, *, ask_pass: bool = False,
     for text in [*inventory.warnings, *warnings]:
         say(text, err=True)
     return inventory, names
+
+
+def warn_calendar(guard: Guard) -> None:
+    """Say once, on stderr, when the trading calendar does not know this year's exchange holidays."""
+    warning = guard.calendar.coverage_warning(guard.clock())
+    if warning is not None:
+        say(T("警告：", "warning: ").get(lang_of()) + warning.get(lang_of()), err=True)

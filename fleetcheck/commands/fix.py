@@ -44,6 +44,7 @@ from fleetcheck.commands.common import (
     lang_of,
     load_targets,
     say,
+    warn_calendar,
 )
 from fleetcheck.commands.options import (
     db_option,
@@ -499,6 +500,7 @@ def fix(**given: Any) -> None:
     plan = PlanOptions(strategy=req.strategy, site_list_path=req.site_list,  # type: ignore[arg-type]
                        installers=given_installers, calendar=calendar)
     guard = Guard(calendar, req.trading_processes or DEFAULT_TRADING_PROCESSES, clock=clock)
+    warn_calendar(guard)
     setup = _Setup(policies, guard, plan, clock, [inventory.hosts[n] for n in names], inventory.source)
     hooks = _table_hooks(lang, req.do_apply) if req.fmt == "table" else CampaignHooks()
     outcome = _run(req, setup, hooks)

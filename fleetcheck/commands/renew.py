@@ -26,6 +26,7 @@ from fleetcheck.commands.common import (
     lang_of,
     load_targets,
     say,
+    warn_calendar,
 )
 from fleetcheck.commands.options import (
     db_option,
@@ -58,7 +59,9 @@ from fleetcheck.store.audit import local_user
 
 def _guard(calendar_path: Path | None, processes: tuple[str, ...], now_text: str | None = None) -> Guard:
     calendar = TradingCalendar.load(calendar_path) if calendar_path is not None else TradingCalendar()
-    return Guard(calendar, trading_processes=processes or DEFAULT_TRADING_PROCESSES, clock=clock_of(now_text))
+    guard = Guard(calendar, trading_processes=processes or DEFAULT_TRADING_PROCESSES, clock=clock_of(now_text))
+    warn_calendar(guard)
+    return guard
 
 
 def _passwords(passwords_path: Path | None, ask: bool, stems: list[str]) -> dict[str, PfxPassword]:

@@ -6,8 +6,10 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from fleetcheck import exchangecalendar as xcal
+from fleetcheck.cli import main
 from fleetcheck.remediate.guard import CalendarError, Guard, TradingCalendar
 
 
@@ -93,3 +95,14 @@ def test_builtin_holidays_can_be_switched_off_and_must_be_a_boolean(tmp_path: Pa
     with pytest.raises(CalendarError) as caught:
         TradingCalendar.load(path)
     assert f"{path}:1:" in caught.value.format("en") and "true or false" in caught.value.format("en")
+
+
+@pytest.mark.parametrize(("when", "warned"), [("2099-03-04T20:00+08:00", True), ("2026-03-04T20:00+08:00", False)])
+def test_fix_warns_when_the_year_is_not_covered(tmp_path: Path, when: str, warned: bool) -> None:
+    inv = tmp_path / "inv.yaml"
+    inv.write_text("all:\n  hosts:\n    PC-1: {ansible_host: 127.0.9.9, ansible_port: 1}\n", encoding="utf-8")
+    args = ["fix", "-i", str(inv), "--db", f"sqlite:///{tmp_path / 'h.db'}", "--now", when, "--timeout", "5"]
+    en = CliRunner().invoke(main, ["--lang", "en", *args])
+    assert ("the exchanges' closures for 2099 are not known" in en.stderr) is warned, en.stderr
+    zh = CliRunner().invoke(main, args)
+    assert ("交易所 2099 年的休市日未知" in zh.stderr) is warned, zh.stderr
