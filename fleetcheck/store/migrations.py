@@ -155,12 +155,18 @@ def _v4_renewals(conn: Connection) -> None:
     renewal_schema.create_v4(conn)
 
 
+def _v5_local_collection(conn: Connection) -> None:
+    """Hosts whose answer came by a local collection file (``collect import``): one nullable column."""
+    _add_column(conn, "hosts", sa.Column("local_collection", sa.JSON))
+
+
 #: Ordered migrations; index + 1 is the version each one produces.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1_initial,
     _v2_branch_details_certificates,
     _v3_changes_audit,
     _v4_renewals,
+    _v5_local_collection,
 )
 CURRENT_VERSION = len(MIGRATIONS)
 

@@ -19,9 +19,17 @@ from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.engine import Connection
 
-from fleetcheck.findings import Finding, FindingStatus, HostResult, HostStatus, RunResult
+from fleetcheck.findings import (
+    Finding,
+    FindingStatus,
+    HostResult,
+    HostStatus,
+    LocalCollection,
+    RunResult,
+)
 from fleetcheck.i18n import Text
 from fleetcheck.store import schema
 from fleetcheck.store.values import from_db, text_or_none, to_db
@@ -119,6 +127,7 @@ def _host_row(run_id: str, position: int, h: HostResult) -> dict[str, Any]:
         "operator_sid": h.operator_sid,
         "groups": list(h.groups),
         "branch": h.branch,
+        "local_collection": h.local_collection.model_dump(mode="json") if h.local_collection else None,
     }
 
 
@@ -327,6 +336,16 @@ def _finding(f: Any, decode: _Decoder) -> Finding:
     )
 
 
+def _local_collection(value: Any) -> LocalCollection | None:
+    """The stored marker of a locally collected host (None: swept over WinRM, or unreadable)."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return LocalCollection.model_validate(value)
+    except ValidationError:
+        return None
+
+
 def load_run_hosts(conn: Connection, run_id: str) -> list[HostResult]:
     """A run's hosts in their original order, with their findings (``facts`` not kept)."""
     host_rows = conn.execute(
@@ -350,6 +369,7 @@ def load_run_hosts(conn: Connection, run_id: str) -> list[HostResult]:
             attempts=h.attempts,
             operator=h.operator,
             operator_sid=h.operator_sid,
+            local_collection=_local_collection(h.local_collection),
             findings=by_host[h.id],
         )
         for h in host_rows

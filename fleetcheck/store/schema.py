@@ -67,6 +67,8 @@ hosts = sa.Table(
     sa.Column("operator_sid", sa.String(200)),
     sa.Column("groups", sa.JSON, nullable=False),
     sa.Column("branch", sa.String(300)),  # added in schema v2
+    # {"file", "collected", "listed"}: the answer came by a local collection file (schema v5)
+    sa.Column("local_collection", sa.JSON),
 )
 
 findings = sa.Table(

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from report_factory import T0, golden_run  # type: ignore[import-not-found]
 
-from fleetcheck.findings import HostStatus, RunResult
+from fleetcheck.findings import HostStatus, LocalCollection, RunResult
 from fleetcheck.readiness import run_certificates
 from fleetcheck.store import (
     RunNotFound,
@@ -250,3 +250,15 @@ def test_loading_decodes_each_distinct_text_once(store: Store) -> None:
     assert len({id(t) for t in titles}) == len(set(titles))
     assert len({id(r) for r in remedies}) == len(set(remedies))
     assert run.model_dump() == golden_run().model_dump()  # and nothing else changed
+
+
+def test_a_locally_collected_host_keeps_its_marker(store: Store) -> None:
+    """collect import records hosts answered by file: the run in the store says so (schema v5)."""
+    run = golden_run()
+    first = run.hosts[0].model_copy(update={"local_collection": LocalCollection(
+        file="PC-01-20261201T080000Z.json", collected=datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc), listed=False)})
+    run = run.model_copy(update={"hosts": [first, *run.hosts[1:]]})
+    record(store, run)
+    loaded = store.load_run("latest")
+    assert loaded.hosts[0].local_collection == first.local_collection
+    assert all(h.local_collection is None for h in loaded.hosts[1:])
