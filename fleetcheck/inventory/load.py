@@ -68,15 +68,23 @@ class _Walk:
     host_vars: dict[str, dict[str, tuple[Any, Pos]]] = field(default_factory=dict)
     host_pos: dict[str, Pos] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
+    # problems of one host that do not stop the others (shown as warnings; the host's
+    # connection then fails on its own with a ConfigurationError result)
+    host_warnings: list[Issue] = field(default_factory=list)
     doc: YamlDocument | None = None
 
     def issue(self, pos: Pos, zh: str, en: str) -> None:
+        self.issues.append(self._placed(pos, zh, en))
+
+    def warn(self, pos: Pos, zh: str, en: str) -> None:
+        self.host_warnings.append(self._placed(pos, zh, en))
+
+    def _placed(self, pos: Pos, zh: str, en: str) -> Issue:
         if self.doc is not None:  # the one loader's rule for the source line and caret
-            self.issues.append(self.redact(self.doc.issue_at(pos, T(zh, en))))
-            return
+            return self.redact(self.doc.issue_at(pos, T(zh, en)))
         line, col = pos
         text = self.lines[line - 1] if 0 < line <= len(self.lines) else None
-        self.issues.append(self.redact(Issue(self.source, line, col, T(zh, en), text)))
+        return self.redact(Issue(self.source, line, col, T(zh, en), text))
 
     def redact(self, issue: Issue) -> Issue:
         """No password in an error: neither its line nor its value (also on a line of its own)."""
@@ -347,10 +355,12 @@ def _host_spec(build: _Build, name: str, merged: dict[str, tuple[Any, Pos]], gro
     probe = HostSpec(name=name, address=address, port=port if isinstance(port, int) else None,
                      scheme=scheme if scheme in ("http", "https") else None)
     if auth == "basic" and probe.effective_scheme == "http":
-        walk.issue(pos("ansible_winrm_transport"),
-                   f"主机 {name}：Basic 认证会在明文 HTTP 上发送密码，已拒绝；请使用 https（端口 5986）或 NTLM",
-                   f"host {name}: Basic authentication over plain HTTP would send the password in clear; "
-                   "refused. Use https (port 5986) or NTLM")
+        # This host only: it is kept, never contacted with Basic over HTTP (the transport refuses it
+        # as a ConfigurationError result, `doctor` names the step); the other hosts are swept.
+        walk.warn(pos("ansible_winrm_transport"),
+                  f"主机 {name}：Basic 认证会在明文 HTTP 上发送密码，已拒绝（该主机不会被连接）；请使用 https（端口 5986）或 NTLM",
+                  f"host {name}: Basic authentication over plain HTTP would send the password in clear; "
+                  "refused (this host will not be contacted). Use https (port 5986) or NTLM")
     ca_path = values.get("ansible_winrm_ca_trust_path")
     ca_trust: str | None = None
     if ca_path is not None:
@@ -436,8 +446,9 @@ def _build(doc: YamlDocument, sources: PasswordSources, base_dir: Path,
         raise InventoryError([*walk.issues, *_unique(deferred)])
     groups = {g.name: tuple(h for h in walk.host_order if g.name in hosts[h].groups or g.name == "all")
               for g in walk.groups.values()}
+    host_warnings = tuple(T(i.format("zh"), i.format("en")) for i in walk.host_warnings)
     return Inventory(source=source, hosts=hosts, groups=groups,
-                     warnings=_literal_warning(source, resolver.literal_at, sources.literal_ok))
+                     warnings=_literal_warning(source, resolver.literal_at, sources.literal_ok) + host_warnings)
 
 
 def _literal_warning(source: str, at: list[Pos], mild: bool) -> tuple[Text, ...]:

@@ -108,8 +108,8 @@ def test_basic_over_http_is_refused_by_our_own_rule(office: tuple[RunningOffice,
     """The PC answers (HTTP, Negotiate only); the inventory asks for Basic over HTTP.
 
     The walk stops at the authentication scheme, after the listener passed,
-    without sending the password. The command never gets that far: the
-    inventory loader refuses such a host first (exit 2, positioned, naming it).
+    without sending the password — through the library and through the
+    command (the inventory keeps such a host, with a positioned warning).
     """
     running, _inventory = office
     planned = running.hosts["PC-HEALTHY"]
@@ -127,7 +127,10 @@ def test_basic_over_http_is_refused_by_our_own_rule(office: tuple[RunningOffice,
     with path.open("w", encoding="utf-8") as handle:
         YAML().dump(inventory, handle)
     code, output = doctor(path, "PC-HEALTHY")
-    assert code == 2 and "PC-HEALTHY: Basic authentication over plain HTTP" in output
+    assert code == 1 and "PC-HEALTHY: Basic authentication over plain HTTP" in output  # the warning
+    code, only = doctor_json(path, "PC-HEALTHY")
+    assert code == 1 and (only["failed_step"], only["steps"][4]["reason"]) == ("auth_scheme", "basic_over_http")
+    assert [s["status"] for s in only["steps"][:4]] == ["pass", "pass", "not_applicable", "pass"]
 
 
 def test_every_case_names_a_different_step() -> None:

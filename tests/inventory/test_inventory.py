@@ -138,9 +138,14 @@ def test_all_errors_at_once_with_positions() -> None:
     assert "'smtp' is not one of ntlm, kerberos, credssp, basic" in lines
 
 
-def test_basic_over_http_is_refused() -> None:
-    text = "all:\n  hosts:\n    PC-1: {ansible_host: 127.0.0.1, ansible_port: 5985, ansible_winrm_transport: basic}\n"
-    assert "Basic authentication over plain HTTP" in _errors(text)
+def test_basic_over_http_is_refused_for_that_host_only() -> None:
+    """The host is kept (its connection fails as a ConfigurationError result); the others still load."""
+    text = ("all:\n  hosts:\n    PC-1: {ansible_host: 127.0.0.1, ansible_port: 5985, ansible_winrm_transport: basic}\n"
+            "    PC-2: {ansible_host: 127.0.0.2}\n")
+    inv = _inv(text)
+    assert sorted(inv.hosts) == ["PC-1", "PC-2"]
+    (warning,) = [w for w in inv.warnings if "Basic" in w.en]
+    assert ":3:" in warning.en and "Basic authentication over plain HTTP" in warning.en and "明文 HTTP" in warning.zh
     ok = _inv(text.replace("5985", "5986"))
     assert ok.hosts["PC-1"].auth == "basic" and ok.hosts["PC-1"].effective_scheme == "https"
 
