@@ -102,10 +102,10 @@ def build_store(url: str, hosts: int, checks: int, history: int) -> float:
         for i in range(history):
             older = big_run(20, checks, run_id=f"old-{i:03d}").model_copy(
                 update={"started": T0 - timedelta(days=history - i)})
-            store.record_run(older)
+            store.record_run(older, certificates=())
         run = big_run(hosts, checks, run_id="bench")
         began = time.perf_counter()
-        store.record_run(run)
+        store.record_run(run, certificates=())
         return time.perf_counter() - began
 
 
@@ -170,7 +170,7 @@ def during_rebuild(url: str, clients: list[httpx.Client], views: Any, requests: 
     """Record a new run; time the request that finds it (it starts the rebuild and waits a bounded
     time) and the overview while the view is rebuilt. Returns (trigger, during, rebuild seconds)."""
     with Store.open(url) as store:
-        store.record_run(big_run(hosts, checks, run_id="bench-2").model_copy(update={"started": T0 + timedelta(hours=1)}))
+        store.record_run(big_run(hosts, checks, run_id="bench-2").model_copy(update={"started": T0 + timedelta(hours=1)}), certificates=())
     trigger: list[tuple[float, int]] = []
     thread = threading.Thread(target=lambda: trigger.append(timed_get(clients[0], "/")), daemon=True)
     began = time.perf_counter()

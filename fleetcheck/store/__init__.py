@@ -17,7 +17,7 @@ re-exports; the modules are:
 Example::
 
     with Store.open("sqlite:///history.db") as store:
-        run_id = store.record_run(run)
+        run_id = store.record_run(run, certificates=run_certificates(run))  # fleetcheck.readiness
         again = store.load_run("latest")
 """
 

@@ -73,12 +73,14 @@ class Store:
             return read_marker(conn)
 
     # -- writing -------------------------------------------------------------------------
-    def record_run(self, run: RunResult, certificates: Sequence[Mapping[str, Any]] = ()) -> str:
+    def record_run(self, run: RunResult, *, certificates: Sequence[Mapping[str, Any]]) -> str:
         """Store one sweep (hosts, findings, host errors) and the certificates the caller saw in it.
 
         ``certificates``: one mapping per certificate with ``host`` (a host of the
-        run) and any of :data:`fleetcheck.store.runs.CERTIFICATE_FIELDS`. The store
-        does not read findings' details itself. Returns the run id.
+        run) and any of :data:`fleetcheck.store.runs.CERTIFICATE_FIELDS`
+        (``fleetcheck.readiness.run_certificates(run)``). The store does not read
+        findings' details itself; the argument is required so that no caller
+        records a run's certificates as "none" by forgetting it. Returns the run id.
         """
         with self._engine.begin() as conn:
             runs.insert_run(conn, run, certificates)

@@ -47,7 +47,7 @@ def test_certs_shows_ready_and_blocked_with_blocking_checks(tmp_path: Path) -> N
                       "PC-EXPIRED": ReadinessState.blocked, "PC-LATER": ReadinessState.not_due}
     db = f"sqlite:///{tmp_path / 'h.db'}"
     with Store.open(db) as store:
-        store.record_run(run)
+        store.record_run(run, certificates=())
     result = CliRunner().invoke(main, ["--lang", "en", "certs", "--db", db])
     assert result.exit_code == 0, result.output
     lines = {line.split("│")[2].strip(): line for line in result.stdout.splitlines() if line.count("│") > 3}

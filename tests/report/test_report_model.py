@@ -133,8 +133,8 @@ def test_trend_with_two_stored_runs(tmp_path: Path) -> None:
     older = golden_run("a", T0 - timedelta(days=7))
     older.hosts[1] = host("pc-sz-002", days_left=200)  # compliant then: 2 of 7
     with Store.open(f"sqlite:///{tmp_path / 'h.db'}") as store:
-        store.record_run(older)
-        store.record_run(golden_run("b", T0))
+        store.record_run(older, certificates=())
+        store.record_run(golden_run("b", T0), certificates=())
         points = trend_points(store.trend("b"))
     m = build_report(golden_run("b", T0), trend=points)
     assert [(p.run_id, p.pct) for p in m.trend] == [("a", 28.6), ("b", 14.3)]

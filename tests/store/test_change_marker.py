@@ -61,8 +61,8 @@ def test_reading_does_not_change_the_marker(store: Store) -> None:
 
 def _writes() -> list[tuple[str, Callable[[Store], object]]]:
     return [
-        ("record a run", lambda s: s.record_run(golden_run("r2", T0 + timedelta(days=1)))),
-        ("record the same run again", lambda s: s.record_run(golden_run("r2", T0 + timedelta(days=1)))),
+        ("record a run", lambda s: s.record_run(golden_run("r2", T0 + timedelta(days=1)), certificates=())),
+        ("record the same run again", lambda s: s.record_run(golden_run("r2", T0 + timedelta(days=1)), certificates=())),
         ("prune a run", lambda s: s.prune(keep_runs=1)),
         ("append an audit entry", lambda s: AuditLog(s).append("alice", "pc-sz-001", "applied", result="ok")),
         ("record a change", lambda s: ChangeLog(s).record(_change("a2"))),
@@ -73,7 +73,7 @@ def _writes() -> list[tuple[str, Callable[[Store], object]]]:
 
 
 def test_every_write_changes_the_marker(store: Store) -> None:
-    store.record_run(golden_run())
+    store.record_run(golden_run(), certificates=())
     ChangeLog(store).record(_change("a1"))
     RenewalTable(store).insert([_renewal_row("renew-1")])
     seen = [store.change_marker()]
@@ -87,7 +87,7 @@ def test_every_write_changes_the_marker(store: Store) -> None:
 
 
 def test_the_marker_is_one_statement(store: Store) -> None:
-    store.record_run(golden_run())
+    store.record_run(golden_run(), certificates=())
     statements: list[str] = []
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:

@@ -26,7 +26,7 @@ WHO = "交易员张三"
 
 def make_store(path: Path) -> None:
     with Store.open(str(path)) as store:
-        store.record_run(golden_run())
+        store.record_run(golden_run(), certificates=())
         log = AuditLog(store)
         for i in range(80):
             log.append(WHO, f"PC-{i:03}", "applied", result="ok", details={"check": "sccc/portal-trusted-site"})

@@ -44,7 +44,7 @@ def record(store: Store, run: RunResult) -> str:
 
 def test_round_trip_keeps_every_host_and_finding(store: Store) -> None:
     run = golden_run()
-    assert store.record_run(run) == run.run_id
+    assert store.record_run(run, certificates=()) == run.run_id
     loaded = store.load_run("latest")
     assert loaded.model_dump() == run.model_dump()
 
@@ -57,8 +57,8 @@ def test_recording_the_same_run_twice_replaces_it(store: Store) -> None:
 
 
 def test_run_counts_and_history_order(store: Store) -> None:
-    store.record_run(golden_run("old", T0 - timedelta(days=7)))
-    store.record_run(golden_run("new", T0))
+    store.record_run(golden_run("old", T0 - timedelta(days=7)), certificates=())
+    store.record_run(golden_run("new", T0), certificates=())
     runs = store.list_runs()
     assert [r.run_id for r in runs] == ["new", "old"]
     new = runs[0]
@@ -82,7 +82,7 @@ def test_certificates_from_certificate_findings_sorted_by_days_left(store: Store
 
 
 def test_host_errors_recorded(store: Store) -> None:
-    store.record_run(golden_run())
+    store.record_run(golden_run(), certificates=())
     errors = store.host_errors()
     assert [(e["host"], e["status"], e["error_class"]) for e in errors] == [
         ("pc-sh-007", "auth_failed", "AuthFailed"),
@@ -95,7 +95,7 @@ def test_unknown_run_is_a_clear_error(store: Store) -> None:
     with pytest.raises(RunNotFound) as exc:
         store.load_run("latest")
     assert "fleetcheck scan" in exc.value.text.en
-    store.record_run(golden_run())
+    store.record_run(golden_run(), certificates=())
     with pytest.raises(RunNotFound) as exc2:
         store.load_run("nope")
     assert "fleetcheck history" in exc2.value.text.en and "nope" in exc2.value.text.zh
@@ -173,7 +173,7 @@ def test_v1_database_is_upgraded_and_keeps_its_data(tmp_path: Path) -> None:
         assert run.hosts[1].status is HostStatus.timeout and run.hosts[1].error.zh == "超时"  # type: ignore[union-attr]
         assert [e["host"] for e in store.host_errors("v1-run")] == ["pc-old-02"]
         # the upgraded database takes new runs with the new columns
-        store.record_run(golden_run())
+        store.record_run(golden_run(), certificates=())
         assert store.load_run("latest").hosts[0].branch == "深圳总部"
         assert [r.run_id for r in store.list_runs()] == ["run-20250303-0930", "v1-run"]
     with Store.open(str(path)) as again:  # reopening does not migrate twice
@@ -234,7 +234,7 @@ def test_default_location_respects_xdg_and_env(monkeypatch: pytest.MonkeyPatch, 
 
 def test_prune_never_deletes_the_latest_run_of_an_office(store: Store) -> None:
     for i in range(3):
-        store.record_run(golden_run(f"r{i}", T0 + timedelta(days=i)))
+        store.record_run(golden_run(f"r{i}", T0 + timedelta(days=i)), certificates=())
     assert store.prune(keep_days=0, now=T0 + timedelta(days=10)) == ["r1", "r0"]
     assert store.prune(keep_runs=0) == []
     assert [r.run_id for r in store.list_runs()] == ["r2"]

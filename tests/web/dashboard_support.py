@@ -90,7 +90,7 @@ def _office_fixture(tmp_path: Path, spec: OfficeSpec | None = None,
                              clock=fixed_clock(AFTER_HOURS - timedelta(hours=1)), inventory=str(inv_path))
         db_url = f"sqlite:///{tmp_path / 'history.db'}"
         with Store.open(db_url) as store:
-            store.record_run(sweep.run().run)
+            store.record_run(sweep.run().run, certificates=())
         yield Office(inv_path, db_url, state)
 
 

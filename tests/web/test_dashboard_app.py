@@ -260,7 +260,7 @@ def test_hostile_values_from_hosts_stay_text(tmp_path: Any) -> None:
 
     db_url = f"sqlite:///{tmp_path / 'h.db'}"
     with Store.open(db_url) as store:
-        store.record_run(golden_run())
+        store.record_run(golden_run(), certificates=())
     fleet = Fleet(FleetSettings(db_url=db_url))
     try:
         with TestClient(create_app(fleet, Credentials(users={"admin": ADMIN_HASH})), base_url="http://127.0.0.1",

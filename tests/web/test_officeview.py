@@ -223,7 +223,7 @@ def test_page_of_clamps_and_links_keep_the_filter() -> None:
 def big_store(tmp_path: Path) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'history.db'}"
     with Store.open(url) as store:
-        store.record_run(big_run(450, 15))
+        store.record_run(big_run(450, 15), certificates=())
     yield url
 
 
@@ -244,7 +244,7 @@ def test_pages_read_one_view_until_a_new_run_is_recorded(big_store: str) -> None
         assert dash.views.rebuilds == 1, "the pages rebuilt the report per request"
         with Store.open(big_store) as store:
             newer = big_run(3, 3, run_id="run-after").model_copy(update={"started": T0 + timedelta(days=9)})
-            store.record_run(newer)
+            store.record_run(newer, certificates=())
         page = client.get("/")
         assert dash.views.rebuilds == 2 and 'id="run-id">run-after<' in page.text
         assert "run-after" in client.get("/history").text
@@ -287,7 +287,7 @@ def test_while_a_rebuild_runs_the_page_shows_the_previous_view_and_says_it_is_up
         login(client)
         assert 'id="view-updating"' not in client.get("/").text
         with Store.open(big_store) as store:
-            store.record_run(big_run(3, 3, run_id="run-after").model_copy(update={"started": T0 + timedelta(days=9)}))
+            store.record_run(big_run(3, 3, run_id="run-after").model_copy(update={"started": T0 + timedelta(days=9)}), certificates=())
         during = client.get("/").text
         assert 'id="view-updating"' in during and 'id="run-id">bench<' in during
         gate.set()
@@ -304,7 +304,7 @@ def test_the_marker_follows_runs_not_audit_entries(big_store: str) -> None:
         before = read_marker(store)
         AuditLog(store).append("alice", "pc-00001", "applied", result="ok")
         assert read_marker(store) == before, "an audit entry would rebuild the whole office view"
-        store.record_run(big_run(3, 3, run_id="bench"))  # the same run id recorded again, other hosts
+        store.record_run(big_run(3, 3, run_id="bench"), certificates=())  # the same run id recorded again, other hosts
         again = read_marker(store)
         assert again != before
         store.prune(keep_runs=0)
