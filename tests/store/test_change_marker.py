@@ -103,7 +103,7 @@ def test_the_marker_is_one_statement(store: Store) -> None:
 
 def test_the_store_records_the_certificates_it_is_given_and_reads_no_details(store: Store) -> None:
     run = golden_run()
-    store.record_run(run)  # no certificates given: none recorded, whatever the findings' details say
+    store.record_run(run, certificates=())  # none given: none recorded, whatever the findings' details say
     assert store.certificates() == []
     given = [{"host": "pc-sz-001", "subject_cn": "TRADER-1", "days_left": 5, "not_after": T0 + timedelta(days=5)},
              {"host": "pc-sz-002", "thumbprint": "AB" * 20}]
