@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fleetcheck.agent.contract import ProbeResponse
-from fleetcheck.i18n import Text
+from fleetcheck.i18n import Lang, T, Text
 
 
 class Severity(str, Enum):
@@ -65,6 +65,27 @@ class Finding(BaseModel):
     fix: FixMode = FixMode.none
     waiver: dict[str, Any] | None = None  # reason, approver, expires when waived
     details: dict[str, Any] = Field(default_factory=dict)  # type-specific structured data
+
+
+# The checks write a few observed markers in both languages at once ("不存在 absent"); every
+# view shows them in the reader's language through observed_in.
+_MIXED_OBSERVED: tuple[tuple[str, Text], ...] = (
+    ("未安装（可选）not installed (optional)", T("未安装（可选）", "not installed (optional)")),
+    ("(不存在 absent)", T("(不存在)", "(absent)")),
+    ("不存在 absent", T("不存在", "absent")),
+)
+
+
+def observed_in(observed: str | None, lang: Lang) -> str:
+    """A finding's observed value with the checks' bilingual markers in one language.
+
+    >>> observed_in("1201 不存在 absent", "en"), observed_in("1201 不存在 absent", "zh")
+    ('1201 absent', '1201 不存在')
+    """
+    text = observed or ""
+    for mixed, plain in _MIXED_OBSERVED:
+        text = text.replace(mixed, plain.get(lang))
+    return text
 
 
 class HostStatus(str, Enum):

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text as RichText
 
+from fleetcheck.findings import observed_in
 from fleetcheck.i18n import Lang, T, Text
 from fleetcheck.report.model import FINDING_STATUS_LABELS, HOST_STATUS_LABELS
 from fleetcheck.termsafe import safe_terminal
@@ -27,13 +28,6 @@ SEVERITY_LABELS: dict[str, Text] = {
 
 # Observed values the checks record in both languages at once (Finding.observed is one string):
 # shown in the chosen language. Longest first, so "(不存在 absent)" is not split by "不存在 absent".
-_MIXED_OBSERVED: tuple[tuple[str, Text], ...] = (
-    ("未安装（可选）not installed (optional)", T("未安装（可选）", "not installed (optional)")),
-    ("(不存在 absent)", T("(不存在)", "(absent)")),
-    ("不存在 absent", T("不存在", "absent")),
-)
-
-
 def console() -> Console:
     """The console to print tables on: wide when not a terminal, so tables in logs and pipes are not wrapped."""
     found = Console()
@@ -51,11 +45,8 @@ def bold(text: str) -> RichText:
 
 
 def observed_text(observed: str | None, lang: Lang) -> str:
-    """A finding's observed value in ``lang``: the bilingual markers the checks write ("不存在 absent") in one language."""
-    text = observed or ""
-    for mixed, plain in _MIXED_OBSERVED:
-        text = text.replace(mixed, plain.get(lang))
-    return text
+    """A finding's observed value in ``lang`` (see :func:`fleetcheck.findings.observed_in`)."""
+    return observed_in(observed, lang)
 
 
 def status_text(status: str | None, lang: Lang) -> str:

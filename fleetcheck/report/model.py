@@ -25,7 +25,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from fleetcheck.findings import Finding, FindingStatus, FixMode, HostResult, HostStatus, RunResult
+from fleetcheck.findings import (
+    Finding,
+    FindingStatus,
+    FixMode,
+    HostResult,
+    HostStatus,
+    RunResult,
+    observed_in,
+)
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.readiness import (
     SCCC_PACK,
@@ -305,7 +313,7 @@ def _finding_view(f: Finding, host: str, lang: Lang, inventory: str | None = Non
         status_label=FINDING_STATUS_LABELS[f.status].get(lang),
         severity=f.severity.value,
         expected=f.expected,
-        observed=f.observed,
+        observed=observed_in(f.observed, lang) if f.observed is not None else None,
         source=f.source,
         message=tr(f.message, lang) or None,
         remedy=tr(f.remedy, lang) or None,
