@@ -543,6 +543,27 @@ def parse_bytes(raw: bytes, name: str) -> YamlDocument:
     return parse_text(text, name)
 
 
+def _without_leading_comments(text: str) -> str:
+    r"""``text`` with the comment lines before its first content emptied (line numbers kept).
+
+    ruamel's scanner walks a comment that comes before the first token one
+    character at a time in Python: a long one there (a pasted blob on a file's
+    first line) took seconds per 100,000 characters. Those lines hold no data.
+
+    >>> _without_leading_comments("# title\n\n  # more\nall: 1  # kept\n# kept\n")
+    '\n\n\nall: 1  # kept\n# kept\n'
+    """
+    if not text.lstrip(" \t\r\n\ufeff").startswith("#"):
+        return text
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        stripped = line.strip(" \t\r\ufeff")
+        if stripped and not stripped.startswith("#"):
+            break
+        lines[index] = ""
+    return "\n".join(lines)
+
+
 def parse_text(text: str, name: str) -> YamlDocument:
     """Parse YAML ``text`` that came from ``name`` (used in messages).
 
@@ -566,7 +587,7 @@ def parse_text(text: str, name: str) -> YamlDocument:
     try:
         # compose once: the node tree gives duplicate keys, then the same tree
         # is constructed into data (parsing twice doubled the load time)
-        node = yaml.compose(text)
+        node = yaml.compose(_without_leading_comments(text))
         if node is not None:
             if yaml.composer.aliases:
                 _check_aliases(node)

@@ -61,3 +61,14 @@ def test_policy_lint_in_chinese_shows_the_chinese_syntax_message(tmp_path: Path)
         assert "p.yaml:4:1: " in result.output and words in result.output, result.output
         if lang == "zh":
             assert "cannot start any token" not in result.output
+
+
+def test_a_long_leading_comment_keeps_every_position() -> None:
+    """Leading comment lines are emptied before ruamel scans them (it walks them one character at a
+    time); the lines stay, so an error below is still reported at its own line and column."""
+    text = "# " + "x" * 200_000 + "\n# second\n\nall:\n  hosts: [a\n"
+    doc = parse_text(text, "inv.yaml")
+    (issue,) = doc.issues
+    assert issue.file == "inv.yaml" and issue.line is not None and issue.line >= 5
+    good = parse_text("# title\nall: {hosts: {PC-1: {}}}\n", "ok.yaml")
+    assert good.issues == [] and good.data["all"]["hosts"] == {"PC-1": {}}
