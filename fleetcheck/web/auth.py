@@ -2,11 +2,24 @@
 
 Decisions (README "Dashboard / 仪表盘"):
 
-* Passwords are stored only as hashes made by :func:`hash_password` (scrypt
-  from :mod:`hashlib`, N=2^14, r=8, p=1, 16-byte salt), written
-  ``scrypt$16384$8$1$<salt b64>$<hash b64>``; ``fleetcheck serve
-  --hash-password`` prints one. ``pbkdf2_sha256$<iterations>$<salt>$<hash>``
-  is accepted too (for systems whose OpenSSL lacks scrypt).
+* Passwords are stored only as hashes made by :func:`hash_password`, at the
+  parameters of the OWASP Password Storage Cheat Sheet
+  (https://cheatsheetseries.owasp.org/cheatsheets/Password_Storage_Cheat_Sheet.html,
+  "scrypt" and "PBKDF2"): scrypt from :mod:`hashlib`, N=2^17, r=8, p=1,
+  16-byte salt, written ``scrypt$131072$8$1$<salt b64>$<hash b64>``;
+  ``fleetcheck serve --hash-password`` prints one. Where this Python's OpenSSL
+  lacks scrypt, PBKDF2-HMAC-SHA256 at 600,000 iterations
+  (``pbkdf2_sha256$600000$<salt>$<hash>``).
+* Older hashes (scrypt N=2^14, PBKDF2 from 100,000 iterations) still verify.
+  At the next successful login such a hash is *upgraded*: rehashed at the
+  current parameters and kept in memory (:meth:`Credentials.authenticate`;
+  later logins of that user verify against the new hash), and a warning is
+  logged once per user telling the admin to re-run ``fleetcheck serve
+  --hash-password`` and put the new hash into the config. The config file is
+  not rewritten: it is the admin's file (comments, layout, often read-only or
+  under configuration management), and ``--password-hash`` has no file at all.
+  The upgrade does not end the user's sessions (a session's fingerprint is of
+  the configured hash).
 * With no password configured, a random token is made at start and printed on
   the console (like Jupyter's): whoever sees the server's console may log in
   with it, under any user name they type, recorded as ``<name> (token)``. It
@@ -31,8 +44,10 @@ Decisions (README "Dashboard / 仪表盘"):
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
+import logging
 import secrets
 import threading
 import time
@@ -40,19 +55,26 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from fleetcheck.i18n import T
+
 __all__ = [
     "Credentials",
     "LoginThrottle",
     "Session",
     "SessionStore",
     "hash_password",
+    "needs_rehash",
     "new_csrf_token",
     "new_token",
     "verify_password",
 ]
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+#: OWASP Password Storage Cheat Sheet's scrypt and PBKDF2-HMAC-SHA256 parameters.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+PBKDF2_ITERATIONS = 600_000
+#: The oldest hashes still accepted (fleetcheck's earlier defaults); upgraded at login.
 PBKDF2_MIN_ITERATIONS = 100_000
+SCRYPT_MAXMEM = 256 * 1024 * 1024  # 128 * r * N = 128 MiB at N=2^17, r=8; hashlib's default is 32 MiB
 MAX_FAILURES = 5  # per (user, address); an address alone gets ADDRESS_FACTOR times as many
 ADDRESS_FACTOR = 4
 FAILURE_WINDOW_S = 300.0
@@ -67,15 +89,34 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+_log = logging.getLogger(__name__)
+
+
+def _has_scrypt() -> bool:
+    return hasattr(hashlib, "scrypt")
+
+
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """A storable scrypt hash of ``password``.
+    """A storable hash of ``password``: scrypt at OWASP's parameters (PBKDF2 where scrypt is missing).
 
     >>> verify_password("s3cret", hash_password("s3cret"))
     True
     """
     salt = salt if salt is not None else secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    if not _has_scrypt():
+        digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, PBKDF2_ITERATIONS, dklen=32)
+        return f"pbkdf2_sha256${PBKDF2_ITERATIONS}${_b64(salt)}${_b64(digest)}"
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32,
+                            maxmem=SCRYPT_MAXMEM)
     return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
+
+
+def needs_rehash(stored: str) -> bool:
+    """Whether a (valid) ``stored`` hash is below the current parameters and should be upgraded."""
+    parts = stored.split("$")
+    if parts[0] == "scrypt":
+        return int(parts[1]) < SCRYPT_N or int(parts[2]) < SCRYPT_R
+    return int(parts[1]) < PBKDF2_ITERATIONS  # PBKDF2 at OWASP's count is kept as it is
 
 
 def check_hash_format(stored: str) -> bool:
@@ -103,7 +144,7 @@ def verify_password(password: str, stored: str) -> bool:
         salt, expected = base64.b64decode(parts[4]), base64.b64decode(parts[5])
         try:
             got = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=len(expected),
-                                 maxmem=256 * 1024 * 1024)
+                                 maxmem=SCRYPT_MAXMEM)
         except ValueError:  # parameters beyond what this OpenSSL allows
             return False
     else:
@@ -111,6 +152,12 @@ def verify_password(password: str, stored: str) -> bool:
         salt, expected = base64.b64decode(parts[2]), base64.b64decode(parts[3])
         got = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations, dklen=len(expected))
     return hmac.compare_digest(got, expected)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash at the current parameters to verify unknown users against (made once)."""
+    return hash_password("x", salt=b"0" * 16)
 
 
 def new_token() -> str:
@@ -135,6 +182,15 @@ class Credentials:
 
     users: Mapping[str, str] = field(default_factory=dict, repr=False)  # user name -> hash
     token: str | None = field(default=None, repr=False)  # the login token is a password
+    #: Hashes rehashed at the current parameters at a login (user -> new hash); see the module docstring.
+    _upgraded: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    def current_hash(self, user: str) -> str | None:
+        """The hash ``user``'s password is verified against: the upgraded one, else the configured one."""
+        with self._lock:
+            upgraded = self._upgraded.get(user)
+        return upgraded if upgraded is not None else self.users.get(user)
 
     def authenticate(self, user: str, password: str) -> str | None:
         """The name to record for this login, or None when refused."""
@@ -142,15 +198,32 @@ class Credentials:
         if not user or not password:
             return None
         if self.users:
-            stored = self.users.get(user)
+            stored = self.current_hash(user)
             if stored is None:
                 # Spend the same time as for a real user, so names cannot be probed by timing.
-                verify_password(password, hash_password("x", salt=b"0" * 16))
+                verify_password(password, _dummy_hash())
                 return None
-            return user if verify_password(password, stored) else None
+            if not verify_password(password, stored):
+                return None
+            if needs_rehash(stored):
+                self._upgrade(user, password)
+            return user
         if self.token is not None and same_token(password, self.token):
             return f"{user} (token)"
         return None
+
+    def _upgrade(self, user: str, password: str) -> None:
+        new = hash_password(password)
+        with self._lock:
+            self._upgraded[user] = new
+        text = T(
+            f"用户 {user} 的密码哈希低于当前参数（scrypt N=2^17 / PBKDF2 600,000 次），已在内存中升级；"
+            "请运行 fleetcheck serve --hash-password 生成新哈希并写入配置文件",
+            f"the password hash of user {user} is below the current parameters (scrypt N=2^17 / "
+            "PBKDF2 600,000 iterations); upgraded in memory for this run: make a new one with "
+            "fleetcheck serve --hash-password and put it into the config",
+        )
+        _log.warning("%s", text.en, extra={"text": text})
 
     def fingerprint(self, name: str) -> str | None:
         """A digest of the credential a login ``name`` was accepted with (None: no longer valid).
