@@ -21,8 +21,11 @@ Passwords: ``{env: NAME}``, ``{keyring: service/user}`` (needs the
 hosts without one), or a literal string (works, but warns once naming the file
 and line). Every problem is reported at once as ``file:line:col: message``.
 
-Not supported (declared): host ranges (``PC-[01:20]``), ``ansible_*``
-variables beyond the WinRM ones listed in ``CONNECTION_VARS``, INI inventories.
+Host keys may be Ansible ranges (``PC-SZ-[001:020]``, ``[a:f]``, ``[0:10:2]``;
+see :mod:`fleetcheck.inventory.ranges`): each host of the range gets the key's variables.
+
+Not supported (declared): ``ansible_*`` variables beyond the WinRM ones listed
+in ``CONNECTION_VARS``, INI inventories.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from fleetcheck.inventory.model import (
     Inventory,
     InventoryError,
 )
+from fleetcheck.inventory.ranges import RangeError, expand_host_range
 from fleetcheck.yamlfile import Issue, RawIssue, YamlDocument, parse_text, read_document, to_plain
 
 GROUP_KEYS = ("hosts", "children", "vars")
@@ -170,7 +174,7 @@ def _walk_group(walk: _Walk, name: str, node: Any, parent: str | None, depth: in
                    "hosts must be a mapping of host name: variables")
     elif hosts:
         for host in hosts:
-            _add_host(walk, group, str(host), hosts[host], hosts, host)
+            _add_hosts(walk, group, str(host), hosts[host], hosts, host)
     children = node.get("children")
     if children is not None and not isinstance(children, dict):
         walk.issue(_value_pos(node, "children"), "children 必须是“组名: 组”的映射",
@@ -184,22 +188,34 @@ def _walk_group(walk: _Walk, name: str, node: Any, parent: str | None, depth: in
             _walk_group(walk, str(child), children[child], name, depth + 1, _key_pos(children, child))
 
 
-def _add_host(walk: _Walk, group: _Group, host: str, node: Any, owner: Any, key: Any) -> None:
+def _add_hosts(walk: _Walk, group: _Group, pattern: str, node: Any, owner: Any, key: Any) -> None:
+    """One host key: a name, or a range such as ``PC-SZ-[001:020]`` (every host gets the same variables)."""
     pos = _key_pos(owner, key)
-    if not host.strip() or any(c.isspace() for c in host):
-        walk.issue(pos, f"主机名 {host!r} 无效（不能为空或含空白）", f"invalid host name {host!r} (empty or has spaces)")
+    if not pattern.strip() or any(c.isspace() for c in pattern):
+        walk.issue(pos, f"主机名 {pattern!r} 无效（不能为空或含空白）", f"invalid host name {pattern!r} (empty or has spaces)")
         return
+    try:
+        names = expand_host_range(pattern)
+    except RangeError as exc:
+        walk.issue(pos, exc.text.zh, exc.text.en)
+        return
+    if node is not None and not isinstance(node, dict):
+        walk.issue(_value_pos(owner, key), f"主机 {pattern} 的变量必须是映射（或留空）",
+                   f"the variables of host {pattern} must be a mapping (or empty)")
+        return
+    host_vars = _read_vars(walk, node, str(key), owner)
+    for host in names:
+        _add_host(walk, group, host, host_vars, pos)
+
+
+def _add_host(walk: _Walk, group: _Group, host: str, host_vars: dict[str, tuple[Any, Pos]], pos: Pos) -> None:
     if host not in walk.host_vars:
         walk.host_order.append(host)
         walk.host_vars[host] = {}
         walk.host_pos[host] = pos
     if host not in group.hosts:
         group.hosts.append(host)
-    if node is not None and not isinstance(node, dict):
-        walk.issue(_value_pos(owner, key), f"主机 {host} 的变量必须是映射（或留空）",
-                   f"the variables of host {host} must be a mapping (or empty)")
-        return
-    walk.host_vars[host].update(_read_vars(walk, node, str(key), owner))
+    walk.host_vars[host].update(host_vars)
 
 
 def _ancestors(groups: dict[str, _Group], names: list[str]) -> set[str]:
