@@ -19,7 +19,10 @@ on dictionary order.
 Passwords: ``{env: NAME}``, ``{keyring: service/user}`` (needs the
 ``keyring`` extra), a password given once at the prompt (``--ask-pass``, for
 hosts without one), or a literal string (works, but warns once naming the file
-and line). Every problem is reported at once as ``file:line:col: message``.
+and line). A Jinja-templated (``{{ ... }}``) or ``!vault`` value, in any
+variable, is refused at its position (:mod:`fleetcheck.inventory.templated`):
+fleetcheck renders no template and decrypts no Vault, and never sends one.
+Every problem is reported at once as ``file:line:col: message``.
 
 Host keys may be Ansible ranges (``PC-SZ-[001:020]``, ``[a:f]``, ``[0:10:2]``;
 see :mod:`fleetcheck.inventory.ranges`): each host of the range gets the key's variables.
@@ -48,6 +51,7 @@ from fleetcheck.inventory.model import (
     InventoryError,
 )
 from fleetcheck.inventory.ranges import RangeError, expand_host_range
+from fleetcheck.inventory.templated import plain_unsafe, unusable
 from fleetcheck.yamlfile import Issue, RawIssue, YamlDocument, parse_text, read_document, to_plain
 
 GROUP_KEYS = ("hosts", "children", "vars")
@@ -149,7 +153,14 @@ def _read_vars(walk: _Walk, node: Any, key: str, owner: Any) -> dict[str, tuple[
     if not isinstance(node, dict):
         walk.issue(_value_pos(owner, key), "vars 必须是“名称: 值”的映射", "vars must be a mapping of name: value")
         return {}
-    return {str(k): (node[k], _value_pos(node, k)) for k in node}
+    out: dict[str, tuple[Any, Pos]] = {}
+    for k in node:
+        problem = unusable(str(k), node[k])
+        if problem is not None:  # a template or Vault value: refused here, never resolved nor sent
+            walk.issue(_value_pos(node, k), problem.zh, problem.en)
+            continue
+        out[str(k)] = (plain_unsafe(node[k]), _value_pos(node, k))
+    return out
 
 
 def _walk_group(walk: _Walk, name: str, node: Any, parent: str | None, depth: int, pos: Pos) -> None:
