@@ -1,7 +1,15 @@
 """Roll back recorded changes exactly, then verify by reading every touched place back.
 
-``rollback_host(host, records, audit, changes, who=..., probe=...) -> RollbackResult``
-undoes ``records`` (one host's rows of the ``changes`` table) newest first:
+``rollback_host(host, records, audit, changes, who=..., probe=..., options=RollbackOptions(...)) -> RollbackResult``
+undoes ``records`` (one host's rows of the ``changes`` table) newest first.
+``preview_host(records, keep)`` says what it would do, touching nothing (the
+dry run of ``fleetcheck rollback``).
+
+A rollback is a change like a fix: with ``RollbackOptions.guard`` set, the
+host's process list is read first and the change guard decides (trading
+session, trading client running); refused → nothing is sent, each record is
+audited ``refused``; ``force=True`` overrides and every audit entry of the
+rollback says ``forced``.
 
 ==================  ===========================================================
 change              undo
@@ -65,10 +73,11 @@ from fleetcheck.remediate.apply import (
     key_query,
     recorded_reboot_task,
 )
+from fleetcheck.remediate.guard import Guard, GuardDecision
 from fleetcheck.store.audit import AuditLog, ChangeLog, ChangeRecord
 from fleetcheck.transport import Deadline, TransportError, probe_host
 
-__all__ = ["RollbackResult", "rollback_host", "undo_action"]
+__all__ = ["RollbackOptions", "RollbackPreview", "RollbackResult", "preview_host", "rollback_host", "undo_action"]
 
 NOT_REVERSIBLE = ("run_installer", "import_pfx", "remove_cert")
 UNDOABLE_STATUS = ("applied", "unknown", "pending")
@@ -83,10 +92,26 @@ class RollbackResult:
     error: Text | None = None
     # Changes an interrupted apply left undecided, decided by reading the PC first: id -> applied / not_applied
     confirmed: dict[str, str] = field(default_factory=dict)
+    # The guard's decision (None: no guard asked); refused → nothing was sent
+    decision: GuardDecision | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.decision is not None and not self.decision.allowed
 
     @property
     def ok(self) -> bool:
-        return not self.failed and self.error is None
+        return not self.failed and self.error is None and not self.refused
+
+
+@dataclass(frozen=True)
+class RollbackOptions:
+    """How :func:`rollback_host` runs: changes kept in place, the time budget, the guard and its override."""
+
+    keep: Sequence[ChangeRecord] = ()
+    timeout_s: float = 120.0
+    guard: Guard | None = None  # None: no guard (tests, library callers that guard themselves)
+    force: bool = False  # override the guard's refusal (audited as forced)
 
 
 def _inside(path: str, key: str) -> bool:
@@ -231,29 +256,76 @@ def rollback_host(
     changes: ChangeLog,
     *,
     who: str,
-    keep: Sequence[ChangeRecord] = (),
     probe: ProbeFn = probe_host,
-    timeout_s: float = 120.0,
+    options: RollbackOptions | None = None,
 ) -> RollbackResult:
-    """Undo ``records`` on ``host`` (newest first), verify by reading back, record and audit."""
+    """Guard, undo ``records`` on ``host`` (newest first), verify by reading back, record and audit."""
+    opts = options or RollbackOptions()
     run = _Rollback(host, audit, changes, who, RollbackResult(host.name))
     records = list(records)
+    if opts.guard is not None and not run.guarded(records, opts, probe):
+        return run.result
     if any(r.status in ("pending", "unknown") for r in records):
         run.result.confirmed = confirm_unresolved(host, records, audit, changes, who=who, probe=probe,
-                                                  timeout_s=timeout_s)
-    todo = run.select(records, keep)
+                                                  timeout_s=opts.timeout_s)
+    todo = run.select(records, opts.keep)
     if not todo:
         return run.result
     try:
         applied = probe(host, ProbeRequest(actions=[u.action for u in todo], want_processes=False),
-                        Deadline.after(timeout_s), None)
+                        Deadline.after(opts.timeout_s), None)
         check = probe(host, ProbeRequest(queries=[u.query for u in todo], want_processes=False),
-                      Deadline.after(timeout_s), None)
+                      Deadline.after(opts.timeout_s), None)
     except TransportError as exc:
         run.lost(todo, exc)
         return run.result
     run.settle(todo, applied, check)
     return run.result
+
+
+@dataclass(frozen=True)
+class RollbackPreview:
+    """What a rollback of one host would do (the dry run): nothing is read from or sent to the PC."""
+
+    host: str
+    restore: list[tuple[ChangeRecord, Action]] = field(default_factory=list)
+    # Records left alone, with why (already rolled back, not reversible, no prior state...)
+    skipped: list[tuple[ChangeRecord, Text]] = field(default_factory=list)
+    # Records an interrupted fix left pending/unknown: read from the PC first on --apply
+    undecided: list[ChangeRecord] = field(default_factory=list)
+
+
+def preview_host(host: str, records: Sequence[ChangeRecord], keep: Sequence[ChangeRecord] = ()) -> RollbackPreview:
+    """The dry run of :func:`rollback_host`: the undo of every record, newest first; pure."""
+    preview = RollbackPreview(host)
+    for record in sorted(records, key=lambda r: r.position, reverse=True):
+        if record.status not in UNDOABLE_STATUS:
+            preview.skipped.append((record, _status_skip(record)))
+            continue
+        if record.status != "applied":
+            preview.undecided.append(record)
+        undo = undo_action(record, keep)
+        if undo is None:
+            preview.skipped.append((record, _not_undoable_why(record)[0]))
+        else:
+            preview.restore.append((record, undo))
+    return preview
+
+
+def _status_skip(record: ChangeRecord) -> Text:
+    return T(f"状态为 {record.status}，无需回滚", f"status {record.status}: nothing to undo")
+
+
+def _not_undoable_why(record: ChangeRecord) -> tuple[Text, bool]:
+    """Why ``record`` has no undo, and whether that is a failure (no prior state recorded)."""
+    failed = record.kind in _NEEDS and _NEEDS[record.kind] not in (record.before or {})
+    if record.kind in NOT_REVERSIBLE:
+        return T("不可回滚（卸载：手动）", "not reversible (uninstall by hand)"), failed
+    if record.kind == "schedule_reboot":
+        return NO_REBOOT_TASK, failed
+    if failed:
+        return NO_PRIOR_STATE, True
+    return T("之前不存在，无需恢复", "nothing existed before: nothing to restore"), False
 
 
 @dataclass(frozen=True)
@@ -274,14 +346,35 @@ class _Rollback:
     changes: ChangeLog
     who: str
     result: RollbackResult
+    forced: bool = False
+
+    def guarded(self, records: Sequence[ChangeRecord], opts: RollbackOptions, probe: ProbeFn) -> bool:
+        """Read the PC's processes and ask the guard; False (refused, audited) or a transport failure stops it."""
+        assert opts.guard is not None
+        try:
+            facts = probe(self.host, ProbeRequest(want_processes=True), Deadline.after(opts.timeout_s), None)
+        except TransportError as exc:
+            self.result.error = T(f"无法连接主机，未回滚：{exc.text.zh}", f"host unreachable, nothing rolled back: {exc.text.en}")
+            return False
+        decision = opts.guard.check(facts)
+        if not decision.allowed and opts.force:
+            decision = decision.override()
+        self.result.decision = decision
+        if not decision.allowed:
+            for record in records:
+                self.audit.append(self.who, self.host.name, "refused", action=record.action,
+                                  result=decision.summary().en, run_id=record.run_id, action_id=record.action_id,
+                                  details={"rollback": True, "reasons": [r.model_dump() for r in decision.reasons]})
+            return False
+        self.forced = decision.forced
+        return True
 
     def select(self, records: Sequence[ChangeRecord], keep: Sequence[ChangeRecord]) -> list[_Undo]:
         """The undos to send, newest change first; the others are recorded as skipped or failed."""
         todo: list[_Undo] = []
         for record in sorted(records, key=lambda r: r.position, reverse=True):
             if record.status not in UNDOABLE_STATUS:
-                self.result.skipped[record.action_id] = T(f"状态为 {record.status}，无需回滚",
-                                                          f"status {record.status}: nothing to undo")
+                self.result.skipped[record.action_id] = _status_skip(record)
                 continue
             undo = undo_action(record, keep)
             if undo is None:
@@ -293,19 +386,12 @@ class _Rollback:
         return todo
 
     def _not_undoable(self, record: ChangeRecord) -> None:
-        failed = record.kind in _NEEDS and _NEEDS[record.kind] not in (record.before or {})
-        if record.kind in NOT_REVERSIBLE:
-            why = T("不可回滚（卸载：手动）", "not reversible (uninstall by hand)")
-        elif record.kind == "schedule_reboot":
-            why = NO_REBOOT_TASK
-        elif failed:
-            why = NO_PRIOR_STATE
-        else:
-            why = T("之前不存在，无需恢复", "nothing existed before: nothing to restore")
+        why, failed = _not_undoable_why(record)
         (self.result.failed if failed else self.result.skipped)[record.action_id] = why
         self.audit.append(self.who, self.host.name, "rollback_failed" if failed else "skipped",
                           action=record.action, before=record.before, result=why.en,
-                          run_id=record.run_id, action_id=record.action_id, details={"rollback": True})
+                          run_id=record.run_id, action_id=record.action_id, details={"rollback": True},
+                          forced=self.forced)
 
     def lost(self, todo: Sequence[_Undo], exc: TransportError) -> None:
         error = T(f"回滚时连接中断，请再次运行回滚：{exc.text.zh}", f"connection lost during rollback; run it again: {exc.text.en}")
@@ -313,7 +399,8 @@ class _Rollback:
         for undo in todo:
             self.result.failed[undo.record.action_id] = error
             self.audit.append(self.who, self.host.name, "rollback_failed", action=undo.action.model_dump(),
-                              result=error.en, run_id=undo.record.run_id, action_id=undo.record.action_id)
+                              result=error.en, run_id=undo.record.run_id, action_id=undo.record.action_id,
+                              forced=self.forced)
 
     def settle(self, todo: Sequence[_Undo], applied: ProbeResponse, check: ProbeResponse) -> None:
         """Each undo's answer and read-back: restored (marked rolled back), not undone, or failed."""
@@ -326,7 +413,8 @@ class _Rollback:
                 self.result.skipped[record.action_id] = why
                 self.audit.append(self.who, self.host.name, "skipped", action=undo.action.model_dump(),
                                   before=record.after, after=record.before, result=why.en, run_id=record.run_id,
-                                  action_id=record.action_id, details={"rollback": True, "not_undone": True})
+                                  action_id=record.action_id, details={"rollback": True, "not_undone": True},
+                                  forced=self.forced)
                 continue
             ok = done is not None and done.status == "ok" and _restored(undo.action, check, undo.query.id)
             outcome = "ok" if ok else (done.error if done is not None and done.error else "read-back differs")
@@ -338,7 +426,7 @@ class _Rollback:
             self.audit.append(self.who, self.host.name, "rolled_back" if ok else "rollback_failed",
                               action=undo.action.model_dump(), before=record.after, after=record.before,
                               result=outcome, run_id=record.run_id, action_id=record.action_id,
-                              details=_undo_details(done))
+                              details=_undo_details(done), forced=self.forced)
 
 
 def _undo_details(done: Any) -> dict[str, Any] | None:

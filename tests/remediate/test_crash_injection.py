@@ -182,7 +182,8 @@ def test_fix_killed_at_each_step_then_rollback_restores_exactly(
                for e, _, r in audit_rows(db) if e == "sent")
 
     run_id = next(iter(rows)).split("-", 1)[0]
-    undone = fleetcheck("rollback", "--run", run_id, "-i", str(inventory), "--db", str(db))
+    undone = fleetcheck("rollback", "--run", run_id, "-i", str(inventory), "--db", str(db), "--apply", "--now", AT_1600,
+                        *NOT_RUNNING)
     assert undone.returncode == 0, undone.stdout + undone.stderr
     if step != "after-record":  # results not (all) recorded: rollback read the PC first and says so
         assert "an interrupted fix left" in undone.stdout, undone.stdout
@@ -204,7 +205,8 @@ def test_fix_killed_at_each_step_then_rollback_restores_exactly(
         expect = "the change is on the PC" if reached else "the change did not reach the PC"
         assert all(r == expect for r in outcomes.values()), outcomes
     # A second rollback finds nothing left to do and changes nothing.
-    again = fleetcheck("rollback", "--run", run_id, "-i", str(inventory), "--db", str(db))
+    again = fleetcheck("rollback", "--run", run_id, "-i", str(inventory), "--db", str(db), "--apply", "--now", AT_1600,
+                        *NOT_RUNNING)
     assert again.returncode == 0 and snapshot(running) == before
 
 
@@ -228,6 +230,7 @@ def test_fix_converges_after_a_crash_and_confirms_the_unknown_changes(
     assert '"actions": 0' in dry.stdout, dry.stdout
     assert fleetcheck("audit", "verify", "--db", str(db)).returncode == 0
     run_id = next(iter(crash_rows)).split("-", 1)[0]
-    undone = fleetcheck("rollback", "--run", run_id, "-i", str(inventory), "--db", str(db))
+    undone = fleetcheck("rollback", "--run", run_id, "-i", str(inventory), "--db", str(db), "--apply", "--now", AT_1600,
+                        *NOT_RUNNING)
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert snapshot(running) == before

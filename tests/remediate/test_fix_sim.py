@@ -121,7 +121,7 @@ def test_fix_apply_converges_then_rollback_restores_exactly(office: tuple[Runnin
     again = cli("fix", "-i", str(inventory), "--db", db, "--now", AT_1600, "--format", "json")
     assert '"actions": 0' in again.output, again.output
 
-    undone = cli("rollback", "--run", run_id, "-i", str(inventory), "--db", db)
+    undone = cli("rollback", "--run", run_id, "-i", str(inventory), "--db", db, "--apply", "--now", AT_1600, *NOT_RUNNING)
     assert undone.exit_code == 0, undone.output
     restored = registry_and_files(running)
     # The one thing rollback leaves: the folders write_file created for the site list it created on FX-02
@@ -156,7 +156,7 @@ def test_guard_refuses_in_session_and_with_trading_client_force_is_audited(
     assert sum(" refused " in line for line in lines) == 6  # 3 steps x 2 refused attempts
     assert any(" applied FORCED " in line for line in lines)
     run_id = forced.output.strip().rsplit("--run ", 1)[1].split(")")[0]
-    assert cli("rollback", "--run", run_id, "-i", str(inventory), "--db", db).exit_code == 0
+    assert cli("rollback", "--run", run_id, "-i", str(inventory), "--db", db, "--apply", "--now", AT_1600, *NOT_RUNNING).exit_code == 0
     assert registry_and_files(running) == before
 
 

@@ -351,9 +351,15 @@ def test_remove_old_then_rollback_restores_the_store(office: Office) -> None:
     assert old["thumbprint"] not in {o["thumbprint"] for o in present["others"]}  # removed
     run_id = next(w for w in applied.stdout.split() if w.startswith("renew-"))
 
-    # `fleetcheck rollback --run` knows renewal runs too (unguarded, like fix rollbacks).
+    # `fleetcheck rollback --run` knows renewal runs too: a dry run first (nothing changes), then --apply
+    # (guarded like fix: calendar from the test).
+    dry = CliRunner().invoke(main, ["--lang", "en", "rollback", "--run", run_id, "-i", str(office.inventory),
+                                    "--db", str(office.db)])
+    assert dry.exit_code == 0 and f"{ROLLBACK_HOST}: would remove the new certificate {cn}" in dry.stdout, dry.output
+    assert "dry run: nothing was changed" in dry.stdout and office.host(ROLLBACK_HOST).snapshot() != before
     rolled = CliRunner().invoke(main, ["--lang", "en", "rollback", "--run", run_id, "-i", str(office.inventory),
-                                       "--db", str(office.db), "--timeout", "30"])
+                                       "--db", str(office.db), "--timeout", "30", "--apply",
+                                       "--calendar", str(office.calendar)])
     office.outputs += [rolled.stdout, rolled.stderr]
     assert rolled.exit_code == 0 and "as before the renewal" in rolled.stdout, rolled.output
     assert office.host(ROLLBACK_HOST).snapshot() == before  # exactly the previous store state

@@ -98,7 +98,8 @@ def test_scan_fix_rollback_on_a_copy_of_a_real_pc(
     # the real user's own entries are untouched by the fix
     assert operator.hive.find(IS + r"\ZoneMap\Domains\sharepoint.com") is not None
 
-    undone = cli("rollback", "--run", run_id, "-i", str(inventory), "--db", db)
+    undone = cli("rollback", "--run", run_id, "-i", str(inventory), "--db", db, "--apply", "--now", AT_1600,
+                 "--trading-process", "XtItClient.exe")
     assert undone.exit_code == 0, undone.output
     assert registry(running) == before
     assert statuses(inventory) == found
