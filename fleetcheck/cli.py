@@ -3,6 +3,10 @@
 Every user-facing message is bilingual; Chinese by default, ``--lang en`` or
 ``FLEETCHECK_LANG=en`` for English.
 
+How much is printed: ``-q/--quiet`` (only errors and a command's closing
+line), ``-v``/``-vv`` (INFO/DEBUG logs) — standard :mod:`logging` to stderr,
+configured once here (:mod:`fleetcheck.logsetup`).
+
 Exit codes (stable, documented in README): 0 compliant, 1 non-compliant,
 2 usage/configuration error, 3 some hosts unreachable.
 
@@ -24,7 +28,8 @@ from fleetcheck import __version__
 from fleetcheck.commands.common import lang_of
 from fleetcheck.commands.usage import LocalizedUsageError, lang_from_args
 from fleetcheck.errors import FleetcheckError
-from fleetcheck.i18n import Lang
+from fleetcheck.i18n import Lang, T
+from fleetcheck.logsetup import QUIET, configure_logging
 
 #: The command registry: command name → (module, attribute). Each module is
 #: fleetcheck/commands/<name>.py and defines the click command (or group) named
@@ -104,11 +109,20 @@ class FleetcheckGroup(click.Group):
     show_default=True,
     help="输出语言 / language of messages",
 )
+@click.option("-q", "--quiet", is_flag=True, help="只输出错误和结束行 / print only errors and the closing line")
+@click.option("-v", "--verbose", count=True,
+              help="输出更多日志（-v 信息，-vv 调试）/ log more (-v info, -vv debug)")
 @click.pass_context
-def main(ctx: click.Context, lang: str) -> None:
+def main(ctx: click.Context, lang: str, quiet: bool, verbose: int) -> None:
     """fleetcheck — 深证通证书更新环境批量检查 / SCCC certificate-renewal readiness for a fleet."""
     ctx.ensure_object(dict)
     ctx.obj["lang"] = lang
+    chosen: Lang = "en" if lang == "en" else "zh"
+    if quiet and verbose:
+        raise click.UsageError(T("-q/--quiet 不能与 -v/--verbose 同时使用",
+                                 "-q/--quiet cannot be used with -v/--verbose").get(chosen), ctx)
+    ctx.obj["verbosity"] = QUIET if quiet else verbose
+    configure_logging(ctx.obj["verbosity"], chosen)
 
 
 for _name in COMMANDS:

@@ -21,6 +21,7 @@ from fleetcheck.inventory import (
     select_hosts,
 )
 from fleetcheck.inventory.load import credential_error, load_inventory_deferring_credentials
+from fleetcheck.logsetup import is_quiet
 from fleetcheck.officetime import Clock, utc_now
 from fleetcheck.remediate.guard import Guard
 
@@ -86,7 +87,7 @@ def load_targets(path: Path, pattern: str | None, *, ask_pass: bool = False,
     error = credential_error(credential_issues, names)
     if error is not None:
         raise error
-    for text in [*inventory.warnings, *warnings]:
+    for text in [] if is_quiet() else [*inventory.warnings, *warnings]:  # -q: only errors
         say(text, err=True)
     return inventory, names
 

@@ -38,9 +38,11 @@ from fleetcheck.errors import FleetcheckError
 from fleetcheck.findings import HostResult, HostStatus, RunResult
 from fleetcheck.i18n import Lang, T, tr
 from fleetcheck.inventory import HostSpec, Inventory
+from fleetcheck.logsetup import is_quiet, log_text
 from fleetcheck.policy.loader import load_policy_files
 from fleetcheck.report.results import HostLog, write_results
 from fleetcheck.report.summary import (
+    ScanSummary,
     certificate_thresholds,
     render_summary,
     summarize,
@@ -109,15 +111,19 @@ def _check_store(db_url: str | None) -> None:
 
 
 class SweepProgress:
-    """A rich progress bar (done / failed / ETA) on a terminal; plain lines otherwise."""
+    """A rich progress bar (done / failed / ETA) on a terminal; plain lines otherwise.
 
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+    Quiet (``-q``): no bar, and a line only for a host that could not be probed (an error).
+    """
+
+    def __init__(self, total: int, stream: TextIO | None = None, *, quiet: bool = False) -> None:
         self.total = total
         self.done = 0
         self.failed = 0
         self.stream = stream or sys.stderr
+        self.quiet = quiet
         self._bar: Any = None
-        if self.stream.isatty():
+        if self.stream.isatty() and not quiet:
             from rich.console import Console
             from rich.progress import (
                 BarColumn,
@@ -139,6 +145,8 @@ class SweepProgress:
             self.failed += 1
         if self._bar is not None:
             self._bar.update(self._task, advance=1, failed=self.failed)
+            return
+        if self.quiet and result.status is HostStatus.ok:
             return
         lang = lang_of()
         state = result.status.value if result.status is not HostStatus.ok else (
@@ -174,7 +182,10 @@ class SweepSettings:
 
 def _warn_missing_auth_extras(hosts: Sequence[HostSpec]) -> None:
     """A missing auth extra is the affected hosts' ConfigurationError (the transport says so per
-    host); the other hosts are swept. Said once up front so the cause is plain."""
+    host); the other hosts are swept. Said once up front so the cause is plain (not under -q:
+    the hosts' own errors say it)."""
+    if is_quiet():
+        return
     for missing_extra in sorted({e for h in hosts if (e := auth_unavailable(h.auth))}):
         affected = sum(1 for h in hosts if auth_unavailable(h.auth) == missing_extra)
         say(T(f"警告：清单要求 {missing_extra} 认证，但未安装（pip install 'fleetcheck[{missing_extra}]'）："
@@ -205,7 +216,7 @@ def _sweep(inventory: Inventory, hosts: list[HostSpec], policies: Sequence[Any],
 
     sweep = policy_sweep(policies, hosts, waivers=waivers, forks=settings.forks, timeout_s=settings.timeout_s,
                          inventory=inventory.source, on_grace=on_grace)
-    progress = SweepProgress(len(hosts), settings.progress_stream)
+    progress = SweepProgress(len(hosts), settings.progress_stream, quiet=is_quiet())
     started = time.monotonic()
 
     def on_result(result: HostResult) -> None:
@@ -227,7 +238,11 @@ def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[An
     out_dir, notify = settings.out_dir, settings.notify
     hosts = [inventory.hosts[name] for name in host_names]
     _warn_missing_auth_extras(hosts)
+    log_text(log, logging.INFO, T(
+        f"扫描 {len(hosts)} 台主机：并发 {settings.forks}，每台时限 {settings.timeout_s:g} 秒，输出目录 {out_dir}",
+        f"sweeping {len(hosts)} hosts: {settings.forks} at once, {settings.timeout_s:g} s per host, into {out_dir}"))
     outcome, host_lines, elapsed = _sweep(inventory, hosts, policies, waivers, settings)
+    log_text(log, logging.INFO, T(f"扫描用时 {elapsed:.1f} 秒；写入结果", f"swept in {elapsed:.1f} s; writing the results"))
     fallback_previous = _previous_for_notify(notify, out_dir)  # read before results.json is replaced
     results_path = write_results(outcome.run, out_dir, host_lines=host_lines)
     extra, previous = publish(outcome.run, out_dir, settings.db_url, lang)
@@ -235,11 +250,28 @@ def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[An
     summary = summarize(outcome.run, len(hosts), certificate_thresholds(policies), interrupted=outcome.interrupted)
     if settings.fmt == "json":
         click.echo(summary_json(summary, results_path, outcome.run.run_id))
+    elif is_quiet():
+        click.echo(closing_line(summary, lang, elapsed))
     else:
         click.echo(render_summary(summary, lang, elapsed))
         click.echo(("  结果文件：" if lang == "zh" else "  results: ") + ", ".join(str(p) for p in [results_path, *extra]))
     _notify(notify, outcome.run, previous, out_dir, lang)
     return summary.exit_code
+
+
+def closing_line(summary: ScanSummary, lang: Lang, elapsed_s: float) -> str:
+    """The one line ``fleetcheck -q scan`` prints: hosts swept, the verdict counts, the time taken."""
+    unprobed = sum(summary.unprobed.values())
+    stopped = summary.total - summary.swept if summary.interrupted else 0
+    text = T(
+        f"扫描完成：{summary.swept}/{summary.total} 台主机，合规 {summary.compliant}，不合规 {summary.noncompliant}，"
+        f"无法检查 {unprobed}" + (f"，已中断 {stopped} 台未检查" if summary.interrupted else "")
+        + f"，用时 {elapsed_s:.1f} 秒",
+        f"sweep finished: {summary.swept}/{summary.total} hosts, compliant {summary.compliant}, "
+        f"non-compliant {summary.noncompliant}, not probed {unprobed}"
+        + (f", interrupted with {stopped} not swept" if summary.interrupted else "") + f", {elapsed_s:.1f} s",
+    )
+    return text.get(lang)
 
 
 # --------------------------------------------------------------------------- --notify (fleetcheck.notify)
@@ -275,7 +307,7 @@ def _notify(notify: NotifyConfig | None, run: RunResult, previous: RunResult | N
     results = notify_after_scan(notify, run, previous, report if report.is_file() else None, lang=lang,
                                 report=lambda message: click.echo(message, err=True))
     for result in results:
-        if result.ok:
+        if result.ok and not is_quiet():
             click.echo(result.describe(lang), err=True)
 
 
@@ -334,4 +366,4 @@ def scan(**given: Any) -> None:
     sys.exit(run_sweep(inventory, names, policies, waivers, settings))
 
 
-__all__ = ["DEFAULT_OUT", "ScanOptions", "SweepSettings", "publish", "run_sweep", "scan"]
+__all__ = ["DEFAULT_OUT", "ScanOptions", "SweepSettings", "closing_line", "publish", "run_sweep", "scan"]
