@@ -52,17 +52,31 @@ from fleetcheck.inventory.model import (
 )
 from fleetcheck.inventory.ranges import RangeError, expand_host_range
 from fleetcheck.inventory.templated import plain_unsafe, unusable
+from fleetcheck.inventory.varsdirs import vars_files
 from fleetcheck.yamlfile import Issue, RawIssue, YamlDocument, parse_text, read_document, to_plain
 
 GROUP_KEYS = ("hosts", "children", "vars")
-Pos = tuple[int, int]  # 1-based line, column
+Pos = tuple[int, int]  # 1-based line, column (in the inventory file)
+
+
+@dataclass(frozen=True)
+class At:
+    """A position in another file of the inventory (``group_vars/``, ``host_vars/``)."""
+
+    file: str
+    line: int
+    col: int
+    doc: YamlDocument = field(compare=False, repr=False)
+
+
+Where = Pos | At
 
 
 @dataclass
 class _Group:
     name: str
     depth: int = 0
-    vars: dict[str, tuple[Any, Pos]] = field(default_factory=dict)
+    vars: dict[str, tuple[Any, Where]] = field(default_factory=dict)
     parents: set[str] = field(default_factory=set)
     hosts: list[str] = field(default_factory=list)
 
@@ -73,7 +87,7 @@ class _Walk:
     lines: list[str] = field(default_factory=list)
     groups: dict[str, _Group] = field(default_factory=dict)
     host_order: list[str] = field(default_factory=list)
-    host_vars: dict[str, dict[str, tuple[Any, Pos]]] = field(default_factory=dict)
+    host_vars: dict[str, dict[str, tuple[Any, Where]]] = field(default_factory=dict)
     host_pos: dict[str, Pos] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
     # problems of one host that do not stop the others (shown as warnings; the host's
@@ -81,13 +95,15 @@ class _Walk:
     host_warnings: list[Issue] = field(default_factory=list)
     doc: YamlDocument | None = None
 
-    def issue(self, pos: Pos, zh: str, en: str) -> None:
+    def issue(self, pos: Where, zh: str, en: str) -> None:
         self.issues.append(self._placed(pos, zh, en))
 
-    def warn(self, pos: Pos, zh: str, en: str) -> None:
+    def warn(self, pos: Where, zh: str, en: str) -> None:
         self.host_warnings.append(self._placed(pos, zh, en))
 
-    def _placed(self, pos: Pos, zh: str, en: str) -> Issue:
+    def _placed(self, pos: Where, zh: str, en: str) -> Issue:
+        if isinstance(pos, At):  # another file: its own source line, caret and secret rules
+            return pos.doc.redact(_without_secret_line(pos.doc.issue_at((pos.line, pos.col), T(zh, en))))
         if self.doc is not None:  # the one loader's rule for the source line and caret
             return self.redact(self.doc.issue_at(pos, T(zh, en)))
         line, col = pos
@@ -105,6 +121,10 @@ def _without_secret_line(issue: Issue) -> Issue:
     if issue.source_line is not None and "password" in issue.source_line.lower():
         return Issue(issue.file, issue.line, issue.col, issue.message, None)
     return issue
+
+
+def _at(doc: YamlDocument | None, pos: Pos) -> Where:
+    return pos if doc is None else At(doc.file, pos[0], pos[1], doc)
 
 
 def _key_pos(node: Any, key: Any) -> Pos:
@@ -147,19 +167,22 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _read_vars(walk: _Walk, node: Any, key: str, owner: Any) -> dict[str, tuple[Any, Pos]]:
+def _read_vars(walk: _Walk, node: Any, key: str, owner: Any,
+               doc: YamlDocument | None = None) -> dict[str, tuple[Any, Where]]:
+    """``name: (value, where)`` of a vars mapping; ``doc``: the other file it comes from (None: the inventory)."""
     if node is None:
         return {}
     if not isinstance(node, dict):
         walk.issue(_value_pos(owner, key), "vars 必须是“名称: 值”的映射", "vars must be a mapping of name: value")
         return {}
-    out: dict[str, tuple[Any, Pos]] = {}
+    out: dict[str, tuple[Any, Where]] = {}
     for k in node:
+        where = _at(doc, _value_pos(node, k))
         problem = unusable(str(k), node[k])
         if problem is not None:  # a template or Vault value: refused here, never resolved nor sent
-            walk.issue(_value_pos(node, k), problem.zh, problem.en)
+            walk.issue(where, problem.zh, problem.en)
             continue
-        out[str(k)] = (plain_unsafe(node[k]), _value_pos(node, k))
+        out[str(k)] = (plain_unsafe(node[k]), where)
     return out
 
 
@@ -219,7 +242,7 @@ def _add_hosts(walk: _Walk, group: _Group, pattern: str, node: Any, owner: Any, 
         _add_host(walk, group, host, host_vars, pos)
 
 
-def _add_host(walk: _Walk, group: _Group, host: str, host_vars: dict[str, tuple[Any, Pos]], pos: Pos) -> None:
+def _add_host(walk: _Walk, group: _Group, host: str, host_vars: dict[str, tuple[Any, Where]], pos: Pos) -> None:
     if host not in walk.host_vars:
         walk.host_order.append(host)
         walk.host_vars[host] = {}
@@ -267,23 +290,23 @@ class _Resolver:
     def __init__(self, walk: _Walk, sources: PasswordSources) -> None:
         self.walk = walk
         self.sources = sources
-        self.literal_at: list[Pos] = []
+        self.literal_at: list[Where] = []
         self.cache: dict[tuple[str, str], SecretStr | None] = {}
         # The issue a failed lookup gave, repeated for every host using the reference
         # (credentials may be checked for the selected hosts only).
         self.failed: dict[tuple[str, str], tuple[str, str]] = {}
 
-    def _fail(self, key: tuple[str, str], pos: Pos, zh: str, en: str) -> None:
+    def _fail(self, key: tuple[str, str], pos: Where, zh: str, en: str) -> None:
         self.failed[key] = (zh, en)
         self.cache[key] = None
         self.walk.issue(pos, zh, en)
 
-    def _cached(self, key: tuple[str, str], pos: Pos) -> SecretStr | None:
+    def _cached(self, key: tuple[str, str], pos: Where) -> SecretStr | None:
         if key in self.failed:
             self.walk.issue(pos, *self.failed[key])
         return self.cache[key]
 
-    def resolve(self, value: Any, pos: Pos) -> SecretStr | None:
+    def resolve(self, value: Any, pos: Where) -> SecretStr | None:
         if value is None:
             return self.sources.prompted
         if isinstance(value, str):
@@ -301,7 +324,7 @@ class _Resolver:
                         "ansible_password must be {env: NAME}, {keyring: service/user} or text")
         return None
 
-    def _env(self, name: str, pos: Pos) -> SecretStr | None:
+    def _env(self, name: str, pos: Where) -> SecretStr | None:
         key = ("env", name)
         if key in self.cache:
             return self._cached(key, pos)
@@ -313,7 +336,7 @@ class _Resolver:
         self.cache[key] = SecretStr(value)
         return self.cache[key]
 
-    def _keyring(self, ref: str, pos: Pos) -> SecretStr | None:
+    def _keyring(self, ref: str, pos: Where) -> SecretStr | None:
         key = ("keyring", ref)
         if key in self.cache:
             return self._cached(key, pos)
@@ -358,12 +381,12 @@ class _Build:
     credential_issues: dict[str, list[Issue]] | None = None
 
 
-def _host_spec(build: _Build, name: str, merged: dict[str, tuple[Any, Pos]], groups: list[str]) -> HostSpec | None:
+def _host_spec(build: _Build, name: str, merged: dict[str, tuple[Any, Where]], groups: list[str]) -> HostSpec | None:
     walk, resolver, base_dir, credential_issues = build.walk, build.resolver, build.base_dir, build.credential_issues
     before = len(walk.issues)
     values = {k: v for k, (v, _) in merged.items()}
 
-    def pos(key: str) -> Pos:
+    def pos(key: str) -> Where:
         return merged[key][1] if key in merged else walk.host_pos[name]
 
     for key, allowed in _CHOICES.items():
@@ -436,8 +459,31 @@ def parse_inventory(text: str, source: str, sources: PasswordSources | None = No
     return _build(parse_text(text, source), sources or PasswordSources(), base_dir or Path("."))
 
 
+def _file_vars(walk: _Walk, path: Path) -> dict[str, tuple[Any, Where]]:
+    """The variables of one ``group_vars/`` or ``host_vars/`` file, through the one YAML loader."""
+    doc = read_document(path)
+    if doc.issues or not doc.loaded:
+        walk.issues.extend(doc.redact(_without_secret_line(i)) for i in doc.issues)
+        return {}
+    if doc.data is None:
+        return {}  # an empty file: no variables
+    if not isinstance(doc.data, CommentedMap):
+        walk.issue(At(doc.file, 1, 1, doc), "变量文件必须是“名称: 值”的映射", "a variables file must be a mapping of name: value")
+        return {}
+    return _read_vars(walk, doc.data, "", None, doc)
+
+
+def _files_vars(walk: _Walk, vars_root: Path | None, kind: str, name: str) -> dict[str, tuple[Any, Where]]:
+    merged: dict[str, tuple[Any, Where]] = {}
+    if vars_root is not None:
+        for path in vars_files(vars_root, kind, name):
+            merged.update(_file_vars(walk, path))
+    return merged
+
+
 def _build(doc: YamlDocument, sources: PasswordSources, base_dir: Path,
-           credential_issues: dict[str, list[Issue]] | None = None) -> Inventory:
+           credential_issues: dict[str, list[Issue]] | None = None, vars_root: Path | None = None) -> Inventory:
+    """The inventory of ``doc``; ``vars_root``: the folder whose group_vars/ and host_vars/ apply (None: none)."""
     source = doc.file
     walk = _Walk(source, doc.lines, doc=doc)
     walk.issues = [walk.redact(i) for i in doc.issues]
@@ -454,15 +500,22 @@ def _build(doc: YamlDocument, sources: PasswordSources, base_dir: Path,
             _walk_group(walk, str(key), data[key], "all", 1, _key_pos(data, key))
     resolver = _Resolver(walk, sources)
     build = _Build(walk, resolver, base_dir, credential_issues)
+    group_files = {g: _files_vars(walk, vars_root, "group_vars", g) for g in sorted(walk.groups)}
     hosts: dict[str, HostSpec] = {}
     for name in walk.host_order:
         direct = [g.name for g in walk.groups.values() if name in g.hosts]
         member_of = _ancestors(walk.groups, direct)
         order = sorted((walk.groups[g] for g in member_of), key=lambda g: (g.depth, g.name))
-        merged: dict[str, tuple[Any, Pos]] = {}
+        # Ansible's "Variable precedence", lowest first: the inventory's group vars (all, then
+        # groups by depth and name), group_vars/all, group_vars/<group> (same order), the
+        # inventory's host vars, host_vars/<host>. A later value replaces an earlier one.
+        merged: dict[str, tuple[Any, Where]] = {}
         for group in order:
             merged.update(group.vars)
+        for group in order:
+            merged.update(group_files[group.name])
         merged.update(walk.host_vars[name])
+        merged.update(_files_vars(walk, vars_root, "host_vars", name))
         spec = _host_spec(build, name, merged, sorted(member_of - {"all"}))
         if spec is not None:
             hosts[name] = spec
@@ -478,10 +531,14 @@ def _build(doc: YamlDocument, sources: PasswordSources, base_dir: Path,
                      warnings=_literal_warning(source, resolver.literal_at, sources.literal_ok) + host_warnings)
 
 
-def _literal_warning(source: str, at: list[Pos], mild: bool) -> tuple[Text, ...]:
+def _literal_warning(source: str, at: list[Where], mild: bool) -> tuple[Text, ...]:
     if not at:
         return ()
-    line, col = at[0]
+    first = at[0]
+    if isinstance(first, At):
+        source, line, col = first.file, first.line, first.col
+    else:
+        line, col = first
     more = len(at) - 1
     extra_zh = f"（另有 {more} 处）" if more else ""
     extra_en = f" (and {more} more)" if more else ""
@@ -496,7 +553,8 @@ def _literal_warning(source: str, at: list[Pos], mild: bool) -> tuple[Text, ...]
 def load_inventory(path: str | Path, sources: PasswordSources | None = None) -> Inventory:
     """Read and parse an inventory file (UTF-8, BOM allowed); problems raise InventoryError."""
     path = Path(path)
-    return _build(read_document(path), sources or PasswordSources(), path.resolve().parent)
+    base = path.resolve().parent
+    return _build(read_document(path), sources or PasswordSources(), base, vars_root=base)
 
 
 def _unique(issues: list[Issue]) -> list[Issue]:
@@ -519,7 +577,8 @@ def load_inventory_deferring_credentials(
     """
     path = Path(path)
     issues: dict[str, list[Issue]] = {}
-    inventory = _build(read_document(path), sources or PasswordSources(), path.resolve().parent, issues)
+    base = path.resolve().parent
+    inventory = _build(read_document(path), sources or PasswordSources(), base, issues, vars_root=base)
     return inventory, issues
 
 
