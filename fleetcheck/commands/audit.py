@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from fleetcheck.commands.common import EXIT_NONCOMPLIANT, lang_of
-from fleetcheck.commands.options import db_option, format_option
+from fleetcheck.commands.options import db_option, format_option, last_option
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.officetime import OFFICE_TZ, office_time
 from fleetcheck.store import Store
@@ -62,10 +62,10 @@ def audit_verify(db_url: str | None, expect_head: str | None) -> None:
 @db_option
 @click.option("--host", help="只看这台主机 / one host only")
 @click.option("--run", "run_id", help="只看这次修复运行 / one fix run only")
-@click.option("--limit", type=click.IntRange(1, 1_000_000), help="最新 N 条 / newest N entries")
+@last_option(None, "只显示最新 N 条 / show the newest N entries")
 @click.option("--head", "head_only", is_flag=True, help="只显示最新条目的哈希 / only the newest hash")
 @format_option(["table", "json"], "table")
-def audit_show(db_url: str | None, host: str | None, run_id: str | None, limit: int | None, head_only: bool,
+def audit_show(db_url: str | None, host: str | None, run_id: str | None, last: int | None, head_only: bool,
                fmt: str) -> None:
     """显示审计日志 / show the audit log."""
     with Store.open(db_url) as store:
@@ -74,7 +74,7 @@ def audit_show(db_url: str | None, host: str | None, run_id: str | None, limit: 
             seq, digest = log.head()
             click.echo(f"{seq}:{digest}")
             return
-        entries = log.entries(host=host, run_id=run_id, limit=limit)
+        entries = log.entries(host=host, run_id=run_id, limit=last)
     if fmt == "json":
         click.echo(json.dumps([{**e.hashed_fields(), "hash": e.hash} for e in entries], ensure_ascii=False, indent=1))
         return

@@ -9,7 +9,7 @@ import click
 from rich.table import Table
 
 from fleetcheck.commands.common import lang_of, say
-from fleetcheck.commands.options import db_option
+from fleetcheck.commands.options import db_option, last_option
 from fleetcheck.commands.tables import add_row, bold, console
 from fleetcheck.i18n import T
 from fleetcheck.report.render import labels
@@ -20,14 +20,14 @@ __all__ = ["history_cmd"]
 
 @click.command("history")
 @db_option
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@last_option(20, "只显示最新 N 次扫描 / show the newest N runs")
 @click.option("--keep-runs", type=click.IntRange(min=0), default=None,
               help="只保留最近 N 次扫描（各办公室最新一次永不删除） / "
                    "keep only the newest N runs (the latest run of each office is never deleted)")
 @click.option("--keep-days", type=click.IntRange(min=0), default=None,
               help="删除 D 天前的扫描（各办公室最新一次永不删除） / "
                    "delete runs older than D days (the latest run of each office is never deleted)")
-def history_cmd(db_url: str | None, limit: int, keep_runs: int | None, keep_days: int | None) -> None:
+def history_cmd(db_url: str | None, last: int, keep_runs: int | None, keep_days: int | None) -> None:
     """扫描历史与合规率 / Recorded runs with their compliance."""
     lang = lang_of()
     lab = labels(lang)
@@ -35,7 +35,7 @@ def history_cmd(db_url: str | None, limit: int, keep_runs: int | None, keep_days
         if keep_runs is not None or keep_days is not None:
             removed = store.prune(keep_runs=keep_runs, keep_days=keep_days)
             say(T(f"已删除 {len(removed)} 次旧扫描。", f"removed {len(removed)} old run(s)."))
-        runs = store.list_runs(limit=limit)
+        runs = store.list_runs(limit=last)
         where = safe_url(store.url)
     if not runs:
         say(T(f"{where} 中还没有扫描记录。", f"no runs recorded in {where}."))

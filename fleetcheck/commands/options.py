@@ -21,12 +21,16 @@ asks for a variant: ``@forks_option.variant(type=click.IntRange(1, 200), default
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from fleetcheck.commands.common import lang_of
+from fleetcheck.i18n import T, tr
+from fleetcheck.logsetup import is_quiet
 from fleetcheck.runner import DEFAULT_FORKS, DEFAULT_TIMEOUT_S
 
 FC = TypeVar("FC", bound=Callable[..., object])
@@ -81,6 +85,41 @@ policy_option = SharedOption("-p", "--policy", "policy_paths", multiple=True, ty
 now_option = SharedOption("--now", "now_text", hidden=True, help="ISO 8601 time for the guard's clock (tests)")
 
 
+def last_option(default: int | None, help_text: str) -> Callable[[FC], FC]:
+    """``--last N``: the newest N records (parameter ``last``, ``default`` when not given).
+
+    The old spelling ``--limit N`` of ``history`` and ``audit show`` is still
+    accepted (hidden), with a deprecation note on stderr: everywhere else
+    ``--limit`` is a host pattern (:data:`limit_option`). Both at once is a usage error.
+    """
+    count = click.IntRange(1, 1_000_000)
+
+    def decorate(func: FC) -> FC:
+        @functools.wraps(func)
+        def command(*args: Any, last: int | None, last_as_limit: int | None, **kwargs: Any) -> object:
+            if last_as_limit is not None:
+                given = click.get_current_context().get_parameter_source("last")
+                if given is not click.core.ParameterSource.DEFAULT:
+                    raise click.UsageError(tr(T("--limit 是 --last 的旧写法，二者只能用一个",
+                                                "--limit is the old spelling of --last: give only one"),
+                                              lang_of()))
+                if not is_quiet():
+                    click.echo(tr(T(f"注意：--limit {last_as_limit} 已弃用，请改用 --last {last_as_limit}"
+                                    "（在其他命令中 --limit 是主机模式）",
+                                    f"note: --limit {last_as_limit} is deprecated here, use --last {last_as_limit} "
+                                    "(elsewhere --limit is a host pattern)"), lang_of()), err=True)
+                last = last_as_limit
+            return func(*args, last=last, **kwargs)
+
+        click.option("--limit", "last_as_limit", type=count, default=None, hidden=True,
+                     help="--last 的旧写法（已弃用）/ old spelling of --last (deprecated)")(command)
+        click.option("--last", "last", type=count, default=default, metavar="N",
+                     show_default=default is not None, help=help_text)(command)
+        return command  # type: ignore[return-value]
+
+    return decorate
+
+
 def format_option(choices: Sequence[str], default: str) -> SharedOption:
     """``--format`` among ``choices`` (parameter ``fmt``), ``default`` shown in ``--help``."""
     if default not in choices:
@@ -96,6 +135,7 @@ __all__ = [
     "forks_option",
     "format_option",
     "inventory_option",
+    "last_option",
     "limit_option",
     "now_option",
     "policy_option",
