@@ -43,6 +43,8 @@ from pydantic import SecretStr
 from ruamel.yaml.comments import CommentedMap
 
 from fleetcheck.i18n import T, Text
+from fleetcheck.inventory.ansible_ini import has_section_line, looks_like_ini, parse_ini
+from fleetcheck.inventory.ansible_json import is_list_json, read_list_json
 from fleetcheck.inventory.model import (
     SECRET_VARS,
     HostSpec,
@@ -52,6 +54,7 @@ from fleetcheck.inventory.model import (
 )
 from fleetcheck.inventory.ranges import RangeError, expand_host_range
 from fleetcheck.inventory.templated import plain_unsafe, unusable
+from fleetcheck.inventory.tree import Tree, Vars
 from fleetcheck.inventory.varsdirs import vars_files
 from fleetcheck.yamlfile import Issue, RawIssue, YamlDocument, parse_text, read_document, to_plain
 
@@ -225,13 +228,8 @@ def _walk_group(walk: _Walk, name: str, node: Any, parent: str | None, depth: in
 def _add_hosts(walk: _Walk, group: _Group, pattern: str, node: Any, owner: Any, key: Any) -> None:
     """One host key: a name, or a range such as ``PC-SZ-[001:020]`` (every host gets the same variables)."""
     pos = _key_pos(owner, key)
-    if not pattern.strip() or any(c.isspace() for c in pattern):
-        walk.issue(pos, f"主机名 {pattern!r} 无效（不能为空或含空白）", f"invalid host name {pattern!r} (empty or has spaces)")
-        return
-    try:
-        names = expand_host_range(pattern)
-    except RangeError as exc:
-        walk.issue(pos, exc.text.zh, exc.text.en)
+    names = _expand(walk, pattern, pos)
+    if names is None:
         return
     if node is not None and not isinstance(node, dict):
         walk.issue(_value_pos(owner, key), f"主机 {pattern} 的变量必须是映射（或留空）",
@@ -240,6 +238,67 @@ def _add_hosts(walk: _Walk, group: _Group, pattern: str, node: Any, owner: Any, 
     host_vars = _read_vars(walk, node, str(key), owner)
     for host in names:
         _add_host(walk, group, host, host_vars, pos)
+
+
+def _expand(walk: _Walk, pattern: str, pos: Pos) -> list[str] | None:
+    """The host names of one pattern (a name or a range); None, with an issue, when it has none."""
+    if not pattern.strip() or any(c.isspace() for c in pattern):
+        walk.issue(pos, f"主机名 {pattern!r} 无效（不能为空或含空白）", f"invalid host name {pattern!r} (empty or has spaces)")
+        return None
+    try:
+        return expand_host_range(pattern)
+    except RangeError as exc:
+        walk.issue(pos, exc.text.zh, exc.text.en)
+        return None
+
+
+def _tree_vars(walk: _Walk, found: Vars) -> dict[str, tuple[Any, Where]]:
+    out: dict[str, tuple[Any, Where]] = {}
+    for key, (value, pos) in found.items():
+        problem = unusable(key, value)
+        if problem is not None:  # a template or Vault value: refused here, never resolved nor sent
+            walk.issue(pos, problem.zh, problem.en)
+            continue
+        out[key] = (value, pos)
+    return out
+
+
+def _walk_tree(walk: _Walk, tree: Tree) -> None:
+    """An INI or ``ansible-inventory --list`` inventory into the walk (depth from the parent links)."""
+    for problem in tree.problems:
+        walk.issue(problem.pos, problem.zh, problem.en)
+    for name, node in tree.groups.items():
+        group = walk.groups.setdefault(name, _Group(name))
+        group.vars.update(_tree_vars(walk, node.vars))
+        for host in node.hosts:
+            host_vars = _tree_vars(walk, host.vars)
+            for host_name in _expand(walk, host.pattern, host.pos) or ():
+                _add_host(walk, group, host_name, host_vars, host.pos)
+        for child, pos in node.children:
+            if child in (name, "all"):
+                walk.issue(pos, f"组 {child} 不能是 {name} 的子组", f"group {child} cannot be a child of {name}")
+                continue
+            walk.groups.setdefault(child, _Group(child)).parents.add(name)
+    walk.groups.setdefault("all", _Group("all"))
+    for group in walk.groups.values():
+        if group.name != "all" and not group.parents:
+            group.parents.add("all")
+    _set_depths(walk)
+
+
+def _set_depths(walk: _Walk) -> None:
+    """Each group's depth: the longest parent chain up to ``all`` (bounded: a cycle stops at the group count)."""
+    limit = len(walk.groups)
+    for _ in range(limit):
+        changed = False
+        for group in walk.groups.values():
+            if group.name == "all":
+                continue
+            depth = 1 + max((walk.groups[p].depth for p in group.parents if p in walk.groups), default=0)
+            if depth != group.depth and depth <= limit:
+                group.depth, changed = depth, True
+        if not changed:
+            return
 
 
 def _add_host(walk: _Walk, group: _Group, host: str, host_vars: dict[str, tuple[Any, Where]], pos: Pos) -> None:
@@ -481,25 +540,46 @@ def _files_vars(walk: _Walk, vars_root: Path | None, kind: str, name: str) -> di
     return merged
 
 
+def _is_ini(doc: YamlDocument, text: str) -> bool:
+    """INI by content: a ``[section]`` first, or no YAML mapping and a section line or only host names."""
+    if looks_like_ini(text):
+        return True
+    if isinstance(doc.data, CommentedMap):
+        return False
+    return has_section_line(text) or (doc.loaded and isinstance(doc.data, str))
+
+
 def _build(doc: YamlDocument, sources: PasswordSources, base_dir: Path,
            credential_issues: dict[str, list[Issue]] | None = None, vars_root: Path | None = None) -> Inventory:
     """The inventory of ``doc``; ``vars_root``: the folder whose group_vars/ and host_vars/ apply (None: none)."""
     source = doc.file
     walk = _Walk(source, doc.lines, doc=doc)
+    text = "\n".join(doc.lines)
+    if _is_ini(doc, text):  # Ansible's INI format: its own reader, the same rules after
+        walk.doc = None
+        _walk_tree(walk, parse_ini(text))
+        return _finish(walk, sources, _Build(walk, _Resolver(walk, sources), base_dir, credential_issues), vars_root)
     walk.issues = [walk.redact(i) for i in doc.issues]
     if not doc.loaded:
         raise InventoryError(walk.issues)
     data = doc.data
-    if not isinstance(data, CommentedMap):
+    if isinstance(data, CommentedMap) and is_list_json(data):
+        _walk_tree(walk, read_list_json(data))
+    elif not isinstance(data, CommentedMap):
         walk.issue((1, 1), "清单必须以 all: 开头（Ansible YAML 清单格式）",
                    "an inventory must start with all: (Ansible YAML inventory)")
         raise InventoryError(walk.issues)
-    _walk_group(walk, "all", data.get("all"), None, 0, _key_pos(data, "all"))
-    for key in data:
-        if key != "all":
-            _walk_group(walk, str(key), data[key], "all", 1, _key_pos(data, key))
-    resolver = _Resolver(walk, sources)
-    build = _Build(walk, resolver, base_dir, credential_issues)
+    else:
+        _walk_group(walk, "all", data.get("all"), None, 0, _key_pos(data, "all"))
+        for key in data:
+            if key != "all":
+                _walk_group(walk, str(key), data[key], "all", 1, _key_pos(data, key))
+    return _finish(walk, sources, _Build(walk, _Resolver(walk, sources), base_dir, credential_issues), vars_root)
+
+
+def _finish(walk: _Walk, sources: PasswordSources, build: _Build, vars_root: Path | None) -> Inventory:
+    """Merge every host's variables (Ansible's precedence) and build the inventory."""
+    source, resolver, credential_issues = walk.source, build.resolver, build.credential_issues
     group_files = {g: _files_vars(walk, vars_root, "group_vars", g) for g in sorted(walk.groups)}
     hosts: dict[str, HostSpec] = {}
     for name in walk.host_order:
