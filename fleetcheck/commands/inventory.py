@@ -1,4 +1,4 @@
-"""``fleetcheck inventory check|import``: validate an inventory, or build one from a spreadsheet.
+"""``fleetcheck inventory check|list|import``: validate, show resolved, or build an inventory from a spreadsheet.
 
 Exit codes: 0 fine, 2 the inventory or spreadsheet has problems.
 """
@@ -6,6 +6,7 @@ Exit codes: 0 fine, 2 the inventory or spreadsheet has problems.
 from __future__ import annotations
 
 import io
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import click
 
 from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of, say
-from fleetcheck.commands.options import limit_option
+from fleetcheck.commands.options import format_option, limit_option
 from fleetcheck.i18n import T, tr
 from fleetcheck.inventory import InventoryError, load_inventory, select_hosts
 from fleetcheck.inventory.csvimport import (
@@ -21,6 +22,8 @@ from fleetcheck.inventory.csvimport import (
     parse_spreadsheet,
     write_inventory_yaml,
 )
+from fleetcheck.inventory.listing import host_vars, inventory_list
+from fleetcheck.inventory.load import load_inventory_deferring_credentials
 
 
 @click.group(name="inventory")
@@ -48,6 +51,50 @@ def check(path: Path, limit: str | None) -> None:
           f"{path}: {len(names)} hosts, {len(groups)} groups ({', '.join(groups) or 'none'})"))
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(auth.items()))
     say(T(f"连接方式：{kinds}", f"connections: {kinds}"))
+    sys.exit(EXIT_OK)
+
+
+def _dump(data: object, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(data, ensure_ascii=False, indent=4)
+    from ruamel.yaml import YAML  # only for --format yaml
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.allow_unicode = True
+    yaml.default_flow_style = False
+    buffer = io.StringIO()
+    yaml.dump(data, buffer)
+    return buffer.getvalue().rstrip("\n")
+
+
+@inventory.command(name="list")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--host", "host", default=None, metavar="NAME",
+              help="只显示这台主机的变量（同 ansible-inventory --host）/ only this host's variables (as ansible-inventory --host)")
+@format_option(["json", "yaml"], "json")
+def list_(path: Path, host: str | None, fmt: str) -> None:
+    """显示解析后的主机、组与变量（密码已遮蔽），格式同 ansible-inventory --list
+    / show the resolved hosts, groups and variables (passwords masked), shaped like ansible-inventory --list."""
+    lang = lang_of()
+    try:
+        inv, unresolved = load_inventory_deferring_credentials(path)  # listing needs no password
+    except InventoryError as exc:
+        click.echo(exc.format(lang), err=True)
+        fail(T(f"清单有 {len(exc.issues)} 个问题", f"the inventory has {len(exc.issues)} problem(s)"))
+    for warning in inv.warnings:
+        say(warning, err=True)
+    shown: list[str] = []
+    for found in unresolved.values():  # an unset {env:}/{keyring:}: listed without the password, said once
+        for text in (i.format(lang) for i in found):
+            if text not in shown:
+                shown.append(text)
+                click.echo(text, err=True)
+    if host is None:
+        click.echo(_dump(inventory_list(inv), fmt))
+    elif host in inv.hosts:
+        click.echo(_dump(host_vars(inv.hosts[host]), fmt))
+    else:
+        fail(T(f"清单中没有主机 {host}", f"no host {host} in the inventory"))
     sys.exit(EXIT_OK)
 
 

@@ -607,7 +607,10 @@ def _finish(walk: _Walk, sources: PasswordSources, build: _Build, vars_root: Pat
     groups = {g.name: tuple(h for h in walk.host_order if g.name in hosts[h].groups or g.name == "all")
               for g in walk.groups.values()}
     host_warnings = tuple(T(i.format("zh"), i.format("en")) for i in walk.host_warnings)
-    return Inventory(source=source, hosts=hosts, groups=groups,
+    child_groups = {g.name: tuple(sorted(c.name for c in walk.groups.values() if g.name in c.parents))
+                    for g in walk.groups.values()}
+    own_hosts = {g.name: tuple(g.hosts) for g in walk.groups.values()}
+    return Inventory(source=source, hosts=hosts, groups=groups, group_children=child_groups, group_hosts=own_hosts,
                      warnings=_literal_warning(source, resolver.literal_at, sources.literal_ok) + host_warnings)
 
 

@@ -106,11 +106,18 @@ class HostSpec(BaseModel):
 
 
 class Inventory(BaseModel):
-    """All hosts (in file order) and every group's member host names."""
+    """All hosts (in file order) and every group's member host names.
+
+    ``groups``: every member (also through child groups); ``group_hosts``: the
+    hosts listed in the group itself; ``group_children``: its child groups
+    (sorted) — the shape ``ansible-inventory --list`` prints.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     source: str
     hosts: dict[str, HostSpec]
     groups: dict[str, tuple[str, ...]]
+    group_hosts: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    group_children: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     warnings: tuple[Text, ...] = ()

@@ -1,0 +1,41 @@
+"""The resolved inventory in the shape ``ansible-inventory --list`` / ``--host`` prints (pure).
+
+``--list``: ``{"_meta": {"hostvars": {host: vars}}, "all": {"children": [...]},
+group: {"hosts": [...], "children": [...]}}`` — a group's own hosts and child
+groups, empty keys left out, groups in name order after ``all``; each host's
+variables after Ansible's precedence. A password is never shown: a resolved one
+is :data:`MASK`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fleetcheck.inventory.model import HostSpec, Inventory
+
+MASK = "********"
+
+
+def host_vars(spec: HostSpec) -> dict[str, Any]:
+    """One host's merged variables, as given (no defaults added), the password masked."""
+    found = dict(sorted(spec.host_vars.items()))
+    if spec.password is not None:
+        found["ansible_password"] = MASK
+        found = dict(sorted(found.items()))
+    return found
+
+
+def inventory_list(inventory: Inventory) -> dict[str, Any]:
+    """``ansible-inventory --list`` of ``inventory``."""
+    out: dict[str, Any] = {"_meta": {"hostvars": {n: host_vars(s) for n, s in inventory.hosts.items()}}}
+    for name in ["all", *sorted(g for g in inventory.groups if g != "all")]:
+        entry: dict[str, Any] = {}
+        hosts = [h for h in inventory.group_hosts.get(name, ()) if h in inventory.hosts]
+        if hosts:
+            entry["hosts"] = hosts
+        children = list(inventory.group_children.get(name, ()))
+        if children:
+            entry["children"] = children
+        if entry or name == "all":
+            out[name] = entry
+    return out
