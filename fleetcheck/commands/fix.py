@@ -19,6 +19,11 @@ run), refused, failed verification, not applied (the campaign stopped), not
 evaluated, or needs a person; 2 usage/configuration error; 3 some hosts could
 not be reached (wins over 1).
 
+``--waivers FILE`` (the file ``scan --waivers`` takes): a waived failing check
+is never planned nor changed, and the plan says "waived until DATE: reason";
+an expired waiver is not honoured (the check is fixed as usual) and the plan
+says it expired.
+
 ``--now ISO-8601`` fixes the guard's clock (tests, and checking "would it be
 allowed at 16:00?"); the default is the real clock.
 """
@@ -60,7 +65,7 @@ from fleetcheck.commands.tables import observed_text
 from fleetcheck.findings import FindingStatus, FixMode, HostResult, HostStatus
 from fleetcheck.i18n import Lang, T, tr
 from fleetcheck.officetime import Clock
-from fleetcheck.policy.loader import load_policy_files
+from fleetcheck.policy.loader import load_policy_files, load_waivers
 from fleetcheck.remediate.apply import HostFix, Remediator
 from fleetcheck.remediate.campaign import (
     Campaign,
@@ -76,7 +81,7 @@ from fleetcheck.remediate.guard import (
     GuardDecision,
     TradingCalendar,
 )
-from fleetcheck.remediate.plan import DEFAULT_SITE_LIST, HostPlan, PlanOptions
+from fleetcheck.remediate.plan import DEFAULT_SITE_LIST, HostPlan, PlanOptions, WaiverNote
 from fleetcheck.store import Store
 from fleetcheck.store.audit import AuditLog, ChangeLog, local_user
 from fleetcheck.termsafe import safe_terminal
@@ -181,7 +186,12 @@ def render_plan(scan: HostResult, plan: HostPlan | None, lang: Lang, decision: G
     for manual in plan.manual:
         lines.append(f"  [{manual.check_id}] {'需人工处理' if zh else 'manual'}: {tr(manual.reason, lang)}")
         lines.append(f"      {tr(manual.remedy, lang)}")
-    return lines
+    return lines + waiver_lines(plan.waivers, lang)
+
+
+def waiver_lines(notes: Sequence[WaiverNote], lang: Lang) -> list[str]:
+    """``[check] waived until DATE: reason`` for each waived check, ``waiver expired on DATE`` for each expired one."""
+    return [f"  [{n.check_id}] {tr(n.text, lang)}" for n in notes]
 
 
 def _render_host_plan(host: HostOutcome, lang: Lang) -> list[str]:
@@ -226,7 +236,7 @@ def render_fix(result: HostFix, lang: Lang) -> list[str]:
             lines.append(f"      → {tr(outcome.step.follow_up, lang)}")
     if result.error is not None and not result.steps:
         lines.append(f"  {tr(result.error, lang)}")
-    return lines
+    return lines + waiver_lines(result.plan.waivers, lang)
 
 
 def _render_host_fix(host: HostOutcome, lang: Lang) -> list[str]:
@@ -341,6 +351,8 @@ def _plan_json(plan: HostPlan | None) -> Any:
                    "actions": [a.model_dump() for a in s.actions]} for s in plan.steps],
         "manual": [{"check": m.check_id, "reason": m.reason.model_dump(), "remedy": m.remedy.model_dump()}
                    for m in plan.manual],
+        "waivers": [{"check": w.check_id, "expires": w.expires.isoformat(), "expired": w.expired,
+                     "reason": w.reason, "approver": w.approver} for w in plan.waivers],
     }
 
 
@@ -393,6 +405,7 @@ class FixRequest:
     inventory_path: Path
     limit: str | None
     policy_paths: tuple[str, ...]
+    waivers_path: Path | None
     do_apply: bool
     force: bool
     strategy: str
@@ -430,6 +443,7 @@ class _Setup:
     """What ``fix`` loaded before the campaign starts."""
 
     policies: list[Any]
+    waivers: tuple[Any, ...]
     guard: Guard
     plan: PlanOptions
     clock: Clock
@@ -439,10 +453,10 @@ class _Setup:
 
 def _run(req: FixRequest, setup: _Setup, hooks: CampaignHooks) -> CampaignOutcome:
     options = CampaignOptions(apply=req.do_apply, force=req.force, canary=req.canary, wave=req.wave,
-                              forks=req.forks, plan=setup.plan)
+                              forks=req.forks, plan=setup.plan, waivers=setup.waivers)
     policies, guard, clock = setup.policies, setup.guard, setup.clock
     probe = sweep_probe(policies, forks=req.forks, timeout_s=req.timeout_s, clock=clock,
-                        inventory=setup.inventory_source)
+                        inventory=setup.inventory_source, waivers=setup.waivers)
     if not req.do_apply:
         return Campaign(policies, guard, options, probe=probe, clock=clock, hooks=hooks).run(setup.hosts)
     # A StoreError (or any FleetcheckError) is turned into its message and exit code by cli.main.
@@ -467,6 +481,8 @@ def _unreachable_lines(outcome: CampaignOutcome, lang: Lang) -> list[str]:
 @inventory_option
 @limit_option
 @policy_option
+@click.option("--waivers", "waivers_path", type=click.Path(path_type=Path),
+              help="豁免文件（与 scan --waivers 相同）：豁免的检查不修改 / waivers file (as scan's): waived checks are left alone")
 @click.option("--apply", "do_apply", is_flag=True, help="真正执行（默认只预演）/ carry it out (default: dry run)")
 @click.option("--force", is_flag=True, help="忽略交易时段与交易软件保护（会记入审计）/ override the guard (audited)")
 @click.option("--strategy", type=click.Choice(["user", "machine-policy"]), default="user", show_default=True,
@@ -501,7 +517,8 @@ def fix(**given: Any) -> None:
                        installers=given_installers, calendar=calendar)
     guard = Guard(calendar, req.trading_processes or DEFAULT_TRADING_PROCESSES, clock=clock)
     warn_calendar(guard)
-    setup = _Setup(policies, guard, plan, clock, [inventory.hosts[n] for n in names], inventory.source)
+    waivers = tuple(load_waivers(req.waivers_path, policies)) if req.waivers_path else ()  # WaiverError: cli.main
+    setup = _Setup(policies, waivers, guard, plan, clock, [inventory.hosts[n] for n in names], inventory.source)
     hooks = _table_hooks(lang, req.do_apply) if req.fmt == "table" else CampaignHooks()
     outcome = _run(req, setup, hooks)
     if req.fmt == "json":

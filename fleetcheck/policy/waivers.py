@@ -38,8 +38,14 @@ class Waiver(BaseModel):
         return self
 
     def applies(self, policy_id: str, check_id: str, host: str, groups: list[str], today: date) -> bool:
-        if today > self.expires:
-            return False
+        return not self.expired(today) and self.matches(policy_id, check_id, host, groups)
+
+    def expired(self, today: date) -> bool:
+        """Whether the waiver has run out (``expires`` is the last day it holds, office date)."""
+        return today > self.expires
+
+    def matches(self, policy_id: str, check_id: str, host: str, groups: list[str]) -> bool:
+        """Whether the waiver names this check on this host (or one of its groups), expired or not."""
         if self.check not in (check_id, f"{policy_id}/{check_id}"):
             return False
         return host in self.hosts or any(g in self.groups for g in groups)

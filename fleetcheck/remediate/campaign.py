@@ -38,16 +38,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from fleetcheck.findings import FindingStatus, HostResult, HostStatus
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory.model import HostSpec
-from fleetcheck.officetime import Clock, utc_now
+from fleetcheck.officetime import Clock, office_date, utc_now
+from fleetcheck.policy.waivers import Waiver
 from fleetcheck.remediate.apply import HostFix
 from fleetcheck.remediate.guard import Guard, GuardDecision
-from fleetcheck.remediate.plan import HostPlan, PlanOptions, plan_host
+from fleetcheck.remediate.plan import HostPlan, PlanOptions, expired_waiver_notes, plan_host
 from fleetcheck.runner import DEFAULT_FORKS, DEFAULT_TIMEOUT_S, policy_sweep
 
 __all__ = [
@@ -97,6 +98,9 @@ class CampaignOptions:
     wave: int | None = None
     forks: int = DEFAULT_FORKS
     plan: PlanOptions = field(default_factory=PlanOptions)
+    # The waivers the probe evaluated with (sweep_probe(waivers=...)): a waived check is never planned;
+    # an expired one is not honoured and the plan says so.
+    waivers: tuple[Waiver, ...] = ()
 
 
 def _ignore(*_: object) -> None:
@@ -189,12 +193,19 @@ class CampaignOutcome:
 
 
 def plan_scan(scan: HostResult, spec: HostSpec, policies: Sequence[object], options: PlanOptions,
-              clock: Clock) -> HostPlan | None:
-    """The fix plan of one probed host; None when it was not probed (no facts)."""
+              clock: Clock, *, waivers: Sequence[Waiver] = ()) -> HostPlan | None:
+    """The fix plan of one probed host; None when it was not probed (no facts).
+
+    ``waivers``: the ones the scan was evaluated with; those expired but naming a
+    failing check of the host are added to the plan's notes (not honoured).
+    """
     if scan.status is not HostStatus.ok or scan.facts is None:
         return None
-    return plan_host(scan.findings, scan.facts, policies, host=scan.host, host_vars=spec.host_vars,
-                     now=clock(), options=options)
+    now = clock()
+    plan = plan_host(scan.findings, scan.facts, policies, host=scan.host, host_vars=spec.host_vars,
+                     now=now, options=options)
+    expired = expired_waiver_notes(scan.findings, waivers, host=spec.name, groups=spec.groups, today=office_date(now))
+    return replace(plan, waivers=plan.waivers + expired) if expired else plan
 
 
 def batches(order: Sequence[str], canary: int | None, wave: int | None) -> list[list[str]]:
@@ -210,14 +221,14 @@ def batches(order: Sequence[str], canary: int | None, wave: int | None) -> list[
 
 
 def sweep_probe(policies: Sequence[object], *, forks: int = DEFAULT_FORKS, timeout_s: float = DEFAULT_TIMEOUT_S,
-                clock: Clock = utc_now, inventory: str | None = None) -> ProbeHosts:
-    """The real probe: :func:`fleetcheck.runner.policy_sweep` over the hosts (read-only)."""
+                clock: Clock = utc_now, inventory: str | None = None, waivers: Sequence[Waiver] = ()) -> ProbeHosts:
+    """The real probe: :func:`fleetcheck.runner.policy_sweep` over the hosts (read-only), evaluated with ``waivers``."""
 
     def probe(hosts: Sequence[HostSpec]) -> Sequence[HostResult]:
         if not hosts:
             return []
         return policy_sweep(list(policies), list(hosts), forks=forks, timeout_s=timeout_s, clock=clock,
-                            inventory=inventory).run().run.hosts
+                            inventory=inventory, waivers=tuple(waivers)).run().run.hosts
 
     return probe
 
@@ -240,7 +251,7 @@ class Campaign:
         self.planner: Planner = planner or self._plan_scan
 
     def _plan_scan(self, scan: HostResult, spec: HostSpec) -> HostPlan | None:
-        return plan_scan(scan, spec, self.policies, self.options.plan, self.clock)
+        return plan_scan(scan, spec, self.policies, self.options.plan, self.clock, waivers=self.options.waivers)
 
     def run(self, hosts: Sequence[HostSpec]) -> CampaignOutcome:
         """Sweep, plan, and (``apply``) carry out the plans batch by batch."""

@@ -7,7 +7,10 @@ write primitives (``fleetcheck.agent.contract``), each naming the check it
 fixes, a bilingual ``before → after`` diff per value and whether it needs a
 reboot, plus :class:`ManualStep` s for what the person at the PC must do.
 
-Only findings with ``status: fail`` and ``fix: auto`` are planned; ``fix:
+Only findings with ``status: fail`` and ``fix: auto`` are planned (a
+``waived`` finding — an unexpired waiver, marked by the evaluator — never is:
+it becomes a :class:`WaiverNote` saying until when and why; an expired
+waiver is not honoured, and :func:`expired_waiver_notes` says so); ``fix:
 manual`` findings become manual steps with the policy's remedy text; ``fix:
 none`` findings are left alone. The per-check-type planners live in
 :mod:`fleetcheck.remediate.fixes`, one module per check type (decision: kept in
@@ -39,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from fleetcheck.agent.contract import Action, ProbeResponse, Profile
@@ -48,6 +51,7 @@ from fleetcheck.checks.facts import FactError
 from fleetcheck.evaluate import render_spec, select_operator
 from fleetcheck.findings import Finding, FindingStatus, FixMode
 from fleetcheck.i18n import T, Text
+from fleetcheck.policy.waivers import Waiver
 from fleetcheck.remediate.fixes import FIX_PLANNERS
 from fleetcheck.remediate.proposal import (
     DEFAULT_SITE_LIST,
@@ -67,6 +71,8 @@ __all__ = [
     "ManualStep",
     "PlanOptions",
     "Strategy",
+    "WaiverNote",
+    "expired_waiver_notes",
     "plan_host",
     "reboot_delay",
     "show_value",
@@ -108,12 +114,35 @@ class ManualStep:
 
 
 @dataclass(frozen=True)
+class WaiverNote:
+    """A failing check the plan leaves alone because of a waiver, or a waiver it does not honour (expired)."""
+
+    policy_id: str
+    check_id: str
+    expires: date
+    reason: str
+    approver: str
+    expired: bool = False
+
+    @property
+    def text(self) -> Text:
+        """``waived until DATE: reason (approver)`` or ``waiver expired on DATE: not honoured (reason)``."""
+        day = self.expires.isoformat()
+        if self.expired:
+            return T(f"豁免已于 {day} 过期，不再生效，照常修复（{self.reason}，批准：{self.approver}）",
+                     f"waiver expired on {day}: not honoured, fixed as usual ({self.reason}; approver {self.approver})")
+        return T(f"已豁免至 {day}：{self.reason}（批准：{self.approver}），不做修改",
+                 f"waived until {day}: {self.reason} (approver {self.approver}); not changed")
+
+
+@dataclass(frozen=True)
 class HostPlan:
     host: str
     operator: Profile | None
     steps: tuple[FixStep, ...] = ()
     manual: tuple[ManualStep, ...] = ()
     notes: tuple[Text, ...] = ()
+    waivers: tuple[WaiverNote, ...] = ()  # waived checks left alone, expired waivers not honoured
 
     @property
     def actions(self) -> list[Action]:
@@ -162,6 +191,7 @@ def plan_host(
     steps: list[FixStep] = []
     manual: list[ManualStep] = []
     notes: list[Text] = []
+    waived = tuple(w for w in (_waived(f) for f in findings) if w is not None)
     for finding in findings:
         if finding.status is not FindingStatus.fail:
             continue
@@ -172,7 +202,35 @@ def plan_host(
             manual.append(result)
         else:
             notes.append(result)
-    return HostPlan(host, operator, tuple(_dedupe(steps)), tuple(manual), tuple(notes))
+    return HostPlan(host, operator, tuple(_dedupe(steps)), tuple(manual), tuple(notes), waived)
+
+
+def _waived(finding: Finding) -> WaiverNote | None:
+    """The note of a finding the evaluator marked waived (its ``waiver`` record), else None."""
+    record = finding.waiver
+    if finding.status is not FindingStatus.waived or not record:
+        return None
+    try:
+        expires = date.fromisoformat(str(record.get("expires")))
+    except ValueError:  # a record from elsewhere without a date: still waived, never planned
+        expires = date.max
+    return WaiverNote(finding.policy_id, finding.check_id, expires, str(record.get("reason", "")),
+                      str(record.get("approver", "")))
+
+
+def expired_waiver_notes(findings: Sequence[Finding], waivers: Sequence[Waiver], *, host: str,
+                         groups: Sequence[str], today: date) -> tuple[WaiverNote, ...]:
+    """The expired waivers naming a failing check of ``host``: not honoured (the check is planned), said so. Pure."""
+    notes: list[WaiverNote] = []
+    for finding in findings:
+        if finding.status not in (FindingStatus.fail, FindingStatus.error):
+            continue
+        for waiver in waivers:
+            if waiver.expired(today) and waiver.matches(finding.policy_id, finding.check_id, host, list(groups)):
+                notes.append(WaiverNote(finding.policy_id, finding.check_id, waiver.expires, waiver.reason,
+                                        waiver.approver, expired=True))
+                break
+    return tuple(notes)
 
 
 def _plan_finding(finding: Finding, entry: _Spec | None, ctx: EvalContext, opts: PlanOptions) -> FixStep | ManualStep | Text:
