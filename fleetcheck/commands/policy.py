@@ -7,6 +7,7 @@ Exit codes: 0 fine, 2 a policy has problems or the check id is unknown
 from __future__ import annotations
 
 import difflib
+from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -18,6 +19,7 @@ from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of
 from fleetcheck.commands.options import inventory_option, policy_option
 from fleetcheck.commands.tables import SEVERITY_LABELS
 from fleetcheck.i18n import Lang, T, Text, tr
+from fleetcheck.officetime import office_date, utc_now
 from fleetcheck.policy.loader import (
     PolicyError,
     WaiverError,
@@ -29,6 +31,7 @@ from fleetcheck.policy.loader import (
 )
 from fleetcheck.policy.models import Policy
 from fleetcheck.policy.schema import policy_schema_json
+from fleetcheck.policy.waivers import Waiver
 from fleetcheck.templating import render_problem
 from fleetcheck.yamlfile import Issue, format_issues, read_document
 
@@ -78,12 +81,25 @@ def lint(paths: tuple[Path, ...], waivers_path: Path | None, inventory_path: Pat
         f"✓ {len(files)} policy file(s), {len(policies)} policies, {checks} checks: no problems",
     )
     if waivers_path is not None:
-        summary = T(
-            summary.zh + f"；{len(waivers)} 条豁免有效",
-            summary.en + f"; {len(waivers)} waiver(s) valid",
-        )
+        summary = _waiver_summary(summary, waivers, office_date(utc_now()), lang)
     click.echo(tr(summary, lang))
     raise SystemExit(EXIT_OK)
+
+
+def _waiver_summary(summary: Text, waivers: list[Waiver], today: date, lang: Lang) -> Text:
+    """The summary with the waivers counted: valid (not expired on ``today``, office date) and expired.
+
+    Each expired waiver is named on its own line first: it is no longer honoured by scan or fix.
+    """
+    expired = [(i, w) for i, w in enumerate(waivers, 1) if w.expired(today)]
+    for index, waiver in expired:
+        whom = ", ".join([*waiver.hosts, *waiver.groups])
+        click.echo(tr(T(f"豁免 #{index}（{waiver.check}，{whom}）已于 {waiver.expires} 过期：不再生效",
+                        f"waiver #{index} ({waiver.check}, {whom}) expired on {waiver.expires}: no longer honoured"),
+                      lang))
+    valid = len(waivers) - len(expired)
+    return T(summary.zh + f"；{valid} 条豁免有效，{len(expired)} 条已过期",
+             summary.en + f"; {valid} waiver(s) valid, {len(expired)} expired")
 
 
 def _inventory_vars(path: Path | None, lang: Lang) -> list[tuple[str, dict[str, Any]]] | None:
