@@ -26,6 +26,7 @@ from ruamel.yaml import YAML
 
 from fleetcheck.errors import FleetcheckError
 from fleetcheck.i18n import T, Text
+from fleetcheck.inventory.address import address_problem
 
 _ALIASES: dict[str, tuple[str, ...]] = {
     "name": ("主机名", "计算机名", "机器名", "hostname", "host", "name", "computer"),
@@ -152,7 +153,7 @@ def _row_problem(record: dict[str, str], seen: dict[str, int]) -> Text | None:
     if name in seen:
         return T(f"主机名 {name} 重复（首次出现在第 {seen[name]} 行）", f"duplicate host {name} (first on line {seen[name]})")
     address = record.get("ansible_host")
-    if address is not None and not _ADDRESS_RE.match(address):
+    if address is not None and (not _ADDRESS_RE.match(address) or address_problem(address) is not None):
         return T(f"地址 {address!r} 不是有效的 IP 或主机名", f"address {address!r} is not an IP address or host name")
     port = record.get("ansible_port")
     if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):

@@ -43,6 +43,7 @@ from pydantic import SecretStr
 from ruamel.yaml.comments import CommentedMap
 
 from fleetcheck.i18n import T, Text
+from fleetcheck.inventory.address import address_problem
 from fleetcheck.inventory.ansible_ini import has_section_line, looks_like_ini, parse_ini
 from fleetcheck.inventory.ansible_json import is_list_json, read_list_json
 from fleetcheck.inventory.model import (
@@ -440,6 +441,22 @@ class _Build:
     credential_issues: dict[str, list[Issue]] | None = None
 
 
+def _check_connection(walk: _Walk, values: dict[str, Any], pos: Callable[[str], Where], address: str) -> None:
+    """``ansible_connection`` must be WinRM; the address must be an IP address or a host name."""
+    connection = values.get("ansible_connection")
+    if connection is not None and str(connection).lower() == "psrp":
+        walk.issue(pos("ansible_connection"), "ansible_connection: psrp 不受支持；fleetcheck 通过 WinRM 连接，请改为 winrm",
+                   "ansible_connection: psrp is not supported; fleetcheck connects over WinRM: use winrm")
+    elif connection is not None and str(connection).lower() != "winrm":
+        walk.issue(pos("ansible_connection"),
+                   f"ansible_connection 的值 {str(connection)!r} 不受支持；fleetcheck 只通过 WinRM 连接 Windows，请改为 winrm",
+                   f"ansible_connection: {str(connection)!r} is not supported; fleetcheck reaches Windows over WinRM only: use winrm")
+    if "ansible_host" in values or not any(c.isalpha() for c in address):  # a name is an address only if meant as one
+        problem = address_problem(address)
+        if problem is not None:
+            walk.issue(pos("ansible_host"), f"ansible_host：{problem.zh}", f"ansible_host: {problem.en}")
+
+
 def _host_spec(build: _Build, name: str, merged: dict[str, tuple[Any, Where]], groups: list[str]) -> HostSpec | None:
     walk, resolver, base_dir, credential_issues = build.walk, build.resolver, build.base_dir, build.credential_issues
     before = len(walk.issues)
@@ -458,6 +475,7 @@ def _host_spec(build: _Build, name: str, merged: dict[str, tuple[Any, Where]], g
                    f"ansible_port must be an integer 1-65535, not {port!r}")
         port = None
     address = str(values.get("ansible_host") or name)
+    _check_connection(walk, values, pos, address)
     auth = str(values.get("ansible_winrm_transport", "ntlm")).lower()
     scheme = values.get("ansible_winrm_scheme")
     scheme = str(scheme).lower() if scheme is not None else None
