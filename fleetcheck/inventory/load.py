@@ -1,4 +1,4 @@
-"""Read an Ansible-compatible YAML inventory into ``HostSpec`` s.
+"""Read an Ansible inventory (YAML, INI or ``--list`` JSON) into ``HostSpec`` s.
 
 Understood layout (Ansible's YAML inventory)::
 
@@ -27,8 +27,13 @@ Every problem is reported at once as ``file:line:col: message``.
 Host keys may be Ansible ranges (``PC-SZ-[001:020]``, ``[a:f]``, ``[0:10:2]``;
 see :mod:`fleetcheck.inventory.ranges`): each host of the range gets the key's variables.
 
+INI inventories (:mod:`~fleetcheck.inventory.ansible_ini`) and ``ansible-inventory
+--list`` JSON (:mod:`~fleetcheck.inventory.ansible_json`) are recognised by content;
+``group_vars/`` and ``host_vars/`` beside the file apply with Ansible's precedence
+(:func:`_finish`).
+
 Not supported (declared): ``ansible_*`` variables beyond the WinRM ones listed
-in ``CONNECTION_VARS``, INI inventories.
+in ``CONNECTION_VARS``, ``host:port`` in a host key.
 """
 
 from __future__ import annotations
