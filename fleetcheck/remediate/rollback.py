@@ -364,7 +364,8 @@ class _Rollback:
             for record in records:
                 self.audit.append(self.who, self.host.name, "refused", action=record.action,
                                   result=decision.summary().en, run_id=record.run_id, action_id=record.action_id,
-                                  details={"rollback": True, "reasons": [r.model_dump() for r in decision.reasons]})
+                                  details={"rollback": True, "reasons": [r.model_dump() for r in decision.reasons],
+                                           "result_text": decision.summary().model_dump()})
             return False
         self.forced = decision.forced
         return True
@@ -390,8 +391,8 @@ class _Rollback:
         (self.result.failed if failed else self.result.skipped)[record.action_id] = why
         self.audit.append(self.who, self.host.name, "rollback_failed" if failed else "skipped",
                           action=record.action, before=record.before, result=why.en,
-                          run_id=record.run_id, action_id=record.action_id, details={"rollback": True},
-                          forced=self.forced)
+                          run_id=record.run_id, action_id=record.action_id,
+                          details={"rollback": True, "result_text": why.model_dump()}, forced=self.forced)
 
     def lost(self, todo: Sequence[_Undo], exc: TransportError) -> None:
         error = T(f"回滚时连接中断，请再次运行回滚：{exc.text.zh}", f"connection lost during rollback; run it again: {exc.text.en}")
@@ -400,7 +401,7 @@ class _Rollback:
             self.result.failed[undo.record.action_id] = error
             self.audit.append(self.who, self.host.name, "rollback_failed", action=undo.action.model_dump(),
                               result=error.en, run_id=undo.record.run_id, action_id=undo.record.action_id,
-                              forced=self.forced)
+                              details={"rollback": True, "result_text": error.model_dump()}, forced=self.forced)
 
     def settle(self, todo: Sequence[_Undo], applied: ProbeResponse, check: ProbeResponse) -> None:
         """Each undo's answer and read-back: restored (marked rolled back), not undone, or failed."""
@@ -413,7 +414,8 @@ class _Rollback:
                 self.result.skipped[record.action_id] = why
                 self.audit.append(self.who, self.host.name, "skipped", action=undo.action.model_dump(),
                                   before=record.after, after=record.before, result=why.en, run_id=record.run_id,
-                                  action_id=record.action_id, details={"rollback": True, "not_undone": True},
+                                  action_id=record.action_id,
+                                  details={"rollback": True, "not_undone": True, "result_text": why.model_dump()},
                                   forced=self.forced)
                 continue
             ok = done is not None and done.status == "ok" and _restored(undo.action, check, undo.query.id)

@@ -15,10 +15,17 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
+from fleetcheck.agent.contract import ProbeResponse
 from fleetcheck.cli import main
+from fleetcheck.commands.rollback import render_rollback
+from fleetcheck.i18n import T
+from fleetcheck.inventory import PasswordSources, load_inventory
+from fleetcheck.remediate.guard import Guard
+from fleetcheck.remediate.rollback import RollbackOptions, rollback_host
 from fleetcheck.sim.office import OfficeSpec, RunningOffice, start_office
 from fleetcheck.store import Store
 from fleetcheck.store.audit import AuditLog, ChangeLog
+from fleetcheck.transport import TransportError
 
 pytestmark = pytest.mark.sim
 
@@ -124,6 +131,28 @@ def test_rollback_apply_is_guarded_and_force_is_audited(office: tuple[RunningOff
         refused = [e for e in rb00 if e.event == "refused"]
         rolled = [e for e in rb00 if e.event == "rolled_back"]
         assert refused and all(e.details and e.details.get("rollback") for e in refused)
+        # Both languages kept (audit show --lang zh shows the Chinese text).
+        assert {e.details["result_text"]["zh"] for e in refused} >= {"交易软件正在运行：TdxW.exe"}
         assert rolled and all(e.forced for e in rolled)
         assert not any(e.forced for e in log.entries(host="RB-01") if e.event == "rolled_back")
         assert log.verify() == []
+
+
+def test_guarded_rollback_of_an_unreachable_pc_sends_nothing(office: tuple[RunningOffice, Path], tmp_path: Path) -> None:
+    running, inventory = office
+    db = str(tmp_path / "h.db")
+    run_id, _, fixed = _fixed(office, db)
+    spec = load_inventory(inventory, PasswordSources()).hosts["RB-01"]
+
+    def down(*_: object) -> ProbeResponse:
+        raise TransportError(T("连接被拒绝", "connection refused"))
+
+    with Store.open(db) as store:
+        records = [r for r in ChangeLog(store).for_run(run_id) if r.host == "RB-01"]
+        result = rollback_host(spec, records, AuditLog(store), ChangeLog(store), who="t", probe=down,
+                               options=RollbackOptions(guard=Guard()))
+        assert not result.ok and result.decision is None and not result.restored
+        assert all(r.status == "applied" for r in ChangeLog(store).for_run(run_id))
+    assert render_rollback("RB-01", result, "en") == [
+        "RB-01: rollback failed: host unreachable, nothing rolled back: connection refused"]
+    assert snapshots(running) == fixed
