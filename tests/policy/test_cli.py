@@ -54,7 +54,7 @@ def test_lint_checks_waivers_against_policies(runner: CliRunner, tmp_path: Path)
     waivers = tmp_path / "waivers.yaml"
     waivers.write_text(
         "waivers:\n  - check: no-such-check\n    hosts: [PC1]\n    reason: r\n"
-        "    approver: a\n    expires: 2026-12-31\n",
+        "    approver: a\n    expires: 2099-12-31\n",
         encoding="utf-8",
     )
     result = runner.invoke(
