@@ -26,16 +26,28 @@ def host_vars(spec: HostSpec) -> dict[str, Any]:
 
 
 def inventory_list(inventory: Inventory) -> dict[str, Any]:
-    """``ansible-inventory --list`` of ``inventory``."""
+    """``ansible-inventory --list`` of ``inventory``.
+
+    As in Ansible, a host in no group but ``all`` is listed in ``ungrouped``
+    (whether the file put it under ``all.hosts``, before the first INI section
+    or in ``ungrouped``), and ``all`` lists child groups only.
+    """
     out: dict[str, Any] = {"_meta": {"hostvars": {n: host_vars(s) for n, s in inventory.hosts.items()}}}
-    for name in ["all", *sorted(g for g in inventory.groups if g != "all")]:
+    loose = [n for n, spec in inventory.hosts.items() if not spec.groups]
+    own = dict(inventory.group_hosts)
+    own["all"] = ()
+    children = dict(inventory.group_children)
+    if loose:
+        own["ungrouped"] = (*own.get("ungrouped", ()), *loose)
+        children["all"] = tuple(sorted({*children.get("all", ()), "ungrouped"}))
+    for name in ["all", *sorted({*inventory.groups, *own} - {"all"})]:
         entry: dict[str, Any] = {}
-        hosts = [h for h in inventory.group_hosts.get(name, ()) if h in inventory.hosts]
+        hosts = [h for h in own.get(name, ()) if h in inventory.hosts]
         if hosts:
             entry["hosts"] = hosts
-        children = list(inventory.group_children.get(name, ()))
-        if children:
-            entry["children"] = children
+        kids = list(children.get(name, ()))
+        if kids:
+            entry["children"] = kids
         if entry or name == "all":
             out[name] = entry
     return out

@@ -273,7 +273,9 @@ def _walk_tree(walk: _Walk, tree: Tree) -> None:
     """An INI or ``ansible-inventory --list`` inventory into the walk (depth from the parent links)."""
     for problem in tree.problems:
         walk.issue(problem.pos, problem.zh, problem.en)
-    for name, node in tree.groups.items():
+    for listed, node in tree.groups.items():
+        # ungrouped hosts are as a YAML inventory's all.hosts: in no group (inventory list shows "ungrouped")
+        name = "all" if listed == "ungrouped" and not node.vars and not node.children else listed
         group = walk.groups.setdefault(name, _Group(name))
         group.vars.update(_tree_vars(walk, node.vars))
         for host in node.hosts:

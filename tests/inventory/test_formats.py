@@ -51,7 +51,8 @@ def _load(tmp_path: Path, name: str, text: str):  # type: ignore[no-untyped-def]
 
 def _check_office(inv) -> None:  # type: ignore[no-untyped-def]
     assert list(inv.hosts) == ["PC-LOOSE", "PC-SZ-001", "PC-SZ-002", "PC-SZ-003"]
-    assert inv.hosts["PC-LOOSE"].groups == ("ungrouped",) and inv.hosts["PC-LOOSE"].address == "10.0.0.9"
+    # in no group but all, as a YAML inventory's all.hosts (inventory list shows it in ungrouped)
+    assert inv.hosts["PC-LOOSE"].groups == () and inv.hosts["PC-LOOSE"].address == "10.0.0.9"
     sz1, sz3 = inv.hosts["PC-SZ-001"], inv.hosts["PC-SZ-003"]
     assert sz1.groups == ("south", "sz") and sz1.endpoint == "http://PC-SZ-001:5985/wsman"
     assert sz1.branch == "深圳营业部"  # the child group sz (depth 2) beats its parent south (depth 1)
@@ -108,5 +109,6 @@ def test_a_yaml_inventory_in_json_syntax_is_still_yaml(tmp_path: Path) -> None:
 
 def test_an_ini_file_of_host_lines_only_is_ungrouped(tmp_path: Path) -> None:
     inv = _load(tmp_path, "hosts", "PC-1\nPC-2 ansible_port=5985\n")
-    assert list(inv.hosts) == ["PC-1", "PC-2"] and inv.groups["ungrouped"] == ("PC-1", "PC-2")
+    assert list(inv.hosts) == ["PC-1", "PC-2"] and inv.groups["all"] == ("PC-1", "PC-2")
+    assert all(spec.groups == () for spec in inv.hosts.values())
     assert inv.hosts["PC-2"].effective_port == 5985

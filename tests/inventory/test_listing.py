@@ -149,3 +149,25 @@ def test_a_bad_inventory_exits_2_with_positions(tmp_path: Path) -> None:
     inv.write_text("[sz]\nPC-[5:1]\n", encoding="utf-8")
     code, out, err = _list(inv)
     assert code == 2 and out == "" and f"{inv}:2:1: host range [5:1] in PC-[5:1]: begin is greater than end" in err
+
+
+def test_hosts_in_no_group_are_listed_as_ungrouped_in_every_format(tmp_path: Path) -> None:
+    formats = {
+        "office.yaml": "all:\n  hosts:\n    PC-1: {ansible_port: 5985}\n  children:\n    sz:\n      hosts: {PC-2: {}}\n",
+        "hosts": "PC-1 ansible_port=5985\n[sz]\nPC-2\n",
+        "office.json": json.dumps({"_meta": {"hostvars": {"PC-1": {"ansible_port": 5985}}},
+                                   "all": {"children": ["sz", "ungrouped"]},
+                                   "ungrouped": {"hosts": ["PC-1"]}, "sz": {"hosts": ["PC-2"]}}),
+    }
+    expected = {"_meta": {"hostvars": {"PC-1": {"ansible_port": 5985}, "PC-2": {}}},
+                "all": {"children": ["sz", "ungrouped"]}, "sz": {"hosts": ["PC-2"]}, "ungrouped": {"hosts": ["PC-1"]}}
+    outputs = set()
+    for name, text in formats.items():
+        inv = tmp_path / name.replace(".", "_") / name
+        inv.parent.mkdir()
+        inv.write_text(text, encoding="utf-8")
+        code, out, err = _list(inv)
+        assert code == 0, err
+        assert json.loads(out) == expected, name
+        outputs.add(out)
+    assert len(outputs) == 1
