@@ -20,6 +20,7 @@ import shlex
 from typing import Any
 
 from fleetcheck.inventory.tree import Pos, Tree, TreeHost
+from fleetcheck.yamlfile import SECRET_KEY
 
 MAX_LITERAL_CHARS = 1_000  # ast.literal_eval only on short values (bounded work)
 _SECTION = re.compile(r"^\[([^\[\]]+)\]\s*(?:[#;].*)?$")
@@ -71,8 +72,12 @@ def _host_line(tree: Tree, group: str, line: str, number: int) -> None:
         key, eq, value = token.partition("=")
         col = _col_of(line, key + "=" if eq else token, indent + 1)
         if not eq or not key:
-            tree.problem((number, col), f"应为“名称=值”形式的主机变量，而不是 {token!r}",
-                         f"expected a key=value host variable, got {token!r}")
+            if SECRET_KEY.search(line):  # the stray word may be half of a password with a space in it
+                tree.problem((number, col), "应为“名称=值”形式的主机变量（含空格的值请加引号）",
+                             "expected a key=value host variable (quote a value that has spaces)")
+            else:
+                tree.problem((number, col), f"应为“名称=值”形式的主机变量，而不是 {token!r}",
+                             f"expected a key=value host variable, got {token!r}")
             continue
         host.vars[key] = (parse_value(value), (number, col + len(key) + 1))
     tree.group(group, (number, 1)).hosts.append(host)

@@ -112,3 +112,14 @@ def test_an_ini_file_of_host_lines_only_is_ungrouped(tmp_path: Path) -> None:
     assert list(inv.hosts) == ["PC-1", "PC-2"] and inv.groups["all"] == ("PC-1", "PC-2")
     assert all(spec.groups == () for spec in inv.hosts.values())
     assert inv.hosts["PC-2"].effective_port == 5985
+
+
+def test_ini_never_quotes_part_of_a_password(tmp_path: Path) -> None:
+    path = tmp_path / "hosts"
+    path.write_text("[sz]\nPC-1 ansible_password=Tiger Lily-42\n", encoding="utf-8")
+    with pytest.raises(InventoryError) as exc:
+        load_inventory(path)
+    for lang in ("en", "zh"):
+        text = exc.value.format(lang)
+        assert "Lily-42" not in text and "Tiger" not in text
+    assert f"{path}:2:29: expected a key=value host variable (quote a value that has spaces)" in exc.value.format("en")
