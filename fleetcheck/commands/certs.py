@@ -6,15 +6,34 @@ import click
 from rich.table import Table
 
 from fleetcheck.commands.common import lang_of, say
-from fleetcheck.commands.options import db_option
+from fleetcheck.commands.options import db_option, format_option
 from fleetcheck.commands.tables import add_row, bold, console
+from fleetcheck.findings import RunResult
 from fleetcheck.i18n import T
-from fleetcheck.readiness import host_readiness
-from fleetcheck.report.model import build_report
+from fleetcheck.jsonout import echo_json, text_json
+from fleetcheck.readiness import STATE_LABELS, HostReadiness, ReadinessState, host_readiness
+from fleetcheck.report.model import CertificateRow, build_report
 from fleetcheck.report.render import labels
 from fleetcheck.store import Store
 
-__all__ = ["certs_cmd"]
+__all__ = ["certs_cmd", "certs_json"]
+
+
+def certs_json(run: RunResult, rows: list[CertificateRow],
+               readiness: dict[str, HostReadiness]) -> dict[str, object]:
+    """The ``--format json`` document (``reports_templates/certs.schema.json``)."""
+    out: list[dict[str, object]] = []
+    for c in rows:
+        r = readiness.get(c.host)
+        out.append({
+            "host": c.host, "branch": c.branch, "user": c.user, "subject_cn": c.subject_cn, "issuer": c.issuer,
+            "not_after": c.not_after, "days_left": c.days_left, "expiry_class": c.expiry_class, "kind": c.kind,
+            "has_private_key": c.has_private_key, "store": c.store, "thumbprint": c.thumbprint,
+            "readiness": c.readiness, "readiness_label": text_json(STATE_LABELS[ReadinessState(c.readiness)]),
+            "blockers": [{"check_id": b.check_id, "title": text_json(b.title), "status": b.status}
+                         for b in (r.blockers if r is not None else [])],
+        })
+    return {"run_id": run.run_id, "certificates": out}
 
 
 @click.command("certs")
@@ -22,7 +41,8 @@ __all__ = ["certs_cmd"]
               help="只列出 DAYS 天内到期的证书 / only certificates expiring within DAYS days")
 @click.option("--run", "run_id", default="latest", show_default=True)
 @db_option
-def certs_cmd(expiring: int | None, run_id: str, db_url: str | None) -> None:
+@format_option(("table", "json"), "table")
+def certs_cmd(expiring: int | None, run_id: str, db_url: str | None, fmt: str) -> None:
     """全网关证书到期与更新就绪情况 / Every gateway certificate with days left and readiness."""
     lang = lang_of()
     lab = labels(lang)
@@ -31,6 +51,10 @@ def certs_cmd(expiring: int | None, run_id: str, db_url: str | None) -> None:
     rows = build_report(run, lang=lang).certificates
     if expiring is not None:
         rows = [c for c in rows if c.days_left is not None and c.days_left <= expiring]
+    readiness = {h.host: host_readiness(h) for h in run.hosts}
+    if fmt == "json":  # an empty list is a valid answer: no message on stdout
+        echo_json(certs_json(run, rows, readiness))
+        return
     if not rows:
         say(T(f"扫描 {run.run_id} 中没有符合条件的证书。", f"no matching certificates in run {run.run_id}."))
         return
@@ -38,7 +62,6 @@ def certs_cmd(expiring: int | None, run_id: str, db_url: str | None) -> None:
     for key in ("days_left", "host", "user", "subject", "not_after", "kind", "readiness"):
         table.add_column(lab[key], justify="right" if key == "days_left" else "left")
     table.add_column(T("阻碍项", "blocking checks").get(lang))  # BLOCKED: which checks (issue 7)
-    readiness = {h.host: host_readiness(h) for h in run.hosts}
     for c in rows:
         days = "—" if c.days_left is None else str(c.days_left)
         blockers = readiness[c.host].blockers if c.host in readiness else []

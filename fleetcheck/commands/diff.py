@@ -6,26 +6,49 @@ import click
 from rich.table import Table
 
 from fleetcheck.commands.common import lang_of, say
-from fleetcheck.commands.options import db_option
+from fleetcheck.commands.options import db_option, format_option
 from fleetcheck.commands.tables import add_row, bold, console, status_text
 from fleetcheck.i18n import T
-from fleetcheck.report.diff import diff_runs
+from fleetcheck.jsonout import echo_json, text_json
+from fleetcheck.report.diff import FindingChange, RunDiff, diff_runs
 from fleetcheck.report.render import labels
 from fleetcheck.store import Store
 
-__all__ = ["diff_cmd"]
+__all__ = ["diff_cmd", "diff_json"]
+
+
+def _change_json(c: FindingChange) -> dict[str, object]:
+    return {"host": c.host, "policy_id": c.policy_id, "check_id": c.check_id, "title": text_json(c.title),
+            "before": c.before, "after": c.after}
+
+
+def diff_json(delta: RunDiff) -> dict[str, object]:
+    """The ``--format json`` document (``reports_templates/diff.schema.json``); statuses are codes."""
+    return {
+        "run_a": delta.run_a, "run_b": delta.run_b, "empty": delta.empty,
+        "new_failures": [_change_json(c) for c in delta.new_failures],
+        "fixed": [_change_json(c) for c in delta.fixed],
+        "hosts_appeared": list(delta.hosts_appeared),
+        "hosts_disappeared": list(delta.hosts_disappeared),
+        "host_status_changed": [{"host": s.host, "before": s.before, "after": s.after}
+                                for s in delta.host_status_changed],
+    }
 
 
 @click.command("diff")
 @click.argument("run_a")
 @click.argument("run_b")
 @db_option
-def diff_cmd(run_a: str, run_b: str, db_url: str | None) -> None:
+@format_option(("table", "json"), "table")
+def diff_cmd(run_a: str, run_b: str, db_url: str | None, fmt: str) -> None:
     """比较两次扫描 / What changed between two runs (RUN_B newer)."""
     lang = lang_of()
     with Store.open(db_url) as store:
         a, b = store.load_run(run_a), store.load_run(run_b)
     delta = diff_runs(a, b)
+    if fmt == "json":
+        echo_json(diff_json(delta))
+        return
     if delta.empty:
         say(T(f"{a.run_id} → {b.run_id}：没有变化。", f"{a.run_id} → {b.run_id}: no changes."))
         return

@@ -9,13 +9,26 @@ import click
 from rich.table import Table
 
 from fleetcheck.commands.common import lang_of, say
-from fleetcheck.commands.options import db_option, last_option
+from fleetcheck.commands.options import db_option, format_option, last_option
 from fleetcheck.commands.tables import add_row, bold, console
 from fleetcheck.i18n import T
+from fleetcheck.jsonout import echo_json, iso_utc
 from fleetcheck.report.render import labels
 from fleetcheck.store import Store, safe_url
+from fleetcheck.store.runs import RunSummary
 
-__all__ = ["history_cmd"]
+__all__ = ["history_cmd", "history_json"]
+
+
+def history_json(runs: list[RunSummary], where: str) -> dict[str, object]:
+    """The ``--format json`` document (``reports_templates/history.schema.json``)."""
+    return {"database": where, "runs": [{
+        "run_id": r.run_id, "started": iso_utc(r.started), "finished": iso_utc(r.finished),
+        "inventory": r.inventory, "policies": list(r.policies),
+        "hosts_total": r.hosts_total, "hosts_probed": r.hosts_probed, "hosts_compliant": r.hosts_compliant,
+        "hosts_not_probed": r.hosts_failed, "findings_fail": r.findings_fail, "findings_error": r.findings_error,
+        "compliance_pct": r.compliance_pct,
+    } for r in runs]}
 
 
 @click.command("history")
@@ -24,19 +37,23 @@ __all__ = ["history_cmd"]
 @click.option("--keep-runs", type=click.IntRange(min=0), default=None,
               help="只保留最近 N 次扫描（各办公室最新一次永不删除） / "
                    "keep only the newest N runs (the latest run of each office is never deleted)")
+@format_option(("table", "json"), "table")
 @click.option("--keep-days", type=click.IntRange(min=0), default=None,
               help="删除 D 天前的扫描（各办公室最新一次永不删除） / "
                    "delete runs older than D days (the latest run of each office is never deleted)")
-def history_cmd(db_url: str | None, last: int, keep_runs: int | None, keep_days: int | None) -> None:
+def history_cmd(db_url: str | None, last: int, keep_runs: int | None, fmt: str, keep_days: int | None) -> None:
     """扫描历史与合规率 / Recorded runs with their compliance."""
     lang = lang_of()
     lab = labels(lang)
     with Store.open(db_url) as store:
         if keep_runs is not None or keep_days is not None:
             removed = store.prune(keep_runs=keep_runs, keep_days=keep_days)
-            say(T(f"已删除 {len(removed)} 次旧扫描。", f"removed {len(removed)} old run(s)."))
+            say(T(f"已删除 {len(removed)} 次旧扫描。", f"removed {len(removed)} old run(s)."), err=fmt == "json")
         runs = store.list_runs(limit=last)
         where = safe_url(store.url)
+    if fmt == "json":  # an empty list is a valid answer: no message on stdout
+        echo_json(history_json(runs, where))
+        return
     if not runs:
         say(T(f"{where} 中还没有扫描记录。", f"no runs recorded in {where}."))
         return

@@ -24,6 +24,7 @@ from fleetcheck.inventory.csvimport import (
 )
 from fleetcheck.inventory.listing import host_vars, inventory_list
 from fleetcheck.inventory.load import load_inventory_deferring_credentials
+from fleetcheck.jsonout import echo_json, text_json
 
 
 @click.group(name="inventory")
@@ -34,7 +35,8 @@ def inventory() -> None:
 @inventory.command(name="check")
 @click.argument("path", type=click.Path(path_type=Path))
 @limit_option
-def check(path: Path, limit: str | None) -> None:
+@format_option(("table", "json"), "table")
+def check(path: Path, limit: str | None, fmt: str) -> None:
     """校验清单并统计主机与组 / validate an inventory, count hosts and groups."""
     lang = lang_of()
     try:
@@ -43,10 +45,15 @@ def check(path: Path, limit: str | None) -> None:
     except InventoryError as exc:
         click.echo(exc.format(lang), err=True)
         fail(T(f"清单有 {len(exc.issues)} 个问题", f"the inventory has {len(exc.issues)} problem(s)"))
-    for warning in [*inv.warnings, *warnings]:
-        say(warning, err=True)
     groups = [g for g in inv.groups if g != "all"]
     auth = Counter(inv.hosts[n].auth + "/" + inv.hosts[n].effective_scheme for n in names)
+    if fmt == "json":  # the warnings are in the document (stderr stays empty)
+        echo_json({"inventory": str(path), "limit": limit, "hosts": list(names), "groups": groups,
+                   "connections": dict(sorted(auth.items())),
+                   "warnings": [text_json(w) for w in [*inv.warnings, *warnings]]})
+        sys.exit(EXIT_OK)
+    for warning in [*inv.warnings, *warnings]:
+        say(warning, err=True)
     say(T(f"{path}：{len(names)} 台主机，{len(groups)} 个组（{'、'.join(groups) or '无'}）",
           f"{path}: {len(names)} hosts, {len(groups)} groups ({', '.join(groups) or 'none'})"))
     kinds = ", ".join(f"{k} {v}" for k, v in sorted(auth.items()))
