@@ -13,12 +13,17 @@ shipped templates; :func:`write_report` writes one to a file.
 * JSON: the model itself, ``schema`` = ``fleetcheck-report/1`` (JSON Schema:
   :func:`fleetcheck.report.model.report_json_schema`).
 * CSV: UTF-8 with BOM (Excel opens Chinese correctly), one row per host ×
-  finding (one row for a host that was not probed); any cell starting with
+  finding (one row for a host that was not probed); the header row is fixed
+  English whatever the language (programs read it), the cells that are user
+  text are in the report's language; any cell starting with
   ``= + - @``, tab or CR is prefixed with ``'`` so spreadsheets never run it
   as a formula.
 * JUnit: host = ``<testsuite>``, check = ``<testcase>``; fail ⇒ ``<failure>``,
   error ⇒ ``<error>``, not_applicable / not_evaluated / waived ⇒ ``<skipped>``;
   a host that was not probed is one ``<testcase name="probe">`` with ``<error>``.
+  Suite, case and property names are fixed (host, check id, English keys) whatever
+  the language; the check's title is the case's ``title`` property, messages and
+  texts are in the report's language.
 """
 
 from __future__ import annotations
@@ -227,14 +232,16 @@ CSV_COLUMNS = (
 )
 
 
+#: The CSV header row: English, the same whatever the report's language.
+CSV_HEADER: tuple[str, ...] = tuple(LABELS[c].en if c in LABELS else c for c in CSV_COLUMNS)
+
+
 def render_csv(model: ReportModel) -> str:
-    """CSV text starting with a BOM; header row in the model's language, then host × finding rows."""
-    lang: Lang = "en" if model.lang == "en" else "zh"
-    lab = labels(lang)
+    """CSV text starting with a BOM; the fixed English header row, then host × finding rows."""
     buf = io.StringIO()
     buf.write("\ufeff")
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([lab.get(c, c) for c in CSV_COLUMNS])
+    writer.writerow(CSV_HEADER)
     for h in model.hosts:
         head = [model.run_id, h.host, h.address, h.branch, ";".join(h.groups), h.status_label,
                 h.operator, h.readiness_label]
@@ -290,7 +297,8 @@ def render_junit(model: ReportModel) -> bytes:
             counts["errors"] += 1
         for f in h.findings:
             case = ET.SubElement(suite, "testcase", classname=_x(f"{h.host}.{f.policy_id}"),
-                                 name=_x(f"{f.check_id}: {f.title}"))
+                                 name=_x(f.check_id))
+            ET.SubElement(ET.SubElement(case, "properties"), "property", name="title", value=_x(f.title))
             counts["tests"] += 1
             if f.status == "fail":
                 el = ET.SubElement(case, "failure", type=_x(f.severity), message=_x(f.message or f.title))

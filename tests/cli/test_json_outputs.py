@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import sys
+import xml.etree.ElementTree as ET
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +16,8 @@ from jsonschema import Draft202012Validator
 
 from fleetcheck.cli import main
 from fleetcheck.findings import FindingStatus, HostStatus, RunResult
+from fleetcheck.report.model import build_report
+from fleetcheck.report.render import render_csv, render_junit
 from fleetcheck.resources import templates_dir
 from fleetcheck.store import Store
 
@@ -133,3 +138,26 @@ def test_the_status_enums_in_the_diff_schema_are_the_code_s() -> None:
 def test_each_schema_is_shipped_as_package_data(name: str) -> None:
     assert (REPO / "reports_templates" / f"{name}.schema.json").is_file()
     schema(name)  # a valid draft 2020-12 schema
+
+
+def test_csv_header_is_fixed_english_and_cells_follow_the_language() -> None:
+    tables = {lang: list(csv.reader(io.StringIO(render_csv(build_report(golden_run(), lang=lang))[1:])))
+              for lang in ("zh", "en")}
+    assert tables["zh"][0] == tables["en"][0]
+    assert tables["en"][0][:3] == ["Run ID", "Host", "Address"] and "Result" in tables["en"][0]
+    result = tables["zh"][0].index("Result")
+    assert {r[result] for r in tables["zh"][1:]} != {r[result] for r in tables["en"][1:]}  # cells translated
+    assert len(tables["zh"]) == len(tables["en"])
+
+
+def test_junit_names_are_the_same_in_every_language() -> None:
+    def names(lang: str) -> list[tuple[str, ...]]:
+        root = ET.fromstring(render_junit(build_report(golden_run(), lang=lang)))
+        return [(el.tag, el.get("name") or "", el.get("classname") or "")
+                for el in root.iter() if el.tag in ("testsuites", "testsuite", "testcase", "property")]
+
+    assert names("zh") == names("en")
+    root = ET.fromstring(render_junit(build_report(golden_run(), lang="zh")))
+    case = next(c for c in root.iter("testcase") if c.get("name") == "zone2-unsigned-activex")
+    title = case.find("properties/property[@name='title']")
+    assert title is not None and any("\u4e00" <= ch <= "\u9fff" for ch in title.get("value", ""))  # the title: Chinese

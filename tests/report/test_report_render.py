@@ -114,7 +114,9 @@ def test_csv_has_bom_rows_and_neutralised_formulas() -> None:
 def test_csv_chinese_default() -> None:
     data = render_csv(build_report(golden_run())).encode("utf-8")
     assert data[:3] == b"\xef\xbb\xbf"
-    assert "检查结果" in data.decode("utf-8-sig").splitlines()[0]
+    header, first = data.decode("utf-8-sig").splitlines()[:2]
+    assert header.startswith("Run ID,Host,") and "检查结果" not in header  # fixed English header (issue 15)
+    assert ",已检查," in first and "没有操作员登录" in first  # the cells stay Chinese
 
 
 def test_junit_structure() -> None:
