@@ -10,11 +10,11 @@ Each output has a JSON Schema in ``reports_templates/<name>.schema.json``.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import click
 
 from fleetcheck.i18n import Text
+from fleetcheck.store.values import iso_utc  # the store's rule: UTC, naive = UTC
 
 __all__ = ["echo_json", "iso_utc", "text_json"]
 
@@ -22,15 +22,6 @@ __all__ = ["echo_json", "iso_utc", "text_json"]
 def text_json(text: Text) -> dict[str, str]:
     """User text as ``{"zh", "en"}``."""
     return {"zh": text.zh, "en": text.en}
-
-
-def iso_utc(value: datetime | None) -> str | None:
-    """ISO 8601 with an offset; a naive time is taken as UTC (the store keeps UTC)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).isoformat()
 
 
 def echo_json(data: object) -> None:

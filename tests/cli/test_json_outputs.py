@@ -161,3 +161,11 @@ def test_junit_names_are_the_same_in_every_language() -> None:
     case = next(c for c in root.iter("testcase") if c.get("name") == "zone2-unsigned-activex")
     title = case.find("properties/property[@name='title']")
     assert title is not None and any("\u4e00" <= ch <= "\u9fff" for ch in title.get("value", ""))  # the title: Chinese
+
+
+def test_history_json_stays_pure_json_when_pruning(db: str) -> None:
+    result = CliRunner().invoke(main, ["--lang", "en", "history", "--db", db, "--keep-runs", "1", "--format", "json"])
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)  # the "removed N old run(s)" note went to stderr
+    valid("history", data)
+    assert [r["run_id"] for r in data["runs"]] == ["run-2"] and "removed 1 old run(s)" in result.stderr
