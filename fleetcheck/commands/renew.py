@@ -31,6 +31,7 @@ from fleetcheck.commands.common import (
 from fleetcheck.commands.options import (
     db_option,
     forks_option,
+    format_option,
     inventory_option,
     limit_option,
     now_option,
@@ -41,15 +42,16 @@ from fleetcheck.i18n import T, tr
 from fleetcheck.inventory import (
     Inventory,
 )
+from fleetcheck.jsonout import echo_json, iso_utc, text_json
 from fleetcheck.policy.loader import load_policy_files
 from fleetcheck.remediate.guard import (
     DEFAULT_TRADING_PROCESSES,
     Guard,
     TradingCalendar,
 )
-from fleetcheck.renew.apply import Renewal, RenewalOptions, read_drop
+from fleetcheck.renew.apply import Renewal, RenewalOptions, RenewalOutcome, read_drop
 from fleetcheck.renew.passwords import PfxPassword, load_password_file
-from fleetcheck.renew.plan import exit_code, render_items
+from fleetcheck.renew.plan import STATE_LABELS, RenewalItem, exit_code, render_items
 from fleetcheck.renew.records import RenewalLog
 from fleetcheck.renew.rollback import rollback_renewal_run
 from fleetcheck.renew.validate import load_ca_file
@@ -107,6 +109,7 @@ class RenewRequest:
     forks: int
     ask_pass: bool
     now_text: str | None
+    fmt: str = "text"
 
 
 @click.command(name="renew")
@@ -136,14 +139,16 @@ class RenewRequest:
 @forks_option.variant(type=click.IntRange(1, 200), default=10)
 @click.option("--ask-pass", is_flag=True, help="提示输入一次 WinRM 密码 / prompt once for the WinRM password")
 @now_option
+@format_option(("text", "json"), "text")
 def renew(**given: Any) -> None:
     """导入更新后的文件证书（PFX）到操作员的个人证书存储 / import renewed file certificates into operators' stores."""
     req = RenewRequest(**given)
-    lang = lang_of()
     inventory, names = load_targets(req.inventory_path, req.limit, ask_pass=req.ask_pass)
     policies = load_policy_files(req.policy_paths)
     guard = _guard(req.calendar_path, req.trading_processes, req.now_text)
     if req.rollback_run is not None:
+        if req.fmt == "json":
+            fail(T("--rollback 还没有 JSON 输出，请去掉 --format json", "--rollback has no JSON output yet: drop --format json"))
         sys.exit(_rollback(req.rollback_run, req.db_url, inventory, policies, guard=guard, force=req.force,
                            timeout_s=req.timeout_s))
     if req.drop_dir is None:
@@ -160,16 +165,49 @@ def renew(**given: Any) -> None:
     finally:
         if store is not None:
             store.close()
+    _show(req, outcome)
+    sys.exit(exit_code(outcome.items))
+
+
+def _show(req: RenewRequest, outcome: RenewalOutcome) -> None:
+    """The outcome on the console: text lines, or (``--format json``) one document on stdout and notes on stderr."""
+    as_json = req.fmt == "json"
     if outcome.pending_before:
-        say(T(f"上次待处理的更新 {len(outcome.pending_before)} 个，本次重试", f"{len(outcome.pending_before)} pending renewal(s) from earlier runs retried"))
+        say(T(f"上次待处理的更新 {len(outcome.pending_before)} 个，本次重试", f"{len(outcome.pending_before)} pending renewal(s) from earlier runs retried"),
+            err=as_json)
     for record in outcome.pending_missing:
         say(T(f"提示：待处理的 {record.cn}（{record.host}）的 PFX 已不在 {req.drop_dir} 中",
               f"note: the PFX of pending {record.cn} ({record.host}) is no longer in {req.drop_dir}"), err=True)
-    click.echo("\n".join(render_items(outcome.items, lang, applied=req.do_apply)))
+    if as_json:
+        echo_json(renew_json(outcome, applied=req.do_apply))
+        return
+    click.echo("\n".join(render_items(outcome.items, lang_of(), applied=req.do_apply)))
     if req.do_apply:
         say(T(f"记录编号：{outcome.run_id}（回滚：fleetcheck renew -i … --rollback {outcome.run_id}）",
               f"run id: {outcome.run_id} (undo: fleetcheck renew -i … --rollback {outcome.run_id})"))
-    sys.exit(exit_code(outcome.items))
+
+
+def _item_json(item: RenewalItem) -> dict[str, object]:
+    old, pfx = item.installed, item.pfx
+    return {
+        "file_name": item.file_name, "cn": item.cn, "host": item.host, "operator": item.operator,
+        "state": item.state.value, "state_label": text_json(STATE_LABELS[item.state]),
+        "reasons": [{"code": r.code, "text": text_json(r.reason)} for r in item.reasons],
+        "notes": [text_json(n) for n in item.notes],
+        "old_thumbprint": old.thumbprint if old else None,
+        "old_not_after": iso_utc(old.not_after) if old else None,
+        "new_thumbprint": pfx.thumbprint if pfx else None,
+        "new_not_after": iso_utc(pfx.not_after) if pfx else None,
+        "was_pending": item.was_pending, "unreachable": item.unreachable, "forced": item.forced,
+        "removed_old": item.removed_old,
+    }
+
+
+def renew_json(outcome: RenewalOutcome, *, applied: bool) -> dict[str, object]:
+    """The ``--format json`` document (``reports_templates/renew.schema.json``); a dry run has no run id."""
+    items = sorted(outcome.items, key=lambda i: (i.host or "~", i.file_name))
+    return {"applied": applied, "run_id": outcome.run_id if applied else None,
+            "pending_retried": len(outcome.pending_before), "items": [_item_json(i) for i in items]}
 
 
 def _trusted_cas(ca_files: tuple[Path, ...]) -> list[Any]:

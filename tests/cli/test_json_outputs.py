@@ -134,7 +134,7 @@ def test_the_status_enums_in_the_diff_schema_are_the_code_s() -> None:
     assert set(hosts["before"]["enum"]) == {s.value for s in HostStatus}
 
 
-@pytest.mark.parametrize("name", ["history", "certs", "diff", "inventory-check"])
+@pytest.mark.parametrize("name", ["history", "certs", "diff", "inventory-check", "renew"])
 def test_each_schema_is_shipped_as_package_data(name: str) -> None:
     assert (REPO / "reports_templates" / f"{name}.schema.json").is_file()
     schema(name)  # a valid draft 2020-12 schema

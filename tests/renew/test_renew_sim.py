@@ -430,3 +430,43 @@ def test_now_sets_the_guards_clock_for_renew(office: Office) -> None:
     office.outputs += [result.stdout, result.stderr]
     assert result.exit_code == 1 and "inside a trading session" in result.stdout, result.output
     assert office.host(host).snapshot() == snapshot
+
+
+# --------------------------------------------------------------------------- 7. --format json (issue 15)
+
+
+def test_renew_json_matches_its_schema_and_is_the_same_in_every_language(office: Office) -> None:
+    import jsonschema
+
+    from fleetcheck.resources import templates_dir
+
+    validator = jsonschema.Draft202012Validator(
+        json.loads((templates_dir() / "renew.schema.json").read_text(encoding="utf-8")))
+    host, other = OK_HOSTS[0], OK_HOSTS[1]
+    cn, good = office.cns[host], office.cns[other]
+    folder, secrets = _drop(office, "drop-json", {cn: (_pfx(cn, "Pfx-Json-4k!x"), "Pfx-Json-4k!x"),
+                                                  good: (_pfx(good, "Pfx-Json-9m?y", days_left=RENEWED_DAYS + 30), "Pfx-Json-9m?y")},
+                            password_override={cn: "wrong-one"})
+    outputs = []
+    for lang in ("zh", "en"):
+        result = CliRunner().invoke(main, ["--lang", lang, "renew", "-i", str(office.inventory), "--db", str(office.db),
+                                           "--calendar", str(office.calendar), "--timeout", "30", "--drop", str(folder),
+                                           "--passwords", str(secrets), "--limit", f"{host}:{other}",
+                                           "--format", "json"])
+        office.outputs += [result.stdout, result.stderr]
+        assert result.exit_code == 1, result.output  # the PFX is refused (wrong password)
+        outputs.append(result.stdout_bytes)
+    assert outputs[0] == outputs[1]
+    data = json.loads(outputs[0])
+    assert not list(validator.iter_errors(data))
+    assert data["applied"] is False and data["run_id"] is None
+    items = {i["cn"]: i for i in data["items"]}
+    item, planned = items[cn], items[good]
+    assert item["state"] == "refused" and [r["code"] for r in item["reasons"]] == ["wrong_password"]
+    assert set(item["reasons"][0]["text"]) == {"zh", "en"}
+    assert planned["state"] == "planned" and planned["host"] == other
+    assert planned["new_not_after"].endswith("+00:00") and planned["old_not_after"].endswith("+00:00")
+    assert "wrong-one" not in outputs[0].decode("utf-8") and "Pfx-Json-4k!x" not in outputs[0].decode("utf-8")
+    refused = CliRunner().invoke(main, ["--lang", "en", "renew", "-i", str(office.inventory), "--rollback", "latest",
+                                        "--db", str(office.db), "--format", "json"])
+    assert refused.exit_code == 2 and "--rollback has no JSON output yet" in refused.stderr
