@@ -32,6 +32,17 @@ def office_date(now: datetime) -> date:
     return now.astimezone(OFFICE_TZ).date()
 
 
+def office_minute(when: datetime) -> str:
+    """An instant as the office reads it, zone named: ``2026-11-25 22:56 Asia/Shanghai``; naive means UTC.
+
+    >>> office_minute(datetime(2026, 11, 25, 14, 56, tzinfo=timezone.utc))
+    '2026-11-25 22:56 Asia/Shanghai'
+    """
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return f"{when.astimezone(OFFICE_TZ):%Y-%m-%d %H:%M} {OFFICE_TZ.key}"
+
+
 def office_time(iso: str | None) -> str:
     """ISO 8601 instant → ``2026-11-25 22:56:27`` in office time; other text unchanged.
 

@@ -13,6 +13,7 @@ from fleetcheck.commands.options import db_option, format_option, last_option
 from fleetcheck.commands.tables import add_row, bold, console
 from fleetcheck.i18n import T
 from fleetcheck.jsonout import echo_json, iso_utc
+from fleetcheck.officetime import office_minute
 from fleetcheck.report.render import labels
 from fleetcheck.store import Store, safe_url
 from fleetcheck.store.runs import RunSummary
@@ -62,6 +63,6 @@ def history_cmd(db_url: str | None, last: int, keep_runs: int | None, fmt: str, 
         table.add_column(lab[key], justify="right" if key not in ("run_id", "started") else "left")
     for r in runs:
         pct = "—" if r.compliance_pct is None else f"{r.compliance_pct:.1f}%"
-        add_row(table, r.run_id, r.started.strftime("%Y-%m-%d %H:%M"), str(r.hosts_total),
+        add_row(table, r.run_id, office_minute(r.started), str(r.hosts_total),
                       str(r.hosts_probed), str(r.hosts_compliant), str(r.hosts_failed), pct)
     console().print(table)

@@ -112,3 +112,10 @@ def test_history_keep_days_zero_keeps_the_latest_run(db: str) -> None:
     assert "run-b" in listed and "run-a" not in listed
     code, out = run_cli("--lang", "en", "history", "--keep-runs", "0")
     assert code == 0 and "removed 0 old run(s)" in out and "run-b" in out
+
+
+def test_history_shows_office_time_with_its_zone(db: str) -> None:
+    """run-b started 01:30 UTC: the office read it as 09:30 in Shanghai, and the table says so."""
+    code, out = run_cli("--lang", "en", "history")
+    assert code == 0 and "2025-03-03 09:30 Asia/Shanghai" in out, out
+    assert "01:30" not in out

@@ -8,8 +8,6 @@ Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -24,6 +22,7 @@ from dashboard_support import (  # type: ignore[import-not-found]
     TRADING,
     Office,
     fixed_clock,
+    serve_app,
 )
 
 from fleetcheck.store import Store
@@ -38,34 +37,16 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serving(office: Office, start: datetime) -> Iterator[str]:
-    """The dashboard under uvicorn in a thread; yields its base URL; stops within seconds."""
-    import uvicorn
-
+    """The dashboard of ``office`` under uvicorn in a thread (``serve_app``); yields its base URL."""
     fleet = Fleet(FleetSettings(db_url=office.db_url, inventory=office.inventory, clock=fixed_clock(start),
                                 timeout_s=20, literal_passwords_ok=True))
     app = create_app(fleet, Credentials(users={"admin": hash_password(ADMIN_PASSWORD)}), workers=2)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="dashboard-under-test", daemon=True)
-    thread.start()
-    for _ in range(200):  # at most ~10 s
-        if server.started:
-            break
-        thread.join(0.05)
-    assert server.started, "the dashboard did not start"
     try:
-        yield f"http://127.0.0.1:{port}"
+        with serve_app(app) as url:
+            yield url
     finally:
-        server.should_exit = True
-        thread.join(10)
         fleet.close()
 
 
