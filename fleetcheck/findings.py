@@ -137,6 +137,9 @@ class HostResult(BaseModel):
         return not any(f.status in bad for f in self.findings)
 
 
+RunScope = Literal["office", "limit", "rescan", "verify", "collect"]
+
+
 class RunResult(BaseModel):
     """One sweep of many hosts."""
 
@@ -147,3 +150,10 @@ class RunResult(BaseModel):
     policies: list[str] = Field(default_factory=list)  # policy ids
     inventory: str | None = None
     hosts: list[HostResult] = Field(default_factory=list)
+    # What the run set out to see (schema v6 of the store; None for older records):
+    # "office" every host of the inventory, "limit" a --limit subset, "rescan" the
+    # dashboard's rescan, "verify" fix's re-probe of the hosts it changed, "collect"
+    # answers imported from local collection files.
+    scope: RunScope | None = None
+    hosts_planned: int | None = None  # hosts the run meant to sweep; more than len(hosts) when interrupted
+    interrupted: bool = False  # stopped (Ctrl-C, deadline) before every planned host was swept

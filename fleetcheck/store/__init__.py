@@ -9,6 +9,7 @@ re-exports; the modules are:
 * :mod:`~fleetcheck.store.engine` — URLs, opening, damaged files;
 * :mod:`~fleetcheck.store.database` — :class:`Store`, the handle, with the run-history API;
 * :mod:`~fleetcheck.store.runs` — the run tables' SQL;
+* :mod:`~fleetcheck.store.office` — the office as it stands (each host's latest observation);
 * :mod:`~fleetcheck.store.marker` — :class:`ChangeMarker`, "has anything been written?";
 * :mod:`~fleetcheck.store.audit` — the hash-chained audit log and the change records;
 * :mod:`~fleetcheck.store.renewals` — renewal records;
@@ -28,12 +29,16 @@ from fleetcheck.store.database import Store
 from fleetcheck.store.engine import database_exists, default_db_url, resolve_db_url, safe_url
 from fleetcheck.store.errors import RunNotFound, SchemaError, StoreError
 from fleetcheck.store.marker import ChangeMarker
+from fleetcheck.store.office import Observation, OfficeState, OfficeTrendPoint
 from fleetcheck.store.runs import CERTIFICATE_FIELDS, CertificateRecord, RunSummary
 
 __all__ = [
     "CERTIFICATE_FIELDS",
     "CertificateRecord",
     "ChangeMarker",
+    "Observation",
+    "OfficeState",
+    "OfficeTrendPoint",
     "RunNotFound",
     "RunSummary",
     "SchemaError",

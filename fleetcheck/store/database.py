@@ -14,7 +14,7 @@ which take a ``Store``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -22,11 +22,13 @@ from sqlalchemy.engine import Engine
 
 from fleetcheck.findings import RunResult
 from fleetcheck.i18n import T
-from fleetcheck.store import migrations, runs
+from fleetcheck.store import migrations, office, runs
 from fleetcheck.store.engine import open_engine, safe_url
 from fleetcheck.store.errors import RunNotFound, StoreError
 from fleetcheck.store.marker import ChangeMarker, read_marker
+from fleetcheck.store.office import OfficeState, OfficeTrendPoint
 from fleetcheck.store.runs import CertificateRecord, RunSummary
+from fleetcheck.store.timeline import HostRows, host_rows
 
 __all__ = ["Store"]
 
@@ -99,6 +101,9 @@ class Store:
         says so. ``prune(keep_runs=10)`` keeps the last ten sweeps. The newest run
         of each office (inventory) is never deleted, whatever the limits say:
         ``keep_days=0`` or ``keep_runs=0`` leaves the latest run of every office.
+        Nor is a run that holds a host's current state (its newest record, or
+        its newest probed record, whose certificates the office shows): pruning
+        never makes a PC vanish from the office state.
         """
         if (keep_runs is not None and keep_runs < 0) or (keep_days is not None and keep_days < 0):
             raise StoreError(T("保留数量/天数不能为负数。", "keep-runs / keep-days must not be negative."))
@@ -113,6 +118,9 @@ class Store:
         for r in recorded:  # newest first: the first run seen per office is its latest
             latest.setdefault(r.inventory, r.run_id)
         doomed.difference_update(latest.values())
+        if doomed:
+            with self._engine.connect() as conn:
+                doomed.difference_update(office.source_run_ids(conn, recorded))
         ordered = [r.run_id for r in recorded if r.run_id in doomed]
         with self._engine.begin() as conn:
             runs.delete_runs(conn, ordered)
@@ -172,6 +180,9 @@ class Store:
             policies=summary.policies,
             inventory=summary.inventory,
             hosts=hosts,
+            scope=summary.scope,
+            hosts_planned=summary.hosts_planned,
+            interrupted=summary.interrupted,
         )
 
     def certificates(self, run_id: str = "latest") -> list[CertificateRecord]:
@@ -180,8 +191,36 @@ class Store:
         with self._engine.connect() as conn:
             return runs.certificate_records(conn, rid)
 
+    # -- the office as it stands (fleetcheck.store.office) -------------------------------
+    def office_state(self, *, names: Collection[str] | None = None,
+                     until: datetime | None = None) -> OfficeState | None:
+        """Each host's latest observation from any run (None before any host was recorded).
+
+        ``names``: only these hosts (e.g. the inventory's); ``until``: the office as it stood then.
+        """
+        recorded = self.list_runs()
+        with self._engine.connect() as conn:
+            return office.office_state(conn, recorded, names=names, until=until)
+
+    def office_trend(self, days: int = 20) -> list[OfficeTrendPoint]:
+        """The office state's compliance at the end of each of the last ``days`` office days with a run."""
+        recorded = self.list_runs()
+        with self._engine.connect() as conn:
+            return office.office_trend(conn, recorded, days=days)
+
     def host_errors(self, run_id: str = "latest") -> list[dict[str, Any]]:
         """Hosts that could not be probed in a run: host, status, error class, message, attempts."""
         rid = self.resolve_run_id(run_id)
         with self._engine.connect() as conn:
             return runs.host_error_rows(conn, rid)
+
+    # -- one host over time (fleetcheck.store.timeline) ----------------------------------
+    def host_timeline(self, name: str, limit: int = 50) -> HostRows:
+        """Host ``name``'s observations, change records, rollbacks/refusals and renewals, newest first.
+
+        Enough rows for a timeline of its newest ``limit`` entries (each source
+        is bounded, see :mod:`fleetcheck.store.timeline`); ``HostRows.known`` is
+        False when the store has never heard of the host.
+        """
+        with self._engine.connect() as conn:
+            return host_rows(conn, name, limit)

@@ -160,6 +160,28 @@ def _v5_local_collection(conn: Connection) -> None:
     _add_column(conn, "hosts", sa.Column("local_collection", sa.JSON))
 
 
+def _v6_scope_unique_hosts(conn: Connection) -> None:
+    """Each run's scope, planned host count and interrupted flag (three nullable columns: older runs
+    read as scope unknown, not interrupted); each host row's verdict (``compliant``: true/false,
+    NULL when not probed; back-filled from the findings, so the office trend needs no findings
+    scan); one host row per run and host name (a unique index).
+
+    Every release before v6 recorded a host once per run (inventories reject duplicate names),
+    so the index cannot fail on an existing store.
+    """
+    _add_column(conn, "runs", sa.Column("scope", sa.String(20)))
+    _add_column(conn, "runs", sa.Column("hosts_planned", sa.Integer))
+    _add_column(conn, "runs", sa.Column("interrupted", sa.Boolean))
+    _add_column(conn, "hosts", sa.Column("compliant", sa.Boolean))
+    # HostResult.compliant: probed and no finding failed, errored or was not evaluated.
+    conn.execute(sa.text(
+        "UPDATE hosts SET compliant = CASE WHEN status <> 'ok' THEN NULL "
+        "WHEN EXISTS (SELECT 1 FROM findings f WHERE f.host_id = hosts.id "
+        "AND f.status IN ('fail', 'error', 'not_evaluated')) THEN FALSE ELSE TRUE END"
+    ))
+    conn.execute(sa.text("CREATE UNIQUE INDEX ux_hosts_run_host ON hosts (run_id, host)"))
+
+
 #: Ordered migrations; index + 1 is the version each one produces.
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v1_initial,
@@ -167,6 +189,7 @@ MIGRATIONS: tuple[Callable[[Connection], None], ...] = (
     _v3_changes_audit,
     _v4_renewals,
     _v5_local_collection,
+    _v6_scope_unique_hosts,
 )
 CURRENT_VERSION = len(MIGRATIONS)
 
@@ -183,8 +206,20 @@ def current_version(conn: Connection) -> int:
     return int(version or 0)
 
 
+#: The PostgreSQL advisory lock key migrations hold (any constant of our own: "fleetchk" as an integer).
+MIGRATION_LOCK = 0x666C656574636B
+
+
 def upgrade(conn: Connection) -> list[int]:
-    """Apply every missing migration in order; returns the versions applied."""
+    """Apply every missing migration in order; returns the versions applied.
+
+    Safe to run from every node at once on PostgreSQL: the transaction first takes
+    a transaction-level advisory lock (``pg_advisory_xact_lock``, released at commit),
+    so one node migrates and the others, once it committed, find nothing to do.
+    SQLite is one file on one machine; its writers are serialised by the file lock.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
     version = current_version(conn)
     if version > CURRENT_VERSION:
         raise SchemaError(T(

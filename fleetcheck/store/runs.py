@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, get_args
 
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -29,6 +29,7 @@ from fleetcheck.findings import (
     HostStatus,
     LocalCollection,
     RunResult,
+    RunScope,
 )
 from fleetcheck.i18n import Text
 from fleetcheck.store import schema
@@ -69,6 +70,14 @@ class RunSummary:
     hosts_failed: int
     findings_fail: int
     findings_error: int
+    scope: RunScope | None = None  # RunResult.scope (None: recorded before schema v6)
+    hosts_planned: int | None = None
+    interrupted: bool = False
+
+    @property
+    def partial(self) -> bool:
+        """The run saw part of the office: a --limit or rescan subset, a fix's re-probe, or interrupted."""
+        return self.interrupted or self.scope in {"limit", "rescan", "verify", "collect"}
 
     @property
     def compliance_pct(self) -> float | None:
@@ -93,6 +102,7 @@ class CertificateRecord:
     has_private_key: bool | None
     store: str | None
     user: str | None
+    observed: datetime | None = None  # when the host was observed (its sweep's finish), UTC
 
 
 # --------------------------------------------------------------------------- writing
@@ -128,6 +138,7 @@ def _host_row(run_id: str, position: int, h: HostResult) -> dict[str, Any]:
         "groups": list(h.groups),
         "branch": h.branch,
         "local_collection": h.local_collection.model_dump(mode="json") if h.local_collection else None,
+        "compliant": h.compliant,
     }
 
 
@@ -193,6 +204,9 @@ def insert_run(conn: Connection, run: RunResult, certificates: Sequence[Mapping[
         policies=list(run.policies),
         inventory=run.inventory,
         recorded=to_db(datetime.now(timezone.utc)),
+        scope=run.scope,
+        hosts_planned=run.hosts_planned,
+        interrupted=run.interrupted,
         **_counts(run),
     ))
     if not run.hosts and not certificates:
@@ -246,6 +260,9 @@ def _summary(r: Any) -> RunSummary:
         hosts_failed=r.hosts_failed,
         findings_fail=r.findings_fail,
         findings_error=r.findings_error,
+        scope=r.scope if r.scope in get_args(RunScope) else None,
+        hosts_planned=r.hosts_planned,
+        interrupted=bool(r.interrupted),
     )
 
 
@@ -307,10 +324,14 @@ class _Decoder:
 _FINDING_JSON = ("title", "message", "remedy", "waiver", "details")
 
 
+def finding_columns() -> list[Any]:
+    """The findings columns, JSON ones as their text (what :func:`host_results` decodes)."""
+    return [sa.cast(col, sa.Text).label(col.name) if col.name in _FINDING_JSON else col for col in schema.findings.c]
+
+
 def _findings_query(run_id: str) -> Any:
     c = schema.findings.c
-    columns = [sa.cast(col, sa.Text).label(col.name) if col.name in _FINDING_JSON else col for col in c]
-    return sa.select(*columns).where(c.run_id == run_id).order_by(c.host_id, c.position)
+    return sa.select(*finding_columns()).where(c.run_id == run_id).order_by(c.host_id, c.position)
 
 
 def _finding(f: Any, decode: _Decoder) -> Finding:
@@ -346,15 +367,16 @@ def _local_collection(value: Any) -> LocalCollection | None:
         return None
 
 
-def load_run_hosts(conn: Connection, run_id: str) -> list[HostResult]:
-    """A run's hosts in their original order, with their findings (``facts`` not kept)."""
-    host_rows = conn.execute(
-        sa.select(schema.hosts).where(schema.hosts.c.run_id == run_id).order_by(schema.hosts.c.position)
-    ).all()
+def host_results(conn: Connection, host_rows: Sequence[Any], findings: Any) -> list[HostResult]:
+    """HostResults of ``host_rows`` (rows of the hosts table, in the order wanted) with their findings.
+
+    ``findings``: a query of :func:`finding_columns` rows covering those hosts, ordered by host and position.
+    """
     by_host: dict[int, list[Finding]] = {r.id: [] for r in host_rows}
     decode = _Decoder()
-    for f in conn.execute(_findings_query(run_id)):
-        by_host[f.host_id].append(_finding(f, decode))
+    for f in conn.execute(findings):
+        if f.host_id in by_host:
+            by_host[f.host_id].append(_finding(f, decode))
     return [
         HostResult(
             host=h.host,
@@ -376,27 +398,47 @@ def load_run_hosts(conn: Connection, run_id: str) -> list[HostResult]:
     ]
 
 
+def load_run_hosts(conn: Connection, run_id: str) -> list[HostResult]:
+    """A run's hosts in their original order, with their findings (``facts`` not kept)."""
+    host_rows = conn.execute(
+        sa.select(schema.hosts).where(schema.hosts.c.run_id == run_id).order_by(schema.hosts.c.position)
+    ).all()
+    return host_results(conn, host_rows, _findings_query(run_id))
+
+
+def certificate_record(r: Any, observed: datetime | None = None) -> CertificateRecord:
+    """One certificates-table row as a record."""
+    return CertificateRecord(
+        run_id=r.run_id,
+        host=r.host,
+        subject_cn=r.subject_cn,
+        issuer=r.issuer,
+        not_after=from_db(r.not_after),
+        days_left=r.days_left,
+        thumbprint=r.thumbprint,
+        kind=r.kind,
+        has_private_key=r.has_private_key,
+        store=r.store,
+        user=r.user,
+        observed=observed,
+    )
+
+
+def soonest_first(records: Sequence[CertificateRecord]) -> list[CertificateRecord]:
+    """Soonest expiry first, unknown expiry last, then by host."""
+    return sorted(records, key=lambda r: (r.days_left is None, r.days_left or 0, r.host))
+
+
 def certificate_records(conn: Connection, run_id: str) -> list[CertificateRecord]:
     """Every certificate recorded with a run, soonest expiry first (unknown expiry last)."""
     c = schema.certificates.c
-    rows = conn.execute(sa.select(schema.certificates).where(c.run_id == run_id).order_by(c.host, c.id)).all()
-    records = [
-        CertificateRecord(
-            run_id=r.run_id,
-            host=r.host,
-            subject_cn=r.subject_cn,
-            issuer=r.issuer,
-            not_after=from_db(r.not_after),
-            days_left=r.days_left,
-            thumbprint=r.thumbprint,
-            kind=r.kind,
-            has_private_key=r.has_private_key,
-            store=r.store,
-            user=r.user,
-        )
-        for r in rows
-    ]
-    return sorted(records, key=lambda r: (r.days_left is None, r.days_left or 0, r.host))
+    h = schema.hosts.c
+    rows = conn.execute(
+        sa.select(schema.certificates, h.finished.label("observed"))
+        .join(schema.hosts, h.id == c.host_id)
+        .where(c.run_id == run_id).order_by(c.host, c.id)
+    ).all()
+    return soonest_first([certificate_record(r, from_db(r.observed)) for r in rows])
 
 
 def host_error_rows(conn: Connection, run_id: str) -> list[dict[str, Any]]:

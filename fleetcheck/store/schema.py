@@ -47,6 +47,10 @@ runs = sa.Table(
     sa.Column("findings_fail", sa.Integer, nullable=False),
     sa.Column("findings_error", sa.Integer, nullable=False),
     sa.Column("recorded", sa.DateTime, nullable=False),
+    # schema v6: what the run set out to see (RunResult.scope), how many hosts, and whether it stopped early
+    sa.Column("scope", sa.String(20)),
+    sa.Column("hosts_planned", sa.Integer),
+    sa.Column("interrupted", sa.Boolean),
 )
 
 hosts = sa.Table(
@@ -69,6 +73,9 @@ hosts = sa.Table(
     sa.Column("branch", sa.String(300)),  # added in schema v2
     # {"file", "collected", "listed"}: the answer came by a local collection file (schema v5)
     sa.Column("local_collection", sa.JSON),
+    sa.Column("compliant", sa.Boolean),  # schema v6: HostResult.compliant (NULL: not probed)
+    # schema v6: a host is recorded at most once per run (re-recording a run replaces it whole)
+    sa.Index("ux_hosts_run_host", "run_id", "host", unique=True),
 )
 
 findings = sa.Table(
