@@ -14,6 +14,8 @@ import click
 from fleetcheck.commands.common import fail, lang_of, say
 from fleetcheck.commands.options import db_option, format_option
 from fleetcheck.i18n import Lang, T
+from fleetcheck.officetime import utc_now
+from fleetcheck.policy.loader import load_waivers
 from fleetcheck.report.publish import model_for
 from fleetcheck.report.render import FORMATS, ReportFormat, write_report
 
@@ -31,14 +33,17 @@ _EXT = {"html": "html", "json": "json", "csv": "csv", "junit": "xml"}
               help="输出文件 / output file (default: report.<ext>)")
 @click.option("--lang", "report_lang", type=click.Choice(["zh", "en"]), default=None,
               help="报告语言 / report language (default: the global --lang)")
+@click.option("--waivers", "waivers_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="豁免文件：报告列出已过期、即将到期、未使用的豁免 / waivers file: list the expired, expiring, unused ones")
 @db_option
 def report_cmd(run_id: str | None, results: Path | None, fmt: ReportFormat, out: Path | None,
-               report_lang: str | None, db_url: str | None) -> None:
+               report_lang: str | None, *, waivers_path: Path | None, db_url: str | None) -> None:
     """生成合规报告（HTML/JSON/CSV/JUnit）/ Write a compliance report."""
     if run_id is not None and results is not None:
         fail(T("--run 和 --results 只能选一个。", "use either --run or --results, not both."))
     lang: Lang = "en" if (report_lang or lang_of()) == "en" else "zh"
-    model = model_for(run_id=run_id, results=results, db_url=db_url, lang=lang)
+    waivers = load_waivers(waivers_path) if waivers_path is not None else None  # WaiverError: cli.main
+    model = model_for(run_id=run_id, results=results, db_url=db_url, lang=lang, waivers=waivers, now=utc_now())
     target = out or Path(f"report.{_EXT[fmt]}")
     try:
         write_report(model, fmt, target)

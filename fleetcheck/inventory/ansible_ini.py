@@ -6,7 +6,8 @@ Rules as Ansible's ``ini`` inventory plugin applies them (docs.ansible.com,
 * ``#`` and ``;`` start a comment line; blank lines are skipped;
 * hosts before any section belong to ``ungrouped``;
 * ``[group]`` lists hosts, one per line: ``PATTERN [key=value ...]`` (shell-like
-  quoting; a pattern may be a range such as ``PC-SZ-[001:020]``);
+  quoting; a pattern may be a range such as ``PC-SZ-[001:020]``, and may end in
+  ``:PORT``, which sets ``ansible_port``: see :mod:`fleetcheck.inventory.hostport`);
 * ``[group:vars]`` holds ``key=value`` lines, ``[group:children]`` child group names;
 * a value is a Python literal when it reads as one (``5985`` is a number,
   ``True`` a boolean, ``'a b'`` a string), else the text itself.
@@ -105,7 +106,7 @@ def _section(tree: Tree, header: str, number: int) -> tuple[str, str] | None:
 
 def parse_ini(text: str) -> Tree:
     """The groups, hosts and variables of an INI inventory; problems kept in ``tree.problems``."""
-    tree = Tree()
+    tree = Tree(host_ports=True)
     tree.group("all", (1, 1))
     current: tuple[str, str] | None = ("ungrouped", "hosts")
     vars_sections: list[tuple[str, Pos]] = []

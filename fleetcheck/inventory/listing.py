@@ -37,8 +37,10 @@ def inventory_list(inventory: Inventory) -> dict[str, Any]:
     own = dict(inventory.group_hosts)
     own["all"] = ()
     children = dict(inventory.group_children)
+    if loose or "ungrouped" in own:  # a host also in another group is not ungrouped (Ansible's reconcile_inventory)
+        own["ungrouped"] = tuple(h for h in (*own.get("ungrouped", ()), *loose)
+                                 if h in inventory.hosts and set(inventory.hosts[h].groups) <= {"ungrouped"})
     if loose:
-        own["ungrouped"] = (*own.get("ungrouped", ()), *loose)
         children["all"] = tuple(sorted({*children.get("all", ()), "ungrouped"}))
     for name in ["all", *sorted({*inventory.groups, *own} - {"all"})]:
         entry: dict[str, Any] = {}

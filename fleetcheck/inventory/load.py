@@ -51,6 +51,7 @@ from fleetcheck.i18n import T, Text
 from fleetcheck.inventory.address import address_problem
 from fleetcheck.inventory.ansible_ini import has_section_line, looks_like_ini, parse_ini
 from fleetcheck.inventory.ansible_json import is_list_json, read_list_json
+from fleetcheck.inventory.hostport import split_host_port
 from fleetcheck.inventory.model import (
     SECRET_VARS,
     HostSpec,
@@ -232,8 +233,10 @@ def _walk_group(walk: _Walk, name: str, node: Any, parent: str | None, depth: in
 
 
 def _add_hosts(walk: _Walk, group: _Group, pattern: str, node: Any, owner: Any, key: Any) -> None:
-    """One host key: a name, or a range such as ``PC-SZ-[001:020]`` (every host gets the same variables)."""
+    """One host key: a name, or a range such as ``PC-SZ-[001:020]`` (every host gets the same variables),
+    either with an optional ``:PORT`` (Ansible's ``host:port``: the hosts' ``ansible_port``)."""
     pos = _key_pos(owner, key)
+    pattern, port = split_host_port(pattern)
     names = _expand(walk, pattern, pos)
     if names is None:
         return
@@ -243,7 +246,7 @@ def _add_hosts(walk: _Walk, group: _Group, pattern: str, node: Any, owner: Any, 
         return
     host_vars = _read_vars(walk, node, str(key), owner)
     for host in names:
-        _add_host(walk, group, host, host_vars, pos)
+        _add_host(walk, group, host, host_vars, pos, port)
 
 
 def _expand(walk: _Walk, pattern: str, pos: Pos) -> list[str] | None:
@@ -280,8 +283,9 @@ def _walk_tree(walk: _Walk, tree: Tree) -> None:
         group.vars.update(_tree_vars(walk, node.vars))
         for host in node.hosts:
             host_vars = _tree_vars(walk, host.vars)
-            for host_name in _expand(walk, host.pattern, host.pos) or ():
-                _add_host(walk, group, host_name, host_vars, host.pos)
+            pattern, port = split_host_port(host.pattern) if tree.host_ports else (host.pattern, None)
+            for host_name in _expand(walk, pattern, host.pos) or ():
+                _add_host(walk, group, host_name, host_vars, host.pos, port)
         for child, pos in node.children:
             if child in (name, "all"):
                 walk.issue(pos, f"组 {child} 不能是 {name} 的子组", f"group {child} cannot be a child of {name}")
@@ -309,10 +313,13 @@ def _set_depths(walk: _Walk) -> None:
             return
 
 
-def _add_host(walk: _Walk, group: _Group, host: str, host_vars: dict[str, tuple[Any, Where]], pos: Pos) -> None:
+def _add_host(walk: _Walk, group: _Group, host: str, host_vars: dict[str, tuple[Any, Where]], pos: Pos,
+              port: int | None = None) -> None:
+    """As Ansible's ``add_host``: a key's port is the host's ``ansible_port`` from its first listing on,
+    set before its variables (an explicit ``ansible_port`` replaces it); a later listing's port is ignored."""
     if host not in walk.host_vars:
         walk.host_order.append(host)
-        walk.host_vars[host] = {}
+        walk.host_vars[host] = {} if port is None else {"ansible_port": (port, pos)}
         walk.host_pos[host] = pos
     if host not in group.hosts:
         group.hosts.append(host)

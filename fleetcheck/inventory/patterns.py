@@ -6,6 +6,13 @@ and group names), ``~PC-SZ-0[0-4].*`` (a regular expression), ``a:b`` or
 the union of the plain parts is taken first, then the intersections, then
 the exclusions, whatever their order in the pattern. The result keeps
 inventory order.
+
+Ansible's two implicit groups work in every inventory format: ``all`` (or
+``*``) is every host; ``ungrouped`` is every host in no group but ``all``
+(docs.ansible.com, *How to build your inventory*, "Default groups": "ungrouped
+contains all hosts that don't have another group aside from all"). A host an
+inventory lists under ``ungrouped`` and also in another group is not
+ungrouped (Ansible's ``reconcile_inventory`` takes it out).
 """
 
 from __future__ import annotations
@@ -22,7 +29,16 @@ class PatternError(FleetcheckError):
     """A ``--limit`` host pattern that cannot be used (unknown name, bad regex)."""
 
 
+def ungrouped_hosts(inv: Inventory) -> list[str]:
+    """The hosts of Ansible's implicit ``ungrouped`` group, in inventory order."""
+    return [name for name, spec in inv.hosts.items() if set(spec.groups) <= {"ungrouped"}]
+
+
 def _match_one(inv: Inventory, term: str) -> set[str]:
+    if term == "ungrouped" and term not in inv.hosts:
+        return set(ungrouped_hosts(inv))
+    if term == "all" and term not in inv.hosts:
+        return set(inv.hosts)
     if term in inv.groups:
         return set(inv.groups[term])
     if term in inv.hosts:

@@ -44,6 +44,7 @@ class Tree:
 
     groups: dict[str, TreeGroup] = field(default_factory=dict)
     problems: list[TreeProblem] = field(default_factory=list)
+    host_ports: bool = False  # host patterns may end in :PORT (INI: yes; --list JSON: no)
 
     def group(self, name: str, pos: Pos) -> TreeGroup:
         if name not in self.groups:

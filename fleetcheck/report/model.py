@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import shlex
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -35,6 +35,15 @@ from fleetcheck.findings import (
     observed_in,
 )
 from fleetcheck.i18n import Lang, T, Text, tr
+from fleetcheck.officetime import OFFICE_TZ, office_date
+from fleetcheck.policy.waivers import Waiver
+from fleetcheck.policy.waiverstate import (
+    EXPIRING_DAYS,
+    WaiverStateName,
+    attention,
+    classify_waivers,
+    expires_label,
+)
 from fleetcheck.readiness import (
     SCCC_PACK,
     STATE_LABELS,
@@ -208,6 +217,39 @@ class HostView:
 
 
 @dataclass(slots=True)
+class WaiverRow:
+    """A waiver that needs looking at (expired, expiring, unused); ``expires`` is its last day, an office date."""
+
+    number: int  # its position in the waivers file, from 1
+    check: str
+    hosts: list[str]
+    groups: list[str]
+    reason: str
+    approver: str
+    expires: str  # ISO date (office date)
+    expires_label: str  # the date with the office zone named: 2026-12-31 Asia/Shanghai
+    days_left: int  # negative once expired
+    state: WaiverStateName
+    state_label: str
+    matched_hosts: list[str]  # hosts of the report with a finding it waives (or would)
+
+
+@dataclass(slots=True)
+class WaiverSection:
+    """The waivers given with the report, as of ``as_of`` (office date): counts, and the rows to look at."""
+
+    as_of: str  # ISO date (office date) the states were computed for
+    zone: str  # the office zone of every date here
+    expiring_days: int
+    total: int
+    expired: int
+    expiring: int
+    unused: int
+    active: int
+    rows: list[WaiverRow]  # expired, then expiring, then unused; active waivers are only counted
+
+
+@dataclass(slots=True)
 class ReportModel:
     schema: Literal["fleetcheck-report/1"]
     lang: str
@@ -222,6 +264,7 @@ class ReportModel:
     failed_hosts: list[FailedHost]
     trend: list[TrendPoint]
     hosts: list[HostView] = field(default_factory=list)
+    waivers: WaiverSection | None = None  # only when waivers were given (scan --waivers, report --waivers)
 
 
 def pct(part: int, whole: int) -> float | None:
@@ -328,14 +371,36 @@ def _finding_view(f: Finding, host: str, lang: Lang, inventory: str | None = Non
 _STATE_ORDER = {"failing": 0, "unreachable": 1, "compliant": 2}
 
 
+def waiver_section(waivers: Sequence[Waiver], run: RunResult, now: datetime, lang: Lang,
+                   expiring_days: int = EXPIRING_DAYS) -> WaiverSection:
+    """The report's waivers section: each waiver classified against ``run`` at ``now`` (office date)."""
+    states = classify_waivers(waivers, run, now, expiring_days=expiring_days)
+    count = Counter(s.state for s in states)
+    rows = [
+        WaiverRow(number=s.number, check=s.waiver.check, hosts=list(s.waiver.hosts), groups=list(s.waiver.groups),
+                  reason=s.waiver.reason, approver=s.waiver.approver, expires=s.waiver.expires.isoformat(),
+                  expires_label=expires_label(s.waiver), days_left=s.days_left, state=s.state,
+                  state_label=s.label.get(lang), matched_hosts=list(s.hosts))
+        for s in attention(states)
+    ]
+    return WaiverSection(as_of=office_date(now).isoformat(), zone=OFFICE_TZ.key, expiring_days=expiring_days,
+                         total=len(states), expired=count["expired"], expiring=count["expiring"],
+                         unused=count["unused"], active=count["active"], rows=rows)
+
+
 def build_report(
     run: RunResult,
     *,
     lang: Lang = "zh",
     trend: list[TrendPoint] | None = None,
     pack: str = SCCC_PACK,
+    waivers: Sequence[Waiver] | None = None,
+    now: datetime | None = None,
 ) -> ReportModel:
     """The view model of one run. ``trend``: earlier runs' points, oldest first.
+
+    ``waivers`` (the file the run was scanned with, or given to ``report``): adds the
+    waivers section, each waiver's state as of ``now`` (default: the run's end, else start).
 
     The current run is appended to the trend when it is not already its last point.
     Hosts are ordered failing, not probed, compliant; by name within each.
@@ -423,6 +488,7 @@ def build_report(
         finished=_iso(run.finished), policies=list(run.policies), inventory=run.inventory,
         overview=overview, readiness=readiness, certificates=certificates,
         failed_hosts=failed_hosts, trend=points, hosts=hosts,
+        waivers=None if waivers is None else waiver_section(waivers, run, now or run.finished or run.started, lang),
     )
 
 

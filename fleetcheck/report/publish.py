@@ -16,7 +16,9 @@ trend) and ``ReportPaths.store_error`` says what went wrong.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -24,6 +26,7 @@ from pydantic import ValidationError
 from fleetcheck.errors import FleetcheckError
 from fleetcheck.findings import RunResult
 from fleetcheck.i18n import Lang, T, Text
+from fleetcheck.policy.waivers import Waiver
 from fleetcheck.readiness import run_certificates
 from fleetcheck.report.model import ReportModel, TrendPoint, build_report
 from fleetcheck.report.render import write_report
@@ -88,8 +91,9 @@ def record_and_report(
     lang: Lang = "zh",
     keep_runs: int | None = None,
     keep_days: int | None = None,
+    waivers: Sequence[Waiver] | None = None,
 ) -> ReportPaths:
-    """Store ``run`` in the history and write ``out_dir/report.html`` (with the trend)."""
+    """Store ``run`` in the history and write ``out_dir/report.html`` (with the trend; ``waivers``: its waivers section)."""
     trend: list[TrendPoint] = []
     stored_url: str | None = None
     error: Text | None = None
@@ -102,7 +106,7 @@ def record_and_report(
             stored_url = safe_url(store.url)
     except StoreError as exc:
         error = exc.text
-    model = build_report(run, lang=lang, trend=trend)
+    model = build_report(run, lang=lang, trend=trend, waivers=waivers)
     html = write_report(model, "html", out_dir / "report.html")
     return ReportPaths(run.run_id, html, stored_url, error)
 
@@ -113,8 +117,12 @@ def model_for(
     results: Path | None,
     db_url: str | None,
     lang: Lang,
+    waivers: Sequence[Waiver] | None = None,
+    now: datetime | None = None,
 ) -> ReportModel:
     """The report model for a stored run (``run_id``, default latest) or a results file.
+
+    ``waivers`` (``report --waivers``): the waivers section, each waiver's state as of ``now``.
 
     With a results file the store is only consulted for the trend, and only when
     it already exists (reading a file never creates a database).
@@ -123,7 +131,7 @@ def model_for(
         run = load_results(results)
         trend: list[TrendPoint] = []
         if not database_exists(db_url):
-            return build_report(run, lang=lang, trend=trend)
+            return build_report(run, lang=lang, trend=trend, waivers=waivers, now=now)
         try:
             with Store.open(db_url) as store:
                 if store.list_runs(limit=1):
@@ -131,9 +139,9 @@ def model_for(
                     trend = trend_points(earlier)
         except StoreError:
             trend = []
-        return build_report(run, lang=lang, trend=trend)
+        return build_report(run, lang=lang, trend=trend, waivers=waivers, now=now)
     with Store.open(db_url) as store:
         run = store.load_run(run_id or "latest")
         trend = trend_points(store.trend(run.run_id))
-    return build_report(run, lang=lang, trend=trend)
+    return build_report(run, lang=lang, trend=trend, waivers=waivers, now=now)
 
