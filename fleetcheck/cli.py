@@ -44,6 +44,7 @@ COMMANDS: Mapping[str, tuple[str, str]] = {
     "evaluate": ("fleetcheck.commands.evaluate", "evaluate_cmd"),
     "fix": ("fleetcheck.commands.fix", "fix"),
     "history": ("fleetcheck.commands.history", "history_cmd"),
+    "host": ("fleetcheck.commands.host", "host_cmd"),
     "inventory": ("fleetcheck.commands.inventory", "inventory"),
     "policy": ("fleetcheck.commands.policy", "policy"),
     "renew": ("fleetcheck.commands.renew", "renew"),
