@@ -149,7 +149,6 @@ class RunResult(BaseModel):
     finished: datetime | None = None
     policies: list[str] = Field(default_factory=list)  # policy ids
     inventory: str | None = None
-    hosts: list[HostResult] = Field(default_factory=list)
     # What the run set out to see (schema v6 of the store; None for older records):
     # "office" every host of the inventory, "limit" a --limit subset, "rescan" the
     # dashboard's rescan, "verify" fix's re-probe of the hosts it changed, "collect"
@@ -157,3 +156,4 @@ class RunResult(BaseModel):
     scope: RunScope | None = None
     hosts_planned: int | None = None  # hosts the run meant to sweep; more than len(hosts) when interrupted
     interrupted: bool = False  # stopped (Ctrl-C, deadline) before every planned host was swept
+    hosts: list[HostResult] = Field(default_factory=list)  # the last field (report.results streams it)
