@@ -59,8 +59,9 @@ DEFAULT_OUT = "fleetcheck-out"
 log = logging.getLogger(__name__)
 
 
-def publish(run: RunResult, out_dir: Path, db_url: str | None, lang: Lang) -> tuple[list[Path], RunResult | None]:
-    """Record the run in the history store and write ``out_dir/report.html``.
+def publish(run: RunResult, out_dir: Path, db_url: str | None, lang: Lang,
+            waivers: Sequence[Any] | None = None) -> tuple[list[Path], RunResult | None]:
+    """Record the run in the history store and write ``out_dir/report.html`` (``waivers``: its waivers section).
 
     Returns the files written and the previous recorded run (for --notify's
     "what changed"). Never fatal: results.json is already safe on disk, so a
@@ -70,7 +71,7 @@ def publish(run: RunResult, out_dir: Path, db_url: str | None, lang: Lang) -> tu
     from fleetcheck.store import Store, StoreError
 
     try:
-        paths = record_and_report(run, out_dir, db_url=db_url, lang=lang)
+        paths = record_and_report(run, out_dir, db_url=db_url, lang=lang, waivers=waivers)
     except FleetcheckError as exc:
         click.echo(tr(T("生成报告失败：", "writing the report failed: "), lang) + exc.format(lang), err=True)
         return [], None
@@ -245,7 +246,7 @@ def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[An
     log_text(log, logging.INFO, T(f"扫描用时 {elapsed:.1f} 秒；写入结果", f"swept in {elapsed:.1f} s; writing the results"))
     fallback_previous = _previous_for_notify(notify, out_dir)  # read before results.json is replaced
     results_path = write_results(outcome.run, out_dir, host_lines=host_lines)
-    extra, previous = publish(outcome.run, out_dir, settings.db_url, lang)
+    extra, previous = publish(outcome.run, out_dir, settings.db_url, lang, list(waivers) or None)
     previous = previous or fallback_previous
     summary = summarize(outcome.run, len(hosts), certificate_thresholds(policies), interrupted=outcome.interrupted)
     if settings.fmt == "json":
@@ -255,7 +256,7 @@ def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[An
     else:
         click.echo(render_summary(summary, lang, elapsed))
         click.echo(("  结果文件：" if lang == "zh" else "  results: ") + ", ".join(str(p) for p in [results_path, *extra]))
-    _notify(notify, outcome.run, previous, out_dir, lang)
+    _notify(notify, outcome.run, previous, out_dir, lang, waivers=list(waivers) or None)
     return summary.exit_code
 
 
@@ -298,14 +299,15 @@ def _previous_for_notify(notify: NotifyConfig | None, out_dir: Path) -> RunResul
     return load_previous_results(out_dir / "results.json")
 
 
-def _notify(notify: NotifyConfig | None, run: RunResult, previous: RunResult | None, out_dir: Path, lang: Lang) -> None:
+def _notify(notify: NotifyConfig | None, run: RunResult, previous: RunResult | None, out_dir: Path, lang: Lang,
+            *, waivers: Sequence[Any] | None = None) -> None:
     if notify is None:
         return
     from fleetcheck.notify import notify_after_scan
 
     report = out_dir / "report.html"
     results = notify_after_scan(notify, run, previous, report if report.is_file() else None, lang=lang,
-                                report=lambda message: click.echo(message, err=True))
+                                report=lambda message: click.echo(message, err=True), waivers=waivers)
     for result in results:
         if result.ok and not is_quiet():
             click.echo(result.describe(lang), err=True)

@@ -22,18 +22,28 @@ certificate crossing the threshold, being renewed or expiring further is only
 a change when the set changes — an already listed certificate stays quiet.
 
 When does a run have **problems** (``notify_on: problems``)? When some host is
-not compliant or not reachable, or some certificate is expiring.
+not compliant or not reachable, or some certificate is expiring, or (waivers
+known) some waiver has expired or expires within 14 days.
+
+**Waivers** (when the sweep had a waivers file: ``scan --waivers``): those
+expired, expiring within 14 days, or unused (matching no failing or waived
+finding), classified by :func:`fleetcheck.policy.waiverstate.classify_waivers`
+at the run's end. With a previous run, a change in that list (the same file
+classified against the previous run at its end) is a change (``waivers``).
 """
 
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
 from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import Lang, Text, tr
+from fleetcheck.policy.waivers import Waiver
+from fleetcheck.policy.waiverstate import EXPIRING_DAYS, WaiverState, attention, classify_waivers
 
 __all__ = [
     "Digest",
@@ -101,6 +111,8 @@ class Digest:
     changed: bool
     change_reasons: tuple[str, ...] = field(default=())
     report_url: str | None = None
+    # None: no waivers file was given; else the waivers to look at (expired, expiring, unused)
+    waivers: tuple[WaiverState, ...] | None = None
 
     @property
     def first_run(self) -> bool:
@@ -115,7 +127,8 @@ class Digest:
 
     @property
     def has_problems(self) -> bool:
-        return bool(self.noncompliant_hosts or self.unreachable or self.expiring)
+        lapsing = any(w.state in ("expired", "expiring") for w in self.waivers or ())
+        return bool(self.noncompliant_hosts or self.unreachable or self.expiring or lapsing)
 
     def to_json(self) -> dict[str, Any]:
         """Machine-readable form (the generic webhook's ``digest``)."""
@@ -158,7 +171,24 @@ class Digest:
                 for u in self.unreachable
             ],
             "report_url": self.report_url,
+            "waivers": None if self.waivers is None else [_waiver_json(w) for w in self.waivers],
         }
+
+
+def _waiver_json(state: WaiverState) -> dict[str, Any]:
+    w = state.waiver
+    return {
+        "number": state.number,
+        "state": state.state,
+        "check": w.check,
+        "hosts": list(w.hosts),
+        "groups": list(w.groups),
+        "expires": w.expires.isoformat(),  # the last day it holds, an office date
+        "days_left": state.days_left,
+        "reason": w.reason,
+        "approver": w.approver,
+        "matched_hosts": list(state.hosts),
+    }
 
 
 # --------------------------------------------------------------------------- building
@@ -223,14 +253,24 @@ def _expiring(run: RunResult, threshold: int) -> tuple[ExpiringCertificate, ...]
     return tuple(sorted(found.values(), key=lambda c: (c.days_left, c.host, c.subject_cn)))
 
 
+def _waiver_states(waivers: Sequence[Waiver] | None, run: RunResult) -> tuple[WaiverState, ...] | None:
+    """The waivers to look at, as of the run's end (else start); None when no waivers file was given."""
+    if waivers is None:
+        return None
+    return tuple(attention(classify_waivers(waivers, run, run.finished or run.started, expiring_days=EXPIRING_DAYS)))
+
+
 def build_digest(
     current: RunResult,
     previous: RunResult | None,
     *,
     expiring_days: int = 30,
     report_url: str | None = None,
+    waivers: Sequence[Waiver] | None = None,
 ) -> Digest:
     """Compare ``current`` with ``previous`` (None for a first run). Pure.
+
+    ``waivers``: the sweep's waivers file (see the module docstring); None when there was none.
 
     >>> from datetime import datetime
     >>> d = build_digest(RunResult(run_id="r1", started=datetime(2026, 1, 5)), None)
@@ -257,6 +297,7 @@ def build_digest(
         if h.status is not HostStatus.ok
     )
     expiring = _expiring(current, expiring_days)
+    waiver_states = _waiver_states(waivers, current)
     pct = _pct(current)
     prev_pct = _pct(previous) if previous else None
     compliant = sum(1 for h in current.hosts if h.compliant is True)
@@ -276,6 +317,8 @@ def build_digest(
         prev_expiring = {(c.host, c.thumbprint.upper()) for c in _expiring(previous, expiring_days)}
         if {(c.host, c.thumbprint.upper()) for c in expiring} != prev_expiring:
             reasons.append("expiring")
+        if waiver_states is not None and _waiver_keys(waiver_states) != _waiver_keys(_waiver_states(waivers, previous)):
+            reasons.append("waivers")
     return Digest(
         run_id=current.run_id,
         started=current.started,
@@ -291,7 +334,12 @@ def build_digest(
         changed=bool(reasons),
         change_reasons=tuple(reasons),
         report_url=report_url,
+        waivers=waiver_states,
     )
+
+
+def _waiver_keys(states: Sequence[WaiverState] | None) -> set[tuple[int, str]]:
+    return {(s.number, s.state) for s in states or ()}
 
 
 def should_send(digest: Digest, notify_on: NotifyOn) -> bool:
@@ -329,6 +377,7 @@ def render_subject(digest: Digest, lang: Lang = "zh") -> str:
     'fleetcheck 合规报告：合规率 —'
     """
     parts: list[str] = []
+    lapsing = sum(1 for w in digest.waivers or () if w.state in ("expired", "expiring"))
     delta = digest.delta_pct
     shown_delta = "" if delta is None else f"（{'+' if delta > 0 else ''}{delta:.1f}）"
     if lang == "zh":
@@ -340,6 +389,8 @@ def render_subject(digest: Digest, lang: Lang = "zh") -> str:
             parts.append(f"证书即将到期/已过期 {len(digest.expiring)} 张")
         if digest.unreachable:
             parts.append(f"无法连接 {len(digest.unreachable)} 台")
+        if lapsing:
+            parts.append(f"豁免已过期/即将到期 {lapsing} 项")
         return "｜".join([head, *parts])
     en_delta = "" if delta is None else f" ({'+' if delta > 0 else ''}{delta:.1f})"
     head = f"fleetcheck compliance report: {_pct_text(digest.compliance_pct)} compliant{en_delta}"
@@ -350,6 +401,8 @@ def render_subject(digest: Digest, lang: Lang = "zh") -> str:
         parts.append(f"{len(digest.expiring)} certificates expiring/expired")
     if digest.unreachable:
         parts.append(f"{len(digest.unreachable)} unreachable")
+    if lapsing:
+        parts.append(f"{lapsing} waivers expired/expiring")
     return " | ".join([head, *parts])
 
 
@@ -428,7 +481,21 @@ def render_lines(digest: Digest, lang: Lang = "zh") -> tuple[str, list[Section]]
         items = [_unreachable_line(u, lang) for u in digest.unreachable]
         title = f"无法检查的主机（{len(items)} 台）" if lang == "zh" else f"Hosts not checked ({len(items)})"
         sections.append(Section(title, tuple(_capped(items, lang))))
+    if digest.waivers:
+        sections.append(_waiver_section(digest.waivers, lang))
     return headline, sections
+
+
+def _waiver_section(states: Sequence[WaiverState], lang: Lang) -> Section:
+    """Expired, expiring within 14 days, unused: one line each (the reason is the admin's text, escaped by the renderer)."""
+    count = {name: sum(1 for s in states if s.state == name) for name in ("expired", "expiring", "unused")}
+    if lang == "zh":
+        title = (f"需要处理的豁免（{len(states)} 项：已过期 {count['expired']}，{EXPIRING_DAYS} 天内到期 "
+                 f"{count['expiring']}，未使用 {count['unused']}）")
+    else:
+        title = (f"Waivers to review ({len(states)}: {count['expired']} expired, {count['expiring']} expiring "
+                 f"within {EXPIRING_DAYS} days, {count['unused']} unused)")
+    return Section(title, tuple(_capped([s.text.get(lang) for s in states], lang)))
 
 
 def _report_line(digest: Digest, lang: Lang) -> str | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
@@ -38,6 +38,7 @@ from fleetcheck.notify.config import (
     load_notify_config,
 )
 from fleetcheck.notify.digest import Digest, build_digest, should_send
+from fleetcheck.policy.waivers import Waiver
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -170,7 +171,8 @@ class NotifyOptions(TypedDict, total=False):
     ``lang`` ["zh"]: the message language unless the config sets one; ``retry``
     [RetryPolicy()]; ``env`` [None: os.environ]: where referenced secrets are
     read; ``now`` [time.time]: wall-clock seconds (signatures); ``report``
-    [None: log]: told each failure once, secrets masked.
+    [None: log]: told each failure once, secrets masked; ``waivers`` [None]: the
+    sweep's waivers (the digest lists those expired, expiring, unused).
     """
 
     lang: Lang
@@ -178,6 +180,7 @@ class NotifyOptions(TypedDict, total=False):
     env: Mapping[str, str] | None
     now: Callable[[], float]
     report: Callable[[str], None] | None
+    waivers: Sequence[Waiver] | None
 
 
 def notify_after_scan(
@@ -219,7 +222,8 @@ def notify_after_scan(
         return [DeliveryResult(channel="config", type="config", ok=False, error=text)]
     msg_lang: Lang = cfg.lang or lang
     report_url = cfg.report_url.replace("{run_id}", current.run_id) if cfg.report_url else None
-    digest = build_digest(current, previous, expiring_days=cfg.expiring_days, report_url=report_url)
+    digest = build_digest(current, previous, expiring_days=cfg.expiring_days, report_url=report_url,
+                          waivers=options.get("waivers"))
     labels = channel_labels(cfg.channels)
     if not should_send(digest, cfg.notify_on):
         return [
