@@ -236,7 +236,7 @@ def _observation_summary(row: ObservationRow, compliant: bool | None) -> Text:
     if compliant:
         return T("合规", "compliant")
     bad = sum(1 for c in row.checks if c.status in _BAD)
-    return T(f"不合规（{bad} 项）", f"non-compliant ({bad} findings)")
+    return T(f"不合规（{bad} 项）", f"non-compliant ({bad} finding(s))")
 
 
 def _observation(row: ObservationRow, previous: ObservationRow | None) -> TimelineEntry:
