@@ -56,6 +56,7 @@ COMMANDS: Mapping[str, tuple[str, str]] = {
     "serve": ("fleetcheck.commands.serve", "serve"),
     "sim": ("fleetcheck.commands.sim", "sim"),
     "winrm-setup": ("fleetcheck.commands.winrm_setup", "winrm_setup"),
+    "worker": ("fleetcheck.commands.worker", "worker"),
 }
 
 

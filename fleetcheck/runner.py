@@ -321,7 +321,8 @@ class SweepOptions(TypedDict, total=False):
     threads; ``timeout_s`` [DEFAULT_TIMEOUT_S]: each host's deadline; ``clock``
     [utc_now]; ``inventory`` [None]: the run's inventory source, recorded in the
     run; ``probe`` [probe_host]: how one host is asked; ``on_grace`` [None]: told
-    (hosts in flight, seconds) when a cancel starts the grace period.
+    (hosts in flight, seconds) when a cancel starts the grace period; ``executor``
+    [a ThreadExecutor of the options above]: who runs the jobs (e.g. Celery workers).
     """
 
     waivers: Sequence[Any]
@@ -331,6 +332,7 @@ class SweepOptions(TypedDict, total=False):
     inventory: str | None
     probe: ProbeFn
     on_grace: Callable[[int, float], None] | None
+    executor: SweepExecutor | None
 
 
 def policy_sweep(policies: Sequence[Any], hosts: Sequence[HostSpec], **options: Unpack[SweepOptions]) -> Sweep:
@@ -349,8 +351,9 @@ def policy_sweep(policies: Sequence[Any], hosts: Sequence[HostSpec], **options: 
                                    waivers=waivers, host=host.name, groups=tuple(host.groups))
         return list(evaluation.findings), evaluation.operator
 
-    executor = ThreadExecutor(forks=options.get("forks", DEFAULT_FORKS), probe=options.get("probe", probe_host),
-                              clock=clock, on_grace=options.get("on_grace"))
+    executor = options.get("executor") or ThreadExecutor(
+        forks=options.get("forks", DEFAULT_FORKS), probe=options.get("probe", probe_host),
+        clock=clock, on_grace=options.get("on_grace"))
     return Sweep(hosts, request, evaluator, timeout_s=options.get("timeout_s", DEFAULT_TIMEOUT_S),
                  executor=executor, clock=clock,
                  policies=[getattr(p, "id", str(p)) for p in policies], inventory=options.get("inventory"))

@@ -179,6 +179,7 @@ class SweepSettings:
     notify: NotifyConfig | None = None
     db_url: str | None = None
     progress_stream: TextIO | None = None
+    broker_url: str | None = None  # --executor celery: the jobs go to workers through this broker
 
 
 def _warn_missing_auth_extras(hosts: Sequence[HostSpec]) -> None:
@@ -215,8 +216,14 @@ def _sweep(inventory: Inventory, hosts: list[HostSpec], policies: Sequence[Any],
                         f"\nstopping: waiting up to {seconds:.0f} s for {in_flight} hosts in flight "
                         "to close their WinRM shells…"), lang), err=True)
 
+    executor = None
+    if settings.broker_url is not None:
+        from fleetcheck.distributed.executor import celery_executor
+
+        executor = celery_executor(settings.broker_url, on_grace=on_grace,
+                                   on_broker_lost=lambda text: click.echo(tr(text, lang), err=True))
     sweep = policy_sweep(policies, hosts, waivers=waivers, forks=settings.forks, timeout_s=settings.timeout_s,
-                         inventory=inventory.source, on_grace=on_grace)
+                         inventory=inventory.source, on_grace=on_grace, executor=executor)
     progress = SweepProgress(len(hosts), settings.progress_stream, quiet=is_quiet())
     started = time.monotonic()
 
@@ -337,6 +344,8 @@ class ScanOptions:
     notify_path: str | None
     notify_on: str | None
     db_url: str | None
+    executor: str = "local"
+    broker_url: str | None = None
 
 
 @click.command(name="scan")
@@ -355,17 +364,36 @@ class ScanOptions:
 @click.option("--notify-on", type=click.Choice(["always", "change", "problems"]),
               help="何时发送（覆盖配置中的 notify_on）/ when to send (overrides the config's notify_on)")
 @db_option
+@click.option("--executor", type=click.Choice(["local", "celery"]), default="local", show_default=True,
+              help="由本机线程或各营业部的 Celery worker 扫描 / sweep from local threads or branch Celery workers")
+@click.option("--broker", "broker_url", envvar="FLEETCHECK_BROKER", metavar="URL",
+              help="--executor celery 的消息代理，如 redis://主机:6379/0 / the broker of --executor celery")
 def scan(**given: Any) -> None:
     """扫描清单中的主机 / sweep the hosts of an inventory over WinRM."""
     options = ScanOptions(**given)
+    broker_url = _celery_broker(options)
     inventory, names = load_targets(options.inventory_path, options.limit, ask_pass=options.ask_pass)
     policies = load_policy_files(options.policy_paths)
     waivers = _load_waivers(options.waivers_path, policies)
     notify = _load_notify(options.notify_path, options.notify_on)
     _check_store(options.db_url)
     settings = SweepSettings(forks=options.forks, timeout_s=options.timeout_s, out_dir=options.out_dir,
-                             fmt=options.fmt, notify=notify, db_url=options.db_url)
+                             fmt=options.fmt, notify=notify, db_url=options.db_url, broker_url=broker_url)
     sys.exit(run_sweep(inventory, names, policies, waivers, settings))
+
+
+def _celery_broker(options: ScanOptions) -> str | None:
+    """The broker of ``--executor celery`` (None for a local sweep); usage errors exit 2."""
+    if options.executor != "celery":
+        return None
+    if options.broker_url is None:
+        fail(T("--executor celery 需要 --broker URL（或 FLEETCHECK_BROKER）",
+               "--executor celery needs --broker URL (or FLEETCHECK_BROKER)"))
+    from fleetcheck.distributed.app import check_url
+    from fleetcheck.distributed.secrets import refuse_prompted_password
+
+    refuse_prompted_password(options.ask_pass)
+    return check_url(options.broker_url)
 
 
 __all__ = ["DEFAULT_OUT", "ScanOptions", "SweepSettings", "closing_line", "publish", "run_sweep", "scan"]
