@@ -50,6 +50,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.report.render import labels, trend_chart
+from fleetcheck.report.timeline import build_timeline
 from fleetcheck.resources import templates_dir
 from fleetcheck.store import StoreError
 from fleetcheck.store.audit import AuditLog
@@ -63,6 +64,7 @@ from fleetcheck.web.auth import (
     same_token,
 )
 from fleetcheck.web.fleet import Fleet, Preview
+from fleetcheck.web.hosttimeline import TIMELINE_ENTRIES, timeline_labels, timeline_rows
 from fleetcheck.web.jobs import HostBusy, JobBoard
 from fleetcheck.web.officeview import OfficeView, OfficeViews, ViewUnavailable
 from fleetcheck.web.views import HostFilter, audit_rows, filter_hosts, page_of, reasons_text
@@ -401,12 +403,15 @@ class Dashboard:
         lang = request_lang(request)
         view = self.view(request)
         host = view.host(lang, name)
-        if host is None and self.fleet.host_spec(name) is None:
+        recorded = self.fleet.store.host_timeline(name, TIMELINE_ENTRIES)  # a PC gone from the inventory keeps its page
+        if host is None and self.fleet.host_spec(name) is None and not recorded.known:
             return self.render(request, "web/error.html.j2", status=404, message=tr(WEB_LABELS["not_found"], lang))
         entries = AuditLog(self.fleet.store).entries(host=name, limit=20)
         job = next((j for j in self.board.recent(200) if name in j.hosts), None)
         return self.render(request, "web/host.html.j2", m=view.report(lang), h=host, name=name,
-                           audit=audit_rows(entries), job=job.view(lang) if job else None)
+                           audit=audit_rows(entries), job=job.view(lang) if job else None,
+                           timeline=timeline_rows(build_timeline(recorded, TIMELINE_ENTRIES), lang) if recorded.known else [],
+                           TL=timeline_labels(lang), TL_max=TIMELINE_ENTRIES)
 
     def host_preview(self, request: Request) -> Response:
         """The planned fix: probes the PC (blocking, up to its timeout) in one of the preview threads."""
