@@ -157,7 +157,7 @@ def serve(**given: Any) -> None:
     access = _access(req, config)
     calendar = _calendar(req.calendar_path or config.get("calendar"))
     processes = tuple(req.trading_processes) or tuple(config.get("trading_processes") or DEFAULT_TRADING_PROCESSES)
-    app, fleet = build(req, access, calendar, processes)
+    app, fleet = build(req, access, calendar, processes, waivers=config.get("waivers"))
     if not is_loopback(host):
         say(T(f"警告：仪表盘监听 {host}，局域网内的其他电脑也能访问；请确保只有管理员能连到这里。",
               f"warning: the dashboard listens on {host}, reachable from other computers; "
@@ -206,8 +206,8 @@ def _calendar(path: Any) -> TradingCalendar:
 
 
 def build(req: ServeRequest, access: Access, calendar: TradingCalendar,
-          processes: tuple[str, ...]) -> tuple[Any, Any]:
-    """The app and its Fleet (a bad store, inventory or policy is a FleetcheckError: the CLI root says it)."""
+          processes: tuple[str, ...], *, waivers: str | None = None) -> tuple[Any, Any]:
+    """The app and its Fleet (a bad store, inventory, policy or waivers file is a FleetcheckError: the CLI root says it)."""
     from fleetcheck.officetime import utc_now
     from fleetcheck.web.app import create_app
     from fleetcheck.web.auth import Credentials
@@ -215,7 +215,8 @@ def build(req: ServeRequest, access: Access, calendar: TradingCalendar,
 
     clock = _fake_clock(req.fake_now) if req.fake_now else utc_now
     settings = FleetSettings(db_url=req.db_url, inventory=req.inventory_path, policy_paths=req.policy_paths,
-                             clock=clock, calendar=calendar, trading_processes=processes, timeout_s=req.timeout_s)
+                             clock=clock, calendar=calendar, trading_processes=processes, timeout_s=req.timeout_s,
+                             waivers=Path(waivers) if waivers else None)
     fleet = Fleet(settings)
     if fleet.inventory is not None:
         for warning in fleet.inventory.warnings:

@@ -7,6 +7,8 @@ Keys (all optional)::
     session_secret: {env: FC_SESSION_SECRET}
     calendar: calendar.yaml     # the trading calendar (see fleetcheck.remediate.guard)
     trading_processes: [TdxW.exe, xiadan.exe]
+    waivers: waivers.yaml       # the waivers file (as scan/fix --waivers), relative to this file:
+                                # Fix from the dashboard never changes a waived check
 
 Every problem is reported at its ``file:line:col`` with the source line and a
 caret, like every other user file (:mod:`fleetcheck.yamlfile`); the value of
@@ -24,7 +26,7 @@ from fleetcheck.yamlfile import RawIssue, UserFileError, read_document, to_plain
 
 __all__ = ["CONFIG_KEYS", "ServeConfigError", "load_serve_config", "serve_config_problems"]
 
-CONFIG_KEYS = ("users", "session_secret", "calendar", "trading_processes")
+CONFIG_KEYS = ("users", "session_secret", "calendar", "trading_processes", "waivers")
 
 
 class ServeConfigError(UserFileError):
@@ -32,13 +34,35 @@ class ServeConfigError(UserFileError):
 
 
 def load_serve_config(path: Path) -> dict[str, Any]:
-    """The config as plain data; raise :class:`ServeConfigError` listing every problem."""
+    """The config as plain data; raise :class:`ServeConfigError` listing every problem.
+
+    ``waivers`` comes back as a path made absolute against the config file's folder.
+    """
     doc = read_document(path)
     doc.fail((), ServeConfigError)  # syntax errors, duplicate keys
     data = {} if doc.data is None else doc.data
     doc.fail(serve_config_problems(data), ServeConfigError)
-    plain = to_plain(data)
-    return dict(plain)
+    waivers = _waivers_path(data, path.parent)
+    doc.fail(waivers if isinstance(waivers, list) else (), ServeConfigError)
+    plain = dict(to_plain(data))
+    if isinstance(waivers, Path):
+        plain["waivers"] = str(waivers)
+    return plain
+
+
+def _waivers_path(data: Any, base: Path) -> Path | list[RawIssue] | None:
+    """The ``waivers`` file, resolved against ``base``; the problem at its value when it is not a readable file."""
+    if not isinstance(data, Mapping) or data.get("waivers") is None:
+        return None
+    value = data["waivers"]
+    if not isinstance(value, str) or not value.strip():
+        return [RawIssue(("waivers",), T("waivers 应为豁免文件的路径（相对于本配置文件）",
+                                         "waivers must be the path of a waivers file (relative to this config file)"))]
+    target = base / value
+    if not target.is_file():
+        return [RawIssue(("waivers",), T(f"豁免文件 {target} 不存在或不是文件",
+                                         f"the waivers file {target} does not exist or is not a file"))]
+    return target.resolve()
 
 
 def serve_config_problems(data: Any) -> Iterator[RawIssue]:

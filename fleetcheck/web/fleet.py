@@ -21,6 +21,11 @@ Decisions:
   always probes again right before it applies anything.
 * **Who.** Every audit entry written from the dashboard names the logged-in
   user as ``web:<user>``.
+* **Waivers.** With a waivers file (``waivers:`` in the serve config), every
+  probe is evaluated with it, as ``scan --waivers`` and ``fix --waivers`` are:
+  a waived check is never planned nor changed by Fix, the preview lists it
+  ("waived until DATE: reason"), and an expired waiver is not honoured and
+  the preview says so.
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ from fleetcheck.i18n import T, Text
 from fleetcheck.inventory import Inventory, InventoryError, PasswordSources, load_inventory
 from fleetcheck.inventory.model import HostSpec
 from fleetcheck.officetime import Clock, utc_now
-from fleetcheck.policy.loader import PolicyError, load_policy_files
+from fleetcheck.policy.loader import PolicyError, WaiverError, load_policy_files, load_waivers
+from fleetcheck.policy.waivers import Waiver
 from fleetcheck.readiness import run_certificates
 from fleetcheck.remediate.apply import Remediator
 from fleetcheck.remediate.campaign import (
@@ -85,6 +91,7 @@ class FleetSettings:
     trading_processes: tuple[str, ...] = DEFAULT_TRADING_PROCESSES
     timeout_s: float = DEFAULT_TIMEOUT_S
     literal_passwords_ok: bool = False  # the demo's own inventory
+    waivers: Path | None = None  # the waivers file: waived checks are never planned nor changed
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,16 @@ def _load_policies(paths: Sequence[str]) -> list[Any]:
         raise DashboardError(T(exc.format("zh"), exc.format("en"))) from None
 
 
+def _load_waivers(path: Path | None, policies: Sequence[Any]) -> tuple[Waiver, ...]:
+    """The waivers file checked against the policies; a problem is a DashboardError at its file:line:col."""
+    if path is None:
+        return ()
+    try:
+        return tuple(load_waivers(path, policies))
+    except WaiverError as exc:
+        raise DashboardError(T(exc.format("zh"), exc.format("en"))) from None
+
+
 class Fleet:
     """The dashboard's view of one store, one inventory and one policy set."""
 
@@ -118,6 +135,11 @@ class Fleet:
         self.clock = settings.clock
         self.store = Store.open(settings.db_url)
         self.policies = _load_policies(settings.policy_paths)
+        try:
+            self.waivers = _load_waivers(settings.waivers, self.policies)
+        except DashboardError:
+            self.store.close()
+            raise
         self.inventory: Inventory | None = None
         if settings.inventory is not None:
             try:
@@ -166,7 +188,7 @@ class Fleet:
             return []
         sweep = policy_sweep(self.policies, specs, forks=min(RESCAN_FORKS, len(specs)),
                              timeout_s=self.settings.timeout_s, clock=self.clock,
-                             inventory=str(self.settings.inventory))
+                             inventory=str(self.settings.inventory), waivers=self.waivers)
         results = sweep.run(on_result=on_result).run.hosts
         stamp = time.monotonic()
         with self._facts_lock:
@@ -239,7 +261,7 @@ class Fleet:
     def _plan(self, scan: HostResult) -> HostPlan:
         spec = self.host_spec(scan.host)
         assert spec is not None
-        plan = plan_scan(scan, spec, self.policies, self._plan_options(), self.clock)
+        plan = plan_scan(scan, spec, self.policies, self._plan_options(), self.clock, waivers=self.waivers)
         assert plan is not None  # the caller checked the scan has facts
         return plan
 
@@ -263,7 +285,8 @@ class Fleet:
         hooks = CampaignHooks(batch=lambda _i, names: job.say(
             T("检查交易时段与交易软件，正在应用修复…", "checking trading hours and trading clients; applying the fixes…")),
             planned=lambda host: _say_planned(job, host))
-        campaign = Campaign(self.policies, self.guard, CampaignOptions(apply=True, forks=1, plan=self._plan_options()),
+        campaign = Campaign(self.policies, self.guard, CampaignOptions(apply=True, forks=1, plan=self._plan_options(),
+                                                                  waivers=self.waivers),
                             probe=self._fresh_probe, applier=applier, clock=self.clock, hooks=hooks)
         host = campaign.run([spec]).hosts[name]
         if host.scan is None or host.plan is None:
@@ -304,6 +327,15 @@ class Fleet:
 
 
 def _nothing_to_fix(host: HostOutcome) -> Text:
+    """Why a Fix changed nothing (compliant / by hand / not evaluated), and which checks it left alone as waived."""
+    why = _why_nothing(host)
+    waived = [w.check_id for w in host.plan.waivers if not w.expired] if host.plan is not None else []
+    if not waived:
+        return why
+    return T(f"{why.zh}；已豁免、未修改：{', '.join(waived)}", f"{why.en}; waived, left alone: {', '.join(waived)}")
+
+
+def _why_nothing(host: HostOutcome) -> Text:
     """Why a Fix changed nothing, as truthfully as the CLI's summary (compliant / by hand / not evaluated)."""
     if host.category == "manual" and host.plan is not None:
         items = ", ".join(m.check_id for m in host.plan.manual)
