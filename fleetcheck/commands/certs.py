@@ -1,6 +1,13 @@
-"""``fleetcheck certs``: every gateway certificate of a recorded run, days left, renewal readiness and blockers."""
+"""``fleetcheck certs``: every gateway certificate of the office, days left, renewal readiness and blockers.
+
+By default the office state: each PC's certificates as its latest probe saw
+them (from whichever run that was: a full scan, a ``--limit`` scan, a rescan),
+with that probe's time. ``--run ID`` (or ``latest``) lists one run's.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import click
 from rich.table import Table
@@ -13,6 +20,7 @@ from fleetcheck.i18n import T
 from fleetcheck.jsonout import echo_json, text_json
 from fleetcheck.readiness import STATE_LABELS, HostReadiness, ReadinessState, host_readiness
 from fleetcheck.report.model import CertificateRow, build_report
+from fleetcheck.report.publish import office_context
 from fleetcheck.report.render import labels
 from fleetcheck.store import Store
 
@@ -20,7 +28,8 @@ __all__ = ["certs_cmd", "certs_json"]
 
 
 def certs_json(run: RunResult, rows: list[CertificateRow],
-               readiness: dict[str, HostReadiness]) -> dict[str, object]:
+               readiness: dict[str, HostReadiness], observed: Mapping[str, str | None] | None = None
+               ) -> dict[str, object]:
     """The ``--format json`` document (``reports_templates/certs.schema.json``)."""
     out: list[dict[str, object]] = []
     for c in rows:
@@ -32,31 +41,42 @@ def certs_json(run: RunResult, rows: list[CertificateRow],
             "readiness": c.readiness, "readiness_label": text_json(STATE_LABELS[ReadinessState(c.readiness)]),
             "blockers": [{"check_id": b.check_id, "title": text_json(b.title), "status": b.status}
                          for b in (r.blockers if r is not None else [])],
+            "observed": (observed or {}).get(c.host),
         })
-    return {"run_id": run.run_id, "certificates": out}
+    return {"run_id": run.run_id, "office": observed is not None, "certificates": out}
 
 
 @click.command("certs")
 @click.option("--expiring", type=int, default=None, metavar="DAYS",
               help="只列出 DAYS 天内到期的证书 / only certificates expiring within DAYS days")
-@click.option("--run", "run_id", default="latest", show_default=True)
+@click.option("--run", "run_id", default=None,
+              help="只列出这一次扫描（编号或 latest）；默认办公室现状 / this one run (id or latest); default: the office state")
 @db_option
 @format_option(("table", "json"), "table")
-def certs_cmd(expiring: int | None, run_id: str, db_url: str | None, fmt: str) -> None:
+def certs_cmd(expiring: int | None, run_id: str | None, db_url: str | None, fmt: str) -> None:
     """全网关证书到期与更新就绪情况 / Every gateway certificate with days left and readiness."""
     lang = lang_of()
     lab = labels(lang)
+    observed: dict[str, str | None] | None = None
     with Store.open(db_url) as store:
-        run = store.load_run(run_id)
-    rows = build_report(run, lang=lang).certificates
+        state = store.office_state() if run_id is None else None
+        if state is None:
+            run = store.load_run(run_id or "latest")  # before any run: the store's "run fleetcheck scan first"
+            model = build_report(run, lang=lang)
+        else:
+            run = state.run
+            model = build_report(run, lang=lang, office=office_context(state))
+            observed = {h.host: h.observed for h in model.hosts}
+    rows = model.certificates
     if expiring is not None:
         rows = [c for c in rows if c.days_left is not None and c.days_left <= expiring]
     readiness = {h.host: host_readiness(h) for h in run.hosts}
     if fmt == "json":  # an empty list is a valid answer: no message on stdout
-        echo_json(certs_json(run, rows, readiness))
+        echo_json(certs_json(run, rows, readiness, observed))
         return
     if not rows:
-        say(T(f"扫描 {run.run_id} 中没有符合条件的证书。", f"no matching certificates in run {run.run_id}."))
+        where = T("办公室现状", "the office state") if observed is not None else T(f"扫描 {run.run_id}", f"run {run.run_id}")
+        say(T(f"{where.zh}中没有符合条件的证书。", f"no matching certificates in {where.en}."))
         return
     table = Table(title=bold(f"{lab['certificates']} — {run.run_id}"))
     for key in ("days_left", "host", "user", "subject", "not_after", "kind", "readiness"):

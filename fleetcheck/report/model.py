@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import shlex
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -214,6 +214,10 @@ class HostView:
     blockers: list[str]
     counts: dict[str, int]
     findings: list[FindingView]
+    observed: str | None = None  # when this state was observed (ISO 8601 UTC); office-state reports only
+    observed_run: str | None = None  # the run that observed it
+    stale: bool = False  # observed longer ago than the office state's stale threshold
+    failed_since: str | None = None  # a newer attempt could not probe it (ISO 8601 UTC): shown as "not reachable since"
 
 
 @dataclass(slots=True)
@@ -249,6 +253,30 @@ class WaiverSection:
     rows: list[WaiverRow]  # expired, then expiring, then unused; active waivers are only counted
 
 
+@dataclass(frozen=True)
+class OfficeContext:
+    """What a report of the office state (each host's latest observation, from several runs) adds:
+    where each host's state comes from, and how old an observation may be before it is stale."""
+
+    observed: Mapping[str, datetime]  # host -> when observed (UTC)
+    run_of: Mapping[str, str]  # host -> the run that observed it
+    failed_since: Mapping[str, datetime]  # host -> a newer attempt failed to probe it (UTC)
+    sources: int  # runs contributing
+    now: datetime
+    stale_days: float = 7.0
+
+
+@dataclass(slots=True)
+class OfficeSummary:
+    """The report is the office state: how many runs it comes from, the oldest observation, stale hosts."""
+
+    sources: int
+    oldest: str | None  # ISO 8601 UTC
+    newest: str | None
+    stale_days: float
+    stale_hosts: list[str]
+
+
 @dataclass(slots=True)
 class ReportModel:
     schema: Literal["fleetcheck-report/1"]
@@ -264,6 +292,7 @@ class ReportModel:
     failed_hosts: list[FailedHost]
     trend: list[TrendPoint]
     hosts: list[HostView] = field(default_factory=list)
+    office: OfficeSummary | None = None  # set when the report is the office state, not one run
     waivers: WaiverSection | None = None  # only when waivers were given (scan --waivers, report --waivers)
 
 
@@ -396,11 +425,15 @@ def build_report(
     pack: str = SCCC_PACK,
     waivers: Sequence[Waiver] | None = None,
     now: datetime | None = None,
+    office: OfficeContext | None = None,
 ) -> ReportModel:
     """The view model of one run. ``trend``: earlier runs' points, oldest first.
 
     ``waivers`` (the file the run was scanned with, or given to ``report``): adds the
     waivers section, each waiver's state as of ``now`` (default: the run's end, else start).
+
+    ``office``: ``run`` is the office state (fleetcheck.store.OfficeState.run): each
+    host view says when and by which run it was observed, and whether that is stale.
 
     The current run is appended to the trend when it is not already its last point.
     Hosts are ordered failing, not probed, compliant; by name within each.
@@ -482,14 +515,36 @@ def build_report(
             counts=dict(counts),
             findings=[_finding_view(f, h.host, lang, run.inventory) for f in h.findings],
         ))
+    if office is not None:
+        _mark_observations(hosts, office)
 
     return ReportModel(
         schema=REPORT_SCHEMA, lang=lang, run_id=run.run_id, started=run.started.isoformat(),
         finished=_iso(run.finished), policies=list(run.policies), inventory=run.inventory,
         overview=overview, readiness=readiness, certificates=certificates,
         failed_hosts=failed_hosts, trend=points, hosts=hosts,
+        office=None if office is None else _office_summary(hosts, office),
         waivers=None if waivers is None else waiver_section(waivers, run, now or run.finished or run.started, lang),
     )
+
+
+def _mark_observations(hosts: Sequence[HostView], office: OfficeContext) -> None:
+    limit_s = office.stale_days * 86400.0
+    for view in hosts:
+        seen = office.observed.get(view.host)
+        if seen is not None:
+            view.observed = seen.isoformat()
+            view.observed_run = office.run_of.get(view.host)
+            view.stale = (office.now - seen).total_seconds() > limit_s
+        failed = office.failed_since.get(view.host)
+        view.failed_since = None if failed is None else failed.isoformat()
+
+
+def _office_summary(hosts: Sequence[HostView], office: OfficeContext) -> OfficeSummary:
+    times = sorted(office.observed.values())
+    return OfficeSummary(sources=office.sources, oldest=_iso(times[0]) if times else None,
+                         newest=_iso(times[-1]) if times else None, stale_days=office.stale_days,
+                         stale_hosts=sorted(v.host for v in hosts if v.stale))
 
 
 def report_json_schema() -> dict[str, Any]:

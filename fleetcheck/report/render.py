@@ -131,6 +131,12 @@ LABELS: dict[str, Text] = {
     "fix": T("修复方式", "Fix"),
     "groups": T("分组", "Groups"),
     "run_id": T("扫描编号", "Run ID"),
+    "office_state": T("办公室现状：每台电脑最近一次检查的结果", "The office state: each PC's latest observation"),
+    "office_sources": T("来自扫描次数", "from runs"),
+    "observed_at": T("检查于", "Observed"),
+    "stale": T("结果已过时", "stale"),
+    "stale_hosts": T("结果过时的电脑", "PCs with stale results"),
+    "failed_since": T("此后无法连接，自", "not reachable since"),
     "host": T("主机", "Host"),
 }
 

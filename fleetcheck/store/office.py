@@ -8,11 +8,21 @@ observed: its sweep's finish, else its start, else the run's start), so a
 one-host scan changes that one host and an interrupted sweep changes only the
 hosts it reached (it records no others).
 
-A newest record that could not probe the host (unreachable, refused…) is the
-host's state: fleetcheck shows "not probed at T", never an older pass as if it
-were current. Certificates are facts that an unreachable probe does not undo,
-so each host's certificates come from its newest *probed* record, with that
-record's time.
+Which PCs the office has: the hosts of its newest complete sweep (a run of the
+whole inventory that was not interrupted; runs recorded before schema v6 count
+as complete) and any host recorded after it. A PC removed from the inventory
+leaves the office state with the next full scan; one added appears with its
+first scan, ``--limit`` or not.
+
+A record that could not probe the host (unreachable, refused, timed out…) is
+an attempt, not an observation: it does not replace what the last probe saw.
+The host keeps its last probed state, with that probe's time (so its age
+shows, and it turns stale), and the failed attempt is kept beside it
+(:attr:`Observation.failed_since`) for the views to say "not reachable since
+T". A host never probed is shown by its newest record (not probed). This is
+what keeps one PC switched off for the day from blanking its certificate out
+of ``certs`` and the report, while its pass is never presented as current:
+every view shows when it was made.
 
 :func:`office_trend` gives the office state's compliance at the end of each
 office day (Asia/Shanghai) that had a run: from the hosts table only (its
@@ -55,6 +65,8 @@ class Observation:
     observed: datetime  # UTC
     status: HostStatus
     partial: bool  # the run that saw it saw part of the office (limit, rescan, verify, collect, interrupted)
+    failed_since: datetime | None = None  # a newer attempt failed to probe it (the newest such attempt, UTC)
+    failed_status: HostStatus | None = None  # ... and how
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,7 @@ class OfficeTrendPoint:
 
     day: date  # office date
     last_run_id: str  # the day's newest run
+    at: datetime  # that run's start (UTC)
     hosts: int
     probed: int
     compliant: int
@@ -126,21 +139,37 @@ def _seen_rows(conn: Connection, runs: dict[str, RunSummary], names: Collection[
     return seen
 
 
+def _complete(run: RunSummary) -> bool:
+    """A sweep of the whole inventory that ran to its end (pre-v6 runs: scope unknown, taken as complete)."""
+    return run.scope in (None, "office") and not run.interrupted
+
+
+def _members(seen: Sequence[_Seen]) -> list[_Seen]:
+    """``seen`` (newest first) without the hosts that the newest complete sweep no longer had."""
+    full = next((s.run for s in seen if _complete(s.run)), None)
+    if full is None:
+        return list(seen)
+    mark = (full.started, full.run_id)
+    members = {s.host for s in seen if (s.run.started, s.run.run_id) >= mark}
+    return [s for s in seen if s.host in members]
+
+
 def _latest(seen: Sequence[_Seen]) -> tuple[dict[str, _Seen], dict[str, _Seen]]:
-    """(newest record per host, newest probed record per host), from newest-first rows."""
+    """(newest record per host, the record each host's state comes from: its newest probed record,
+    else its newest record), from newest-first rows."""
     latest: dict[str, _Seen] = {}
     probed: dict[str, _Seen] = {}
     for s in seen:
         latest.setdefault(s.host, s)
         if s.status == HostStatus.ok.value:
             probed.setdefault(s.host, s)
-    return latest, probed
+    return latest, {host: probed.get(host, s) for host, s in latest.items()}
 
 
 def source_run_ids(conn: Connection, runs: Sequence[RunSummary]) -> set[str]:
     """The runs the office state reads: each host's newest record and newest probed record."""
-    latest, probed = _latest(_seen_rows(conn, {r.run_id: r for r in runs}, None))
-    return {s.run.run_id for s in (*latest.values(), *probed.values())}
+    latest, state = _latest(_members(_seen_rows(conn, {r.run_id: r for r in runs}, None)))
+    return {s.run.run_id for s in (*latest.values(), *state.values())}
 
 
 def _hosts(conn: Connection, ids: Sequence[int]) -> list[HostResult]:
@@ -179,49 +208,59 @@ def office_state(conn: Connection, runs: Sequence[RunSummary], *, names: Collect
     ``names``: only these hosts (an inventory's); ``until``: as it stood then (runs started by then).
     """
     usable = {r.run_id: r for r in runs if until is None or r.started <= until}
-    latest, probed = _latest(_seen_rows(conn, usable, names))
-    if not latest:
+    latest, state = _latest(_members(_seen_rows(conn, usable, names)))
+    if not state:
         return None
-    by_id = {h.host_id: h for h in latest.values()}
+    by_id = {s.host_id: s for s in state.values()}
     hosts = sorted(_hosts(conn, sorted(by_id)), key=lambda h: h.host)
-    sources = sorted({s.run.run_id: s.run for s in latest.values()}.values(),
+    sources = sorted({s.run.run_id: s.run for s in state.values()}.values(),
                      key=lambda r: (r.started, r.run_id), reverse=True)
     newest = sources[0]
     run = RunResult(
         run_id=newest.run_id,
         started=newest.started,
-        finished=max(s.observed for s in latest.values()),
+        finished=max(s.observed for s in state.values()),
         policies=_policies(sources),
         inventory=newest.inventory,
         hosts=hosts,
     )
-    observations = {
-        name: Observation(host=name, run_id=s.run.run_id, observed=s.observed, status=HostStatus(s.status),
-                          partial=s.run.partial)
-        for name, s in latest.items()
-    }
+    observations: dict[str, Observation] = {}
+    for name, s in state.items():
+        attempt = latest[name]
+        failed = attempt is not s
+        observations[name] = Observation(
+            host=name, run_id=s.run.run_id, observed=s.observed, status=HostStatus(s.status),
+            partial=s.run.partial, failed_since=attempt.observed if failed else None,
+            failed_status=HostStatus(attempt.status) if failed else None)
+    probed = {name: s for name, s in state.items() if s.status == HostStatus.ok.value}
     return OfficeState(run=run, observations=observations, certificates=_certificates(conn, probed),
                        sources=tuple(r.run_id for r in sources))
 
 
-def office_trend(conn: Connection, runs: Sequence[RunSummary], *, days: int = 20) -> list[OfficeTrendPoint]:
+def office_trend(conn: Connection, runs: Sequence[RunSummary], *, days: int = 20,
+                 names: Collection[str] | None = None) -> list[OfficeTrendPoint]:
     """The office state's compliance at the end of each of the last ``days`` office days with a run,
-    oldest first (``runs``: the recorded runs, any order)."""
+    oldest first (``runs``: the recorded runs, any order; ``names``: only these hosts)."""
     by_id = {r.run_id: r for r in runs}
     ordered = sorted(runs, key=lambda r: (r.started, r.run_id))
     h = schema.hosts.c
     rows: dict[str, list[tuple[str, str, bool | None]]] = {r.run_id: [] for r in ordered}
     for r in conn.execute(sa.select(h.run_id, h.host, h.status, h.compliant)):
-        if r.run_id in by_id:
+        if r.run_id in by_id and (names is None or r.host in names):
             rows[r.run_id].append((r.host, r.status, r.compliant))
     state: dict[str, tuple[str, bool | None]] = {}
     points: dict[date, OfficeTrendPoint] = {}
     for run in ordered:  # runs replay in start order (a host's record in a later-started run wins)
+        if _complete(run) and rows[run.run_id]:  # a complete sweep says which PCs the office has
+            keep = {host for host, _, _ in rows[run.run_id]}
+            state = {host: v for host, v in state.items() if host in keep}
         for host, status, compliant in rows[run.run_id]:
-            state[host] = (status, compliant)
+            if status == HostStatus.ok.value or state.get(host, ("", None))[0] != HostStatus.ok.value:
+                state[host] = (status, compliant)  # a failed attempt keeps the last probed state
         probed = [c for status, c in state.values() if status == HostStatus.ok.value]
         day = office_date(run.started)
-        points[day] = OfficeTrendPoint(day=day, last_run_id=run.run_id, hosts=len(state), probed=len(probed),
+        points[day] = OfficeTrendPoint(day=day, last_run_id=run.run_id, at=run.started, hosts=len(state),
+                                       probed=len(probed),
                                        compliant=sum(1 for c in probed if c))
     return [points[d] for d in sorted(points)][-days:]
 

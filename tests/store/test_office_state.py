@@ -70,8 +70,12 @@ def test_an_interrupted_sweep_changes_only_the_hosts_it_reached(store: Store) ->
     state = store.office_state()
     assert state is not None
     assert len(state.run.hosts) == 9
-    assert state.observations["pc-sz-001"].status is HostStatus.unreachable  # not the older pass
-    assert state.observations["pc-sz-002"].run_id == "run-20250303-0930"
+    # a failed attempt keeps the last probe's state, with its time, and says since when it failed
+    seen = state.observations["pc-sz-001"]
+    assert (seen.run_id, seen.status, seen.observed) == ("run-20250303-0930", HostStatus.ok, T0 + timedelta(seconds=2))
+    assert (seen.failed_since, seen.failed_status) == (T0 + timedelta(hours=2, minutes=1), HostStatus.unreachable)
+    assert state.observations["pc-sz-002"].failed_since is None
+    assert state.observations["pc-sz-004"].status is HostStatus.timeout  # never probed: its newest record
     assert store.run_summary("stopped").interrupted and store.run_summary("stopped").partial
     # the unreachable host keeps the certificate its last probe read, dated then
     cert = next(c for c in state.certificates if c.host == "pc-sz-001")
@@ -134,3 +138,20 @@ def test_migration_backfills_verdicts(tmp_path: Path) -> None:
         state = s.office_state()
     assert (point.hosts, point.probed, point.compliant) == (2, 1, 0)
     assert state is not None and state.observations["pc-old-02"].status is HostStatus.timeout
+
+
+def test_the_newest_complete_sweep_says_which_pcs_the_office_has(store: Store) -> None:
+    record(store, golden_run())
+    gone = "pc-sz-001"
+    rest = [h for h in golden_run().hosts if h.host != gone]
+    record(store, partial("interrupted", 1, *rest[:3], scope="office", interrupted=True, planned=8))
+    state = store.office_state()
+    assert state is not None and gone in state.observations  # an interrupted sweep decides nothing
+    record(store, partial("full-2", 2, *rest, scope="office"))
+    record(store, partial("new-pc", 3, host("pc-sz-010"), scope="limit"))
+    state = store.office_state()
+    assert state is not None
+    assert gone not in state.observations and "pc-sz-010" in state.observations
+    assert len(state.run.hosts) == 9
+    assert store.office_trend()[-1].hosts == 9
+    assert "run-20250303-0930" in store.prune(keep_runs=1)  # it held only the removed PC's state
