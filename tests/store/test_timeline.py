@@ -57,9 +57,12 @@ def _renewal(run_id: str, when: datetime, host: str = HOST) -> dict[str, object]
     return row
 
 
-@pytest.fixture()
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'timeline.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same rows from SQLite and PostgreSQL (only portable SQL)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'timeline.db'}"
+    return str(request.getfixturevalue("postgres_url"))
 
 
 def _office_history(url: str) -> None:
