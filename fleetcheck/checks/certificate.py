@@ -59,6 +59,7 @@ from fleetcheck.checks.base import (
 from fleetcheck.checks.facts import FactError, answer_of, reg_location
 from fleetcheck.findings import FindingStatus, Severity
 from fleetcheck.i18n import T, Text, TextValueError
+from fleetcheck.officetime import office_day
 
 REG_STORE = r"Software\Microsoft\SystemCertificates\My\Certificates"
 FILE_STORE = r"{appdata}\Microsoft\SystemCertificates\My\Certificates"
@@ -245,7 +246,7 @@ def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
     details["others"] = [o.info.summary(ctx.now, o.store, user) for o in others]
     if bad:
         details["unreadable"] = bad
-    observed = f"{info.subject_cn} ({info.kind}, {info.not_after.date().isoformat()}, {info.thumbprint[:8]}…)"
+    observed = f"{info.subject_cn} ({info.kind}, {office_day(info.not_after)}, {info.thumbprint[:8]}…)"
     problems: list[Text] = []
     severity: Severity | None = None
     remedy: Text | None = None
@@ -258,7 +259,7 @@ def evaluate(spec: Spec, ctx: EvalContext) -> Outcome:
         if left < 0:
             severity = Severity.critical
             remedy = spec.remedy_expired or EXPIRED_REMEDY
-            problems.append(T(f"证书已于 {info.not_after.date().isoformat()} 过期", f"the certificate expired on {info.not_after.date().isoformat()}"))
+            problems.append(T(f"证书已于 {office_day(info.not_after)} 过期", f"the certificate expired on {office_day(info.not_after)}"))
         elif left < spec.min_days_left:
             problems.append(T(f"证书还剩 {left} 天到期（阈值 {spec.min_days_left} 天），需要更新", f"the certificate expires in {left} days (threshold {spec.min_days_left}): renew it"))
     if spec.issuer and info.issuer.strip().casefold() != spec.issuer.strip().casefold():

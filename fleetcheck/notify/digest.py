@@ -42,6 +42,7 @@ from typing import Any, Literal
 
 from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import Lang, Text, tr
+from fleetcheck.officetime import OFFICE_TZ, office_day, office_minute
 from fleetcheck.policy.waivers import Waiver
 from fleetcheck.policy.waiverstate import EXPIRING_DAYS, WaiverState, attention, classify_waivers
 
@@ -409,10 +410,10 @@ def render_subject(digest: Digest, lang: Lang = "zh") -> str:
 def _cert_line(c: ExpiringCertificate, lang: Lang) -> str:
     if lang == "zh":
         when = f"已过期 {-c.days_left} 天" if c.expired else f"剩余 {c.days_left} 天"
-        date = f"，到期 {c.not_after[:10]}" if c.not_after else ""
+        date = f"，到期 {office_day(c.not_after)}" if c.not_after else ""  # office date: the title names the zone
         return f"{when}：{c.subject_cn}（{c.host}{date}）"
     when = f"expired {-c.days_left} days ago" if c.expired else f"{c.days_left} days left"
-    date = f", expires {c.not_after[:10]}" if c.not_after else ""
+    date = f", expires {office_day(c.not_after)}" if c.not_after else ""
     return f"{when}: {c.subject_cn} ({c.host}{date})"
 
 
@@ -441,7 +442,7 @@ class Section:
 
 def render_lines(digest: Digest, lang: Lang = "zh") -> tuple[str, list[Section]]:
     """The headline and the sections every format shares (plain text, not escaped)."""
-    when = digest.started.strftime("%Y-%m-%d %H:%M")
+    when = office_minute(digest.started)  # office time, zone named (naive means UTC)
     if lang == "zh":
         headline = (
             f"合规率 {_pct_text(digest.compliance_pct)}（{digest.compliant_hosts}/{digest.total_hosts} 台），"
@@ -472,9 +473,10 @@ def render_lines(digest: Digest, lang: Lang = "zh") -> tuple[str, list[Section]]
     if digest.expiring:
         items = [_cert_line(c, lang) for c in digest.expiring]
         title = (
-            f"{digest.expiring_days} 天内到期或已过期的证书（{len(items)} 张）"
+            f"{digest.expiring_days} 天内到期或已过期的证书（{len(items)} 张）——到期日为 {OFFICE_TZ.key} 日期"
             if lang == "zh"
             else f"Certificates expiring within {digest.expiring_days} days or expired ({len(items)})"
+                 f" — expiry dates in {OFFICE_TZ.key}"
         )
         sections.append(Section(title, tuple(_capped(items, lang))))
     if digest.unreachable:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from fleetcheck.i18n import Lang, T, Text
+from fleetcheck.officetime import OFFICE_TZ, office_day
 from fleetcheck.renew.validate import InstalledCertificate, Refusal, RenewalPfx
 
 __all__ = ["STATE_LABELS", "RenewalItem", "RenewalState", "exit_code", "render_items"]
@@ -111,9 +112,9 @@ def render_items(items: list[RenewalItem], lang: Lang, *, applied: bool) -> list
         label = STATE_LABELS[item.state].get(lang)
         expiry = ""
         if item.pfx is not None:
-            new = item.pfx.not_after.date().isoformat()
-            old = item.installed.not_after.date().isoformat() if item.installed and item.installed.not_after else "—"
-            expiry = f"  {old} → {new}"
+            new = office_day(item.pfx.not_after)  # office dates, as certs and the report show them
+            old = office_day(item.installed.not_after) if item.installed and item.installed.not_after else "—"
+            expiry = f"  {old} → {new}（{OFFICE_TZ.key}）" if zh else f"  {old} → {new} ({OFFICE_TZ.key})"
         who = f" [{item.operator}]" if item.operator else ""
         line = f"  {item.file_name}  →  {item.host or '—'}{who}  {label}{expiry}"
         if item.was_pending:

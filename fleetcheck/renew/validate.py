@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from fleetcheck.certinfo import common_name
 from fleetcheck.i18n import T, Text
+from fleetcheck.officetime import office_day
 from fleetcheck.renew.passwords import PfxPassword
 
 __all__ = [
@@ -201,12 +202,12 @@ def open_pfx(file_name: str, data: bytes, password: PfxPassword, now: datetime,
             f"{file_name}: the file name does not match the certificate name {pfx.cn}; name it <CN>.pfx")))
     if pfx.not_after <= now:
         refusals.append(Refusal("expired", T(
-            f"{file_name}：证书已于 {pfx.not_after.date().isoformat()} 过期",
-            f"{file_name}: the certificate expired on {pfx.not_after.date().isoformat()}")))
+            f"{file_name}：证书已于 {office_day(pfx.not_after)} 过期",
+            f"{file_name}: the certificate expired on {office_day(pfx.not_after)}")))
     elif pfx.not_before > now:
         refusals.append(Refusal("not_yet_valid", T(
-            f"{file_name}：证书自 {pfx.not_before.date().isoformat()} 起才生效（检查本机时钟）",
-            f"{file_name}: the certificate is valid only from {pfx.not_before.date().isoformat()} (check the clock)")))
+            f"{file_name}：证书自 {office_day(pfx.not_before)} 起才生效（检查本机时钟）",
+            f"{file_name}: the certificate is valid only from {office_day(pfx.not_before)} (check the clock)")))
     return refusals or pfx
 
 
@@ -270,10 +271,10 @@ def check_renewal(pfx: RenewalPfx, installed: InstalledCertificate | None, expec
     refusals: list[Refusal] = []
     if installed is not None and installed.not_after is not None and pfx.not_after <= installed.not_after:
         refusals.append(Refusal("not_later", T(
-            f"{pfx.file_name}：到期日 {pfx.not_after.date().isoformat()} 不晚于 {installed.host} 上已安装证书的 "
-            f"{installed.not_after.date().isoformat()}（旧证书？）",
-            f"{pfx.file_name}: NotAfter {pfx.not_after.date().isoformat()} is not later than the certificate "
-            f"installed on {installed.host} ({installed.not_after.date().isoformat()}): an old certificate?")))
+            f"{pfx.file_name}：到期日 {office_day(pfx.not_after)} 不晚于 {installed.host} 上已安装证书的 "
+            f"{office_day(installed.not_after)}（旧证书？）",
+            f"{pfx.file_name}: NotAfter {office_day(pfx.not_after)} is not later than the certificate "
+            f"installed on {installed.host} ({office_day(installed.not_after)}): an old certificate?")))
     if expected_issuer is None:
         refusals.append(Refusal("issuer_unknown", T(
             f"{pfx.file_name}：无法确定应有的颁发者；请用 --issuer 指定，或在策略的证书检查中设置 issuer",

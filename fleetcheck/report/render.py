@@ -45,7 +45,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from fleetcheck.i18n import Lang, T, Text
-from fleetcheck.officetime import office_time
+from fleetcheck.officetime import TEMPLATE_FILTERS, zoned_label
 from fleetcheck.report.model import FindingView, ReportModel, TrendPoint
 from fleetcheck.resources import templates_dir
 
@@ -91,6 +91,7 @@ LABELS: dict[str, Text] = {
     "subject": T("证书名称 (CN)", "Subject CN"),
     "issuer": T("颁发者", "Issuer"),
     "not_after": T("到期日", "Expires"),
+    "not_after_office": zoned_label(T("到期日", "Expires")),  # the office's date, zone named
     "days_left": T("剩余天数", "Days left"),
     "kind": T("类型", "Kind"),
     "failed_hosts": T("未能检查的主机", "Hosts that could not be probed"),
@@ -190,7 +191,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["office_time"] = office_time
+    env.filters.update(TEMPLATE_FILTERS)  # office_stamp, office_day…: times in office time, zone named
     return env
 
 

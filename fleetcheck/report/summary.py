@@ -20,7 +20,7 @@ from typing import Any
 from fleetcheck.errors import EXIT_NONCOMPLIANT, EXIT_OK, EXIT_UNREACHABLE
 from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import Lang, Text, tr
-from fleetcheck.officetime import office_time
+from fleetcheck.officetime import OFFICE_TZ, office_day
 
 __all__ = [
     "DEFAULT_CERT_THRESHOLD_DAYS",
@@ -138,11 +138,12 @@ def render_summary(summary: ScanSummary, lang: Lang, elapsed_s: float) -> str:
             unit = "台" if zh else ("host " if count == 1 else "hosts")
             lines.append(f"    {count:>4} {unit}  {key}  {tr(title, lang)}")
     if summary.expiring:
-        lines.append("  即将到期或已过期的证书：" if zh else "  certificates expiring or expired:")
+        lines.append(f"  即将到期或已过期的证书（到期日：{OFFICE_TZ.key}）：" if zh else
+                     f"  certificates expiring or expired (expiry date in {OFFICE_TZ.key}):")
         for cert in summary.expiring[:20]:
             left = (f"剩余 {cert.days_left} 天" if cert.days_left >= 0 else f"已过期 {-cert.days_left} 天") if zh else \
                    (f"{cert.days_left} days left" if cert.days_left >= 0 else f"expired {-cert.days_left} days ago")
-            until = office_time(cert.not_after)[:10] if cert.not_after else ""
+            until = office_day(cert.not_after)  # the office's date, as in certs, the report and renew
             lines.append(f"    {cert.host}  {cert.subject_cn}  {left}  {until}".rstrip())
         if len(summary.expiring) > 20:
             lines.append(f"    …另有 {len(summary.expiring) - 20} 个" if zh else f"    … and {len(summary.expiring) - 20} more")

@@ -49,6 +49,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fleetcheck.i18n import Lang, T, Text, tr
+from fleetcheck.officetime import TEMPLATE_FILTERS
 from fleetcheck.report.render import labels, trend_chart
 from fleetcheck.report.timeline import build_timeline
 from fleetcheck.resources import templates_dir
@@ -164,9 +165,11 @@ def _labels(lang: Lang) -> dict[str, str]:
 
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
-    return Environment(loader=FileSystemLoader(str(templates_dir())),
-                       autoescape=select_autoescape(default_for_string=True, default=True),
-                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=FileSystemLoader(str(templates_dir())),
+                      autoescape=select_autoescape(default_for_string=True, default=True),
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(TEMPLATE_FILTERS)  # the report's partials show times in office time, zone named
+    return env
 
 
 class SecurityHeaders:

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from fleetcheck.findings import HostResult, HostStatus
 from fleetcheck.i18n import Lang, T, Text, tr
+from fleetcheck.officetime import office_stamp
 from fleetcheck.report.model import HostView, ReportModel
 
 __all__ = ["PAGE_SIZE", "AuditRow", "HostFilter", "Page", "audit_rows", "filter_hosts", "fix_step_lines",
@@ -138,11 +139,11 @@ class AuditRow:
 
 
 def audit_rows(entries: Sequence[Any]) -> list[AuditRow]:
-    """Audit entries newest first, flattened for a table."""
+    """Audit entries newest first, flattened for a table; ``at`` in office time, zone named."""
     rows = []
     for e in reversed(list(entries)):
         details = e.details if isinstance(e.details, dict) else {}
-        rows.append(AuditRow(e.seq, e.at[:19].replace("T", " "), e.who, e.host, e.event,
+        rows.append(AuditRow(e.seq, office_stamp(e.at), e.who, e.host, e.event,
                              str(details.get("check") or ""), str(e.result or ""), bool(e.forced), e.hash[:12]))
     return rows
 

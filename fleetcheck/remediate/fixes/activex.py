@@ -15,10 +15,13 @@ cannot be installed remotely.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fleetcheck.agent.contract import RegValue, ScheduleReboot
 from fleetcheck.checks import activex
 from fleetcheck.checks.facts import answer_of, dword, registry_key
-from fleetcheck.i18n import T
+from fleetcheck.i18n import T, Text
+from fleetcheck.officetime import office_minute
 from fleetcheck.remediate.fixes.writes import Writes, dword_value, like
 from fleetcheck.remediate.proposal import FixContext, Proposal, reboot_delay
 
@@ -64,7 +67,7 @@ def _plan_reinstall(spec: activex.Spec, fctx: FixContext, w: Writes, name: str) 
         w.delete_key("HKLM", unit_q.path)
     delay = reboot_delay(fctx.options.calendar, fctx.now, fctx.options.reboot_at)
     w.add(ScheduleReboot(id=w.next_id(), delay_s=delay, message="fleetcheck: SCCC ActiveX update (guide 4)"),
-          T(f"计划在 {delay // 60} 分钟后重启（交易时段之外）", f"reboot scheduled in {delay // 60} min (outside trading hours)"))
+          _reboot_note(fctx, delay))
     # Only the operator's own visit reinstalls the control: until then the
     # check keeps failing ("not registered"), and the output must say so.
     wanted = f"（{spec.version}）" if spec.version is not None else ""
@@ -74,6 +77,13 @@ def _plan_reinstall(spec: activex.Spec, fctx: FixContext, w: Writes, name: str) 
         "在此之前该检查仍显示“未注册”",
         f"still to do by the operator: after the reboot, open https://biz.sccc.com in IE so that IE reinstalls "
         f"{name}{wanted_en} from the portal's CAB; until then this check shows \"not registered\""))
+
+
+def _reboot_note(fctx: FixContext, delay_s: int) -> Text:
+    """When the PC reboots, as a clock time in the trading calendar's zone (zone named), not "in N minutes"."""
+    at = fctx.now + timedelta(seconds=delay_s + 30)  # to the nearest minute: the delay is whole seconds
+    shown = office_minute(at.replace(second=0, microsecond=0), fctx.options.calendar.zone)
+    return T(f"将于 {shown} 重启（交易时段之外）", f"reboot at {shown} (outside trading hours)")
 
 
 def _plan_enable(spec: activex.Spec, fctx: FixContext, w: Writes) -> None:
