@@ -92,7 +92,9 @@ def make_app(broker_url: str, *, result_url: str | None = None,
     # (kombu's default scans every 10 × 10 s); scan every few seconds instead.
     transport = {"visibility_timeout": visibility_timeout_s,
                  "unacked_restore_interval": max(1.0, min(10.0, visibility_timeout_s / 4)),
-                 "unacked_restore_throttle": 1}
+                 "unacked_restore_throttle": 1,
+                 # A worker killed while holding the restore lock must not stop re-delivery for long.
+                 "unacked_mutex_expire": max(5, int(visibility_timeout_s))}
     app.conf.update(
         task_serializer="json",
         result_serializer="json",

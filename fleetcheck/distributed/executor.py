@@ -91,24 +91,26 @@ class CeleryExecutor:
     pickup_timeout_s: float | None = None
     broker_outage_s: float = 60.0
     grace_s: float = CANCEL_GRACE_S
+    margin_s: float = MARGIN_S
     on_grace: Callable[[int, float], None] | None = None
     on_broker_lost: Callable[[Text], None] | None = None
-    # What the last run did, for tests and benchmarks: job id -> host, and the polls made.
+    # What the last run did, for tests and benchmarks: job id -> host, the polls made, broker outages seen.
     sent: dict[str, str] = field(default_factory=dict)
     polls: int = 0
+    outages: int = 0
     # A poll fills this with finished hosts; _drain hands them out in order.
     _ready: list[HostResult] = field(default_factory=list, repr=False)
 
     def host_bound_s(self, job: SweepJob) -> float:
         """How long after a job first started its host may still report: its run, a re-delivery, its re-run."""
-        return job.timeout_s + self.visibility_timeout_s + job.timeout_s + MARGIN_S
+        return job.timeout_s + self.visibility_timeout_s + job.timeout_s + self.margin_s
 
     def pickup_bound_s(self, jobs: Sequence[SweepJob]) -> float:
         """How long a queue may show no progress before its waiting hosts end as ``NoWorker``."""
         if self.pickup_timeout_s is not None:
             return self.pickup_timeout_s
         longest = max((j.timeout_s for j in jobs), default=0.0)
-        return self.visibility_timeout_s + longest + MARGIN_S
+        return self.visibility_timeout_s + longest + self.margin_s
 
     # ----------------------------------------------------------------- run
 
@@ -127,6 +129,7 @@ class CeleryExecutor:
         pending: dict[str, _Pending] = {}
         self.sent = {}
         self.polls = 0
+        self.outages = 0
         progress = _Progress()
         now = time.monotonic()
         try:
@@ -184,6 +187,7 @@ class CeleryExecutor:
         except _broker_errors():
             if progress.outage_since is None:
                 progress.outage_since = now
+                self.outages += 1
                 log.warning("the result backend is not answering; retrying")
             return now - progress.outage_since <= self.broker_outage_s
         self.polls += 1
