@@ -2,7 +2,9 @@
 
 ``verify`` checks the hash chain and names edited or removed entries (exit 1
 when any); ``show`` prints the entries (``--format json``: as stored, with
-their hashes; ``--head``: only the newest hash, to keep elsewhere).
+their hashes, plus ``result_text`` in both languages; schema
+``reports_templates/audit-show.schema.json``; ``--head``: only the newest
+hash, to keep elsewhere).
 
 The table is for a person, in the chosen language: times in office time with
 the zone named, the result in that language, and the before/after states
@@ -26,6 +28,7 @@ import click
 from fleetcheck.commands.common import EXIT_NONCOMPLIANT, lang_of
 from fleetcheck.commands.options import db_option, format_option, last_option
 from fleetcheck.i18n import Lang, T, Text, tr
+from fleetcheck.jsonout import echo_json
 from fleetcheck.officetime import OFFICE_TZ, office_time
 from fleetcheck.store import Store
 from fleetcheck.store.audit import AuditEntry, AuditLog
@@ -75,8 +78,9 @@ def audit_show(db_url: str | None, host: str | None, run_id: str | None, last: i
             click.echo(f"{seq}:{digest}")
             return
         entries = log.entries(host=host, run_id=run_id, limit=last)
-    if fmt == "json":
-        click.echo(json.dumps([{**e.hashed_fields(), "hash": e.hash} for e in entries], ensure_ascii=False, indent=1))
+    if fmt == "json":  # reports_templates/audit-show.schema.json: as stored, plus the result in both languages
+        echo_json([{**e.hashed_fields(), "hash": e.hash,
+                    "result_text": {"zh": entry_result(e, "zh"), "en": entry_result(e, "en")}} for e in entries])
         return
     lang = lang_of()
     for e in entries:

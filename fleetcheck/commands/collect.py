@@ -153,7 +153,7 @@ def import_cmd(**given: Any) -> None:
         say(T(f"本地采集：导入 {imported} 台电脑的答案文件，拒绝 {len(outcome.refused)} 个文件",
               f"local collection: answers of {imported} PCs imported, {len(outcome.refused)} files refused"))
     if options.fmt == "json":
-        click.echo(summary_json(summary, results_path, outcome.run.run_id))
+        click.echo(summary_json(summary, results_path, outcome.run))
     else:
         click.echo(render_summary(summary, lang, time.monotonic() - started))
         click.echo(tr(T("  结果文件：", "  results: "), lang) + ", ".join(str(p) for p in [results_path, *extra]))

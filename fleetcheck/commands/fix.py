@@ -64,6 +64,7 @@ from fleetcheck.commands.options import (
 from fleetcheck.commands.tables import observed_text
 from fleetcheck.findings import FindingStatus, FixMode, HostResult, HostStatus
 from fleetcheck.i18n import Lang, T, tr
+from fleetcheck.jsonout import text_json
 from fleetcheck.officetime import Clock
 from fleetcheck.policy.loader import load_policy_files, load_waivers
 from fleetcheck.remediate.apply import HostFix, Remediator
@@ -86,7 +87,7 @@ from fleetcheck.store import Store
 from fleetcheck.store.audit import AuditLog, ChangeLog, local_user
 from fleetcheck.termsafe import safe_terminal
 
-__all__ = ["fix", "render_campaign_summary", "render_fix", "render_plan"]
+__all__ = ["fix", "fix_json", "render_campaign_summary", "render_fix", "render_json", "render_plan"]
 
 
 def _installers(items: Sequence[str], args: str | None) -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -347,37 +348,56 @@ def _plan_json(plan: HostPlan | None) -> Any:
     return {
         "operator": plan.operator.user if plan.operator else None,
         "needs_reboot": plan.needs_reboot,
-        "steps": [{"check": s.check_id, "diff": [d.model_dump() for d in s.diff], "needs_reboot": s.needs_reboot,
-                   "actions": [a.model_dump() for a in s.actions]} for s in plan.steps],
-        "manual": [{"check": m.check_id, "reason": m.reason.model_dump(), "remedy": m.remedy.model_dump()}
-                   for m in plan.manual],
+        "steps": [{"policy": s.policy_id, "check": s.check_id, "title": text_json(s.title),
+                   "diff": [text_json(d) for d in s.diff], "needs_reboot": s.needs_reboot,
+                   "follow_up": text_json(s.follow_up) if s.follow_up is not None else None,
+                   "actions": [a.model_dump(mode="json") for a in s.actions]} for s in plan.steps],
+        "manual": [{"policy": m.policy_id, "check": m.check_id, "title": text_json(m.title),
+                    "reason": text_json(m.reason), "remedy": text_json(m.remedy)} for m in plan.manual],
         "waivers": [{"check": w.check_id, "expires": w.expires.isoformat(), "expired": w.expired,
-                     "reason": w.reason, "approver": w.approver} for w in plan.waivers],
+                     "reason": w.reason, "approver": w.approver, "text": text_json(w.text)} for w in plan.waivers],
     }
 
 
 def _summary_json(outcome: CampaignOutcome) -> dict[str, Any]:
     summary: dict[str, Any] = {c: [h.name for h in outcome.by_category(c)] for c in
                                ("change", "compliant", "manual", "not_evaluated", "unreachable")}
-    summary["not_evaluated_why"] = {h.name: [r.model_dump() for r in h.not_evaluated()]
+    summary["not_evaluated_why"] = {h.name: [text_json(r) for r in h.not_evaluated()]
                                     for h in outcome.by_category("not_evaluated")}
+    summary["unreachable_why"] = {h.name: text_json(h.unreachable_reason) for h in outcome.by_category("unreachable")}
     if outcome.applied:
         summary["not_applied"] = [h.name for h in outcome.not_applied]
     return summary
 
 
-def render_json(outcome: CampaignOutcome) -> str:
-    """The machine-readable outcome (``--format json``)."""
-    report: dict[str, Any] = {"apply": outcome.applied, "summary": _summary_json(outcome)}
+def _fix_json(host: HostOutcome) -> dict[str, Any]:
+    assert host.fix is not None
+    fix = host.fix
+    return {"status": fix.status, "category": host.category, "batch": host.batch,
+            "error": text_json(fix.error) if fix.error is not None else None,
+            "steps": [{"check": o.step.check_id, "status": o.status,
+                       "error": text_json(o.error) if o.error is not None else None} for o in fix.steps]}
+
+
+def fix_json(outcome: CampaignOutcome) -> dict[str, Any]:
+    """The ``fix --format json`` document (``reports_templates/fix.schema.json``): the dry-run plan
+    (``apply`` false: every host's plan, null when not probed) or the applied outcome (``apply`` true:
+    the fix run, whether it stopped, each attempted host's result). Fixed English keys, ``{zh, en}`` text."""
+    report: dict[str, Any] = {"apply": outcome.applied, "run_id": outcome.run_id if outcome.applied else None,
+                              "summary": _summary_json(outcome)}
     if not outcome.applied:
         report["hosts"] = {n: _plan_json(h.plan) for n, h in outcome.hosts.items()}
         report["actions"] = sum(len(h.plan.actions) for h in outcome.hosts.values() if h.plan is not None)
     else:
-        report.update(run_id=outcome.run_id, stopped=outcome.stopped_after is not None, hosts={
-            n: {"status": h.fix.status, "batch": h.batch, "steps": [
-                {"check": o.step.check_id, "status": o.status, "error": o.error.model_dump() if o.error else None}
-                for o in h.fix.steps]} for n, h in outcome.hosts.items() if h.fix is not None})
-    return json.dumps(report, ensure_ascii=False, indent=1)
+        report.update(stopped=outcome.stopped_after is not None,
+                      stop_reason=text_json(outcome.stop_reason) if outcome.stop_reason is not None else None,
+                      hosts={n: _fix_json(h) for n, h in outcome.hosts.items() if h.fix is not None})
+    return report
+
+
+def render_json(outcome: CampaignOutcome) -> str:
+    """:func:`fix_json` as indented UTF-8 JSON text (what ``--format json`` prints)."""
+    return json.dumps(fix_json(outcome), ensure_ascii=False, indent=2)
 
 
 def exit_code(outcome: CampaignOutcome) -> int:

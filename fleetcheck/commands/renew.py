@@ -2,7 +2,7 @@
 
 Dry run by default (validate, match, probe read-only, print the plan);
 ``--apply`` imports, verifies and records; ``--rollback RUN_ID`` undoes an
-applied run. See README "Renewing certificates / 证书更新" and
+applied run (``--format json``: the rollback outcome as one document). See README "Renewing certificates / 证书更新" and
 :mod:`fleetcheck.renew.apply` for the steps.
 
 Exit codes: 0 everything planned / installed / already installed; 1 some PFX
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from fleetcheck.commands.options import (
     policy_option,
     timeout_option,
 )
-from fleetcheck.i18n import T, tr
+from fleetcheck.i18n import T, Text, tr
 from fleetcheck.inventory import (
     Inventory,
 )
@@ -53,7 +54,7 @@ from fleetcheck.renew.apply import Renewal, RenewalOptions, RenewalOutcome, read
 from fleetcheck.renew.passwords import PfxPassword, load_password_file
 from fleetcheck.renew.plan import STATE_LABELS, RenewalItem, exit_code, render_items
 from fleetcheck.renew.records import RenewalLog
-from fleetcheck.renew.rollback import rollback_renewal_run
+from fleetcheck.renew.rollback import RenewalRollback, rollback_renewal_run
 from fleetcheck.renew.validate import load_ca_file
 from fleetcheck.store import Store, StoreError
 from fleetcheck.store.audit import local_user
@@ -147,10 +148,8 @@ def renew(**given: Any) -> None:
     policies = load_policy_files(req.policy_paths)
     guard = _guard(req.calendar_path, req.trading_processes, req.now_text)
     if req.rollback_run is not None:
-        if req.fmt == "json":
-            fail(T("--rollback 还没有 JSON 输出，请去掉 --format json", "--rollback has no JSON output yet: drop --format json"))
         sys.exit(_rollback(req.rollback_run, req.db_url, inventory, policies, guard=guard, force=req.force,
-                           timeout_s=req.timeout_s))
+                           timeout_s=req.timeout_s, as_json=req.fmt == "json"))
     if req.drop_dir is None:
         fail(T("需要 --drop 文件夹（或 --rollback RUN_ID）", "--drop FOLDER is required (or --rollback RUN_ID)"))
     files = read_drop(req.drop_dir)
@@ -232,8 +231,43 @@ def _store_for(db_url: str | None, do_apply: bool) -> Store | None:
         return None
 
 
+ROLLBACK_STATES: dict[str, Text] = {
+    "rolled_back": T("已回滚", "rolled back"),
+    "failed": T("部分或全部恢复失败", "some restore failed"),
+    "already_rolled_back": T("此前已回滚，没有可再回滚的内容", "already rolled back: nothing left to undo"),
+    "nothing_imported": T("该次更新没有导入任何证书", "the run imported no certificate"),
+    "not_a_renewal_run": T("不是证书更新记录", "not a renewal run"),
+}
+
+
+def _rollback_state(outcome: RenewalRollback | None) -> str:
+    if outcome is None:
+        return "not_a_renewal_run"
+    if outcome.results:
+        return "rolled_back" if all(r.ok for r in outcome.results) else "failed"
+    return "already_rolled_back" if outcome.already_rolled_back_at else "nothing_imported"
+
+
+def _stored_time(value: str | None) -> str | None:
+    """A stored ISO 8601 UTC text, normalised to the JSON outputs' form (with its offset)."""
+    return iso_utc(datetime.fromisoformat(value)) if value else None
+
+
+def rollback_json(run_id: str, outcome: RenewalRollback | None) -> dict[str, object]:
+    """The ``renew --rollback --format json`` document (``reports_templates/renew-rollback.schema.json``)."""
+    state = _rollback_state(outcome)
+    return {
+        "run_id": run_id, "state": state, "state_label": text_json(ROLLBACK_STATES[state]),
+        "already_rolled_back_at": _stored_time(outcome.already_rolled_back_at) if outcome is not None else None,
+        "items": [{"host": r.record.host, "cn": r.record.cn, "file_name": r.record.file_name, "ok": r.ok,
+                   "message": text_json(r.message), "new_thumbprint": r.record.new_thumbprint,
+                   "old_thumbprint": r.record.old_thumbprint, "removed_old": r.record.removed_old}
+                  for r in (outcome.results if outcome is not None else ())],
+    }
+
+
 def _rollback(run_id: str, db_url: str | None, inventory: Inventory, policies: list[Any], *, guard: Guard,
-              force: bool, timeout_s: float) -> int:
+              force: bool, timeout_s: float, as_json: bool = False) -> int:
     with Store.open(db_url) as store:
         if run_id == "latest":
             found = RenewalLog(store).latest_run_id()
@@ -242,6 +276,9 @@ def _rollback(run_id: str, db_url: str | None, inventory: Inventory, policies: l
             run_id = found
         outcome = rollback_renewal_run(store, run_id, inventory, timeout_s, policies=policies, guard=guard,
                                        force=force)
+    if as_json:
+        echo_json(rollback_json(run_id, outcome))
+        return EXIT_USAGE if outcome is None else outcome.exit_code
     if outcome is None:
         say(T(f"{run_id} 中没有可回滚的证书导入", f"nothing to roll back in {run_id}"))
         return EXIT_USAGE

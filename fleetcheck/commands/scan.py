@@ -257,7 +257,7 @@ def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[An
     previous = previous or fallback_previous
     summary = summarize(outcome.run, len(hosts), certificate_thresholds(policies), interrupted=outcome.interrupted)
     if settings.fmt == "json":
-        click.echo(summary_json(summary, results_path, outcome.run.run_id))
+        click.echo(summary_json(summary, results_path, outcome.run))
     elif is_quiet():
         click.echo(closing_line(summary, lang, elapsed))
     else:

@@ -14,12 +14,14 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fleetcheck.errors import EXIT_NONCOMPLIANT, EXIT_OK, EXIT_UNREACHABLE
 from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import Lang, Text, tr
+from fleetcheck.jsonout import iso_utc, text_json
 from fleetcheck.officetime import OFFICE_TZ, office_day
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "ScanSummary",
     "certificate_thresholds",
     "render_summary",
+    "scan_json",
     "summarize",
     "summary_json",
 ]
@@ -91,7 +94,8 @@ def summarize(run: RunResult, total: int, thresholds: dict[str, int], *, interru
                 if cert is not None and ident not in seen_certs:
                     seen_certs.add(ident)
                     summary.expiring.append(cert)
-    summary.failing_checks = [(key, count, titles[key]) for key, count in failing.most_common(top)]
+    ranked = sorted(failing.items(), key=lambda item: (-item[1], item[0]))[:top]  # ties by name: not by finish order
+    summary.failing_checks = [(key, count, titles[key]) for key, count in ranked]
     summary.expiring.sort(key=lambda c: (c.days_left, c.host))
     return summary
 
@@ -150,12 +154,58 @@ def render_summary(summary: ScanSummary, lang: Lang, elapsed_s: float) -> str:
     return "\n".join(lines)
 
 
-def summary_json(summary: ScanSummary, results_path: Path, run_id: str) -> str:
-    return json.dumps({
-        "run_id": run_id, "hosts": summary.total, "swept": summary.swept, "compliant": summary.compliant,
-        "noncompliant": summary.noncompliant, "unprobed": dict(summary.unprobed),
-        "interrupted": summary.interrupted,
-        "top_failing_checks": [{"check": k, "hosts": n, "title": t.model_dump()} for k, n, t in summary.failing_checks],
-        "expiring_certificates": [c.__dict__ for c in summary.expiring],
-        "results": str(results_path), "exit_code": summary.exit_code,
-    }, ensure_ascii=False, indent=2)
+def _iso(value: str | None) -> str | None:
+    """A stored ISO 8601 time as ISO 8601 UTC with its offset; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return iso_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def _verdict(host: HostResult) -> str:
+    if host.status is not HostStatus.ok:
+        return "not_probed"
+    return "compliant" if host.compliant else "noncompliant"
+
+
+def _host_json(host: HostResult) -> dict[str, Any]:
+    counts = Counter(f.status.value for f in host.findings)
+    return {
+        "host": host.host, "address": host.address, "branch": host.branch, "status": host.status.value,
+        "verdict": _verdict(host), "error_class": host.error_class,
+        "error": text_json(host.error) if host.error is not None else None,
+        "started": iso_utc(host.started), "finished": iso_utc(host.finished), "attempts": host.attempts,
+        "operator": host.operator,
+        "findings": {s.value: counts.get(s.value, 0) for s in FindingStatus},
+        "failing": [{"check": f"{f.policy_id}/{f.check_id}", "status": f.status.value, "title": text_json(f.title)}
+                    for f in host.findings if f.status in _NOT_PASSING],
+    }
+
+
+_NOT_PASSING = (FindingStatus.fail, FindingStatus.error, FindingStatus.not_evaluated)
+
+
+def scan_json(summary: ScanSummary, results_path: Path, run: RunResult) -> dict[str, Any]:
+    """The ``scan --format json`` document (``reports_templates/scan.schema.json``).
+
+    Keys are fixed English; user text is ``{"zh", "en"}``; times ISO 8601 UTC
+    with their offset: the same bytes whatever ``--lang`` is.
+    """
+    return {
+        "run_id": run.run_id, "started": iso_utc(run.started), "finished": iso_utc(run.finished),
+        "hosts": summary.total, "swept": summary.swept, "compliant": summary.compliant,
+        "noncompliant": summary.noncompliant, "not_probed": sum(summary.unprobed.values()),
+        "unprobed": dict(sorted(summary.unprobed.items())), "interrupted": summary.interrupted,
+        "exit_code": summary.exit_code, "results": str(results_path),
+        "top_failing_checks": [{"check": k, "hosts": n, "title": text_json(t)} for k, n, t in summary.failing_checks],
+        "expiring_certificates": [{"host": c.host, "subject_cn": c.subject_cn, "days_left": c.days_left,
+                                   "not_after": _iso(c.not_after), "kind": c.kind} for c in summary.expiring],
+        "host_results": [_host_json(h) for h in sorted(run.hosts, key=lambda h: h.host)],  # stable order
+    }
+
+
+def summary_json(summary: ScanSummary, results_path: Path, run: RunResult) -> str:
+    """:func:`scan_json` as indented UTF-8 JSON text (``scan`` and ``collect --format json``)."""
+    return json.dumps(scan_json(summary, results_path, run), ensure_ascii=False, indent=2)

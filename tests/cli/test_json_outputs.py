@@ -1,4 +1,9 @@
-"""``--format json`` of history, certs, diff and inventory check: valid against the shipped schema, same bytes in every language."""
+"""``--format json`` of every listing/reporting command: valid against the shipped schema, same bytes in every language.
+
+history, certs, diff, inventory check/list and audit show from a store or a
+file; scan, fix (dry run and applied) and the audit entries a fix writes from
+a small simulated office.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,12 @@ import io
 import json
 import sys
 import xml.etree.ElementTree as ET
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from jsonschema import Draft202012Validator
 
 from fleetcheck.cli import main
@@ -134,7 +140,11 @@ def test_the_status_enums_in_the_diff_schema_are_the_code_s() -> None:
     assert set(hosts["before"]["enum"]) == {s.value for s in HostStatus}
 
 
-@pytest.mark.parametrize("name", ["history", "certs", "diff", "inventory-check", "renew"])
+SCHEMAS = ["history", "certs", "diff", "inventory-check", "inventory-list", "inventory-host", "renew", "renew-rollback",
+           "scan", "fix", "audit-show"]
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
 def test_each_schema_is_shipped_as_package_data(name: str) -> None:
     assert (REPO / "reports_templates" / f"{name}.schema.json").is_file()
     schema(name)  # a valid draft 2020-12 schema
@@ -169,3 +179,145 @@ def test_history_json_stays_pure_json_when_pruning(db: str) -> None:
     data = json.loads(result.stdout)  # the "removed N old run(s)" note went to stderr
     valid("history", data)
     assert [r["run_id"] for r in data["runs"]] == ["run-2"] and "removed 1 old run(s)" in result.stderr
+
+
+# --------------------------------------------------------------------------- inventory list
+
+
+def test_inventory_list_json_matches_its_schemas_in_every_language(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FC_WINRM_PASSWORD", "not-a-real-one")
+    monkeypatch.chdir(REPO)
+    data = run_json("inventory", "list", "inventory.example.yaml")
+    valid("inventory-list", data)
+    assert isinstance(data, dict) and "PC-SZ-001" in data["_meta"]["hostvars"]
+    assert "not-a-real-one" not in json.dumps(data)
+    host = run_json("inventory", "list", "inventory.example.yaml", "--host", "PC-SZ-001")
+    valid("inventory-host", host)
+    assert host == data["_meta"]["hostvars"]["PC-SZ-001"]
+    with pytest.raises(AssertionError):  # the schema can fail: an unmasked password is refused
+        valid("inventory-host", {**host, "ansible_password": "not-a-real-one"})
+
+
+# --------------------------------------------------------------------------- scan, fix, audit show (a simulated office)
+
+AT_1600 = "2026-03-04T16:00:00+08:00"  # a Wednesday after the close: the guard allows the fix
+NOT_RUNNING = ["--trading-process", "XtItClient.exe"]
+OFFICE_PASSWORD = "Json-Office-5150"
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Four PCs: zone flags to fix, compliant, no certificate (a person's job), one refusing connections."""
+    from fleetcheck.sim.office import OfficeSpec, start_office
+
+    groups = [
+        {"name": "flags", "image": "win10-zone-flags-wrong", "count": 1, "vars": {"hostname": "JS-FLAGS-${n}"}},
+        {"name": "ok", "image": "win10-compliant", "count": 1, "vars": {"hostname": "JS-OK-${n}"}},
+        {"name": "nocert", "image": "win10-no-cert", "count": 1, "vars": {"hostname": "JS-NOCERT-${n}"}},
+        {"name": "down", "image": "win10-compliant", "count": 1, "faults": {"refuse": True},
+         "vars": {"hostname": "JS-DOWN-${n}"}},
+    ]
+    spec = OfficeSpec.model_validate({
+        "defaults": {
+            "credentials": {"user": "TRADE\\fcadmin", "password": OFFICE_PASSWORD}, "scheme": "http",
+            "faults": {"latency_ms": 0, "agent_ms": 1},
+            "vars": {"operator_name": "交易员${index:02}", "operator": "TRADE\\${operator_name}",
+                     "operator_sid": "S-1-5-21-1004336348-1177238915-682003330-1${index:03}",
+                     "gateway_cert": "F00504Y${index:04}#0", "cert_kind": "file"},
+        },
+        "groups": groups,
+    })
+    state = tmp_path_factory.mktemp("json-office")
+    with start_office(spec, state, first_address="127.0.177.1", now=datetime.now(timezone.utc)) as running:
+        yield running.write_inventory(state / "inventory.yaml")
+
+
+def _invoke(lang: str, *args: str) -> Result:
+    result = CliRunner().invoke(main, ["--lang", lang, *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def _volatile_free(data: dict[str, object]) -> dict[str, object]:
+    """A scan document without what differs between two sweeps (run id, times, where the files went)."""
+    hosts = [{k: v for k, v in h.items() if k not in ("started", "finished")}
+             for h in data["host_results"]]  # type: ignore[attr-defined]
+    return {**{k: v for k, v in data.items() if k not in ("run_id", "started", "finished", "results")},
+            "host_results": hosts}
+
+
+def test_scan_json_is_one_document_matching_its_schema_in_every_language(office: Path, tmp_path: Path) -> None:
+    docs = {}
+    for lang in ("zh", "en"):
+        out = tmp_path / lang
+        result = _invoke(lang, "scan", "-i", str(office), "--out", str(out), "--db", str(out / "h.db"),
+                         "--timeout", "10", "--format", "json")
+        assert result.exit_code == 3, result.output  # a host could not be probed
+        data = json.loads(result.stdout)  # stdout is the document and nothing else
+        valid("scan", data)
+        assert "[1/4]" in result.stderr  # the progress stays on stderr
+        assert OFFICE_PASSWORD not in result.stdout + result.stderr
+        results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        assert data["run_id"] == results["run_id"] and data["results"] == str(out / "results.json")
+        docs[lang] = data
+    assert _volatile_free(docs["zh"]) == _volatile_free(docs["en"])  # nothing in it follows --lang
+    data = docs["en"]
+    assert (data["hosts"], data["swept"], data["compliant"], data["noncompliant"], data["not_probed"]) == (4, 4, 1, 2, 1)
+    assert data["unprobed"] == {"Refused": 1} and data["exit_code"] == 3 and data["interrupted"] is False
+    assert data["started"].endswith("+00:00") and data["finished"].endswith("+00:00")
+    verdicts = {h["host"]: (h["status"], h["verdict"]) for h in data["host_results"]}
+    assert verdicts == {"JS-FLAGS-1": ("ok", "noncompliant"), "JS-OK-1": ("ok", "compliant"),
+                        "JS-NOCERT-1": ("ok", "noncompliant"), "JS-DOWN-1": ("refused", "not_probed")}
+    down = next(h for h in data["host_results"] if h["host"] == "JS-DOWN-1")
+    assert down["error_class"] == "Refused" and set(down["error"]) == {"zh", "en"} and down["failing"] == []
+    flags = next(h for h in data["host_results"] if h["host"] == "JS-FLAGS-1")
+    assert flags["findings"]["fail"] == len([f for f in flags["failing"] if f["status"] == "fail"]) > 0
+    assert all(set(f["title"]) == {"zh", "en"} for f in flags["failing"])
+    assert data["top_failing_checks"] and set(data["top_failing_checks"][0]["title"]) == {"zh", "en"}
+
+
+def test_scan_json_of_the_golden_run_matches_the_schema() -> None:
+    from fleetcheck.report.summary import scan_json, summarize
+
+    run = golden_run()
+    data = scan_json(summarize(run, len(run.hosts) + 1, {}), Path("out/results.json"), run)
+    valid("scan", data)
+    assert data["hosts"] == len(run.hosts) + 1 and data["exit_code"] == 3  # one host never swept
+    assert all(c["not_after"] is None or c["not_after"].endswith("+00:00") for c in data["expiring_certificates"])
+    assert data["expiring_certificates"], "the golden office has certificates due"
+
+
+def test_fix_json_dry_run_and_apply_match_their_schema_and_audit_show_too(office: Path, tmp_path: Path) -> None:
+    db = str(tmp_path / "fix.db")
+    dry = [_invoke(lang, "fix", "-i", str(office), "--db", db, "--now", AT_1600, "--timeout", "10", "--format", "json")
+           for lang in ("zh", "en")]
+    assert [r.exit_code for r in dry] == [3, 3]  # JS-DOWN-1 is unreachable
+    assert dry[0].stdout_bytes == dry[1].stdout_bytes
+    plan = json.loads(dry[0].stdout)
+    valid("fix", plan)
+    assert plan["apply"] is False and plan["run_id"] is None and plan["actions"] > 0
+    assert plan["summary"]["change"] == ["JS-FLAGS-1"] and plan["summary"]["unreachable"] == ["JS-DOWN-1"]
+    assert plan["hosts"]["JS-DOWN-1"] is None and set(plan["summary"]["unreachable_why"]["JS-DOWN-1"]) == {"zh", "en"}
+    step = plan["hosts"]["JS-FLAGS-1"]["steps"][0]
+    assert set(step["title"]) == {"zh", "en"} and all(set(d) == {"zh", "en"} for d in step["diff"])
+    assert {a["kind"] for s in plan["hosts"]["JS-FLAGS-1"]["steps"] for a in s["actions"]} == {"set_value"}
+
+    applied = _invoke("en", "fix", "-i", str(office), "--db", db, "--now", AT_1600, "--timeout", "10", "--apply",
+                      "--format", "json", *NOT_RUNNING)
+    assert applied.exit_code == 3, applied.output
+    done = json.loads(applied.stdout)
+    valid("fix", done)
+    assert done["apply"] is True and done["run_id"] and done["stopped"] is False and done["stop_reason"] is None
+    assert done["hosts"]["JS-FLAGS-1"]["status"] == "fixed" and done["hosts"]["JS-FLAGS-1"]["category"] == "change"
+    assert {s["status"] for s in done["hosts"]["JS-FLAGS-1"]["steps"]} == {"applied"}
+    assert done["summary"]["not_applied"] == []
+    assert OFFICE_PASSWORD not in applied.output
+
+    shown = [_invoke(lang, "audit", "show", "--db", db, "--format", "json") for lang in ("zh", "en")]
+    assert [r.exit_code for r in shown] == [0, 0] and shown[0].stdout_bytes == shown[1].stdout_bytes
+    entries = json.loads(shown[0].stdout)
+    valid("audit-show", entries)
+    assert entries and {e["host"] for e in entries} == {"JS-FLAGS-1"}
+    assert all(e["run_id"] == done["run_id"] and e["at"].endswith("+00:00") for e in entries)
+    assert {e["result_text"]["zh"] != e["result_text"]["en"] for e in entries} == {True}  # both languages
+    assert _invoke("en", "audit", "verify", "--db", db).exit_code == 0

@@ -467,6 +467,7 @@ def test_renew_json_matches_its_schema_and_is_the_same_in_every_language(office:
     assert planned["state"] == "planned" and planned["host"] == other
     assert planned["new_not_after"].endswith("+00:00") and planned["old_not_after"].endswith("+00:00")
     assert "wrong-one" not in outputs[0].decode("utf-8") and "Pfx-Json-4k!x" not in outputs[0].decode("utf-8")
-    refused = CliRunner().invoke(main, ["--lang", "en", "renew", "-i", str(office.inventory), "--rollback", "latest",
-                                        "--db", str(office.db), "--format", "json"])
-    assert refused.exit_code == 2 and "--rollback has no JSON output yet" in refused.stderr
+    # --rollback has its JSON document too (tests/renew/test_renew_rollback_json.py): here, a run id that is no renewal
+    unknown = CliRunner().invoke(main, ["--lang", "en", "renew", "-i", str(office.inventory), "--rollback",
+                                        "renew-nosuch", "--db", str(office.db), "--format", "json"])
+    assert unknown.exit_code == 2 and json.loads(unknown.stdout)["state"] == "not_a_renewal_run"
