@@ -44,7 +44,7 @@ from fleetcheck.inventory import (
     Inventory,
 )
 from fleetcheck.jsonout import echo_json, iso_utc, text_json
-from fleetcheck.policy.loader import load_policy_files
+from fleetcheck.policy.loader import load_policy_files, load_waivers
 from fleetcheck.remediate.guard import (
     DEFAULT_TRADING_PROCESSES,
     Guard,
@@ -111,6 +111,7 @@ class RenewRequest:
     ask_pass: bool
     now_text: str | None
     fmt: str = "text"
+    waivers_path: Path | None = None
 
 
 @click.command(name="renew")
@@ -133,6 +134,9 @@ class RenewRequest:
               help="交易日历 YAML / trading calendar YAML")
 @click.option("--trading-process", "trading_processes", multiple=True,
               help="交易软件进程名，可重复（替换默认列表）/ trading client process name, repeatable (replaces the defaults)")
+@click.option("--waivers", "waivers_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="豁免文件（与 scan/fix --waivers 相同）：证书检查被豁免的主机不导入 / "
+                   "waivers file (as scan's): a host whose certificate check is waived is left alone")
 @click.option("--rollback", "rollback_run", default=None, metavar="RUN_ID",
               help="回滚一次已执行的更新（RUN_ID 或 latest）/ undo an applied renewal run (RUN_ID or latest)")
 @db_option
@@ -153,13 +157,14 @@ def renew(**given: Any) -> None:
     if req.drop_dir is None:
         fail(T("需要 --drop 文件夹（或 --rollback RUN_ID）", "--drop FOLDER is required (or --rollback RUN_ID)"))
     files = read_drop(req.drop_dir)
+    waivers = tuple(load_waivers(req.waivers_path, policies)) if req.waivers_path else ()  # WaiverError: cli.main
     trusted_cas = _trusted_cas(req.ca_files)
     passwords = _passwords(req.passwords_path, req.ask, [f.stem for f in files])
     store = _store_for(req.db_url, req.do_apply)
     try:
         options = RenewalOptions(apply=req.do_apply, remove_old=req.remove_old, force=req.force, issuer=req.issuer,
                                  trusted_cas=tuple(trusted_cas), timeout_s=req.timeout_s, forks=req.forks,
-                                 who=local_user())
+                                 who=local_user(), waivers=waivers)
         outcome = Renewal(inventory, names, policies, store=store, guard=guard, options=options).run(files, passwords)
     finally:
         if store is not None:

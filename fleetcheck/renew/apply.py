@@ -7,7 +7,9 @@ way, and a refused PFX never causes a request to any host:
 1. password: from the passwords file or the prompt (``no_password``);
 2. :func:`~fleetcheck.renew.validate.open_pfx` (password, key, ``#0``, name, expiry);
 3. :func:`~fleetcheck.renew.match.match_host` (latest scan, inventory);
-   a host outside ``--limit`` → ``skipped``;
+   a host outside ``--limit`` → ``skipped``; a host whose certificate check is
+   waived (``--waivers``, not expired) → ``skipped``, saying until when and why
+   (an expired waiver is not honoured: renewed as usual, and said so);
 4. per target host (hosts in parallel, bounded by ``forks``; one host's
    failure stays on that host): a fresh read-only probe with the policy set
    — it gives the operator, the certificate installed now, and the process
@@ -46,7 +48,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +69,8 @@ from fleetcheck.errors import FleetcheckError
 from fleetcheck.findings import Finding, FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory.model import HostSpec, Inventory
-from fleetcheck.officetime import Clock, utc_now
+from fleetcheck.officetime import Clock, office_date, utc_now
+from fleetcheck.policy.waivers import Waiver
 from fleetcheck.remediate.guard import Guard, GuardDecision
 from fleetcheck.renew.match import match_host
 from fleetcheck.renew.passwords import PfxPassword
@@ -87,6 +90,7 @@ __all__ = [
     "RenewalOptions",
     "RenewalOutcome",
     "RollbackResult",
+    "certificate_waivers",
     "read_drop",
     "rollback_renewals",
 ]
@@ -94,6 +98,16 @@ __all__ = [
 MAX_DROP_FILES = 2000
 NO_SESSION_MARK = "no interactive session"
 IMPORT_WAIT_MS = 60_000  # how long the agent polls for the user-session task at most
+
+
+def certificate_waivers(waivers: Sequence[Waiver], policies: Sequence[Any], host: str, groups: list[str],
+                        today: date) -> tuple[Waiver | None, list[Waiver]]:
+    """The first unexpired waiver naming a certificate check of the policies on ``host`` (or None),
+    and the expired ones naming one (not honoured). Pure."""
+    checks = [(p.id, c.id) for p in policies for c in getattr(p, "checks", ()) if getattr(c, "type", "") == "certificate"]
+    naming = [w for w in waivers if any(w.matches(pid, cid, host, groups) for pid, cid in checks)]
+    honoured = next((w for w in naming if not w.expired(today)), None)
+    return honoured, [w for w in naming if w.expired(today)]
 
 
 class DropError(FleetcheckError):
@@ -142,6 +156,7 @@ class RenewalOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S
     forks: int = 10
     who: str = "unknown"
+    waivers: tuple[Waiver, ...] = ()  # --waivers: a host whose certificate check is waived is left alone
 
 
 @dataclass
@@ -233,6 +248,8 @@ class Renewal:
                 continue
             item.host, item.evidence, item.installed = found.host, found.evidence, found.installed
             item.was_pending = any(r.host == found.host and r.cn.casefold() == opened.cn.casefold() for r in pending)
+            if found.host is not None and self._waived(item, found.host, now):
+                continue
             if found.host not in self.selected:
                 item.state = RenewalState.skipped
                 item.notes.append(T("目标主机不在 --limit 范围内", "the target host is outside --limit"))
@@ -256,6 +273,25 @@ class Renewal:
         present = {(i.host, i.cn.casefold()) for i in items}
         missing = [r for r in pending if (r.host, r.cn.casefold()) not in present]
         return RenewalOutcome(self.run_id, items, pending, missing)
+
+    def _waived(self, item: RenewalItem, host: str, now: datetime) -> bool:
+        """Skip ``item`` when a waiver covers a certificate check of ``host``; note an expired one. True when skipped."""
+        spec = self.inventory.hosts.get(host)
+        waived, expired = certificate_waivers(self.options.waivers, self.policies, host,
+                                              list(spec.groups) if spec is not None else [], office_date(now))
+        for waiver in expired:
+            day = waiver.expires.isoformat()
+            item.notes.append(T(f"豁免（{waiver.check}）已于 {day} 过期，不再生效，照常更新（{waiver.reason}）",
+                                f"the waiver ({waiver.check}) expired on {day}: not honoured, renewed as usual "
+                                f"({waiver.reason})"))
+        if waived is None:
+            return False
+        day = waived.expires.isoformat()
+        item.state = RenewalState.skipped
+        item.notes.append(T(f"已豁免（{waived.check}）至 {day}：{waived.reason}（批准：{waived.approver}），不导入",
+                            f"waived ({waived.check}) until {day}: {waived.reason} (approver {waived.approver}); "
+                            "not imported"))
+        return True
 
     def _latest_scan(self) -> RunResult | None:
         if self.store is None:
