@@ -9,6 +9,7 @@ Exit codes as ``scan``.
 from __future__ import annotations
 
 import contextlib
+import shlex
 import signal
 import sys
 import tempfile
@@ -24,12 +25,12 @@ import click
 from fleetcheck.commands.common import fail, lang_of
 from fleetcheck.commands.options import db_option, forks_option
 from fleetcheck.commands.scan import SweepSettings, run_sweep
-from fleetcheck.i18n import Lang, T, tr
+from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.inventory import PasswordSources, load_inventory
 from fleetcheck.policy.loader import load_policy_files
 from fleetcheck.runner import DEFAULT_TIMEOUT_S
 
-__all__ = ["DEMO_OUT", "demo", "demo_office_path"]
+__all__ = ["DEMO_OUT", "demo", "demo_office_path", "next_steps"]
 
 DEMO_OUT = "fleetcheck-demo"
 
@@ -89,9 +90,42 @@ def demo(out_dir: Path, keep_running: bool, inventory_out: Path | None, forks: i
             settings = SweepSettings(forks=forks, timeout_s=DEFAULT_TIMEOUT_S, out_dir=out_dir, fmt="table",
                                      db_url=db_url or str(out_dir.resolve() / "fleetcheck.db"))
             code = run_sweep(inventory, list(inventory.hosts), policies, [], settings)
+            click.echo(tr(next_steps(out_dir, inventory_path, db_url, keep_running=keep_running), lang))
             if keep_running:
                 _serve_until_interrupted(office, inventory_path, lang)
     sys.exit(code)
+
+
+def next_steps(out_dir: Path, inventory: Path, db_url: str | None, *, keep_running: bool) -> Text:
+    """What the demo wrote and what to try next: 4–5 commands, every one on the demo's own database.
+
+    >>> print(next_steps(Path("fleetcheck-demo"), Path("fleetcheck-demo/inventory.yaml"), None,
+    ...                  keep_running=False).en)
+    The demo wrote:
+      report     fleetcheck-demo/report.html
+      inventory  fleetcheck-demo/inventory.yaml
+      database   fleetcheck-demo/fleetcheck.db
+    Try next (all on this database, so history, the dashboard and fix agree):
+      fleetcheck certs --db fleetcheck-demo/fleetcheck.db
+      fleetcheck history --db fleetcheck-demo/fleetcheck.db
+      fleetcheck demo --keep-running --out fleetcheck-demo --db fleetcheck-demo/fleetcheck.db    # keep the office up; then, in another shell:
+      fleetcheck fix --limit all -i fleetcheck-demo/inventory.yaml --db fleetcheck-demo/fleetcheck.db    # dry run
+      fleetcheck serve -i fleetcheck-demo/inventory.yaml --db fleetcheck-demo/fleetcheck.db    # the dashboard
+    """
+    db_shown = db_url or str(out_dir / "fleetcheck.db")
+    db, inv = shlex.quote(db_shown), shlex.quote(str(inventory))
+    again = f"fleetcheck demo --keep-running --out {shlex.quote(str(out_dir))} --db {db}"
+    certs, history = f"fleetcheck certs --db {db}", f"fleetcheck history --db {db}"
+    fix, serve = f"fleetcheck fix --limit all -i {inv} --db {db}", f"fleetcheck serve -i {inv} --db {db}"
+    zh_again = "" if keep_running else f"  {again}    # 让模拟办公室保持运行；然后在另一个终端：\n"
+    en_again = "" if keep_running else f"  {again}    # keep the office up; then, in another shell:\n"
+    return T(
+        f"演示写出了：\n  报告    {out_dir / 'report.html'}\n  清单    {inventory}\n  历史库  {db_shown}\n"
+        "接下来可以试试（都用这个历史库，历史、仪表盘和修复结果才一致）：\n"
+        f"  {certs}\n  {history}\n{zh_again}  {fix}    # 演练：会改动哪些 PC\n  {serve}    # 仪表盘",
+        f"The demo wrote:\n  report     {out_dir / 'report.html'}\n  inventory  {inventory}\n  database   {db_shown}\n"
+        "Try next (all on this database, so history, the dashboard and fix agree):\n"
+        f"  {certs}\n  {history}\n{en_again}  {fix}    # dry run\n  {serve}    # the dashboard")
 
 
 @contextlib.contextmanager

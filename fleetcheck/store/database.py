@@ -202,11 +202,12 @@ class Store:
         with self._engine.connect() as conn:
             return office.office_state(conn, recorded, names=names, until=until)
 
-    def office_trend(self, days: int = 20) -> list[OfficeTrendPoint]:
-        """The office state's compliance at the end of each of the last ``days`` office days with a run."""
+    def office_trend(self, days: int = 20, *, names: Collection[str] | None = None) -> list[OfficeTrendPoint]:
+        """The office state's compliance at the end of each of the last ``days`` office days with a run
+        (``names``: only these hosts)."""
         recorded = self.list_runs()
         with self._engine.connect() as conn:
-            return office.office_trend(conn, recorded, days=days)
+            return office.office_trend(conn, recorded, days=days, names=names)
 
     def host_errors(self, run_id: str = "latest") -> list[dict[str, Any]]:
         """Hosts that could not be probed in a run: host, status, error class, message, attempts."""

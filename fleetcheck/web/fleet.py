@@ -10,11 +10,11 @@ with the same audit log.
 
 Decisions:
 
-* **A rescan records a new run.** It is the newest run with the rescanned
-  hosts' results replaced (hosts not rescanned keep their last result), so the
-  overview always shows the whole office and the history gains one point per
-  rescan. Its start time is never earlier than the run it extends (a clock
-  behind the recorded run must not hide the rescan).
+* **A rescan records a run of the rescanned hosts only** (scope ``rescan``).
+  The pages show the office state (each PC's latest observation from any run),
+  so the rescanned PCs change and every other PC keeps its last result. Its
+  start time is never earlier than the newest recorded run's (a clock behind
+  the recorded run must not hide the rescan).
 * **Fresh facts for the plan.** The store keeps no raw facts, so the planned
   fix (dry-run diff) and the guard's process check need a fresh read-only
   probe; its answer is cached for :data:`FACTS_TTL_S` seconds. The fix itself
@@ -63,7 +63,6 @@ from fleetcheck.remediate.guard import (
     TradingCalendar,
 )
 from fleetcheck.remediate.plan import HostPlan, PlanOptions
-from fleetcheck.report.model import ReportModel, TrendPoint, build_report
 from fleetcheck.runner import DEFAULT_TIMEOUT_S, policy_sweep
 from fleetcheck.store import RunNotFound, Store
 from fleetcheck.store.audit import AuditLog, ChangeLog
@@ -163,14 +162,6 @@ class Fleet:
         except RunNotFound:
             return None
 
-    def report(self, lang: str) -> ReportModel | None:
-        """The report view model of the newest run (with its trend), or None before any scan."""
-        run = self.latest()
-        if run is None:
-            return None
-        trend = [TrendPoint(r.run_id, r.started.isoformat(), r.compliance_pct) for r in self.store.trend(run.run_id)]
-        return build_report(run, lang="en" if lang == "en" else "zh", trend=trend)
-
     def host_spec(self, name: str) -> HostSpec | None:
         return self.inventory.hosts.get(name) if self.inventory is not None else None
 
@@ -213,21 +204,19 @@ class Fleet:
             self._facts.pop(name, None)
 
     def record(self, results: Sequence[HostResult]) -> str | None:
-        """Record rescanned hosts as a new run (see the module docstring); returns its id."""
+        """Record rescanned hosts as a run of their own (see the module docstring); returns its id."""
         if not results:
             return None
         with self._record_lock:
-            latest = self.latest()
-            fresh = {r.host: r.model_copy(update={"facts": None}) for r in results}
-            hosts = [fresh.pop(h.host, h) for h in latest.hosts] if latest is not None else []
-            hosts.extend(fresh.values())
+            newest = self.store.list_runs(limit=1)
+            hosts = [r.model_copy(update={"facts": None}) for r in results]
             started = self.clock()
-            if latest is not None and started <= latest.started:
-                started = latest.started + timedelta(seconds=1)
+            if newest and started <= newest[0].started:
+                started = newest[0].started + timedelta(seconds=1)
             run = RunResult(run_id=uuid.uuid4().hex[:12], started=started, finished=started,
                             policies=[getattr(p, "id", str(p)) for p in self.policies],
-                            inventory=latest.inventory if latest is not None else str(self.settings.inventory),
-                            hosts=hosts)
+                            inventory=str(self.settings.inventory), scope="rescan",
+                            hosts_planned=len(hosts), hosts=hosts)
             return self.store.record_run(run, certificates=run_certificates(run))
 
     def rescan(self, job: Job, names: Sequence[str]) -> None:
