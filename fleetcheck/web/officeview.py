@@ -22,10 +22,13 @@ languages' report models, a host index, the run history and the trend), and
   when it starts). A request whose marker is newer than the rebuild in
   progress waits for that one and starts its own (at most :data:`MAX_ROUNDS`
   rounds within the same bound).
-* **Consistent.** The view's report is built from the run the marker names
-  (by id, not ``latest``) and its trend from the runs up to it, so a run
-  recorded during a rebuild cannot mix into it; the next request sees the newer
-  marker and rebuilds. A failed rebuild publishes
+* **The office as it stands.** The view's report is the office state
+  (:meth:`fleetcheck.store.Store.office_state`: each PC's latest observation
+  from any run, a ``--limit`` scan, a rescan or fix's re-probe included), each
+  host with its observation time; its trend is the office state per office day.
+  A run recorded during a rebuild may or may not be in it; either way the
+  marker read before the rebuild is older than the store's, so the next request
+  rebuilds. A failed rebuild publishes
   nothing: its error goes to a request that has no view to fall back on, and
   the next request tries again.
 
@@ -44,7 +47,8 @@ from dataclasses import dataclass, field
 
 from fleetcheck.findings import RunResult
 from fleetcheck.i18n import Lang
-from fleetcheck.report.model import HostView, ReportModel, TrendPoint, build_report
+from fleetcheck.report.model import HostView, OfficeContext, ReportModel, TrendPoint, build_report
+from fleetcheck.report.publish import office_context, office_trend_points
 from fleetcheck.store import RunNotFound, RunSummary, Store
 
 __all__ = ["HISTORY_RUNS", "OfficeView", "OfficeViews", "ViewUnavailable", "build_view"]
@@ -84,7 +88,7 @@ class OfficeView:
 
     @property
     def size(self) -> int:
-        """Hosts in the newest run."""
+        """Hosts in the office state."""
         return len(self.hosts.get(LANGS[0], {}))
 
 
@@ -101,25 +105,32 @@ def _trend(runs: Sequence[RunSummary]) -> list[TrendPoint]:
 
 
 def build_view(marker: Marker, runs: Sequence[RunSummary], run: RunResult | None, *,
-               build_s: float = 0.0) -> OfficeView:
-    """The view of ``run`` (the newest run), both languages; ``runs``: the newest runs, newest first. Pure."""
+               build_s: float = 0.0, office: OfficeContext | None = None,
+               trend: list[TrendPoint] | None = None) -> OfficeView:
+    """The view of ``run`` (the office state, with ``office`` saying where each host's state comes
+    from; or one run), both languages; ``runs``: the newest runs, newest first; ``trend``: the
+    chart's points (default: the runs up to ``run``). Pure."""
     if run is None:
         return OfficeView(marker=marker, runs=tuple(runs), build_s=build_s)
-    upto = [r for r in runs if (r.started, r.run_id) <= (run.started, run.run_id)]
-    trend = _trend(upto)
-    reports: dict[str, ReportModel] = {lang: build_report(run, lang=lang, trend=trend) for lang in LANGS}
+    if trend is None:
+        trend = _trend([r for r in runs if (r.started, r.run_id) <= (run.started, run.run_id)])
+    reports: dict[str, ReportModel] = {lang: build_report(run, lang=lang, trend=trend, office=office)
+                                       for lang in LANGS}
     hosts: dict[str, dict[str, HostView]] = {lang: {h.host: h for h in model.hosts} for lang, model in reports.items()}
     groups = tuple(sorted({g for h in run.hosts for g in h.groups}))
     return OfficeView(marker=marker, runs=tuple(runs), reports=reports, hosts=hosts, groups=groups, build_s=build_s)
 
 
 def load_view(store: Store, marker: Marker) -> OfficeView:
-    """Read the run ``marker`` names (its newest run, by id) and the history, and build the view (blocking)."""
+    """Read the office state and the history, and build the view (blocking)."""
     began = time.perf_counter()
-    newest = marker[0] if marker else None
     runs = store.list_runs(limit=HISTORY_RUNS)
-    run = store.load_run(newest) if isinstance(newest, str) else None
-    view = build_view(marker, runs, run)
+    state = store.office_state() if runs else None
+    if state is None:
+        view = build_view(marker, runs, None)
+    else:
+        view = build_view(marker, runs, state.run, office=office_context(state),
+                          trend=office_trend_points(store))
     return OfficeView(marker=view.marker, runs=view.runs, reports=view.reports, hosts=view.hosts,
                       groups=view.groups, build_s=time.perf_counter() - began)
 
