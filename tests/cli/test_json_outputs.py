@@ -321,3 +321,49 @@ def test_fix_json_dry_run_and_apply_match_their_schema_and_audit_show_too(office
     assert all(e["run_id"] == done["run_id"] and e["at"].endswith("+00:00") for e in entries)
     assert {e["result_text"]["zh"] != e["result_text"]["en"] for e in entries} == {True}  # both languages
     assert _invoke("en", "audit", "verify", "--db", db).exit_code == 0
+
+
+def test_collect_import_json_is_the_scan_document(tmp_path: Path) -> None:
+    from fleetcheck.agent import POWERSHELL, build_payload, command_line
+    from fleetcheck.evaluate import compile_request
+    from fleetcheck.policy.loader import load_policy_files
+    from fleetcheck.sim.host import SimulatedHost
+
+    host = SimulatedHost.from_image("win10-compliant", {"hostname": "PC-01"}, datetime.now(timezone.utc))
+    answer = host.run(POWERSHELL, command_line()[1], build_payload(compile_request(load_policy_files(()))))
+    assert answer.exit_code == 0, answer.stderr
+    folder = tmp_path / "answers"
+    folder.mkdir()
+    (folder / "PC-01-20261201T080000Z.json").write_text(answer.stdout, encoding="utf-8")
+    docs = []
+    for lang in ("zh", "en"):
+        result = _invoke(lang, "collect", "import", str(folder), "--out", str(tmp_path / lang),
+                         "--db", f"sqlite:///{tmp_path / lang / 'h.db'}", "--format", "json")
+        assert result.exit_code == 1, result.output  # no inventory variables: the certificate checks fail
+        data = json.loads(result.stdout)  # the import notes went to stderr
+        valid("scan", data)
+        docs.append(data)
+    assert _volatile_free(docs[0]) == _volatile_free(docs[1])
+    [pc] = docs[1]["host_results"]
+    assert (pc["host"], pc["status"], pc["verdict"]) == ("PC-01", "ok", "noncompliant") and pc["findings"]["pass"] > 0
+    assert docs[1]["exit_code"] == 1 and docs[1]["noncompliant"] == 1
+
+
+def test_the_enums_in_the_scan_and_fix_schemas_are_the_code_s() -> None:
+    import typing
+
+    from fleetcheck.agent import contract
+    from fleetcheck.remediate.apply import HostFixStatus, StepStatus
+    from fleetcheck.remediate.campaign import CATEGORIES
+
+    scan = json.loads((templates_dir() / "scan.schema.json").read_text(encoding="utf-8"))["$defs"]["host"]["properties"]
+    assert set(scan["status"]["enum"]) == {s.value for s in HostStatus}
+    assert set(scan["findings"]["required"]) == {s.value for s in FindingStatus}
+    fix = json.loads((templates_dir() / "fix.schema.json").read_text(encoding="utf-8"))["$defs"]
+    kinds = {m.model_fields["kind"].default for m in typing.get_args(typing.get_args(contract.Action)[0])}
+    action = fix["plan"]["properties"]["steps"]["items"]["properties"]["actions"]["items"]
+    assert set(action["properties"]["kind"]["enum"]) == kinds
+    assert set(fix["fixed"]["properties"]["status"]["enum"]) == set(typing.get_args(HostFixStatus))
+    step = fix["fixed"]["properties"]["steps"]["items"]["properties"]
+    assert set(step["status"]["enum"]) == set(typing.get_args(StepStatus))
+    assert set(fix["fixed"]["properties"]["category"]["enum"]) == set(CATEGORIES)
