@@ -5,6 +5,7 @@ Keys (all optional)::
     users:                      # user name: password hash (fleetcheck serve --hash-password)
       admin: scrypt$16384$8$1$...
     session_secret: {env: FC_SESSION_SECRET}
+    session_hours: 8            # login session lifetime (checked by fleetcheck serve)
     calendar: calendar.yaml     # the trading calendar (see fleetcheck.remediate.guard)
     trading_processes: [TdxW.exe, xiadan.exe]
     waivers: waivers.yaml       # the waivers file (as scan/fix --waivers), relative to this file:
@@ -26,7 +27,7 @@ from fleetcheck.yamlfile import RawIssue, UserFileError, read_document, to_plain
 
 __all__ = ["CONFIG_KEYS", "ServeConfigError", "load_serve_config", "serve_config_problems"]
 
-CONFIG_KEYS = ("users", "session_secret", "calendar", "trading_processes", "waivers")
+CONFIG_KEYS = ("users", "session_secret", "session_hours", "calendar", "trading_processes", "waivers")
 
 
 class ServeConfigError(UserFileError):

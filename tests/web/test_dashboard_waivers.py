@@ -125,3 +125,12 @@ def test_serve_reads_the_waivers_of_its_config(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["--lang", "en", "serve", "--db", str(tmp_path / "h.db"), "--config", str(config)])
     assert result.exit_code == 2 and f"{bad.resolve()}:6:14" in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_every_documented_config_key_is_accepted(tmp_path: Path) -> None:
+    # README's dashboard.yaml lists session_hours and waivers: the loader must take them.
+    (tmp_path / "waivers.yaml").write_text("waivers: []\n", encoding="utf-8")
+    config = tmp_path / "dashboard.yaml"
+    config.write_text("session_hours: 4\ntrading_processes: [TdxW.exe]\nwaivers: waivers.yaml\n", encoding="utf-8")
+    loaded = load_serve_config(config)
+    assert loaded["session_hours"] == 4 and loaded["trading_processes"] == ["TdxW.exe"]
