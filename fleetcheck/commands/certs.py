@@ -18,7 +18,7 @@ from fleetcheck.commands.tables import add_row, bold, console
 from fleetcheck.findings import RunResult
 from fleetcheck.i18n import T
 from fleetcheck.jsonout import echo_json, text_json
-from fleetcheck.officetime import office_day, office_minute, zoned_label
+from fleetcheck.officetime import OFFICE_TZ, office_day, office_minute, office_stamp
 from fleetcheck.readiness import STATE_LABELS, HostReadiness, ReadinessState, host_readiness
 from fleetcheck.report.model import CertificateRow, build_report
 from fleetcheck.report.publish import office_context
@@ -79,14 +79,21 @@ def certs_cmd(expiring: int | None, run_id: str | None, db_url: str | None, fmt:
         where = T("办公室现状", "the office state") if observed is not None else T(f"扫描 {run.run_id}", f"run {run.run_id}")
         say(T(f"{where.zh}中没有符合条件的证书。", f"no matching certificates in {where.en}."))
         return
-    table = Table(title=bold(f"{lab['certificates']} — {run.run_id} · {office_minute(run.started)}"))
+    scope = T("办公室现状", "office state").get(lang) if observed is not None else \
+        f"{run.run_id} · {office_minute(run.started)}"
+    zone = T(f"日期为 {OFFICE_TZ.key} 日期", f"dates in {OFFICE_TZ.key}").get(lang)  # expiry: the office's date
+    table = Table(title=bold(f"{lab['certificates']} — {scope} · {zone}"))
     for key in ("days_left", "host", "user", "subject", "not_after", "kind", "readiness"):
-        head = zoned_label(LABELS[key]).get(lang) if key == "not_after" else lab[key]  # the office's date
-        table.add_column(head, justify="right" if key == "days_left" else "left")
+        table.add_column(lab[key], justify="right" if key == "days_left" else "left")
     table.add_column(T("阻碍项", "blocking checks").get(lang))  # BLOCKED: which checks (issue 7)
+    if observed is not None:
+        table.add_column(LABELS["observed_at"].get(lang))  # when the PC's latest probe saw it, zone named
     for c in rows:
         days = "—" if c.days_left is None else str(c.days_left)
         blockers = readiness[c.host].blockers if c.host in readiness else []
-        add_row(table, days, c.host, c.user or "", c.subject_cn or "", office_day(c.not_after),
-                      c.kind or "", c.readiness_label, ", ".join(b.check_id for b in blockers))
+        cells = [days, c.host, c.user or "", c.subject_cn or "", office_day(c.not_after),
+                 c.kind or "", c.readiness_label, ", ".join(b.check_id for b in blockers)]
+        if observed is not None:
+            cells.append(office_stamp(observed.get(c.host)))
+        add_row(table, *cells)
     console().print(table)

@@ -17,7 +17,9 @@ shipped templates; :func:`write_report` writes one to a file.
   English whatever the language (programs read it), the cells that are user
   text are in the report's language; any cell starting with
   ``= + - @``, tab or CR is prefixed with ``'`` so spreadsheets never run it
-  as a formula.
+  as a formula. Host status is compliant / non-compliant / not probed (with
+  why: timed out…); the last column, ``Observed at``, is ISO 8601 in office
+  time with its offset (``2026-12-12T04:00:00+08:00``).
 * JUnit: host = ``<testsuite>``, check = ``<testcase>``; fail ⇒ ``<failure>``,
   error ⇒ ``<error>``, not_applicable / not_evaluated / waived ⇒ ``<skipped>``;
   a host that was not probed is one ``<testcase name="probe">`` with ``<error>``.
@@ -45,8 +47,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from fleetcheck.i18n import Lang, T, Text
-from fleetcheck.officetime import TEMPLATE_FILTERS, zoned_label
-from fleetcheck.report.model import FindingView, ReportModel, TrendPoint
+from fleetcheck.officetime import TEMPLATE_FILTERS, office_iso, zoned_label
+from fleetcheck.report.model import FindingView, HostView, ReportModel, TrendPoint
 from fleetcheck.resources import templates_dir
 
 ReportFormat = Literal["html", "json", "csv", "junit"]
@@ -139,6 +141,7 @@ LABELS: dict[str, Text] = {
     "stale_hosts": T("结果过时的电脑", "PCs with stale results"),
     "failed_since": T("此后无法连接，自", "not reachable since"),
     "host": T("主机", "Host"),
+    "observed_time": T("检查时间", "Observed at"),  # CSV: ISO 8601 in office time with its offset
 }
 
 
@@ -235,12 +238,19 @@ def neutralise_cell(value: object) -> str:
 CSV_COLUMNS = (
     "run_id", "host", "address", "branch", "groups", "host_status", "operator", "readiness",
     "policy", "check", "title_col", "finding_status", "severity", "expected", "observed",
-    "source", "message", "remedy", "guide", "requirement", "fix_command",
+    "source", "message", "remedy", "guide", "requirement", "fix_command", "observed_time",
 )
 
 
 #: The CSV header row: English, the same whatever the report's language.
 CSV_HEADER: tuple[str, ...] = tuple(LABELS[c].en if c in LABELS else c for c in CSV_COLUMNS)
+
+
+def csv_host_status(h: HostView, lang: str) -> str:
+    """The CSV's host status: compliant / non-compliant / not probed (with why), in the report's language."""
+    if h.state != "unreachable":
+        return h.state_label
+    return f"{h.state_label}（{h.status_label}）" if lang == "zh" else f"{h.state_label} ({h.status_label})"
 
 
 def render_csv(model: ReportModel) -> str:
@@ -250,15 +260,16 @@ def render_csv(model: ReportModel) -> str:
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for h in model.hosts:
-        head = [model.run_id, h.host, h.address, h.branch, ";".join(h.groups), h.status_label,
+        head = [model.run_id, h.host, h.address, h.branch, ";".join(h.groups), csv_host_status(h, model.lang),
                 h.operator, h.readiness_label]
+        when = office_iso(h.observed or model.started)  # the office state's observation, else the run's start
         if not h.findings:
-            tail: list[object] = ["", "", "", "", "", "", "", "", h.error or "", "", "", "", ""]
+            tail: list[object] = ["", "", "", "", "", "", "", "", h.error or "", "", "", "", "", when]
             writer.writerow([neutralise_cell(v) for v in head + tail])
             continue
         for f in h.findings:
             tail = [f.policy_id, f.check_id, f.title, f.status_label, f.severity, f.expected,
-                    f.observed, f.source, f.message, f.remedy, f.guide, f.requirement, f.fix_command]
+                    f.observed, f.source, f.message, f.remedy, f.guide, f.requirement, f.fix_command, when]
             writer.writerow([neutralise_cell(v) for v in head + tail])
     return buf.getvalue()
 

@@ -7,8 +7,10 @@ import io
 import json
 import re
 import xml.etree.ElementTree as ET
+from datetime import timezone
 from html.parser import HTMLParser
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jsonschema
 from report_factory import XSS, finding, golden_run, host  # type: ignore[import-not-found]
@@ -116,7 +118,7 @@ def test_csv_chinese_default() -> None:
     assert data[:3] == b"\xef\xbb\xbf"
     header, first = data.decode("utf-8-sig").splitlines()[:2]
     assert header.startswith("Run ID,Host,") and "检查结果" not in header  # fixed English header (issue 15)
-    assert ",已检查," in first and "没有操作员登录" in first  # the cells stay Chinese
+    assert ",不合规," in first and "没有操作员登录" in first  # the cells stay Chinese
 
 
 def test_junit_structure() -> None:
@@ -145,3 +147,27 @@ def test_write_report_atomic(tmp_path: Path) -> None:
     out = write_report(build_report(golden_run()), "json", tmp_path / "sub" / "r.json")
     assert json.loads(out.read_text(encoding="utf-8"))["run_id"] == "run-20250303-0930"
     assert [p.name for p in out.parent.iterdir()] == ["r.json"]
+
+
+def test_csv_host_status_tells_compliant_non_compliant_and_not_probed_apart() -> None:
+    """Not "probed" for every reachable host: the verdict, and for a host not probed, why (issue 14)."""
+    for lang, words in (("en", ("compliant", "non-compliant", "not probed (timed out)")),
+                        ("zh", ("合规", "不合规", "未能检查（超时）"))):
+        model = build_report(golden_run(), lang=lang)  # type: ignore[arg-type]
+        rows = list(csv.DictReader(io.StringIO(render_csv(model)[1:])))
+        status = {r["Host"]: r["Host status"] for r in rows}
+        states = {h.host: h.state for h in model.hosts}
+        expected = dict(zip(("compliant", "failing", "unreachable"), words, strict=True))
+        for name, state in states.items():
+            if state != "unreachable":
+                assert status[name] == expected[state], (lang, name)
+        assert status["pc-sz-004"] == expected["unreachable"], lang  # the golden office's timed-out PC
+        assert set(status.values()) >= set(words[:2])
+
+
+def test_csv_observed_at_is_iso_8601_office_time_with_offset() -> None:
+    rows = list(csv.DictReader(io.StringIO(render_csv(build_report(golden_run(), lang="en"))[1:])))
+    when = {r["Observed at"] for r in rows}
+    started = golden_run().started.replace(tzinfo=golden_run().started.tzinfo or timezone.utc)
+    assert when == {started.astimezone(ZoneInfo("Asia/Shanghai")).isoformat(timespec="seconds")}
+    assert all(w.endswith("+08:00") for w in when)
