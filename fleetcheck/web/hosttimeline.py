@@ -21,7 +21,7 @@ TIMELINE_ENTRIES = 30
 
 TIMELINE_LABELS: dict[str, Text] = {
     "title": T("时间线", "Timeline"),
-    "zone": T(f"时间为 {OFFICE_TZ.key}", f"times in {OFFICE_TZ.key}"),
+    "zone": T(f"（时间为 {OFFICE_TZ.key}）", f"(times in {OFFICE_TZ.key})"),
     "empty": T("历史数据库中还没有这台主机的记录。", "Nothing is recorded about this host yet."),
     "more": T(f"只显示最新 {TIMELINE_ENTRIES} 条；完整记录：fleetcheck host NAME --last N",
               f"the newest {TIMELINE_ENTRIES} entries; for more: fleetcheck host NAME --last N"),
