@@ -146,7 +146,8 @@ def import_cmd(**given: Any) -> None:
     except OSError as exc:
         fail(T(f"无法写入输出目录 {options.out_dir}：{exc.strerror}",
                f"cannot write the output folder {options.out_dir}: {exc.strerror}"))
-    extra, _previous = publish(outcome.run, options.out_dir, options.db_url, lang, waivers or None)
+    run = outcome.run.model_copy(update={"scope": "collect", "hosts_planned": len(outcome.run.hosts)})
+    extra = publish(run, options.out_dir, options.db_url, lang, waivers or None).files
     summary = summarize(outcome.run, len(outcome.run.hosts), certificate_thresholds(policies))
     imported = sum(1 for h in outcome.run.hosts if h.local_collection is not None)
     if options.fmt != "json":

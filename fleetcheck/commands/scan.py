@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, TextIO
 
 import click
 
@@ -59,45 +59,53 @@ DEFAULT_OUT = "fleetcheck-out"
 log = logging.getLogger(__name__)
 
 
-def publish(run: RunResult, out_dir: Path, db_url: str | None, lang: Lang,
-            waivers: Sequence[Any] | None = None) -> tuple[list[Path], RunResult | None]:
-    """Record the run in the history store and write ``out_dir/report.html`` (``waivers``: its waivers section).
+class Published(NamedTuple):
+    """What :func:`publish` wrote, and the office state after and before the run (for --notify)."""
 
-    Returns the files written and the previous recorded run (for --notify's
-    "what changed"). Never fatal: results.json is already safe on disk, so a
-    store or report failure is printed once and the sweep's exit code stands.
+    files: list[Path]
+    office: RunResult | None  # the office state after the run (None: it could not be recorded)
+    office_before: RunResult | None  # ... before it (None: the office's first run, or not recorded)
+
+
+def publish(run: RunResult, out_dir: Path, db_url: str | None, lang: Lang,
+            waivers: Sequence[Any] | None = None, names: Collection[str] | None = None) -> Published:
+    """Record the run in the history store and write ``out_dir/report.html`` of the office state
+    (``names``: the inventory's PCs; ``waivers``: the report's waivers section).
+
+    Returns the files written and the office state after and before the run
+    (for --notify: "what changed" across the office, whatever the run's scope).
+    Never fatal: results.json is already safe on disk, so a store or report
+    failure is printed once and the sweep's exit code stands.
     """
     from fleetcheck.report.publish import record_and_report
-    from fleetcheck.store import Store, StoreError
 
     try:
-        paths = record_and_report(run, out_dir, db_url=db_url, lang=lang, waivers=waivers)
+        paths = record_and_report(run, out_dir, db_url=db_url, lang=lang, waivers=waivers, names=names)
     except FleetcheckError as exc:
         click.echo(tr(T("生成报告失败：", "writing the report failed: "), lang) + exc.format(lang), err=True)
-        return [], None
+        return Published([], None, None)
     except OSError as exc:
         click.echo(tr(T(f"生成报告失败：无法写入 {out_dir}（{exc.strerror}）",
                         f"writing the report failed: cannot write {out_dir} ({exc.strerror})"), lang), err=True)
-        return [], None
+        return Published([], None, None)
     except Exception:  # a report bug must not lose the sweep: results.json is already on disk
         log.exception("writing the report of %s failed", run.run_id)  # the details go to the log, not the user
         click.echo(tr(T(f"生成报告失败（内部错误）；结果已保存在 {out_dir / 'results.json'}，"
                         f"可用 fleetcheck report --results 重新生成",
                         f"writing the report failed (an internal error); the results are saved in "
                         f"{out_dir / 'results.json'}: fleetcheck report --results writes it again"), lang), err=True)
-        return [], None
+        return Published([], None, None)
     if paths.store_error is not None:
         click.echo(tr(T("未能写入历史库：", "could not record the run in the history store: "), lang)
                    + tr(paths.store_error, lang), err=True)
-        return [paths.html], None
-    previous: RunResult | None = None
-    try:
-        with Store.open(db_url) as store:
-            before = store.previous_run(run.run_id)
-            previous = store.load_run(before.run_id) if before is not None else None
-    except StoreError:
-        previous = None
-    return [paths.html], previous
+    return Published([paths.html], paths.office, paths.office_before)
+
+
+def scoped(run: RunResult, planned: int, office_size: int, interrupted: bool) -> RunResult:
+    """``run`` marked with what it set out to see: the whole inventory ("office") or a ``--limit``
+    subset, how many hosts, and whether it stopped early (the store's office state reads these)."""
+    return run.model_copy(update={"scope": "office" if planned >= office_size else "limit",
+                                  "hosts_planned": planned, "interrupted": interrupted})
 
 
 def _check_store(db_url: str | None) -> None:
@@ -251,19 +259,25 @@ def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[An
         f"sweeping {len(hosts)} hosts: {settings.forks} at once, {settings.timeout_s:g} s per host, into {out_dir}"))
     outcome, host_lines, elapsed = _sweep(inventory, hosts, policies, waivers, settings)
     log_text(log, logging.INFO, T(f"扫描用时 {elapsed:.1f} 秒；写入结果", f"swept in {elapsed:.1f} s; writing the results"))
+    run = scoped(outcome.run, len(hosts), len(inventory.hosts), outcome.interrupted)
     fallback_previous = _previous_for_notify(notify, out_dir)  # read before results.json is replaced
-    results_path = write_results(outcome.run, out_dir, host_lines=host_lines)
-    extra, previous = publish(outcome.run, out_dir, settings.db_url, lang, list(waivers) or None)
-    previous = previous or fallback_previous
-    summary = summarize(outcome.run, len(hosts), certificate_thresholds(policies), interrupted=outcome.interrupted)
+    results_path = write_results(run, out_dir, host_lines=host_lines)
+    published = publish(run, out_dir, settings.db_url, lang, list(waivers) or None, names=set(inventory.hosts))
+    summary = summarize(run, len(hosts), certificate_thresholds(policies), interrupted=outcome.interrupted)
     if settings.fmt == "json":
-        click.echo(summary_json(summary, results_path, outcome.run))
+        click.echo(summary_json(summary, results_path, run))
     elif is_quiet():
         click.echo(closing_line(summary, lang, elapsed))
     else:
         click.echo(render_summary(summary, lang, elapsed))
-        click.echo(("  结果文件：" if lang == "zh" else "  results: ") + ", ".join(str(p) for p in [results_path, *extra]))
-    _notify(notify, outcome.run, previous, out_dir, lang, waivers=list(waivers) or None)
+        click.echo(("  结果文件：" if lang == "zh" else "  results: ")
+                   + ", ".join(str(p) for p in [results_path, *published.files]))
+    # The notification is about the office, not only the hosts this run reached: after a --limit
+    # scan it still covers every PC. Without a store: this run against the previous results.json.
+    current, previous = published.office or run, published.office_before
+    if published.office is None:
+        previous = fallback_previous
+    _notify(notify, current, previous, out_dir, lang, waivers=list(waivers) or None)
     return summary.exit_code
 
 
@@ -396,4 +410,5 @@ def _celery_broker(options: ScanOptions) -> str | None:
     return check_url(options.broker_url)
 
 
-__all__ = ["DEFAULT_OUT", "ScanOptions", "SweepSettings", "closing_line", "publish", "run_sweep", "scan"]
+__all__ = ["DEFAULT_OUT", "Published", "ScanOptions", "SweepSettings", "closing_line", "publish", "run_sweep", "scan",
+           "scoped"]
