@@ -31,13 +31,19 @@ class UnknownHost(FleetcheckError):
     """The store holds nothing about this host (no run saw it, nothing changed it)."""
 
 
-def _unknown(name: str, where: str, store_empty: bool) -> UnknownHost:
+def _unknown(name: str, where: str, store_empty: bool, similar: tuple[str, ...] = ()) -> UnknownHost:
     if store_empty:
         return UnknownHost(T(
             f"历史数据库 {where} 中还没有任何记录（扫描、修复、证书更新），因此也没有主机 {name} 的记录。"
             "请先运行 fleetcheck scan，或用 --db 指定记录所在的数据库。",
             f"nothing is recorded in {where} yet (no scan, fix or renewal), so nothing about host {name}. "
             "Run fleetcheck scan first, or point --db at the database that holds the records.",
+        ))
+    if similar:
+        names = ", ".join(similar)
+        return UnknownHost(T(
+            f"历史数据库 {where} 中没有主机 {name}（主机名区分大小写）。是否指的是：{names}？",
+            f"host {name} is not in {where} (host names are case-sensitive). Did you mean: {names}?",
         ))
     return UnknownHost(T(
         f"历史数据库 {where} 中没有主机 {name} 的任何记录（没有扫描见过它，也没有修复或证书更新）。"
@@ -113,7 +119,7 @@ def host_cmd(name: str, db_url: str | None, last: int, fmt: str) -> None:
         rows = store.host_timeline(name, last)
         where = safe_url(store.url)
     if not rows.known:
-        raise _unknown(name, where, rows.store_empty)
+        raise _unknown(name, where, rows.store_empty, rows.similar)
     timeline = build_timeline(rows, last)
     if fmt == "json":
         echo_json(timeline_json(timeline, where))

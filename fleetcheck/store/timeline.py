@@ -42,6 +42,7 @@ __all__ = [
     "AUDIT_EVENTS",
     "AUDIT_ROWS_PER_ENTRY",
     "COPIES_PER_OBSERVATION",
+    "SIMILAR_NAMES",
     "AuditRow",
     "ChangeRow",
     "CheckRow",
@@ -55,6 +56,8 @@ __all__ = [
 AUDIT_EVENTS = ("refused", "rolled_back", "rollback_failed", "skipped")
 #: Audit entries read per timeline entry asked for (one rollback of one fix run writes one entry per action).
 AUDIT_ROWS_PER_ENTRY = 50
+#: Differently-cased names suggested for an unknown host.
+SIMILAR_NAMES = 5
 #: Host rows read per observation asked for (an unchanged copy of an observation in a later run is one row).
 COPIES_PER_OBSERVATION = 4
 
@@ -151,6 +154,7 @@ class HostRows:
     audit: tuple[AuditRow, ...]
     renewals: tuple[RenewalRow, ...]
     store_empty: bool  # no run, change, audit entry or renewal at all, of any host
+    similar: tuple[str, ...] = ()  # for an unknown host: recorded names that differ only in case
 
     @property
     def known(self) -> bool:
@@ -248,6 +252,15 @@ def _store_empty(conn: Connection) -> bool:
     return True
 
 
+def _similar(conn: Connection, host: str) -> tuple[str, ...]:
+    """Recorded host names equal to ``host`` but for case (at most :data:`SIMILAR_NAMES`)."""
+    h = schema.hosts.c
+    names = conn.execute(
+        sa.select(h.host).where(sa.func.lower(h.host) == host.lower()).distinct().order_by(h.host).limit(SIMILAR_NAMES)
+    ).scalars()
+    return tuple(str(n) for n in names)
+
+
 def host_rows(conn: Connection, host: str, limit: int) -> HostRows:
     """The rows of ``host`` for a timeline of its newest ``limit`` entries (see the module docstring)."""
     if limit < 1:
@@ -262,4 +275,4 @@ def host_rows(conn: Connection, host: str, limit: int) -> HostRows:
     )
     if found.known:
         return found
-    return HostRows(host, (), (), (), (), store_empty=_store_empty(conn))
+    return HostRows(host, (), (), (), (), store_empty=_store_empty(conn), similar=_similar(conn, host))

@@ -202,3 +202,11 @@ def test_an_empty_store_says_nothing_is_recorded_yet_exit_2(tmp_path: Path) -> N
         result = cli("host", "PC-01", "--db", url, "--format", "json", lang=lang)
         assert result.exit_code == 2 and result.stdout == ""
         assert all(w in result.stderr for w in words), result.stderr
+
+
+def test_an_unknown_name_that_differs_only_in_case_suggests_the_recorded_one(recorded: str) -> None:
+    result = cli("host", "PC-SZ-003", "--db", recorded)
+    assert result.exit_code == 2
+    assert "Did you mean: pc-sz-003?" in result.stderr and "case-sensitive" in result.stderr
+    zh = cli("host", "PC-SZ-003", "--db", recorded, lang="zh")
+    assert "是否指的是：pc-sz-003？" in zh.stderr
