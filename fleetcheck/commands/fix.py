@@ -67,6 +67,7 @@ from fleetcheck.i18n import Lang, T, tr
 from fleetcheck.jsonout import text_json
 from fleetcheck.officetime import Clock
 from fleetcheck.policy.loader import load_policy_files, load_waivers
+from fleetcheck.readiness import run_certificates
 from fleetcheck.remediate.apply import HostFix, Remediator
 from fleetcheck.remediate.campaign import (
     Campaign,
@@ -484,7 +485,14 @@ def _run(req: FixRequest, setup: _Setup, hooks: CampaignHooks) -> CampaignOutcom
         applier = Remediator(policies, AuditLog(store), ChangeLog(store), guard, who=local_user(),
                              timeout_s=req.timeout_s, clock=clock)
         campaign = Campaign(policies, guard, options, probe=probe, applier=applier, clock=clock, hooks=hooks)
-        return campaign.run(setup.hosts)
+        outcome = campaign.run(setup.hosts)
+        # What fix saw (changed hosts by their verification probe) becomes the office state's newest
+        # observation of those PCs: the dashboard and report agree with what fix just did.
+        seen = outcome.observations(clock(), policies=[getattr(p, "id", str(p)) for p in policies],
+                                    inventory=setup.inventory_source)
+        if seen is not None:
+            store.record_run(seen, certificates=run_certificates(seen))
+        return outcome
 
 
 def _load_calendar(path: Path | None) -> TradingCalendar:

@@ -36,12 +36,14 @@ whole sequence without a network or monkeypatching.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Literal, Protocol
 
-from fleetcheck.findings import FindingStatus, HostResult, HostStatus
+from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory.model import HostSpec
 from fleetcheck.officetime import Clock, office_date, utc_now
@@ -190,6 +192,28 @@ class CampaignOutcome:
     @property
     def fixes(self) -> list[HostFix]:
         return [h.fix for h in self.hosts.values() if h.fix is not None]
+
+    def observations(self, now: datetime, *, policies: Sequence[str], inventory: str | None) -> RunResult | None:
+        """What the campaign saw of each host, as a run to record (scope ``verify``; None: nothing probed).
+
+        A host the applier changed is shown by its verification probe (its
+        findings after the change, observed ``now``); every other probed host
+        by the campaign's own probe. So the office state (dashboard, report,
+        ``certs``) shows what ``fix`` just did, not the scan before it.
+        """
+        hosts: list[HostResult] = []
+        for host in self.hosts.values():
+            if host.scan is None:
+                continue
+            seen = host.scan.model_copy(update={"facts": None})
+            if host.fix is not None and host.fix.after:
+                seen = seen.model_copy(update={"findings": list(host.fix.after), "started": now, "finished": now})
+            hosts.append(seen)
+        if not hosts:
+            return None
+        return RunResult(run_id=self.run_id or uuid.uuid4().hex[:12], started=now, finished=now,
+                         policies=list(policies), inventory=inventory, scope="verify",
+                         hosts_planned=len(self.hosts), hosts=hosts)
 
 
 def plan_scan(scan: HostResult, spec: HostSpec, policies: Sequence[object], options: PlanOptions,

@@ -25,6 +25,7 @@ from fleetcheck.policy.loader import load_policies, shipped_policy_paths
 from fleetcheck.runner import policy_sweep
 from fleetcheck.sim.faults import FaultSpec
 from fleetcheck.sim.office import OfficeSpec, RunningOffice, start_office
+from fleetcheck.store import Store
 
 pytestmark = pytest.mark.sim
 
@@ -105,6 +106,18 @@ def test_fix_apply_converges_then_rollback_restores_exactly(office: tuple[Runnin
     run_id = applied.output.strip().rsplit("--run ", 1)[1].split(")")[0]
     changed = registry_and_files(running)
     assert [n for n in before if changed[n] != before[n]] == [f"FX-{i:02}" for i in range(8)]  # not the compliant one
+
+    # What fix verified is the office state's newest observation of the PCs it changed: the
+    # dashboard, report and certs (which read the office state) show the fixed PCs as fixed.
+    with Store.open(db) as store:
+        state = store.office_state()
+        assert store.run_summary(run_id).scope == "verify"
+    assert state is not None and sorted(state.observations) == sorted(before)
+    assert {n for n, o in state.observations.items() if o.run_id == run_id} == set(before)
+    for host in state.run.hosts:
+        for f in host.findings:
+            if f.fix is FixMode.auto and f.check_type != "activex":
+                assert f.status in (FindingStatus.passed, FindingStatus.not_applicable), (host.host, f.check_id)
 
     after = scan(inventory)
     for host in after.values():
