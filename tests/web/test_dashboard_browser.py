@@ -132,3 +132,26 @@ def test_during_trading_hours_the_fix_button_says_why(office: Office, browser_pa
         assert page.errors == []
     with Store.open(office.db_url) as store:
         assert AuditLog(store).entries(host=FIXABLE) == []
+
+
+def test_after_a_cli_fix_the_host_page_shows_the_fixed_state(office: Office, browser_page: Any,
+                                                              artifacts_dir: Path) -> None:
+    """The README's walkthrough: `fix --apply` on the command line, then the dashboard on the same
+    database. Fix records what it verified, so the host page shows the PC fixed, not the scan before."""
+    from click.testing import CliRunner
+
+    from fleetcheck.cli import main
+
+    db = office.db_url.removeprefix("sqlite:///")
+    fixed = CliRunner().invoke(main, ["--lang", "en", "fix", FIXABLE, "-i", str(office.inventory), "--apply",
+                                      "--db", db, "--now", AFTER_HOURS.isoformat(), "--timeout", "20"])
+    assert fixed.exit_code == 0, fixed.output
+    page = browser_page()
+    with serving(office, AFTER_HOURS) as base:
+        _log_in(page, base)
+        page.goto(f"{base}/hosts/{FIXABLE}")
+        assert page.locator("#host-state").get_attribute("data-state") == "compliant"
+        page.screenshot(path=str(artifacts_dir / "dashboard-host-after-cli-fix.png"), full_page=True)
+        page.goto(base + "/")
+        assert page.locator("#compliance-pct").text_content() == "66.7%"  # 2 of 3 probed PCs now
+        assert page.errors == []
