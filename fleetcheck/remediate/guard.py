@@ -50,7 +50,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fleetcheck import exchangecalendar
 from fleetcheck.agent.contract import ProbeResponse
 from fleetcheck.i18n import T, Text
-from fleetcheck.officetime import Clock, utc_now
+from fleetcheck.officetime import Clock, office_minute, utc_now
 from fleetcheck.yamlfile import Issue, RawIssue, UserFileError, read_document, to_plain, unknown_key
 
 __all__ = [
@@ -341,10 +341,10 @@ class Guard:
         session = self.calendar.session_at(now)
         if session is None:
             return []
-        local = self.calendar.local(now).strftime("%Y-%m-%d %H:%M")
+        local = office_minute(now, self.calendar.zone)  # 2026-03-04 10:00 Asia/Shanghai: the zone after the time
         span = f"{session[0]:%H:%M}–{session[1]:%H:%M}"
-        return [T(f"交易时段内（{self.calendar.tz} {local}，时段 {span}）不允许变更",
-                  f"inside a trading session ({self.calendar.tz} {local}, session {span}): no changes")]
+        return [T(f"交易时段内（{local}，时段 {span}）不允许变更",
+                  f"inside a trading session ({local}, session {span}): no changes")]
 
     def process_reasons(self, facts: ProbeResponse | None) -> list[Text]:
         if facts is None:
