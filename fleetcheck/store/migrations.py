@@ -164,7 +164,8 @@ def _v6_scope_unique_hosts(conn: Connection) -> None:
     """Each run's scope, planned host count and interrupted flag (three nullable columns: older runs
     read as scope unknown, not interrupted); each host row's verdict (``compliant``: true/false,
     NULL when not probed; back-filled from the findings, so the office trend needs no findings
-    scan); one host row per run and host name (a unique index).
+    scan); one host row per run and host name (a unique index); an index on the host name
+    (``fleetcheck host NAME``'s timeline).
 
     Every release before v6 recorded a host once per run (inventories reject duplicate names),
     so the index cannot fail on an existing store.
@@ -180,6 +181,7 @@ def _v6_scope_unique_hosts(conn: Connection) -> None:
         "AND f.status IN ('fail', 'error', 'not_evaluated')) THEN FALSE ELSE TRUE END"
     ))
     conn.execute(sa.text("CREATE UNIQUE INDEX ux_hosts_run_host ON hosts (run_id, host)"))
+    conn.execute(sa.text("CREATE INDEX ix_hosts_host ON hosts (host)"))  # one host's timeline
 
 
 #: Ordered migrations; index + 1 is the version each one produces.

@@ -76,6 +76,7 @@ hosts = sa.Table(
     sa.Column("compliant", sa.Boolean),  # schema v6: HostResult.compliant (NULL: not probed)
     # schema v6: a host is recorded at most once per run (re-recording a run replaces it whole)
     sa.Index("ux_hosts_run_host", "run_id", "host", unique=True),
+    sa.Index("ix_hosts_host", "host"),
 )
 
 findings = sa.Table(

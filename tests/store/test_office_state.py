@@ -138,6 +138,9 @@ def test_migration_backfills_verdicts(tmp_path: Path) -> None:
         state = s.office_state()
     assert (point.hosts, point.probed, point.compliant) == (2, 1, 0)
     assert state is not None and state.observations["pc-old-02"].status is HostStatus.timeout
+    with Store.open(str(path)) as s, s.engine.connect() as conn:
+        indexes = {row[1] for row in conn.exec_driver_sql("PRAGMA index_list('hosts')")}
+    assert {"ux_hosts_run_host", "ix_hosts_host"} <= indexes
 
 
 def test_the_newest_complete_sweep_says_which_pcs_the_office_has(store: Store) -> None:
