@@ -11,8 +11,8 @@ from rich.table import Table
 from fleetcheck.commands.common import lang_of, say
 from fleetcheck.commands.options import db_option, format_option, last_option
 from fleetcheck.commands.tables import add_row, bold, console
-from fleetcheck.i18n import T
-from fleetcheck.jsonout import echo_json, iso_utc
+from fleetcheck.i18n import T, Text
+from fleetcheck.jsonout import echo_json, iso_utc, text_json
 from fleetcheck.officetime import office_minute
 from fleetcheck.report.render import labels
 from fleetcheck.store import Store, safe_url
@@ -29,15 +29,38 @@ def history_json(runs: list[RunSummary], where: str) -> dict[str, object]:
         "hosts_total": r.hosts_total, "hosts_probed": r.hosts_probed, "hosts_compliant": r.hosts_compliant,
         "hosts_not_probed": r.hosts_failed, "findings_fail": r.findings_fail, "findings_error": r.findings_error,
         "compliance_pct": r.compliance_pct,
+        "scope": r.scope, "hosts_planned": r.hosts_planned, "interrupted": r.interrupted, "partial": r.partial,
+        "scope_label": text_json(scope_label(r)),
     } for r in runs]}
+
+
+SCOPE_LABELS: dict[str | None, Text] = {
+    "office": T("全部电脑", "whole office"),
+    "limit": T("部分（--limit）", "subset (--limit)"),
+    "rescan": T("仪表盘重新扫描", "dashboard rescan"),
+    "verify": T("修复后验证", "fix verification"),
+    "collect": T("本地采集导入", "local collection"),
+    None: T("—", "—"),
+}
+
+
+def scope_label(run: RunSummary) -> Text:
+    """What the run set out to see, and whether it stopped early (the office state mixes runs)."""
+    base = SCOPE_LABELS[run.scope]
+    if not run.interrupted:
+        return base
+    if run.hosts_planned is None:
+        return T(f"{base.zh}，已中断", f"{base.en}, interrupted")
+    return T(f"{base.zh}，已中断（计划 {run.hosts_planned} 台）", f"{base.en}, interrupted ({run.hosts_planned} planned)")
 
 
 @click.command("history")
 @db_option
 @last_option(20, "只显示最新 N 次扫描 / show the newest N runs")
 @click.option("--keep-runs", type=click.IntRange(min=0), default=None,
-              help="只保留最近 N 次扫描（各办公室最新一次永不删除） / "
-                   "keep only the newest N runs (the latest run of each office is never deleted)")
+              help="只保留最近 N 次扫描（各办公室最新一次、以及任何电脑当前状态所在的扫描永不删除） / "
+                   "keep only the newest N runs (never the latest run of each office, nor one holding a PC's "
+                   "current state)")
 @format_option(("table", "json"), "table")
 @click.option("--keep-days", type=click.IntRange(min=0), default=None,
               help="删除 D 天前的扫描（各办公室最新一次永不删除） / "
@@ -61,8 +84,10 @@ def history_cmd(db_url: str | None, last: int, keep_runs: int | None, fmt: str, 
     table = Table(title=bold(f"{lab['run']} — {where}"))
     for key in ("run_id", "started", "hosts", "probed", "compliant", "not_probed", "compliance"):
         table.add_column(lab[key], justify="right" if key not in ("run_id", "started") else "left")
+    table.add_column(T("范围", "scope").get(lang))
     for r in runs:
         pct = "—" if r.compliance_pct is None else f"{r.compliance_pct:.1f}%"
         add_row(table, r.run_id, office_minute(r.started), str(r.hosts_total),
-                      str(r.hosts_probed), str(r.hosts_compliant), str(r.hosts_failed), pct)
+                      str(r.hosts_probed), str(r.hosts_compliant), str(r.hosts_failed), pct,
+                      scope_label(r).get(lang))
     console().print(table)

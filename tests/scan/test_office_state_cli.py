@@ -158,3 +158,12 @@ def test_the_dashboard_overview_shows_every_pc(office: Office) -> None:
             assert all(h in certificates for h in HOSTS)
     finally:
         fleet.close()
+
+
+def test_history_names_each_runs_scope(office: Office) -> None:
+    result = _cli("history", "--db", str(office.db), "--format", "json")
+    runs = json.loads(result.stdout)["runs"]
+    assert [(r["scope"], r["partial"], r["hosts_planned"]) for r in runs] == [("limit", True, 1), ("office", False, 3)]
+    assert runs[0]["scope_label"] == {"zh": "部分（--limit）", "en": "subset (--limit)"}
+    table = _cli("history", "--db", str(office.db), lang="en")
+    assert "subset (--limit)" in table.stdout and "whole office" in table.stdout
