@@ -1,7 +1,7 @@
 """The controller side: :class:`CeleryExecutor`, a :class:`~fleetcheck.runner.SweepExecutor` over Celery.
 
-``run(jobs, cancel)`` sends every job (password removed, :mod:`.secrets`) to
-its branch's queue (:mod:`.routing`) and yields each host's
+``run(jobs, cancel)`` stores the sweep's request once and sends every job (a
+small payload, password removed: :mod:`.wire`, :mod:`.secrets`) to its branch's queue (:mod:`.routing`) and yields each host's
 :class:`~fleetcheck.findings.HostResult` as it lands in the result backend, so
 :class:`~fleetcheck.runner.Sweep` keeps its behaviour: progress as hosts
 finish, evaluation and the history store on the controller, partial results,
@@ -46,8 +46,8 @@ from fleetcheck.distributed.app import (
     safe_url,
 )
 from fleetcheck.distributed.routing import queue_for
-from fleetcheck.distributed.secrets import job_for_broker
 from fleetcheck.distributed.tasks import error_result
+from fleetcheck.distributed.wire import job_payload, store_request
 from fleetcheck.findings import HostResult
 from fleetcheck.i18n import T, Text
 from fleetcheck.runner import CANCEL_GRACE_S, SweepJob
@@ -142,13 +142,19 @@ class CeleryExecutor:
 
     def _send(self, jobs: Sequence[SweepJob], pending: dict[str, _Pending], progress: _Progress,
               now: float) -> None:
+        keys: dict[int, str] = {}  # one stored request per distinct request (one per sweep)
         with self.app.producer_or_acquire() as producer:
             for job in jobs:
+                key = keys.get(id(job.request))
+                if key is None:
+                    key = keys[id(job.request)] = store_request(self.app.backend, job.request)
                 task_id = uuid.uuid4().hex
                 queue = queue_for(job.host)
                 progress.last.setdefault(queue, now)
-                self.app.send_task(TASK_NAME, args=[job_for_broker(job).model_dump_json()], task_id=task_id,
-                                   queue=queue, routing_key=queue, producer=producer)
+                # argsrepr: what monitoring tools show of the job (Celery would repr the whole payload).
+                self.app.send_task(TASK_NAME, args=[job_payload(job, key)], task_id=task_id,
+                                   queue=queue, routing_key=queue, producer=producer,
+                                   argsrepr=f"({job.host.name!r})", kwargsrepr="{}")
                 pending[task_id] = _Pending(job, queue)
                 self.sent[task_id] = job.host.name
 

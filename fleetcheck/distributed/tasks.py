@@ -1,7 +1,7 @@
 """The worker side: the sweep-one-host task, and how ``fleetcheck worker`` runs it.
 
-A job arrives as the JSON of a :class:`~fleetcheck.runner.SweepJob` without a
-password (:mod:`.secrets`). :func:`run_delivery` counts the delivery in the
+A job arrives as a small payload (:mod:`.wire`): its host without a password
+(:mod:`.secrets`) and the key of the sweep's request, read once per worker. :func:`run_delivery` counts the delivery in the
 result backend (state ``STARTED`` with ``{"delivery": n, "worker": name}``),
 swaps in the worker's own host entry, sweeps the host with
 :func:`~fleetcheck.runner.sweep_one` (its retries and deadline, as in a local
@@ -28,10 +28,11 @@ from typing import Any
 from fleetcheck.distributed.app import TASK_NAME, make_app
 from fleetcheck.distributed.routing import broker_queue, queues_of
 from fleetcheck.distributed.secrets import WorkerHosts
+from fleetcheck.distributed.wire import RequestCache, job_of
 from fleetcheck.findings import HostResult, HostStatus
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory.model import HostSpec
-from fleetcheck.runner import ProbeFn, SweepJob, serializable, sweep_one
+from fleetcheck.runner import ProbeFn, serializable, sweep_one
 from fleetcheck.transport import probe_host
 
 MAX_DELIVERIES = 2
@@ -53,33 +54,40 @@ def _previous_delivery(meta: dict[str, Any]) -> int:
     return 0
 
 
-def run_delivery(backend: Any, task_id: str, worker: str, job_json: str, hosts: WorkerHosts,
-                 probe: ProbeFn = probe_host) -> str:
+def run_delivery(backend: Any, task_id: str, worker: str, payload: dict[str, Any], hosts: WorkerHosts, *,
+                 probe: ProbeFn = probe_host, requests: RequestCache | None = None) -> str:
     """One delivery of one job: the HostResult JSON to store as the job's result. Never raises for a host."""
     meta = backend.get_task_meta(task_id, cache=False)
     if meta.get("status") == "SUCCESS" and isinstance(meta.get("result"), str):
         return str(meta["result"])
-    job = SweepJob.model_validate_json(job_json)
+    host = HostSpec.model_validate(payload["host"])
     delivery = _previous_delivery(meta) + 1
     if delivery > MAX_DELIVERIES:
-        log.warning("%s: job %s delivered %d times; not sweeping it again", job.host.name, task_id, delivery)
-        return error_result(job.host, "WorkerLost", T(
-            f"{job.host.name}：处理该主机的 worker 已两次中途退出；不再重试",
-            f"{job.host.name}: the workers sweeping this host stopped mid-host twice; not trying again"),
+        log.warning("%s: job %s delivered %d times; not sweeping it again", host.name, task_id, delivery)
+        return error_result(host, "WorkerLost", T(
+            f"{host.name}：处理该主机的 worker 已两次中途退出；不再重试",
+            f"{host.name}: the workers sweeping this host stopped mid-host twice; not trying again"),
             attempts=delivery - 1).model_dump_json()
     backend.store_result(task_id, {"delivery": delivery, "worker": worker}, "STARTED")
-    prepared = hosts.job_with_credentials(job)
+    request = (requests or RequestCache()).get(backend, str(payload.get("request", "")))
+    if request is None:
+        return error_result(host, "ConfigurationError", T(
+            f"{host.name}：消息代理中已没有本次扫描的检查请求（已过期？）；请重新扫描",
+            f"{host.name}: the sweep's request is no longer in the broker (expired?); sweep again")).model_dump_json()
+    prepared = hosts.job_with_credentials(job_of(payload, request))
     if isinstance(prepared, Text):
-        return error_result(job.host, "ConfigurationError", prepared).model_dump_json()
+        return error_result(host, "ConfigurationError", prepared).model_dump_json()
     return serializable(sweep_one(prepared, probe=probe)).model_dump_json()
 
 
 def register(app: Any, hosts: WorkerHosts, probe: ProbeFn = probe_host) -> Any:
     """Register the sweep task on ``app`` for a worker holding ``hosts``; the task object."""
+    requests = RequestCache()
 
     @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
-    def sweep_host(self: Any, job_json: str) -> str:
-        return run_delivery(self.backend, self.request.id, str(self.request.hostname), job_json, hosts, probe)
+    def sweep_host(self: Any, payload: dict[str, Any]) -> str:
+        return run_delivery(self.backend, self.request.id, str(self.request.hostname), payload, hosts,
+                            probe=probe, requests=requests)
 
     return sweep_host
 

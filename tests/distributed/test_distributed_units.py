@@ -31,6 +31,7 @@ from fleetcheck.distributed.secrets import (
     refuse_prompted_password,
 )
 from fleetcheck.distributed.tasks import run_delivery, worker_argv, worker_queues
+from fleetcheck.distributed.wire import RequestCache, job_payload, request_key, store_request
 from fleetcheck.findings import HostResult, HostStatus
 from fleetcheck.i18n import T
 from fleetcheck.inventory.model import HostSpec, Inventory
@@ -106,9 +107,20 @@ def test_broker_urls_are_checked_and_shown_without_their_password() -> None:
 
 @dataclass
 class FakeBackend:
-    """``get_task_meta``/``store_result`` of a Celery result backend, in a dict."""
+    """``get_task_meta``/``store_result`` of a Celery result backend and its Redis ``client``, in dicts."""
 
     metas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    keys: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def client(self) -> Any:
+        return self
+
+    def set(self, key: str, value: str, ex: int | None = None) -> None:
+        self.keys[key] = value.encode()
+
+    def get(self, key: str) -> Any:
+        return self.keys.get(key)
 
     def get_task_meta(self, task_id: str, cache: bool = True) -> dict[str, Any]:
         return self.metas.get(task_id, {"status": "PENDING", "result": None})
@@ -126,6 +138,11 @@ class Probe:
         raise Refused(T("拒绝", "refused"))
 
 
+def wire(backend: FakeBackend, sweep_job: SweepJob) -> dict[str, Any]:
+    """The job's payload as the controller sends it (its request stored in ``backend``)."""
+    return job_payload(sweep_job, store_request(backend, sweep_job.request))
+
+
 def worker_hosts(**override: Any) -> WorkerHosts:
     own = host("PC-1").model_copy(update=override)
     return WorkerHosts(Inventory(source="worker.yaml", hosts={"PC-1": own}, groups={}))
@@ -133,8 +150,8 @@ def worker_hosts(**override: Any) -> WorkerHosts:
 
 def test_the_worker_connects_with_its_own_inventory_entry_and_password() -> None:
     backend, probe = FakeBackend(), Probe()
-    wire = job_for_broker(job()).model_dump_json()
-    result = HostResult.model_validate_json(run_delivery(backend, "t1", "w@x", wire, worker_hosts(), probe))
+    payload = wire(backend, job())
+    result = HostResult.model_validate_json(run_delivery(backend, "t1", "w@x", payload, worker_hosts(), probe=probe))
     assert result.status is HostStatus.refused
     assert [p.password.get_secret_value() for p in probe.seen if p.password] == [SECRET]
     assert backend.metas["t1"] == {"status": "STARTED", "result": {"delivery": 1, "worker": "w@x"}}
@@ -142,28 +159,29 @@ def test_the_worker_connects_with_its_own_inventory_entry_and_password() -> None
 
 @pytest.mark.parametrize(("override", "word"), [({"address": "127.0.0.77"}, "address"), ({"user": "other"}, "user")])
 def test_a_job_whose_connection_differs_from_the_workers_inventory_is_refused(override: dict[str, Any], word: str) -> None:
-    probe = Probe()
-    wire = job_for_broker(job()).model_dump_json()
-    result = HostResult.model_validate_json(run_delivery(FakeBackend(), "t1", "w", wire, worker_hosts(**override), probe))
+    probe, backend = Probe(), FakeBackend()
+    payload = wire(backend, job())
+    result = HostResult.model_validate_json(run_delivery(backend, "t1", "w", payload, worker_hosts(**override), probe=probe))
     assert probe.seen == []  # no password sent anywhere
     assert result.error_class == "ConfigurationError" and word in (result.error.en if result.error else "")
 
 
 def test_a_host_the_worker_does_not_know_is_that_hosts_error() -> None:
-    wire = job_for_broker(job("PC-404")).model_dump_json()
-    result = HostResult.model_validate_json(run_delivery(FakeBackend(), "t1", "w", wire, worker_hosts(), Probe()))
+    backend = FakeBackend()
+    payload = wire(backend, job("PC-404"))
+    result = HostResult.model_validate_json(run_delivery(backend, "t1", "w", payload, worker_hosts(), probe=Probe()))
     assert result.host == "PC-404" and result.error_class == "ConfigurationError"
     assert result.error is not None and "worker.yaml" in result.error.en and "清单" in result.error.zh
 
 
 def test_a_job_is_swept_again_once_after_its_worker_died_then_given_up() -> None:
-    wire = job_for_broker(job()).model_dump_json()
     backend, probe = FakeBackend(), Probe()
+    payload = wire(backend, job())
     backend.store_result("t1", {"delivery": 1, "worker": "dead@x"}, "STARTED")  # the first worker died
-    second = HostResult.model_validate_json(run_delivery(backend, "t1", "w2", wire, worker_hosts(), probe))
+    second = HostResult.model_validate_json(run_delivery(backend, "t1", "w2", payload, worker_hosts(), probe=probe))
     assert len(probe.seen) == 1 and second.status is HostStatus.refused
     assert backend.metas["t1"]["result"]["delivery"] == 2
-    third = HostResult.model_validate_json(run_delivery(backend, "t1", "w3", wire, worker_hosts(), probe))
+    third = HostResult.model_validate_json(run_delivery(backend, "t1", "w3", payload, worker_hosts(), probe=probe))
     assert len(probe.seen) == 1  # not swept a third time
     assert third.error_class == "WorkerLost"
 
@@ -171,7 +189,7 @@ def test_a_job_is_swept_again_once_after_its_worker_died_then_given_up() -> None
 def test_a_job_already_finished_returns_its_stored_result_without_sweeping() -> None:
     backend, probe = FakeBackend(), Probe()
     backend.metas["t1"] = {"status": "SUCCESS", "result": "STORED"}
-    assert run_delivery(backend, "t1", "w", job_for_broker(job()).model_dump_json(), worker_hosts(), probe) == "STORED"
+    assert run_delivery(backend, "t1", "w", wire(backend, job()), worker_hosts(), probe=probe) == "STORED"
     assert probe.seen == []
 
 
@@ -189,6 +207,7 @@ class FakeResults:
     values: dict[str, dict[str, Any]] = field(default_factory=dict)
     down: bool = False
     deleted: list[str] = field(default_factory=list)
+    stored: dict[str, str] = field(default_factory=dict)
 
     def get_key_for_task(self, task_id: str) -> str:
         return "meta-" + task_id
@@ -204,6 +223,9 @@ class FakeResults:
     @property
     def client(self) -> Any:
         return self
+
+    def set(self, key: str, value: str, ex: int | None = None) -> None:
+        self.stored[key] = value
 
     def delete(self, *keys: str) -> None:
         self.deleted.extend(keys)
@@ -222,9 +244,9 @@ class FakeApp:
     def producer_or_acquire(self) -> Iterator[None]:
         yield None
 
-    def send_task(self, name: str, *, args: list[str], task_id: str, queue: str, routing_key: str,
-                  producer: Any) -> None:
-        self.sent.append({"id": task_id, "args": args, "queue": queue})
+    def send_task(self, name: str, *, args: list[dict[str, Any]], task_id: str, queue: str, routing_key: str,
+                  producer: Any, argsrepr: str, kwargsrepr: str) -> None:
+        self.sent.append({"id": task_id, "args": args, "queue": queue, "argsrepr": argsrepr})
 
     @property
     def control(self) -> Any:
@@ -270,12 +292,14 @@ def test_each_host_is_yielded_once_even_when_its_result_is_written_twice() -> No
 
     def react(app: FakeApp, sent: list[dict[str, Any]]) -> None:
         for item in sent:  # every poll: each job "finishes" (again)
-            app.set(item["id"], "SUCCESS", ok_result(json.loads(item["args"][0])["host"]["name"]))
+            app.set(item["id"], "SUCCESS", ok_result(item["args"][0]["host"]["name"]))
 
     results = run_executor(fast(app), [job("PC-1"), job("PC-2")], react)
     assert sorted(r.host for r in results) == ["PC-1", "PC-2"]
     assert sorted(app.backend.deleted) == sorted("meta-" + s["id"] for s in app.sent)  # read, then deleted
-    assert all(SECRET not in s["args"][0] for s in app.sent)
+    assert all(SECRET not in json.dumps(s["args"]) for s in app.sent)
+    assert len(app.backend.stored) == 1  # the request, once for the sweep
+    assert sorted(s["argsrepr"] for s in app.sent) == ["('PC-1')", "('PC-2')"]  # the name, not the payload
     assert {s["queue"] for s in app.sent} == {"fleetcheck.default"}
 
 
@@ -305,7 +329,7 @@ def test_a_queue_making_progress_keeps_its_waiting_hosts() -> None:
         polls["n"] += 1
         index = polls["n"] // 3  # one job finishes every third poll: the queue moves, slowly
         for item in sent[:index]:
-            app.set(item["id"], "SUCCESS", ok_result(json.loads(item["args"][0])["host"]["name"]))
+            app.set(item["id"], "SUCCESS", ok_result(item["args"][0]["host"]["name"]))
 
     jobs = [job(f"PC-{i}") for i in range(8)]
     results = run_executor(fast(app, pickup_timeout_s=0.1), jobs, react)
@@ -389,3 +413,28 @@ def test_cancel_revokes_waiting_jobs_and_keeps_in_flight_hosts_that_finish_in_th
     assert [r.host for r in results] == ["PC-1"]
     assert app.sent[1]["id"] in app.revoked
     assert graces == [(1, 0.2)]
+
+
+def test_a_payload_is_small_and_names_the_request_stored_once() -> None:
+    backend = FakeBackend()
+    first, second = job("PC-1"), job("PC-2")
+    a, b = wire(backend, first), wire(backend, second)
+    assert a["request"] == b["request"] == request_key(first.request.model_dump_json())
+    assert len(backend.keys) == 1
+    assert a["host"]["password"] is None and SECRET not in json.dumps(a)
+    cache = RequestCache()
+    assert cache.get(backend, a["request"]) == first.request
+    backend.keys.clear()
+    assert cache.get(backend, a["request"]) == first.request  # read once, then cached
+
+
+def test_a_missing_or_forged_request_is_that_hosts_error() -> None:
+    backend, probe = FakeBackend(), Probe()
+    payload = wire(backend, job())
+    backend.keys[payload["request"]] = b'{"not": "the stored one"}'  # a key whose content does not hash to it
+    forged = HostResult.model_validate_json(run_delivery(backend, "t1", "w", payload, worker_hosts(), probe=probe))
+    backend.keys.clear()
+    missing = HostResult.model_validate_json(run_delivery(backend, "t2", "w", payload, worker_hosts(), probe=probe))
+    assert probe.seen == []
+    assert forged.error_class == missing.error_class == "ConfigurationError"
+    assert missing.error is not None and "request" in missing.error.en
