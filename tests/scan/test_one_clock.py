@@ -148,9 +148,12 @@ def test_dashboard_certificates_page(office: Office, scan_output: str) -> None:
             certificates = client.get("/certificates").text
             assert CN in certificates
             assert_office_day_and_zoned(certificates, "dashboard certificates page")
-            overview = client.get("/").text
-            for found in TIME_RE.finditer(overview):
-                assert overview[found.end():].startswith(ZONE_AFTER), f"overview: {found.group()} names no zone"
+            for path in ("/", "/history", "/audit", f"/hosts/{HOST}"):  # every other page: times name the zone
+                page = client.get(path).text
+                assert UTC_DAY not in page, path
+                assert path == "/audit" or TIME_RE.search(page), f"{path}: no time shown at all"
+                for found in TIME_RE.finditer(page):
+                    assert page[found.end():].startswith(ZONE_AFTER), f"{path}: {found.group()} names no zone"
     finally:
         fleet.close()
 
@@ -179,3 +182,13 @@ def test_renew_dry_run(office: Office, scan_output: str) -> None:
         assert result.exit_code == 0, result.output
         assert HOST in result.stdout
         assert_office_day_and_zoned(result.stdout, f"renew dry run ({lang})")
+
+
+def test_fix_dry_run_times_name_their_zone(office: Office, scan_output: str) -> None:
+    for lang in ("zh", "en"):
+        result = _cli("fix", "--limit", "all", "-i", str(office.inventory), "--db", str(office.db),
+                      "--calendar", str(office.calendar), "--timeout", "30", lang=lang)
+        assert result.exit_code in (0, 1), result.output
+        assert HOST in result.output and UTC_DAY not in result.output
+        for found in TIME_RE.finditer(result.output):
+            assert result.output[found.end():].startswith(ZONE_AFTER), f"fix: {found.group()} names no zone"
