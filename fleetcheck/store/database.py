@@ -101,9 +101,11 @@ class Store:
         says so. ``prune(keep_runs=10)`` keeps the last ten sweeps. The newest run
         of each office (inventory) is never deleted, whatever the limits say:
         ``keep_days=0`` or ``keep_runs=0`` leaves the latest run of every office.
-        Nor is a run that holds a host's current state (its newest record, or
-        its newest probed record, whose certificates the office shows): pruning
-        never makes a PC vanish from the office state.
+        ``keep_runs`` never deletes a run that holds a host's current state
+        (its newest record, or its newest probed record, whose certificates the
+        office shows): a count limit never makes a PC vanish from the office
+        state. ``keep_days`` is the age limit of observations: a PC whose only
+        observation is older leaves the office state.
         """
         if (keep_runs is not None and keep_runs < 0) or (keep_days is not None and keep_days < 0):
             raise StoreError(T("保留数量/天数不能为负数。", "keep-runs / keep-days must not be negative."))
@@ -111,6 +113,9 @@ class Store:
         doomed: set[str] = set()
         if keep_runs is not None:
             doomed.update(r.run_id for r in recorded[keep_runs:])
+            if doomed:  # a count limit never drops a PC's current state (a one-PC scan is a run too)
+                with self._engine.connect() as conn:
+                    doomed.difference_update(office.source_run_ids(conn, recorded))
         if keep_days is not None:
             cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=keep_days)
             doomed.update(r.run_id for r in recorded if r.started < cutoff)
@@ -118,9 +123,6 @@ class Store:
         for r in recorded:  # newest first: the first run seen per office is its latest
             latest.setdefault(r.inventory, r.run_id)
         doomed.difference_update(latest.values())
-        if doomed:
-            with self._engine.connect() as conn:
-                doomed.difference_update(office.source_run_ids(conn, recorded))
         ordered = [r.run_id for r in recorded if r.run_id in doomed]
         with self._engine.begin() as conn:
             runs.delete_runs(conn, ordered)

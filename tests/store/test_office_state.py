@@ -158,3 +158,11 @@ def test_the_newest_complete_sweep_says_which_pcs_the_office_has(store: Store) -
     assert len(state.run.hosts) == 9
     assert store.office_trend()[-1].hosts == 9
     assert "run-20250303-0930" in store.prune(keep_runs=1)  # it held only the removed PC's state
+
+
+def test_keep_days_is_the_age_limit_of_observations(store: Store) -> None:
+    record(store, golden_run())
+    record(store, partial("limit-1", 24 * 40, host("pc-sz-003", days_left=200)))
+    assert store.prune(keep_days=30, now=T0 + timedelta(days=41)) == ["run-20250303-0930"]
+    state = store.office_state()
+    assert state is not None and list(state.observations) == ["pc-sz-003"]
