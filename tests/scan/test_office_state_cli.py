@@ -156,6 +156,12 @@ def test_the_dashboard_overview_shows_every_pc(office: Office) -> None:
             assert all(h in overview for h in HOSTS), overview
             certificates = client.get("/certificates").text
             assert all(h in certificates for h in HOSTS)
+            page = client.get("/hosts/PC-OS-1").text  # observed by the full scan, not the --limit one
+            observed = re.search(r'<span id="host-observed" data-stale="no">(.*?)</span>', page)
+            assert observed is not None, page
+            with Store.open(f"sqlite:///{office.db}") as store:
+                first = store.list_runs()[-1].run_id
+            assert first in observed.group(1) and "Asia/Shanghai" in observed.group(1)
     finally:
         fleet.close()
 
