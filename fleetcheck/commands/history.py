@@ -11,10 +11,11 @@ from rich.table import Table
 from fleetcheck.commands.common import lang_of, say
 from fleetcheck.commands.options import db_option, format_option, last_option
 from fleetcheck.commands.tables import add_row, bold, console
-from fleetcheck.i18n import T, Text
+from fleetcheck.i18n import T
 from fleetcheck.jsonout import echo_json, iso_utc, text_json
 from fleetcheck.officetime import office_minute
 from fleetcheck.report.render import labels
+from fleetcheck.report.scope import scope_label
 from fleetcheck.store import Store, safe_url
 from fleetcheck.store.runs import RunSummary
 
@@ -33,25 +34,6 @@ def history_json(runs: list[RunSummary], where: str) -> dict[str, object]:
         "scope_label": text_json(scope_label(r)),
     } for r in runs]}
 
-
-SCOPE_LABELS: dict[str | None, Text] = {
-    "office": T("全部电脑", "whole office"),
-    "limit": T("部分（--limit）", "subset (--limit)"),
-    "rescan": T("仪表盘重新扫描", "dashboard rescan"),
-    "verify": T("修复后验证", "fix verification"),
-    "collect": T("本地采集导入", "local collection"),
-    None: T("—", "—"),
-}
-
-
-def scope_label(run: RunSummary) -> Text:
-    """What the run set out to see, and whether it stopped early (the office state mixes runs)."""
-    base = SCOPE_LABELS[run.scope]
-    if not run.interrupted:
-        return base
-    if run.hosts_planned is None:
-        return T(f"{base.zh}，已中断", f"{base.en}, interrupted")
-    return T(f"{base.zh}，已中断（计划 {run.hosts_planned} 台）", f"{base.en}, interrupted ({run.hosts_planned} planned)")
 
 
 @click.command("history")

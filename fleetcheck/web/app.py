@@ -51,6 +51,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.officetime import TEMPLATE_FILTERS
 from fleetcheck.report.render import labels, trend_chart
+from fleetcheck.report.scope import scope_label
 from fleetcheck.report.timeline import build_timeline
 from fleetcheck.resources import templates_dir
 from fleetcheck.store import StoreError
@@ -137,6 +138,7 @@ WEB_LABELS: dict[str, Text] = {
     "event": T("事件", "Event"),
     "forced": T("强制", "Forced"),
     "history": T("扫描历史", "Run history"),
+    "run_scope": T("范围", "Scope"),
     "no_entries": T("暂无记录", "no entries"),
     "read_only": T("只读模式", "read-only"),
     "not_found": T("找不到该页面或主机。", "No such page or host."),
@@ -169,6 +171,7 @@ def _environment() -> Environment:
                       autoescape=select_autoescape(default_for_string=True, default=True),
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update(TEMPLATE_FILTERS)  # the report's partials show times in office time, zone named
+    env.filters["run_scope"] = lambda run, lang: scope_label(run).get(lang)  # what a run set out to see
     return env
 
 

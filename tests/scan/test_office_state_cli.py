@@ -156,6 +156,8 @@ def test_the_dashboard_overview_shows_every_pc(office: Office) -> None:
             assert all(h in overview for h in HOSTS), overview
             certificates = client.get("/certificates").text
             assert all(h in certificates for h in HOSTS)
+            history = client.get("/history").text
+            assert 'data-scope="limit">部分（--limit）' in history and 'data-scope="office">全部电脑' in history
             page = client.get("/hosts/PC-OS-1").text  # observed by the full scan, not the --limit one
             observed = re.search(r'<span id="host-observed" data-stale="no">(.*?)</span>', page)
             assert observed is not None, page
