@@ -55,6 +55,9 @@ from fleetcheck.runner import CANCEL_GRACE_S, SweepJob
 log = logging.getLogger(__name__)
 
 READY = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
+# A delivery's STARTED record is a small JSON document; a result is never this small and never says STARTED.
+_STARTED = b'"status": "STARTED"'
+_SMALL = 512
 # Slack on top of the deadlines: clocks, the broker's restore scan, result writes.
 MARGIN_S = 10.0
 
@@ -79,6 +82,10 @@ def _broker_errors() -> tuple[type[BaseException], ...]:
     from redis.exceptions import RedisError
 
     return (OSError, RedisError, OperationalError)
+
+
+def _no_subscription(producer: Any, task_id: str) -> None:
+    """Celery's hook at send time, made a no-op: the executor polls, it does not subscribe."""
 
 
 @dataclass
@@ -143,6 +150,10 @@ class CeleryExecutor:
     def _send(self, jobs: Sequence[SweepJob], pending: dict[str, _Pending], progress: _Progress,
               now: float) -> None:
         keys: dict[int, str] = {}  # one stored request per distinct request (one per sweep)
+        # Results are polled (MGET). Celery's Redis backend would also SUBSCRIBE to each job's result
+        # channel as it is sent (for AsyncResult.get): a round trip per job, and Redis pushing every
+        # result twice to a connection nobody reads. The backend is per thread: this thread's.
+        self.app.backend.on_task_call = _no_subscription
         with self.app.producer_or_acquire() as producer:
             for job in jobs:
                 key = keys.get(id(job.request))
@@ -207,10 +218,10 @@ class CeleryExecutor:
                 progress.last[queue] += away
         done: list[str] = []
         for task_id, raw in zip(ids, values, strict=True):
-            if raw is None:
-                continue
-            meta = backend.decode_result(raw)
             item = pending[task_id]
+            if raw is None or (item.started is not None and len(raw) < _SMALL and _STARTED in raw):
+                continue  # not started yet, or still running: nothing new (and no decoding)
+            meta = backend.decode_result(raw)
             status = meta.get("status")
             if status == "STARTED" and item.started is None:
                 item.started = now
