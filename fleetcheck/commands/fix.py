@@ -65,7 +65,7 @@ from fleetcheck.commands.tables import observed_text
 from fleetcheck.findings import FindingStatus, FixMode, HostResult, HostStatus
 from fleetcheck.i18n import Lang, T, tr
 from fleetcheck.jsonout import text_json
-from fleetcheck.officetime import Clock
+from fleetcheck.officetime import Clock, utc_now
 from fleetcheck.policy.loader import load_policy_files, load_waivers
 from fleetcheck.readiness import run_certificates
 from fleetcheck.remediate.apply import HostFix, Remediator
@@ -488,7 +488,9 @@ def _run(req: FixRequest, setup: _Setup, hooks: CampaignHooks) -> CampaignOutcom
         outcome = campaign.run(setup.hosts)
         # What fix saw (changed hosts by their verification probe) becomes the office state's newest
         # observation of those PCs: the dashboard and report agree with what fix just did.
-        seen = outcome.observations(clock(), policies=[getattr(p, "id", str(p)) for p in policies],
+        # Stamped with the real time: --now moves the guard's and the evaluation's clock, not the
+        # moment the PCs were probed (a past --now must not file this before earlier scans).
+        seen = outcome.observations(utc_now(), policies=[getattr(p, "id", str(p)) for p in policies],
                                     inventory=setup.inventory_source)
         if seen is not None:
             store.record_run(seen, certificates=run_certificates(seen))

@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import Lang, Text, tr
-from fleetcheck.officetime import OFFICE_TZ, office_day, office_minute
+from fleetcheck.officetime import OFFICE_TZ, office_day, office_minute, office_stamp
 from fleetcheck.policy.waivers import Waiver
 from fleetcheck.policy.waiverstate import EXPIRING_DAYS, WaiverState, attention, classify_waivers
 
@@ -79,6 +79,8 @@ class ExpiringCertificate:
     thumbprint: str
     kind: str | None = None
     user: str | None = None
+    observed: datetime | None = None  # when the PC's certificates were read (its sweep's end)
+    earlier: bool = False  # read by an earlier run than the digest's (the office state mixes runs)
 
     @property
     def expired(self) -> bool:
@@ -158,6 +160,7 @@ class Digest:
                     "thumbprint": c.thumbprint,
                     "kind": c.kind,
                     "user": c.user,
+                    "observed": c.observed.isoformat() if c.observed else None,
                 }
                 for c in self.expiring
             ],
@@ -227,6 +230,10 @@ def _days_left(details: dict[str, Any], started: datetime) -> int | None:
     return int(seconds // 86400)
 
 
+def _utc(when: datetime) -> datetime:
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+
+
 def _expiring(run: RunResult, threshold: int) -> tuple[ExpiringCertificate, ...]:
     found: dict[tuple[str, str], ExpiringCertificate] = {}
     for host in run.hosts:
@@ -250,6 +257,8 @@ def _expiring(run: RunResult, threshold: int) -> tuple[ExpiringCertificate, ...]
                 thumbprint=thumb,
                 kind=str(d["kind"]) if d.get("kind") else None,
                 user=str(d["user"]) if d.get("user") else None,
+                observed=host.finished,
+                earlier=host.finished is not None and _utc(host.finished) < _utc(run.started),
             )
     return tuple(sorted(found.values(), key=lambda c: (c.days_left, c.host, c.subject_cn)))
 
@@ -411,10 +420,12 @@ def _cert_line(c: ExpiringCertificate, lang: Lang) -> str:
     if lang == "zh":
         when = f"已过期 {-c.days_left} 天" if c.expired else f"剩余 {c.days_left} 天"
         date = f"，到期 {office_day(c.not_after)}" if c.not_after else ""  # office date: the title names the zone
-        return f"{when}：{c.subject_cn}（{c.host}{date}）"
+        seen = f"，检查于 {office_stamp(c.observed)}" if c.earlier and c.observed else ""
+        return f"{when}：{c.subject_cn}（{c.host}{date}{seen}）"
     when = f"expired {-c.days_left} days ago" if c.expired else f"{c.days_left} days left"
     date = f", expires {office_day(c.not_after)}" if c.not_after else ""
-    return f"{when}: {c.subject_cn} ({c.host}{date})"
+    seen = f", read {office_stamp(c.observed)}" if c.earlier and c.observed else ""
+    return f"{when}: {c.subject_cn} ({c.host}{date}{seen})"
 
 
 def _unreachable_line(u: UnreachableHost, lang: Lang) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.sim.office import OfficeSpec, start_office
@@ -75,7 +76,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
     notify.write_text("notify_on: always\nchannels:\n  - type: webhook\n"
                       f"    url: http://127.0.0.1:{server.server_address[1]}/hook\n", encoding="utf-8")
     try:
-        with start_office(spec, root / "sim", first_address="127.0.139.1", now=datetime.now(timezone.utc)) as running:
+        with start_office(spec, root / "sim", first_address=worker_address("127.0.139.1"), now=datetime.now(timezone.utc)) as running:
             inventory = running.write_inventory(root / "inventory.yaml")
             office = Office(root, inventory, root / "history.db", notify, received)
             common = ("-i", str(inventory), "--db", str(office.db), "--timeout", "30", "--notify", str(notify))
@@ -134,7 +135,9 @@ def test_the_notification_after_a_limit_scan_covers_every_pc(office: Office) -> 
     assert len(office.received) == 2
     after_limit = office.received[1]["digest"]
     assert after_limit["total_hosts"] == 3
-    assert sorted(c["host"] for c in after_limit["expiring_certificates"]) == HOSTS
+    certs = {c["host"]: c for c in after_limit["expiring_certificates"]}
+    assert sorted(certs) == HOSTS and all(c["observed"] for c in certs.values())
+    assert certs["PC-OS-1"]["observed"] < certs["PC-OS-2"]["observed"]  # read by the full scan, before
 
 
 def test_the_dashboard_overview_shows_every_pc(office: Office) -> None:
