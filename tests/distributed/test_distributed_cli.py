@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from distributed_support import RedisServer, free_port, wait_for_workers
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.sim.office import OfficeSpec, start_office
@@ -37,7 +38,7 @@ def branch_office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                     "vars": {"hostname": "GZ-OFF-${n}", "branch": "广州"}}],
     })
     state = tmp_path_factory.mktemp("gz-office")
-    with start_office(spec, state, first_address="127.0.164.1", now=datetime.now(timezone.utc)) as office:
+    with start_office(spec, state, first_address=worker_address("127.0.164.1"), now=datetime.now(timezone.utc)) as office:
         yield office.write_inventory(state / "inventory.yaml")
 
 
@@ -94,3 +95,24 @@ def test_the_worker_command_is_registered_with_bilingual_help() -> None:
     result = CliRunner().invoke(main, ["worker", "--help"])
     assert result.exit_code == 0
     assert "--queue" in result.output and "营业部" in result.output and "--concurrency" in result.output
+
+
+def _readme_section() -> str:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start = text.index("## Many branches / 多营业部")
+    end = text.find("\n## ", start + 10)
+    return text[start:] if end < 0 else text[start:end]
+
+
+def test_the_readme_commands_and_systemd_unit_use_options_that_exist() -> None:
+    import shlex
+
+    section = _readme_section()
+    lines = [line.split("ExecStart=", 1)[1] for line in section.splitlines() if line.startswith("ExecStart=")]
+    lines += [line.split("#", 1)[0] for line in section.splitlines() if line.startswith("fleetcheck ")]
+    assert len(lines) == 3  # the unit's worker, the branch worker, the controller's scan
+    for line in lines:
+        argv = shlex.split(line)[1:]  # without the program
+        assert "worker" in argv or "--executor" in argv
+        result = CliRunner().invoke(main, [*argv, "--help"])
+        assert result.exit_code == 0, (line, result.output)
