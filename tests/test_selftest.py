@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
+from xdist_support import worker_address
 
 from fleetcheck.agent.contract import (
     ActionResult,
@@ -51,7 +52,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, obj
         ],
     })
     state = tmp_path_factory.mktemp("selftest-office")
-    with start_office(spec, state, first_address="127.0.95.1", now=NOW) as running:
+    with start_office(spec, state, first_address=worker_address("127.0.95.1"), now=NOW) as running:
         yield running.write_inventory(state / "inventory.yaml"), running
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from report_factory import XSS, golden_run  # type: ignore[import-not-found]
+from xdist_support import worker_address
 
 from fleetcheck.report.model import build_report
 from fleetcheck.report.render import write_report
@@ -100,7 +101,7 @@ def test_demo_report_opens_offline_and_reads_right(page, tmp_path: Path, artifac
     from fleetcheck.cli import main
 
     out = tmp_path / "demo"
-    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--first-address", "127.0.151.1"])
+    result = CliRunner().invoke(main, ["demo", "--out", str(out), "--first-address", worker_address("127.0.151.1")])
     assert result.exit_code == 3, result.output  # two demo PCs are unreachable by design
     report = out / "report.html"
     assert str(report) in result.output  # the demo prints where the report is

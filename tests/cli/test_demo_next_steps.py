@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.commands.demo import next_steps
@@ -30,7 +31,7 @@ def test_plain_demo_prints_its_files_and_next_commands_on_its_own_database(tmp_p
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FLEETCHECK_DB", str(tmp_path / "the-real-history.db"))  # must not be suggested
-    first = "127.0.139.1" if lang == "zh" else "127.0.143.1"
+    first = worker_address("127.0.139.1" if lang == "zh" else "127.0.143.1")
     result = CliRunner().invoke(main, ["--lang", lang, "demo", "--out", "演示 out", "--first-address", first])
     assert result.exit_code in (1, 3), result.output  # the demo office has broken and unreachable PCs
     out = result.stdout

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from jsonschema import Draft202012Validator
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.findings import FindingStatus
@@ -78,7 +79,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningOf
         },
         "groups": [{"name": "zones", "image": "win10-zone-flags-wrong", "count": 1, "vars": {"hostname": PC}}],
     })
-    with start_office(spec, state, first_address="127.0.141.1",
+    with start_office(spec, state, first_address=worker_address("127.0.141.1"),
                       now=datetime(2026, 3, 1, tzinfo=timezone.utc)) as running:
         yield running, running.write_inventory(state / "inventory.yaml")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from jsonschema import Draft202012Validator
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.findings import FindingStatus, HostStatus, RunResult
@@ -228,7 +229,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         "groups": groups,
     })
     state = tmp_path_factory.mktemp("json-office")
-    with start_office(spec, state, first_address="127.0.177.1", now=datetime.now(timezone.utc)) as running:
+    with start_office(spec, state, first_address=worker_address("127.0.177.1"), now=datetime.now(timezone.utc)) as running:
         yield running.write_inventory(state / "inventory.yaml")
 
 

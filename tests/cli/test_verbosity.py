@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.i18n import T
@@ -32,7 +33,7 @@ def inventory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ],
     })
     state = tmp_path_factory.mktemp("office")
-    with start_office(spec, state, first_address="127.0.163.1", now=datetime.now(timezone.utc)) as running:
+    with start_office(spec, state, first_address=worker_address("127.0.163.1"), now=datetime.now(timezone.utc)) as running:
         yield running.write_inventory(state / "inventory.yaml")
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from xdist_support import worker_address
 
 from fleetcheck.agent import POWERSHELL
 from fleetcheck.cli import main
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.sim
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningOffice, Path]]:
     state = tmp_path_factory.mktemp("demo-office")
-    with start_office(demo_office_path(), state, first_address="127.0.157.1",
+    with start_office(demo_office_path(), state, first_address=worker_address("127.0.157.1"),
                       now=datetime.now(timezone.utc)) as running:
         yield running, running.write_inventory(state / "inventory.yaml")
 

@@ -25,6 +25,7 @@ from distributed_support import (
     Worker,
     demo_spec_by_branch,
 )
+from xdist_support import worker_address
 
 from fleetcheck.sim.office import start_office
 
@@ -94,8 +95,8 @@ def demo_two_ranges(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TwoBra
     now = datetime.now(timezone.utc)
     south = demo_spec_by_branch({"深圳"})
     north = demo_spec_by_branch({"上海", "北京"})
-    with start_office(south, state / "south", now=now, first_address="127.0.161.1") as a, \
-            start_office(north, state / "north", now=now, first_address="127.0.162.1") as b:
+    with start_office(south, state / "south", now=now, first_address=worker_address("127.0.161.1")) as a, \
+            start_office(north, state / "north", now=now, first_address=worker_address("127.0.162.1")) as b:
         children = {**a.inventory()["all"]["children"], **b.inventory()["all"]["children"]}
         path = state / "inventory.yaml"
         yaml = YAML()

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from distributed_support import RedisServer, wait_for_workers
+from xdist_support import worker_address
 
 from fleetcheck.distributed.app import make_app
 from fleetcheck.distributed.executor import CeleryExecutor
@@ -46,7 +47,7 @@ def slow_office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                     "vars": {"hostname": "PC-SLOW-${n}", "queue": "faults"}}],
     })
     state = tmp_path_factory.mktemp("slow-office")
-    with start_office(spec, state, first_address="127.0.163.1", now=datetime.now(timezone.utc)) as office:
+    with start_office(spec, state, first_address=worker_address("127.0.163.1"), now=datetime.now(timezone.utc)) as office:
         yield office.write_inventory(state / "inventory.yaml")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.inventory import InventoryError, PasswordSources, parse_inventory
@@ -85,7 +86,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningOffice]:
         "groups": [{"name": "sz", "image": "win10-compliant", "count": 2, "vars": {"hostname": "PC-SZ-${n}"}}],
     })
     state = tmp_path_factory.mktemp("office")
-    with start_office(spec, state, first_address="127.0.95.1", now=datetime.now(timezone.utc),
+    with start_office(spec, state, first_address=worker_address("127.0.95.1"), now=datetime.now(timezone.utc),
                       record_wire=True) as running:
         yield running
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from click.testing import CliRunner
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.commands.demo import demo_office_path
@@ -36,7 +37,7 @@ pytestmark = pytest.mark.sim
 @pytest.fixture(scope="module")
 def demo_inventory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     state = tmp_path_factory.mktemp("demo-office")
-    with start_office(demo_office_path(), state, first_address="127.0.153.1",
+    with start_office(demo_office_path(), state, first_address=worker_address("127.0.153.1"),
                       now=datetime.now(timezone.utc)) as office:
         yield office.write_inventory(state / "inventory.yaml")
 

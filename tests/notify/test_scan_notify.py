@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.notify import dispatch
@@ -37,7 +38,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ],
     })
     state = tmp_path_factory.mktemp("office")
-    with start_office(spec, state, first_address="127.0.98.1", now=datetime.now(timezone.utc)) as running:
+    with start_office(spec, state, first_address=worker_address("127.0.98.1"), now=datetime.now(timezone.utc)) as running:
         yield running.write_inventory(state / "inventory.yaml")
 
 

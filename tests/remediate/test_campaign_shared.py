@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.inventory.model import HostSpec
@@ -42,7 +43,7 @@ def office(tmp_path: Path) -> Iterator[tuple[RunningOffice, Path]]:
         "groups": [{"name": "zones", "image": "win10-zone-flags-wrong", "count": 2, "vars": {"hostname": "SH-${n:02}"}},
                    {"name": "nobody", "image": "win10-no-operator", "count": 1, "vars": {"hostname": "SH-03"}}],
     })
-    with start_office(spec, tmp_path / "state", first_address="127.0.171.1",
+    with start_office(spec, tmp_path / "state", first_address=worker_address("127.0.171.1"),
                       now=datetime(2026, 3, 1, tzinfo=timezone.utc)) as running:
         yield running, running.write_inventory(tmp_path / "inventory.yaml")
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from xdist_support import worker_address
 
 from fleetcheck.remediate.apply import CRASH_ENV, CRASH_STEPS
 from fleetcheck.sim.office import OfficeSpec, RunningOffice, start_office
@@ -74,7 +75,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningOf
         },
         "groups": [{"name": "crash", "image": str(image), "count": 1, "vars": {"hostname": "CR-01"}}],
     })
-    with start_office(spec, root, first_address="127.0.133.1", now=datetime(2026, 3, 1, tzinfo=timezone.utc)) as running:
+    with start_office(spec, root, first_address=worker_address("127.0.133.1"), now=datetime(2026, 3, 1, tzinfo=timezone.utc)) as running:
         yield running, running.write_inventory(root / "inventory.yaml"), root
 
 

@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner, Result
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.commands.demo import demo_office_path
@@ -68,7 +69,7 @@ AT = after_the_close()
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningOffice, Path, Path]]:
     root = tmp_path_factory.mktemp("demo-fix")
-    with start_office(demo_office_path(), root / "sim", first_address="127.0.147.1",
+    with start_office(demo_office_path(), root / "sim", first_address=worker_address("127.0.147.1"),
                       now=datetime.now(timezone.utc)) as running:
         yield running, running.write_inventory(root / "inventory.yaml"), root
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.policy.loader import shipped_policy_paths
@@ -70,7 +71,7 @@ def office(tmp_path: Path) -> Iterator[tuple[RunningOffice, Path, Path]]:
              "vars": {"hostname": "CN-${index:02}"}},
         ],
     })
-    with start_office(spec, tmp_path / "state", first_address="127.0.172.1",
+    with start_office(spec, tmp_path / "state", first_address=worker_address("127.0.172.1"),
                       now=datetime(2026, 3, 1, tzinfo=timezone.utc)) as running:
         assert sorted(running.hosts) == HOSTS
         yield running, running.write_inventory(tmp_path / "inventory.yaml"), _auto_driver_policy(tmp_path / "p.yaml")

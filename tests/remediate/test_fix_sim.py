@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.findings import FindingStatus, FixMode
@@ -70,7 +71,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningOf
         },
         "groups": groups,
     })
-    with start_office(spec, state, first_address="127.0.93.1", now=datetime(2026, 3, 1, tzinfo=timezone.utc)) as running:
+    with start_office(spec, state, first_address=worker_address("127.0.93.1"), now=datetime(2026, 3, 1, tzinfo=timezone.utc)) as running:
         yield running, running.write_inventory(state / "inventory.yaml")
 
 

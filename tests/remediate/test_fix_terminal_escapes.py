@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.sim.office import OfficeSpec, start_office
@@ -40,7 +41,7 @@ def test_dry_run_escapes_a_hostile_process_name(tmp_path: Path) -> None:
         },
         "groups": [{"name": "g", "image": str(image), "count": 1, "vars": {"hostname": "FX-00"}}],
     })
-    with start_office(spec, tmp_path, first_address="127.0.94.1",
+    with start_office(spec, tmp_path, first_address=worker_address("127.0.94.1"),
                       now=datetime(2026, 3, 1, tzinfo=timezone.utc)) as running:
         inventory = running.write_inventory(tmp_path / "inventory.yaml")
         result = CliRunner().invoke(main, [

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.findings import Finding, FindingStatus, FixMode
@@ -57,7 +58,7 @@ def office(tmp_path: Path) -> Iterator[tuple[RunningOffice, Path]]:
         },
         "groups": [{"name": "zoneflags", "image": "win10-zone-flags-wrong", "count": 1, "vars": {"hostname": "WV-00"}}],
     })
-    with start_office(spec, tmp_path / "state", first_address="127.0.185.1",
+    with start_office(spec, tmp_path / "state", first_address=worker_address("127.0.185.1"),
                       now=datetime(2026, 3, 1, tzinfo=timezone.utc)) as running:
         yield running, running.write_inventory(tmp_path / "inventory.yaml")
 

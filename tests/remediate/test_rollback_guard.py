@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from xdist_support import worker_address
 
 from fleetcheck.agent.contract import ProbeResponse
 from fleetcheck.cli import main
@@ -55,7 +56,7 @@ def office(tmp_path: Path) -> Iterator[tuple[RunningOffice, Path]]:
         },
         "groups": groups,
     })
-    with start_office(spec, tmp_path / "state", first_address="127.0.181.1",
+    with start_office(spec, tmp_path / "state", first_address=worker_address("127.0.181.1"),
                       now=datetime(2026, 3, 1, tzinfo=timezone.utc)) as running:
         yield running, running.write_inventory(tmp_path / "inventory.yaml")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from jsonschema import Draft202012Validator
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.resources import templates_dir
@@ -59,7 +60,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
                              "gateway_cert": "F00504Y${index:04}#0", "cert_days_left": 20}}],
     })
     (root / "calendar.yaml").write_text("sessions: []\n", encoding="utf-8")  # the clock never blocks
-    with start_office(spec, root / "sim", first_address="127.0.178.1", now=NOW) as running:
+    with start_office(spec, root / "sim", first_address=worker_address("127.0.178.1"), now=NOW) as running:
         inventory = running.write_inventory(root / "inventory.yaml")
         yield Office(running, inventory, root, str(running.hosts[HOST].plan.vars["gateway_cert"]))
 

@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.sim import certgen
@@ -116,7 +117,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
     })
     calendar = root / "calendar.yaml"
     calendar.write_text(NO_SESSIONS, encoding="utf-8")
-    with start_office(spec, root / "sim", first_address="127.0.93.1", now=NOW) as running:
+    with start_office(spec, root / "sim", first_address=worker_address("127.0.93.1"), now=NOW) as running:
         inventory = running.write_inventory(root / "inventory.yaml")
         cns = {name: str(h.plan.vars["gateway_cert"]) for name, h in running.hosts.items()}
         yield Office(running, inventory, root, root / "history.db", calendar, cns)

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from xdist_support import worker_address
 
 from fleetcheck.agent import AgentOutputError, parse_output
 from fleetcheck.agent.contract import ProbeRequest, ProbeResponse, RegValue
@@ -155,7 +156,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningOf
         },
         "groups": [{"name": "ok", "image": "win10-compliant", "count": 2, "vars": {"hostname": "HS-${n}"}}],
     })
-    with start_office(spec, root, first_address="127.0.131.1", now=datetime(2026, 3, 1, tzinfo=timezone.utc)) as running:
+    with start_office(spec, root, first_address=worker_address("127.0.131.1"), now=datetime(2026, 3, 1, tzinfo=timezone.utc)) as running:
         bad = running.hosts["HS-1"].host
         edge = bad.image.hklm.ensure(EDGE)
         edge.set("DownloadRestrictions", RegValue(t="SZ", v=f"3{LONE}"))  # fails edge-download-restrictions

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from xdist_support import worker_address
 
 READY = "the simulated office is running"
 
@@ -21,7 +22,7 @@ def test_sigterm_removes_the_demo_temporary_folder(tmp_path: Path) -> None:
     tmp.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1"}
     argv = [sys.executable, "-c", "from fleetcheck.cli import main; main()", "--lang", "en", "demo",
-            "--keep-running", "--out", str(tmp_path / "out"), "--first-address", "127.0.157.1"]
+            "--keep-running", "--out", str(tmp_path / "out"), "--first-address", worker_address("127.0.157.1")]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
     try:
         assert proc.stdout is not None

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner, Result
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.notify.digest import build_digest, render_html, render_markdown, render_text
@@ -77,7 +78,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
     })
     calendar = root / "calendar.yaml"
     calendar.write_text("sessions: []\n", encoding="utf-8")  # the guard never blocks the dry run
-    with start_office(spec, root / "sim", first_address="127.0.137.1", now=NOW) as running:
+    with start_office(spec, root / "sim", first_address=worker_address("127.0.137.1"), now=NOW) as running:
         yield Office(root, running.write_inventory(root / "inventory.yaml"), root / "history.db", calendar)
 
 

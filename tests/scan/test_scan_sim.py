@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.findings import RunResult
@@ -75,7 +76,7 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         "groups": groups,
     })
     state = tmp_path_factory.mktemp("office")
-    with start_office(spec, state, first_address="127.0.97.1", now=datetime.now(timezone.utc)) as running:
+    with start_office(spec, state, first_address=worker_address("127.0.97.1"), now=datetime.now(timezone.utc)) as running:
         yield running.write_inventory(state / "inventory.yaml")
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import winrm
+from xdist_support import run_octet
 
 from fleetcheck.agent import build_payload, command_line
 from fleetcheck.agent.contract import ProbeRequest
@@ -18,8 +18,9 @@ from fleetcheck.sim.office import OfficeSpec, RunningOffice, start_office
 PASSWORD = "Demo-2026!"
 USER = "TRADE\\fcadmin"
 
-# Each test run uses its own 127.x.y.0/24 blocks so parallel runs and a demo never collide.
-_SECOND_OCTET = 100 + os.getpid() % 150
+# Each test process uses its own 127.x.y.0/24 blocks so xdist workers, parallel runs and a demo
+# never collide (second octets 100-199: tests/xdist_support.py).
+_SECOND_OCTET = run_octet(100, 100)
 _blocks = itertools.count(1)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from xdist_support import worker_address
 
 from fleetcheck.cli import main
 from fleetcheck.sim.office import OfficeSpec, start_office
@@ -124,7 +125,7 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[s
     (policies / "level.yaml").write_text(LEVEL_POLICY, encoding="utf-8")
     shipped = Path(__file__).resolve().parents[2] / "policies" / "sccc-gateway-cert.yaml"
     out = state / "out"
-    with start_office(spec, state / "office", first_address="127.0.89.1", now=datetime.now(timezone.utc)) as running:
+    with start_office(spec, state / "office", first_address=worker_address("127.0.89.1"), now=datetime.now(timezone.utc)) as running:
         inventory = running.write_inventory(state / "inventory.yaml")
         result = CliRunner().invoke(main, [
             "--lang", "en", "scan", "-i", str(inventory), "-p", str(shipped), "-p", str(policies),

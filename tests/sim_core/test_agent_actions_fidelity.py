@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 import re
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from xdist_support import run_octet
 
 from fleetcheck.agent import agent_script, parse_output
 from fleetcheck.agent.budget import action_wait_ms, explain_action_error
@@ -456,7 +456,7 @@ def test_a_backup_at_the_cap_comes_back_over_winrm(tmp_path: Path) -> None:
     })
     path = r"C:\ProgramData\Vendor\big.bin"
     old = bytes(range(256)) * (MAX_BACKUP_BYTES // 256)
-    with start_office(spec, tmp_path / "state", first_address=f"127.{200 + os.getpid() % 50}.97.1") as office:
+    with start_office(spec, tmp_path / "state", first_address=f"127.{run_octet(200, 50)}.97.1") as office:
         host = next(iter(office.hosts.values())).host
         with host._lock:
             host.image.put_file(SimFile(path, old))

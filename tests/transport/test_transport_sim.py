@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests.adapters
 from winrm.protocol import Protocol
+from xdist_support import worker_address
 
 from fleetcheck.agent.contract import ProbeRequest
 from fleetcheck.findings import HostStatus
@@ -66,7 +67,7 @@ def office_inventory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inven
         "groups": groups,
     })
     state = tmp_path_factory.mktemp("office")
-    with start_office(spec, state, first_address="127.0.96.1") as office:
+    with start_office(spec, state, first_address=worker_address("127.0.96.1")) as office:
         office.write_inventory(state / "inv.yaml")
         yield load_inventory(state / "inv.yaml", PasswordSources(literal_ok=True))
 

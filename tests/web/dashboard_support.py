@@ -18,6 +18,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from xdist_support import worker_address
+
 from fleetcheck.inventory import PasswordSources, load_inventory
 from fleetcheck.policy.loader import load_policies, shipped_policy_paths
 from fleetcheck.runner import policy_sweep
@@ -79,7 +81,7 @@ def _office_fixture(tmp_path: Path, spec: OfficeSpec | None = None,
                     scanned: Callable[[str], bool] = lambda name: True) -> Iterator[Office]:
     """A fresh office (default: the 4 PCs of :func:`office_spec`; fixes change it) with one scan
     of the hosts ``scanned`` accepts recorded in a fresh store."""
-    first = f"127.0.{90 - next(_blocks) % 20}.1"
+    first = worker_address(f"127.0.{90 - next(_blocks) % 20}.1")
     state = tmp_path / "office"
     with start_office(spec or office_spec(), state, now=AFTER_HOURS, first_address=first) as running:
         inv_path = running.write_inventory(tmp_path / "inventory.yaml")
