@@ -1,7 +1,7 @@
 """``fleetcheck audit verify|show``: the tamper-evident audit log of every change.
 
 ``verify`` checks the hash chain and names edited or removed entries (exit 1
-when any); ``show`` prints the entries (``--format json``: as stored, with
+when any; ``--format json``: schema ``reports_templates/audit-verify.schema.json``); ``show`` prints the entries (``--format json``: as stored, with
 their hashes, plus ``result_text`` in both languages; schema
 ``reports_templates/audit-show.schema.json``; ``--head``: only the newest
 hash, to keep elsewhere).
@@ -25,10 +25,10 @@ from typing import Any
 
 import click
 
-from fleetcheck.commands.common import EXIT_NONCOMPLIANT, lang_of
+from fleetcheck.commands.common import EXIT_NONCOMPLIANT, EXIT_OK, lang_of
 from fleetcheck.commands.options import db_option, format_option, last_option
 from fleetcheck.i18n import Lang, T, Text, tr
-from fleetcheck.jsonout import echo_json
+from fleetcheck.jsonout import echo_json, text_json
 from fleetcheck.officetime import OFFICE_TZ, office_time
 from fleetcheck.store import Store
 from fleetcheck.store.audit import AuditEntry, AuditLog
@@ -45,14 +45,37 @@ def audit() -> None:
 @audit.command(name="verify")
 @db_option
 @click.option("--expect-head", help="期望的最新条目哈希（外部留存）/ expected newest hash, kept elsewhere")
-def audit_verify(db_url: str | None, expect_head: str | None) -> None:
-    """校验哈希链，指出被修改或删除的条目 / check the hash chain; name edited or removed entries."""
+@format_option(["text", "json"], "text")
+def audit_verify(db_url: str | None, expect_head: str | None, fmt: str) -> None:
+    """校验哈希链，指出被修改或删除的条目 / check the hash chain; name edited or removed entries.
+
+    Exit 0 when intact, 1 when not. ``--format json``: intact or not, the
+    entries and the head, and each problem with the entry it names
+    (schema ``reports_templates/audit-verify.schema.json``).
+    """
     lang = lang_of()
     # A store that cannot be opened or read (a damaged file): StoreError, reported by cli.main.
     with Store.open(db_url) as store:
         log = AuditLog(store)
         problems = log.verify(expect_head)
-        count = len(log.entries())
+        entries = log.entries()
+        head_seq, head_hash = log.head()
+    count = len(entries)
+    if fmt == "json":
+        named = [p.seq for p in problems if p.seq is not None]
+        echo_json({
+            "intact": not problems,
+            "exit_code": EXIT_NONCOMPLIANT if problems else EXIT_OK,
+            "entries": count,
+            "newest": {"seq": entries[-1].seq, "hash": entries[-1].hash} if entries else None,
+            "head": {"seq": head_seq, "hash": head_hash},
+            "expected_head": expect_head,
+            "first_broken_seq": min(named) if named else None,
+            "problems": [{"seq": p.seq, "text": text_json(p.text)} for p in problems],
+        })
+        if problems:
+            sys.exit(EXIT_NONCOMPLIANT)
+        return
     for problem in problems:
         click.echo(tr(problem.text, lang))
     if problems:

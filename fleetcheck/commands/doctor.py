@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from fleetcheck.doctor import (
     overall_exit_code,
 )
 from fleetcheck.i18n import Lang, T, tr
+from fleetcheck.jsonout import echo_json
 
 
 def render_step(step: StepResult, lang: Lang) -> list[str]:
@@ -89,7 +89,6 @@ def doctor(hosts: tuple[str, ...], inventory_path: Path, limit: str | None, time
         if fmt == "text":
             click.echo("\n".join(render_text(diagnosis, lang)))
     code = overall_exit_code(diagnoses)
-    if fmt == "json":
-        click.echo(json.dumps({"exit_code": code, "hosts": [d.to_json() for d in diagnoses]},
-                              ensure_ascii=False, indent=2))
+    if fmt == "json":  # reports_templates/doctor.schema.json
+        echo_json({"exit_code": code, "hosts": [d.to_json() for d in diagnoses]})
     sys.exit(code)

@@ -4,6 +4,9 @@
                         [--waivers waivers.yaml] [--now 2025-06-01T10:00:00+08:00]
                         [--format table|json]
 
+``--format json``: the host, the operator whose profile counted, counts per
+status and every finding (schema ``reports_templates/evaluate.schema.json``).
+
 ``--facts`` is one agent response (a ProbeResponse JSON document), or a host
 result that holds one under ``"facts"`` (what ``scan`` stores). Without
 ``--policy`` the shipped policy packs are used. ``--now`` defaults to the
@@ -30,6 +33,7 @@ from fleetcheck.commands.tables import SEVERITY_LABELS, observed_text
 from fleetcheck.evaluate import compile_request, evaluate_host
 from fleetcheck.findings import Finding, FindingStatus
 from fleetcheck.i18n import Lang, T, tr
+from fleetcheck.jsonout import echo_json, iso_utc, text_json
 from fleetcheck.policy.loader import load_policy_files, load_waivers
 from fleetcheck.termsafe import safe_terminal
 
@@ -149,13 +153,24 @@ def evaluate_cmd(facts_path: Path, policy_paths: tuple[str, ...], *, vars_path: 
     missing = {q.id for q in compile_request(policies).queries} - {a.id for a in facts.answers}
     result = evaluate_host(policies, facts, host_vars=host_vars, now=now, waivers=waivers,
                            host=host or facts.os.hostname)
-    if fmt == "json":
-        doc = {
+    ok = all(f.status in _OK for f in result.findings)
+    if fmt == "json":  # reports_templates/evaluate.schema.json
+        counts = {s.value: 0 for s in FindingStatus}
+        for f in result.findings:
+            counts[f.status.value] += 1
+        echo_json({
             "host": host or facts.os.hostname,
+            "now": iso_utc(now),
+            "policies": [p.id for p in policies],
             "operator": result.operator.user if result.operator else None,
+            "operator_sid": result.operator.sid if result.operator else None,
+            "operator_note": text_json(result.operator_note) if result.operator_note else None,
+            "missing_answers": len(missing),
+            "compliant": ok,
+            "exit_code": EXIT_OK if ok else EXIT_NONCOMPLIANT,
+            "counts": counts,
             "findings": [f.model_dump(mode="json") for f in result.findings],
-        }
-        click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
+        })
     else:
         who = result.operator.user or result.operator.sid if result.operator else tr(
             result.operator_note or T("无", "none"), lang)
@@ -164,5 +179,4 @@ def evaluate_cmd(facts_path: Path, policy_paths: tuple[str, ...], *, vars_path: 
             click.echo(tr(T(f"注意：事实中缺少 {len(missing)} 个查询的应答（不是用这些策略采集的？）",
                             f"note: the facts lack answers to {len(missing)} queries (collected with other policies?)"), lang))
         click.echo(_table(result.findings, lang))
-    ok = all(f.status in _OK for f in result.findings)
     raise SystemExit(EXIT_OK if ok else EXIT_NONCOMPLIANT)

@@ -7,6 +7,7 @@ Exit codes: 0 fine, 2 a policy has problems or the check id is unknown
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
@@ -14,11 +15,12 @@ from typing import Any, NoReturn
 import click
 
 from fleetcheck.checks import REGISTRY, load_all
-from fleetcheck.checks.base import CheckBase
+from fleetcheck.checks.base import CheckBase, Description
 from fleetcheck.commands.common import EXIT_OK, EXIT_USAGE, fail, lang_of
-from fleetcheck.commands.options import inventory_option, policy_option
+from fleetcheck.commands.options import format_option, inventory_option, policy_option
 from fleetcheck.commands.tables import SEVERITY_LABELS
 from fleetcheck.i18n import Lang, T, Text, tr
+from fleetcheck.jsonout import echo_json, text_json
 from fleetcheck.officetime import office_date, utc_now
 from fleetcheck.policy.loader import (
     PolicyError,
@@ -52,38 +54,109 @@ def policy() -> None:
 @inventory_option.variant(
     required=False, help="用清单中每台主机的变量试渲染模板 / render templates with each inventory host's variables"
 )
-def lint(paths: tuple[Path, ...], waivers_path: Path | None, inventory_path: Path | None) -> None:
+@format_option(["text", "json"], "text")
+def lint(paths: tuple[Path, ...], waivers_path: Path | None, inventory_path: Path | None, fmt: str) -> None:
     """检查策略文件（文件或目录），一次列出全部问题 / check policy files, listing every problem.
 
     Templates are also rendered, within their budgets: against the variables
     of every host of --inventory, or else against a representative set.
+    Exit 0 without problems, 2 with some (``--format json`` too: schema
+    ``reports_templates/policy-lint.schema.json``).
     """
     lang = lang_of()
+    result = lint_paths(paths, waivers_path, inventory_path)
+    if fmt == "json":
+        echo_json(lint_json(result, waivers_path))
+        raise SystemExit(EXIT_USAGE if result.problems else EXIT_OK)
+    if result.problems:
+        click.echo(format_issues(result.problems, lang))
+        _summary_fail(len(result.problems), lang)
+    checks = sum(len(p.checks) for p in result.policies)
+    summary = T(
+        f"✓ {len(result.files)} 个策略文件、{len(result.policies)} 个策略、{checks} 项检查，没有发现问题",
+        f"✓ {len(result.files)} policy file(s), {len(result.policies)} policies, {checks} checks: no problems",
+    )
+    if result.waivers is not None:
+        summary = _waiver_summary(summary, result.waivers, result.today, lang)
+    click.echo(tr(summary, lang))
+    raise SystemExit(EXIT_OK)
+
+
+@dataclass(frozen=True)
+class LintResult:
+    """What ``policy lint`` found. ``stage`` names the first step with problems (None: none).
+
+    The steps run in order and lint stops at the first with problems:
+    ``policy`` (loading and validating the files), ``inventory`` (the
+    --inventory file), ``template`` (rendering every template),
+    ``waivers`` (the --waivers file against the policies).
+    """
+
+    files: list[Path]
+    policies: list[Policy]
+    problems: list[Issue]
+    stage: str | None
+    waivers: list[Waiver] | None
+    today: date  # office date: a waiver expired before it is no longer honoured
+
+
+def lint_paths(paths: tuple[Path, ...], waivers_path: Path | None, inventory_path: Path | None) -> LintResult:
+    """Run every lint step on ``paths`` (see :class:`LintResult`)."""
+    from fleetcheck.inventory import InventoryError
+
+    files, _ = policy_files(paths)
+    today = office_date(utc_now())
+    policies: list[Policy] = []
     try:
         policies = load_policies(paths)
-    except PolicyError as exc:
-        click.echo(exc.format(lang))
-        _summary_fail(len(exc.issues), lang)
-    render_issues = _render_templates(paths, policies, _inventory_vars(inventory_path, lang))
+        hosts = _inventory_vars(inventory_path)
+    except (PolicyError, InventoryError) as exc:
+        stage = "policy" if isinstance(exc, PolicyError) else "inventory"
+        return LintResult(files, policies, exc.issues, stage, None, today)
+    render_issues = sorted(_render_templates(paths, policies, hosts), key=lambda i: (i.file, i.line or 0, i.col or 0))
     if render_issues:
-        click.echo(format_issues(render_issues, lang))
-        _summary_fail(len(render_issues), lang)
+        return LintResult(files, policies, render_issues, "template", None, today)
+    waivers: list[Waiver] | None = None
     if waivers_path is not None:
         try:
             waivers = load_waivers(waivers_path, policies)
         except WaiverError as exc:
-            click.echo(exc.format(lang))
-            _summary_fail(len(exc.issues), lang)
-    files, _ = policy_files(paths)
-    checks = sum(len(p.checks) for p in policies)
-    summary = T(
-        f"✓ {len(files)} 个策略文件、{len(policies)} 个策略、{checks} 项检查，没有发现问题",
-        f"✓ {len(files)} policy file(s), {len(policies)} policies, {checks} checks: no problems",
-    )
+            return LintResult(files, policies, exc.issues, "waivers", None, today)
+    return LintResult(files, policies, [], None, waivers, today)
+
+
+def lint_json(result: LintResult, waivers_path: Path | None) -> dict[str, Any]:
+    """``policy lint --format json``: per file and policy, every problem, the waivers counted."""
+    per_file: dict[str, int] = {str(f): 0 for f in result.files}
+    for issue in result.problems:
+        per_file[issue.file] = per_file.get(issue.file, 0) + 1
+    waivers: dict[str, Any] | None = None
     if waivers_path is not None:
-        summary = _waiver_summary(summary, waivers, office_date(utc_now()), lang)
-    click.echo(tr(summary, lang))
-    raise SystemExit(EXIT_OK)
+        listed = result.waivers or []
+        expired = [(i, w) for i, w in enumerate(listed, 1) if w.expired(result.today)]
+        waivers = {
+            "file": str(waivers_path),
+            "checked": result.waivers is not None,
+            "today": result.today.isoformat(),
+            "total": len(listed),
+            "valid": len(listed) - len(expired),
+            "expired": [{"index": i, "check": w.check, "hosts": w.hosts, "groups": w.groups,
+                         "expires": w.expires.isoformat(), "reason": w.reason, "approver": w.approver}
+                        for i, w in expired],
+        }
+    return {
+        "ok": not result.problems,
+        "exit_code": EXIT_USAGE if result.problems else EXIT_OK,
+        "failed_stage": result.stage,
+        "counts": {"files": len(result.files), "policies": len(result.policies),
+                   "checks": sum(len(p.checks) for p in result.policies), "problems": len(result.problems)},
+        "files": [{"path": path, "problems": count} for path, count in per_file.items()],
+        "policies": [{"id": p.id, "title": text_json(p.title), "version": p.version,
+                      "checks": [c.id for c in p.checks]} for p in result.policies],
+        "problems": [{"stage": result.stage, "file": i.file, "line": i.line, "col": i.col,
+                      "message": text_json(i.message), "source_line": i.source_line} for i in result.problems],
+        "waivers": waivers,
+    }
 
 
 def _waiver_summary(summary: Text, waivers: list[Waiver], today: date, lang: Lang) -> Text:
@@ -102,22 +175,18 @@ def _waiver_summary(summary: Text, waivers: list[Waiver], today: date, lang: Lan
              summary.en + f"; {valid} waiver(s) valid, {len(expired)} expired")
 
 
-def _inventory_vars(path: Path | None, lang: Lang) -> list[tuple[str, dict[str, Any]]] | None:
-    """(host, variables) of every inventory host; None without --inventory. Errors exit 2."""
+def _inventory_vars(path: Path | None) -> list[tuple[str, dict[str, Any]]] | None:
+    """(host, variables) of every inventory host; None without --inventory. A bad file: InventoryError."""
     if path is None:
         return None
-    from fleetcheck.inventory import InventoryError, PasswordSources, load_inventory
+    from fleetcheck.inventory import PasswordSources, load_inventory
 
     class _AnyEnv(dict[str, str]):
         def get(self, key: str, default: Any = None) -> str:
             return "unused"  # lint renders templates; no password is needed
 
     sources = PasswordSources(keyring_lookup=lambda _s, _u: "unused", environ=_AnyEnv())
-    try:
-        inventory = load_inventory(path, sources)
-    except InventoryError as exc:
-        click.echo(exc.format(lang))
-        _summary_fail(len(exc.issues), lang)
+    inventory = load_inventory(path, sources)
     return [(name, dict(spec.host_vars)) for name, spec in inventory.hosts.items()]
 
 
@@ -171,10 +240,13 @@ def _summary_fail(count: int, lang: Lang) -> NoReturn:
     default=None,
     help="输出语言 / language",
 )
-def explain(check_id: str, policy_paths: tuple[str, ...], lang_option: str | None) -> None:
+@format_option(["text", "json"], "text")
+def explain(check_id: str, policy_paths: tuple[str, ...], lang_option: str | None, fmt: str) -> None:
     """说明一项检查：查什么、在 Windows 哪里查、期望值、如何修复 / explain one check.
 
     CHECK_ID is a check id, or POLICY-ID/CHECK-ID when several policies share it.
+    ``--format json``: every matching check's fields, user text in both
+    languages (schema ``reports_templates/policy-explain.schema.json``).
     """
     lang: Lang = "en" if lang_option == "en" else ("zh" if lang_option == "zh" else lang_of())
     paths: list[Path] = [Path(p) for p in policy_paths] or shipped_policy_paths()
@@ -193,6 +265,9 @@ def explain(check_id: str, policy_paths: tuple[str, ...], lang_option: str | Non
     matches = _find(policies, check_id)
     if not matches:
         _unknown_check(policies, check_id, lang)
+    if fmt == "json":
+        echo_json({"check_id": check_id, "checks": [explain_json(p, c) for p, c in matches]})
+        return
     blocks = [_explain(p, c, lang) for p, c in matches]
     click.echo("\n\n".join(blocks))
 
@@ -275,14 +350,49 @@ def _explain(policy_: Policy, check: CheckBase, lang: Lang) -> str:
     return "\n".join(lines)
 
 
-def _describe(check: CheckBase, lang: Lang) -> tuple[list[str], str]:
+def explain_json(policy_: Policy, check: CheckBase) -> dict[str, Any]:
+    """One check for ``policy explain --format json``: the fields the text block shows, keys English."""
+    description = _description(check)
+    what = check.description if check.description is not None else check.title
+    when = check.when
+    return {
+        "policy": {"id": policy_.id, "title": text_json(policy_.title)},
+        "id": check.id,
+        "type": check.type,
+        "title": text_json(check.title),
+        "what": text_json(what),
+        "where": list(description.where) if description is not None else None,
+        "expected": description.expected if description is not None else None,
+        "severity": check.severity.value,
+        "severity_label": text_json(_SEVERITY[check.severity.value]),
+        "scope": check.scope,
+        "scope_label": text_json(_SCOPES[check.scope]),
+        "when": None if when is None else {
+            "text": _when_text(when), "os": when.os.text if when.os is not None else None,
+            "os_family": when.os_family, "arch": when.arch, "host": when.host},
+        "remedy": text_json(check.remedy) if check.remedy is not None else None,
+        "guide": check.guide,
+        "requirement": check.requirement,
+        "fix": check.fix.value,
+        "fix_label": text_json(_FIX[check.fix.value]),
+    }
+
+
+def _description(check: CheckBase) -> Description | None:
+    """Where the check's type looks and what it expects; None when the type cannot say."""
     registered = REGISTRY.get(check.type)
-    unavailable = tr(T("（无法描述）", "(no description available)"), lang)
     if registered is None:
-        return [unavailable], unavailable
+        return None
     try:
-        description = registered.describe(check)
+        return registered.describe(check)
     except Exception:  # noqa: BLE001 - a check type's describe bug must not crash explain
+        return None
+
+
+def _describe(check: CheckBase, lang: Lang) -> tuple[list[str], str]:
+    description = _description(check)
+    if description is None:
+        unavailable = tr(T("（无法描述）", "(no description available)"), lang)
         return [unavailable], unavailable
     return (list(description.where) or ["-"]), description.expected
 

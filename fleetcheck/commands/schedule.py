@@ -23,8 +23,9 @@ import click
 
 from fleetcheck import schedule as sched
 from fleetcheck.commands.common import EXIT_USAGE, clock_of, fail, lang_of, say
-from fleetcheck.commands.options import now_option
+from fleetcheck.commands.options import format_option, now_option
 from fleetcheck.i18n import T
+from fleetcheck.jsonout import echo_json, iso_utc, text_json
 from fleetcheck.officetime import OFFICE_TZ
 from fleetcheck.remediate.guard import TradingCalendar
 
@@ -249,13 +250,22 @@ def schedule_group() -> None:
     default=None,
     help="把任务计划 XML 写入此文件（UTF-16）/ write the task XML here (UTF-16)",
 )
-def show(*, target: str, windows_executable: str | None, xml_out: str | None, **common: Any) -> None:
-    """打印可直接安装的定时任务定义 / print ready-to-install schedule definitions."""
+@format_option(["text", "json"], "text")
+def show(*, target: str, windows_executable: str | None, xml_out: str | None, fmt: str, **common: Any) -> None:
+    """打印可直接安装的定时任务定义 / print ready-to-install schedule definitions.
+
+    ``--format json`` (before ``--``): each definition (kind, file, text), the
+    office zone and the next three runs (schema ``reports_templates/schedule-show.schema.json``).
+    """
     options = SpecOptions(**common)
     spec = _build_spec(options)
     machine = _machine(options)
     fleetcheck_args = options.fleetcheck_args
     flock = sched.find_flock()
+    if fmt == "json":
+        echo_json(show_json(spec, machine, target, (windows_executable, xml_out), flock=flock,
+                            fleetcheck_args=fleetcheck_args))
+        return
     _show_next_runs(spec, machine)
     if target in ("all", "cron"):
         _show_cron(sched.render_cron(spec, machine, flock=flock))
@@ -274,6 +284,62 @@ def show(*, target: str, windows_executable: str | None, xml_out: str | None, **
         click.echo()
     if target in ("all", "windows"):
         _show_windows(spec, machine.now, fleetcheck_args, (windows_executable, xml_out), target == "windows")
+
+
+def show_json(spec: sched.ScheduleSpec, machine: sched.Machine, target: str,
+              windows_files: tuple[str | None, str | None], *, flock: str,
+              fleetcheck_args: tuple[str, ...]) -> dict[str, Any]:
+    """``schedule show --format json``: what the text shows, keys English, notes in both languages."""
+    runs = [{"at": iso_utc(run), "office": run.isoformat(), "machine": run.astimezone(machine.zone).isoformat()}
+            for run in sched.next_runs(spec, machine.now, 3)]
+    definitions: list[dict[str, Any]] = []
+    not_generated: list[dict[str, Any]] = []
+    if target in ("all", "cron"):
+        cron = sched.render_cron(spec, machine, flock=flock)
+        note = text_json(cron.warning) if cron.warning is not None else None
+        definitions.append(_definition("cron", None, cron.line, note))
+        if cron.converted:
+            definitions.append(_definition("cron_tz", None, "\n".join(cron.cron_tz_lines), None))
+    if target in ("all", "systemd"):
+        units = sched.render_systemd(spec, flock=flock)
+        unit_dir = sched.systemd_user_dir()
+        definitions.append(_definition("systemd_service", str(unit_dir / units.service_file), units.service, None))
+        definitions.append(_definition("systemd_timer", str(unit_dir / units.timer_file), units.timer, None))
+    if target in ("all", "windows"):
+        windows_executable, xml_out = windows_files
+        wspec = _windows_spec(spec, fleetcheck_args, windows_executable)
+        try:
+            task = sched.render_windows(wspec, now=machine.now, xml_file=xml_out or f"{spec.name}.xml")
+        except sched.ScheduleError as exc:
+            if target == "windows":
+                fail(exc.text, EXIT_USAGE)
+            not_generated.append({"kind": "windows_task", "reason": text_json(exc.text)})
+        else:
+            note = text_json(task.warning) if task.warning is not None else None
+            definitions.append({**_definition("windows_task", xml_out or f"{spec.name}.xml", task.xml, note),
+                                "placeholder_paths": wspec is not spec})
+            definitions.append({**_definition("windows_create_command", None, task.create_command, None),
+                                "placeholder_paths": wspec is not spec})
+            if xml_out:
+                Path(xml_out).write_text(task.xml, encoding="utf-16")
+    return {
+        "name": spec.name,
+        "at": f"{spec.at:%H:%M}",
+        "days": [sched.DAY_NAMES[d] for d in spec.days],
+        "zone": spec.zone.key,
+        "machine_zone": sched.zone_label(machine.zone, machine.now),
+        "command": list(spec.command),
+        "workdir": str(spec.workdir),
+        "log": str(spec.log),
+        "lock": str(spec.lock),
+        "next_runs": runs,
+        "definitions": definitions,
+        "not_generated": not_generated,
+    }
+
+
+def _definition(kind: str, file: str | None, text: str, note: dict[str, str] | None) -> dict[str, Any]:
+    return {"kind": kind, "file": file, "text": text, "note": note}
 
 
 _WEEKDAYS_ZH = ("一", "二", "三", "四", "五", "六", "日")

@@ -93,10 +93,15 @@ class StepResult:
             "step": self.step.value,
             "status": self.status.value,
             "reason": self.reason,
-            "detail": self.detail.en if self.detail else None,
-            "cause": self.cause.en if self.cause else None,
-            "remedy": self.remedy.en if self.remedy else None,
+            "detail": _text_json(self.detail),
+            "cause": _text_json(self.cause),
+            "remedy": _text_json(self.remedy),
         }
+
+
+def _text_json(text: Text | None) -> dict[str, str] | None:
+    """User text in JSON: both languages (``{"zh", "en"}``), so the output is the same for every ``--lang``."""
+    return {"zh": text.zh, "en": text.en} if text is not None else None
 
 
 def passed(step: StepId, detail: Text | None = None) -> StepResult:

@@ -204,4 +204,4 @@ def test_a_scheme_the_listener_does_not_offer(office: tuple[RunningOffice, Path]
     code, host = doctor_json(path, "PC-HEALTHY-TLS")
     assert code == 1 and host["failed_step"] == "auth_scheme"
     failed = next(s for s in host["steps"] if s["status"] == "fail")
-    assert failed["reason"] == "scheme_not_offered" and "it offers: Negotiate" in failed["cause"]
+    assert failed["reason"] == "scheme_not_offered" and "it offers: Negotiate" in failed["cause"]["en"]

@@ -135,7 +135,7 @@ def test_json_keys_are_stable_and_english() -> None:
     assert list(doc) == ["host", "endpoint", "ok", "failed_step", "exit_code", "steps"]
     assert list(doc["steps"][0]) == ["step", "status", "reason", "detail", "cause", "remedy"]
     tcp = next(s for s in doc["steps"] if s["step"] == "tcp")
-    assert tcp["cause"] == "refused" and tcp["status"] == "fail" and doc["exit_code"] == 3
+    assert tcp["cause"] == {"zh": "拒绝", "en": "refused"} and tcp["status"] == "fail" and doc["exit_code"] == 3
     assert [s["step"] for s in doc["steps"]] == [s.value for s in STEP_ORDER]
     assert overall_exit_code([diagnosis, complete("B", "e", [])]) == 3
 
