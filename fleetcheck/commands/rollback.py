@@ -14,6 +14,9 @@ entry of that rollback says ``forced``. The same rule holds for a renewal run.
 
 Exit codes: 0 everything restored and verified (a dry run: 0); 1 something could not be restored, or the guard refused; 2 usage
 error (unknown id, nothing to roll back); 3 a host could not be reached.
+
+``--format json``: the dry run's plan or what was undone, per host (a renewal
+run: per certificate), as one document (schema ``reports_templates/rollback.schema.json``).
 """
 
 from __future__ import annotations
@@ -46,9 +49,16 @@ from fleetcheck.commands.common import (
     say,
     warn_calendar,
 )
-from fleetcheck.commands.options import db_option, inventory_option, now_option, timeout_option
+from fleetcheck.commands.options import (
+    db_option,
+    format_option,
+    inventory_option,
+    now_option,
+    timeout_option,
+)
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.inventory import Inventory
+from fleetcheck.jsonout import echo_json, text_json
 from fleetcheck.remediate.guard import DEFAULT_TRADING_PROCESSES, Guard, TradingCalendar
 from fleetcheck.remediate.rollback import (
     RollbackOptions,
@@ -85,6 +95,10 @@ class RollbackRequest:
     db_url: str | None
     timeout_s: float
     now_text: str | None
+    fmt: str = "table"
+
+
+NOTHING_TO_ROLL_BACK = T("没有可回滚的修改", "nothing to roll back")
 
 
 @click.command(name="rollback")
@@ -99,6 +113,7 @@ class RollbackRequest:
 @db_option
 @timeout_option
 @now_option
+@format_option(["table", "json"], "table")
 def rollback(**given: Any) -> None:
     """回滚修复并读回验证（默认预演）/ undo fixes exactly and verify (dry run unless --apply)."""
     req = RollbackRequest(**given)
@@ -117,9 +132,51 @@ def rollback(**given: Any) -> None:
             selected = run_records = changes.for_run(str(req.run_id))
             if not selected:
                 sys.exit(_renewal_run(store, req, inventory, guard))
-        ctx = _Undo(inventory, AuditLog(store), changes, req, guard, lang_of())
+        ctx = _Undo(inventory, AuditLog(store), changes, req, guard, lang_of(),
+                    [] if req.fmt == "json" else None)
         code = _undo(ctx, selected, run_records) if req.do_apply else _preview(ctx, selected, run_records)
+    if ctx.json_hosts is not None:
+        anything = any(h["restore"] or h["restored"] or h["failed"] for h in ctx.json_hosts)
+        echo_json(_document(req, "fix", selected[0].run_id, code, hosts=ctx.json_hosts,
+                            note=None if anything else NOTHING_TO_ROLL_BACK))
     sys.exit(code)
+
+
+def _document(req: RollbackRequest, kind: str, run_id: str, code: int, *, hosts: list[dict[str, Any]] | None = None,
+              certificates: list[dict[str, Any]] | None = None, note: Text | None = None) -> dict[str, Any]:
+    """The ``rollback --format json`` document (``reports_templates/rollback.schema.json``)."""
+    return {"apply": req.do_apply, "kind": kind, "run_id": run_id, "action_id": req.action_id, "exit_code": code,
+            "hosts": hosts or [], "certificates": certificates or [],
+            "note": text_json(note) if note is not None else None}
+
+
+def _host_json(name: str, status: str, **parts: Any) -> dict[str, Any]:
+    """One host of the JSON document: every key present, empty when it does not apply."""
+    base: dict[str, Any] = {"host": name, "status": status, "restore": [], "skipped": [], "undecided": [],
+                            "restored": [], "failed": [], "confirmed": {}, "error": None, "forced": False,
+                            "refused_because": None}
+    return {**base, **parts}
+
+
+def _preview_json(preview: RollbackPreview) -> dict[str, Any]:
+    return _host_json(
+        preview.host, "would_restore" if preview.restore else "nothing_to_restore",
+        restore=[{"action_id": r.action_id, "undo": text_json(describe_undo(undo))} for r, undo in preview.restore],
+        skipped=[{"action_id": r.action_id, "why": text_json(why)} for r, why in preview.skipped],
+        undecided=[r.action_id for r in preview.undecided])
+
+
+def _result_json(name: str, result: RollbackResult) -> dict[str, Any]:
+    decision = result.decision
+    status = ("refused" if result.refused else "unreachable" if result.error is not None
+              else "rolled_back" if result.ok else "failed")
+    return _host_json(
+        name, status, restored=list(result.restored),
+        failed=[{"action_id": a, "why": text_json(why)} for a, why in result.failed.items()],
+        skipped=[{"action_id": a, "why": text_json(why)} for a, why in result.skipped.items()],
+        confirmed=dict(result.confirmed), error=text_json(result.error) if result.error is not None else None,
+        forced=bool(decision is not None and decision.forced),
+        refused_because=text_json(decision.summary()) if result.refused and decision is not None else None)
 
 
 def _renewal_run(store: Store, req: RollbackRequest, inventory: Inventory, guard: Guard) -> int:
@@ -129,20 +186,41 @@ def _renewal_run(store: Store, req: RollbackRequest, inventory: Inventory, guard
     if not records:
         fail(T(f"找不到修复运行 {run_id} 的变更记录", f"no changes recorded for fix run {run_id}"))
     if not req.do_apply:
+        if req.fmt == "json":
+            todo = _renewals_to_undo(records)
+            note = None if todo else renewal_preview_lines(run_id, records)[0]
+            echo_json(_document(req, "renewal", run_id, EXIT_OK, note=note,
+                                certificates=[_certificate_json(r, None, None) for r in todo]))
+            return EXIT_OK
         for line in renewal_preview_lines(run_id, records):
             say(line)
         return EXIT_OK
     renewal = rollback_renewal_run(store, run_id, inventory, req.timeout_s, force=req.force, guard=guard)
     assert renewal is not None  # the run has records
+    if req.fmt == "json":
+        echo_json(_document(req, "renewal", run_id, renewal.exit_code,
+                            certificates=[_certificate_json(r.record, r.ok, r.message) for r in renewal.results],
+                            note=None if renewal.results else renewal.lines()[0]))
+        return renewal.exit_code
     for text in renewal.lines():
         say(text)
     return renewal.exit_code
 
 
+def _renewals_to_undo(records: Sequence[RenewalRecord]) -> list[RenewalRecord]:
+    """The records rollback_renewals undoes: an import that happened (or may have), by a known operator."""
+    return [r for r in records if r.new_thumbprint and r.state in ("installed", "failed") and r.operator_sid]
+
+
+def _certificate_json(record: RenewalRecord, ok: bool | None, message: Text | None) -> dict[str, Any]:
+    """One certificate of a renewal run's rollback (``ok``/``message`` None: the dry run)."""
+    return {"host": record.host, "cn": record.cn, "new_thumbprint": record.new_thumbprint,
+            "removed_old": record.removed_old, "ok": ok, "message": text_json(message) if message is not None else None}
+
+
 def renewal_preview_lines(run_id: str, records: Sequence[RenewalRecord]) -> list[Text]:
     """The dry run of undoing a renewal run: each certificate import that would be undone, per host."""
-    # The records rollback_renewals undoes: an import that happened (or may have), by a known operator.
-    todo = [r for r in records if r.new_thumbprint and r.state in ("installed", "failed") and r.operator_sid]
+    todo = _renewals_to_undo(records)
     if not todo:  # said as --apply would say it: already rolled back (when), or nothing imported
         undone = sorted(r.rolled_back_at for r in records if r.rolled_back_at)
         return RenewalRollback(run_id, (), undone[-1] if undone else None).lines()
@@ -174,6 +252,7 @@ class _Undo:
     req: RollbackRequest
     guard: Guard
     lang: Lang
+    json_hosts: list[dict[str, Any]] | None = None  # --format json: the hosts' documents, printed at the end
 
 
 def _by_host(selected: list[ChangeRecord]) -> dict[str, list[ChangeRecord]]:
@@ -194,16 +273,24 @@ def _preview(ctx: _Undo, selected: list[ChangeRecord], run_records: list[ChangeR
     anything = False  # whether any host has something to restore
     for name, records in _by_host(selected).items():
         if name not in ctx.inventory.hosts:
+            if ctx.json_hosts is not None:
+                ctx.json_hosts.append(_host_json(name, "not_in_inventory"))
+                continue
             click.echo(tr(T(f"{name}：不在清单中，无法回滚", f"{name}: not in the inventory, cannot be rolled back"),
                           ctx.lang))
             continue
         preview = preview_host(name, records, _kept(name, run_records, ids))
         anything = anything or bool(preview.restore)
+        if ctx.json_hosts is not None:
+            ctx.json_hosts.append(_preview_json(preview))
+            continue
         for line in render_preview(preview, ctx.lang):
             click.echo(safe_terminal(line))
+    if ctx.json_hosts is not None:
+        return EXIT_OK
     click.echo(tr(DRY_RUN_FOOTER, ctx.lang))
     if not anything:
-        click.echo(tr(T("没有可回滚的修改", "nothing to roll back"), ctx.lang))
+        click.echo(tr(NOTHING_TO_ROLL_BACK, ctx.lang))
     return EXIT_OK
 
 
@@ -214,14 +301,20 @@ def _undo(ctx: _Undo, selected: list[ChangeRecord], run_records: list[ChangeReco
     for name, records in _by_host(selected).items():
         spec = ctx.inventory.hosts.get(name)
         if spec is None:
-            click.echo(tr(T(f"{name}：不在清单中，跳过", f"{name}: not in the inventory, skipped"), ctx.lang))
+            if ctx.json_hosts is not None:
+                ctx.json_hosts.append(_host_json(name, "not_in_inventory"))
+            else:
+                click.echo(tr(T(f"{name}：不在清单中，跳过", f"{name}: not in the inventory, skipped"), ctx.lang))
             code = EXIT_UNREACHABLE
             continue
         options = RollbackOptions(keep=_kept(name, run_records, ids), timeout_s=ctx.req.timeout_s, guard=ctx.guard,
                                   force=ctx.req.force)
         result = rollback_host(spec, records, ctx.log, ctx.changes, who=local_user(), options=options)
-        for line in render_rollback(name, result, ctx.lang):
-            click.echo(safe_terminal(line))
+        if ctx.json_hosts is not None:
+            ctx.json_hosts.append(_result_json(name, result))
+        else:
+            for line in render_rollback(name, result, ctx.lang):
+                click.echo(safe_terminal(line))
         if result.error is not None:
             code = EXIT_UNREACHABLE
         elif not result.ok and code == EXIT_OK:
