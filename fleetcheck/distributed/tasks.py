@@ -32,6 +32,7 @@ from fleetcheck.distributed.wire import RequestCache, job_of
 from fleetcheck.findings import HostResult, HostStatus
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory.model import HostSpec
+from fleetcheck.logsetup import log_text
 from fleetcheck.runner import ProbeFn, serializable, sweep_one
 from fleetcheck.transport import probe_host
 
@@ -80,12 +81,30 @@ def run_delivery(backend: Any, task_id: str, worker: str, payload: dict[str, Any
     return serializable(sweep_one(prepared, probe=probe)).model_dump_json()
 
 
+def deadline_warning(visibility_timeout_s: float, deadline_s: float) -> Text | None:
+    """Why a visibility timeout not above the host deadline is a problem; None when it is above."""
+    if not visibility_timeout_s or deadline_s < visibility_timeout_s:
+        return None
+    return T(f"可见性超时 {visibility_timeout_s:g} 秒不大于主机时限 {deadline_s:g} 秒：仍在进行的任务可能被再次投递；"
+             "请增大 worker 的 --visibility-timeout",
+             f"the visibility timeout ({visibility_timeout_s:g} s) does not exceed the host deadline "
+             f"({deadline_s:g} s): a job still running may be handed out again; raise the worker's "
+             "--visibility-timeout")
+
+
 def register(app: Any, hosts: WorkerHosts, probe: ProbeFn = probe_host) -> Any:
     """Register the sweep task on ``app`` for a worker holding ``hosts``; the task object."""
     requests = RequestCache()
+    visibility = float(app.conf.broker_transport_options.get("visibility_timeout", 0) or 0)
+    warned: set[float] = set()
 
     @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
     def sweep_host(self: Any, payload: dict[str, Any]) -> str:
+        deadline = float(payload.get("timeout_s", 0) or 0)
+        warning = deadline_warning(visibility, deadline)
+        if warning is not None and deadline not in warned:
+            warned.add(deadline)
+            log_text(log, logging.WARNING, warning)
         return run_delivery(self.backend, self.request.id, str(self.request.hostname), payload, hosts,
                             probe=probe, requests=requests)
 

@@ -30,7 +30,7 @@ from fleetcheck.distributed.secrets import (
     job_for_broker,
     refuse_prompted_password,
 )
-from fleetcheck.distributed.tasks import run_delivery, worker_argv, worker_queues
+from fleetcheck.distributed.tasks import deadline_warning, run_delivery, worker_argv, worker_queues
 from fleetcheck.distributed.wire import RequestCache, job_payload, request_key, store_request
 from fleetcheck.findings import HostResult, HostStatus
 from fleetcheck.i18n import T
@@ -438,3 +438,9 @@ def test_a_missing_or_forged_request_is_that_hosts_error() -> None:
     assert probe.seen == []
     assert forged.error_class == missing.error_class == "ConfigurationError"
     assert missing.error is not None and "request" in missing.error.en
+
+
+def test_a_visibility_timeout_not_above_the_host_deadline_is_warned_about() -> None:
+    assert deadline_warning(300, 120) is None
+    warning = deadline_warning(60, 120)
+    assert warning is not None and "--visibility-timeout" in warning.en and "可见性超时" in warning.zh
