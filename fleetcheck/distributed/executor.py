@@ -25,6 +25,8 @@ result or as that host's error:
   longer than ``broker_outage_s`` the sweep stops with a bilingual message
   (``on_broker_lost``): finished hosts are kept, the rest are not swept, as
   after Ctrl-C (exit code 3);
+* **broker down while sending**: the jobs it never received end as ``BrokerError``,
+  the jobs sent are awaited; a bad queue name (:mod:`.routing`) fails before any job is sent;
 * **Ctrl-C / cancel**: jobs not yet started are revoked; jobs in flight get
   ``grace_s`` to finish (``on_grace`` is told), as in the local executor.
 """
@@ -139,28 +141,31 @@ class CeleryExecutor:
         self.outages = 0
         progress = _Progress()
         now = time.monotonic()
+        queues = [queue_for(job.host) for job in jobs]  # a bad queue name fails before anything is sent
         try:
-            self._send(jobs, pending, progress, now)
+            self._send(jobs, queues, pending, progress, now)
         except _broker_errors() as exc:
             self._lost(T(f"发送任务时消息代理不可用（{type(exc).__name__}）；已发送的主机照常等待结果",
                          f"the broker failed while jobs were sent ({type(exc).__name__}); "
                          "the jobs already sent are still awaited"))
+            for job in jobs[len(pending):]:  # sent in order: these never reached the broker
+                yield error_result(job.host, "BrokerError", T(
+                    f"{job.host.name}：消息代理不可用，任务未能发出", f"{job.host.name}: the broker failed; the job was not sent"))
         yield from self._collect(jobs, pending, progress, cancel)
 
-    def _send(self, jobs: Sequence[SweepJob], pending: dict[str, _Pending], progress: _Progress,
-              now: float) -> None:
+    def _send(self, jobs: Sequence[SweepJob], queues: Sequence[str], pending: dict[str, _Pending],
+              progress: _Progress, now: float) -> None:
         keys: dict[int, str] = {}  # one stored request per distinct request (one per sweep)
         # Results are polled (MGET). Celery's Redis backend would also SUBSCRIBE to each job's result
         # channel as it is sent (for AsyncResult.get): a round trip per job, and Redis pushing every
         # result twice to a connection nobody reads. The backend is per thread: this thread's.
         self.app.backend.on_task_call = _no_subscription
         with self.app.producer_or_acquire() as producer:
-            for job in jobs:
+            for job, queue in zip(jobs, queues, strict=True):
                 key = keys.get(id(job.request))
                 if key is None:
                     key = keys[id(job.request)] = store_request(self.app.backend, job.request)
                 task_id = uuid.uuid4().hex
-                queue = queue_for(job.host)
                 progress.last.setdefault(queue, now)
                 # argsrepr: what monitoring tools show of the job (Celery would repr the whole payload).
                 self.app.send_task(TASK_NAME, args=[job_payload(job, key)], task_id=task_id,

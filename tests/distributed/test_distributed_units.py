@@ -238,6 +238,7 @@ class FakeApp:
     backend: FakeResults = field(default_factory=FakeResults)
     sent: list[dict[str, Any]] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
+    send_limit: int = 1_000_000
     conf: Any = field(default_factory=partial(SimpleNamespace, broker_url="redis://:pw@127.0.0.1:1/0"))
 
     @contextlib.contextmanager
@@ -246,6 +247,8 @@ class FakeApp:
 
     def send_task(self, name: str, *, args: list[dict[str, Any]], task_id: str, queue: str, routing_key: str,
                   producer: Any, argsrepr: str, kwargsrepr: str) -> None:
+        if len(self.sent) >= self.send_limit:
+            raise Down("broker gone while sending")
         self.sent.append({"id": task_id, "args": args, "queue": queue, "argsrepr": argsrepr})
 
     @property
@@ -444,3 +447,23 @@ def test_a_visibility_timeout_not_above_the_host_deadline_is_warned_about() -> N
     assert deadline_warning(300, 120) is None
     warning = deadline_warning(60, 120)
     assert warning is not None and "--visibility-timeout" in warning.en and "可见性超时" in warning.zh
+
+
+def test_jobs_the_broker_never_received_end_as_that_hosts_error_the_others_are_awaited() -> None:
+    app = FakeApp(send_limit=1)
+    said: list[Any] = []
+
+    def react(app: FakeApp, sent: list[dict[str, Any]]) -> None:
+        app.set(sent[0]["id"], "SUCCESS", ok_result("PC-1"))
+
+    results = run_executor(fast(app, on_broker_lost=said.append), [job("PC-1"), job("PC-2"), job("PC-3")], react)
+    assert sorted((r.host, r.error_class) for r in results) == [("PC-1", None), ("PC-2", "BrokerError"),
+                                                                 ("PC-3", "BrokerError")]
+    assert len(said) == 1 and "broker" in said[0].en
+
+
+def test_a_bad_queue_name_fails_before_any_job_is_sent() -> None:
+    app = FakeApp()
+    with pytest.raises(RoutingError):
+        list(fast(app).run([job("PC-1"), job("PC-2", queue="two words")], threading.Event()))
+    assert app.sent == []
