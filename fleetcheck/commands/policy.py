@@ -35,7 +35,7 @@ from fleetcheck.policy.models import Policy
 from fleetcheck.policy.schema import policy_schema_json
 from fleetcheck.policy.waivers import Waiver
 from fleetcheck.templating import render_problem
-from fleetcheck.yamlfile import Issue, format_issues, read_document
+from fleetcheck.yamlfile import Issue, YamlDocument, format_issues, read_document
 
 
 @click.group(name="policy")
@@ -130,6 +130,8 @@ def lint_json(result: LintResult, waivers_path: Path | None) -> dict[str, Any]:
     per_file: dict[str, int] = {str(f): 0 for f in result.files}
     for issue in result.problems:
         per_file[issue.file] = per_file.get(issue.file, 0) + 1
+    # The policy files with problems, read again to place each problem in its policy and check.
+    documents = {f: read_document(f) for f in per_file if per_file[f] and result.stage in ("policy", "template")}
     waivers: dict[str, Any] | None = None
     if waivers_path is not None:
         listed = result.waivers or []
@@ -154,9 +156,42 @@ def lint_json(result: LintResult, waivers_path: Path | None) -> dict[str, Any]:
         "policies": [{"id": p.id, "title": text_json(p.title), "version": p.version,
                       "checks": [c.id for c in p.checks]} for p in result.policies],
         "problems": [{"stage": result.stage, "file": i.file, "line": i.line, "col": i.col,
-                      "message": text_json(i.message), "source_line": i.source_line} for i in result.problems],
+                      **_problem_place(i, documents), "message": text_json(i.message), "source_line": i.source_line}
+                     for i in result.problems],
         "waivers": waivers,
     }
+
+
+# Checks of one policy file placed per problem: bounded like the policy loader's own limits.
+_MAX_PLACED_CHECKS = 10_000
+
+
+def _problem_place(issue: Issue, documents: dict[str, YamlDocument]) -> dict[str, Any]:
+    """The policy id and the check (id, else its position in ``checks``) a problem lies in, where known."""
+    doc = documents.get(issue.file)
+    data = doc.data if doc is not None and doc.loaded else None
+    if not isinstance(data, dict) or issue.line is None:
+        return {"policy": None, "check": None}
+    policy_id = data.get("id") if isinstance(data.get("id"), str) else None
+    checks = data.get("checks")
+    found: str | None = None
+    if isinstance(checks, list) and doc is not None and not _after_checks(doc, data, issue.line):
+        for index, check in enumerate(checks[:_MAX_PLACED_CHECKS]):
+            start = doc.position(("checks", index))
+            if start is None or start[0] > issue.line:
+                break
+            name = check.get("id") if isinstance(check, dict) else None
+            found = name if isinstance(name, str) else f"checks[{index}]"
+    return {"policy": policy_id, "check": found}
+
+
+def _after_checks(doc: YamlDocument, data: dict[str, Any], line: int) -> bool:
+    """Whether ``line`` lies in a top-level key written after ``checks:`` (so in no check)."""
+    start = doc.position(("checks",), key=True)
+    if start is None:
+        return True
+    later = [p[0] for k in data if k != "checks" and (p := doc.position((k,), key=True)) is not None and p[0] > start[0]]
+    return any(first <= line for first in later)
 
 
 def _waiver_summary(summary: Text, waivers: list[Waiver], today: date, lang: Lang) -> Text:

@@ -300,6 +300,9 @@ def test_policy_lint_json_lists_every_problem_at_its_position_and_exits_2(tmp_pa
     assert all(set(p["message"]) == {"zh", "en"} for p in data["problems"])
     colour = next(p for p in data["problems"] if p["line"] == 4)
     assert "colour" in colour["message"]["en"] and colour["source_line"] == "colour: red"
+    assert (colour["policy"], colour["check"]) == ("bad-one", None)  # a top-level key: in no check
+    severity = next(p for p in data["problems"] if p["line"] == 9)
+    assert (severity["policy"], severity["check"]) == ("bad-one", "portal-site") and "urgent" in severity["message"]["en"]
     per_file = {f["path"]: f["problems"] for f in data["files"]}
     assert per_file[str(bad)] == len(data["problems"]) and per_file[str(REPO / "policies" / "sccc-gateway-cert.yaml")] == 0
 
