@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from fleetcheck.findings import RunResult
 from fleetcheck.i18n import T
@@ -84,9 +85,20 @@ class Store:
         findings' details itself; the argument is required so that no caller
         records a run's certificates as "none" by forgetting it. Returns the run id.
         """
-        with self._engine.begin() as conn:
-            runs.insert_run(conn, run, certificates)
-        return run.run_id
+        for attempt in range(2):
+            try:
+                with self._engine.begin() as conn:
+                    runs.insert_run(conn, run, certificates)
+                return run.run_id
+            except IntegrityError:
+                # Another writer recorded the same run id between our delete and insert (several
+                # controllers or workers on one PostgreSQL): its rows are committed now, so the
+                # retry replaces them, as recording a run twice always does.
+                if attempt:
+                    raise StoreError(T(f"扫描 {run.run_id} 正被同时写入，未能记录。请重试。",
+                                       f"run {run.run_id} was being written at the same moment and could not be "
+                                       "recorded. Try again.")) from None
+        raise AssertionError("unreachable")
 
     def prune(
         self,
