@@ -19,6 +19,7 @@ Click's own usage errors are shown in the chosen language too (exit 2).
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +31,7 @@ from fleetcheck.commands.usage import LocalizedUsageError, lang_from_args
 from fleetcheck.errors import FleetcheckError
 from fleetcheck.i18n import Lang, T
 from fleetcheck.logsetup import QUIET, configure_logging
+from fleetcheck.officetime import ZONE_ENV, OfficeZoneError, office_zone, set_office_zone
 
 #: The command registry: command name → (module, attribute). Each module is
 #: fleetcheck/commands/<name>.py and defines the click command (or group) named
@@ -114,8 +116,12 @@ class FleetcheckGroup(click.Group):
 @click.option("-q", "--quiet", is_flag=True, help="只输出错误和结束行 / print only errors and the closing line")
 @click.option("-v", "--verbose", count=True,
               help="输出更多日志（-v 信息，-vv 调试）/ log more (-v info, -vv debug)")
+@click.option("--office-tz", metavar="ZONE", default=None,
+              help="办公室时区（IANA 名称，默认 Asia/Shanghai；也可用 FLEETCHECK_OFFICE_TZ 或清单 all 的 office_timezone）"
+                   " / the office's time zone (IANA name, default Asia/Shanghai; also FLEETCHECK_OFFICE_TZ or "
+                   "the inventory's office_timezone in all's vars)")
 @click.pass_context
-def main(ctx: click.Context, lang: str, quiet: bool, verbose: int) -> None:
+def main(ctx: click.Context, lang: str, quiet: bool, verbose: int, office_tz: str | None) -> None:
     """fleetcheck — 深证通证书更新环境批量检查 / SCCC certificate-renewal readiness for a fleet."""
     ctx.ensure_object(dict)
     ctx.obj["lang"] = lang
@@ -125,6 +131,15 @@ def main(ctx: click.Context, lang: str, quiet: bool, verbose: int) -> None:
                                  "-q/--quiet cannot be used with -v/--verbose").get(chosen), ctx)
     ctx.obj["verbosity"] = QUIET if quiet else verbose
     configure_logging(ctx.obj["verbosity"], chosen)
+    try:
+        set_office_zone(office_tz)  # None: FLEETCHECK_OFFICE_TZ, else Asia/Shanghai (checked here, once)
+        office_zone()
+    except OfficeZoneError:
+        where = "--office-tz" if office_tz is not None else ZONE_ENV
+        raise click.UsageError(T(f"{where}：{office_tz or os.environ.get(ZONE_ENV)!r} 不是 IANA 时区名（例如 Asia/Shanghai）",
+                                 f"{where}: {office_tz or os.environ.get(ZONE_ENV)!r} is not an IANA time zone "
+                                 "(e.g. Asia/Shanghai)").get(chosen), ctx) from None
+    ctx.obj["office_tz_given"] = office_tz is not None
 
 
 for _name in COMMANDS:

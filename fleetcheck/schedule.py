@@ -30,7 +30,7 @@ zone of the machine that runs the scheduler:
 
 - The office zone is ``ScheduleSpec.zone``: ``--office-tz`` when given, else the
   ``timezone`` of the trading calendar file (``--calendar``, the same file as
-  ``fix --calendar``), else :data:`fleetcheck.officetime.OFFICE_TZ`
+  ``fix --calendar``), else :func:`fleetcheck.officetime.office_zone`
   (Asia/Shanghai) — the one office clock every report shows.
 - The machine's zone (:class:`Machine`, injectable) is the zone the scheduler
   daemon uses: :func:`machine_zone` reads ``/etc/localtime`` (cron and systemd
@@ -88,7 +88,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fleetcheck.errors import FleetcheckError
 from fleetcheck.i18n import T, Text
-from fleetcheck.officetime import OFFICE_TZ
+from fleetcheck.officetime import office_zone
 
 __all__ = [
     "CRON_MARKER_PREFIX",
@@ -201,7 +201,7 @@ class ScheduleSpec:
     log: PurePath
     lock: PurePath
     command: Sequence[str]
-    zone: ZoneInfo = field(default=OFFICE_TZ)
+    zone: ZoneInfo = field(default_factory=office_zone)
 
     def __post_init__(self) -> None:
         if not _NAME_RE.match(self.name):

@@ -29,7 +29,7 @@ from fleetcheck.commands.common import EXIT_NONCOMPLIANT, EXIT_OK, lang_of
 from fleetcheck.commands.options import db_option, format_option, last_option
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.jsonout import echo_json, text_json
-from fleetcheck.officetime import OFFICE_TZ, office_time
+from fleetcheck.officetime import office_time, office_zone
 from fleetcheck.store import Store
 from fleetcheck.store.audit import AuditEntry, AuditLog
 from fleetcheck.termsafe import safe_terminal
@@ -210,7 +210,7 @@ def render_entry(entry: AuditEntry, lang: Lang) -> list[str]:
     """One entry's lines: seq, office time (zone named), who, host, event, action, check, result; then the states."""
     forced = " FORCED" if entry.forced else ""
     check = entry.details.get("check", "") if isinstance(entry.details, Mapping) else ""
-    at = f"{office_time(entry.at)} ({OFFICE_TZ.key})"
+    at = f"{office_time(entry.at)} ({office_zone().key})"
     head = [f"#{entry.seq}", at, entry.who, entry.host, entry.event + forced, entry.action_id or "-", str(check),
             entry_result(entry, lang)]
     lines = [" ".join(part for part in head if part)]

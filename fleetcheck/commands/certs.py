@@ -18,7 +18,7 @@ from fleetcheck.commands.tables import add_row, bold, console
 from fleetcheck.findings import RunResult
 from fleetcheck.i18n import T
 from fleetcheck.jsonout import echo_json, text_json
-from fleetcheck.officetime import OFFICE_TZ, office_day, office_minute, office_stamp
+from fleetcheck.officetime import office_day, office_minute, office_stamp, office_zone
 from fleetcheck.readiness import STATE_LABELS, HostReadiness, ReadinessState, host_readiness
 from fleetcheck.report.model import CertificateRow, build_report
 from fleetcheck.report.publish import office_context
@@ -81,7 +81,7 @@ def certs_cmd(expiring: int | None, run_id: str | None, db_url: str | None, fmt:
         return
     scope = T("办公室现状", "office state").get(lang) if observed is not None else \
         f"{run.run_id} · {office_minute(run.started)}"
-    zone = T(f"日期为 {OFFICE_TZ.key} 日期", f"dates in {OFFICE_TZ.key}").get(lang)  # expiry: the office's date
+    zone = T(f"日期为 {office_zone().key} 日期", f"dates in {office_zone().key}").get(lang)  # expiry: the office's date
     table = Table(title=bold(f"{lab['certificates']} — {scope} · {zone}"))
     for key in ("days_left", "host", "user", "subject", "not_after", "kind", "readiness"):
         table.add_column(lab[key], justify="right" if key == "days_left" else "left")

@@ -13,7 +13,13 @@ from typing import NoReturn
 import click
 from pydantic import SecretStr
 
-from fleetcheck.errors import EXIT_NONCOMPLIANT, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from fleetcheck.errors import (
+    EXIT_NONCOMPLIANT,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    FleetcheckError,
+)
 from fleetcheck.i18n import Lang, T, Text, tr
 from fleetcheck.inventory import (
     Inventory,
@@ -22,7 +28,7 @@ from fleetcheck.inventory import (
 )
 from fleetcheck.inventory.load import credential_error, load_inventory_deferring_credentials
 from fleetcheck.logsetup import is_quiet
-from fleetcheck.officetime import Clock, utc_now
+from fleetcheck.officetime import Clock, OfficeZoneError, office_zone, set_office_zone, utc_now
 from fleetcheck.remediate.guard import Guard
 
 __all__ = [
@@ -30,11 +36,13 @@ __all__ = [
     "EXIT_OK",
     "EXIT_UNREACHABLE",
     "EXIT_USAGE",
+    "InventoryZoneError",
     "clock_of",
     "fail",
     "lang_of",
     "load_targets",
     "say",
+    "use_inventory_zone",
 ]
 
 
@@ -89,7 +97,39 @@ def load_targets(path: Path, pattern: str | None, *, ask_pass: bool = False,
         raise error
     for text in [] if is_quiet() else [*inventory.warnings, *warnings]:  # -q: only errors
         say(text, err=True)
+    use_inventory_zone(inventory)
     return inventory, names
+
+
+def use_inventory_zone(inventory: Inventory) -> None:
+    """The inventory's ``office_timezone`` (a variable of ``all``: every host has it) becomes the office
+    zone, unless ``--office-tz`` was given. One zone per process: hosts disagreeing is a warning, and
+    the default zone stays."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and (ctx.find_root().obj or {}).get("office_tz_given"):
+        return
+    zones = {str(h.host_vars["office_timezone"]) for h in inventory.hosts.values() if h.host_vars.get("office_timezone")}
+    if not zones:
+        return
+    if len(zones) > 1:
+        say(T(f"警告：{inventory.source} 的主机 office_timezone 不一致（{'、'.join(sorted(zones))}）；"
+              f"一次只能用一个时区，仍用 {office_zone().key}。请拆分清单或用 --office-tz。",
+              f"warning: the hosts of {inventory.source} disagree on office_timezone ({', '.join(sorted(zones))}); "
+              f"one zone per run, {office_zone().key} is kept. Split the inventory or pass --office-tz.").get(lang_of()),
+            err=True)
+        return
+    (name,) = zones
+    try:
+        set_office_zone(name)
+    except OfficeZoneError:
+        raise InventoryZoneError(T(
+            f"{inventory.source}：office_timezone {name!r} 不是 IANA 时区名（例如 Asia/Shanghai、Asia/Hong_Kong）",
+            f"{inventory.source}: office_timezone {name!r} is not an IANA time zone (e.g. Asia/Shanghai, "
+            "Asia/Hong_Kong)")) from None
+
+
+class InventoryZoneError(FleetcheckError):
+    """The inventory's ``office_timezone`` names no time zone (exit 2)."""
 
 
 def warn_calendar(guard: Guard) -> None:

@@ -19,7 +19,7 @@ from fleetcheck.commands.tables import bold, console
 from fleetcheck.errors import FleetcheckError
 from fleetcheck.i18n import Lang, T
 from fleetcheck.jsonout import echo_json, iso_utc, text_json
-from fleetcheck.officetime import OFFICE_TZ, office_minute
+from fleetcheck.officetime import office_minute, office_zone
 from fleetcheck.report.timeline import HostTimeline, TimelineEntry, build_timeline
 from fleetcheck.store import Store, safe_url
 from fleetcheck.termsafe import safe_terminal
@@ -99,7 +99,7 @@ def _summary_cell(e: TimelineEntry, lang: Lang) -> list[str]:
 def print_timeline(timeline: HostTimeline, where: str, lang: Lang) -> None:
     heading = T(f"主机 {timeline.host} 的时间线 — {where}", f"timeline of host {timeline.host} — {where}")
     table = Table(title=bold(safe_terminal(heading.get(lang))))
-    when = T(f"时间（{OFFICE_TZ.key}）", f"When ({OFFICE_TZ.key})")
+    when = T(f"时间（{office_zone().key}）", f"When ({office_zone().key})")
     for header in (when, T("类型", "Kind"), T("运行编号", "Run"), T("内容", "What")):
         table.add_column(header.get(lang))
     for e in timeline.entries:

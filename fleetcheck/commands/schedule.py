@@ -26,7 +26,7 @@ from fleetcheck.commands.common import EXIT_USAGE, clock_of, fail, lang_of, say
 from fleetcheck.commands.options import format_option, now_option
 from fleetcheck.i18n import T
 from fleetcheck.jsonout import echo_json, iso_utc, text_json
-from fleetcheck.officetime import OFFICE_TZ
+from fleetcheck.officetime import office_zone
 from fleetcheck.remediate.guard import TradingCalendar
 
 __all__ = ["schedule_group"]
@@ -118,7 +118,7 @@ def _office_zone(options: SpecOptions) -> ZoneInfo:
         return sched.parse_zone(options.office_tz)
     if options.calendar_path is not None:
         return TradingCalendar.load(options.calendar_path).zone  # a bad file: CalendarError, exit 2
-    return OFFICE_TZ
+    return office_zone()
 
 
 def _machine(options: SpecOptions) -> sched.Machine:

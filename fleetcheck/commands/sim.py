@@ -18,7 +18,7 @@ import click
 from fleetcheck.commands.common import EXIT_USAGE, clock_of, fail, say
 from fleetcheck.commands.options import now_option
 from fleetcheck.i18n import T
-from fleetcheck.officetime import OFFICE_TZ
+from fleetcheck.officetime import office_zone
 from fleetcheck.sim.office import OfficeError, RunningOffice, start_office
 
 __all__ = ["sim"]
@@ -86,7 +86,7 @@ def serve(*, office_path: Path, inventory_out: Path, state_dir: Path, first_addr
     try:
         office.write_inventory(inventory_out)
         _summary(office, inventory_out)
-        shown = f"{now.astimezone(OFFICE_TZ):%Y-%m-%d %H:%M:%S} {OFFICE_TZ.key}"
+        shown = f"{now.astimezone(office_zone()):%Y-%m-%d %H:%M:%S} {office_zone().key}"
         say(T(f"模拟终端的时钟：{shown}（证书剩余天数由此计算）",
               f"Simulated PCs' clock: {shown} (certificates' days left count from it)"))
         _wait(stop, duration)

@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import Lang, Text, tr
-from fleetcheck.officetime import OFFICE_TZ, office_day, office_minute, office_stamp
+from fleetcheck.officetime import office_day, office_minute, office_stamp, office_zone
 from fleetcheck.policy.waivers import Waiver
 from fleetcheck.policy.waiverstate import EXPIRING_DAYS, WaiverState, attention, classify_waivers
 
@@ -484,10 +484,10 @@ def render_lines(digest: Digest, lang: Lang = "zh") -> tuple[str, list[Section]]
     if digest.expiring:
         items = [_cert_line(c, lang) for c in digest.expiring]
         title = (
-            f"{digest.expiring_days} 天内到期或已过期的证书（{len(items)} 张）——到期日为 {OFFICE_TZ.key} 日期"
+            f"{digest.expiring_days} 天内到期或已过期的证书（{len(items)} 张）——到期日为 {office_zone().key} 日期"
             if lang == "zh"
             else f"Certificates expiring within {digest.expiring_days} days or expired ({len(items)})"
-                 f" — expiry dates in {OFFICE_TZ.key}"
+                 f" — expiry dates in {office_zone().key}"
         )
         sections.append(Section(title, tuple(_capped(items, lang))))
     if digest.unreachable:

@@ -30,7 +30,7 @@ from typing import Literal
 
 from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import T, Text
-from fleetcheck.officetime import OFFICE_TZ, office_date
+from fleetcheck.officetime import office_date, office_zone
 from fleetcheck.policy.waivers import Waiver
 
 __all__ = [
@@ -61,7 +61,7 @@ _USED = (FindingStatus.waived, FindingStatus.fail, FindingStatus.error)
 
 def expires_label(waiver: Waiver) -> str:
     """The waiver's last day as an office date with the zone named: ``2026-12-31 Asia/Shanghai``."""
-    return f"{waiver.expires.isoformat()} {OFFICE_TZ.key}"
+    return f"{waiver.expires.isoformat()} {office_zone().key}"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from fleetcheck.i18n import Lang, T, Text
-from fleetcheck.officetime import OFFICE_TZ, office_day
+from fleetcheck.officetime import office_day, office_zone
 from fleetcheck.renew.validate import InstalledCertificate, Refusal, RenewalPfx
 
 __all__ = ["STATE_LABELS", "RenewalItem", "RenewalState", "exit_code", "render_items"]
@@ -114,7 +114,7 @@ def render_items(items: list[RenewalItem], lang: Lang, *, applied: bool) -> list
         if item.pfx is not None:
             new = office_day(item.pfx.not_after)  # office dates, as certs and the report show them
             old = office_day(item.installed.not_after) if item.installed and item.installed.not_after else "—"
-            expiry = f"  {old} → {new}（{OFFICE_TZ.key}）" if zh else f"  {old} → {new} ({OFFICE_TZ.key})"
+            expiry = f"  {old} → {new}（{office_zone().key}）" if zh else f"  {old} → {new} ({office_zone().key})"
         who = f" [{item.operator}]" if item.operator else ""
         line = f"  {item.file_name}  →  {item.host or '—'}{who}  {label}{expiry}"
         if item.was_pending:

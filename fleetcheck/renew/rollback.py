@@ -19,7 +19,7 @@ from typing import Any
 from fleetcheck.errors import EXIT_NONCOMPLIANT, EXIT_OK, EXIT_USAGE
 from fleetcheck.i18n import T, Text
 from fleetcheck.inventory import Inventory
-from fleetcheck.officetime import OFFICE_TZ, office_time
+from fleetcheck.officetime import office_time, office_zone
 from fleetcheck.policy.loader import load_policy_files
 from fleetcheck.remediate.guard import Guard
 from fleetcheck.renew.apply import RenewalOptions, RollbackResult, rollback_renewals
@@ -53,7 +53,7 @@ class RenewalRollback:
             return [T(f"  {'✓' if r.ok else '✗'} {r.record.cn}  {r.message.zh}",
                       f"  {'✓' if r.ok else '✗'} {r.record.cn}  {r.message.en}") for r in self.results]
         if self.already_rolled_back_at:
-            at = f"{office_time(self.already_rolled_back_at)} ({OFFICE_TZ.key})"  # stored UTC, shown in office time
+            at = f"{office_time(self.already_rolled_back_at)} ({office_zone().key})"  # stored UTC, shown in office time
             return [T(f"证书更新 {run_id} 已于 {at} 回滚，没有可再回滚的内容",
                       f"the renewal run {run_id} was already rolled back (at {at}): nothing left to undo")]
         return [T(f"证书更新 {run_id} 没有导入任何证书，没有可回滚的内容",

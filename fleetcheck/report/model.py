@@ -35,7 +35,7 @@ from fleetcheck.findings import (
     observed_in,
 )
 from fleetcheck.i18n import Lang, T, Text, tr
-from fleetcheck.officetime import OFFICE_TZ, office_date
+from fleetcheck.officetime import office_date, office_zone
 from fleetcheck.policy.waivers import Waiver
 from fleetcheck.policy.waiverstate import (
     EXPIRING_DAYS,
@@ -412,7 +412,7 @@ def waiver_section(waivers: Sequence[Waiver], run: RunResult, now: datetime, lan
                   state_label=s.label.get(lang), matched_hosts=list(s.hosts))
         for s in attention(states)
     ]
-    return WaiverSection(as_of=office_date(now).isoformat(), zone=OFFICE_TZ.key, expiring_days=expiring_days,
+    return WaiverSection(as_of=office_date(now).isoformat(), zone=office_zone().key, expiring_days=expiring_days,
                          total=len(states), expired=count["expired"], expiring=count["expiring"],
                          unused=count["unused"], active=count["active"], rows=rows)
 

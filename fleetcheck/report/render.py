@@ -93,7 +93,6 @@ LABELS: dict[str, Text] = {
     "subject": T("证书名称 (CN)", "Subject CN"),
     "issuer": T("颁发者", "Issuer"),
     "not_after": T("到期日", "Expires"),
-    "not_after_office": zoned_label(T("到期日", "Expires")),  # the office's date, zone named
     "days_left": T("剩余天数", "Days left"),
     "kind": T("类型", "Kind"),
     "failed_hosts": T("未能检查的主机", "Hosts that could not be probed"),
@@ -146,7 +145,10 @@ LABELS: dict[str, Text] = {
 
 
 def labels(lang: Lang) -> dict[str, str]:
-    return {k: v.get(lang) for k, v in LABELS.items()}
+    merged = {k: v.get(lang) for k, v in LABELS.items()}
+    # the office's date, zone named: read per call (the office zone is the process's, officetime.set_office_zone)
+    merged["not_after_office"] = zoned_label(T("到期日", "Expires")).get(lang)
+    return merged
 
 
 @dataclass(frozen=True)

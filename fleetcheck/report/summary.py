@@ -22,7 +22,7 @@ from fleetcheck.errors import EXIT_NONCOMPLIANT, EXIT_OK, EXIT_UNREACHABLE
 from fleetcheck.findings import FindingStatus, HostResult, HostStatus, RunResult
 from fleetcheck.i18n import Lang, Text, tr
 from fleetcheck.jsonout import iso_utc, text_json
-from fleetcheck.officetime import OFFICE_TZ, office_day
+from fleetcheck.officetime import office_day, office_zone
 
 __all__ = [
     "DEFAULT_CERT_THRESHOLD_DAYS",
@@ -142,8 +142,8 @@ def render_summary(summary: ScanSummary, lang: Lang, elapsed_s: float) -> str:
             unit = "台" if zh else ("host " if count == 1 else "hosts")
             lines.append(f"    {count:>4} {unit}  {key}  {tr(title, lang)}")
     if summary.expiring:
-        lines.append(f"  即将到期或已过期的证书（到期日：{OFFICE_TZ.key}）：" if zh else
-                     f"  certificates expiring or expired (expiry date in {OFFICE_TZ.key}):")
+        lines.append(f"  即将到期或已过期的证书（到期日：{office_zone().key}）：" if zh else
+                     f"  certificates expiring or expired (expiry date in {office_zone().key}):")
         for cert in summary.expiring[:20]:
             left = (f"剩余 {cert.days_left} 天" if cert.days_left >= 0 else f"已过期 {-cert.days_left} 天") if zh else \
                    (f"{cert.days_left} days left" if cert.days_left >= 0 else f"expired {-cert.days_left} days ago")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fleetcheck.i18n import Lang, T, Text
-from fleetcheck.officetime import OFFICE_TZ, office_minute
+from fleetcheck.officetime import office_minute, office_zone
 from fleetcheck.report.timeline import HostTimeline, TimelineEntry, status_label
 
 __all__ = ["TIMELINE_ENTRIES", "TIMELINE_LABELS", "ChangeRow", "TimelineRow", "timeline_labels", "timeline_rows"]
@@ -21,7 +21,6 @@ TIMELINE_ENTRIES = 30
 
 TIMELINE_LABELS: dict[str, Text] = {
     "title": T("时间线", "Timeline"),
-    "zone": T(f"（时间为 {OFFICE_TZ.key}）", f"(times in {OFFICE_TZ.key})"),
     "empty": T("历史数据库中还没有这台主机的记录。", "Nothing is recorded about this host yet."),
     "more": T(f"只显示最新 {TIMELINE_ENTRIES} 条；完整记录：fleetcheck host NAME --last N",
               f"the newest {TIMELINE_ENTRIES} entries; for more: fleetcheck host NAME --last N"),
@@ -78,4 +77,7 @@ def timeline_rows(timeline: HostTimeline, lang: Lang) -> list[TimelineRow]:
 
 
 def timeline_labels(lang: Lang) -> dict[str, str]:
-    return {key: text.get(lang) for key, text in TIMELINE_LABELS.items()}
+    zone = office_zone().key  # read per page: the office zone is the process's (officetime.set_office_zone)
+    labels = {key: text.get(lang) for key, text in TIMELINE_LABELS.items()}
+    labels["zone"] = T(f"（时间为 {zone}）", f"(times in {zone})").get(lang)
+    return labels
