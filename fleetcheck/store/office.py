@@ -9,8 +9,9 @@ one-host scan changes that one host and an interrupted sweep changes only the
 hosts it reached (it records no others).
 
 Which PCs the office has: the hosts of its newest complete sweep (a run of the
-whole inventory that was not interrupted; runs recorded before schema v6 count
-as complete) and any host recorded after it. A PC removed from the inventory
+whole inventory that was not interrupted) and any host recorded after it;
+before the first complete sweep (a store whose runs predate schema v6, which
+did not record a run's scope), every PC recorded. A PC removed from the inventory
 leaves the office state with the next full scan; one added appears with its
 first scan, ``--limit`` or not.
 
@@ -140,8 +141,10 @@ def _seen_rows(conn: Connection, runs: dict[str, RunSummary], names: Collection[
 
 
 def _complete(run: RunSummary) -> bool:
-    """A sweep of the whole inventory that ran to its end (pre-v6 runs: scope unknown, taken as complete)."""
-    return run.scope in (None, "office") and not run.interrupted
+    """A sweep of the whole inventory that ran to its end. A run recorded before schema v6 (scope
+    unknown) may have been a ``--limit`` scan, so it never decides which PCs the office has: until
+    the first complete sweep, every PC recorded is in the office."""
+    return run.scope == "office" and not run.interrupted
 
 
 def _members(seen: Sequence[_Seen]) -> list[_Seen]:

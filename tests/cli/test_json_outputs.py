@@ -45,7 +45,7 @@ def _newer_run() -> RunResult:
         if h.host == "pc-sz-003":  # fixed
             h.findings = [f.model_copy(update={"status": FindingStatus.passed})
                           if f.check_id == "zone2-unsigned-activex" else f for f in h.findings]
-    return run.model_copy(update={"hosts": hosts})
+    return run.model_copy(update={"hosts": hosts, "scope": "office"})  # a full sweep: pc-sz-001 left the office
 
 
 @pytest.fixture()
