@@ -11,6 +11,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from xdist_support import default_workers, usable_cpus
@@ -35,6 +36,31 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         if config.option.dist == "no":
             config.option.dist = "loadfile"
         config.option.tx = ["popen"] * workers
+
+
+_FUZZ_FROM_WORKERS: list[bool] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist: a worker's fuzz totals (tests/fuzz/conftest.py) come to the controller."""
+    totals = getattr(node, "workeroutput", {}).get("fuzz_totals")
+    if totals:
+        from fuzz.conftest import merge_totals
+
+        merge_totals(totals)
+        _FUZZ_FROM_WORKERS.append(True)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if not _FUZZ_FROM_WORKERS:
+        return
+    import fuzz.conftest
+
+    if config.pluginmanager.is_registered(fuzz.conftest):
+        return  # `pytest tests/fuzz -n 2`: the controller loaded it, and it prints them itself
+    for line in fuzz.conftest.summary_lines():
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -94,12 +94,38 @@ def case_log(request: pytest.FixtureRequest) -> CaseLog:
     return log
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+def merge_totals(totals: dict[str, dict[str, Any]]) -> None:
+    """Add a pytest-xdist worker's totals (:func:`pytest_sessionfinish`) to this process's."""
+    for name, part in totals.items():
+        log = _TOTALS.setdefault(name, CaseLog())
+        log.count += part["count"]
+        if part["slowest"] > log.slowest:
+            log.slowest, log.slowest_sample = part["slowest"], part["sample"]
+        for outcome, n in part["outcomes"].items():
+            log.outcomes[outcome] = log.outcomes.get(outcome, 0) + n
+
+
+def summary_lines() -> list[str]:
     if not _TOTALS:
-        return
+        return []
     total = sum(log.count for log in _TOTALS.values())
     slowest = max(log.slowest for log in _TOTALS.values())
-    terminalreporter.write_line(f"fuzz: {total} cases in {len(_TOTALS)} tests, slowest case {slowest:.2f} s of CPU")
+    lines = [f"fuzz: {total} cases in {len(_TOTALS)} tests, slowest case {slowest:.2f} s of CPU"]
     for name, log in sorted(_TOTALS.items()):
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(log.outcomes.items()))
-        terminalreporter.write_line(f"  {name}: {log.count} ({kinds}); slowest {log.slowest:.2f} s: {log.slowest_sample}")
+        lines.append(f"  {name}: {log.count} ({kinds}); slowest {log.slowest:.2f} s: {log.slowest_sample}")
+    return lines
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On a pytest-xdist worker: hand the totals to the controller (tests/conftest.py prints them)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None and _TOTALS:
+        workeroutput["fuzz_totals"] = {
+            name: {"count": log.count, "slowest": log.slowest, "sample": log.slowest_sample,
+                   "outcomes": dict(log.outcomes)} for name, log in _TOTALS.items()}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in summary_lines():
+        terminalreporter.write_line(line)
