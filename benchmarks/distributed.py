@@ -50,6 +50,7 @@ from sweep import stop_simulator
 from fleetcheck.distributed.app import make_app
 from fleetcheck.distributed.executor import CeleryExecutor
 from fleetcheck.errors import FleetcheckError
+from fleetcheck.heap import frozen_heap
 from fleetcheck.inventory import HostSpec, PasswordSources, load_inventory
 from fleetcheck.policy.loader import load_policies, shipped_policy_paths
 from fleetcheck.runner import SweepExecutor, ThreadExecutor, policy_sweep
@@ -167,7 +168,8 @@ def measured(label: str, policies: list[Any], hosts: list[HostSpec], executor: S
                                                              "operator_sid": None}).model_dump_json()
 
     cpu0, wall0 = _cpu_s(), time.perf_counter()
-    outcome = sweep.run(on_result=keep if answers is not None else None, retain_facts=False)
+    with frozen_heap():  # as fleetcheck scan sweeps (fleetcheck.heap)
+        outcome = sweep.run(on_result=keep if answers is not None else None, retain_facts=False)
     wall, cpu = time.perf_counter() - wall0, _cpu_s() - cpu0
     ok = sum(1 for r in outcome.run.hosts if r.status.value == "ok")
     print(f"  {label:6s}: {ok}/{len(hosts)} ok in {wall:6.2f} s; controller CPU {cpu * 1000 / len(hosts):6.2f} ms/host")

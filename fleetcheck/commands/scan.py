@@ -36,6 +36,7 @@ from fleetcheck.commands.options import (
 )
 from fleetcheck.errors import FleetcheckError
 from fleetcheck.findings import HostResult, HostStatus, RunResult
+from fleetcheck.heap import frozen_heap
 from fleetcheck.i18n import Lang, T, tr
 from fleetcheck.inventory import HostSpec, Inventory
 from fleetcheck.logsetup import is_quiet, log_text
@@ -240,7 +241,8 @@ def _sweep(inventory: Inventory, hosts: list[HostSpec], policies: Sequence[Any],
         progress.update(result)
 
     try:
-        outcome = sweep.run(on_result=on_result, retain_facts=False)
+        with frozen_heap():  # collections skip the policies, inventory and modules (fleetcheck.heap)
+            outcome = sweep.run(on_result=on_result, retain_facts=False)
     finally:
         progress.close()
         log.close()
