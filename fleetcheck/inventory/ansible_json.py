@@ -70,22 +70,23 @@ def _names(tree: Tree, owner: Any, key: str) -> list[tuple[str, Pos]]:
     return [(str(n), _item_pos(node, i)) for i, n in enumerate(node)]
 
 
-def _group(tree: Tree, data: Any, name: str, hostvars: Any) -> None:
-    node = data[name]
-    group = tree.group(name, _pos(data, name))
+def _group(tree: Tree, data: Any, key: Any, hostvars: Any) -> None:
+    """The group under ``key`` (as parsed: YAML may give a null or a number; its name is ``str(key)``)."""
+    node = data[key]
+    name = str(key)
+    group = tree.group(name, _pos(data, key))
     if isinstance(node, list):  # the old script shape: "group": ["host", ...]
-        node = {"hosts": node}
-        members = [(str(n), _item_pos(data[name], i)) for i, n in enumerate(data[name])]
+        members = [(str(n), _item_pos(node, i)) for i, n in enumerate(node)]
     elif isinstance(node, dict):
-        for key in node:
-            if key not in ("hosts", "children", "vars"):
-                tree.problem(_pos(node, key), f"组 {name} 中有未知的键 {key!r}（只允许 hosts、children、vars）",
-                             f"unknown key {key!r} in group {name} (allowed: hosts, children, vars)")
+        for field in node:
+            if field not in ("hosts", "children", "vars"):
+                tree.problem(_pos(node, field), f"组 {name} 中有未知的键 {field!r}（只允许 hosts、children、vars）",
+                             f"unknown key {field!r} in group {name} (allowed: hosts, children, vars)")
         members = _names(tree, node, "hosts")
         group.children.extend(_names(tree, node, "children"))
         group.vars.update(_vars(tree, node.get("vars"), _pos(node, "vars", value=True), ("vars", "vars")))
     else:
-        tree.problem(_pos(data, name, value=True), f"组 {name} 必须是映射或主机名列表",
+        tree.problem(_pos(data, key, value=True), f"组 {name} 必须是映射或主机名列表",
                      f"group {name} must be a mapping or a list of host names")
         return
     for host, pos in members:
@@ -105,7 +106,9 @@ def read_list_json(data: Any) -> Tree:
         hostvars = None
     if "all" in data:
         _group(tree, data, "all", hostvars)
-    for name in data:
-        if name not in ("_meta", "all"):
-            _group(tree, data, str(name), hostvars)
+    for key in data:
+        if not isinstance(key, str):  # YAML allows a null, number or date as a key; a group has a name
+            tree.problem(_pos(data, key), f"组名必须是文字，而不是 {key!r}", f"a group name must be text, not {key!r}")
+        elif key not in ("_meta", "all"):
+            _group(tree, data, key, hostvars)
     return tree

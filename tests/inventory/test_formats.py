@@ -123,3 +123,13 @@ def test_ini_never_quotes_part_of_a_password(tmp_path: Path) -> None:
         text = exc.value.format(lang)
         assert "Lily-42" not in text and "Tiger" not in text
     assert f"{path}:2:29: expected a key=value host variable (quote a value that has spaces)" in exc.value.format("en")
+
+
+@pytest.mark.parametrize("key", ["~", "12", "2026-01-01"])
+def test_a_list_json_group_key_that_is_not_text_is_positioned(tmp_path: Path, key: str) -> None:
+    """Found by the fuzz suite: a null (or number, date) group key in the --list shape was a KeyError."""
+    path = tmp_path / "inventory.yaml"
+    path.write_text(f"all:\n  children: [web]\n{key}:\n  hosts: [pc-1]\nweb:\n  hosts: [pc-2]\n", encoding="utf-8")
+    with pytest.raises(InventoryError) as exc:
+        load_inventory(path)
+    assert f"{path}:3:1:" in str(exc.value) and "a group name must be text" in str(exc.value)
