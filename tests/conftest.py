@@ -14,9 +14,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from xdist_support import default_workers, usable_cpus
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """The whole suite (plain ``pytest``, the README's and CI's command) runs in parallel
+    (tests/xdist_support.py decides how; a chosen file or ``-n`` stays as asked)."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    workers = default_workers(
+        whole_suite=config.args_source == pytest.Config.ArgsSource.TESTPATHS,
+        numprocesses=config.option.numprocesses, usepdb=bool(config.getoption("usepdb", False)) or
+        bool(config.getoption("trace", False)), collectonly=bool(config.getoption("collectonly", False)),
+        is_worker=hasattr(config, "workerinput"), cpus=usable_cpus())
+    if workers:
+        config.option.numprocesses = workers
+        if config.option.dist == "no":
+            config.option.dist = "loadfile"
+        config.option.tx = ["popen"] * workers
 
 
 _FUZZ_FROM_WORKERS: list[bool] = []

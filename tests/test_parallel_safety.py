@@ -1,13 +1,17 @@
-"""The suite can run in parallel (``pytest -n 2``, pytest-xdist, tests/xdist_support.py):
-workers never share an office's loopback address."""
+"""The suite runs in parallel (pytest-xdist, tests/xdist_support.py): workers never share an
+office's loopback address, and plain ``pytest`` spreads the whole suite while a chosen file
+runs in one process, as before."""
 
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from xdist_support import BASE_OCTET, run_octet, worker_address, worker_index
+from xdist_support import BASE_OCTET, default_workers, run_octet, worker_address, worker_index
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -39,6 +43,39 @@ def test_worker_index() -> None:
 def test_run_octet_differs_between_workers_of_one_run() -> None:
     octets = [run_octet(100, 100, worker=f"gw{n}") for n in range(4)]
     assert len(set(octets)) == 4 and all(100 <= o < 200 for o in octets)
+
+
+def test_default_workers_only_for_the_whole_suite() -> None:
+    plain = {"whole_suite": True, "numprocesses": None, "usepdb": False, "collectonly": False,
+             "is_worker": False, "cpus": 2}
+    assert default_workers(**plain) == 2
+    assert default_workers(**{**plain, "cpus": 64}) == 4
+    assert default_workers(**{**plain, "cpus": 1}) == 0
+    for override in ({"whole_suite": False}, {"numprocesses": 0}, {"numprocesses": 3}, {"usepdb": True},
+                     {"collectonly": True}, {"is_worker": True}):
+        assert default_workers(**{**plain, **override}) == 0, override
+
+
+def _pytest(*args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_ADDOPTS"))}
+    env.pop("PYTEST_CURRENT_TEST", None)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one CPU: the suite runs serially")
+def test_plain_pytest_spreads_the_suite_and_a_chosen_file_runs_in_one_process() -> None:
+    target = "tests/test_parallel_safety.py::test_worker_index"
+    # The whole suite as the README runs it (testpaths), narrowed to one test by -k.
+    spread = _pytest("-o", "testpaths=tests/test_parallel_safety.py", "-k", "test_worker_index", "-v")
+    assert "2 workers" in spread or "created: 2/2 workers" in spread, spread
+    assert "[gw" in spread and "1 passed" in spread
+    chosen = _pytest(target, "-v")
+    assert "workers" not in chosen and "[gw" not in chosen and "1 passed" in chosen, chosen
+    forced = _pytest(target, "-v", "-n", "2")
+    assert "[gw" in forced, forced
 
 
 def _literal(node: ast.expr) -> bool:

@@ -1,5 +1,11 @@
-"""What the suite needs to run in parallel (``pytest -n 2``, pytest-xdist): loopback addresses
-that stay apart.
+"""What the suite needs to run in parallel (pytest-xdist): how many workers by default, and
+loopback addresses that stay apart.
+
+The README's test command, plain ``pytest``, runs the whole suite (pyproject's testpaths) in
+:func:`default_workers` processes, one test file per worker at a time (``--dist loadfile``:
+a module's fixtures are built once); ``pytest some/test_file.py`` and ``-n``, ``--pdb``,
+``--collect-only`` stay as the developer asked (tests/conftest.py, pytest_cmdline_main).
+
 
 A simulated PC listens on a fixed port (5985 or 5986) of its own loopback address, so two
 offices that run at the same time may share no address. Serially, every test module that
@@ -26,7 +32,31 @@ import re
 BASE_OCTET = 20
 MAX_WORKERS = 80
 
+#: More processes than this only start more PostgreSQL servers and browsers, for little gain.
+DEFAULT_MAX_WORKERS = 4
+
 _WORKER = re.compile(r"gw(\d+)")
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the platform has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def default_workers(*, whole_suite: bool, numprocesses: object, usepdb: bool, collectonly: bool,
+                    is_worker: bool, cpus: int) -> int:
+    """How many xdist workers a run gets when the command line does not say (0: no xdist).
+
+    Only a run of the whole suite (no paths on the command line) is spread; a chosen file,
+    an explicit ``-n``, ``--pdb``/``--trace`` (xdist refuses them) and ``--collect-only`` are
+    left alone, as is every worker's own configuration.
+    """
+    if not whole_suite or numprocesses is not None or usepdb or collectonly or is_worker:
+        return 0
+    workers = min(cpus, DEFAULT_MAX_WORKERS)
+    return workers if workers >= 2 else 0
 
 
 def worker_index(worker: str | None = None) -> int:
