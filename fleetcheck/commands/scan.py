@@ -69,19 +69,22 @@ class Published(NamedTuple):
 
 
 def publish(run: RunResult, out_dir: Path, db_url: str | None, lang: Lang,
-            waivers: Sequence[Any] | None = None, names: Collection[str] | None = None) -> Published:
+            waivers: Sequence[Any] | None = None, *, names: Collection[str] | None = None,
+            compare: bool = False) -> Published:
     """Record the run in the history store and write ``out_dir/report.html`` of the office state
     (``names``: the inventory's PCs; ``waivers``: the report's waivers section).
 
-    Returns the files written and the office state after and before the run
-    (for --notify: "what changed" across the office, whatever the run's scope).
+    Returns the files written and the office state after the run and, with
+    ``compare`` (--notify: "what changed" across the office, whatever the run's
+    scope), before it.
     Never fatal: results.json is already safe on disk, so a store or report
     failure is printed once and the sweep's exit code stands.
     """
     from fleetcheck.report.publish import record_and_report
 
     try:
-        paths = record_and_report(run, out_dir, db_url=db_url, lang=lang, waivers=waivers, names=names)
+        paths = record_and_report(run, out_dir, db_url=db_url, lang=lang, waivers=waivers, names=names,
+                                  compare=compare)
     except FleetcheckError as exc:
         click.echo(tr(T("生成报告失败：", "writing the report failed: "), lang) + exc.format(lang), err=True)
         return Published([], None, None)
@@ -264,7 +267,8 @@ def run_sweep(inventory: Inventory, host_names: list[str], policies: Sequence[An
     run = scoped(outcome.run, len(hosts), len(inventory.hosts), outcome.interrupted)
     fallback_previous = _previous_for_notify(notify, out_dir)  # read before results.json is replaced
     results_path = write_results(run, out_dir, host_lines=host_lines)
-    published = publish(run, out_dir, settings.db_url, lang, list(waivers) or None, names=set(inventory.hosts))
+    published = publish(run, out_dir, settings.db_url, lang, list(waivers) or None, names=set(inventory.hosts),
+                        compare=notify is not None)
     summary = summarize(run, len(hosts), certificate_thresholds(policies), interrupted=outcome.interrupted)
     if settings.fmt == "json":
         click.echo(summary_json(summary, results_path, run))

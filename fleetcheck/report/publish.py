@@ -104,6 +104,14 @@ def trend_points(summaries: list[RunSummary]) -> list[TrendPoint]:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How much history :func:`record_and_report` keeps (see :meth:`fleetcheck.store.Store.prune`)."""
+
+    keep_runs: int | None = None
+    keep_days: int | None = None
+
+
+@dataclass(frozen=True)
 class ReportPaths:
     """Where :func:`record_and_report` put things."""
 
@@ -112,7 +120,7 @@ class ReportPaths:
     db_url: str | None  # password masked; None when the run could not be stored
     store_error: Text | None = None
     office: RunResult | None = None  # the office state after this run (None when it could not be stored)
-    office_before: RunResult | None = None  # ... and before it (None: the first run of this office)
+    office_before: RunResult | None = None  # ... and before it (compare=True; None: the office's first run)
 
 
 def record_and_report(
@@ -121,14 +129,18 @@ def record_and_report(
     *,
     db_url: str | None = None,
     lang: Lang = "zh",
-    keep_runs: int | None = None,
-    keep_days: int | None = None,
+    retention: Retention | None = None,
     waivers: Sequence[Waiver] | None = None,
     names: Collection[str] | None = None,
+    compare: bool = False,
 ) -> ReportPaths:
     """Store ``run`` in the history and write ``out_dir/report.html`` of the office state that results
-    (``names``: the inventory's hosts, the PCs of the office; ``waivers``: its waivers section).
+    (``names``: the inventory's hosts, the PCs of the office; ``waivers``: its waivers section;
+    ``retention``: prune after recording).
 
+    ``compare`` (what --notify needs): also read the office state before the run
+    (``ReportPaths.office_before``); reading an office state costs about as much
+    as loading a run, so it is read only when asked for.
     When the run cannot be stored the report is of the run alone, without trend.
     """
     trend: list[TrendPoint] = []
@@ -138,10 +150,10 @@ def record_and_report(
     after: OfficeState | None = None
     try:
         with Store.open(db_url) as store:
-            before = store.office_state(names=names)
+            before = store.office_state(names=names) if compare else None
             store.record_run(run, certificates=run_certificates(run))
-            if keep_runs is not None or keep_days is not None:
-                store.prune(keep_runs=keep_runs, keep_days=keep_days)
+            if retention is not None:
+                store.prune(keep_runs=retention.keep_runs, keep_days=retention.keep_days)
             after = store.office_state(names=names)
             trend = office_trend_points(store, names)
             stored_url = safe_url(store.url)

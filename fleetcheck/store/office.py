@@ -115,7 +115,6 @@ class _Seen:
     host_id: int
     host: str
     status: str
-    compliant: bool | None
     observed: datetime
     run: RunSummary
 
@@ -128,14 +127,14 @@ def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
 def _seen_rows(conn: Connection, runs: dict[str, RunSummary], names: Collection[str] | None) -> list[_Seen]:
     """Every host record of ``runs``, newest observation first (light columns only)."""
     h = schema.hosts.c
-    query = sa.select(h.id, h.host, h.status, h.compliant, h.started, h.finished, h.run_id)
+    query = sa.select(h.id, h.host, h.status, h.started, h.finished, h.run_id)
     seen: list[_Seen] = []
     for r in conn.execute(query):
         run = runs.get(r.run_id)
         if run is None or (names is not None and r.host not in names):
             continue
         observed = from_db(r.finished) or from_db(r.started) or run.started
-        seen.append(_Seen(r.id, r.host, r.status, r.compliant, observed, run))
+        seen.append(_Seen(r.id, r.host, r.status, observed, run))
     seen.sort(key=lambda s: (s.observed, s.run.started, s.run.run_id, s.host_id), reverse=True)
     return seen
 

@@ -64,7 +64,7 @@ from fleetcheck.remediate.guard import (
 )
 from fleetcheck.remediate.plan import HostPlan, PlanOptions
 from fleetcheck.runner import DEFAULT_TIMEOUT_S, policy_sweep
-from fleetcheck.store import RunNotFound, Store
+from fleetcheck.store import Store
 from fleetcheck.store.audit import AuditLog, ChangeLog
 from fleetcheck.web.jobs import Job, JobState
 
@@ -156,12 +156,6 @@ class Fleet:
         self.store.close()
 
     # ------------------------------------------------------------------ reading
-    def latest(self) -> RunResult | None:
-        try:
-            return self.store.load_run("latest")
-        except RunNotFound:
-            return None
-
     def host_spec(self, name: str) -> HostSpec | None:
         return self.inventory.hosts.get(name) if self.inventory is not None else None
 

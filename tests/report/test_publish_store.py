@@ -48,3 +48,23 @@ def test_renewal_log_reads_what_it_wrote_through_the_store(tmp_path: Path) -> No
     with Store.open(str(tmp_path / "h.db")) as store:
         log = RenewalLog(store)
         assert log.all() == [] and log.latest_run_id() is None and log.pending() == []
+
+
+def test_the_office_before_the_run_is_read_only_when_compared(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from report_factory import T0  # type: ignore[import-not-found]
+
+    from fleetcheck.report.publish import Retention
+
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    first = record_and_report(golden_run("r1", T0), tmp_path / "a", db_url=db, compare=True)
+    assert first.office_before is None and first.office is not None  # the office's first run
+    plain = record_and_report(golden_run("r2", T0 + timedelta(days=1)), tmp_path / "b", db_url=db)
+    assert plain.office_before is None and plain.office is not None
+    compared = record_and_report(golden_run("r3", T0 + timedelta(days=2)), tmp_path / "c", db_url=db,
+                                 compare=True, retention=Retention(keep_runs=1))
+    assert compared.office_before is not None and {h.host for h in compared.office_before.hosts} == {
+        h.host for h in golden_run().hosts}
+    with Store.open(db) as store:
+        assert [r.run_id for r in store.list_runs()] == ["r3"]  # retention applied after recording
